@@ -245,7 +245,9 @@ def _coerce(value: Any, target: type[Any], where: str) -> Any:
     raise ConfigError(f"{where}: unsupported type {target!r}")  # pragma: no cover
 
 
-def _build(cls: type[Any], values: Mapping[str, Any], env: Mapping[str, str], section: str | None) -> Any:
+def _build(
+    cls: type[Any], values: Mapping[str, Any], env: Mapping[str, str], section: str | None
+) -> Any:
     hints = get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
@@ -335,7 +337,7 @@ def render_markdown() -> str:
 def _doc_row(section: str | None, fld: dataclasses.Field[Any]) -> str:
     key = f"`{section}.{fld.name}`" if section else f"`{fld.name}`"
     default = fld.default
-    shown = f"`{default!r}`" if not isinstance(default, str) else f"`\"{default}\"`"
+    shown = f"`{default!r}`" if not isinstance(default, str) else f'`"{default}"`'
     doc = fld.metadata["doc"]
     if fld.metadata.get("secret"):
         doc += " *secret*"

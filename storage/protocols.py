@@ -101,6 +101,9 @@ class ConversationStore(Protocol):
 
     async def by_token(self, token: str) -> Conversation | None: ...
 
+    async def by_ids(self, ids: Sequence[int]) -> list[Conversation]:
+        """The conversations that exist among ``ids`` (any order)."""
+
 
 class ArchiveStore(Protocol):
     """The message archive (PostgreSQL)."""
@@ -116,8 +119,8 @@ class ArchiveStore(Protocol):
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> list[ArchivedMessage]:
         """Atomically take pending IN messages of these companies, oldest first."""
 
-    async def requeue(self, message_ids: Sequence[int]) -> None:
-        """Mark claimed messages pending again (delivery could not be attempted)."""
+    async def requeue(self, stanza_ids: Sequence[str]) -> None:
+        """Mark IN messages pending again (their delivery could not be attempted)."""
 
     async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
         """The newest ``limit`` messages of a conversation, oldest first."""

@@ -1,0 +1,137 @@
+"""Wiring: stores, caches, routers and the XMPP stream, and their lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+from component.config import Config
+from component.conversation_cache import ConversationCache
+from component.directory import Directory
+from component.ejabberd_api import EjabberdApi
+from component.logs import get_logger
+from component.roster_sync import RosterSync
+from component.routing.iq import IqHandlers
+from component.routing.messages import MessageRouter, Outbox, wait_idle
+from component.routing.presence import PresenceRouter
+from component.xmpp import ComponentStream
+from storage import postgres
+from storage import redis as redis_store
+
+log = get_logger(__name__)
+
+#: Longest wait for queued messages at shutdown.
+DRAIN_TIMEOUT_S = 10.0
+
+
+class App:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        cfg = self.config
+        domain = cfg.component.domain
+        pg = await postgres.connect(
+            cfg.database.url,
+            min_size=cfg.database.pool_min,
+            max_size=cfg.database.pool_max,
+            command_timeout=cfg.database.command_timeout,
+        )
+        rd = await redis_store.connect(
+            cfg.redis.url, prefix=f"{cfg.redis.prefix}:{domain}", timeout=cfg.redis.timeout
+        )
+        directory = Directory(pg.directory)
+        outbox = Outbox()
+        messages = MessageRouter(
+            domain=domain,
+            directory=directory,
+            cache=ConversationCache(),
+            conversations=pg.conversations,
+            archive=pg.archive,
+            presence=rd.presence,
+            limits=rd.limits,
+            limit_settings=cfg.limits,
+            archive_settings=cfg.archive,
+            outbox=outbox,
+        )
+        presence = PresenceRouter(
+            domain=domain,
+            directory=directory,
+            presence=rd.presence,
+            messages=messages,
+            outbox=outbox,
+        )
+        roster = RosterSync(
+            domain=domain,
+            jobs=pg.roster_jobs,
+            api=EjabberdApi(cfg.ejabberd.api_url, cfg.ejabberd.api_token, cfg.ejabberd.api_timeout),
+            on_added=lambda slug, jid: presence.refresh([(slug, jid)]),
+        )
+        ready_file = Path(cfg.component.ready_file) if cfg.component.ready_file else None
+
+        async def on_session() -> None:
+            if ready_file is not None:
+                ready_file.parent.mkdir(parents=True, exist_ok=True)
+                ready_file.write_text("connected\n")
+            await directory.loaded.wait()
+            await presence.refresh()
+            await roster.wakeup()
+
+        stream = ComponentStream(cfg.component, messages.submit, presence.submit, on_session)
+        outbox.attach(stream.write)
+        IqHandlers(domain=domain, directory=directory, conversations=pg.conversations).register(
+            stream
+        )
+
+        self._spawn(messages.run(), "messages")
+        self._spawn(presence.run(), "presence")
+        self._spawn(pg.directory.watch(directory.reload), "directory-watch")
+        self._spawn(pg.roster_jobs.watch(roster.wakeup), "roster-watch")
+        self._spawn(roster.run(), "roster-sync")
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        log.info(
+            "component.starting", domain=domain, server=f"{cfg.component.host}:{cfg.component.port}"
+        )
+        stream.start()
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("component.stopping")
+            drained = await wait_idle(messages, DRAIN_TIMEOUT_S)
+            if not drained:
+                log.error("component.drain_timeout")
+            await stream.stop()
+            if ready_file is not None:
+                ready_file.unlink(missing_ok=True)
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await pg.close()
+            await rd.close()
+            log.info("component.stopped")
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task.set_name(name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("component.task_crashed", task=task.get_name(), error=repr(exc))
+            self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()

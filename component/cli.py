@@ -1,0 +1,303 @@
+"""The ``orgchat`` command: run the component and administer the directory.
+
+    orgchat [--config FILE] run
+    orgchat [--config FILE] migrate
+    orgchat [--config FILE] company add SLUG --name NAME [--email ADDR] [--timezone TZ]
+                                       [--hours SPEC] [--category C] [--city C]
+    orgchat [--config FILE] company list | show SLUG | remove SLUG
+    orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
+    orgchat [--config FILE] import FILE
+    orgchat config docs | check
+
+Every error is one line on stderr and a non-zero exit status: 2 for bad
+input (nothing was changed), 1 when a service is unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from component import config as config_mod
+from component import logs
+from component.directory_input import (
+    InputError,
+    agent_jid,
+    check_slug,
+    company_draft,
+    load_import,
+)
+from storage import postgres
+from storage.errors import Conflict, NotFound, Unavailable
+from storage.models import Company, Role
+
+EXIT_UNAVAILABLE = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, as promised: no usage dump.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="orgchat", description="orgchat: business messenger XMPP component")
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML configuration file (or ORGCHAT_CONFIG)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("run", help="run the component")
+    sub.add_parser("migrate", help="apply database migrations")
+    imp = sub.add_parser("import", help="import companies with agents from JSON or CSV")
+    imp.add_argument("file", type=Path)
+
+    company = sub.add_parser("company", help="manage companies").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    add = company.add_parser("add", help="add a company")
+    add.add_argument("slug")
+    add.add_argument("--name", required=True)
+    add.add_argument("--email")
+    add.add_argument("--timezone", default="UTC")
+    add.add_argument("--hours", help="opening hours, e.g. 'Mo-Fr 09:00-18:00; Sa 10:00-14:00'")
+    add.add_argument("--category")
+    add.add_argument("--city")
+    company.add_parser("list", help="list companies")
+    show = company.add_parser("show", help="show one company and its agents")
+    show.add_argument("slug")
+    rm = company.add_parser("remove", help="remove a company, its agents and conversations")
+    rm.add_argument("slug")
+
+    agent = sub.add_parser("agent", help="manage agents").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    aadd = agent.add_parser("add", help="make a JID an agent of a company")
+    aadd.add_argument("slug")
+    aadd.add_argument("jid")
+    aadd.add_argument("--admin", action="store_true", help="company administrator")
+    alist = agent.add_parser("list", help="list a company's agents")
+    alist.add_argument("slug")
+    arm = agent.add_parser("remove", help="remove an agent from a company")
+    arm.add_argument("slug")
+    arm.add_argument("jid")
+
+    cfg = sub.add_parser("config", help="configuration helpers").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    cfg.add_parser("docs", help="print docs/config.md generated from the declaration")
+    cfg.add_parser("check", help="load and validate the configuration")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "config" and args.action == "docs":
+        sys.stdout.write(config_mod.render_markdown())
+        return 0
+    try:
+        config = config_mod.load(args.config)
+    except config_mod.ConfigError as exc:
+        return _fail(f"configuration: {exc}", EXIT_USAGE)
+    if args.command == "config":
+        try:
+            config.check_secrets()
+        except config_mod.ConfigError as exc:
+            return _fail(f"configuration: {exc}", EXIT_USAGE)
+        print("configuration ok")
+        return 0
+    if args.command == "run":
+        try:
+            config.check_secrets()
+        except config_mod.ConfigError as exc:
+            return _fail(f"configuration: {exc}", EXIT_USAGE)
+        logs.setup(config.log.level, config.log.format)
+        from component.app import App
+
+        asyncio.run(App(config).run())
+        return 0
+    try:
+        return asyncio.run(_admin(args, config))
+    except InputError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except (NotFound, Conflict) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except Unavailable as exc:
+        return _fail(f"database unavailable: {exc}", EXIT_UNAVAILABLE)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"orgchat: error: {message}", file=sys.stderr)
+    return code
+
+
+async def _admin(args: argparse.Namespace, config: config_mod.Config) -> int:
+    db = config.database
+    if args.command == "migrate":
+        applied = await postgres.migrate(db.url)
+        print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+        return 0
+    # Validate every argument before touching the database.
+    handler = _validated(args, config.component.domain)
+    pg = await postgres.connect(db.url, min_size=1, max_size=2, command_timeout=db.command_timeout)
+    try:
+        return await handler(pg)
+    finally:
+        await pg.close()
+
+
+Handler = Callable[[postgres.PostgresStores], Awaitable[int]]
+
+
+def _validated(args: argparse.Namespace, domain: str) -> Handler:
+    """Check the arguments (raising InputError) and return what to run."""
+    key = args.command if args.command == "import" else f"{args.command} {args.action}"
+    return _COMMANDS[key](args, domain)
+
+
+def _import(args: argparse.Namespace, domain: str) -> Handler:
+    items = load_import(args.file)
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        report = await pg.directory.import_companies(items)
+        print(
+            f"imported {len(items)} companies: {report.companies_added} added, "
+            f"{report.companies_updated} updated, {report.agents_added} agents added"
+        )
+        return 0
+
+    return run
+
+
+def _company_add(args: argparse.Namespace, domain: str) -> Handler:
+    draft = company_draft(
+        args.slug, args.name, args.email, args.timezone, args.hours, args.category, args.city
+    )
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        try:
+            company = await pg.directory.add_company(draft)
+        except Conflict:
+            raise Conflict(f"company {draft.slug!r} already exists") from None
+        print(f"added {company.slug}@{domain} ({company.name})")
+        return 0
+
+    return run
+
+
+def _company_list(args: argparse.Namespace, domain: str) -> Handler:
+    async def run(pg: postgres.PostgresStores) -> int:
+        for c in await pg.directory.list_companies():
+            print(f"{c.slug}\t{c.name}\t{c.city or '-'}\t{c.category or '-'}")
+        return 0
+
+    return run
+
+
+def _company_show(args: argparse.Namespace, domain: str) -> Handler:
+    slug = check_slug(args.slug)
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        company = await _known(pg, slug)
+        agents = await pg.directory.list_agents(slug)
+        _print_company(company, domain)
+        print("agents:" if agents else "agents: none")
+        for a in agents:
+            print(f"  {a.jid} ({a.role.value})")
+        return 0
+
+    return run
+
+
+def _company_remove(args: argparse.Namespace, domain: str) -> Handler:
+    slug = check_slug(args.slug)
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        await _known(pg, slug)
+        await pg.directory.remove_company(slug)
+        print(f"removed {slug}")
+        return 0
+
+    return run
+
+
+def _agent_add(args: argparse.Namespace, domain: str) -> Handler:
+    slug, jid = check_slug(args.slug), agent_jid(args.jid)
+    role = Role.ADMIN if args.admin else Role.AGENT
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        await _known(pg, slug)
+        try:
+            await pg.directory.add_agent(slug, jid, role)
+        except Conflict:
+            raise Conflict(f"{jid} is already an agent of {slug}") from None
+        print(f"added {jid} as {role.value} of {slug}; roster update queued")
+        return 0
+
+    return run
+
+
+def _agent_list(args: argparse.Namespace, domain: str) -> Handler:
+    slug = check_slug(args.slug)
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        await _known(pg, slug)
+        for a in await pg.directory.list_agents(slug):
+            print(f"{a.jid}\t{a.role.value}")
+        return 0
+
+    return run
+
+
+def _agent_remove(args: argparse.Namespace, domain: str) -> Handler:
+    slug, jid = check_slug(args.slug), agent_jid(args.jid)
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        await _known(pg, slug)
+        try:
+            await pg.directory.remove_agent(slug, jid)
+        except NotFound:
+            raise NotFound(f"{jid} is not an agent of {slug}") from None
+        print(f"removed {jid} from {slug}")
+        return 0
+
+    return run
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, str], Handler]] = {
+    "import": _import,
+    "company add": _company_add,
+    "company list": _company_list,
+    "company show": _company_show,
+    "company remove": _company_remove,
+    "agent add": _agent_add,
+    "agent list": _agent_list,
+    "agent remove": _agent_remove,
+}
+
+
+async def _known(pg: postgres.PostgresStores, slug: str) -> Company:
+    company = await pg.directory.get_company(slug)
+    if company is None:
+        raise NotFound(f"unknown company {slug!r}")
+    return company
+
+
+def _print_company(c: Company, domain: str) -> None:
+    print(f"slug:     {c.slug}")
+    print(f"address:  {c.slug}@{domain}")
+    print(f"name:     {c.name}")
+    print(f"email:    {c.email or '-'}")
+    print(f"timezone: {c.timezone}")
+    print(f"hours:    {c.hours or '-'}")
+    print(f"category: {c.category or '-'}")
+    print(f"city:     {c.city or '-'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""A bounded in-process cache of conversations.
+
+A conversation's id, company, customer and token never change once created,
+so caching them cannot make a process disagree with another one; the
+nickname may change and is refreshed whenever a customer sends a new one.
+A company removed and added again gets a new id, so stale entries of the old
+company simply stop matching. The cache only saves round trips.
+"""
+
+from __future__ import annotations
+
+from storage.models import Conversation
+
+
+class ConversationCache:
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._by_pair: dict[tuple[int, str], Conversation] = {}
+        self._by_token: dict[str, Conversation] = {}
+        self._by_id: dict[int, Conversation] = {}
+
+    def by_pair(self, company_id: int, customer_jid: str) -> Conversation | None:
+        return self._by_pair.get((company_id, customer_jid))
+
+    def by_token(self, token: str) -> Conversation | None:
+        return self._by_token.get(token)
+
+    def by_id(self, conversation_id: int) -> Conversation | None:
+        return self._by_id.get(conversation_id)
+
+    def put(self, conv: Conversation) -> None:
+        if conv.id not in self._by_id and len(self._by_id) >= self._capacity:
+            # Evict the oldest entry (dicts keep insertion order).
+            oldest = self._by_id.pop(next(iter(self._by_id)))
+            self._by_pair.pop((oldest.company_id, oldest.customer_jid), None)
+            self._by_token.pop(oldest.token, None)
+        self._by_pair[(conv.company_id, conv.customer_jid)] = conv
+        self._by_token[conv.token] = conv
+        self._by_id[conv.id] = conv
+
+    def __len__(self) -> int:
+        return len(self._by_id)

@@ -1,0 +1,185 @@
+"""Validation of directory input from operators: CLI arguments and import files.
+
+Everything is checked before anything is written, and every problem is one
+line naming the field (and, for files, the line or item) at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+from component import hours
+from component.addressing import is_slug, normalize_bare_jid
+from storage.models import CompanyDraft, ImportedCompany, Role
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+FIELDS = ("slug", "name", "email", "timezone", "hours", "category", "city")
+
+
+class InputError(ValueError):
+    """Operator input that cannot be accepted; the message is one line."""
+
+
+def check_slug(slug: str) -> str:
+    if not is_slug(slug):
+        raise InputError(
+            f"invalid slug {slug!r}: use 1-64 characters a-z, 0-9 and '-', "
+            "not starting or ending with '-'"
+        )
+    return slug
+
+
+def company_draft(
+    slug: str,
+    name: str,
+    email: str | None = None,
+    timezone: str | None = None,
+    hours_spec: str | None = None,
+    category: str | None = None,
+    city: str | None = None,
+) -> CompanyDraft:
+    check_slug(slug)
+    name = (name or "").strip()
+    if not name:
+        raise InputError("the company name must not be empty")
+    if email is not None and email != "" and not _EMAIL.match(email):
+        raise InputError(f"invalid email address {email!r}")
+    tz = timezone or "UTC"
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"unknown time zone {tz!r} (use an IANA name such as Europe/Moscow)"
+        ) from None
+    if hours_spec:
+        try:
+            hours.parse(hours_spec)
+        except hours.HoursError as exc:
+            raise InputError(f"invalid opening hours {hours_spec!r}: {exc}") from None
+    return CompanyDraft(
+        slug=slug,
+        name=name,
+        email=email or None,
+        timezone=tz,
+        hours=hours_spec or None,
+        category=(category or "").strip() or None,
+        city=(city or "").strip() or None,
+    )
+
+
+def agent_jid(value: str) -> str:
+    try:
+        return normalize_bare_jid(value)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def load_import(path: Path) -> list[ImportedCompany]:
+    """Parse a JSON or CSV import file (by extension); raises InputError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        items = _from_json(path, text)
+    elif suffix == ".csv":
+        items = _from_csv(path, text)
+    else:
+        raise InputError(f"{path}: unknown file type (expected .json or .csv)")
+    slugs = [i.company.slug for i in items]
+    dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+    if dupes:
+        raise InputError(f"{path}: duplicate slug(s) {', '.join(dupes)}")
+    return items
+
+
+def _from_json(path: Path, text: str) -> list[ImportedCompany]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if isinstance(data, dict) and "companies" in data:
+        data = data["companies"]
+    if not isinstance(data, list):
+        raise InputError(f'{path}: expected a list of companies (or {{"companies": [...]}})')
+    items = []
+    for n, obj in enumerate(data, 1):
+        where = f"{path}: company #{n}"
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected an object")
+        unknown = set(obj) - set(FIELDS) - {"agents"}
+        if unknown:
+            raise InputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        agents_raw = obj.get("agents", [])
+        if not isinstance(agents_raw, list):
+            raise InputError(f"{where}: 'agents' must be a list")
+        agents = []
+        for a in agents_raw:
+            if isinstance(a, str):
+                jid, role = a, "agent"
+            elif isinstance(a, dict) and "jid" in a:
+                jid, role = a["jid"], a.get("role", "agent")
+            else:
+                raise InputError(f'{where}: each agent is a JID or {{"jid": ..., "role": ...}}')
+            agents.append(_agent(where, jid, role))
+        items.append(ImportedCompany(_draft(where, obj), tuple(agents)))
+    return items
+
+
+def _from_csv(path: Path, text: str) -> list[ImportedCompany]:
+    reader = csv.DictReader(text.splitlines())
+    if (
+        reader.fieldnames is None
+        or "slug" not in reader.fieldnames
+        or "name" not in reader.fieldnames
+    ):
+        raise InputError(f"{path}: the header must name at least 'slug' and 'name'")
+    unknown = set(reader.fieldnames) - set(FIELDS) - {"agents"}
+    if unknown:
+        raise InputError(f"{path}: unknown column(s) {', '.join(sorted(unknown))}")
+    items = []
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        agents = []
+        # "agents" holds space-separated JIDs; "jid:admin" marks an admin.
+        for token in (row.get("agents") or "").split():
+            jid, _, role = token.partition(":")
+            agents.append(_agent(where, jid, role or "agent"))
+        items.append(ImportedCompany(_draft(where, row), tuple(agents)))
+    return items
+
+
+def _draft(where: str, obj: dict[str, Any]) -> CompanyDraft:
+    values = {k: obj.get(k) for k in FIELDS}
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{where}: '{key}' must be a string")
+    try:
+        return company_draft(
+            values["slug"] or "",
+            values["name"] or "",
+            values["email"],
+            values["timezone"],
+            values["hours"],
+            values["category"],
+            values["city"],
+        )
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _agent(where: str, jid: object, role: object) -> tuple[str, Role]:
+    if not isinstance(jid, str):
+        raise InputError(f"{where}: agent JID must be a string")
+    try:
+        return agent_jid(jid), Role(role)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    except ValueError:
+        raise InputError(f"{where}: agent role must be 'agent' or 'admin', not {role!r}") from None

@@ -1,0 +1,99 @@
+"""Opening hours: a small subset of OpenStreetMap's ``opening_hours`` syntax.
+
+    24/7
+    Mo-Fr 09:00-18:00; Sa 10:00-14:00
+    Mo,We,Fr 08:00-12:00,13:00-17:00; Su off
+    Fr-Sa 18:00-02:00          (closing after midnight)
+
+Rules are separated by ``;``; a later rule for a day replaces an earlier one.
+Days not mentioned are closed. Times are local to the company's time zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+_TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class HoursError(ValueError):
+    """The opening hours specification is malformed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OpeningHours:
+    """For each weekday (0 = Monday), the open intervals in minutes after midnight.
+
+    An interval may end after 24:00 (closing after midnight).
+    """
+
+    week: tuple[tuple[tuple[int, int], ...], ...]
+
+    def is_open(self, weekday: int, minute: int) -> bool:
+        if any(start <= minute < end for start, end in self.week[weekday]):
+            return True
+        yesterday = self.week[(weekday - 1) % 7]
+        return any(end > 1440 and minute < end - 1440 for _, end in yesterday)
+
+
+def parse(spec: str) -> OpeningHours:
+    spec = spec.strip()
+    if not spec:
+        raise HoursError("empty opening hours")
+    if spec == "24/7":
+        return OpeningHours(tuple(((0, 1440),) for _ in DAYS))
+    week: list[tuple[tuple[int, int], ...]] = [() for _ in DAYS]
+    for raw_rule in spec.split(";"):
+        rule = raw_rule.strip()
+        if not rule:
+            continue
+        days_part, _, times_part = rule.partition(" ")
+        days = _parse_days(days_part)
+        intervals = _parse_times(times_part.strip(), rule)
+        for day in days:
+            week[day] = intervals
+    return OpeningHours(tuple(week))
+
+
+def _parse_days(text: str) -> list[int]:
+    days: list[int] = []
+    for part in text.split(","):
+        first, sep, last = part.partition("-")
+        if first not in DAYS or (sep and last not in DAYS):
+            raise HoursError(f"bad day {part!r} (use {', '.join(DAYS)} and ranges like Mo-Fr)")
+        start = DAYS.index(first)
+        end = DAYS.index(last) if sep else start
+        span = (end - start) % 7
+        days.extend((start + i) % 7 for i in range(span + 1))
+    return days
+
+
+def _parse_times(text: str, rule: str) -> tuple[tuple[int, int], ...]:
+    if text == "off":
+        return ()
+    if not text:
+        raise HoursError(f"no times in {rule!r} (e.g. 'Mo-Fr 09:00-18:00' or 'Su off')")
+    intervals = []
+    for part in text.split(","):
+        start_s, sep, end_s = part.strip().partition("-")
+        if not sep:
+            raise HoursError(f"bad time range {part!r} (expected HH:MM-HH:MM)")
+        start, end = _minutes(start_s), _minutes(end_s)
+        if end <= start:
+            end += 1440  # closes after midnight
+        if start >= 1440 or end - start > 1440:
+            raise HoursError(f"bad time range {part!r}")
+        intervals.append((start, end))
+    return tuple(sorted(intervals))
+
+
+def _minutes(text: str) -> int:
+    match = _TIME.match(text.strip())
+    if not match:
+        raise HoursError(f"bad time {text!r} (expected HH:MM)")
+    minutes = int(match.group(1)) * 60 + int(match.group(2))
+    if minutes > 1440:
+        raise HoursError(f"bad time {text!r}")
+    return minutes

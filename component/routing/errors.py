@@ -1,0 +1,119 @@
+"""Domain errors and the one place that maps them to XMPP error conditions.
+
+Routing raises (or records) these exceptions; :func:`condition_for` turns any
+exception into an RFC 6120 §8.3 (type, condition, text) triple, and
+:func:`xmpp_errors` wraps slixmpp handlers (IQ, presence) so that every
+failure becomes a correct error reply instead of silence or a crash.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+from slixmpp.exceptions import XMPPError
+
+from component.logs import get_logger
+from storage.errors import Unavailable
+
+log = get_logger(__name__)
+
+
+class RoutingError(Exception):
+    """A stanza that routing refuses, with its XMPP error condition."""
+
+    etype = "cancel"
+    condition = "undefined-condition"
+
+    def __init__(self, text: str | None = None) -> None:
+        super().__init__(text or self.condition)
+        self.text = text
+
+
+class UnknownAddress(RoutingError):
+    condition = "item-not-found"
+
+
+class NotAnAgent(RoutingError):
+    etype = "auth"
+    condition = "forbidden"
+
+
+class BodyTooLong(RoutingError):
+    etype = "modify"
+    condition = "policy-violation"
+
+
+class RateLimited(RoutingError):
+    etype = "wait"
+    condition = "resource-constraint"
+
+
+class BadRequest(RoutingError):
+    etype = "modify"
+    condition = "bad-request"
+
+
+class NotAcceptable(RoutingError):
+    etype = "modify"
+    condition = "not-acceptable"
+
+
+class NotImplementedPayload(RoutingError):
+    condition = "feature-not-implemented"
+
+
+class NotReady(RoutingError):
+    """The component has not loaded the directory yet (PostgreSQL down at start)."""
+
+    etype = "wait"
+    condition = "internal-server-error"
+
+
+class NotConnected(Exception):
+    """The component is not attached to ejabberd; nothing can be sent."""
+
+
+#: Storage outages: the sender should retry; nothing was accepted.
+UNAVAILABLE = ("wait", "internal-server-error", "Service temporarily unavailable, retry later")
+
+
+def condition_for(exc: BaseException) -> tuple[str, str, str | None]:
+    """(error type, defined condition, text) for any exception."""
+    if isinstance(exc, RoutingError):
+        return exc.etype, exc.condition, exc.text
+    if isinstance(exc, Unavailable):
+        return UNAVAILABLE
+    return "wait", "internal-server-error", "Internal error"
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def xmpp_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Turn domain exceptions raised by a slixmpp handler into XMPPError.
+
+    slixmpp then answers the stanza with the error (``rootstanza.exception``).
+    """
+
+    @functools.wraps(handler)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await handler(*args, **kwargs)
+        except XMPPError:
+            raise
+        except Exception as exc:
+            etype, condition, text = condition_for(exc)
+            if not isinstance(exc, RoutingError | Unavailable):
+                log.exception("handler.failed", handler=handler.__qualname__)
+            raise XMPPError(condition, text, etype=etype) from exc
+
+    return wrapper
+
+
+def log_unexpected(exc: BaseException, **fields: Any) -> None:
+    """Log an exception that is not a routing decision."""
+    if not isinstance(exc, RoutingError | Unavailable):
+        log.error("routing.unexpected_error", error=repr(exc), **fields)

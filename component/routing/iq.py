@@ -1,0 +1,283 @@
+"""IQ queries answered by the component.
+
+* XEP-0030 service discovery: disco#info of the domain, of each company and
+  of each conversation address; disco#items of the domain lists the
+  companies, paged with XEP-0059 result set management.
+* XEP-0054 vcard-temp of each company (name, email, city, category, hours)
+  and, for the company's agents only, of each conversation (the customer's
+  nickname).
+* XEP-0199 ping and XEP-0092 software version.
+
+Any other IQ get/set is answered ``feature-not-implemented`` by slixmpp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement
+
+from slixmpp.exceptions import XMPPError
+from slixmpp.stanza import Iq
+from slixmpp.xmlstream.handler import CoroutineCallback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from component.addressing import company_jid, split_local
+from component.directory import Directory
+from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
+from component.routing.wire import (
+    NS_CHATSTATES,
+    NS_CORRECT,
+    NS_MARKERS,
+    NS_NICK,
+    NS_RECEIPTS,
+    NS_SID,
+)
+from storage.models import Company, Conversation
+from storage.protocols import ConversationStore
+
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+NS_RSM = "http://jabber.org/protocol/rsm"
+NS_VCARD = "vcard-temp"
+NS_PING = "urn:xmpp:ping"
+NS_VERSION = "jabber:iq:version"
+
+SERVICE_FEATURES = (NS_DISCO_INFO, NS_DISCO_ITEMS, NS_RSM, NS_VCARD, NS_PING, NS_VERSION)
+CHAT_FEATURES = (
+    NS_DISCO_INFO,
+    NS_VCARD,
+    NS_PING,
+    NS_RECEIPTS,
+    NS_CHATSTATES,
+    NS_MARKERS,
+    NS_SID,
+    NS_CORRECT,
+    NS_NICK,
+)
+#: Largest page of disco#items, whatever the client asks.
+MAX_ITEMS_PAGE = 200
+
+
+class IqHandlers:
+    def __init__(
+        self,
+        *,
+        domain: str,
+        directory: Directory,
+        conversations: ConversationStore,
+    ) -> None:
+        self.domain = domain
+        self.directory = directory
+        self.conversations = conversations
+
+    def register(self, xmpp: Any) -> None:
+        ns = xmpp.default_ns
+        handlers: dict[str, Callable[[Iq], Awaitable[None]]] = {
+            NS_DISCO_INFO: self.disco_info,
+            NS_DISCO_ITEMS: self.disco_items,
+            NS_VCARD: self.vcard,
+            NS_PING: self.ping,
+            NS_VERSION: self.version,
+        }
+        for payload_ns, handler in handlers.items():
+            tag = (
+                "query"
+                if payload_ns not in (NS_VCARD, NS_PING)
+                else ("vCard" if payload_ns == NS_VCARD else "ping")
+            )
+            xmpp.register_handler(
+                CoroutineCallback(
+                    f"orgchat {payload_ns}",
+                    MatchXPath(f"{{{ns}}}iq/{{{payload_ns}}}{tag}"),
+                    _only_get(handler),
+                )
+            )
+
+    # -- targets --------------------------------------------------------------
+
+    def _target(self, iq: Iq) -> tuple[Company | None, str | None]:
+        """(company, conversation token) addressed by the IQ; raises if unknown."""
+        to = iq["to"]
+        if not to.user:
+            return None, None
+        parts = split_local(to.user)
+        company = self.directory.company(parts[0]) if parts else None
+        if parts is None or company is None:
+            raise UnknownAddress("No such company")
+        return company, parts[1]
+
+    async def _conversation(self, iq: Iq, company: Company, token: str) -> Conversation:
+        if not self.directory.is_agent(company.id, iq["from"].bare):
+            raise NotAnAgent("Only the company's agents may query this conversation")
+        conv = await self.conversations.by_token(token)
+        if conv is None or conv.company_id != company.id:
+            raise UnknownAddress("No such conversation")
+        return conv
+
+    # -- handlers -------------------------------------------------------------
+
+    @xmpp_errors
+    async def disco_info(self, iq: Iq) -> None:
+        query = iq.xml.find(f"{{{NS_DISCO_INFO}}}query")
+        if query is not None and query.get("node"):
+            raise UnknownAddress("No such node")
+        company, token = self._target(iq)
+        reply = iq.reply(clear=True)
+        out = Element(f"{{{NS_DISCO_INFO}}}query")
+        if company is None:
+            _identity(out, "component", "generic", "orgchat business messenger")
+            features: tuple[str, ...] = SERVICE_FEATURES
+        elif token is None:
+            _identity(out, "account", "registered", company.name)
+            features = CHAT_FEATURES
+        else:
+            conv = await self._conversation(iq, company, token)
+            _identity(out, "account", "registered", conv.customer_nick or "Customer")
+            features = CHAT_FEATURES
+        for feature in features:
+            SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
+        reply.append(out)
+        reply.send()
+
+    @xmpp_errors
+    async def disco_items(self, iq: Iq) -> None:
+        company, _ = self._target(iq)
+        query = iq.xml.find(f"{{{NS_DISCO_ITEMS}}}query")
+        out = Element(f"{{{NS_DISCO_ITEMS}}}query")
+        reply = iq.reply(clear=True)
+        if company is None and (query is None or not query.get("node")):
+            companies = self.directory.companies()
+            rsm = query.find(f"{{{NS_RSM}}}set") if query is not None else None
+            page, first = _page(companies, rsm)
+            for c in page:
+                SubElement(
+                    out,
+                    f"{{{NS_DISCO_ITEMS}}}item",
+                    jid=company_jid(c.slug, self.domain),
+                    name=c.name,
+                )
+            if rsm is not None:
+                out.append(_rsm_result(first, page, len(companies), self.domain))
+        elif query is not None and query.get("node"):
+            raise UnknownAddress("No such node")
+        reply.append(out)
+        reply.send()
+
+    @xmpp_errors
+    async def vcard(self, iq: Iq) -> None:
+        company, token = self._target(iq)
+        out = Element(f"{{{NS_VCARD}}}vCard")
+        if company is None:
+            _text(out, "FN", "orgchat business messenger")
+        elif token is None:
+            _text(out, "FN", company.name)
+            _text(out, "NICKNAME", company.name)
+            if company.email:
+                email = SubElement(out, f"{{{NS_VCARD}}}EMAIL")
+                SubElement(email, f"{{{NS_VCARD}}}INTERNET")
+                _text(email, "USERID", company.email)
+            if company.city:
+                adr = SubElement(out, f"{{{NS_VCARD}}}ADR")
+                SubElement(adr, f"{{{NS_VCARD}}}WORK")
+                _text(adr, "LOCALITY", company.city)
+            if company.category:
+                cats = SubElement(out, f"{{{NS_VCARD}}}CATEGORIES")
+                _text(cats, "KEYWORD", company.category)
+            note = [f"Time zone: {company.timezone}"]
+            if company.hours:
+                note.insert(0, f"Opening hours: {company.hours}")
+            _text(out, "DESC", "\n".join(note))
+            _text(out, "JABBERID", company_jid(company.slug, self.domain))
+        else:
+            conv = await self._conversation(iq, company, token)
+            name = conv.customer_nick or "Customer"
+            _text(out, "FN", name)
+            _text(out, "NICKNAME", name)
+        reply = iq.reply(clear=True)
+        reply.append(out)
+        reply.send()
+
+    @xmpp_errors
+    async def ping(self, iq: Iq) -> None:
+        self._target(iq)
+        iq.reply(clear=True).send()
+
+    @xmpp_errors
+    async def version(self, iq: Iq) -> None:
+        out = Element(f"{{{NS_VERSION}}}query")
+        _text(out, "name", "orgchat", ns=NS_VERSION)
+        _text(out, "version", _version(), ns=NS_VERSION)
+        reply = iq.reply(clear=True)
+        reply.append(out)
+        reply.send()
+
+
+def _only_get(handler: Callable[[Iq], Awaitable[None]]) -> Callable[[Iq], Awaitable[None]]:
+    async def wrapper(iq: Iq) -> None:
+        if iq["type"] == "get":
+            await handler(iq)
+        elif iq["type"] == "set":
+            raise XMPPError("feature-not-implemented", "Only queries (type get) are supported")
+        # Results and errors of IQs we never sent: nothing to answer.
+
+    return wrapper
+
+
+def _identity(query: Element, category: str, itype: str, name: str) -> None:
+    SubElement(query, f"{{{NS_DISCO_INFO}}}identity", category=category, type=itype, name=name)
+
+
+def _text(parent: Element, tag: str, text: str, ns: str = NS_VCARD) -> None:
+    SubElement(parent, f"{{{ns}}}{tag}").text = text
+
+
+def _page(companies: list[Company], rsm: Element | None) -> tuple[list[Company], int]:
+    """XEP-0059: apply <max/>, <after/>, <before/> and <index/> to the slug order."""
+    limit = MAX_ITEMS_PAGE
+    start, end = 0, len(companies)
+    if rsm is not None:
+        max_el = rsm.find(f"{{{NS_RSM}}}max")
+        after = rsm.find(f"{{{NS_RSM}}}after")
+        before = rsm.find(f"{{{NS_RSM}}}before")
+        index = rsm.find(f"{{{NS_RSM}}}index")
+        try:
+            if max_el is not None and max_el.text is not None:
+                limit = max(0, min(int(max_el.text), MAX_ITEMS_PAGE))
+            if index is not None and index.text is not None:
+                start = max(0, int(index.text))
+        except ValueError:
+            raise XMPPError("bad-request", "Malformed result set request", etype="modify") from None
+        slugs = [c.slug for c in companies]
+        if after is not None and after.text:
+            start = _position(slugs, after.text) + 1
+        if before is not None:
+            end = _position(slugs, before.text) if before.text else len(companies)
+            start = max(0, end - limit)
+    return companies[start : min(end, start + limit)], start
+
+
+def _position(slugs: list[str], jid: str) -> int:
+    slug = jid.partition("@")[0]
+    try:
+        return slugs.index(slug)
+    except ValueError:
+        raise XMPPError("item-not-found", "Unknown result set position", etype="cancel") from None
+
+
+def _rsm_result(first_index: int, page: list[Company], count: int, domain: str) -> Element:
+    out = Element(f"{{{NS_RSM}}}set")
+    if page:
+        first = SubElement(out, f"{{{NS_RSM}}}first", index=str(first_index))
+        first.text = company_jid(page[0].slug, domain)
+        SubElement(out, f"{{{NS_RSM}}}last").text = company_jid(page[-1].slug, domain)
+    SubElement(out, f"{{{NS_RSM}}}count").text = str(count)
+    return out
+
+
+def _version() -> str:
+    try:
+        return metadata.version("orgchat")
+    except metadata.PackageNotFoundError:
+        return "unknown"

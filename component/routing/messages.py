@@ -1,0 +1,526 @@
+"""Message routing: customer -> company -> agents, agent -> conversation -> customer.
+
+Every <message/> for the component domain enters :meth:`MessageRouter.submit`.
+What can be decided from memory (unknown company, forbidden sender, body too
+long, unsupported payload) is answered at once. Everything else is queued and
+handled in batches by one loop, in arrival order:
+
+1. resolve conversations (cache, then PostgreSQL for the misses);
+2. one Redis round trip for the rate limits, one for agent presence;
+3. one PostgreSQL transaction archiving every message of the batch;
+4. render every outgoing stanza and write them to ejabberd in one go.
+
+The batch grows by itself under load (what arrives while a batch is being
+processed forms the next one), so the archive commits many messages per
+transaction without delaying a lone message. A receipt (XEP-0184) is sent
+only after the commit, so a receipt always means "archived". Storage outages
+fail the batch with ``wait`` errors: the sender retries, nothing is
+acknowledged that was not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import enum
+import os
+from collections.abc import Callable, Sequence
+from xml.etree.ElementTree import Element
+
+from component.addressing import company_jid, conversation_jid, split_local
+from component.config import ArchiveSettings, LimitsSettings
+from component.conversation_cache import ConversationCache
+from component.directory import Directory
+from component.logs import get_logger
+from component.routing.errors import (
+    UNAVAILABLE,
+    BadRequest,
+    BodyTooLong,
+    NotAcceptable,
+    NotAnAgent,
+    NotConnected,
+    NotImplementedPayload,
+    NotReady,
+    RateLimited,
+    RoutingError,
+    UnknownAddress,
+    condition_for,
+    log_unexpected,
+)
+from component.routing.wire import (
+    Inbound,
+    parse_message,
+    render_chat,
+    render_error,
+    render_receipt,
+)
+from storage.errors import Unavailable
+from storage.models import ArchivedMessage, Company, Conversation, Direction, NewMessage
+from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
+
+log = get_logger(__name__)
+
+#: How long an agent's receipt or marker is remembered to forward it only once.
+MARKER_DEDUP_TTL_S = 86_400
+#: Pending messages delivered per claim when an agent comes online.
+PENDING_CLAIM_LIMIT = 500
+
+HELP_TEXT = (
+    "This is {domain}, the business messenger. To write to a company, open a chat "
+    "with its address, for example company-name@{domain}. Your service directory "
+    "lists the companies (XEP-0030 disco#items on {domain})."
+)
+
+
+def new_id() -> str:
+    """A random stanza id, unique across processes."""
+    return os.urandom(12).hex()
+
+
+class Side(enum.Enum):
+    CUSTOMER = "customer"  #: customer -> slug@domain
+    AGENT = "agent"  #: agent -> slug+token@domain
+
+
+@dataclasses.dataclass(slots=True)
+class Item:
+    """One queued message and what the batch learns about it."""
+
+    msg: Inbound
+    side: Side
+    company: Company
+    token: str | None = None
+    conv: Conversation | None = None
+    error: tuple[str, str, str | None] | None = None
+    online: Sequence[str] = ()
+    stanza_id: str | None = None
+    duplicate: bool = False
+    forward: bool = True  #: receipts/markers: False when already forwarded once
+
+
+class Outbox:
+    """Where rendered stanzas go: the component's XML stream."""
+
+    def __init__(self, write: Callable[[str], None] | None = None) -> None:
+        self._write = write
+
+    def attach(self, write: Callable[[str], None]) -> None:
+        self._write = write
+
+    def send(self, data: Sequence[str]) -> None:
+        """Write stanzas in one socket write; raises NotConnected."""
+        if not data:
+            return
+        if self._write is None:
+            raise NotConnected()
+        self._write("".join(data))
+
+
+class MessageRouter:
+    def __init__(
+        self,
+        *,
+        domain: str,
+        directory: Directory,
+        cache: ConversationCache,
+        conversations: ConversationStore,
+        archive: ArchiveStore,
+        presence: PresenceStore,
+        limits: LimitStore,
+        limit_settings: LimitsSettings,
+        archive_settings: ArchiveSettings,
+        outbox: Outbox,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.domain = domain
+        self.directory = directory
+        self.cache = cache
+        self.conversations = conversations
+        self.archive = archive
+        self.presence = presence
+        self.limits = limits
+        self.limit_settings = limit_settings
+        self.linger = archive_settings.flush_interval_ms / 1000.0
+        self.batch_max = archive_settings.batch_max
+        self.outbox = outbox
+        self.now = now
+        self._queue: list[Item] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- entry point (synchronous: called by the XML stream) -----------------
+
+    def submit(self, xml: Element) -> None:
+        """Take one <message/> from ejabberd."""
+        msg = parse_message(xml)
+        try:
+            item = self._classify(msg)
+        except RoutingError as exc:
+            self._send_now([self._error_for(msg, exc)])
+            return
+        if item is not None:
+            self._queue.append(item)
+            self._idle.clear()
+            self._wakeup.set()
+
+    def _classify(self, msg: Inbound) -> Item | None:
+        if msg.type == "error" or msg.has_error:
+            log.info("message.error_received", sender=msg.sender, to=msg.to)
+            return None
+        if msg.type == "headline":
+            return None  # RFC 6121 §5.2.2: never answered, not for us to route
+        if msg.type == "groupchat":
+            raise BadRequest("Group chat messages are not accepted by this service")
+        if msg.body is not None and not msg.body.strip():
+            msg.body = None  # an empty body is no message (clients send it with chat states)
+        if not msg.to_local:
+            if msg.body is not None:
+                self._send_now([self._help(msg)])
+                return None
+            raise NotImplementedPayload("This service only understands chat messages")
+        if not self.directory.loaded.is_set():
+            raise NotReady("Service starting, retry later")
+        parts = split_local(msg.to_local)
+        company = self.directory.company(parts[0]) if parts else None
+        if parts is None or company is None:
+            raise UnknownAddress("No such company")
+        token = parts[1]
+        if token is not None and not self.directory.is_agent(company.id, msg.sender_bare):
+            raise NotAnAgent("Only the company's agents may write to this conversation")
+        if msg.encrypted:
+            raise NotAcceptable(
+                "End-to-end encrypted messages cannot be read here; please send plain text"
+            )
+        if not msg.understood:
+            raise NotImplementedPayload("This message has no content this service understands")
+        if msg.body is not None and len(msg.body) > self.limit_settings.max_body_chars:
+            raise BodyTooLong(
+                f"Message longer than {self.limit_settings.max_body_chars} characters"
+            )
+        side = Side.CUSTOMER if token is None else Side.AGENT
+        return Item(msg=msg, side=side, company=company, token=token)
+
+    # -- the batch loop -----------------------------------------------------
+
+    async def run(self) -> None:
+        """Process queued messages until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            if self.linger and len(self._queue) < self.batch_max:
+                await asyncio.sleep(self.linger)
+            batch, self._queue = self._queue[: self.batch_max], self._queue[self.batch_max :]
+            if not self._queue:
+                self._wakeup.clear()
+            try:
+                await self._process(batch)
+            except Exception:
+                log.exception("routing.batch_failed", size=len(batch))
+            if not self._queue:
+                self._idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been handled."""
+        await self._idle.wait()
+
+    async def _process(self, batch: list[Item]) -> None:
+        try:
+            await self._resolve(batch)
+            await self._admit(batch)
+            await self._store(batch)
+        except Unavailable as exc:
+            log.warning("routing.storage_unavailable", error=str(exc), size=len(batch))
+            for item in batch:
+                if item.error is None:
+                    item.error = UNAVAILABLE
+        out: list[str] = []
+        for item in batch:
+            self._render(item, out)
+        try:
+            self.outbox.send(out)
+        except NotConnected:
+            await self._undeliverable(batch)
+
+    async def _resolve(self, batch: list[Item]) -> None:
+        """Find (or open) the conversation of every item."""
+        to_open: dict[tuple[int, str], str | None] = {}
+        for item in batch:
+            msg = item.msg
+            if item.side is Side.AGENT:
+                assert item.token is not None
+                conv = self.cache.by_token(item.token)
+                if conv is None or conv.company_id != item.company.id:
+                    conv = await self.conversations.by_token(item.token)
+                    if conv is not None:
+                        self.cache.put(conv)
+                if conv is None or conv.company_id != item.company.id:
+                    item.error = condition_for(UnknownAddress("No such conversation"))
+                else:
+                    item.conv = conv
+                continue
+            key = (item.company.id, msg.sender_bare)
+            conv = self.cache.by_pair(*key)
+            nick_changed = (
+                msg.nick is not None and conv is not None and conv.customer_nick != msg.nick
+            )
+            if conv is not None and not nick_changed:
+                item.conv = conv
+            elif msg.body is not None or nick_changed:
+                to_open[key] = msg.nick if msg.nick is not None else to_open.get(key)
+            else:
+                # A chat state or marker: never opens a conversation.
+                conv = await self.conversations.find(*key)
+                if conv is not None:
+                    self.cache.put(conv)
+                    item.conv = conv
+        if to_open:
+            keys = list(to_open)
+            opened = await self.conversations.open_many(
+                [(cid, jid, to_open[(cid, jid)]) for cid, jid in keys]
+            )
+            for conv in opened:
+                self.cache.put(conv)
+        for item in batch:
+            if item.side is Side.CUSTOMER and item.conv is None:
+                item.conv = self.cache.by_pair(item.company.id, item.msg.sender_bare)
+
+    async def _admit(self, batch: list[Item]) -> None:
+        """Rate limits, agent presence and marker dedup: at most three Redis round trips."""
+        live = [i for i in batch if i.error is None and i.conv is not None]
+        limited = [i for i in live if i.side is Side.CUSTOMER and i.msg.body is not None]
+        if limited:
+            allowed = await self.limits.hit(
+                [f"customer:{i.msg.sender_bare}" for i in limited],
+                self.limit_settings.customer_rate,
+                self.limit_settings.customer_rate_window,
+            )
+            for item, ok in zip(limited, allowed, strict=True):
+                if not ok:
+                    item.error = condition_for(RateLimited("Too many messages, slow down"))
+        needs_presence = [i for i in live if i.error is None and i.side is Side.CUSTOMER]
+        if needs_presence:
+            company_ids = {i.company.id for i in needs_presence}
+            candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
+            online = await self.presence.online_among(candidates) if candidates else set()
+            for item in needs_presence:
+                item.online = [a for a in self.directory.agents(item.company.id) if a in online]
+        markers = [
+            i
+            for i in live
+            if i.error is None
+            and i.side is Side.AGENT
+            and i.msg.body is None
+            and (i.msg.receipt_for or i.msg.marker)
+        ]
+        if markers:
+            assert all(i.conv for i in markers)
+            firsts = await self.limits.first_seen(
+                [_marker_key(i) for i in markers], MARKER_DEDUP_TTL_S
+            )
+            for item, first in zip(markers, firsts, strict=True):
+                item.forward = first
+
+    async def _store(self, batch: list[Item]) -> None:
+        """Archive every accepted body in one transaction."""
+        ts = self.now()
+        items = [
+            i for i in batch if i.error is None and i.conv is not None and i.msg.body is not None
+        ]
+        if not items:
+            return
+        rows = []
+        for item in items:
+            assert item.conv is not None and item.msg.body is not None
+            customer = item.side is Side.CUSTOMER
+            rows.append(
+                NewMessage(
+                    conversation_id=item.conv.id,
+                    direction=Direction.IN if customer else Direction.OUT,
+                    sender_jid=item.msg.sender_bare,
+                    body=item.msg.body,
+                    stanza_id=new_id(),
+                    client_id=item.msg.id,
+                    client_key=item.msg.client_key,
+                    pending=customer and not item.online,
+                    ts=ts,
+                )
+            )
+        results = await self.archive.append_batch(rows)
+        for item, result in zip(items, results, strict=True):
+            item.stanza_id = result.stanza_id
+            item.duplicate = result.duplicate
+        pending = sum(1 for r in rows if r.pending)
+        log.debug("archive.batch", size=len(rows), pending=pending)
+
+    # -- rendering ----------------------------------------------------------
+
+    def _render(self, item: Item, out: list[str]) -> None:
+        msg = item.msg
+        if item.error is not None:
+            etype, condition, text = item.error
+            out.append(render_error(msg.to, msg.sender, msg.id, etype, condition, text))
+            return
+        conv = item.conv
+        if conv is None:
+            return  # a chat state or marker for a conversation that does not exist
+        company = item.company
+        cjid = company_jid(company.slug, self.domain)
+        vjid = conversation_jid(company.slug, conv.token, self.domain)
+        if item.side is Side.CUSTOMER:
+            if msg.body is not None:
+                if not item.duplicate:
+                    for agent in item.online:
+                        out.append(
+                            render_chat(
+                                vjid,
+                                agent,
+                                msg.id or item.stanza_id or new_id(),
+                                body=msg.body,
+                                source=msg,
+                                stanza_id=item.stanza_id,
+                                stanza_id_by=vjid,
+                                nick=conv.customer_nick or _fallback_nick(conv),
+                            )
+                        )
+                if msg.receipt_request and msg.id:
+                    out.append(render_receipt(cjid, msg.sender, new_id(), msg.id))
+            else:
+                for agent in item.online:
+                    out.append(render_chat(vjid, agent, new_id(), source=msg))
+            return
+        # Agent -> customer: the customer only ever sees the company's address.
+        if msg.body is not None:
+            if not item.duplicate:
+                out.append(
+                    render_chat(
+                        cjid,
+                        conv.customer_jid,
+                        msg.id or item.stanza_id or new_id(),
+                        body=msg.body,
+                        source=msg,
+                        stanza_id=item.stanza_id,
+                        stanza_id_by=cjid,
+                        nick=company.name,
+                    )
+                )
+            if msg.receipt_request and msg.id:
+                out.append(render_receipt(vjid, msg.sender, new_id(), msg.id))
+        elif item.forward:
+            out.append(render_chat(cjid, conv.customer_jid, new_id(), source=msg))
+
+    def _error_for(self, msg: Inbound, exc: RoutingError) -> str:
+        etype, condition, text = condition_for(exc)
+        log.info("message.refused", sender=msg.sender, to=msg.to, condition=condition)
+        return render_error(msg.to or self.domain, msg.sender, msg.id, etype, condition, text)
+
+    def _help(self, msg: Inbound) -> str:
+        return render_chat(
+            self.domain, msg.sender, new_id(), body=HELP_TEXT.format(domain=self.domain)
+        )
+
+    def _send_now(self, data: list[str]) -> None:
+        try:
+            self.outbox.send(data)
+        except NotConnected:
+            log.warning("routing.reply_dropped", reason="not connected")
+
+    async def _undeliverable(self, batch: list[Item]) -> None:
+        """The stream died under a committed batch: keep customer messages pending."""
+        log.error("routing.batch_not_sent", size=len(batch))
+        stanza_ids = [
+            i.stanza_id
+            for i in batch
+            if i.side is Side.CUSTOMER and i.stanza_id and not i.duplicate and i.online
+        ]
+        if stanza_ids:
+            try:
+                await self.archive.requeue(stanza_ids)
+            except Exception as exc:
+                log_unexpected(exc, where="requeue")
+
+    # -- pending messages ---------------------------------------------------
+
+    async def deliver_pending(self, company_ids: Sequence[int]) -> int:
+        """Deliver messages that waited for an agent of these companies."""
+        delivered = 0
+        while True:
+            claimed = await self.archive.claim_pending(company_ids, PENDING_CLAIM_LIMIT)
+            if not claimed:
+                return delivered
+            delivered += await self._deliver_claimed(claimed)
+            if len(claimed) < PENDING_CLAIM_LIMIT:
+                return delivered
+
+    async def _deliver_claimed(self, claimed: list[ArchivedMessage]) -> int:
+        convs = await self._conversations_by_id({m.conversation_id for m in claimed})
+        company_ids = {c.company_id for c in convs.values()}
+        candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
+        online = await self.presence.online_among(candidates) if candidates else set()
+        out: list[str] = []
+        unsent: list[str] = []
+        for m in claimed:
+            conv = convs.get(m.conversation_id)
+            company = self.directory.company_by_id(conv.company_id) if conv else None
+            agents = (
+                [a for a in self.directory.agents(company.id) if a in online] if company else []
+            )
+            if conv is None or company is None:
+                continue  # company removed meanwhile: nobody to deliver to
+            if not agents:
+                unsent.append(m.stanza_id)
+                continue
+            vjid = conversation_jid(company.slug, conv.token, self.domain)
+            for agent in agents:
+                out.append(
+                    render_chat(
+                        vjid,
+                        agent,
+                        m.client_id or m.stanza_id,
+                        body=m.body,
+                        stanza_id=m.stanza_id,
+                        stanza_id_by=vjid,
+                        nick=conv.customer_nick or _fallback_nick(conv),
+                        delay=m.ts,
+                        delay_from=self.domain,
+                    )
+                )
+        try:
+            self.outbox.send(out)
+        except NotConnected:
+            unsent = [m.stanza_id for m in claimed]
+            out = []
+        if unsent:
+            await self.archive.requeue(unsent)
+        log.info("pending.delivered", messages=len(claimed) - len(unsent), stanzas=len(out))
+        return len(claimed) - len(unsent)
+
+    async def _conversations_by_id(self, ids: set[int]) -> dict[int, Conversation]:
+        found = {i: c for i in ids if (c := self.cache.by_id(i)) is not None}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            for conv in await self.conversations.by_ids(missing):
+                self.cache.put(conv)
+                found[conv.id] = conv
+        return found
+
+
+def _marker_key(item: Item) -> str:
+    assert item.conv is not None
+    msg = item.msg
+    kind = "received" if msg.receipt_for else msg.marker
+    return f"marker:{item.conv.id}:{kind}:{msg.receipt_for or msg.marker_for}"
+
+
+def _fallback_nick(conv: Conversation) -> str:
+    """A stable, opaque label for a customer without a nickname."""
+    return f"Customer {conv.token[:4].upper()}"
+
+
+async def wait_idle(router: MessageRouter, limit_s: float) -> bool:
+    """Wait for the router to drain; False if it took longer than ``limit_s``."""
+    try:
+        await asyncio.wait_for(router.drain(), limit_s)
+    except TimeoutError:
+        return False
+    return True

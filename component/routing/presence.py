@@ -1,0 +1,166 @@
+"""Presence: agents' availability (RFC 6121 §4) and the companies' own presence.
+
+Each agent has the company JID in their roster with a mutual subscription
+(put there through ejabberd's HTTP API, see :mod:`component.roster_sync`), so
+ejabberd sends the agent's presence to the company, including the
+``unavailable`` when a connection drops, and probes the company when the
+agent logs in. Availability per resource is kept in Redis, shared by every
+component process.
+
+Presence for one agent may reach different component processes in any
+order, so a wrong state is possible for a moment; both directions are safe:
+a message for an agent wrongly believed online is stored by ejabberd's
+offline storage, and a message wrongly kept pending is delivered at the
+agent's next presence (every available presence looks for pending
+messages).
+
+ejabberd 23.01 answers a probe only for an online user (never with
+``unavailable``), so a probe cannot correct a stale "online". On every
+(re)connection the component therefore forgets what Redis holds and probes
+every agent: that is when presence may have been missed (ejabberd drops
+stanzas for a component domain with no component attached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from xml.etree.ElementTree import Element
+
+from component.addressing import company_jid, split_local
+from component.directory import Directory
+from component.logs import get_logger
+from component.routing.errors import NotConnected
+from component.routing.messages import MessageRouter, Outbox
+from component.routing.wire import NS_CLIENT, NS_COMPONENT, render_presence
+from storage.errors import Unavailable
+from storage.protocols import PresenceStore
+
+log = get_logger(__name__)
+
+_SHOW = frozenset({f"{{{NS_COMPONENT}}}show", f"{{{NS_CLIENT}}}show"})
+SHOWS = frozenset({"away", "chat", "dnd", "xa"})
+
+
+class PresenceRouter:
+    def __init__(
+        self,
+        *,
+        domain: str,
+        directory: Directory,
+        presence: PresenceStore,
+        messages: MessageRouter,
+        outbox: Outbox,
+    ) -> None:
+        self.domain = domain
+        self.directory = directory
+        self.presence = presence
+        self.messages = messages
+        self.outbox = outbox
+        # One queue keeps the order of presence stanzas within this process.
+        self._queue: asyncio.Queue[Element] = asyncio.Queue()
+
+    def submit(self, xml: Element) -> None:
+        self._queue.put_nowait(xml)
+
+    async def run(self) -> None:
+        while True:
+            xml = await self._queue.get()
+            try:
+                await self._handle(xml)
+            except Unavailable as exc:
+                log.warning("presence.storage_unavailable", error=str(exc))
+            except Exception:
+                log.exception("presence.failed")
+
+    async def _handle(self, xml: Element) -> None:
+        sender = xml.get("from") or ""
+        to = (xml.get("to") or "").split("/", 1)[0]
+        ptype = xml.get("type")
+        bare, _, resource = sender.partition("/")
+        local = to.partition("@")[0] if "@" in to else ""
+        parts = split_local(local) if local else None
+        company = self.directory.company(parts[0]) if parts else None
+        if ptype == "error":
+            log.info("presence.error_received", sender=sender, to=to)
+            return
+        if ptype == "probe":
+            self._answer_probe(
+                to, bare, company is not None and parts is not None and parts[1] is None
+            )
+            return
+        if ptype == "subscribe":
+            self._answer_subscribe(to, bare, known=company is not None)
+            return
+        if ptype in ("subscribed", "unsubscribe", "unsubscribed"):
+            if ptype == "unsubscribe":
+                self._send([render_presence(to, bare, "unsubscribed")])
+            if self.directory.companies_of(bare):
+                log.warning(
+                    "presence.agent_subscription_changed", agent=bare, company=to, type=ptype
+                )
+            return
+        if not self.directory.companies_of(bare):
+            return  # customers' presence is not tracked
+        if ptype is None:
+            show = next((c.text for c in xml if c.tag in _SHOW), None)
+            change = await self.presence.update(
+                bare, resource, show if show in SHOWS else "available"
+            )
+            log.debug("presence.agent", agent=bare, resource=resource, online=True)
+            if change.is_online:
+                await self.messages.deliver_pending(sorted(self.directory.companies_of(bare)))
+        elif ptype == "unavailable":
+            change = await self.presence.update(bare, resource, None)
+            if change.was_online and not change.is_online:
+                log.info("presence.agent_offline", agent=bare)
+
+    def _answer_probe(self, to: str, prober: str, is_company: bool) -> None:
+        if is_company:
+            self._send([self._company_presence(to, prober)])
+        elif to == self.domain:
+            self._send([render_presence(self.domain, prober)])
+        else:
+            self._send([render_presence(to, prober, "unsubscribed")])
+
+    def _answer_subscribe(self, to: str, who: str, known: bool) -> None:
+        if not known:
+            self._send([render_presence(to, who, "unsubscribed")])
+            return
+        out = [render_presence(to, who, "subscribed")]
+        if "+" not in to.partition("@")[0]:
+            out.append(self._company_presence(to, who))
+        self._send(out)
+
+    def _company_presence(self, frm: str, to: str) -> str:
+        slug = frm.partition("@")[0]
+        company = self.directory.company(slug)
+        return render_presence(frm, to, status=company.name if company else None)
+
+    def _send(self, data: list[str]) -> None:
+        try:
+            self.outbox.send(data)
+        except NotConnected:
+            log.warning("presence.reply_dropped", reason="not connected")
+
+    # -- probing -------------------------------------------------------------
+
+    async def refresh(self, agents: Sequence[tuple[str, str]] | None = None) -> None:
+        """Probe agents' presence (all of them by default) and show companies online.
+
+        Forgets what Redis holds first: the answers rebuild it, and anything
+        that arrives meanwhile is kept pending and delivered with them.
+        """
+        if agents is None:
+            agents = [(c.slug, jid) for c, jid in self.directory.all_agents()]
+        if not agents:
+            return
+        for jid in sorted({jid for _, jid in agents}):
+            await self.presence.forget(jid)
+        out: list[str] = []
+        for slug, jid in agents:
+            cjid = company_jid(slug, self.domain)
+            out.append(render_presence(cjid, jid, "probe"))
+            out.append(self._company_presence(cjid, jid))
+        self._send(out)
+        log.info("presence.probed", agents=len({jid for _, jid in agents}))

@@ -1,0 +1,131 @@
+"""The XEP-0114 connection to ejabberd: connect, hand stanzas over, reconnect.
+
+This class only connects and dispatches. <message/> stanzas skip slixmpp's
+stanza objects and handler matching altogether (the hot path works on the
+parsed element, see :mod:`component.routing.wire`); <presence/> goes to the
+presence router as an element too; IQs use slixmpp's machinery, which builds
+correct replies and errors. slixmpp's in-memory roster (which would answer
+probes and subscriptions from process memory) is switched off: presence
+state lives in Redis.
+
+ejabberd does not queue stanzas for a missing component and slixmpp's
+ComponentXMPP does not reconnect by itself, so the connection is supervised
+here with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from xml.etree.ElementTree import Element
+
+from slixmpp.componentxmpp import ComponentXMPP
+from slixmpp.xmlstream.xmlstream import NotConnectedError
+
+from component.config import ComponentSettings
+from component.logs import get_logger
+from component.routing.errors import NotConnected
+from component.routing.wire import NS_CLIENT, NS_COMPONENT
+
+log = get_logger(__name__)
+
+MESSAGE_TAGS = frozenset({f"{{{NS_COMPONENT}}}message", f"{{{NS_CLIENT}}}message"})
+PRESENCE_TAGS = frozenset({f"{{{NS_COMPONENT}}}presence", f"{{{NS_CLIENT}}}presence"})
+
+
+class ComponentStream(ComponentXMPP):  # type: ignore[misc]
+    def __init__(
+        self,
+        settings: ComponentSettings,
+        on_message: Callable[[Element], None],
+        on_presence: Callable[[Element], None],
+        on_session: Callable[[], Awaitable[None]],
+    ) -> None:
+        super().__init__(settings.domain, settings.secret, settings.host, settings.port)
+        self.settings = settings
+        self._on_message = on_message
+        self._on_presence = on_presence
+        self._on_session = on_session
+        self._stopping = False
+        self._delay = settings.reconnect_min_delay
+        self.connected_event = asyncio.Event()
+        # Our routers own messages and presence; slixmpp's roster stays out.
+        for name in ("IM", "IMError", "Presence"):
+            self.remove_handler(name)
+        self.del_event_handler("presence_probe", self._handle_probe)
+        self.add_event_handler("session_start", self._session_started)
+        self.add_event_handler("disconnected", self._disconnected)
+        self.add_event_handler("connection_failed", self._connection_failed)
+        self.add_event_handler("stream_error", self._stream_error)
+
+    # -- dispatch ------------------------------------------------------------
+
+    def _spawn_event(self, xml: Element) -> None:
+        tag = xml.tag
+        if tag in MESSAGE_TAGS:
+            self._on_message(xml)
+        elif tag in PRESENCE_TAGS:
+            self._on_presence(xml)
+        else:
+            super()._spawn_event(xml)
+
+    def write(self, data: str) -> None:
+        """Write raw stanzas; raises NotConnected when the stream is down."""
+        if not self.connected_event.is_set():
+            raise NotConnected()
+        try:
+            self.send_raw(data)
+        except NotConnectedError:
+            raise NotConnected() from None
+
+    # -- connection supervision ----------------------------------------------
+
+    def start(self) -> None:
+        self.connect()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.connected_event.clear()
+        if self.transport is not None:
+            await self.disconnect(wait=2.0, reason="shutdown")
+        self.cancel_connection_attempt()
+
+    async def _session_started(self, _event: object) -> None:
+        self._delay = self.settings.reconnect_min_delay
+        self.connected_event.set()
+        log.info(
+            "component.connected",
+            domain=self.settings.domain,
+            server=f"{self.settings.host}:{self.settings.port}",
+        )
+        await self._on_session()
+
+    def _disconnected(self, reason: object) -> None:
+        was_up = self.connected_event.is_set()
+        self.connected_event.clear()
+        if self._stopping:
+            return
+        delay = self._delay * (0.8 + 0.4 * random.random())
+        self._delay = min(self._delay * 2, self.settings.reconnect_max_delay)
+        log.warning(
+            "component.disconnected",
+            reason=str(reason) or None,
+            was_up=was_up,
+            retry_in_s=round(delay, 2),
+        )
+        asyncio.get_running_loop().call_later(delay, self._reconnect)
+
+    def _reconnect(self) -> None:
+        if not self._stopping and self.transport is None and not self.is_connecting():
+            self.connect()
+
+    def _connection_failed(self, error: object) -> None:
+        # slixmpp retries failed connects itself, doubling its wait up to 300 s;
+        # keep that wait within our own bound (it doubles it right after this).
+        cap = max(0.0, (self.settings.reconnect_max_delay - 1) / 2)
+        self._connect_loop_wait = min(self._connect_loop_wait, cap)
+        log.warning("component.connection_failed", error=str(error))
+
+    def _stream_error(self, error: object) -> None:
+        log.error("component.stream_error", error=str(error))

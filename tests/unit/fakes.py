@@ -1,0 +1,189 @@
+"""In-memory stand-ins for the storage protocols, for socket-free routing tests.
+
+They follow the contracts in storage/protocols.py; the real implementations
+are exercised against PostgreSQL and Redis in tests/integration/storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+
+from storage.errors import NotFound, Unavailable
+from storage.models import (
+    Agent,
+    ArchivedMessage,
+    ArchiveResult,
+    Company,
+    Conversation,
+    DirectorySnapshot,
+    NewMessage,
+    PresenceChange,
+    Role,
+)
+
+
+def _token(n: int) -> str:
+    """A valid conversation token ([a-z2-7]{10}) derived from a counter."""
+    letters = "abcdefghij"
+    return "".join(letters[int(d)] for d in f"{n:010d}")
+
+
+class Switch:
+    """Makes a fake raise Unavailable while ``down`` is true."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def check(self) -> None:
+        if self.down:
+            raise Unavailable("fake outage")
+
+
+class FakeDirectoryStore:
+    def __init__(self) -> None:
+        self.companies: dict[str, Company] = {}
+        self.agents: dict[int, list[Agent]] = {}
+        self._ids = itertools.count(1)
+
+    def add(self, slug: str, name: str, agents: Sequence[str] = ()) -> Company:
+        company = Company(next(self._ids), slug, name, None, "UTC", None, None, None)
+        self.companies[slug] = company
+        self.agents[company.id] = [Agent(company.id, a, Role.AGENT) for a in agents]
+        return company
+
+    async def snapshot(self) -> DirectorySnapshot:
+        agents = tuple(a for lst in self.agents.values() for a in lst)
+        return DirectorySnapshot(tuple(self.companies.values()), agents)
+
+    async def get_company(self, slug: str) -> Company | None:
+        return self.companies.get(slug)
+
+    async def list_agents(self, slug: str) -> list[Agent]:
+        if slug not in self.companies:
+            raise NotFound(slug)
+        return list(self.agents.get(self.companies[slug].id, []))
+
+
+class FakeConversations:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, str], Conversation] = {}
+        self.switch = Switch()
+        self._ids = itertools.count(1)
+
+    async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
+        self.switch.check()
+        out = []
+        for company_id, jid, nick in pairs:
+            conv = self.rows.get((company_id, jid))
+            if conv is None:
+                cid = next(self._ids)
+                conv = Conversation(cid, company_id, jid, _token(cid), nick)
+            elif nick is not None and nick != conv.customer_nick:
+                conv = dataclasses.replace(conv, customer_nick=nick)
+            self.rows[(company_id, jid)] = conv
+            out.append(conv)
+        return out
+
+    async def find(self, company_id: int, customer_jid: str) -> Conversation | None:
+        self.switch.check()
+        return self.rows.get((company_id, customer_jid))
+
+    async def by_token(self, token: str) -> Conversation | None:
+        self.switch.check()
+        return next((c for c in self.rows.values() if c.token == token), None)
+
+    async def by_ids(self, ids: Sequence[int]) -> list[Conversation]:
+        self.switch.check()
+        return [c for c in self.rows.values() if c.id in ids]
+
+
+class FakeArchive:
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, NewMessage]] = []
+        self.batches: list[int] = []
+        self.switch = Switch()
+
+    async def append_batch(self, messages: Sequence[NewMessage]) -> list[ArchiveResult]:
+        self.switch.check()
+        self.batches.append(len(messages))
+        results = []
+        for m in messages:
+            first = next(
+                (
+                    r
+                    for _, r in self.rows
+                    if m.client_key is not None
+                    and (r.conversation_id, r.sender_jid, r.client_key)
+                    == (m.conversation_id, m.sender_jid, m.client_key)
+                ),
+                None,
+            )
+            if first is not None:
+                results.append(ArchiveResult(first.stanza_id, True))
+            else:
+                self.rows.append((len(self.rows) + 1, m))
+                results.append(ArchiveResult(m.stanza_id, False))
+        return results
+
+    def pending(self) -> list[NewMessage]:
+        return [m for _, m in self.rows if m.pending]
+
+    async def claim_pending(self, company_ids: Sequence[int], limit: int) -> list[ArchivedMessage]:
+        raise NotImplementedError  # set by tests that need a conversation -> company map
+
+    async def requeue(self, stanza_ids: Sequence[str]) -> None:
+        self.rows = [
+            (i, dataclasses.replace(m, pending=True) if m.stanza_id in stanza_ids else m)
+            for i, m in self.rows
+        ]
+
+    async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
+        return []
+
+
+class FakePresence:
+    def __init__(self) -> None:
+        self.resources: dict[str, dict[str, str]] = {}
+        self.switch = Switch()
+
+    async def update(self, agent_jid: str, resource: str, show: str | None) -> PresenceChange:
+        self.switch.check()
+        res = self.resources.setdefault(agent_jid, {})
+        was = bool(res)
+        if show is None:
+            res.pop(resource, None)
+        else:
+            res[resource] = show
+        return PresenceChange(was, bool(res))
+
+    async def online_among(self, agent_jids: Sequence[str]) -> set[str]:
+        self.switch.check()
+        return {j for j in agent_jids if self.resources.get(j)}
+
+    async def forget(self, agent_jid: str) -> None:
+        self.resources.pop(agent_jid, None)
+
+
+class FakeLimits:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.seen: set[str] = set()
+        self.switch = Switch()
+
+    async def hit(self, subjects: Sequence[str], limit: int, window_s: int) -> list[bool]:
+        self.switch.check()
+        out = []
+        for s in subjects:
+            self.counts[s] = self.counts.get(s, 0) + 1
+            out.append(self.counts[s] <= limit)
+        return out
+
+    async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
+        self.switch.check()
+        out = []
+        for k in keys:
+            out.append(k not in self.seen)
+            self.seen.add(k)
+        return out

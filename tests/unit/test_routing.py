@@ -1,0 +1,346 @@
+"""Routing without sockets: stanzas in, stanzas out, rows in the (fake) stores."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from xml.etree import ElementTree as ET
+
+import pytest
+import pytest_asyncio
+
+from component.config import ArchiveSettings, LimitsSettings
+from component.conversation_cache import ConversationCache
+from component.directory import Directory
+from component.routing.errors import NotConnected
+from component.routing.messages import MessageRouter, Outbox
+from tests.unit.fakes import (
+    FakeArchive,
+    FakeConversations,
+    FakeDirectoryStore,
+    FakeLimits,
+    FakePresence,
+)
+
+pytestmark = pytest.mark.asyncio
+
+NS = "jabber:component:accept"
+DOMAIN = "biz.localhost"
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+
+@dataclasses.dataclass
+class Env:
+    router: MessageRouter
+    store: FakeDirectoryStore
+    directory: Directory
+    conversations: FakeConversations
+    archive: FakeArchive
+    presence: FakePresence
+    limits: FakeLimits
+    written: list[str]
+    connected: bool = True
+
+    def submit(self, xml: str) -> None:
+        self.router.submit(ET.fromstring(xml.replace("<message ", f'<message xmlns="{NS}" ', 1)))
+
+    async def send(self, xml: str) -> list[ET.Element]:
+        """Submit one stanza, wait for the router, return what it wrote."""
+        self.submit(xml)
+        return await self.output()
+
+    async def output(self) -> list[ET.Element]:
+        await asyncio.sleep(0)
+        await self.router.drain()
+        root = ET.fromstring(f'<root xmlns="{NS}">{"".join(self.written)}</root>')
+        self.written.clear()
+        return list(root)
+
+    async def online(self, *jids: str) -> None:
+        for jid in jids:
+            await self.presence.update(jid, "desk", "available")
+
+
+@pytest_asyncio.fixture
+async def env() -> AsyncIterator[Env]:
+    store = FakeDirectoryStore()
+    store.add("pizza", "Pizza Napoli", ["mario@localhost", "luigi@localhost"])
+    store.add("bikes", "Bike Shop", ["bob@localhost"])
+    directory = Directory(store)
+    await directory.reload(None)
+    written: list[str] = []
+    holder: dict[str, Env] = {}
+
+    def write(data: str) -> None:
+        if not holder["env"].connected:
+            raise NotConnected()
+        written.append(data)
+
+    conversations, archive = FakeConversations(), FakeArchive()
+    presence, limits = FakePresence(), FakeLimits()
+    router = MessageRouter(
+        domain=DOMAIN,
+        directory=directory,
+        cache=ConversationCache(),
+        conversations=conversations,
+        archive=archive,
+        presence=presence,
+        limits=limits,
+        limit_settings=LimitsSettings(max_body_chars=100, customer_rate=5, customer_rate_window=60),
+        archive_settings=ArchiveSettings(flush_interval_ms=0, batch_max=500),
+        outbox=Outbox(write),
+    )
+    env = Env(router, store, directory, conversations, archive, presence, limits, written)
+    holder["env"] = env
+    task = asyncio.create_task(router.run())
+    yield env
+    task.cancel()
+
+
+def chat(frm: str, to: str, body: str | None, mid: str = "m1", extra: str = "") -> str:
+    body_el = f"<body>{body}</body>" if body is not None else ""
+    return f'<message from="{frm}" to="{to}" id="{mid}" type="chat">{body_el}{extra}</message>'
+
+
+RECEIPT_REQ = '<request xmlns="urn:xmpp:receipts"/>'
+
+
+def error_condition(stanza: ET.Element) -> tuple[str | None, str | None]:
+    err = stanza.find(f"{{{NS}}}error")
+    assert err is not None, ET.tostring(stanza)
+    cond = next(c.tag.split("}")[1] for c in err if c.tag.startswith(f"{{{STANZAS}}}") and not c.tag.endswith("text"))
+    return err.get("type"), cond
+
+
+def body(stanza: ET.Element) -> str | None:
+    el = stanza.find(f"{{{NS}}}body")
+    return None if el is None else el.text
+
+
+async def test_unknown_company_is_item_not_found(env: Env) -> None:
+    [reply] = await env.send(chat("alice@localhost/phone", "nope@biz.localhost", "hi"))
+    assert reply.get("type") == "error"
+    assert reply.get("to") == "alice@localhost/phone"
+    assert error_condition(reply) == ("cancel", "item-not-found")
+    assert env.archive.rows == []
+
+
+async def test_customer_message_reaches_every_online_agent_from_an_opaque_address(env: Env) -> None:
+    await env.online("mario@localhost", "luigi@localhost")
+    out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "Do you deliver?", extra=RECEIPT_REQ))
+    to_agents = [s for s in out if s.get("to") in ("mario@localhost", "luigi@localhost")]
+    receipts = [s for s in out if s.get("to") == "alice@localhost/phone"]
+    assert {s.get("to") for s in to_agents} == {"mario@localhost", "luigi@localhost"}
+    conv_jid = to_agents[0].get("from")
+    assert conv_jid and conv_jid.startswith("pizza+") and conv_jid.endswith("@biz.localhost")
+    assert "alice" not in conv_jid
+    for s in to_agents:
+        assert s.get("from") == conv_jid
+        assert body(s) == "Do you deliver?"
+        sid = s.find("{urn:xmpp:sid:0}stanza-id")
+        assert sid is not None and sid.get("by") == conv_jid
+        assert s.find("{http://jabber.org/protocol/nick}nick") is not None
+        assert "alice" not in ET.tostring(s, encoding="unicode")
+    [receipt] = receipts
+    assert receipt.get("from") == "pizza@biz.localhost"
+    received = receipt.find("{urn:xmpp:receipts}received")
+    assert received is not None and received.get("id") == "m1"
+    [(_, row)] = env.archive.rows
+    assert row.body == "Do you deliver?" and row.direction == "in" and not row.pending
+    assert row.stanza_id == to_agents[0].find("{urn:xmpp:sid:0}stanza-id").get("id")  # type: ignore[union-attr]
+
+
+async def test_conversation_address_is_stable_per_customer_and_distinct_between_customers(env: Env) -> None:
+    await env.online("mario@localhost")
+    a1 = await env.send(chat("alice@localhost/a", "pizza@biz.localhost", "one", "1"))
+    a2 = await env.send(chat("alice@localhost/b", "pizza@biz.localhost", "two", "2"))
+    b1 = await env.send(chat("bruno@localhost/a", "pizza@biz.localhost", "three", "3"))
+    assert a1[0].get("from") == a2[0].get("from") != b1[0].get("from")
+
+
+async def test_no_agent_online_keeps_message_pending_and_still_acknowledges(env: Env) -> None:
+    out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "anyone?", extra=RECEIPT_REQ))
+    assert [s.get("to") for s in out] == ["alice@localhost/phone"]
+    assert out[0].find("{urn:xmpp:receipts}received") is not None
+    [pending] = env.archive.pending()
+    assert pending.body == "anyone?"
+
+
+async def test_agent_reply_reaches_customer_from_company_address(env: Env) -> None:
+    await env.online("mario@localhost")
+    [to_agent] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "price?"))
+    conv_jid = to_agent.get("from")
+    out = await env.send(chat("mario@localhost/desk", conv_jid or "", "12 EUR", "r1", extra=RECEIPT_REQ))
+    to_customer = [s for s in out if s.get("to") == "alice@localhost"]
+    [reply] = to_customer
+    assert reply.get("from") == "pizza@biz.localhost"
+    assert body(reply) == "12 EUR"
+    assert reply.get("id") == "r1"
+    sid = reply.find("{urn:xmpp:sid:0}stanza-id")
+    assert sid is not None and sid.get("by") == "pizza@biz.localhost"
+    nick = reply.find("{http://jabber.org/protocol/nick}nick")
+    assert nick is not None and nick.text == "Pizza Napoli"
+    [receipt] = [s for s in out if s.get("to") == "mario@localhost/desk"]
+    assert receipt.get("from") == conv_jid
+    assert [m.direction for _, m in env.archive.rows] == ["in", "out"]
+    assert env.archive.rows[1][1].sender_jid == "mario@localhost"
+
+
+async def test_only_agents_of_the_company_may_write_to_a_conversation(env: Env) -> None:
+    await env.online("mario@localhost")
+    [to_agent] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hello"))
+    conv_jid = to_agent.get("from") or ""
+    for intruder in ("alice@localhost/phone", "bob@localhost/desk", "eve@localhost/x"):
+        [err] = await env.send(chat(intruder, conv_jid, "let me in"))
+        assert error_condition(err) == ("auth", "forbidden")
+    assert len(env.archive.rows) == 1
+
+
+async def test_unknown_conversation_token_is_item_not_found_for_agents(env: Env) -> None:
+    [err] = await env.send(chat("mario@localhost/desk", "pizza+abcdefghij@biz.localhost", "hi"))
+    assert error_condition(err) == ("cancel", "item-not-found")
+    [err] = await env.send(chat("mario@localhost/desk", "pizza+NOT-A-TOKEN@biz.localhost", "hi"))
+    assert error_condition(err) == ("cancel", "item-not-found")
+
+
+async def test_body_too_long_is_policy_violation(env: Env) -> None:
+    [err] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "x" * 101))
+    assert error_condition(err) == ("modify", "policy-violation")
+    assert env.archive.rows == []
+
+
+async def test_rate_limit_is_resource_constraint_wait(env: Env) -> None:
+    conditions = []
+    for n in range(7):
+        out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", f"m{n}", f"id{n}"))
+        conditions.append(error_condition(out[0]) if out and out[0].get("type") == "error" else None)
+    assert conditions[:5] == [None] * 5
+    assert conditions[5:] == [("wait", "resource-constraint")] * 2
+    assert len(env.archive.rows) == 5
+
+
+async def test_retransmission_is_archived_and_delivered_once_but_acknowledged_each_time(env: Env) -> None:
+    await env.online("mario@localhost")
+    origin = '<origin-id xmlns="urn:xmpp:sid:0" id="o-1"/>'
+    first = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "once", "a", origin + RECEIPT_REQ))
+    again = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "once", "b", origin + RECEIPT_REQ))
+    assert sorted(s.get("to") or "" for s in first) == ["alice@localhost/phone", "mario@localhost"]
+    assert [s.get("to") for s in again] == ["alice@localhost/phone"]
+    assert len(env.archive.rows) == 1
+    # Without origin-id, the same id from the same sender is the same message.
+    await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "x", "same"))
+    dup = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "x", "same"))
+    assert dup == [] and len(env.archive.rows) == 2
+
+
+async def test_chat_states_pass_both_ways_and_are_not_archived(env: Env) -> None:
+    await env.online("mario@localhost", "luigi@localhost")
+    [to_agent, _] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hi"))
+    conv_jid = to_agent.get("from") or ""
+    composing = '<composing xmlns="http://jabber.org/protocol/chatstates"/>'
+    out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", None, "c1", composing))
+    assert {s.get("to") for s in out} == {"mario@localhost", "luigi@localhost"}
+    assert all(s.find("{http://jabber.org/protocol/chatstates}composing") is not None for s in out)
+    assert all(body(s) is None for s in out)
+    [back] = await env.send(chat("mario@localhost/desk", conv_jid, None, "c2", composing))
+    assert back.get("from") == "pizza@biz.localhost" and back.get("to") == "alice@localhost"
+    assert len(env.archive.rows) == 1
+
+
+async def test_agent_markers_reach_the_customer_once(env: Env) -> None:
+    await env.online("mario@localhost", "luigi@localhost")
+    [to_agent, _] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hi", "m-7"))
+    conv_jid = to_agent.get("from") or ""
+    displayed = '<displayed xmlns="urn:xmpp:chat-markers:0" id="m-7"/>'
+    [fwd] = await env.send(chat("mario@localhost/desk", conv_jid, None, "d1", displayed))
+    assert fwd.get("from") == "pizza@biz.localhost"
+    marker = fwd.find("{urn:xmpp:chat-markers:0}displayed")
+    assert marker is not None and marker.get("id") == "m-7"
+    assert await env.send(chat("luigi@localhost/desk", conv_jid, None, "d2", displayed)) == []
+    received = '<received xmlns="urn:xmpp:receipts" id="m-7"/>'
+    [rcpt] = await env.send(chat("luigi@localhost/desk", conv_jid, None, "d3", received))
+    assert rcpt.find("{urn:xmpp:receipts}received") is not None
+
+
+async def test_storage_outage_answers_wait_and_acknowledges_nothing(env: Env) -> None:
+    await env.online("mario@localhost")
+    env.archive.switch.down = True
+    out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hello", extra=RECEIPT_REQ))
+    [err] = out
+    assert err.get("type") == "error"
+    assert error_condition(err) == ("wait", "internal-server-error")
+    env.archive.switch.down = False
+    out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hello", extra=RECEIPT_REQ))
+    assert sorted(s.get("to") or "" for s in out) == ["alice@localhost/phone", "mario@localhost"]
+
+
+async def test_redis_outage_answers_wait(env: Env) -> None:
+    env.presence.switch.down = True
+    [err] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hello"))
+    assert error_condition(err) == ("wait", "internal-server-error")
+    assert env.archive.rows == []
+
+
+async def test_malformed_and_unsupported_messages_get_errors(env: Env) -> None:
+    [err] = await env.send(
+        '<message from="alice@localhost/p" to="pizza@biz.localhost" id="g" type="groupchat"><body>x</body></message>'
+    )
+    assert error_condition(err) == ("modify", "bad-request")
+    [err] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", None, "u", '<x xmlns="urn:example:unknown"/>'))
+    assert error_condition(err) == ("cancel", "feature-not-implemented")
+    omemo = '<encrypted xmlns="eu.siacs.conversations.axolotl"><header sid="1"/></encrypted>'
+    [err] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "I sent you an OMEMO message", "e", omemo))
+    assert error_condition(err) == ("modify", "not-acceptable")
+    # Errors and headlines are never answered.
+    assert await env.send('<message from="alice@localhost/p" to="pizza@biz.localhost" type="error"><error type="cancel"/></message>') == []
+    assert await env.send('<message from="alice@localhost/p" to="pizza@biz.localhost" type="headline"><body>x</body></message>') == []
+    assert env.archive.rows == []
+
+
+async def test_message_to_the_service_itself_gets_help(env: Env) -> None:
+    [reply] = await env.send(chat("alice@localhost/p", "biz.localhost", "hello?"))
+    assert reply.get("from") == "biz.localhost"
+    assert "pizza" not in (body(reply) or "") and "@biz.localhost" in (body(reply) or "")
+
+
+async def test_a_burst_is_archived_in_few_transactions_and_delivered_in_order(env: Env) -> None:
+    await env.online("mario@localhost")
+    env.router.limit_settings = LimitsSettings(customer_rate=1000)
+    for n in range(50):
+        env.submit(chat(f"c{n % 5}@localhost/p", "pizza@biz.localhost", f"msg {n}", f"id{n}"))
+    out = await env.output()
+    assert [body(s) for s in out] == [f"msg {n}" for n in range(50)]
+    assert sum(env.archive.batches) == 50
+    assert len(env.archive.batches) <= 2
+
+
+async def test_not_loaded_directory_answers_wait(env: Env) -> None:
+    env.directory.loaded.clear()
+    [err] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "hi"))
+    assert error_condition(err) == ("wait", "internal-server-error")
+
+
+async def test_connection_lost_after_commit_keeps_customer_message_pending(env: Env) -> None:
+    await env.online("mario@localhost")
+    env.connected = False
+    assert await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "are you there?")) == []
+    [pending] = env.archive.pending()
+    assert pending.body == "are you there?"
+
+
+async def test_special_characters_survive_the_round_trip(env: Env) -> None:
+    await env.online("mario@localhost")
+    text = "a &lt; b &amp;&amp; c &gt; d \"quoted\" 'single' ünïcødé 🍕"
+    [to_agent] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", text))
+    assert body(to_agent) == "a < b && c > d \"quoted\" 'single' ünïcødé 🍕"
+
+
+@pytest.mark.parametrize("nick", ["Alice", "A <b> & c"])
+async def test_customer_nickname_is_shown_to_agents(env: Env, nick: str) -> None:
+    await env.online("mario@localhost")
+    esc = nick.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    nick_el = f'<nick xmlns="http://jabber.org/protocol/nick">{esc}</nick>'
+    [to_agent] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "hi", extra=nick_el))
+    el = to_agent.find("{http://jabber.org/protocol/nick}nick")
+    assert el is not None and el.text == nick
