@@ -1,0 +1,80 @@
+"""PostgreSQL storage: the directory, roster jobs, conversations and the archive.
+
+    stores = await connect(dsn, min_size=2, max_size=10, command_timeout=10.0)
+    company = await stores.directory.get_company("pizza-napoli")
+    ...
+    await stores.close()
+
+:func:`migrate` brings the schema up to date (start-up and CLI). Each table
+has its own module holding its SQL; :mod:`.pool` maps driver failures to
+:class:`storage.errors.Unavailable`; :mod:`.listen` keeps the LISTEN
+connections of the ``watch`` methods alive.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from storage.postgres import migrations
+from storage.postgres.conversations import PgConversationStore
+from storage.postgres.directory import PgDirectoryStore
+from storage.postgres.messages import PgArchiveStore
+from storage.postgres.pool import Database, unavailable_on_driver_errors
+from storage.postgres.roster_jobs import PgRosterJobStore
+from storage.protocols import ArchiveStore, ConversationStore, DirectoryStore, RosterJobStore
+
+__all__ = ["PostgresStores", "connect", "migrate", "schema_version"]
+
+#: Bounds connecting for migrate() and schema_version(), which run at start-up.
+_CONNECT_TIMEOUT = 10.0
+
+
+class PostgresStores:
+    """The four PostgreSQL stores, sharing one pool."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.directory: DirectoryStore = PgDirectoryStore(db)
+        self.roster_jobs: RosterJobStore = PgRosterJobStore(db)
+        self.conversations: ConversationStore = PgConversationStore(db)
+        self.archive: ArchiveStore = PgArchiveStore(db)
+
+    async def close(self) -> None:
+        """Close the pool; the caller cancels its running ``watch`` tasks."""
+        await self._db.close()
+
+
+async def connect(
+    dsn: str, *, min_size: int, max_size: int, command_timeout: float
+) -> PostgresStores:
+    """Open the stores. Does not fail if PostgreSQL is down: calls raise
+    Unavailable until it is back. Configuration errors (bad password, unknown
+    database) are raised here.
+    """
+    db = Database(dsn, min_size=min_size, max_size=max_size, command_timeout=command_timeout)
+    await db.open()
+    return PostgresStores(db)
+
+
+async def migrate(dsn: str) -> list[str]:
+    """Apply pending migrations; return their names ("0001_initial", ...).
+
+    Safe to run from several processes at once. Raises Unavailable if
+    PostgreSQL cannot be reached.
+    """
+    with unavailable_on_driver_errors():
+        conn = await asyncpg.connect(dsn, timeout=_CONNECT_TIMEOUT)
+        try:
+            return await migrations.apply_pending(conn)
+        finally:
+            await conn.close()
+
+
+async def schema_version(dsn: str) -> int:
+    """The highest applied migration number (0 for an empty database)."""
+    with unavailable_on_driver_errors():
+        conn = await asyncpg.connect(dsn, timeout=_CONNECT_TIMEOUT)
+        try:
+            return await migrations.current_version(conn)
+        finally:
+            await conn.close()

@@ -1,0 +1,121 @@
+"""The ``companies`` table: one row per company (its slug is the JID's local part).
+
+Roster jobs and directory notifications that follow from changes here are
+queued by the table's triggers (migration 0001), not by this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import asyncpg
+
+from storage.errors import Conflict
+from storage.models import Company, CompanyDraft
+from storage.postgres.pool import Conn
+
+COLUMNS = "id, slug, name, email, timezone, hours, category, city"
+
+# The columns a CompanyDraft sets, in the order of the unnest() arrays below.
+_DRAFT_ARRAYS = (
+    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
+)
+
+
+def from_row(row: asyncpg.Record) -> Company:
+    return Company(
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        email=row["email"],
+        timezone=row["timezone"],
+        hours=row["hours"],
+        category=row["category"],
+        city=row["city"],
+    )
+
+
+def _fields(c: Company | CompanyDraft) -> tuple[str | None, ...]:
+    return (c.name, c.email, c.timezone, c.hours, c.category, c.city)
+
+
+def differs(company: Company, draft: CompanyDraft) -> bool:
+    """Would writing ``draft`` over ``company`` change anything?"""
+    return _fields(company) != _fields(draft)
+
+
+def _columns(drafts: Sequence[CompanyDraft]) -> Iterator[list[str | None]]:
+    """The drafts as one list per column (slug first), for unnest()."""
+    yield [d.slug for d in drafts]
+    yield [d.name for d in drafts]
+    yield [d.email for d in drafts]
+    yield [d.timezone for d in drafts]
+    yield [d.hours for d in drafts]
+    yield [d.category for d in drafts]
+    yield [d.city for d in drafts]
+
+
+async def insert_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> list[Company]:
+    """Insert new companies, in order.
+
+    Raises Conflict if a slug exists, ValueError if a slug is malformed.
+    """
+    try:
+        rows = await conn.fetch(
+            f"""
+            INSERT INTO companies (slug, name, email, timezone, hours, category, city)
+            SELECT s, n, e, t, h, c, ci
+              FROM {_DRAFT_ARRAYS} WITH ORDINALITY AS d(s, n, e, t, h, c, ci, ord)
+             ORDER BY ord
+            RETURNING {COLUMNS}
+            """,
+            *_columns(drafts),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"company already exists: {exc.detail}") from exc
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name != "companies_slug_format":
+            raise
+        raise ValueError(
+            "company slug must be 1-64 characters of a-z, 0-9 and inner hyphens"
+        ) from exc
+    by_slug = {row["slug"]: from_row(row) for row in rows}
+    return [by_slug[d.slug] for d in drafts]
+
+
+async def update_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> None:
+    """Overwrite every field but the slug of existing companies, matched by slug."""
+    await conn.execute(
+        f"""
+        UPDATE companies SET name = d.n, email = d.e, timezone = d.t, hours = d.h,
+                             category = d.c, city = d.ci
+          FROM {_DRAFT_ARRAYS} AS d(s, n, e, t, h, c, ci)
+         WHERE companies.slug = d.s
+        """,
+        *_columns(drafts),
+    )
+
+
+async def delete(conn: Conn, slug: str) -> bool:
+    """Delete a company; cascades to its agents, conversations and messages."""
+    status = await conn.execute("DELETE FROM companies WHERE slug = $1", slug)
+    return status != "DELETE 0"
+
+
+async def by_slug(conn: Conn, slug: str) -> Company | None:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM companies WHERE slug = $1", slug)
+    return None if row is None else from_row(row)
+
+
+async def lock_by_slugs(conn: Conn, slugs: Sequence[str]) -> dict[str, Company]:
+    """The existing companies among ``slugs``, locked until the transaction ends."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM companies WHERE slug = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        list(slugs),
+    )
+    return {row["slug"]: from_row(row) for row in rows}
+
+
+async def list_all(conn: Conn) -> list[Company]:
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM companies ORDER BY slug")
+    return [from_row(row) for row in rows]
