@@ -161,7 +161,7 @@ async def pg_proxy() -> AsyncIterator[TcpProxy]:
 
 
 @pytest.fixture
-def pg_proxy_dsn(pg_proxy: TcpProxy) -> str:
+def pg_proxy_dsn(pg_proxy: TcpProxy, pg_dsn: str) -> str:
     """The test database, reached through ``pg_proxy``."""
     return _dsn_for(TEST_DATABASE, port=pg_proxy.port)
 

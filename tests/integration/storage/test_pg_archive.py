@@ -1,0 +1,263 @@
+"""ArchiveStore on PostgreSQL: batched append with dedup, pending claims, history."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from storage import postgres
+from storage.errors import NotFound
+from storage.models import (
+    ArchivedMessage,
+    ArchiveResult,
+    CompanyDraft,
+    Conversation,
+    Direction,
+    NewMessage,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+Sql = asyncpg.Connection  # the plain connection of the `sql` fixture
+
+CUSTOMER = "carol@localhost"
+AGENT = "bob@localhost"
+
+
+def message(
+    conversation: Conversation,
+    body: str = "hello",
+    *,
+    key: str | None = None,
+    sender: str = CUSTOMER,
+    direction: Direction = Direction.IN,
+    pending: bool = False,
+) -> NewMessage:
+    return NewMessage(
+        conversation_id=conversation.id,
+        direction=direction,
+        sender_jid=sender,
+        body=body,
+        stanza_id=str(uuid.uuid4()),
+        client_id=key,
+        client_key=key,
+        pending=pending,
+        ts=dt.datetime.now(dt.UTC),
+    )
+
+
+async def new_conversation(pg: postgres.PostgresStores, slug: str) -> Conversation:
+    company = await pg.directory.add_company(CompanyDraft(slug=slug, name=slug))
+    [conversation] = await pg.conversations.open_many([(company.id, CUSTOMER, None)])
+    return conversation
+
+
+@pytest_asyncio.fixture
+async def conv(pg: postgres.PostgresStores, slug: str) -> Conversation:
+    return await new_conversation(pg, slug)
+
+
+async def test_append_batch_archives_in_order(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    batch = [message(conv, f"m{n}", key=f"k{n}") for n in range(3)]
+    batch.append(message(conv, "reply", sender=AGENT, direction=Direction.OUT))
+
+    results = await pg.archive.append_batch(batch)
+
+    assert results == [ArchiveResult(stanza_id=m.stanza_id, duplicate=False) for m in batch]
+    rows = await sql.fetch(
+        "SELECT stanza_id, body, direction, client_key FROM messages"
+        " WHERE conversation_id = $1 ORDER BY id", conv.id)
+    assert [(r["stanza_id"], r["body"]) for r in rows] == [(m.stanza_id, m.body) for m in batch]
+    assert rows[3]["direction"] == "out" and rows[3]["client_key"] is None
+
+
+async def test_retransmission_across_batches(
+    pg: postgres.PostgresStores, conv: Conversation
+) -> None:
+    first = message(conv, "hi", key="origin-1")
+    await pg.archive.append_batch([first])
+
+    again = message(conv, "hi", key="origin-1")
+    other_sender = message(conv, "hi", key="origin-1", sender=AGENT, direction=Direction.OUT)
+    no_key = message(conv, "hi")
+    results = await pg.archive.append_batch([again, other_sender, no_key])
+
+    assert results == [
+        ArchiveResult(stanza_id=first.stanza_id, duplicate=True),
+        ArchiveResult(stanza_id=other_sender.stanza_id, duplicate=False),
+        ArchiveResult(stanza_id=no_key.stanza_id, duplicate=False),
+    ]
+    # Without a client key nothing is deduplicated.
+    [repeat] = await pg.archive.append_batch([message(conv, "hi")])
+    assert not repeat.duplicate
+
+
+async def test_retransmission_within_one_batch(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    a = message(conv, "a", key="x")
+    b = message(conv, "b")
+    a_again = message(conv, "a", key="x")
+    a_third = message(conv, "a", key="x")
+
+    results = await pg.archive.append_batch([a, b, a_again, a_third])
+
+    assert results == [
+        ArchiveResult(stanza_id=a.stanza_id, duplicate=False),
+        ArchiveResult(stanza_id=b.stanza_id, duplicate=False),
+        ArchiveResult(stanza_id=a.stanza_id, duplicate=True),
+        ArchiveResult(stanza_id=a.stanza_id, duplicate=True),
+    ]
+    assert await sql.fetchval(
+        "SELECT count(*) FROM messages WHERE conversation_id = $1", conv.id) == 2
+
+
+async def test_a_retried_batch_is_not_archived_twice(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    """The commit went through but its reply was lost; the caller sends the batch again."""
+    batch = [message(conv, "keyed", key="k"), message(conv, "unkeyed")]
+    await pg.archive.append_batch(batch)
+
+    results = await pg.archive.append_batch(batch)
+
+    assert results == [ArchiveResult(stanza_id=m.stanza_id, duplicate=True) for m in batch]
+    assert await sql.fetchval(
+        "SELECT count(*) FROM messages WHERE conversation_id = $1", conv.id) == 2
+
+
+async def test_a_large_batch(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation, slug: str
+) -> None:
+    other = await new_conversation(pg, f"{slug}-2")
+    earlier = message(conv, "earlier", key="dup-1")
+    await pg.archive.append_batch([earlier])
+    # Odd n go to `conv`, even n to `other`. Keys repeat from n = 1900 on, in
+    # the same conversation (same parity): those are duplicates within the
+    # batch; n = 1 and n = 1901 repeat `earlier`, archived by a previous batch.
+    batch = [
+        message(conv if n % 2 else other, f"m{n}", key=f"dup-{n % 1900}")
+        for n in range(2000)
+    ]
+
+    started = time.perf_counter()
+    results = await pg.archive.append_batch(batch)
+    elapsed = time.perf_counter() - started
+
+    assert len(results) == 2000
+    assert {n for n, r in enumerate(results) if r.duplicate} == {1, *range(1900, 2000)}
+    expected = [m.stanza_id for m in batch[:1900]]
+    expected[1] = earlier.stanza_id
+    expected += expected[:100]
+    assert [r.stanza_id for r in results] == expected
+    assert await sql.fetchval(
+        "SELECT count(*) FROM messages WHERE conversation_id = ANY($1::bigint[])",
+        [conv.id, other.id]) == 1 + 1899
+    assert elapsed < 5, f"2,000 rows took {elapsed:.2f} s"
+
+
+async def test_unknown_conversation_is_not_found(pg: postgres.PostgresStores) -> None:
+    ghost = Conversation(id=-1, company_id=-1, customer_jid=CUSTOMER, token="x",
+                         customer_nick=None)
+    with pytest.raises(NotFound):
+        await pg.archive.append_batch([message(ghost)])
+
+
+async def test_append_nothing(pg: postgres.PostgresStores) -> None:
+    assert await pg.archive.append_batch([]) == []
+
+
+# -- pending ------------------------------------------------------------------
+
+
+async def test_claim_pending_takes_oldest_first_once(
+    pg: postgres.PostgresStores, conv: Conversation, slug: str
+) -> None:
+    other = await new_conversation(pg, f"{slug}-2")
+    mine = [message(conv, f"p{n}", pending=True) for n in range(3)]
+    theirs = message(other, "other company", pending=True)
+    delivered = message(conv, "delivered live")
+    await pg.archive.append_batch([mine[0], theirs, mine[1], delivered, mine[2]])
+
+    first = await pg.archive.claim_pending([conv.company_id], 2)
+    second = await pg.archive.claim_pending([conv.company_id], 10)
+
+    assert [m.stanza_id for m in first] == [mine[0].stanza_id, mine[1].stanza_id]
+    assert [m.stanza_id for m in second] == [mine[2].stanza_id]
+    assert await pg.archive.claim_pending([conv.company_id], 10) == []
+    assert isinstance(first[0], ArchivedMessage)
+    assert (first[0].body, first[0].direction, first[0].sender_jid) == ("p0", Direction.IN,
+                                                                       CUSTOMER)
+    assert [m.body for m in await pg.archive.claim_pending([other.company_id], 10)] == [
+        "other company"]
+    assert await pg.archive.claim_pending([], 10) == []
+
+
+async def test_requeue_makes_messages_pending_again(
+    pg: postgres.PostgresStores, conv: Conversation
+) -> None:
+    waiting = message(conv, "waiting", pending=True)
+    live = message(conv, "sent live, stream died")
+    reply = message(conv, "agent reply", sender=AGENT, direction=Direction.OUT)
+    await pg.archive.append_batch([waiting, live, reply])
+    [claimed] = await pg.archive.claim_pending([conv.company_id], 10)
+    assert claimed.stanza_id == waiting.stanza_id
+
+    await pg.archive.requeue([waiting.stanza_id, live.stanza_id, reply.stanza_id])
+    await pg.archive.requeue([])
+
+    again = await pg.archive.claim_pending([conv.company_id], 10)
+    assert [m.stanza_id for m in again] == [waiting.stanza_id, live.stanza_id]  # never OUT
+
+
+async def test_concurrent_claimers_never_share_a_message(
+    pg: postgres.PostgresStores, pg_dsn: str, conv: Conversation
+) -> None:
+    batch = [message(conv, f"p{n}", pending=True) for n in range(300)]
+    await pg.archive.append_batch(batch)
+    # A second process: its own pool.
+    other = await postgres.connect(pg_dsn, min_size=1, max_size=4, command_timeout=10.0)
+
+    async def drain(stores: postgres.PostgresStores) -> list[str]:
+        taken: list[str] = []
+        while claimed := await stores.archive.claim_pending([conv.company_id], 7):
+            taken += [m.stanza_id for m in claimed]
+        return taken
+
+    try:
+        results = await asyncio.gather(drain(pg), drain(other), drain(pg), drain(other))
+    finally:
+        await other.close()
+
+    every = [stanza_id for taken in results for stanza_id in taken]
+    assert len(every) == len(set(every)) == 300
+    assert set(every) == {m.stanza_id for m in batch}
+    assert all(taken for taken in results)  # each claimer got some work
+
+
+# -- history ------------------------------------------------------------------
+
+
+async def test_history_is_the_newest_oldest_first(
+    pg: postgres.PostgresStores, conv: Conversation
+) -> None:
+    batch = [message(conv, f"m{n}") for n in range(5)]
+    await pg.archive.append_batch(batch[:2])
+    await pg.archive.append_batch(batch[2:])
+
+    history = await pg.archive.history(conv.id, 3)
+
+    assert [m.body for m in history] == ["m2", "m3", "m4"]
+    assert [m.stanza_id for m in history] == [m.stanza_id for m in batch[2:]]
+    assert history[0].id < history[1].id < history[2].id
+    assert history[0].ts == batch[2].ts
+    assert [m.body for m in await pg.archive.history(conv.id, 100)] == [m.body for m in batch]
+    assert await pg.archive.history(-1, 10) == []

@@ -1,0 +1,148 @@
+"""RosterJobStore on PostgreSQL: claim, lease, done, retry_later, ordering, watch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from storage import postgres
+from storage.models import CompanyDraft, Role, RosterJob, RosterOp
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+Sql = asyncpg.Connection  # the plain connection of the `sql` fixture
+
+
+@pytest_asyncio.fixture
+async def company(pg: postgres.PostgresStores, sql: Sql, slug: str) -> str:
+    """An empty queue and a new company; returns its slug."""
+    await sql.execute("DELETE FROM roster_jobs")
+    await pg.directory.add_company(CompanyDraft(slug=slug, name="Pizza"))
+    return slug
+
+
+async def test_claim_leases_due_jobs(pg: postgres.PostgresStores, sql: Sql, company: str) -> None:
+    await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+    await pg.directory.add_agent(company, "alice@localhost", Role.ADMIN)
+
+    jobs = await pg.roster_jobs.claim(10)
+
+    assert [(j.op, j.company_slug, j.company_name, j.agent_jid, j.attempts) for j in jobs] == [
+        (RosterOp.ADD, company, "Pizza", "bob@localhost", 1),
+        (RosterOp.ADD, company, "Pizza", "alice@localhost", 1),
+    ]
+    leased = await sql.fetchval(
+        "SELECT bool_and(leased_until > now() + interval '50 seconds') FROM roster_jobs")
+    assert leased
+    assert await pg.roster_jobs.claim(10) == []  # leased: nobody else gets them
+
+
+async def test_claim_respects_the_limit(pg: postgres.PostgresStores, company: str) -> None:
+    for n in range(5):
+        await pg.directory.add_agent(company, f"agent{n}@localhost", Role.AGENT)
+
+    first = await pg.roster_jobs.claim(2)
+    rest = await pg.roster_jobs.claim(10)
+
+    assert len(first) == 2 and len(rest) == 3
+    assert {j.id for j in first}.isdisjoint(j.id for j in rest)
+
+
+async def test_done_deletes_the_job(pg: postgres.PostgresStores, sql: Sql, company: str) -> None:
+    await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+    [job] = await pg.roster_jobs.claim(10)
+
+    await pg.roster_jobs.done(job.id)
+    await pg.roster_jobs.done(job.id)  # twice is harmless
+
+    assert await sql.fetchval("SELECT count(*) FROM roster_jobs") == 0
+
+
+async def test_retry_later(pg: postgres.PostgresStores, sql: Sql, company: str) -> None:
+    await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+    [job] = await pg.roster_jobs.claim(10)
+
+    await pg.roster_jobs.retry_later(job.id, 30.0, "ejabberd: 503")
+
+    row = await sql.fetchrow(
+        "SELECT leased_until, last_error, next_attempt_at - now() AS wait FROM roster_jobs"
+        " WHERE id = $1", job.id)
+    assert row is not None
+    assert row["leased_until"] is None
+    assert row["last_error"] == "ejabberd: 503"
+    assert 25 < row["wait"].total_seconds() <= 30
+    assert await pg.roster_jobs.claim(10) == []  # not due yet
+
+    await pg.roster_jobs.retry_later(job.id, 0, "again")
+    [again] = await pg.roster_jobs.claim(10)
+    assert (again.id, again.attempts) == (job.id, 2)
+
+
+async def test_expired_lease_gives_the_job_back(
+    pg: postgres.PostgresStores, sql: Sql, company: str
+) -> None:
+    await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+    [job] = await pg.roster_jobs.claim(10)
+
+    # The worker died: its lease runs out.
+    await sql.execute(
+        "UPDATE roster_jobs SET leased_until = now() - interval '1 second' WHERE id = $1", job.id)
+
+    [again] = await pg.roster_jobs.claim(10)
+    assert (again.id, again.attempts) == (job.id, 2)
+
+
+async def test_one_roster_item_at_a_time_in_order(
+    pg: postgres.PostgresStores, company: str
+) -> None:
+    await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+    [add] = await pg.roster_jobs.claim(10)
+    # Queued while the "add" is in flight: must not run before it finishes,
+    # else the late "add" would put the company back.
+    await pg.directory.remove_agent(company, "bob@localhost")
+
+    assert await pg.roster_jobs.claim(10) == []
+    await pg.roster_jobs.done(add.id)
+
+    [remove] = await pg.roster_jobs.claim(10)
+    assert (remove.op, remove.agent_jid) == (RosterOp.REMOVE, "bob@localhost")
+
+
+async def test_concurrent_claimers_get_disjoint_jobs(
+    pg: postgres.PostgresStores, company: str
+) -> None:
+    for n in range(40):
+        await pg.directory.add_agent(company, f"agent{n}@localhost", Role.AGENT)
+
+    async def drain() -> list[RosterJob]:
+        taken: list[RosterJob] = []
+        while batch := await pg.roster_jobs.claim(3):
+            taken += batch
+        return taken
+
+    first, second = await asyncio.gather(drain(), drain())
+
+    ids_first, ids_second = {j.id for j in first}, {j.id for j in second}
+    assert ids_first.isdisjoint(ids_second)
+    assert len(ids_first | ids_second) == 40
+
+
+async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: str) -> None:
+    wakeups: asyncio.Queue[None] = asyncio.Queue()
+
+    async def wakeup() -> None:
+        await wakeups.put(None)
+
+    task = asyncio.create_task(pg.roster_jobs.watch(wakeup))
+    try:
+        await asyncio.wait_for(wakeups.get(), 10)  # after connecting
+        await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+        await asyncio.wait_for(wakeups.get(), 10)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
