@@ -1,0 +1,73 @@
+"""LimitStore on Redis: fixed-window counters and first-seen markers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import redis.asyncio
+
+from storage import redis as redis_storage
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest.fixture
+def subject() -> str:
+    return f"customer:{uuid.uuid4().hex[:8]}@localhost"
+
+
+async def test_hit_counts_per_subject(rd: redis_storage.RedisStores, subject: str) -> None:
+    a, b = f"{subject}/a", f"{subject}/b"
+
+    assert await rd.limits.hit([a, b], 2, 60) == [True, True]
+    assert await rd.limits.hit([a], 2, 60) == [True]
+    assert await rd.limits.hit([a, b], 2, 60) == [False, True]
+    assert await rd.limits.hit([a, b], 2, 60) == [False, False]
+    assert await rd.limits.hit([], 2, 60) == []
+
+
+async def test_a_subject_twice_in_one_call_counts_twice(
+    rd: redis_storage.RedisStores, subject: str
+) -> None:
+    assert await rd.limits.hit([subject, subject, subject], 2, 60) == [True, True, False]
+
+
+async def test_window_expires(
+    rd: redis_storage.RedisStores, redis_client: redis.asyncio.Redis, redis_prefix: str,
+    subject: str,
+) -> None:
+    assert await rd.limits.hit([subject], 1, 1) == [True]
+    assert await rd.limits.hit([subject], 1, 1) == [False]
+    key = f"{redis_prefix}:limit:1:{subject}"
+    assert 0 < await redis_client.pttl(key) <= 1000  # set once, never extended
+
+    await asyncio.sleep(1.1)
+
+    assert await rd.limits.hit([subject], 1, 1) == [True]
+
+
+async def test_windows_of_different_length_count_apart(
+    rd: redis_storage.RedisStores, subject: str
+) -> None:
+    assert await rd.limits.hit([subject], 1, 60) == [True]
+    assert await rd.limits.hit([subject], 1, 3600) == [True]
+
+
+async def test_first_seen(
+    rd: redis_storage.RedisStores, redis_client: redis.asyncio.Redis, redis_prefix: str,
+    subject: str,
+) -> None:
+    a, b = f"{subject}/a", f"{subject}/b"
+
+    assert await rd.limits.first_seen([a], 60) == [True]
+    assert await rd.limits.first_seen([a, b, b], 60) == [False, True, False]
+    assert 55 < await redis_client.ttl(f"{redis_prefix}:seen:{a}") <= 60
+    assert await rd.limits.first_seen([], 60) == []
+
+
+async def test_first_seen_again_after_ttl(rd: redis_storage.RedisStores, subject: str) -> None:
+    assert await rd.limits.first_seen([subject], 1) == [True]
+    await asyncio.sleep(1.1)
+    assert await rd.limits.first_seen([subject], 1) == [True]
