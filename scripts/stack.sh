@@ -1,0 +1,587 @@
+#!/usr/bin/env bash
+# orgchat development and test stack, everything on 127.0.0.1:
+# PostgreSQL, Redis, ejabberd (ejabberd-config/), a dev SMTP sink and the
+# orgchat component. All runtime state lives under .run/.
+#
+#   scripts/stack.sh up       start whatever is missing; idempotent, fast when warm
+#   scripts/stack.sh down     stop what this checkout started
+#   scripts/stack.sh status   one line per service
+#   scripts/stack.sh venv     only create or update .venv (used by `make lint`)
+#
+# A PostgreSQL or Redis already listening on its standard port is reused and
+# never stopped; the ones this script starts are recorded in .run/ and only
+# those are stopped by `down`. ejabberd runs as node orgchat@localhost with its
+# configuration, spool and logs in this checkout, as the invoking user.
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+readonly RUN=$ROOT/.run
+readonly LOGS=$RUN/log
+readonly VENV=$ROOT/.venv
+readonly CONFIG=config/dev.toml
+
+readonly DEBS=(ejabberd erlang-p1-pgsql postgresql redis-server python3-venv curl iproute2 procps)
+
+readonly PG_PORT=5432 PG_USER=orgchat PG_PASSWORD=orgchat-dev PG_DB=orgchat
+readonly REDIS_PORT=6379
+readonly EJ=$RUN/ejabberd NODE=orgchat@localhost
+readonly EJ_PORTS=(5222 5347 5280)
+readonly EJ_FRAGMENTS=("$ROOT/ejabberd-config/dev.yml" "$ROOT/ejabberd-config/ejabberd.yml")
+readonly API=http://127.0.0.1:5280/api
+readonly SMTP_PORT=2525 MAILDIR=$RUN/mail
+readonly READY_TIMEOUT=30
+
+# ---------------------------------------------------------------- helpers
+
+say() { printf '[stack] %-11s %s\n' "$1" "$2"; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+# now_ms: wall clock in milliseconds, without forking `date`.
+now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((10#$t / 1000)); }
+
+show_tail() {  # show_tail FILE [LINES]: the end of a log, on stderr
+  [[ -s $1 ]] || return 0
+  printf -- '----- last %s lines of %s -----\n' "${2:-30}" "${1#"$ROOT"/}" >&2
+  tail -n "${2:-30}" "$1" >&2
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+cmdline() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline"; }
+
+alive() {  # alive PID: the process exists and is not a zombie
+  local st
+  [[ -n ${1:-} ]] || return 1
+  # read, not $(<file): in bash 5.2 a failed $(<file) ends the script under set -e
+  { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+  st=${st##*) }
+  [[ ${st:0:1} != Z ]]
+}
+
+read_pid() {  # read_pid FILE: print the pid stored in FILE, if any
+  local pid
+  [[ -s $1 ]] && read -r pid <"$1" && [[ $pid =~ ^[0-9]+$ ]] && echo "$pid"
+}
+
+pid_running() {  # pid_running PIDFILE PATTERN: print the pid if alive and its command matches
+  local pid
+  pid=$(read_pid "$1") && alive "$pid" && [[ $(cmdline "$pid") == *"$2"* ]] && echo "$pid"
+}
+
+port_holder() {  # port_holder PORT: "pid N (command)" of whatever listens on PORT
+  local line pid
+  line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1) || true
+  pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' <<<"$line")
+  if [[ -n $pid ]]; then
+    printf 'pid %s (%s)' "$pid" "$(cmdline "$pid" | cut -c 1-120 | sed 's/ *$//')"
+  else
+    printf 'another process'
+  fi
+}
+
+# wait_for TIMEOUT READY_FN [ALIVE_FN]: poll READY_FN every 50 ms. Returns 1
+# after TIMEOUT seconds, 2 as soon as ALIVE_FN fails (checked after a 2 s grace
+# period, while a daemon may still be forking).
+wait_for() {
+  local start deadline now
+  start=$(now_ms)
+  deadline=$((start + $1 * 1000))
+  until "$2"; do
+    now=$(now_ms)
+    if [[ -n ${3:-} ]] && ((now - start > 2000)) && ! "$3"; then return 2; fi
+    ((now < deadline)) || return 1
+    sleep 0.05
+  done
+}
+
+stop_pid() {  # stop_pid PID TIMEOUT: SIGTERM, wait, then SIGKILL
+  local pid=$1 waited=0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while alive "$pid"; do
+    if ((waited >= $2 * 20)); then
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.1
+      break
+    fi
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+}
+
+# launch LOG PIDFILE CMD...: run CMD detached (own session, no stdin, fd 9 -
+# the stack lock - closed), output appended to LOG; record its pid.
+launch() {
+  local log=$1 pidfile=$2
+  shift 2
+  printf -- '--- %s scripts/stack.sh: %s\n' "$(date -u +%FT%TZ)" "${*#"$ROOT"/}" >>"$log"
+  setsid "$@" </dev/null >>"$log" 2>&1 9>&- &
+  echo $! >"$pidfile"
+}
+
+hash_of() { sha256sum "$@" 2>/dev/null | sha256sum | cut -c 1-64; }
+
+lock() {
+  mkdir -p "$LOGS"
+  exec 9>"$RUN/.stack.lock"
+  flock -w 300 9 || die "another scripts/stack.sh has held $RUN/.stack.lock for 5 minutes"
+}
+
+# ---------------------------------------------------------------- packages
+
+ensure_packages() {
+  local missing=() pkg name status
+  local -A installed=()
+  command -v dpkg-query >/dev/null || die "not a Debian system: install ${DEBS[*]} by hand"
+  while read -r name status; do
+    installed[$name]=$status
+  done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${DEBS[@]}" 2>/dev/null || true)
+  for pkg in "${DEBS[@]}"; do
+    [[ ${installed[$pkg]:-} == installed ]] || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    say packages "all present (${DEBS[*]})"
+    return
+  fi
+  ((EUID == 0)) || die "missing Debian packages: ${missing[*]}; run as root or install them"
+  say packages "installing ${missing[*]} (log: .run/log/apt.log)"
+  local apt=(apt-get install -y -q -o Dpkg::Options::=--force-confdef
+    -o Dpkg::Options::=--force-confold "${missing[@]}")
+  export DEBIAN_FRONTEND=noninteractive
+  if ! "${apt[@]}" >>"$LOGS/apt.log" 2>&1 9>&-; then
+    say packages "install failed; running apt-get update and retrying"
+    if ! { apt-get update -q && "${apt[@]}"; } >>"$LOGS/apt.log" 2>&1 9>&-; then
+      show_tail "$LOGS/apt.log"
+      die "apt-get install ${missing[*]} failed"
+    fi
+  fi
+}
+
+# ---------------------------------------------------------------- python
+
+venv_hash() { hash_of setup.cfg pyproject.toml requirements/aioxmpp.txt requirements/aioxmpp-nodeps.txt; }
+
+ensure_venv() {
+  local want
+  if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+      die "python3 is $(python3 --version 2>&1); orgchat needs Python 3.11 or newer"
+    say venv "creating .venv with $(python3 --version 2>&1)"
+    python3 -m venv --clear "$VENV" >>"$LOGS/pip.log" 2>&1 || {
+      show_tail "$LOGS/pip.log"
+      die "python3 -m venv failed"
+    }
+  fi
+  want=$(venv_hash)
+  if [[ $(cat "$VENV/.stack-installed" 2>/dev/null) == "$want" ]]; then
+    say venv ".venv up to date"
+    return
+  fi
+  say venv "pip install -e '.[dev]' + aioxmpp (log: .run/log/pip.log)"
+  local pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+  if ! { "${pip[@]}" -e '.[dev]' &&
+    "${pip[@]}" -r requirements/aioxmpp.txt &&
+    "${pip[@]}" --no-deps -r requirements/aioxmpp-nodeps.txt; } >>"$LOGS/pip.log" 2>&1; then
+    show_tail "$LOGS/pip.log"
+    die "pip install failed"
+  fi
+  echo "$want" >"$VENV/.stack-installed"
+}
+
+# ---------------------------------------------------------------- postgresql
+
+pg_superuser() {  # psql as the postgres superuser over the socket (works with peer auth)
+  (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres)
+}
+
+pg_login_ok() {  # the orgchat role logs in over TCP with its password and may create databases
+  [[ $(PGPASSWORD=$PG_PASSWORD PGCONNECT_TIMEOUT=5 psql -X -q -w -h 127.0.0.1 -p "$PG_PORT" \
+    -U "$PG_USER" -d "$PG_DB" -tAc 'SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user' \
+    2>/dev/null) == t ]]
+}
+
+pg_port_open() { port_open "$PG_PORT"; }
+
+ensure_postgres() {
+  local how version cluster
+  if pg_port_open; then
+    if [[ -s $RUN/postgresql.ours ]]; then how="running (started by this stack)"; else how="reusing the server on 127.0.0.1:$PG_PORT"; fi
+  else
+    read -r version cluster < <(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p {print $1, $2; exit}') || true
+    if [[ -z ${version:-} ]]; then
+      version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+      [[ -n $version ]] || die "PostgreSQL is not installed (/usr/lib/postgresql is empty)"
+      # "main" unless it exists on another port (then it is someone else's)
+      cluster=main
+      [[ -d /etc/postgresql/$version/main ]] && cluster=orgchat
+      say postgresql "creating cluster $version/$cluster on port $PG_PORT"
+      pg_createcluster --port "$PG_PORT" "$version" "$cluster" >>"$LOGS/postgresql.log" 2>&1 9>&- || {
+        show_tail "$LOGS/postgresql.log"
+        die "pg_createcluster $version $cluster failed"
+      }
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start >>"$LOGS/postgresql.log" 2>&1 9>&- || {
+      show_tail "$LOGS/postgresql.log"
+      die "pg_ctlcluster $version $cluster start failed (see /var/log/postgresql/)"
+    }
+    echo "$version $cluster" >"$RUN/postgresql.ours"
+    wait_for "$READY_TIMEOUT" pg_port_open || die "PostgreSQL $version/$cluster started but 127.0.0.1:$PG_PORT never opened"
+    how="started cluster $version/$cluster"
+  fi
+  if ! pg_login_ok; then
+    # Create what is missing and (re)set the password: on a fresh Debian,
+    # pg_hba asks TCP clients on 127.0.0.1 for a scram password.
+    pg_superuser >>"$LOGS/postgresql.log" 2>&1 <<SQL || die "could not create role/database $PG_USER as postgres (see .run/log/postgresql.log)"
+SELECT 'CREATE ROLE $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \gexec
+ALTER ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
+SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
+SQL
+    pg_login_ok || die "role $PG_USER cannot log in to 127.0.0.1:$PG_PORT/$PG_DB with its password: check pg_hba.conf"
+    how+=", created role/database $PG_USER"
+  fi
+  say postgresql "$how; database $PG_DB ready"
+}
+
+# ---------------------------------------------------------------- redis
+
+redis_port_open() { port_open "$REDIS_PORT"; }
+redis_ours() { pid_running "$RUN/redis.pid" redis-server; }
+
+ensure_redis() {
+  if redis_port_open; then
+    if redis_ours >/dev/null; then
+      say redis "running on 127.0.0.1:$REDIS_PORT (started by this stack)"
+    else
+      rm -f "$RUN/redis.pid"
+      say redis "reusing the server on 127.0.0.1:$REDIS_PORT"
+    fi
+    return
+  fi
+  mkdir -p "$RUN/redis"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$RUN/redis" \
+    --save '' --appendonly no --logfile "$LOGS/redis.log" --pidfile "$RUN/redis.pid" 9>&- ||
+    die "redis-server failed to start (see .run/log/redis.log)"
+  wait_for "$READY_TIMEOUT" redis_port_open || {
+    show_tail "$LOGS/redis.log"
+    die "redis-server started but 127.0.0.1:$REDIS_PORT never opened"
+  }
+  say redis "started on 127.0.0.1:$REDIS_PORT"
+}
+
+# ---------------------------------------------------------------- ejabberd
+
+ejctl() { ejabberdctl --config-dir "$EJ" --spool "$EJ/spool" --logs "$LOGS" "$@"; }
+
+ejabberd_is_ours() {  # our node: our node name and the spool in this checkout
+  local c
+  c=$(cmdline "$1") && [[ $c == *"-sname $NODE "* && $c == *"$EJ/spool"* ]] && alive "$1"
+}
+
+ejabberd_pid() {  # pid of our node's VM
+  local pid
+  pid=$(read_pid "$EJ/ejabberd.pid") && ejabberd_is_ours "$pid" && { echo "$pid"; return; }
+  for pid in $(pgrep -f -- "-sname $NODE " || true); do
+    ejabberd_is_ours "$pid" && { echo "$pid"; return; }
+  done
+  return 1
+}
+
+ejabberd_alive() { ejabberd_pid >/dev/null; }
+ejabberd_ready() { local p; for p in "${EJ_PORTS[@]}"; do port_open "$p" || return 1; done; }
+
+write_ejabberd_config() {
+  local yml cfg
+  mkdir -p "$EJ/spool"
+  yml="# Generated by scripts/stack.sh; edit ejabberd-config/ instead.
+include_config_file:
+$(printf '  - %s\n' "${EJ_FRAGMENTS[@]}")"
+  # ejabberdctl sources this file as shell. EXEC_CMD=as_current_user keeps
+  # ejabberd as the invoking user (root would otherwise switch to the
+  # ejabberd user, who cannot enter a checkout in a 0700 directory).
+  cfg="# Generated by scripts/stack.sh.
+ERLANG_NODE=$NODE
+EJABBERD_CONFIG_PATH=$EJ/ejabberd.yml
+EJABBERD_PID_PATH=$EJ/ejabberd.pid
+INET_DIST_INTERFACE=127.0.0.1
+ERL_EPMD_ADDRESS=127.0.0.1
+EXEC_CMD=as_current_user"
+  [[ $(cat "$EJ/ejabberd.yml" 2>/dev/null) == "$yml" ]] || printf '%s\n' "$yml" >"$EJ/ejabberd.yml"
+  [[ $(cat "$EJ/ejabberdctl.cfg" 2>/dev/null) == "$cfg" ]] || printf '%s\n' "$cfg" >"$EJ/ejabberdctl.cfg"
+  local f
+  for f in inetrc ejabberd.pem; do
+    cmp -s "/etc/ejabberd/$f" "$EJ/$f" || cp "/etc/ejabberd/$f" "$EJ/$f"
+  done
+}
+
+stop_ejabberd() {
+  local pid
+  pid=$(ejabberd_pid) || return 1
+  # The VM handles SIGTERM as init:stop(): ejabberd stops cleanly (~2 s)
+  # without booting a second VM for `ejabberdctl stop`.
+  stop_pid "$pid" 30
+}
+
+ensure_ejabberd() {
+  local pid want have p holder
+  write_ejabberd_config
+  want=$(hash_of "$EJ/ejabberd.yml" "$EJ/ejabberdctl.cfg" "${EJ_FRAGMENTS[@]}")
+  have=$(cat "$EJ/started.sha256" 2>/dev/null || true)
+  EJABBERD_STARTED=0
+  if pid=$(ejabberd_pid); then
+    if [[ $want == "$have" ]]; then
+      wait_for "$READY_TIMEOUT" ejabberd_ready ejabberd_alive || {
+        show_tail "$LOGS/ejabberd.log"
+        die "ejabberd node $NODE (pid $pid) is running but its ports ${EJ_PORTS[*]} do not all accept connections"
+      }
+      say ejabberd "running (node $NODE, pid $pid)"
+      return
+    fi
+    say ejabberd "configuration changed: restarting node $NODE (pid $pid)"
+    stop_ejabberd
+  fi
+  for p in "${EJ_PORTS[@]}"; do
+    if port_open "$p"; then
+      holder=$(port_holder "$p")
+      die "port $p is held by $holder, which is not our ejabberd node $NODE ($EJ)"
+    fi
+  done
+  rm -f "$EJ/ejabberd.pid"
+  ejctl start >>"$LOGS/ejabberdctl.log" 2>&1 9>&- || {
+    show_tail "$LOGS/ejabberdctl.log"
+    die "ejabberdctl start failed"
+  }
+  echo "$want" >"$EJ/started.sha256"
+  EJABBERD_STARTED=1
+  if ! wait_for "$READY_TIMEOUT" ejabberd_ready ejabberd_alive; then
+    show_tail "$LOGS/ejabberdctl.log" 10
+    show_tail "$LOGS/error.log" 20
+    show_tail "$LOGS/ejabberd.log" 40
+    die "ejabberd did not open ports ${EJ_PORTS[*]} within ${READY_TIMEOUT}s"
+  fi
+  say ejabberd "started (node $NODE, pid $(ejabberd_pid || echo '?'))"
+}
+
+# ---------------------------------------------------------------- smtp sink
+
+smtp_pid() { pid_running "$RUN/smtp.pid" scripts/smtp_sink.py; }
+smtp_alive() { smtp_pid >/dev/null; }
+smtp_ready() { port_open "$SMTP_PORT"; }
+
+ensure_smtp() {
+  local pid want
+  want=$(hash_of scripts/smtp_sink.py)
+  if pid=$(smtp_pid); then
+    if [[ $(cat "$RUN/smtp.sha256" 2>/dev/null) == "$want" ]]; then
+      say smtp "running on 127.0.0.1:$SMTP_PORT -> .run/mail/ (pid $pid)"
+      return
+    fi
+    stop_pid "$pid" 10
+  fi
+  port_open "$SMTP_PORT" && die "port $SMTP_PORT is held by $(port_holder "$SMTP_PORT"), not our SMTP sink"
+  launch "$LOGS/smtp.log" "$RUN/smtp.pid" "$VENV/bin/python" "$ROOT/scripts/smtp_sink.py" \
+    --host 127.0.0.1 --port "$SMTP_PORT" --maildir "$MAILDIR"
+  echo "$want" >"$RUN/smtp.sha256"
+  wait_for "$READY_TIMEOUT" smtp_ready smtp_alive || {
+    show_tail "$LOGS/smtp.log" 10
+    die "the SMTP sink did not accept connections on 127.0.0.1:$SMTP_PORT"
+  }
+  say smtp "started on 127.0.0.1:$SMTP_PORT -> .run/mail/ (pid $(read_pid "$RUN/smtp.pid"))"
+}
+
+# ---------------------------------------------------------------- orgchat
+
+orgchat_cli() {  # orgchat_cli STEP ARGS...: one orgchat command, output kept in .run/log/cli.log
+  local step=$1 out
+  shift
+  printf -- '--- %s orgchat --config %s %s\n' "$(date -u +%FT%TZ)" "$CONFIG" "$*" >>"$LOGS/cli.log"
+  if out=$("$VENV/bin/orgchat" --config "$CONFIG" "$@" 2>&1); then
+    printf '%s\n' "$out" >>"$LOGS/cli.log"
+    say "$step" "done: orgchat $*"
+  else
+    printf '%s\n' "$out" | tee -a "$LOGS/cli.log" >&2
+    die "$step failed: .venv/bin/orgchat --config $CONFIG $*"
+  fi
+}
+
+component_ready_file() {  # the component.ready_file setting, as the component resolves it
+  local f=${ORGCHAT_COMPONENT_READY_FILE:-}
+  [[ -n $f ]] || f=$("$VENV/bin/python" -c 'import sys, tomllib
+print(tomllib.load(open(sys.argv[1], "rb")).get("component", {}).get("ready_file", ""))' "$CONFIG")
+  [[ -n $f ]] || die "$CONFIG sets no component.ready_file: the stack cannot tell when the component is ready"
+  if [[ $f == /* ]]; then echo "$f"; else echo "$ROOT/$f"; fi
+}
+
+component_hash() {
+  {
+    find component extensions storage -type f \( -name '*.py' -o -name '*.sql' \) -print0 |
+      sort -z | xargs -0 -r sha256sum
+    sha256sum "$CONFIG"
+    cat "$VENV/.stack-installed"
+  } | sha256sum | cut -c 1-64
+}
+
+component_pid() { pid_running "$RUN/component.pid" "$VENV/bin/orgchat "; }
+component_alive() { component_pid >/dev/null; }
+component_ready() { [[ -e $READY_FILE ]]; }
+
+ensure_component() {
+  local pid want why=
+  READY_FILE=$(component_ready_file)
+  want=$(component_hash)
+  if pid=$(component_pid); then
+    if [[ $(cat "$RUN/component.sha256" 2>/dev/null) != "$want" ]]; then
+      why="code or configuration changed"
+    elif ((EJABBERD_STARTED)); then
+      why="ejabberd was restarted"
+    elif ! component_ready; then
+      why="not ready"
+    else
+      say component "running, connected as biz.localhost (pid $pid)"
+      return
+    fi
+    say component "$why: restarting (pid $pid)"
+    stop_pid "$pid" 15
+  fi
+  rm -f "$READY_FILE"
+  launch "$LOGS/component.log" "$RUN/component.pid" "$VENV/bin/orgchat" --config "$CONFIG" run
+  echo "$want" >"$RUN/component.sha256"
+  local rc=0
+  wait_for "$READY_TIMEOUT" component_ready component_alive || rc=$?
+  if ((rc)); then
+    show_tail "$LOGS/component.log" 40
+    ((rc == 2)) && die "the component exited before it was ready"
+    die "the component did not write ${READY_FILE#"$ROOT"/} within ${READY_TIMEOUT}s"
+  fi
+  say component "started, connected as biz.localhost (pid $(read_pid "$RUN/component.pid"))"
+}
+
+# ---------------------------------------------------------------- commands
+
+endpoints() {
+  cat <<EOF
+
+orgchat development stack is up:
+  XMPP c2s     127.0.0.1:5222  vhost localhost, plain TCP allowed (STARTTLS optional)
+  component    biz.localhost on 127.0.0.1:5347 (XEP-0114, secret in $CONFIG)
+  WebSocket    ws://127.0.0.1:5280/ws
+  BOSH         http://127.0.0.1:5280/bosh
+  HTTP API     $API (open to loopback, no credentials)
+  PostgreSQL   postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB
+  Redis        redis://127.0.0.1:$REDIS_PORT/0
+  SMTP         127.0.0.1:$SMTP_PORT -> .run/mail/*.eml
+  logs         .run/log/ (make logs)
+EOF
+  "$VENV/bin/python" scripts/demo_accounts.py list | sed 's/^/  /'
+}
+
+cmd_up() {
+  local t0
+  t0=$(now_ms)
+  lock
+  ensure_packages
+  ensure_venv
+  ensure_postgres
+  ensure_redis
+  ensure_ejabberd
+  ensure_smtp
+  # Accounts first: importing companies may put them in their agents' rosters.
+  say accounts "$("$VENV/bin/python" scripts/demo_accounts.py register --api "$API")"
+  orgchat_cli migrate migrate
+  orgchat_cli import import demo/companies.json
+  ensure_component
+  endpoints
+  local ms=$(($(now_ms) - t0))
+  printf '\n[stack] up in %d.%01d s\n' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+cmd_down() {
+  local pid version cluster
+  lock
+  if pid=$(component_pid); then
+    stop_pid "$pid" 15
+    say component "stopped (pid $pid)"
+  else
+    say component "not running"
+  fi
+  rm -f "$RUN/component.pid"
+  [[ -x $VENV/bin/python && -f $CONFIG ]] && rm -f "$(component_ready_file 2>/dev/null || true)"
+
+  if pid=$(smtp_pid); then
+    stop_pid "$pid" 10
+    say smtp "stopped (pid $pid)"
+  else
+    say smtp "not running"
+  fi
+  rm -f "$RUN/smtp.pid"
+
+  if pid=$(ejabberd_pid); then
+    stop_ejabberd
+    say ejabberd "stopped (node $NODE, pid $pid)"
+  else
+    say ejabberd "not running"
+  fi
+
+  if pid=$(redis_ours); then
+    stop_pid "$pid" 10
+    say redis "stopped (pid $pid, started by this stack)"
+  else
+    say redis "left alone (not started by this stack)"
+  fi
+  rm -f "$RUN/redis.pid"
+
+  if { read -r version cluster <"$RUN/postgresql.ours"; } 2>/dev/null && [[ -n ${cluster:-} ]]; then
+    pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" stop >>"$LOGS/postgresql.log" 2>&1 9>&- || true
+    say postgresql "stopped cluster $version/$cluster (started by this stack)"
+  else
+    say postgresql "left alone (not started by this stack)"
+  fi
+  rm -f "$RUN/postgresql.ours"
+}
+
+cmd_status() {
+  local pid owner mails
+  if port_open "$PG_PORT"; then
+    [[ -s $RUN/postgresql.ours ]] && owner="started by this stack" || owner="external"
+    say postgresql "running on 127.0.0.1:$PG_PORT ($owner)"
+  else
+    say postgresql "not running"
+  fi
+  if port_open "$REDIS_PORT"; then
+    redis_ours >/dev/null && owner="started by this stack" || owner="external"
+    say redis "running on 127.0.0.1:$REDIS_PORT ($owner)"
+  else
+    say redis "not running"
+  fi
+  if pid=$(ejabberd_pid); then
+    say ejabberd "running (node $NODE, pid $pid)"
+  elif port_open 5222; then
+    say ejabberd "not running; port 5222 is held by $(port_holder 5222)"
+  else
+    say ejabberd "not running"
+  fi
+  if pid=$(smtp_pid); then
+    mails=$(find "$MAILDIR" -maxdepth 1 -name '*.eml' 2>/dev/null | wc -l)
+    say smtp "running on 127.0.0.1:$SMTP_PORT (pid $pid, $mails mails in .run/mail/)"
+  else
+    say smtp "not running"
+  fi
+  if pid=$(component_pid); then
+    READY_FILE=$(component_ready_file)
+    component_ready && owner="ready" || owner="NOT ready"
+    say component "running (pid $pid), $owner"
+  else
+    say component "not running"
+  fi
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  venv) lock && ensure_venv ;;
+  *)
+    echo "usage: scripts/stack.sh up|down|status|venv" >&2
+    exit 2
+    ;;
+esac
