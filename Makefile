@@ -1,0 +1,67 @@
+# orgchat developer entry points. The stack itself lives in scripts/stack.sh.
+#
+#   make up       start PostgreSQL, Redis, ejabberd, the SMTP sink and the
+#                 component on 127.0.0.1 (installs what is missing)
+#   make test     make up, then ruff, mypy and pytest; what CI runs (.ci/run)
+#   make status | logs | lint | down | clean
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  := scripts/stack.sh
+# Standalone scripts are type-checked too; mypy's configured packages are the
+# application (pyproject.toml).
+SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py
+
+.PHONY: help up down test status logs lint clean
+
+help:
+	@echo "make up      start the development stack (installs missing packages)"
+	@echo "make test    make up, then ruff, mypy and pytest (what CI runs)"
+	@echo "make status  one line per service"
+	@echo "make logs    follow .run/log/*.log"
+	@echo "make lint    ruff + mypy (+ shellcheck when installed)"
+	@echo "make down    stop what the stack started"
+	@echo "make clean   make down, then remove .run/"
+
+up:
+	@$(STACK) up
+
+down:
+	@$(STACK) down
+
+status:
+	@$(STACK) status
+
+logs:
+	@compgen -G '.run/log/*.log' >/dev/null || { echo "no logs yet: run make up"; exit 1; }
+	tail -n 20 -F .run/log/*.log
+
+lint:
+	@$(STACK) venv
+	@echo "==> ruff check"
+	@$(VENV)/bin/ruff check .
+	@echo "==> mypy"
+	@$(VENV)/bin/mypy
+	@$(VENV)/bin/mypy $(SCRIPTS_PY)
+	@if command -v shellcheck >/dev/null; then echo "==> shellcheck"; shellcheck $(STACK) .ci/run; fi
+
+# Every check runs even if an earlier one fails, so that one CI run reports
+# them all; pytest goes last so that its summary is the last line printed.
+test:
+	@$(STACK) up
+	@failed=(); \
+	echo; echo "==> ruff check"; \
+	$(VENV)/bin/ruff check . || failed+=(ruff); \
+	echo; echo "==> mypy"; \
+	{ $(VENV)/bin/mypy && $(VENV)/bin/mypy $(SCRIPTS_PY); } || failed+=(mypy); \
+	echo; echo "==> pytest"; \
+	$(PY) -m pytest -q tests/; rc=$$?; \
+	if ((rc == 5)); then echo "pytest collected no tests: that is a failure here"; fi; \
+	((rc == 0)) || failed+=(pytest); \
+	if (($${#failed[@]})); then echo; echo "make test: FAILED: $${failed[*]}"; exit 1; fi
+
+clean: down
+	rm -rf .run
