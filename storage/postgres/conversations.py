@@ -129,9 +129,7 @@ class PgConversationStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def open_many(
-        self, pairs: Sequence[tuple[int, str, str | None]]
-    ) -> list[Conversation]:
+    async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
         """Get or create each pair's conversation (raises NotFound for an unknown company).
 
         A pair repeated in the call is looked up once; its last non-None nick wins.

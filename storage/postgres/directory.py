@@ -87,15 +87,21 @@ class PgDirectoryStore:
         async with self._db.transaction() as conn:
             existing = await companies.lock_by_slugs(conn, list(drafts))
             new = [d for slug, d in drafts.items() if slug not in existing]
-            changed = [d for slug, d in drafts.items()
-                       if slug in existing and companies.differs(existing[slug], d)]
+            changed = [
+                d
+                for slug, d in drafts.items()
+                if slug in existing and companies.differs(existing[slug], d)
+            ]
             ids = {slug: company.id for slug, company in existing.items()}
             if new:
                 ids.update((c.slug, c.id) for c in await companies.insert_many(conn, new))
             if changed:
                 await companies.update_many(conn, changed)
-            rows = [(ids[slug], jid, role)
-                    for slug, by_jid in roles.items() for jid, role in by_jid.items()]
+            rows = [
+                (ids[slug], jid, role)
+                for slug, by_jid in roles.items()
+                for jid, role in by_jid.items()
+            ]
             added = 0
             if rows:
                 added = await agents.insert_missing(conn, rows)
@@ -107,8 +113,9 @@ class PgDirectoryStore:
     async def snapshot(self) -> DirectorySnapshot:
         # One REPEATABLE READ transaction: companies and agents from the same
         # instant, so no agent points at a company the snapshot lacks.
-        async with self._db.acquire() as conn, conn.transaction(
-            isolation="repeatable_read", readonly=True
+        async with (
+            self._db.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             all_companies = await companies.list_all(conn)
             all_agents = await agents.list_all(conn)

@@ -179,9 +179,7 @@ class PgArchiveStore:
                     results[index] = ArchiveResult(stanza_id=stanza_id, duplicate=True)
         return [result for result in results if result is not None]
 
-    async def claim_pending(
-        self, company_ids: Sequence[int], limit: int
-    ) -> list[ArchivedMessage]:
+    async def claim_pending(self, company_ids: Sequence[int], limit: int) -> list[ArchivedMessage]:
         if not company_ids:
             return []
         async with self._db.acquire() as conn:

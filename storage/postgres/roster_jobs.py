@@ -26,6 +26,7 @@ CHANNEL = "orgchat_roster_jobs"
 #: come back soon.
 LEASE = "60 seconds"
 
+
 def from_row(row: asyncpg.Record) -> RosterJob:
     return RosterJob(
         id=row["id"],

@@ -49,22 +49,20 @@ def _redis_url(*, port: int) -> str:
     return parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
 
 
-async def _recreate_database(name: str) -> str:
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+#: Several sessions may run this suite at once (two engineers, `make test`),
+#: and they share the database names: the first holds this advisory lock
+#: for its whole session, the others wait for it.
+_SESSION_LOCK = 0x6F72676368617402
+
+
+async def _recreate_database(admin: asyncpg.Connection[asyncpg.Record], name: str) -> str:
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{name}"')
     return _dsn_for(name)
 
 
-async def _drop_database(name: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+async def _drop_database(admin: asyncpg.Connection[asyncpg.Record], name: str) -> None:
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class TcpProxy:
@@ -121,19 +119,28 @@ class TcpProxy:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def pg_dsn() -> AsyncIterator[str]:
-    dsn = await _recreate_database(TEST_DATABASE)
+async def pg_admin() -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
+    """A connection to the maintenance database, holding the session lock."""
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute("SELECT pg_advisory_lock($1)", _SESSION_LOCK)
+    yield admin
+    await admin.close()  # releases the lock
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pg_dsn(pg_admin: asyncpg.Connection[asyncpg.Record]) -> AsyncIterator[str]:
+    dsn = await _recreate_database(pg_admin, TEST_DATABASE)
     assert await postgres.migrate(dsn) == ["0001_initial"]
     yield dsn
-    await _drop_database(TEST_DATABASE)
+    await _drop_database(pg_admin, TEST_DATABASE)
 
 
 @pytest_asyncio.fixture
-async def scratch_dsn() -> AsyncIterator[str]:
+async def scratch_dsn(pg_admin: asyncpg.Connection[asyncpg.Record]) -> AsyncIterator[str]:
     """An empty, never migrated database, dropped after the test."""
     name = f"{TEST_DATABASE}_scratch"
-    yield await _recreate_database(name)
-    await _drop_database(name)
+    yield await _recreate_database(pg_admin, name)
+    await _drop_database(pg_admin, name)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -74,7 +74,9 @@ async def test_append_batch_archives_in_order(
     assert results == [ArchiveResult(stanza_id=m.stanza_id, duplicate=False) for m in batch]
     rows = await sql.fetch(
         "SELECT stanza_id, body, direction, client_key FROM messages"
-        " WHERE conversation_id = $1 ORDER BY id", conv.id)
+        " WHERE conversation_id = $1 ORDER BY id",
+        conv.id,
+    )
     assert [(r["stanza_id"], r["body"]) for r in rows] == [(m.stanza_id, m.body) for m in batch]
     assert rows[3]["direction"] == "out" and rows[3]["client_key"] is None
 
@@ -116,8 +118,9 @@ async def test_retransmission_within_one_batch(
         ArchiveResult(stanza_id=a.stanza_id, duplicate=True),
         ArchiveResult(stanza_id=a.stanza_id, duplicate=True),
     ]
-    assert await sql.fetchval(
-        "SELECT count(*) FROM messages WHERE conversation_id = $1", conv.id) == 2
+    assert (
+        await sql.fetchval("SELECT count(*) FROM messages WHERE conversation_id = $1", conv.id) == 2
+    )
 
 
 async def test_a_retried_batch_is_not_archived_twice(
@@ -130,8 +133,9 @@ async def test_a_retried_batch_is_not_archived_twice(
     results = await pg.archive.append_batch(batch)
 
     assert results == [ArchiveResult(stanza_id=m.stanza_id, duplicate=True) for m in batch]
-    assert await sql.fetchval(
-        "SELECT count(*) FROM messages WHERE conversation_id = $1", conv.id) == 2
+    assert (
+        await sql.fetchval("SELECT count(*) FROM messages WHERE conversation_id = $1", conv.id) == 2
+    )
 
 
 async def test_a_large_batch(
@@ -143,10 +147,7 @@ async def test_a_large_batch(
     # Odd n go to `conv`, even n to `other`. Keys repeat from n = 1900 on, in
     # the same conversation (same parity): those are duplicates within the
     # batch; n = 1 and n = 1901 repeat `earlier`, archived by a previous batch.
-    batch = [
-        message(conv if n % 2 else other, f"m{n}", key=f"dup-{n % 1900}")
-        for n in range(2000)
-    ]
+    batch = [message(conv if n % 2 else other, f"m{n}", key=f"dup-{n % 1900}") for n in range(2000)]
 
     started = time.perf_counter()
     results = await pg.archive.append_batch(batch)
@@ -158,15 +159,18 @@ async def test_a_large_batch(
     expected[1] = earlier.stanza_id
     expected += expected[:100]
     assert [r.stanza_id for r in results] == expected
-    assert await sql.fetchval(
-        "SELECT count(*) FROM messages WHERE conversation_id = ANY($1::bigint[])",
-        [conv.id, other.id]) == 1 + 1899
+    assert (
+        await sql.fetchval(
+            "SELECT count(*) FROM messages WHERE conversation_id = ANY($1::bigint[])",
+            [conv.id, other.id],
+        )
+        == 1 + 1899
+    )
     assert elapsed < 5, f"2,000 rows took {elapsed:.2f} s"
 
 
 async def test_unknown_conversation_is_not_found(pg: postgres.PostgresStores) -> None:
-    ghost = Conversation(id=-1, company_id=-1, customer_jid=CUSTOMER, token="x",
-                         customer_nick=None)
+    ghost = Conversation(id=-1, company_id=-1, customer_jid=CUSTOMER, token="x", customer_nick=None)
     with pytest.raises(NotFound):
         await pg.archive.append_batch([message(ghost)])
 
@@ -194,10 +198,14 @@ async def test_claim_pending_takes_oldest_first_once(
     assert [m.stanza_id for m in second] == [mine[2].stanza_id]
     assert await pg.archive.claim_pending([conv.company_id], 10) == []
     assert isinstance(first[0], ArchivedMessage)
-    assert (first[0].body, first[0].direction, first[0].sender_jid) == ("p0", Direction.IN,
-                                                                       CUSTOMER)
+    assert (first[0].body, first[0].direction, first[0].sender_jid) == (
+        "p0",
+        Direction.IN,
+        CUSTOMER,
+    )
     assert [m.body for m in await pg.archive.claim_pending([other.company_id], 10)] == [
-        "other company"]
+        "other company"
+    ]
     assert await pg.archive.claim_pending([], 10) == []
 
 

@@ -32,8 +32,14 @@ CLOSED_PORT_DSN = "postgresql://orgchat:orgchat-dev@127.0.0.1:1/orgchat"
 def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[object]]]:
     """One call of each store method that talks to PostgreSQL."""
     message = NewMessage(
-        conversation_id=1, direction=Direction.IN, sender_jid="c@localhost", body="hi",
-        stanza_id="s", client_id=None, client_key=None, pending=False,
+        conversation_id=1,
+        direction=Direction.IN,
+        sender_jid="c@localhost",
+        body="hi",
+        stanza_id="s",
+        client_id=None,
+        client_key=None,
+        pending=False,
         ts=dt.datetime.now(dt.UTC),
     )
     return [
@@ -61,8 +67,7 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
 
 
 async def test_closed_port_connects_then_every_call_is_unavailable() -> None:
-    stores = await postgres.connect(CLOSED_PORT_DSN, min_size=2, max_size=4,
-                                    command_timeout=2.0)
+    stores = await postgres.connect(CLOSED_PORT_DSN, min_size=2, max_size=4, command_timeout=2.0)
     try:
         for call in every_call(stores):
             with pytest.raises(Unavailable):
@@ -79,8 +84,7 @@ async def test_migrate_and_schema_version_raise_unavailable() -> None:
 
 
 async def test_watch_keeps_retrying_while_down() -> None:
-    stores = await postgres.connect(CLOSED_PORT_DSN, min_size=1, max_size=1,
-                                    command_timeout=2.0)
+    stores = await postgres.connect(CLOSED_PORT_DSN, min_size=1, max_size=1, command_timeout=2.0)
     calls: list[str | None] = []
 
     async def listener(changed: str | None) -> None:
@@ -129,7 +133,8 @@ async def test_server_side_disconnects_are_survived(pg_dsn: str, sql: Sql) -> No
         killed = await sql.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'orgchat' AND datname = current_database()"
-            " AND pid <> pg_backend_pid()")
+            " AND pid <> pg_backend_pid()"
+        )
         assert killed >= 3
         await asyncio.sleep(0.2)
 

@@ -40,22 +40,26 @@ async def test_open_many_creates_in_order(pg: postgres.PostgresStores, company_i
 async def test_open_many_gets_existing_ones(pg: postgres.PostgresStores, company_id: int) -> None:
     [first] = await pg.conversations.open_many([(company_id, "old@localhost", "Old")])
 
-    opened = await pg.conversations.open_many([
-        (company_id, "new@localhost", None),
-        (company_id, "old@localhost", None),  # None keeps the stored nick
-    ])
+    opened = await pg.conversations.open_many(
+        [
+            (company_id, "new@localhost", None),
+            (company_id, "old@localhost", None),  # None keeps the stored nick
+        ]
+    )
 
     assert opened[1] == first
     assert opened[0].customer_jid == "new@localhost" and opened[0].id != first.id
 
 
 async def test_repeated_pairs_in_one_call(pg: postgres.PostgresStores, company_id: int) -> None:
-    opened = await pg.conversations.open_many([
-        (company_id, "a@localhost", "First"),
-        (company_id, "b@localhost", None),
-        (company_id, "a@localhost", None),
-        (company_id, "a@localhost", "Last"),
-    ])
+    opened = await pg.conversations.open_many(
+        [
+            (company_id, "a@localhost", "First"),
+            (company_id, "b@localhost", None),
+            (company_id, "a@localhost", None),
+            (company_id, "a@localhost", "Last"),
+        ]
+    )
 
     assert opened[0] == opened[2] == opened[3]
     assert opened[0].customer_nick == "Last"  # the last non-None nick wins
@@ -66,8 +70,9 @@ async def test_token_is_not_derived_from_the_jid(
     pg: postgres.PostgresStores, company_id: int, slug: str
 ) -> None:
     other = (await pg.directory.add_company(CompanyDraft(slug=f"{slug}-2", name="Other"))).id
-    a, b = await pg.conversations.open_many([
-        (company_id, "same@localhost", None), (other, "same@localhost", None)])
+    a, b = await pg.conversations.open_many(
+        [(company_id, "same@localhost", None), (other, "same@localhost", None)]
+    )
     assert a.token != b.token
     assert "same" not in a.token
 
@@ -76,14 +81,17 @@ async def test_new_nick_replaces_the_stored_one(
     pg: postgres.PostgresStores, sql: Sql, company_id: int
 ) -> None:
     [conversation] = await pg.conversations.open_many([(company_id, "c@localhost", "Carol")])
-    version = await sql.fetchval("SELECT xmin::text FROM conversations WHERE id = $1",
-                                 conversation.id)
+    version = await sql.fetchval(
+        "SELECT xmin::text FROM conversations WHERE id = $1", conversation.id
+    )
 
     [same] = await pg.conversations.open_many([(company_id, "c@localhost", "Carol")])
     [kept] = await pg.conversations.open_many([(company_id, "c@localhost", None)])
     # Neither call wrote the row.
-    assert await sql.fetchval("SELECT xmin::text FROM conversations WHERE id = $1",
-                              conversation.id) == version
+    assert (
+        await sql.fetchval("SELECT xmin::text FROM conversations WHERE id = $1", conversation.id)
+        == version
+    )
     assert same == kept == conversation
 
     [renamed] = await pg.conversations.open_many([(company_id, "c@localhost", "Caroline")])
@@ -110,13 +118,15 @@ async def test_open_nothing(pg: postgres.PostgresStores) -> None:
 
 
 async def test_find_by_token_by_ids(pg: postgres.PostgresStores, company_id: int) -> None:
-    a, b = await pg.conversations.open_many([
-        (company_id, "a@localhost", None), (company_id, "b@localhost", "Bee")])
+    a, b = await pg.conversations.open_many(
+        [(company_id, "a@localhost", None), (company_id, "b@localhost", "Bee")]
+    )
 
     assert await pg.conversations.find(company_id, "a@localhost") == a
     assert await pg.conversations.find(company_id, "nobody@localhost") is None
     assert await pg.conversations.by_token(b.token) == b
     assert await pg.conversations.by_token("aaaaaaaaaa") is None
     assert sorted(await pg.conversations.by_ids([b.id, a.id, -5]), key=lambda c: c.id) == sorted(
-        [a, b], key=lambda c: c.id)
+        [a, b], key=lambda c: c.id
+    )
     assert await pg.conversations.by_ids([]) == []

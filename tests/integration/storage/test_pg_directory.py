@@ -40,16 +40,35 @@ async def jobs_of(sql: Sql, slug: str) -> list[tuple[str, str, str]]:
 
 async def test_add_company_then_get_and_list(pg: postgres.PostgresStores, slug: str) -> None:
     company = await pg.directory.add_company(
-        CompanyDraft(slug=slug, name="Pizza Napoli", email="info@pizza.example",
-                     timezone="Asia/Novosibirsk", hours="09:00-21:00", category="food",
-                     city="Novosibirsk")
+        CompanyDraft(
+            slug=slug,
+            name="Pizza Napoli",
+            email="info@pizza.example",
+            timezone="Asia/Novosibirsk",
+            hours="09:00-21:00",
+            category="food",
+            city="Novosibirsk",
+        )
     )
 
     assert company.id > 0
-    assert (company.slug, company.name, company.email, company.timezone, company.hours,
-            company.category, company.city) == (slug, "Pizza Napoli", "info@pizza.example",
-                                                "Asia/Novosibirsk", "09:00-21:00", "food",
-                                                "Novosibirsk")
+    assert (
+        company.slug,
+        company.name,
+        company.email,
+        company.timezone,
+        company.hours,
+        company.category,
+        company.city,
+    ) == (
+        slug,
+        "Pizza Napoli",
+        "info@pizza.example",
+        "Asia/Novosibirsk",
+        "09:00-21:00",
+        "food",
+        "Novosibirsk",
+    )
     assert await pg.directory.get_company(slug) == company
     assert company in await pg.directory.list_companies()
 
@@ -57,7 +76,12 @@ async def test_add_company_then_get_and_list(pg: postgres.PostgresStores, slug: 
 async def test_add_company_defaults(pg: postgres.PostgresStores, slug: str) -> None:
     company = await pg.directory.add_company(CompanyDraft(slug=slug, name="Bare"))
     assert (company.email, company.timezone, company.hours, company.category, company.city) == (
-        None, "UTC", None, None, None)
+        None,
+        "UTC",
+        None,
+        None,
+        None,
+    )
 
 
 async def test_add_company_twice_is_a_conflict(pg: postgres.PostgresStores, slug: str) -> None:
@@ -156,16 +180,21 @@ async def test_import_adds_updates_and_skips(
     await pg.directory.add_agent(changed, "bob@localhost", Role.AGENT)
     before = await sql.fetchval("SELECT xmin::text FROM companies WHERE slug = $1", same)
 
-    report = await pg.directory.import_companies([
-        ImportedCompany(draft(same, city="Omsk"), agents=(("carol@localhost", Role.AGENT),)),
-        ImportedCompany(draft(changed, city="Tomsk"), agents=(
-            ("bob@localhost", Role.ADMIN),  # existing: role corrected, not counted
-            ("dave@localhost", Role.AGENT),
-        )),
-        ImportedCompany(draft(new, email="new@example.org"), agents=(
-            ("erin@localhost", Role.ADMIN),
-        )),
-    ])
+    report = await pg.directory.import_companies(
+        [
+            ImportedCompany(draft(same, city="Omsk"), agents=(("carol@localhost", Role.AGENT),)),
+            ImportedCompany(
+                draft(changed, city="Tomsk"),
+                agents=(
+                    ("bob@localhost", Role.ADMIN),  # existing: role corrected, not counted
+                    ("dave@localhost", Role.AGENT),
+                ),
+            ),
+            ImportedCompany(
+                draft(new, email="new@example.org"), agents=(("erin@localhost", Role.ADMIN),)
+            ),
+        ]
+    )
 
     assert report == ImportReport(companies_added=1, companies_updated=1, agents_added=3)
     # An unchanged company is not rewritten (no new row version).
@@ -175,38 +204,51 @@ async def test_import_adds_updates_and_skips(
     new_company = await pg.directory.get_company(new)
     assert new_company is not None and new_company.email == "new@example.org"
     assert [(a.jid, a.role) for a in await pg.directory.list_agents(changed)] == [
-        ("bob@localhost", Role.ADMIN), ("dave@localhost", Role.AGENT)]
+        ("bob@localhost", Role.ADMIN),
+        ("dave@localhost", Role.AGENT),
+    ]
     assert [(a.jid, a.role) for a in await pg.directory.list_agents(new)] == [
-        ("erin@localhost", Role.ADMIN)]
+        ("erin@localhost", Role.ADMIN)
+    ]
 
     # Running the same import again changes nothing.
-    again = await pg.directory.import_companies([
-        ImportedCompany(draft(same, city="Omsk"), agents=(("carol@localhost", Role.AGENT),)),
-        ImportedCompany(draft(changed, city="Tomsk"), agents=(("dave@localhost", Role.AGENT),)),
-    ])
+    again = await pg.directory.import_companies(
+        [
+            ImportedCompany(draft(same, city="Omsk"), agents=(("carol@localhost", Role.AGENT),)),
+            ImportedCompany(draft(changed, city="Tomsk"), agents=(("dave@localhost", Role.AGENT),)),
+        ]
+    )
     assert again == ImportReport(companies_added=0, companies_updated=0, agents_added=0)
 
 
 async def test_import_merges_repeated_slugs(pg: postgres.PostgresStores, slug: str) -> None:
-    report = await pg.directory.import_companies([
-        ImportedCompany(draft(slug, name="First"), agents=(("a@localhost", Role.AGENT),)),
-        ImportedCompany(draft(slug, name="Second"), agents=(
-            ("a@localhost", Role.ADMIN), ("b@localhost", Role.AGENT))),
-    ])
+    report = await pg.directory.import_companies(
+        [
+            ImportedCompany(draft(slug, name="First"), agents=(("a@localhost", Role.AGENT),)),
+            ImportedCompany(
+                draft(slug, name="Second"),
+                agents=(("a@localhost", Role.ADMIN), ("b@localhost", Role.AGENT)),
+            ),
+        ]
+    )
 
     assert report == ImportReport(companies_added=1, companies_updated=0, agents_added=2)
     company = await pg.directory.get_company(slug)
     assert company is not None and company.name == "Second"
     assert [(a.jid, a.role) for a in await pg.directory.list_agents(slug)] == [
-        ("a@localhost", Role.ADMIN), ("b@localhost", Role.AGENT)]
+        ("a@localhost", Role.ADMIN),
+        ("b@localhost", Role.AGENT),
+    ]
 
 
 async def test_import_is_one_transaction(pg: postgres.PostgresStores, slug: str) -> None:
     with pytest.raises(ValueError, match="slug"):
-        await pg.directory.import_companies([
-            ImportedCompany(draft(slug), agents=(("a@localhost", Role.AGENT),)),
-            ImportedCompany(draft("Not A Slug")),
-        ])
+        await pg.directory.import_companies(
+            [
+                ImportedCompany(draft(slug), agents=(("a@localhost", Role.AGENT),)),
+                ImportedCompany(draft("Not A Slug")),
+            ]
+        )
     assert await pg.directory.get_company(slug) is None
 
 
@@ -241,12 +283,16 @@ async def test_adding_and_removing_agents_queues_roster_jobs(
     await pg.directory.add_agent(slug, "bob@localhost", Role.AGENT)
     await pg.directory.add_agent(slug, "alice@localhost", Role.ADMIN)
     assert await jobs_of(sql, slug) == [
-        ("add", "Pizza", "bob@localhost"), ("add", "Pizza", "alice@localhost")]
+        ("add", "Pizza", "bob@localhost"),
+        ("add", "Pizza", "alice@localhost"),
+    ]
 
     await pg.directory.remove_agent(slug, "bob@localhost")
     # The "add" nobody had claimed yet is superseded by the "remove".
     assert await jobs_of(sql, slug) == [
-        ("add", "Pizza", "alice@localhost"), ("remove", "Pizza", "bob@localhost")]
+        ("add", "Pizza", "alice@localhost"),
+        ("remove", "Pizza", "bob@localhost"),
+    ]
 
 
 async def test_removing_a_company_queues_remove_jobs(
@@ -259,16 +305,20 @@ async def test_removing_a_company_queues_remove_jobs(
     await pg.directory.remove_company(slug)
 
     assert sorted(await jobs_of(sql, slug)) == [
-        ("remove", "Pizza", "alice@localhost"), ("remove", "Pizza", "bob@localhost")]
+        ("remove", "Pizza", "alice@localhost"),
+        ("remove", "Pizza", "bob@localhost"),
+    ]
 
 
 async def test_raw_sql_changes_queue_jobs_too(sql: Sql, slug: str) -> None:
     """The triggers, not the store, keep the queue right: psql works as well."""
     company_id = await sql.fetchval(
-        "INSERT INTO companies (slug, name) VALUES ($1, 'Raw') RETURNING id", slug)
+        "INSERT INTO companies (slug, name) VALUES ($1, 'Raw') RETURNING id", slug
+    )
     await sql.execute(
         "INSERT INTO agents (company_id, jid, role) VALUES ($1, 'bob@localhost', 'agent')",
-        company_id)
+        company_id,
+    )
     await sql.execute("UPDATE companies SET name = 'Renamed' WHERE id = $1", company_id)
     assert await jobs_of(sql, slug) == [("add", "Renamed", "bob@localhost")]
 

@@ -36,7 +36,8 @@ async def test_claim_leases_due_jobs(pg: postgres.PostgresStores, sql: Sql, comp
         (RosterOp.ADD, company, "Pizza", "alice@localhost", 1),
     ]
     leased = await sql.fetchval(
-        "SELECT bool_and(leased_until > now() + interval '50 seconds') FROM roster_jobs")
+        "SELECT bool_and(leased_until > now() + interval '50 seconds') FROM roster_jobs"
+    )
     assert leased
     assert await pg.roster_jobs.claim(10) == []  # leased: nobody else gets them
 
@@ -70,7 +71,9 @@ async def test_retry_later(pg: postgres.PostgresStores, sql: Sql, company: str) 
 
     row = await sql.fetchrow(
         "SELECT leased_until, last_error, next_attempt_at - now() AS wait FROM roster_jobs"
-        " WHERE id = $1", job.id)
+        " WHERE id = $1",
+        job.id,
+    )
     assert row is not None
     assert row["leased_until"] is None
     assert row["last_error"] == "ejabberd: 503"
@@ -90,7 +93,8 @@ async def test_expired_lease_gives_the_job_back(
 
     # The worker died: its lease runs out.
     await sql.execute(
-        "UPDATE roster_jobs SET leased_until = now() - interval '1 second' WHERE id = $1", job.id)
+        "UPDATE roster_jobs SET leased_until = now() - interval '1 second' WHERE id = $1", job.id
+    )
 
     [again] = await pg.roster_jobs.claim(10)
     assert (again.id, again.attempts) == (job.id, 2)

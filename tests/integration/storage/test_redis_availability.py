@@ -27,8 +27,7 @@ def every_call(stores: redis_storage.RedisStores) -> list[Callable[[], Awaitable
 
 
 async def test_closed_port_is_unavailable(redis_prefix: str) -> None:
-    stores = await redis_storage.connect("redis://127.0.0.1:1/0", prefix=redis_prefix,
-                                         timeout=1.0)
+    stores = await redis_storage.connect("redis://127.0.0.1:1/0", prefix=redis_prefix, timeout=1.0)
     try:
         for call in every_call(stores):
             with pytest.raises(Unavailable):

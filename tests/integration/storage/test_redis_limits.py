@@ -35,7 +35,9 @@ async def test_a_subject_twice_in_one_call_counts_twice(
 
 
 async def test_window_expires(
-    rd: redis_storage.RedisStores, redis_client: redis.asyncio.Redis, redis_prefix: str,
+    rd: redis_storage.RedisStores,
+    redis_client: redis.asyncio.Redis,
+    redis_prefix: str,
     subject: str,
 ) -> None:
     assert await rd.limits.hit([subject], 1, 1) == [True]
@@ -56,7 +58,9 @@ async def test_windows_of_different_length_count_apart(
 
 
 async def test_first_seen(
-    rd: redis_storage.RedisStores, redis_client: redis.asyncio.Redis, redis_prefix: str,
+    rd: redis_storage.RedisStores,
+    redis_client: redis.asyncio.Redis,
+    redis_prefix: str,
     subject: str,
 ) -> None:
     a, b = f"{subject}/a", f"{subject}/b"

@@ -31,14 +31,18 @@ async def test_transitions_across_resources(rd: redis_storage.RedisStores, agent
 
 
 async def test_one_hash_per_agent_under_the_prefix(
-    rd: redis_storage.RedisStores, redis_client: redis.asyncio.Redis, redis_prefix: str,
+    rd: redis_storage.RedisStores,
+    redis_client: redis.asyncio.Redis,
+    redis_prefix: str,
     agent: str,
 ) -> None:
     await rd.presence.update(agent, "phone", "chat")
     await rd.presence.update(agent, "laptop", "available")
 
     assert await redis_client.hgetall(f"{redis_prefix}:presence:{agent}") == {
-        "phone": "chat", "laptop": "available"}
+        "phone": "chat",
+        "laptop": "available",
+    }
 
 
 async def test_online_among(rd: redis_storage.RedisStores, agent: str) -> None:
@@ -66,7 +70,8 @@ async def test_concurrent_updates_report_one_transition(
     rd: redis_storage.RedisStores, agent: str
 ) -> None:
     changes = await asyncio.gather(
-        *(rd.presence.update(agent, f"r{n}", "available") for n in range(20)))
+        *(rd.presence.update(agent, f"r{n}", "available") for n in range(20))
+    )
     assert sum(1 for c in changes if not c.was_online and c.is_online) == 1
 
     changes = await asyncio.gather(*(rd.presence.update(agent, f"r{n}", None) for n in range(20)))
