@@ -326,6 +326,35 @@ async def test_raw_sql_changes_queue_jobs_too(sql: Sql, slug: str) -> None:
     assert await jobs_of(sql, slug) == [("remove", "Renamed", "bob@localhost")]
 
 
+async def test_moving_an_agent_or_a_company_requeues(sql: Sql, slug: str) -> None:
+    """A new JID on either side is a different roster item: remove the old, add the new."""
+    new_slug = f"{slug}-moved"
+    company_id = await sql.fetchval(
+        "INSERT INTO companies (slug, name) VALUES ($1, 'Moving') RETURNING id", slug
+    )
+    await sql.execute(
+        "INSERT INTO agents (company_id, jid, role) VALUES ($1, 'old@localhost', 'agent')",
+        company_id,
+    )
+    await sql.execute("DELETE FROM roster_jobs WHERE company_slug = $1", slug)
+
+    await sql.execute("UPDATE agents SET jid = 'new@localhost' WHERE company_id = $1", company_id)
+    assert await jobs_of(sql, slug) == [
+        ("remove", "Moving", "old@localhost"),
+        ("add", "Moving", "new@localhost"),
+    ]
+
+    await sql.execute("UPDATE companies SET slug = $2 WHERE id = $1", company_id, new_slug)
+    assert await jobs_of(sql, slug) == [
+        ("remove", "Moving", "old@localhost"),
+        ("remove", "Moving", "new@localhost"),  # supersedes the unclaimed "add"
+    ]
+    assert await jobs_of(sql, new_slug) == [("add", "Moving", "new@localhost")]
+
+    await sql.execute("UPDATE agents SET role = 'admin' WHERE company_id = $1", company_id)
+    assert len(await jobs_of(sql, new_slug)) == 1  # a role is not a roster change
+
+
 async def test_renaming_through_import_requeues_adds(
     pg: postgres.PostgresStores, sql: Sql, slug: str
 ) -> None:
