@@ -54,15 +54,21 @@ class ComponentStream(ComponentXMPP):  # type: ignore[misc]
         for name in ("IM", "IMError", "Presence"):
             self.remove_handler(name)
         self.del_event_handler("presence_probe", self._handle_probe)
-        self.add_event_handler("session_start", self._session_started)
-        self.add_event_handler("disconnected", self._disconnected)
-        self.add_event_handler("connection_failed", self._connection_failed)
-        self.add_event_handler("stream_error", self._stream_error)
+        self.add_event_handler("session_start", self._on_session_start)
+        self.add_event_handler("disconnected", self._on_disconnected)
+        self.add_event_handler("connection_failed", self._on_connection_failed)
+        self.add_event_handler("stream_error", self._on_stream_error)
 
     # -- dispatch ------------------------------------------------------------
 
     def _spawn_event(self, xml: Element) -> None:
         tag = xml.tag
+        to = xml.get("to")
+        if to is not None and _domain(to) != self.settings.domain:
+            # ejabberd gives a component the routes of every domain of its
+            # listener: never answer for a domain that is not ours.
+            log.warning("component.foreign_stanza", to=to, tag=tag)
+            return
         if tag in MESSAGE_TAGS:
             self._on_message(xml)
         elif tag in PRESENCE_TAGS:
@@ -91,7 +97,7 @@ class ComponentStream(ComponentXMPP):  # type: ignore[misc]
             await self.disconnect(wait=2.0, reason="shutdown")
         self.cancel_connection_attempt()
 
-    async def _session_started(self, _event: object) -> None:
+    async def _on_session_start(self, _event: object) -> None:
         self._delay = self.settings.reconnect_min_delay
         self.connected_event.set()
         log.info(
@@ -101,7 +107,7 @@ class ComponentStream(ComponentXMPP):  # type: ignore[misc]
         )
         await self._on_session()
 
-    def _disconnected(self, reason: object) -> None:
+    def _on_disconnected(self, reason: object) -> None:
         was_up = self.connected_event.is_set()
         self.connected_event.clear()
         if self._stopping:
@@ -120,12 +126,17 @@ class ComponentStream(ComponentXMPP):  # type: ignore[misc]
         if not self._stopping and self.transport is None and not self.is_connecting():
             self.connect()
 
-    def _connection_failed(self, error: object) -> None:
+    def _on_connection_failed(self, error: object) -> None:
         # slixmpp retries failed connects itself, doubling its wait up to 300 s;
         # keep that wait within our own bound (it doubles it right after this).
         cap = max(0.0, (self.settings.reconnect_max_delay - 1) / 2)
         self._connect_loop_wait = min(self._connect_loop_wait, cap)
         log.warning("component.connection_failed", error=str(error))
 
-    def _stream_error(self, error: object) -> None:
+    def _on_stream_error(self, error: object) -> None:
         log.error("component.stream_error", error=str(error))
+
+
+def _domain(jid: str) -> str:
+    bare = jid.partition("/")[0]
+    return bare.rpartition("@")[2]

@@ -78,6 +78,7 @@ class PresenceRouter:
         to = (xml.get("to") or "").split("/", 1)[0]
         ptype = xml.get("type")
         bare, _, resource = sender.partition("/")
+        log.debug("presence.received", sender=sender, to=to, type=ptype)
         local = to.partition("@")[0] if "@" in to else ""
         parts = split_local(local) if local else None
         company = self.directory.company(parts[0]) if parts else None
