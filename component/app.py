@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from component.config import Config
 from component.conversation_cache import ConversationCache
@@ -119,9 +121,8 @@ class App:
             await rd.close()
             log.info("component.stopped")
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
-        task.set_name(name)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
 

@@ -21,7 +21,7 @@ import tomllib
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, cast, get_type_hints
 
 ENV_PREFIX = "ORGCHAT_"
 
@@ -263,7 +263,7 @@ def _build(
                 raise ConfigError(f"[{fld.name}] must be a table")
             kwargs[fld.name] = _build(hint, sub, env, fld.name)
             continue
-        target = hint.__origin__ if isinstance(hint, types.GenericAlias) else hint
+        target = cast(type[Any], hint.__origin__ if isinstance(hint, types.GenericAlias) else hint)
         name = env_name(section, fld.name)
         where = f"{section}.{fld.name}" if section else fld.name
         if name in env:

@@ -178,7 +178,7 @@ def _agent(where: str, jid: object, role: object) -> tuple[str, Role]:
     if not isinstance(jid, str):
         raise InputError(f"{where}: agent JID must be a string")
     try:
-        return agent_jid(jid), Role(role)
+        return agent_jid(jid), Role(str(role))
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
     except ValueError:

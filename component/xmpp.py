@@ -34,7 +34,7 @@ MESSAGE_TAGS = frozenset({f"{{{NS_COMPONENT}}}message", f"{{{NS_CLIENT}}}message
 PRESENCE_TAGS = frozenset({f"{{{NS_COMPONENT}}}presence", f"{{{NS_CLIENT}}}presence"})
 
 
-class ComponentStream(ComponentXMPP):  # type: ignore[misc]
+class ComponentStream(ComponentXMPP):
     def __init__(
         self,
         settings: ComponentSettings,
@@ -42,7 +42,7 @@ class ComponentStream(ComponentXMPP):  # type: ignore[misc]
         on_presence: Callable[[Element], None],
         on_session: Callable[[], Awaitable[None]],
     ) -> None:
-        super().__init__(settings.domain, settings.secret, settings.host, settings.port)
+        super().__init__(settings.domain, settings.secret, settings.host, settings.port)  # type: ignore[no-untyped-call]
         self.settings = settings
         self._on_message = on_message
         self._on_presence = on_presence

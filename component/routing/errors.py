@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from slixmpp.exceptions import XMPPError
 
@@ -108,7 +108,7 @@ def xmpp_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
             etype, condition, text = condition_for(exc)
             if not isinstance(exc, RoutingError | Unavailable):
                 log.exception("handler.failed", handler=handler.__qualname__)
-            raise XMPPError(condition, text, etype=etype) from exc
+            raise XMPPError(cast(Any, condition), text, etype=cast(Any, etype)) from exc
 
     return wrapper
 

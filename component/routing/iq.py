@@ -74,7 +74,7 @@ class IqHandlers:
 
     def register(self, xmpp: Any) -> None:
         ns = xmpp.default_ns
-        handlers: dict[str, Callable[[Iq], Awaitable[None]]] = {
+        handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
             NS_DISCO_INFO: self.disco_info,
             NS_DISCO_ITEMS: self.disco_items,
             NS_VCARD: self.vcard,
@@ -214,7 +214,7 @@ class IqHandlers:
         reply.send()
 
 
-def _only_get(handler: Callable[[Iq], Awaitable[None]]) -> Callable[[Iq], Awaitable[None]]:
+def _only_get(handler: Callable[[Iq], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
     async def wrapper(iq: Iq) -> None:
         if iq["type"] == "get":
             await handler(iq)

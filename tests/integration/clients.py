@@ -45,29 +45,28 @@ class Inbox:
 
     def __init__(self) -> None:
         self.items: list[ET.Element] = []
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
 
-    async def put(self, el: ET.Element) -> None:
-        async with self._changed:
-            self.items.append(el)
-            self._changed.notify_all()
+    def put(self, el: ET.Element) -> None:
+        self.items.append(el)
+        self._changed.set()
 
-    async def expect(self, pred: Predicate, timeout: float = 10.0) -> ET.Element:
+    async def expect(self, pred: Predicate, wait: float = 10.0) -> ET.Element:
         """The first stanza matching ``pred`` (consumed), waiting for it if needed."""
-
-        async def wait() -> ET.Element:
-            async with self._changed:
-                while True:
-                    for i, el in enumerate(self.items):
-                        if pred(el):
-                            return self.items.pop(i)
-                    await self._changed.wait()
-
-        try:
-            return await asyncio.wait_for(wait(), timeout)
-        except TimeoutError:
-            seen = "\n".join(ET.tostring(e, encoding="unicode")[:300] for e in self.items)
-            raise AssertionError(f"no matching stanza within {timeout}s; received:\n{seen}") from None
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            for i, el in enumerate(self.items):
+                if pred(el):
+                    return self.items.pop(i)
+            self._changed.clear()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                await asyncio.wait_for(self._changed.wait(), max(left, 0))
+            except TimeoutError:
+                seen = "\n".join(ET.tostring(e, encoding="unicode")[:300] for e in self.items)
+                raise AssertionError(
+                    f"no matching stanza within {wait}s; received:\n{seen}"
+                ) from None
 
     async def absent(self, pred: Predicate, wait: float = 1.0) -> None:
         """Assert that nothing matching ``pred`` arrives within ``wait`` seconds."""
@@ -120,8 +119,10 @@ class SlixClient(slixmpp.ClientXMPP):  # type: ignore[misc]
         self.announce = True
 
     def _spawn_event(self, xml: ET.Element) -> None:
-        if local(xml.tag) in ("message", "presence") or (local(xml.tag) == "iq" and xml.get("type") in ("result", "error")):
-            asyncio.ensure_future(self.inbox.put(xml))
+        if local(xml.tag) in ("message", "presence") or (
+            local(xml.tag) == "iq" and xml.get("type") in ("result", "error")
+        ):
+            self.inbox.put(xml)
         super()._spawn_event(xml)
 
     async def _on_start(self, _: Any) -> None:
@@ -158,34 +159,38 @@ class AioClient:
 
         self.jid = jid
         layer = aioxmpp.make_security_layer(password, no_verify=True)._replace(tls_required=False)
-        self.client = aioxmpp.PresenceManagedClient(
+        self.client = aioxmpp.Client(
             aioxmpp.JID.fromstr(jid),
             layer,
             override_peer=[(C2S[0], C2S[1], aioxmpp.connector.STARTTLSConnector())],
         )
         self.inbox = Inbox()
         self._stack: contextlib.AsyncExitStack | None = None
+        self._sending: set[asyncio.Future[Any]] = set()
 
     async def start(self, announce: bool = True) -> AioClient:
         import aioxmpp
 
         def on_message(msg: Any) -> None:
-            asyncio.ensure_future(self.inbox.put(_aio_to_element(msg)))
+            self.inbox.put(_aio_to_element(msg))
 
         self.client.stream.register_message_callback(None, None, on_message)
-        if announce:
-            self.client.presence = aioxmpp.PresenceState(True)
         self._stack = contextlib.AsyncExitStack()
-        await asyncio.wait_for(self._stack.enter_async_context(self.client.connected()), 15)
+        connected = self.client.connected(presence=aioxmpp.PresenceState(False))
+        await asyncio.wait_for(self._stack.enter_async_context(connected), 15)
+        if announce:
+            self.client.summon(aioxmpp.PresenceServer).set_presence(aioxmpp.PresenceState(True))
         return self
 
     def send_xml(self, xml: str) -> None:
         """Send a <message/> given as XML, through aioxmpp's own stanza classes."""
         import aioxmpp
-        import aioxmpp.xso
+        import aioxmpp.mdr  # registers the XEP-0184 payloads on aioxmpp.Message
 
         el = ET.fromstring(xml)
-        mtype = {"chat": aioxmpp.MessageType.CHAT, "normal": aioxmpp.MessageType.NORMAL}[el.get("type", "chat")]
+        mtype = {"chat": aioxmpp.MessageType.CHAT, "normal": aioxmpp.MessageType.NORMAL}[
+            el.get("type", "chat")
+        ]
         msg = aioxmpp.Message(type_=mtype, to=aioxmpp.JID.fromstr(el.get("to", "")))
         if el.get("id"):
             msg.id_ = el.get("id")
@@ -193,11 +198,9 @@ class AioClient:
         if body is not None:
             msg.body[None] = body
         if child(el, "request", "urn:xmpp:receipts") is not None:
-            import aioxmpp.mdr
-
             msg.xep0184_request_receipt = True
-            _ = aioxmpp.mdr  # registers the receipt payload
-        asyncio.ensure_future(self.client.send(msg))
+        self._sending.add(task := asyncio.ensure_future(self.client.send(msg)))
+        task.add_done_callback(self._sending.discard)
 
     async def stop(self) -> None:
         if self._stack is not None:
@@ -207,13 +210,9 @@ class AioClient:
 
 def _aio_to_element(msg: Any) -> ET.Element:
     """aioxmpp.Message -> ElementTree, via aioxmpp's own serialiser."""
-    import io
-
     import aioxmpp.xml
 
-    buf = io.BytesIO()
-    aioxmpp.xml.write_single_element(msg, buf)
-    return ET.fromstring(buf.getvalue())
+    return ET.fromstring(aioxmpp.xml.serialize_single_xso(msg))
 
 
 def new_id() -> str:

@@ -93,9 +93,14 @@ class Result:
 async def orgchat(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the `orgchat` command as an operator would."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "component", *args,
-        env=env or component_env(), cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "component",
+        *args,
+        env=env or component_env(),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     return Result(proc.returncode or 0, out.decode(), err.decode())
@@ -104,7 +109,9 @@ async def orgchat(*args: str, env: dict[str, str] | None = None) -> Result:
 async def api(command: str, args: dict[str, Any]) -> Any:
     def call() -> Any:
         req = urllib.request.Request(
-            f"{API}/{command}", data=json.dumps(args).encode(), method="POST",
+            f"{API}/{command}",
+            data=json.dumps(args).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -126,8 +133,14 @@ class ComponentProcess:
         self.ready_file.unlink(missing_ok=True)
         log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "component", "run", env=self.env, cwd=REPO,
-            stdout=log, stderr=log,
+            sys.executable,
+            "-m",
+            "component",
+            "run",
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
         )
         log.close()
         if wait:
@@ -168,10 +181,13 @@ class ComponentProcess:
 
 @pytest.fixture(scope="session")
 def services() -> None:
-    missing = [f"{name} (127.0.0.1:{port})" for name, port in SERVICES.items() if not port_open(port)]
+    missing = [
+        f"{name} (127.0.0.1:{port})" for name, port in SERVICES.items() if not port_open(port)
+    ]
     if missing:
         pytest.fail(
-            "integration services not reachable: " + ", ".join(missing)
+            "integration services not reachable: "
+            + ", ".join(missing)
             + ". Run `make test` (it starts them) or `make up`.",
             pytrace=False,
         )

@@ -50,7 +50,9 @@ async def test_customer_agents_customer_round_trip(
         assert await rds.hgetall(key) == {"test": "available"}
 
     mid = new_id()
-    customer.send_xml(chat(company.jid, "Do you have a table for four?", mid, f'<request xmlns="{RECEIPTS}"/>'))
+    customer.send_xml(
+        chat(company.jid, "Do you have a table for four?", mid, f'<request xmlns="{RECEIPTS}"/>')
+    )
     got_a = await agent_a.inbox.expect(is_message("Do you have a table for four?"))
     got_b = await agent_b.inbox.expect(is_message("Do you have a table for four?"))
     conv_jid = got_a.get("from", "").split("/")[0]
@@ -133,7 +135,9 @@ async def test_agent_going_offline_stops_live_delivery(
     assert row is not None and row["pending"] is True
 
 
-async def test_errors_reach_standard_clients(make_company: MakeCompany, clients: Any, db: asyncpg.Connection) -> None:
+async def test_errors_reach_standard_clients(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
     company = await make_company(agents=1)
     agent = await clients(company.agents[0])
     customer = await clients(await register("customer"))
@@ -154,12 +158,17 @@ async def test_errors_reach_standard_clients(make_company: MakeCompany, clients:
     customer.send_xml(chat(conv_jid, "writing to my own conversation address", new_id()))
     await customer.inbox.expect(is_error("forbidden"))
 
-    customer.send_xml(f'<message to="{company.jid}" type="chat" id="{new_id()}"><x xmlns="urn:example:nothing"/></message>')
+    unknown = '<x xmlns="urn:example:nothing"/>'
+    customer.send_xml(
+        f'<message to="{company.jid}" type="chat" id="{new_id()}">{unknown}</message>'
+    )
     await customer.inbox.expect(is_error("feature-not-implemented"))
     assert await db.fetchval("SELECT count(*) FROM messages WHERE body LIKE 'I am not%'") == 0
 
 
-async def test_disco_lists_companies_and_describes_them(make_company: MakeCompany, clients: Any) -> None:
+async def test_disco_lists_companies_and_describes_them(
+    make_company: MakeCompany, clients: Any
+) -> None:
     company = await make_company(agents=0, name="Disco Bakery", city="Tomsk", category="bakery")
     customer = await clients(await register("customer"))
     info = await customer.plugin["xep_0030"].get_info(jid=company.jid)
@@ -169,7 +178,9 @@ async def test_disco_lists_companies_and_describes_them(make_company: MakeCompan
     items = await customer.plugin["xep_0030"].get_items(jid=DOMAIN)
     assert (company.jid, None, "Disco Bakery") in items["disco_items"]["items"]
     vid = new_id()
-    customer.send_xml(f'<iq type="get" to="{company.jid}" id="{vid}"><vCard xmlns="vcard-temp"/></iq>')
+    customer.send_xml(
+        f'<iq type="get" to="{company.jid}" id="{vid}"><vCard xmlns="vcard-temp"/></iq>'
+    )
     result = await customer.inbox.expect(lambda el: el.get("id") == vid)
     assert result.get("type") == "result"
     card = child(result, "vCard", "vcard-temp")

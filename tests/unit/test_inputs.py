@@ -39,7 +39,9 @@ def test_conversation_jid_round_trip() -> None:
     assert split_local(jid.split("@")[0]) == ("pizza-napoli", "k3x7f2q7mz")
 
 
-@pytest.mark.parametrize("bad", ["mario", "mario@localhost/desk", "@localhost", "ma rio@localhost", "a@b@c"])
+@pytest.mark.parametrize(
+    "bad", ["mario", "mario@localhost/desk", "@localhost", "ma rio@localhost", "a@b@c"]
+)
 def test_invalid_agent_jids(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid JID"):
         normalize_bare_jid(bad)
@@ -61,14 +63,18 @@ def test_opening_hours() -> None:
     assert hours.parse("Su off").week[6] == ()
 
 
-@pytest.mark.parametrize("bad", ["", "Mon 09:00-18:00", "Mo 9-18", "Mo 09:00", "Mo 25:00-26:00", "Mo"])
+@pytest.mark.parametrize(
+    "bad", ["", "Mon 09:00-18:00", "Mo 9-18", "Mo 09:00", "Mo 25:00-26:00", "Mo"]
+)
 def test_bad_opening_hours(bad: str) -> None:
     with pytest.raises(hours.HoursError):
         hours.parse(bad)
 
 
 def test_company_draft_validation() -> None:
-    draft = company_draft("pizza", " Pizza ", "a@b.example", "Asia/Novosibirsk", "Mo-Fr 09:00-18:00")
+    draft = company_draft(
+        "pizza", " Pizza ", "a@b.example", "Asia/Novosibirsk", "Mo-Fr 09:00-18:00"
+    )
     assert draft.name == "Pizza" and draft.timezone == "Asia/Novosibirsk"
     for args, message in [
         (("Pizza!", "x"), "invalid slug"),
@@ -83,7 +89,11 @@ def test_company_draft_validation() -> None:
 
 def test_import_json_and_csv(tmp_path: Path) -> None:
     data = [
-        {"slug": "pizza", "name": "Pizza", "agents": ["Mario@localhost", {"jid": "boss@localhost", "role": "admin"}]},
+        {
+            "slug": "pizza",
+            "name": "Pizza",
+            "agents": ["Mario@localhost", {"jid": "boss@localhost", "role": "admin"}],
+        },
         {"slug": "bikes", "name": "Bikes", "timezone": "Europe/Berlin"},
     ]
     path = tmp_path / "c.json"
@@ -92,7 +102,9 @@ def test_import_json_and_csv(tmp_path: Path) -> None:
     assert [i.company.slug for i in items] == ["pizza", "bikes"]
     assert items[0].agents == (("mario@localhost", Role.AGENT), ("boss@localhost", Role.ADMIN))
     csv_path = tmp_path / "c.csv"
-    csv_path.write_text("slug,name,city,agents\npizza,Pizza,Rome,mario@localhost boss@localhost:admin\n")
+    csv_path.write_text(
+        "slug,name,city,agents\npizza,Pizza,Rome,mario@localhost boss@localhost:admin\n"
+    )
     [item] = load_import(csv_path)
     assert item.company.city == "Rome" and item.agents[1] == ("boss@localhost", Role.ADMIN)
 
@@ -100,17 +112,19 @@ def test_import_json_and_csv(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "suffix", "message"),
     [
-        ("[{\"slug\": \"Bad Slug\", \"name\": \"x\"}]", ".json", "company #1: invalid slug"),
+        ('[{"slug": "Bad Slug", "name": "x"}]', ".json", "company #1: invalid slug"),
         ("{not json", ".json", "invalid JSON"),
-        ("[{\"slug\": \"a\", \"name\": \"x\", \"colour\": \"red\"}]", ".json", "unknown field"),
-        ("[{\"slug\": \"a\", \"name\": \"x\"}, {\"slug\": \"a\", \"name\": \"y\"}]", ".json", "duplicate slug"),
+        ('[{"slug": "a", "name": "x", "colour": "red"}]', ".json", "unknown field"),
+        ('[{"slug": "a", "name": "x"}, {"slug": "a", "name": "y"}]', ".json", "duplicate slug"),
         ("slug,name,agents\na,A,notajid\n", ".csv", r"c\.csv:2: invalid JID"),
         ("slug,name,agents\na,A,x@y:boss\n", ".csv", "role must be"),
         ("name\nA\n", ".csv", "header"),
         ("slug,name\n", ".txt", "unknown file type"),
     ],
 )
-def test_import_errors_are_one_line(tmp_path: Path, content: str, suffix: str, message: str) -> None:
+def test_import_errors_are_one_line(
+    tmp_path: Path, content: str, suffix: str, message: str
+) -> None:
     path = tmp_path / f"c{suffix}"
     path.write_text(content)
     with pytest.raises(InputError, match=message) as info:
@@ -121,7 +135,9 @@ def test_import_errors_are_one_line(tmp_path: Path, content: str, suffix: str, m
 def test_config_file_and_environment(tmp_path: Path) -> None:
     path = tmp_path / "orgchat.toml"
     path.write_text('dev_mode = true\n[component]\ndomain = "biz.example.org"\nport = 6000\n')
-    cfg = config_mod.load(path, env={"ORGCHAT_COMPONENT_PORT": "7000", "ORGCHAT_LIMITS_MAX_BODY_CHARS": "50"})
+    cfg = config_mod.load(
+        path, env={"ORGCHAT_COMPONENT_PORT": "7000", "ORGCHAT_LIMITS_MAX_BODY_CHARS": "50"}
+    )
     assert cfg.component.domain == "biz.example.org"
     assert cfg.component.port == 7000  # the environment wins
     assert cfg.limits.max_body_chars == 50
@@ -131,10 +147,10 @@ def test_config_file_and_environment(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "env", "message"),
     [
-        ("[component]\nport = \"x\"\n", {}, "expected an integer"),
+        ('[component]\nport = "x"\n', {}, "expected an integer"),
         ("[componnet]\n", {}, "unknown setting"),
         ("", {"ORGCHAT_DEV_MODE": "maybe"}, "expected a boolean"),
-        ("[log]\nformat = \"xml\"\n", {}, "log.format"),
+        ('[log]\nformat = "xml"\n', {}, "log.format"),
         ("[component\n", {}, "orgchat.toml"),
     ],
 )
@@ -146,7 +162,7 @@ def test_config_errors(tmp_path: Path, text: str, env: dict[str, str], message: 
 
 
 def test_example_secrets_refused_outside_dev_mode() -> None:
-    with pytest.raises(config_mod.ConfigError, match="component.secret"):
+    with pytest.raises(config_mod.ConfigError, match=r"component\.secret"):
         config_mod.load(None, env={}).check_secrets()
     env = {
         "ORGCHAT_COMPONENT_SECRET": "s3cret-from-vault",
@@ -158,4 +174,6 @@ def test_example_secrets_refused_outside_dev_mode() -> None:
 
 def test_docs_config_md_is_generated_from_the_declaration() -> None:
     docs = Path(__file__).resolve().parents[2] / "docs" / "config.md"
-    assert docs.read_text() == config_mod.render_markdown(), "run: orgchat config docs > docs/config.md"
+    assert docs.read_text() == config_mod.render_markdown(), (
+        "run: orgchat config docs > docs/config.md"
+    )
