@@ -67,10 +67,11 @@ class FakeDirectoryStore:
 
 
 class FakeConversations:
-    def __init__(self) -> None:
+    def __init__(self, tokens: Sequence[str] = ()) -> None:
         self.rows: dict[tuple[int, str], Conversation] = {}
         self.switch = Switch()
         self._ids = itertools.count(1)
+        self._tokens = list(tokens)
 
     async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
         self.switch.check()
@@ -79,7 +80,8 @@ class FakeConversations:
             conv = self.rows.get((company_id, jid))
             if conv is None:
                 cid = next(self._ids)
-                conv = Conversation(cid, company_id, jid, _token(cid), nick)
+                token = self._tokens.pop(0) if self._tokens else _token(cid)
+                conv = Conversation(cid, company_id, jid, token, nick)
             elif nick is not None and nick != conv.customer_nick:
                 conv = dataclasses.replace(conv, customer_nick=nick)
             self.rows[(company_id, jid)] = conv
