@@ -41,8 +41,10 @@ EXIT_USAGE = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        # One line, as promised: no usage dump.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # One line, as promised: no usage dump, and the same "orgchat: error:"
+        # prefix from subcommand parsers (whose prog is "orgchat company add").
+        where = self.prog.partition(" ")[2]
+        self.exit(EXIT_USAGE, f"orgchat: error: {where + ': ' if where else ''}{message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
