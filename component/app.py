@@ -85,6 +85,8 @@ class App:
 
         stream = ComponentStream(cfg.component, messages.submit, presence.submit, on_session)
         outbox.attach(stream.write)
+        if ready_file is not None:
+            stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
         IqHandlers(domain=domain, directory=directory, conversations=pg.conversations).register(
             stream
         )
