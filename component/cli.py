@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+import asyncpg
+
 from component import config as config_mod
 from component import logs
 from component.directory_input import (
@@ -37,6 +39,14 @@ from storage.models import Company, Role
 
 EXIT_UNAVAILABLE = 1
 EXIT_USAGE = 2
+
+#: What asyncpg raises for a database.url that can never work (malformed DSN,
+#: unknown database, refused credentials): bad configuration, not an outage.
+_DATABASE_CONFIG_ERRORS = (
+    asyncpg.ClientConfigurationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,10 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.setup(config.log.level, config.log.format)
         from component.app import App
 
-        asyncio.run(App(config).run())
+        try:
+            asyncio.run(App(config).run())
+        except _DATABASE_CONFIG_ERRORS as exc:
+            return _fail(f"configuration: database.url: {exc}", EXIT_USAGE)
         return 0
     try:
         return asyncio.run(_admin(args, config))
+    except _DATABASE_CONFIG_ERRORS as exc:
+        return _fail(f"configuration: database.url: {exc}", EXIT_USAGE)
     except InputError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except (NotFound, Conflict) as exc:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from component.cli import EXIT_USAGE, build_parser
+from component.cli import EXIT_USAGE, build_parser, main
 
 
 @pytest.mark.parametrize(
@@ -29,3 +31,17 @@ def test_usage_errors_are_one_orgchat_error_line(
     [line] = captured.err.splitlines()
     assert line.startswith("orgchat: error: ")
     assert mentions in line
+
+
+@pytest.mark.parametrize("argv", [["company", "list"], ["migrate"]])
+def test_malformed_database_url_is_one_configuration_error_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # asyncpg rejects the DSN before any network I/O: no server is involved.
+    for name in [n for n in os.environ if n.startswith("ORGCHAT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ORGCHAT_DEV_MODE", "1")
+    monkeypatch.setenv("ORGCHAT_DATABASE_URL", "not-a-dsn")
+    assert main(argv) == EXIT_USAGE
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("orgchat: error: configuration: database.url: invalid DSN")
