@@ -380,7 +380,7 @@ class MessageRouter:
                                 source=msg,
                                 stanza_id=item.stanza_id,
                                 stanza_id_by=vjid,
-                                nick=conv.customer_nick or _fallback_nick(conv),
+                                nick=conv.customer_nick or fallback_nick(conv),
                             )
                         )
                 if msg.receipt_request and msg.id:
@@ -480,7 +480,7 @@ class MessageRouter:
                         body=m.body,
                         stanza_id=m.stanza_id,
                         stanza_id_by=vjid,
-                        nick=conv.customer_nick or _fallback_nick(conv),
+                        nick=conv.customer_nick or fallback_nick(conv),
                         delay=m.ts,
                         delay_from=self.domain,
                     )
@@ -512,8 +512,11 @@ def _marker_key(item: Item) -> str:
     return f"marker:{item.conv.id}:{kind}:{msg.receipt_for or msg.marker_for}"
 
 
-def _fallback_nick(conv: Conversation) -> str:
-    """A stable, opaque label for a customer without a nickname."""
+def fallback_nick(conv: Conversation) -> str:
+    """A stable, opaque label for a customer without a nickname.
+
+    Agents see the same one in messages and in the conversation's vCard and disco#info.
+    """
     return f"Customer {conv.token[:4].upper()}"
 
 
