@@ -40,6 +40,11 @@ log = get_logger(__name__)
 
 _SHOW = frozenset({f"{{{NS_COMPONENT}}}show", f"{{{NS_CLIENT}}}show"})
 SHOWS = frozenset({"away", "chat", "dnd", "xa"})
+#: Bounds (seconds) of the wait before re-probing every agent after a storage
+#: failure lost a presence update or a pending-message claim; doubled while
+#: failures go on, back to the minimum once an agent's presence goes through.
+RESYNC_MIN_DELAY_S = 1.0
+RESYNC_MAX_DELAY_S = 60.0
 
 
 class PresenceRouter:
@@ -59,19 +64,48 @@ class PresenceRouter:
         self.outbox = outbox
         # One queue keeps the order of presence stanzas within this process.
         self._queue: asyncio.Queue[Element] = asyncio.Queue()
+        self._resync: asyncio.Task[None] | None = None
+        self._resync_delay = RESYNC_MIN_DELAY_S
 
     def submit(self, xml: Element) -> None:
         self._queue.put_nowait(xml)
 
     async def run(self) -> None:
+        try:
+            while True:
+                xml = await self._queue.get()
+                try:
+                    await self._handle(xml)
+                except Unavailable as exc:
+                    log.warning("presence.storage_unavailable", error=str(exc))
+                    self._resync_later()
+                except Exception:
+                    log.exception("presence.failed")
+        finally:
+            if self._resync is not None:
+                self._resync.cancel()
+
+    def _resync_later(self) -> None:
+        """Re-probe every agent once storage is back.
+
+        The failed stanza is gone (an agent's presence not written to Redis,
+        or its pending messages not claimed from PostgreSQL) and ejabberd
+        sends it only once: without this, the agent stays offline, or its
+        pending messages wait, until its next presence change.
+        """
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.create_task(self._resync_when_back())
+
+    async def _resync_when_back(self) -> None:
         while True:
-            xml = await self._queue.get()
+            delay = self._resync_delay
+            self._resync_delay = min(delay * 2, RESYNC_MAX_DELAY_S)
+            await asyncio.sleep(delay)
             try:
-                await self._handle(xml)
+                await self.refresh()
+                return
             except Unavailable as exc:
-                log.warning("presence.storage_unavailable", error=str(exc))
-            except Exception:
-                log.exception("presence.failed")
+                log.warning("presence.resync_failed", error=str(exc))
 
     async def _handle(self, xml: Element) -> None:
         sender = xml.get("from") or ""
@@ -111,6 +145,7 @@ class PresenceRouter:
             log.debug("presence.agent", agent=bare, resource=resource, online=True)
             if change.is_online:
                 await self.messages.deliver_pending(sorted(self.directory.companies_of(bare)))
+            self._resync_delay = RESYNC_MIN_DELAY_S  # storage serves again
         elif ptype == "unavailable":
             change = await self.presence.update(bare, resource, None)
             if change.was_online and not change.is_online:
