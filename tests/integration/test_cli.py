@@ -1,0 +1,621 @@
+"""The `orgchat` command as an operator uses it, against the real stack.
+
+Each command runs as a real `python -m component` process with the test
+environment. Successful commands are checked in PostgreSQL and, where they
+change what the running component does, with real XMPP clients; every bad
+argument must give exactly one `orgchat: error:` line, exit status 2, and
+leave the directory exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from tests.integration.clients import child, is_error, is_message, new_id
+from tests.integration.conftest import (
+    DOMAIN,
+    RUN,
+    TEST_DB_URL,
+    VHOST,
+    Account,
+    ComponentProcess,
+    MakeCompany,
+    Result,
+    component_env,
+    orgchat,
+    register,
+    roster_of,
+    wait_in_roster,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _component_running(component: ComponentProcess) -> None:
+    """The session's `orgchat run`: roster edits and live effects need it."""
+
+
+def unique_slug(tag: str = "cli") -> str:
+    return f"t{RUN}-{tag}{next(_numbers)}"
+
+
+def chat(to: str, body: str, mid: str | None = None) -> str:
+    return f'<message to="{to}" type="chat" id="{mid or new_id()}"><body>{body}</body></message>'
+
+
+async def ok(*args: str) -> Result:
+    result = await orgchat(*args)
+    assert result.code == 0, f"orgchat {' '.join(args)} failed: {result.err}"
+    assert result.err == ""
+    return result
+
+
+async def directory_rows(db: asyncpg.Connection) -> list[tuple[Any, ...]]:
+    """Every company and agent row, as they are: the "nothing changed" reference."""
+    companies = await db.fetch("SELECT * FROM companies ORDER BY id")
+    agents = await db.fetch("SELECT * FROM agents ORDER BY company_id, jid")
+    return [("company", *r.values()) for r in companies] + [("agent", *r.values()) for r in agents]
+
+
+async def refused(db: asyncpg.Connection, *args: str, **env: str) -> str:
+    """Run a command that must be refused as bad input; return its one error line."""
+    before = await directory_rows(db)
+    result = await orgchat(*args, env=component_env(**env) if env else None)
+    lines = result.err.splitlines()
+    assert len(lines) == 1, f"orgchat {' '.join(args)}: expected one line, got {result.err!r}"
+    assert lines[0].startswith("orgchat: error: "), lines[0]
+    assert result.code == 2, f"orgchat {' '.join(args)} exited {result.code}: {result.err}"
+    assert result.out == ""
+    assert await directory_rows(db) == before, f"orgchat {' '.join(args)} changed the directory"
+    return lines[0]
+
+
+async def company_row(db: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT * FROM companies WHERE slug = $1", slug)
+
+
+async def agents_of(db: asyncpg.Connection, slug: str) -> dict[str, str]:
+    rows = await db.fetch(
+        "SELECT a.jid, a.role FROM agents a JOIN companies c ON c.id = a.company_id "
+        "WHERE c.slug = $1",
+        slug,
+    )
+    return {r["jid"]: r["role"] for r in rows}
+
+
+async def until(check: Any, what: str, timeout: float = 10.0) -> Any:
+    """Poll an async check until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+async def iq_error(client: Any, to: str, payload: str) -> str | None:
+    """Send an IQ get; the defined condition of its error, or None for a result."""
+    iid = new_id()
+    client.send_xml(f'<iq type="get" to="{to}" id="{iid}">{payload}</iq>')
+    reply = await client.inbox.expect(lambda el: el.get("id") == iid)
+    if reply.get("type") == "result":
+        return None
+    err = child(reply, "error")
+    assert err is not None and len(err), reply
+    return err[0].tag.rsplit("}", 1)[-1]
+
+
+# -- companies ----------------------------------------------------------------
+
+
+async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
+    slug = unique_slug()
+    added = await ok(
+        "company",
+        "add",
+        slug,
+        "--name",
+        "Trattoria Uno",
+        "--email",
+        "info@trattoria.example",
+        "--timezone",
+        "Europe/Rome",
+        "--hours",
+        "Mo-Fr 09:00-18:00; Sa 10:00-14:00",
+        "--category",
+        "restaurant",
+        "--city",
+        "Rome",
+    )
+    assert f"{slug}@{DOMAIN}" in added.out
+    row = await company_row(db, slug)
+    assert row is not None
+    assert dict(row) | {"id": None, "created_at": None, "updated_at": None} == {
+        "id": None,
+        "slug": slug,
+        "name": "Trattoria Uno",
+        "email": "info@trattoria.example",
+        "timezone": "Europe/Rome",
+        "hours": "Mo-Fr 09:00-18:00; Sa 10:00-14:00",
+        "category": "restaurant",
+        "city": "Rome",
+        "created_at": None,
+        "updated_at": None,
+    }
+
+    boss, clerk = await register("boss"), await register("clerk")
+    await ok("agent", "add", slug, boss.jid, "--admin")
+    await ok("agent", "add", slug, clerk.jid)
+
+    shown = (await ok("company", "show", slug)).out
+    fields = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in shown.splitlines())
+        if not key.startswith(" ") and value.strip()
+    }
+    assert fields == {
+        "slug": slug,
+        "address": f"{slug}@{DOMAIN}",
+        "name": "Trattoria Uno",
+        "email": "info@trattoria.example",
+        "timezone": "Europe/Rome",
+        "hours": "Mo-Fr 09:00-18:00; Sa 10:00-14:00",
+        "category": "restaurant",
+        "city": "Rome",
+    }
+    assert f"  {boss.jid} (admin)" in shown.splitlines()
+    assert f"  {clerk.jid} (agent)" in shown.splitlines()
+
+    listed = (await ok("company", "list")).out.splitlines()
+    assert f"{slug}\tTrattoria Uno\tRome\trestaurant" in listed
+    assert len(listed) == await db.fetchval("SELECT count(*) FROM companies")
+
+    # Defaults: UTC and no optional fields.
+    plain = unique_slug()
+    await ok("company", "add", plain, "--name", "Plain Shop")
+    plain_shown = (await ok("company", "show", plain)).out.splitlines()
+    assert "timezone: UTC" in plain_shown
+    assert "agents: none" in plain_shown
+    assert f"{plain}\tPlain Shop\t-\t-" in (await ok("company", "list")).out.splitlines()
+
+    removed = await ok("company", "remove", slug)
+    assert slug in removed.out
+    assert await company_row(db, slug) is None
+    assert await agents_of(db, slug) == {}
+    listed = (await ok("company", "list")).out.splitlines()
+    assert slug not in [line.split("\t")[0] for line in listed]
+    await ok("company", "remove", plain)
+
+
+async def test_agent_add_list_remove(db: asyncpg.Connection) -> None:
+    slug = unique_slug()
+    await ok("company", "add", slug, "--name", "Agents Inc")
+    assert (await ok("agent", "list", slug)).out == ""
+    admin, agent = await register("admin"), await register("agent")
+    await ok("agent", "add", slug, admin.jid, "--admin")
+    await ok("agent", "add", slug, agent.jid)
+    assert await agents_of(db, slug) == {admin.jid: "admin", agent.jid: "agent"}
+    listed = sorted((await ok("agent", "list", slug)).out.splitlines())
+    assert listed == sorted([f"{admin.jid}\tadmin", f"{agent.jid}\tagent"])
+    # Both got the company in their ejabberd roster.
+    await wait_in_roster(admin, f"{slug}@{DOMAIN}")
+    await wait_in_roster(agent, f"{slug}@{DOMAIN}")
+
+    await ok("agent", "remove", slug, admin.jid)
+    assert await agents_of(db, slug) == {agent.jid: "agent"}
+    assert (await ok("agent", "list", slug)).out.splitlines() == [f"{agent.jid}\tagent"]
+    await ok("company", "remove", slug)
+
+
+async def test_migrate_is_idempotent(db: asyncpg.Connection) -> None:
+    applied = await db.fetch("SELECT * FROM schema_migrations ORDER BY version")
+    assert applied, "the session's database was migrated"
+    directory = await directory_rows(db)
+    for _ in range(2):
+        result = await ok("migrate")
+        assert result.out.strip() == "database is up to date"
+    assert await db.fetch("SELECT * FROM schema_migrations ORDER BY version") == applied
+    assert await directory_rows(db) == directory
+
+
+# -- import ---------------------------------------------------------------------
+
+
+async def test_import_json_then_reimport_updates(db: asyncpg.Connection, tmp_path: Path) -> None:
+    one, two = unique_slug("imp"), unique_slug("imp")
+    a1, a2, a3 = await register("imp"), await register("imp"), await register("imp")
+    data = {
+        "companies": [
+            {
+                "slug": one,
+                "name": "Import One",
+                "email": "one@import.example",
+                "timezone": "Europe/Oslo",
+                "hours": "24/7",
+                "category": "shop",
+                "city": "Oslo",
+                "agents": [a1.jid, {"jid": a2.jid, "role": "admin"}],
+            },
+            {"slug": two, "name": "Import Two"},
+        ]
+    }
+    path = tmp_path / "companies.json"
+    path.write_text(json.dumps(data))
+    result = await ok("import", str(path))
+    assert "2 added, 0 updated, 2 agents added" in result.out
+    row = await company_row(db, one)
+    assert row is not None
+    assert (row["name"], row["email"], row["timezone"], row["hours"], row["category"]) == (
+        "Import One",
+        "one@import.example",
+        "Europe/Oslo",
+        "24/7",
+        "shop",
+    )
+    assert row["city"] == "Oslo"
+    assert await agents_of(db, one) == {a1.jid: "agent", a2.jid: "admin"}
+    assert await company_row(db, two) is not None
+    first_id = row["id"]
+
+    # The same file again changes nothing.
+    result = await ok("import", str(path))
+    assert "0 added, 0 updated, 0 agents added" in result.out
+
+    # A new city, a promoted agent, a new agent: updated in place, never duplicated.
+    data["companies"][0]["city"] = "Bergen"
+    data["companies"][0]["agents"] = [{"jid": a1.jid, "role": "admin"}, a2.jid, a3.jid]
+    path.write_text(json.dumps(data))
+    result = await ok("import", str(path))
+    assert "0 added, 1 updated, 1 agents added" in result.out
+    assert await db.fetchval("SELECT count(*) FROM companies WHERE slug = $1", one) == 1
+    row = await company_row(db, one)
+    assert row is not None and row["id"] == first_id and row["city"] == "Bergen"
+    assert await agents_of(db, one) == {a1.jid: "admin", a2.jid: "agent", a3.jid: "agent"}
+    await wait_in_roster(a3, f"{one}@{DOMAIN}")
+    for slug in (one, two):
+        await ok("company", "remove", slug)
+
+
+async def test_import_csv_with_agents_and_roles(db: asyncpg.Connection, tmp_path: Path) -> None:
+    one, two = unique_slug("csv"), unique_slug("csv")
+    b1, b2 = await register("csv"), await register("csv")
+    path = tmp_path / "companies.csv"
+    path.write_text(
+        "slug,name,city,category,timezone,agents\n"
+        f"{one},CSV One,Bergen,bakery,Europe/Oslo,{b1.jid} {b2.jid}:admin\n"
+        f'{two},"CSV Two, Ltd",,,,\n'
+    )
+    result = await ok("import", str(path))
+    assert "2 added, 0 updated, 2 agents added" in result.out
+    row = await company_row(db, one)
+    assert row is not None
+    assert (row["name"], row["city"], row["category"], row["timezone"]) == (
+        "CSV One",
+        "Bergen",
+        "bakery",
+        "Europe/Oslo",
+    )
+    assert await agents_of(db, one) == {b1.jid: "agent", b2.jid: "admin"}
+    row_two = await company_row(db, two)
+    assert row_two is not None and row_two["name"] == "CSV Two, Ltd" and row_two["city"] is None
+    assert await agents_of(db, two) == {}
+
+    path.write_text(
+        "slug,name,city,agents\n"
+        f"{one},CSV One,Tromso,{b1.jid}:admin {b2.jid}:admin\n"
+        f'{two},"CSV Two, Ltd",,\n'
+    )
+    result = await ok("import", str(path))
+    assert "0 added, 1 updated, 0 agents added" in result.out
+    assert (
+        await db.fetchval("SELECT count(*) FROM companies WHERE slug = ANY($1::text[])", [one, two])
+        == 2
+    )
+    row = await company_row(db, one)
+    assert row is not None and row["city"] == "Tromso"
+    assert await agents_of(db, one) == {b1.jid: "admin", b2.jid: "admin"}
+    for slug in (one, two):
+        await ok("company", "remove", slug)
+
+
+# -- bad input: one line, exit 2, nothing changed ---------------------------------
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def existing(db: asyncpg.Connection) -> AsyncIterator[tuple[str, Account]]:
+    """A company with one agent, for the refusals to bump into."""
+    slug = unique_slug("bad")
+    agent = await register("agent")
+    await ok("company", "add", slug, "--name", "Original Name")
+    await ok("agent", "add", slug, agent.jid)
+    yield slug, agent
+    await ok("company", "remove", slug)
+
+
+async def test_unknown_company_is_refused(
+    db: asyncpg.Connection, existing: tuple[str, Account]
+) -> None:
+    missing = unique_slug("missing")
+    _, agent = existing
+    for args in (
+        ("company", "show", missing),
+        ("company", "remove", missing),
+        ("agent", "add", missing, agent.jid),
+        ("agent", "list", missing),
+        ("agent", "remove", missing, agent.jid),
+    ):
+        line = await refused(db, *args)
+        assert missing in line and "unknown company" in line, line
+
+
+async def test_bad_company_arguments_are_refused(
+    db: asyncpg.Connection, existing: tuple[str, Account]
+) -> None:
+    slug, _ = existing
+    fresh = unique_slug()
+    line = await refused(db, "company", "add", slug, "--name", "Impostor")
+    assert "already exists" in line
+    row = await company_row(db, slug)
+    assert row is not None and row["name"] == "Original Name"
+
+    for bad in ("Bad_Slug", "Upper", "trailing-", "with space", "x" * 65, "dot.ted", "a+b"):
+        line = await refused(db, "company", "add", bad, "--name", "X")
+        assert "invalid slug" in line, line
+    assert "invalid slug" in await refused(db, "company", "show", "Bad_Slug")
+
+    cases = {
+        "unknown time zone": ["--timezone", "Mars/Olympus_Mons"],
+        "invalid opening hours": ["--hours", "whenever we like"],
+        "invalid email": ["--email", "not-an-address"],
+    }
+    for expected, opts in cases.items():
+        line = await refused(db, "company", "add", fresh, "--name", "Fresh", *opts)
+        assert expected in line, line
+    assert "empty" in await refused(db, "company", "add", fresh, "--name", "  ")
+    line = await refused(db, "company", "add", fresh)
+    assert "--name" in line, line
+    assert await company_row(db, fresh) is None
+
+
+async def test_bad_agent_arguments_are_refused(
+    db: asyncpg.Connection, existing: tuple[str, Account]
+) -> None:
+    slug, agent = existing
+    for jid in ("mario", f"mario@{VHOST}/desk", "@localhost", ""):
+        line = await refused(db, "agent", "add", slug, jid)
+        assert "invalid JID" in line, line
+        line = await refused(db, "agent", "remove", slug, jid)
+        assert "invalid JID" in line, line
+    line = await refused(db, "agent", "add", slug, agent.jid)
+    assert "already an agent" in line
+    line = await refused(db, "agent", "add", slug, agent.jid, "--admin")
+    assert "already an agent" in line
+    assert await agents_of(db, slug) == {agent.jid: "agent"}
+    stranger = f"t{RUN}-stranger@{VHOST}"
+    line = await refused(db, "agent", "remove", slug, stranger)
+    assert "not an agent" in line
+
+
+async def test_bad_import_file_imports_nothing(
+    db: asyncpg.Connection, existing: tuple[str, Account], tmp_path: Path
+) -> None:
+    slug, _ = existing
+    good1, good2 = unique_slug("good"), unique_slug("good")
+    bad_csv = tmp_path / "one-bad-row.csv"
+    bad_csv.write_text(
+        "slug,name,city,agents\n"
+        f"{good1},Good One,Oslo,good1@{VHOST}\n"
+        f"{good2},Good Two,Oslo,mario\n"  # a JID without a domain
+        f"{slug},Renamed By Import,Oslo,\n"
+    )
+    line = await refused(db, "import", str(bad_csv))
+    assert f"{bad_csv}:3" in line and "invalid JID" in line, line
+
+    bad_json = tmp_path / "one-bad-company.json"
+    bad_json.write_text(
+        json.dumps(
+            [
+                {"slug": good1, "name": "Good One", "agents": [f"good1@{VHOST}"]},
+                {"slug": slug, "name": "Renamed By Import"},
+                {"slug": good2, "name": "Good Two", "timezone": "Nowhere/Never"},
+            ]
+        )
+    )
+    line = await refused(db, "import", str(bad_json))
+    assert "company #3" in line and "time zone" in line, line
+
+    bad_role = tmp_path / "bad-role.json"
+    bad_role.write_text(
+        json.dumps([{"slug": good1, "name": "G", "agents": [{"jid": "x@y.z", "role": "boss"}]}])
+    )
+    assert "role" in await refused(db, "import", str(bad_role))
+
+    missing = tmp_path / "does-not-exist.json"
+    assert "cannot read" in await refused(db, "import", str(missing))
+
+    for slug_ in (good1, good2):
+        assert await company_row(db, slug_) is None
+    row = await company_row(db, slug)
+    assert row is not None and row["name"] == "Original Name"
+
+
+async def test_usage_and_configuration_errors_are_one_line(db: asyncpg.Connection) -> None:
+    assert "invalid choice" in await refused(db, "frobnicate")
+    assert "invalid choice" in await refused(db, "company", "frobnicate")
+    assert "invalid choice" in await refused(db, "agent", "promote", "x", "y@z")
+    assert "--name" in await refused(db, "company", "add", unique_slug())
+    line = await refused(db, "company", "list", ORGCHAT_COMPONENT_PORT="abc")
+    assert "ORGCHAT_COMPONENT_PORT" in line
+    line = await refused(db, "migrate", ORGCHAT_LIMITS_CUSTOMER_RATE="0")
+    assert "customer_rate" in line
+    line = await refused(db, "company", "list", ORGCHAT_DATABASE_URL="not-a-dsn")
+    assert "database.url" in line and "invalid DSN" in line
+    missing_db = TEST_DB_URL.rsplit("/", 1)[0] + f"/orgchat_missing_{RUN}"
+    for args in (("migrate",), ("company", "list"), ("run",)):
+        # INFO: at DEBUG, `run` may log asyncio's own start-up line before failing.
+        line = await refused(db, *args, ORGCHAT_DATABASE_URL=missing_db, ORGCHAT_LOG_LEVEL="INFO")
+        assert "database.url" in line and "does not exist" in line, line
+
+
+# -- `orgchat run` refuses example secrets outside dev mode -----------------------
+
+
+async def test_run_refuses_the_example_secret_outside_dev_mode(tmp_path: Path) -> None:
+    """Pointed at a listener of our own: with dev mode the process connects to it
+    (so the check can fail); without, it exits at once with one line and never connects."""
+    connections: list[bytes] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(await reader.read(200))
+        writer.close()
+
+    async def connected() -> bool:
+        return bool(connections)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = str(server.sockets[0].getsockname()[1])
+    # PostgreSQL on a dead port: the control process must not touch the test
+    # database (it would take roster jobs of the session's component).
+    isolated = {
+        "ORGCHAT_COMPONENT_PORT": port,
+        "ORGCHAT_DATABASE_URL": "postgresql://orgchat:elsewhere@127.0.0.1:9/none",
+        "ORGCHAT_REDIS_PREFIX": f"orgchat-test-cli-{RUN}",
+    }
+    try:
+        control = ComponentProcess(tmp_path, "dev-mode", **isolated)
+        await control.start(wait=False)
+        try:
+            await until(connected, "dev-mode connection")
+        finally:
+            await control.kill()
+        assert b"jabber:component:accept" in connections[0]
+        connections.clear()
+
+        env = component_env(**isolated, ORGCHAT_COMPONENT_READY_FILE=str(tmp_path / "ready"))
+        del env["ORGCHAT_DEV_MODE"]
+        assert env.get("ORGCHAT_COMPONENT_SECRET") is None  # the example secret, by default
+        result = await orgchat("run", env=env)
+        [line] = result.err.splitlines()
+        assert line.startswith("orgchat: error: ") and "secret" in line, line
+        assert result.code == 2
+        await asyncio.sleep(0.2)  # a connection attempt would have been accepted by now
+        assert connections == []
+        assert not (tmp_path / "ready").exists()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+# -- changes reach the running component without a restart ------------------------
+
+
+async def test_company_added_with_the_cli_answers_at_once(
+    db: asyncpg.Connection, clients: Any
+) -> None:
+    slug = unique_slug("live")
+    company_jid = f"{slug}@{DOMAIN}"
+    customer = await clients(await register("customer"))
+    agent_account = await register("agent")
+    await ok("company", "add", slug, "--name", "Live Added")
+    await ok("agent", "add", slug, agent_account.jid)
+    await wait_in_roster(agent_account, company_jid)
+    agent = await clients(agent_account)
+
+    customer.send_xml(chat(company_jid, "are you open?"))
+    got = await agent.inbox.expect(is_message("are you open?"))
+    assert (got.get("from") or "").startswith(slug + "+")
+    count = await db.fetchval(
+        "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "JOIN companies co ON co.id = c.company_id WHERE co.slug = $1",
+        slug,
+    )
+    assert count == 1
+    await ok("company", "remove", slug)
+
+
+async def test_agent_remove_takes_effect_at_once(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    company = await make_company(agents=2)
+    staying_account, leaving_account = company.agents
+    staying = await clients(staying_account)
+    leaving = await clients(leaving_account)
+    customer = await clients(await register("customer"))
+    customer.send_xml(chat(company.jid, "before"))
+    got = await leaving.inbox.expect(is_message("before"))
+    await staying.inbox.expect(is_message("before"))
+    conv_jid = (got.get("from") or "").split("/")[0]
+
+    await ok("agent", "remove", company.slug, leaving_account.jid)
+    assert leaving_account.jid not in await agents_of(db, company.slug)
+
+    async def out_of_roster() -> bool:
+        return all(item["jid"] != company.jid for item in await roster_of(leaving_account))
+
+    await until(out_of_roster, "company removed from the agent's roster")
+    # The component has reloaded the company: a query answers forbidden now.
+    await until(
+        lambda: _is(iq_error(leaving, conv_jid, f'<query xmlns="{DISCO_INFO}"/>'), "forbidden"),
+        "conversation closed to the removed agent",
+    )
+    assert any(item["jid"] == company.jid for item in await roster_of(staying_account))
+
+    mid = new_id()
+    leaving.send_xml(chat(conv_jid, "I still work here", mid))
+    err = await leaving.inbox.expect(is_error("forbidden", frm=conv_jid))
+    assert err.get("id") == mid
+    customer.send_xml(chat(company.jid, "after"))
+    await staying.inbox.expect(is_message("after"))
+    await leaving.inbox.absent(is_message("after"), wait=1.0)
+    await customer.inbox.absent(is_message("I still work here"), wait=0.1)
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE client_id = $1", mid) == 0
+
+
+async def test_company_remove_takes_effect_at_once(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    company = await make_company(agents=1)
+    agent = await clients(company.agents[0])
+    customer = await clients(await register("customer"))
+    customer.send_xml(chat(company.jid, "hello"))
+    await agent.inbox.expect(is_message("hello"))
+    assert await iq_error(customer, company.jid, f'<query xmlns="{DISCO_INFO}"/>') is None
+
+    await ok("company", "remove", company.slug)
+    assert await company_row(db, company.slug) is None
+    await until(
+        lambda: _is(
+            iq_error(customer, company.jid, f'<query xmlns="{DISCO_INFO}"/>'), "item-not-found"
+        ),
+        "company gone from the running component",
+    )
+    mid = new_id()
+    customer.send_xml(chat(company.jid, "anyone?", mid))
+    err = await customer.inbox.expect(is_error("item-not-found", frm=company.jid))
+    assert err.get("id") == mid
+    await agent.inbox.absent(is_message("anyone?"), wait=0.5)
+
+    async def out_of_roster() -> bool:
+        return all(item["jid"] != company.jid for item in await roster_of(company.agents[0]))
+
+    await until(out_of_roster, "company removed from the agent's roster")
+
+
+async def _is(condition: Any, expected: str) -> bool:
+    return bool(await condition == expected)
