@@ -16,7 +16,7 @@ from component.ejabberd_api import EjabberdApi
 from component.logs import get_logger
 from component.roster_sync import RosterSync
 from component.routing.iq import IqHandlers
-from component.routing.messages import MessageRouter, Outbox, wait_idle
+from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
 from component.routing.presence import PresenceRouter
 from component.xmpp import ComponentStream
 from storage import postgres
@@ -96,6 +96,10 @@ class App:
         self._spawn(pg.directory.watch(directory.reload), "directory-watch")
         self._spawn(pg.roster_jobs.watch(roster.wakeup), "roster-watch")
         self._spawn(roster.run(), "roster-sync")
+        self._spawn(
+            sweep_forever(messages, cfg.archive.redeliver_after, stream.connected_event.is_set),
+            "redelivery-sweep",
+        )
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -132,6 +132,13 @@ class ArchiveSettings:
         "be written; a batch is also written as soon as it is full.",
     )
     batch_max: int = setting(500, "Most messages written in one transaction.")
+    redeliver_after: float = setting(
+        15.0,
+        "Seconds after which archived messages whose delivery was never confirmed "
+        "(their process died or lost its stream before writing them) are delivered "
+        "again by any running process. Every process sweeps for them every third of "
+        "this time.",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,6 +302,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
 def _validate(config: Config) -> None:
     if config.archive.batch_max < 1:
         raise ConfigError("archive.batch_max must be at least 1")
+    if config.archive.redeliver_after <= 0:
+        raise ConfigError("archive.redeliver_after must be positive")
     if config.archive.flush_interval_ms < 0:
         raise ConfigError("archive.flush_interval_ms must not be negative")
     if config.limits.max_body_chars < 1:

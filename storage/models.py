@@ -114,6 +114,16 @@ class ArchiveResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ArchivedBatch:
+    """Outcome of archiving a batch."""
+
+    results: list[ArchiveResult]  #: one per message, in the order given
+    #: The delivery record of the newly archived messages that are not pending
+    #: (None if there are none): confirm it once their stanzas are written.
+    delivery_id: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ArchivedMessage:
     id: int  #: archive order
     conversation_id: int
@@ -123,6 +133,14 @@ class ArchivedMessage:
     stanza_id: str
     client_id: str | None
     ts: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """Archived messages a component process is delivering, under one record."""
+
+    id: int
+    messages: list[ArchivedMessage]
 
 
 class RosterOp(enum.StrEnum):

@@ -12,11 +12,12 @@ from typing import Protocol
 
 from storage.models import (
     Agent,
+    ArchivedBatch,
     ArchivedMessage,
-    ArchiveResult,
     Company,
     CompanyDraft,
     Conversation,
+    Delivery,
     DirectorySnapshot,
     ImportedCompany,
     ImportReport,
@@ -88,9 +89,7 @@ class RosterJobStore(Protocol):
 class ConversationStore(Protocol):
     """(company, customer) pairs and their opaque tokens (PostgreSQL)."""
 
-    async def open_many(
-        self, pairs: Sequence[tuple[int, str, str | None]]
-    ) -> list[Conversation]:
+    async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
         """Get or create the conversation of each (company_id, customer_jid, nick).
 
         Returns them in the given order. A non-None nick different from the
@@ -108,19 +107,28 @@ class ConversationStore(Protocol):
 class ArchiveStore(Protocol):
     """The message archive (PostgreSQL)."""
 
-    async def append_batch(self, messages: Sequence[NewMessage]) -> list[ArchiveResult]:
+    async def append_batch(self, messages: Sequence[NewMessage]) -> ArchivedBatch:
         """Archive all messages in one transaction; results in the same order.
 
         A message whose (conversation, sender, client_key) was archived before
         (or earlier in the same batch) is not stored again: its result carries
-        the first stanza_id and duplicate=True.
+        the first stanza_id and duplicate=True. The new messages that are not
+        pending get one delivery record, created in the same transaction.
         """
 
-    async def claim_pending(self, company_ids: Sequence[int], limit: int) -> list[ArchivedMessage]:
-        """Atomically take pending IN messages of these companies, oldest first."""
+    async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:
+        """Atomically take pending IN messages of these companies, oldest first,
+        under a new delivery record (None if there were none)."""
+
+    async def claim_unconfirmed(self, older_than_s: float, limit: int) -> list[Delivery]:
+        """Take over delivery records nobody confirmed for ``older_than_s`` seconds
+        (their process died or lost its stream); they stay leased to the caller."""
+
+    async def confirm(self, delivery_ids: Sequence[int]) -> None:
+        """The stanzas of these deliveries were written: forget the records."""
 
     async def requeue(self, stanza_ids: Sequence[str]) -> None:
-        """Mark IN messages pending again (their delivery could not be attempted)."""
+        """Mark IN messages pending again (no agent was available to take them)."""
 
     async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
         """The newest ``limit`` messages of a conversation, oldest first."""

@@ -111,9 +111,3 @@ def xmpp_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
             raise XMPPError(cast(Any, condition), text, etype=cast(Any, etype)) from exc
 
     return wrapper
-
-
-def log_unexpected(exc: BaseException, **fields: Any) -> None:
-    """Log an exception that is not a routing decision."""
-    if not isinstance(exc, RoutingError | Unavailable):
-        log.error("routing.unexpected_error", error=repr(exc), **fields)

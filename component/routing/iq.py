@@ -26,7 +26,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from component.addressing import company_jid, split_local
 from component.directory import Directory
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
-from component.routing.messages import fallback_nick
+from component.routing.messages import display_name
 from component.routing.wire import (
     NS_CHATSTATES,
     NS_CORRECT,
@@ -135,7 +135,7 @@ class IqHandlers:
             features = CHAT_FEATURES
         else:
             conv = await self._conversation(iq, company, token)
-            _identity(out, "account", "registered", conv.customer_nick or fallback_nick(conv))
+            _identity(out, "account", "registered", display_name(conv))
             features = CHAT_FEATURES
         for feature in features:
             SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
@@ -193,7 +193,7 @@ class IqHandlers:
             _text(out, "JABBERID", company_jid(company.slug, self.domain))
         else:
             conv = await self._conversation(iq, company, token)
-            name = conv.customer_nick or fallback_nick(conv)
+            name = display_name(conv)
             _text(out, "FN", name)
             _text(out, "NICKNAME", name)
         reply = iq.reply(clear=True)

@@ -46,7 +46,6 @@ from component.routing.errors import (
     RoutingError,
     UnknownAddress,
     condition_for,
-    log_unexpected,
 )
 from component.routing.wire import (
     Inbound,
@@ -56,14 +55,14 @@ from component.routing.wire import (
     render_receipt,
 )
 from storage.errors import Unavailable
-from storage.models import ArchivedMessage, Company, Conversation, Direction, NewMessage
+from storage.models import Company, Conversation, Delivery, Direction, NewMessage
 from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
 
 log = get_logger(__name__)
 
 #: How long an agent's receipt or marker is remembered to forward it only once.
 MARKER_DEDUP_TTL_S = 86_400
-#: Pending messages delivered per claim when an agent comes online.
+#: Messages delivered per claim (pending messages, unconfirmed deliveries).
 PENDING_CLAIM_LIMIT = 500
 
 HELP_TEXT = (
@@ -225,10 +224,11 @@ class MessageRouter:
         await self._idle.wait()
 
     async def _process(self, batch: list[Item]) -> None:
+        delivery_id: int | None = None
         try:
             await self._resolve(batch)
             await self._admit(batch)
-            await self._store(batch)
+            delivery_id = await self._store(batch)
         except Unavailable as exc:
             log.warning("routing.storage_unavailable", error=str(exc), size=len(batch))
             for item in batch:
@@ -240,7 +240,20 @@ class MessageRouter:
         try:
             self.outbox.send(out)
         except NotConnected:
-            await self._undeliverable(batch)
+            # Archived but not written: the delivery record stays unconfirmed
+            # and the sweep delivers it once a stream is back.
+            log.error("routing.batch_not_sent", size=len(batch))
+            return
+        if delivery_id is not None:
+            await self._confirm([delivery_id])
+
+    async def _confirm(self, delivery_ids: list[int]) -> None:
+        try:
+            await self.archive.confirm(delivery_ids)
+        except Unavailable as exc:
+            # Delivered, but the record stays: the sweep will deliver it again
+            # (same ids, so clients recognise the repeat). Better twice than never.
+            log.warning("routing.confirm_failed", error=str(exc), deliveries=len(delivery_ids))
 
     async def _resolve(self, batch: list[Item]) -> None:
         """Find (or open) the conversation of every item."""
@@ -321,14 +334,14 @@ class MessageRouter:
             for item, first in zip(markers, firsts, strict=True):
                 item.forward = first
 
-    async def _store(self, batch: list[Item]) -> None:
-        """Archive every accepted body in one transaction."""
+    async def _store(self, batch: list[Item]) -> int | None:
+        """Archive every accepted body in one transaction; returns its delivery record."""
         ts = self.now()
         items = [
             i for i in batch if i.error is None and i.conv is not None and i.msg.body is not None
         ]
         if not items:
-            return
+            return None
         rows = []
         for item in items:
             assert item.conv is not None and item.msg.body is not None
@@ -346,12 +359,13 @@ class MessageRouter:
                     ts=ts,
                 )
             )
-        results = await self.archive.append_batch(rows)
-        for item, result in zip(items, results, strict=True):
+        archived = await self.archive.append_batch(rows)
+        for item, result in zip(items, archived.results, strict=True):
             item.stanza_id = result.stanza_id
             item.duplicate = result.duplicate
         pending = sum(1 for r in rows if r.pending)
         log.debug("archive.batch", size=len(rows), pending=pending)
+        return archived.delivery_id
 
     # -- rendering ----------------------------------------------------------
 
@@ -380,7 +394,7 @@ class MessageRouter:
                                 source=msg,
                                 stanza_id=item.stanza_id,
                                 stanza_id_by=vjid,
-                                nick=conv.customer_nick or fallback_nick(conv),
+                                nick=display_name(conv),
                             )
                         )
                 if msg.receipt_request and msg.id:
@@ -425,75 +439,91 @@ class MessageRouter:
         except NotConnected:
             log.warning("routing.reply_dropped", reason="not connected")
 
-    async def _undeliverable(self, batch: list[Item]) -> None:
-        """The stream died under a committed batch: keep customer messages pending."""
-        log.error("routing.batch_not_sent", size=len(batch))
-        stanza_ids = [
-            i.stanza_id
-            for i in batch
-            if i.side is Side.CUSTOMER and i.stanza_id and not i.duplicate and i.online
-        ]
-        if stanza_ids:
-            try:
-                await self.archive.requeue(stanza_ids)
-            except Exception as exc:
-                log_unexpected(exc, where="requeue")
-
-    # -- pending messages ---------------------------------------------------
+    # -- pending and unconfirmed messages ---------------------------------------
 
     async def deliver_pending(self, company_ids: Sequence[int]) -> int:
         """Deliver messages that waited for an agent of these companies."""
         delivered = 0
         while True:
-            claimed = await self.archive.claim_pending(company_ids, PENDING_CLAIM_LIMIT)
-            if not claimed:
+            delivery = await self.archive.claim_pending(company_ids, PENDING_CLAIM_LIMIT)
+            if delivery is None:
                 return delivered
-            delivered += await self._deliver_claimed(claimed)
-            if len(claimed) < PENDING_CLAIM_LIMIT:
+            delivered += await self.deliver(delivery)
+            if len(delivery.messages) < PENDING_CLAIM_LIMIT:
                 return delivered
 
-    async def _deliver_claimed(self, claimed: list[ArchivedMessage]) -> int:
-        convs = await self._conversations_by_id({m.conversation_id for m in claimed})
+    async def sweep(self, older_than_s: float) -> int:
+        """Deliver again what a process archived but never confirmed written."""
+        delivered = 0
+        for delivery in await self.archive.claim_unconfirmed(older_than_s, PENDING_CLAIM_LIMIT):
+            delivered += await self.deliver(delivery)
+        if delivered:
+            log.warning("delivery.redelivered", messages=delivered)
+        return delivered
+
+    async def deliver(self, delivery: Delivery) -> int:
+        """Deliver archived messages, with their original time (XEP-0203).
+
+        A customer's message goes to the company's available agents (pending
+        again if there are none), an agent's message to the customer.
+        """
+        messages = delivery.messages
+        convs = await self._conversations_by_id({m.conversation_id for m in messages})
         company_ids = {c.company_id for c in convs.values()}
         candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
         online = await self.presence.online_among(candidates) if candidates else set()
         out: list[str] = []
-        unsent: list[str] = []
-        for m in claimed:
+        waiting: list[str] = []
+        for m in messages:
             conv = convs.get(m.conversation_id)
             company = self.directory.company_by_id(conv.company_id) if conv else None
-            agents = (
-                [a for a in self.directory.agents(company.id) if a in online] if company else []
-            )
             if conv is None or company is None:
                 continue  # company removed meanwhile: nobody to deliver to
-            if not agents:
-                unsent.append(m.stanza_id)
-                continue
             vjid = conversation_jid(company.slug, conv.token, self.domain)
+            msg_id = m.client_id or m.stanza_id
+            if m.direction is Direction.OUT:
+                cjid = company_jid(company.slug, self.domain)
+                out.append(
+                    render_chat(
+                        cjid,
+                        conv.customer_jid,
+                        msg_id,
+                        body=m.body,
+                        stanza_id=m.stanza_id,
+                        stanza_id_by=cjid,
+                        nick=company.name,
+                        delay=m.ts,
+                        delay_from=self.domain,
+                    )
+                )
+                continue
+            agents = [a for a in self.directory.agents(company.id) if a in online]
+            if not agents:
+                waiting.append(m.stanza_id)
             for agent in agents:
                 out.append(
                     render_chat(
                         vjid,
                         agent,
-                        m.client_id or m.stanza_id,
+                        msg_id,
                         body=m.body,
                         stanza_id=m.stanza_id,
                         stanza_id_by=vjid,
-                        nick=conv.customer_nick or fallback_nick(conv),
+                        nick=display_name(conv),
                         delay=m.ts,
                         delay_from=self.domain,
                     )
                 )
+        if waiting:
+            await self.archive.requeue(waiting)
         try:
             self.outbox.send(out)
         except NotConnected:
-            unsent = [m.stanza_id for m in claimed]
-            out = []
-        if unsent:
-            await self.archive.requeue(unsent)
-        log.info("pending.delivered", messages=len(claimed) - len(unsent), stanzas=len(out))
-        return len(claimed) - len(unsent)
+            return 0  # the record stays unconfirmed: the sweep delivers it later
+        await self._confirm([delivery.id])
+        delivered = len(messages) - len(waiting)
+        log.info("delivery.done", messages=delivered, stanzas=len(out), pending=len(waiting))
+        return delivered
 
     async def _conversations_by_id(self, ids: set[int]) -> dict[int, Conversation]:
         found = {i: c for i in ids if (c := self.cache.by_id(i)) is not None}
@@ -512,12 +542,12 @@ def _marker_key(item: Item) -> str:
     return f"marker:{item.conv.id}:{kind}:{msg.receipt_for or msg.marker_for}"
 
 
-def fallback_nick(conv: Conversation) -> str:
-    """A stable, opaque label for a customer without a nickname.
+def display_name(conv: Conversation) -> str:
+    """The customer's nickname, else a stable, opaque label.
 
     Agents see the same one in messages and in the conversation's vCard and disco#info.
     """
-    return f"Customer {conv.token[:4].upper()}"
+    return conv.customer_nick or f"Customer {conv.token[:4].upper()}"
 
 
 async def wait_idle(router: MessageRouter, limit_s: float) -> bool:
@@ -527,3 +557,17 @@ async def wait_idle(router: MessageRouter, limit_s: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def sweep_forever(
+    router: MessageRouter, redeliver_after: float, connected: Callable[[], bool]
+) -> None:
+    """Every third of ``redeliver_after``, deliver what nobody confirmed in time."""
+    while True:
+        await asyncio.sleep(redeliver_after / 3)
+        if not connected():
+            continue
+        try:
+            await router.sweep(redeliver_after)
+        except Unavailable as exc:
+            log.warning("delivery.sweep_failed", error=str(exc))

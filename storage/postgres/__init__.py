@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncpg
 
 from storage.postgres import migrations
+from storage.postgres.archive import PgArchiveStore
 from storage.postgres.conversations import PgConversationStore
 from storage.postgres.directory import PgDirectoryStore
-from storage.postgres.messages import PgArchiveStore
 from storage.postgres.pool import Database, unavailable_on_driver_errors
 from storage.postgres.roster_jobs import PgRosterJobStore
 from storage.protocols import ArchiveStore, ConversationStore, DirectoryStore, RosterJobStore

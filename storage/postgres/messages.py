@@ -9,7 +9,9 @@ statement.
 
 Pending messages (customer messages that arrived while no agent was online)
 are claimed with FOR UPDATE SKIP LOCKED, so two component processes never
-deliver the same one.
+deliver the same one. Both statements that hand messages over for delivery
+(archiving a batch, claiming pending messages) record them in ``deliveries``
+in the same statement.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from collections.abc import Sequence
 import asyncpg
 
 from storage.errors import NotFound
-from storage.models import ArchivedMessage, ArchiveResult, Direction, NewMessage
-from storage.postgres.pool import Conn, Database
+from storage.models import ArchivedMessage, Delivery, Direction, NewMessage
+from storage.postgres.pool import Conn
 
 COLUMNS = "id, conversation_id, direction, sender_jid, body, stanza_id, client_id, ts"
 
@@ -43,18 +45,27 @@ def from_row(row: asyncpg.Record) -> ArchivedMessage:
 # ON CONFLICT without a target covers both unique indexes: the client-key one
 # (a retransmission) and stanza_id (the same batch retried after its commit
 # was lost in transit: those rows are already archived).
+# The new rows that are not pending are recorded as one delivery in the same
+# statement (see deliveries.py); every returned row carries its id.
 _INSERT = """
-    INSERT INTO messages (conversation_id, direction, sender_jid, body, stanza_id,
-                          client_id, client_key, pending, ts)
-    SELECT conversation_id, direction, sender_jid, body, stanza_id,
-           client_id, client_key, pending, ts
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                  $6::text[], $7::text[], $8::boolean[], $9::timestamptz[])
-           WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
-                                client_id, client_key, pending, ts, ord)
-     ORDER BY ord
-    ON CONFLICT DO NOTHING
-    RETURNING stanza_id
+    WITH ins AS (
+        INSERT INTO messages (conversation_id, direction, sender_jid, body, stanza_id,
+                              client_id, client_key, pending, ts)
+        SELECT conversation_id, direction, sender_jid, body, stanza_id,
+               client_id, client_key, pending, ts
+          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                      $6::text[], $7::text[], $8::boolean[], $9::timestamptz[])
+               WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
+                                    client_id, client_key, pending, ts, ord)
+         ORDER BY ord
+        ON CONFLICT DO NOTHING
+        RETURNING id, stanza_id, pending
+    ), delivery AS (
+        INSERT INTO deliveries (message_ids)
+        SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT pending HAVING count(*) > 0
+        RETURNING id
+    )
+    SELECT ins.stanza_id, (SELECT id FROM delivery) AS delivery_id FROM ins
 """
 
 # The archived copy of each skipped message, in the order given. The last
@@ -73,8 +84,8 @@ _FIRST_COPIES = """
 """
 
 
-async def insert_batch(conn: Conn, messages: Sequence[NewMessage]) -> set[str]:
-    """Insert what is not a duplicate; return the stanza-ids actually inserted."""
+async def insert_batch(conn: Conn, messages: Sequence[NewMessage]) -> tuple[set[str], int | None]:
+    """Insert what is not a duplicate: (stanza-ids inserted, delivery id or None)."""
     try:
         rows = await conn.fetch(
             _INSERT,
@@ -90,7 +101,8 @@ async def insert_batch(conn: Conn, messages: Sequence[NewMessage]) -> set[str]:
         )
     except asyncpg.ForeignKeyViolationError as exc:
         raise NotFound(f"conversation does not exist: {exc.detail}") from exc
-    return {row["stanza_id"] for row in rows}
+    delivery_id = rows[0]["delivery_id"] if rows else None
+    return {row["stanza_id"] for row in rows}, delivery_id
 
 
 async def first_copies(conn: Conn, messages: Sequence[NewMessage]) -> list[str]:
@@ -105,13 +117,11 @@ async def first_copies(conn: Conn, messages: Sequence[NewMessage]) -> list[str]:
     return [row["stanza_id"] for row in rows]
 
 
-async def claim_pending(
-    conn: Conn, company_ids: Sequence[int], limit: int
-) -> list[ArchivedMessage]:
+async def claim_pending(conn: Conn, company_ids: Sequence[int], limit: int) -> Delivery | None:
     # One statement: the rows are locked (SKIP LOCKED: another claimer's rows
-    # are passed over, not waited for) and marked in the same step. A row
-    # claimed and committed by someone else after this statement started is
-    # re-checked against "pending" and dropped.
+    # are passed over, not waited for), marked and recorded as one delivery.
+    # A row claimed and committed by someone else after this statement started
+    # is re-checked against "pending" and dropped.
     rows = await conn.fetch(
         """
         WITH taken AS (
@@ -120,15 +130,24 @@ async def claim_pending(
              ORDER BY m.id
              LIMIT $2
              FOR UPDATE OF m SKIP LOCKED
+        ), claimed AS (
+            UPDATE messages m SET pending = false FROM taken WHERE m.id = taken.id
+            RETURNING m.id, m.conversation_id, m.direction, m.sender_jid, m.body,
+                      m.stanza_id, m.client_id, m.ts
+        ), delivery AS (
+            INSERT INTO deliveries (message_ids)
+            SELECT array_agg(id ORDER BY id) FROM claimed HAVING count(*) > 0
+            RETURNING id
         )
-        UPDATE messages m SET pending = false FROM taken WHERE m.id = taken.id
-        RETURNING m.id, m.conversation_id, m.direction, m.sender_jid, m.body,
-                  m.stanza_id, m.client_id, m.ts
+        SELECT claimed.*, (SELECT id FROM delivery) AS delivery_id FROM claimed
         """,
         list(company_ids),
         limit,
     )
-    return sorted((from_row(row) for row in rows), key=lambda message: message.id)
+    if not rows:
+        return None
+    messages = sorted((from_row(row) for row in rows), key=lambda message: message.id)
+    return Delivery(rows[0]["delivery_id"], messages)
 
 
 async def mark_pending(conn: Conn, stanza_ids: Sequence[str]) -> None:
@@ -150,47 +169,3 @@ async def newest(conn: Conn, conversation_id: int, limit: int) -> list[ArchivedM
         limit,
     )
     return [from_row(row) for row in reversed(rows)]
-
-
-class PgArchiveStore:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def append_batch(self, messages: Sequence[NewMessage]) -> list[ArchiveResult]:
-        """Archive a batch; see ArchiveStore. Raises NotFound for an unknown conversation."""
-        if not messages:
-            return []
-        async with self._db.acquire() as conn:
-            inserted = await insert_batch(conn, messages)
-            results: list[ArchiveResult | None] = []
-            skipped: list[int] = []
-            for index, message in enumerate(messages):
-                if message.stanza_id in inserted:
-                    # discard: should a stanza-id repeat in the batch, only its
-                    # first occurrence was inserted.
-                    inserted.discard(message.stanza_id)
-                    results.append(ArchiveResult(stanza_id=message.stanza_id, duplicate=False))
-                else:
-                    results.append(None)
-                    skipped.append(index)
-            if skipped:
-                originals = await first_copies(conn, [messages[i] for i in skipped])
-                for index, stanza_id in zip(skipped, originals, strict=True):
-                    results[index] = ArchiveResult(stanza_id=stanza_id, duplicate=True)
-        return [result for result in results if result is not None]
-
-    async def claim_pending(self, company_ids: Sequence[int], limit: int) -> list[ArchivedMessage]:
-        if not company_ids:
-            return []
-        async with self._db.acquire() as conn:
-            return await claim_pending(conn, company_ids, limit)
-
-    async def requeue(self, stanza_ids: Sequence[str]) -> None:
-        if not stanza_ids:
-            return
-        async with self._db.acquire() as conn:
-            await mark_pending(conn, stanza_ids)
-
-    async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
-        async with self._db.acquire() as conn:
-            return await newest(conn, conversation_id, limit)

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from storage.errors import NotFound, Unavailable
 from storage.models import (
     Agent,
+    ArchivedBatch,
     ArchivedMessage,
     ArchiveResult,
     Company,
     Conversation,
+    Delivery,
     DirectorySnapshot,
     NewMessage,
     PresenceChange,
@@ -105,12 +107,15 @@ class FakeArchive:
     def __init__(self) -> None:
         self.rows: list[tuple[int, NewMessage]] = []
         self.batches: list[int] = []
+        self.deliveries: dict[int, list[str]] = {}  #: unconfirmed: id -> stanza ids
         self.switch = Switch()
+        self._delivery_ids = itertools.count(1)
 
-    async def append_batch(self, messages: Sequence[NewMessage]) -> list[ArchiveResult]:
+    async def append_batch(self, messages: Sequence[NewMessage]) -> ArchivedBatch:
         self.switch.check()
         self.batches.append(len(messages))
         results = []
+        new: list[str] = []
         for m in messages:
             first = next(
                 (
@@ -127,13 +132,45 @@ class FakeArchive:
             else:
                 self.rows.append((len(self.rows) + 1, m))
                 results.append(ArchiveResult(m.stanza_id, False))
-        return results
+                if not m.pending:
+                    new.append(m.stanza_id)
+        delivery_id = None
+        if new:
+            delivery_id = next(self._delivery_ids)
+            self.deliveries[delivery_id] = new
+        return ArchivedBatch(results, delivery_id)
 
     def pending(self) -> list[NewMessage]:
         return [m for _, m in self.rows if m.pending]
 
-    async def claim_pending(self, company_ids: Sequence[int], limit: int) -> list[ArchivedMessage]:
-        raise NotImplementedError  # set by tests that need a conversation -> company map
+    async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:
+        raise NotImplementedError  # the fake keeps no conversation -> company map
+
+    async def claim_unconfirmed(self, older_than_s: float, limit: int) -> list[Delivery]:
+        self.switch.check()
+        out = []
+        for delivery_id, stanza_ids in self.deliveries.items():
+            messages = [
+                ArchivedMessage(
+                    i,
+                    m.conversation_id,
+                    m.direction,
+                    m.sender_jid,
+                    m.body,
+                    m.stanza_id,
+                    m.client_id,
+                    m.ts,
+                )
+                for i, m in self.rows
+                if m.stanza_id in stanza_ids
+            ]
+            out.append(Delivery(delivery_id, messages))
+        return out
+
+    async def confirm(self, delivery_ids: Sequence[int]) -> None:
+        self.switch.check()
+        for delivery_id in delivery_ids:
+            self.deliveries.pop(delivery_id, None)
 
     async def requeue(self, stanza_ids: Sequence[str]) -> None:
         self.rows = [

@@ -9,7 +9,7 @@ from slixmpp.stanza import Iq
 
 from component.directory import Directory
 from component.routing.iq import IqHandlers
-from component.routing.messages import fallback_nick
+from component.routing.messages import display_name
 from tests.unit.fakes import FakeConversations, FakeDirectoryStore
 
 pytestmark = pytest.mark.asyncio
@@ -47,7 +47,7 @@ async def test_vcard_and_disco_name_match_the_messages_label(
     [conv] = await conversations.open_many([(company.id, "alice@localhost", nick)])
     handlers = IqHandlers(domain=DOMAIN, directory=directory, conversations=conversations)
     to = f"pizza+{conv.token}@{DOMAIN}"
-    label = nick or fallback_nick(conv)
+    label = display_name(conv)
 
     await handlers.vcard(_iq(to, '<vCard xmlns="vcard-temp"/>'))
     await handlers.disco_info(_iq(to, '<query xmlns="http://jabber.org/protocol/disco#info"/>'))

@@ -22,7 +22,7 @@ from component.routing import presence as presence_mod
 from component.routing.messages import MessageRouter, Outbox
 from component.routing.presence import PresenceRouter
 from storage.errors import Unavailable
-from storage.models import ArchivedMessage
+from storage.models import Delivery
 from tests.unit.fakes import (
     FakeArchive,
     FakeConversations,
@@ -127,11 +127,11 @@ async def test_pending_claim_failed_while_postgres_is_down_is_retried(env: Env) 
     claims: list[Sequence[int]] = []
     postgres_down = True
 
-    async def claim_pending(company_ids: Sequence[int], limit: int) -> list[ArchivedMessage]:
+    async def claim_pending(company_ids: Sequence[int], limit: int) -> Delivery | None:
         claims.append(company_ids)
         if postgres_down:
             raise Unavailable("fake outage")
-        return []
+        return None
 
     env.archive.claim_pending = claim_pending  # type: ignore[method-assign]
     env.submit(AVAILABLE)

@@ -360,12 +360,43 @@ async def test_not_loaded_directory_answers_wait(env: Env) -> None:
     assert error_condition(err) == ("wait", "internal-server-error")
 
 
-async def test_connection_lost_after_commit_keeps_customer_message_pending(env: Env) -> None:
+async def test_delivery_is_confirmed_once_written(env: Env) -> None:
+    await env.online("mario@localhost")
+    await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "hello"))
+    assert env.archive.deliveries == {}
+    # Pending messages are not in flight: nothing to confirm.
+    await env.send(chat("bruno@localhost/p", "bikes@biz.localhost", "anyone?"))
+    assert env.archive.deliveries == {} and len(env.archive.pending()) == 1
+
+
+async def test_messages_archived_but_not_written_are_swept_to_their_recipients(env: Env) -> None:
+    await env.online("mario@localhost")
+    [to_agent] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "first"))
+    conv_jid = to_agent.get("from") or ""
+    env.connected = False
+    assert await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "lost?", "m2")) == []
+    assert await env.send(chat("mario@localhost/desk", conv_jid, "reply lost?", "r2")) == []
+    assert len(env.archive.deliveries) == 2  # archived, never confirmed
+    env.connected = True
+    assert await env.router.sweep(15) == 2
+    out = await env.output()
+    [again] = [s for s in out if s.get("to") == "mario@localhost"]
+    assert body(again) == "lost?" and again.get("id") == "m2"
+    assert again.find("{urn:xmpp:delay}delay") is not None
+    [reply] = [s for s in out if s.get("to") == "alice@localhost"]
+    assert body(reply) == "reply lost?" and reply.get("from") == "pizza@biz.localhost"
+    assert env.archive.deliveries == {}
+
+
+async def test_swept_customer_message_without_agents_goes_back_to_pending(env: Env) -> None:
     await env.online("mario@localhost")
     env.connected = False
-    assert await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "are you there?")) == []
-    [pending] = env.archive.pending()
-    assert pending.body == "are you there?"
+    await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "hello?"))
+    env.connected = True
+    await env.presence.update("mario@localhost", "desk", None)
+    assert await env.router.sweep(15) == 0
+    assert [m.body for m in env.archive.pending()] == ["hello?"]
+    assert env.archive.deliveries == {}
 
 
 async def test_special_characters_survive_the_round_trip(env: Env) -> None:

@@ -27,6 +27,7 @@ import redis.asyncio
 
 from storage import postgres
 from storage import redis as redis_storage
+from storage.postgres import migrations
 
 PG_ADMIN_URL = os.environ.get(
     "ORGCHAT_TEST_PG_ADMIN_URL", "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
@@ -130,7 +131,7 @@ async def pg_admin() -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
 @pytest_asyncio.fixture(scope="session")
 async def pg_dsn(pg_admin: asyncpg.Connection[asyncpg.Record]) -> AsyncIterator[str]:
     dsn = await _recreate_database(pg_admin, TEST_DATABASE)
-    assert await postgres.migrate(dsn) == ["0001_initial"]
+    assert await postgres.migrate(dsn) == [m.name for m in migrations.available()]
     yield dsn
     await _drop_database(pg_admin, TEST_DATABASE)
 

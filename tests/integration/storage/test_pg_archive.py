@@ -14,6 +14,7 @@ import pytest_asyncio
 from storage import postgres
 from storage.errors import NotFound
 from storage.models import (
+    ArchivedBatch,
     ArchivedMessage,
     ArchiveResult,
     CompanyDraft,
@@ -52,6 +53,14 @@ def message(
     )
 
 
+async def claim(
+    pg: postgres.PostgresStores, company_ids: list[int], limit: int
+) -> list[ArchivedMessage]:
+    """The messages of claim_pending's delivery (none: an empty list)."""
+    delivery = await pg.archive.claim_pending(company_ids, limit)
+    return delivery.messages if delivery else []
+
+
 async def new_conversation(pg: postgres.PostgresStores, slug: str) -> Conversation:
     company = await pg.directory.add_company(CompanyDraft(slug=slug, name=slug))
     [conversation] = await pg.conversations.open_many([(company.id, CUSTOMER, None)])
@@ -69,7 +78,7 @@ async def test_append_batch_archives_in_order(
     batch = [message(conv, f"m{n}", key=f"k{n}") for n in range(3)]
     batch.append(message(conv, "reply", sender=AGENT, direction=Direction.OUT))
 
-    results = await pg.archive.append_batch(batch)
+    results = (await pg.archive.append_batch(batch)).results
 
     assert results == [ArchiveResult(stanza_id=m.stanza_id, duplicate=False) for m in batch]
     rows = await sql.fetch(
@@ -90,7 +99,7 @@ async def test_retransmission_across_batches(
     again = message(conv, "hi", key="origin-1")
     other_sender = message(conv, "hi", key="origin-1", sender=AGENT, direction=Direction.OUT)
     no_key = message(conv, "hi")
-    results = await pg.archive.append_batch([again, other_sender, no_key])
+    results = (await pg.archive.append_batch([again, other_sender, no_key])).results
 
     assert results == [
         ArchiveResult(stanza_id=first.stanza_id, duplicate=True),
@@ -98,7 +107,7 @@ async def test_retransmission_across_batches(
         ArchiveResult(stanza_id=no_key.stanza_id, duplicate=False),
     ]
     # Without a client key nothing is deduplicated.
-    [repeat] = await pg.archive.append_batch([message(conv, "hi")])
+    [repeat] = (await pg.archive.append_batch([message(conv, "hi")])).results
     assert not repeat.duplicate
 
 
@@ -110,7 +119,7 @@ async def test_retransmission_within_one_batch(
     a_again = message(conv, "a", key="x")
     a_third = message(conv, "a", key="x")
 
-    results = await pg.archive.append_batch([a, b, a_again, a_third])
+    results = (await pg.archive.append_batch([a, b, a_again, a_third])).results
 
     assert results == [
         ArchiveResult(stanza_id=a.stanza_id, duplicate=False),
@@ -130,7 +139,7 @@ async def test_a_retried_batch_is_not_archived_twice(
     batch = [message(conv, "keyed", key="k"), message(conv, "unkeyed")]
     await pg.archive.append_batch(batch)
 
-    results = await pg.archive.append_batch(batch)
+    results = (await pg.archive.append_batch(batch)).results
 
     assert results == [ArchiveResult(stanza_id=m.stanza_id, duplicate=True) for m in batch]
     assert (
@@ -150,7 +159,7 @@ async def test_a_large_batch(
     batch = [message(conv if n % 2 else other, f"m{n}", key=f"dup-{n % 1900}") for n in range(2000)]
 
     started = time.perf_counter()
-    results = await pg.archive.append_batch(batch)
+    results = (await pg.archive.append_batch(batch)).results
     elapsed = time.perf_counter() - started
 
     assert len(results) == 2000
@@ -176,7 +185,7 @@ async def test_unknown_conversation_is_not_found(pg: postgres.PostgresStores) ->
 
 
 async def test_append_nothing(pg: postgres.PostgresStores) -> None:
-    assert await pg.archive.append_batch([]) == []
+    assert await pg.archive.append_batch([]) == ArchivedBatch([], None)
 
 
 # -- pending ------------------------------------------------------------------
@@ -191,22 +200,20 @@ async def test_claim_pending_takes_oldest_first_once(
     delivered = message(conv, "delivered live")
     await pg.archive.append_batch([mine[0], theirs, mine[1], delivered, mine[2]])
 
-    first = await pg.archive.claim_pending([conv.company_id], 2)
-    second = await pg.archive.claim_pending([conv.company_id], 10)
+    first = await claim(pg, [conv.company_id], 2)
+    second = await claim(pg, [conv.company_id], 10)
 
     assert [m.stanza_id for m in first] == [mine[0].stanza_id, mine[1].stanza_id]
     assert [m.stanza_id for m in second] == [mine[2].stanza_id]
-    assert await pg.archive.claim_pending([conv.company_id], 10) == []
+    assert await claim(pg, [conv.company_id], 10) == []
     assert isinstance(first[0], ArchivedMessage)
     assert (first[0].body, first[0].direction, first[0].sender_jid) == (
         "p0",
         Direction.IN,
         CUSTOMER,
     )
-    assert [m.body for m in await pg.archive.claim_pending([other.company_id], 10)] == [
-        "other company"
-    ]
-    assert await pg.archive.claim_pending([], 10) == []
+    assert [m.body for m in await claim(pg, [other.company_id], 10)] == ["other company"]
+    assert await claim(pg, [], 10) == []
 
 
 async def test_requeue_makes_messages_pending_again(
@@ -216,13 +223,13 @@ async def test_requeue_makes_messages_pending_again(
     live = message(conv, "sent live, stream died")
     reply = message(conv, "agent reply", sender=AGENT, direction=Direction.OUT)
     await pg.archive.append_batch([waiting, live, reply])
-    [claimed] = await pg.archive.claim_pending([conv.company_id], 10)
+    [claimed] = await claim(pg, [conv.company_id], 10)
     assert claimed.stanza_id == waiting.stanza_id
 
     await pg.archive.requeue([waiting.stanza_id, live.stanza_id, reply.stanza_id])
     await pg.archive.requeue([])
 
-    again = await pg.archive.claim_pending([conv.company_id], 10)
+    again = await claim(pg, [conv.company_id], 10)
     assert [m.stanza_id for m in again] == [waiting.stanza_id, live.stanza_id]  # never OUT
 
 
@@ -236,7 +243,7 @@ async def test_concurrent_claimers_never_share_a_message(
 
     async def drain(stores: postgres.PostgresStores) -> list[str]:
         taken: list[str] = []
-        while claimed := await stores.archive.claim_pending([conv.company_id], 7):
+        while claimed := await claim(stores, [conv.company_id], 7):
             taken += [m.stanza_id for m in claimed]
         return taken
 
@@ -269,3 +276,70 @@ async def test_history_is_the_newest_oldest_first(
     assert history[0].ts == batch[2].ts
     assert [m.body for m in await pg.archive.history(conv.id, 100)] == [m.body for m in batch]
     assert await pg.archive.history(-1, 10) == []
+
+
+# -- deliveries -----------------------------------------------------------------
+
+
+async def test_a_batch_being_delivered_is_recorded_until_confirmed(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    live = [message(conv, "live"), message(conv, "reply", sender=AGENT, direction=Direction.OUT)]
+    waiting = message(conv, "waiting", pending=True)
+    batch = await pg.archive.append_batch([*live, waiting])
+    assert batch.delivery_id is not None
+    ids = await sql.fetchval("SELECT message_ids FROM deliveries WHERE id = $1", batch.delivery_id)
+    bodies = await sql.fetch("SELECT body FROM messages WHERE id = ANY($1) ORDER BY id", ids)
+    assert [r["body"] for r in bodies] == ["live", "reply"]  # not the pending one
+
+    # Nothing is stale yet; once confirmed, nothing is left to take over.
+    assert await pg.archive.claim_unconfirmed(60, 10) == []
+    await pg.archive.confirm([batch.delivery_id])
+    assert (
+        await sql.fetchval("SELECT count(*) FROM deliveries WHERE id = $1", batch.delivery_id) == 0
+    )
+    # Only pending messages, or only duplicates: no delivery record.
+    assert (await pg.archive.append_batch([message(conv, "p", pending=True)])).delivery_id is None
+    assert (await pg.archive.append_batch([live[0]])).delivery_id is None
+
+
+async def test_unconfirmed_deliveries_are_taken_over_once_stale(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    batch = await pg.archive.append_batch([message(conv, "a"), message(conv, "b")])
+    await sql.execute(
+        "UPDATE deliveries SET since = now() - interval '1 minute' WHERE id = $1",
+        batch.delivery_id,
+    )
+    [taken] = [d for d in await pg.archive.claim_unconfirmed(30, 10) if d.id == batch.delivery_id]
+    assert [m.body for m in taken.messages] == ["a", "b"]
+    # Leased again: another sweeper does not take it meanwhile.
+    assert batch.delivery_id not in [d.id for d in await pg.archive.claim_unconfirmed(30, 10)]
+    await pg.archive.confirm([taken.id])
+    await pg.archive.confirm([])
+
+
+async def test_claimed_pending_messages_are_a_delivery_too(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    await pg.archive.append_batch([message(conv, "wait for me", pending=True)])
+    delivery = await pg.archive.claim_pending([conv.company_id], 10)
+    assert delivery is not None and [m.body for m in delivery.messages] == ["wait for me"]
+    assert await sql.fetchval("SELECT count(*) FROM deliveries WHERE id = $1", delivery.id) == 1
+    await pg.archive.confirm([delivery.id])
+    assert await pg.archive.claim_pending([conv.company_id], 10) is None
+
+
+async def test_a_delivery_whose_messages_were_deleted_comes_back_empty(
+    pg: postgres.PostgresStores, sql: Sql, slug: str
+) -> None:
+    conv = await new_conversation(pg, f"{slug}-gone")
+    batch = await pg.archive.append_batch([message(conv, "x")])
+    await pg.directory.remove_company(f"{slug}-gone")
+    await sql.execute(
+        "UPDATE deliveries SET since = now() - interval '1 minute' WHERE id = $1",
+        batch.delivery_id,
+    )
+    taken = [d for d in await pg.archive.claim_unconfirmed(30, 10) if d.id == batch.delivery_id]
+    assert [d.messages for d in taken] == [[]]
+    await pg.archive.confirm([batch.delivery_id])  # type: ignore[list-item]

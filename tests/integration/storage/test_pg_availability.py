@@ -62,6 +62,8 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         lambda: stores.archive.append_batch([message]),
         lambda: stores.archive.claim_pending([1], 10),
         lambda: stores.archive.requeue(["s"]),
+        lambda: stores.archive.claim_unconfirmed(10, 10),
+        lambda: stores.archive.confirm([1]),
         lambda: stores.archive.history(1, 10),
     ]
 

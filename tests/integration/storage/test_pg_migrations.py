@@ -8,13 +8,16 @@ import asyncpg
 import pytest
 
 from storage import postgres
+from storage.postgres import migrations
+
+SHIPPED = migrations.available()
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_migrate_again_applies_nothing(pg_dsn: str) -> None:
     assert await postgres.migrate(pg_dsn) == []
-    assert await postgres.schema_version(pg_dsn) == 1
+    assert await postgres.schema_version(pg_dsn) == SHIPPED[-1].version
 
 
 async def test_concurrent_runners_apply_each_migration_once(scratch_dsn: str) -> None:
@@ -22,12 +25,15 @@ async def test_concurrent_runners_apply_each_migration_once(scratch_dsn: str) ->
 
     results = await asyncio.gather(*(postgres.migrate(scratch_dsn) for _ in range(4)))
 
-    assert sorted(results) == [[], [], [], ["0001_initial"]]
-    assert await postgres.schema_version(scratch_dsn) == 1
+    assert sorted(results) == [[], [], [], [m.name for m in SHIPPED]]
+    assert await postgres.schema_version(scratch_dsn) == SHIPPED[-1].version
     conn = await asyncpg.connect(scratch_dsn)
     try:
-        rows = await conn.fetch("SELECT version, name, applied_at FROM schema_migrations")
+        rows = await conn.fetch(
+            "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+        )
     finally:
         await conn.close()
-    assert [(r["version"], r["name"]) for r in rows] == [(1, "0001_initial")]
+    assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in SHIPPED]
+    assert SHIPPED[0].name == "0001_initial"
     assert rows[0]["applied_at"] is not None
