@@ -72,6 +72,7 @@ class App:
             jobs=pg.roster_jobs,
             api=EjabberdApi(cfg.ejabberd.api_url, cfg.ejabberd.api_token, cfg.ejabberd.api_timeout),
             on_added=lambda slug, jid: presence.refresh([(slug, jid)]),
+            on_removed=presence.agent_removed,
         )
         ready_file = Path(cfg.component.ready_file) if cfg.component.ready_file else None
 

@@ -34,11 +34,13 @@ class RosterSync:
         jobs: RosterJobStore,
         api: EjabberdApi,
         on_added: Callable[[str, str], Awaitable[None]],
+        on_removed: Callable[[str], Awaitable[None]],
     ) -> None:
         self.domain = domain
         self.jobs = jobs
         self.api = api
         self.on_added = on_added  #: (company slug, agent JID), once the roster holds it
+        self.on_removed = on_removed  #: (agent JID), once the roster no longer holds it
         self._wakeup = asyncio.Event()
 
     async def wakeup(self) -> None:
@@ -88,4 +90,6 @@ class RosterSync:
         log.info("roster.job_done", op=job.op.value, agent=job.agent_jid, company=job.company_slug)
         if job.op is RosterOp.ADD:
             await self.on_added(job.company_slug, job.agent_jid)
+        else:
+            await self.on_removed(job.agent_jid)
         return 1

@@ -143,6 +143,12 @@ class PresenceStore(Protocol):
     async def online_among(self, agent_jids: Sequence[str]) -> set[str]:
         """The agents of the list that have at least one available resource."""
 
+    async def clock_ms(self) -> int:
+        """The store's clock (milliseconds), the one ``update`` stamps resources with."""
+
+    async def prune(self, agent_jids: Sequence[str], before_ms: int) -> list[str]:
+        """Drop the resources not seen since ``before_ms``; return the agents now offline."""
+
     async def forget(self, agent_jid: str) -> None:
         """Drop every resource of an agent (agent removed)."""
 

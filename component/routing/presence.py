@@ -15,10 +15,12 @@ agent's next presence (every available presence looks for pending
 messages).
 
 ejabberd 23.01 answers a probe only for an online user (never with
-``unavailable``), so a probe cannot correct a stale "online". On every
-(re)connection the component therefore forgets what Redis holds and probes
-every agent: that is when presence may have been missed (ejabberd drops
-stanzas for a component domain with no component attached).
+``unavailable``), so a probe alone cannot correct a stale "online". On every
+(re)connection the component probes every agent (presence may have been
+missed meanwhile: ejabberd drops stanzas for a component domain with no
+component attached), and a few seconds later drops from Redis the resources
+that did not answer. Every answer refreshes its resource's time, so agents
+that are really online never look offline in between.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ SHOWS = frozenset({"away", "chat", "dnd", "xa"})
 #: failures go on, back to the minimum once an agent's presence goes through.
 RESYNC_MIN_DELAY_S = 1.0
 RESYNC_MAX_DELAY_S = 60.0
+#: How long agents have to answer a probe before their silent resources are dropped.
+PROBE_GRACE_S = 5.0
 
 
 class PresenceRouter:
@@ -65,6 +69,7 @@ class PresenceRouter:
         # One queue keeps the order of presence stanzas within this process.
         self._queue: asyncio.Queue[Element] = asyncio.Queue()
         self._resync: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._resync_delay = RESYNC_MIN_DELAY_S
 
     def submit(self, xml: Element) -> None:
@@ -184,19 +189,40 @@ class PresenceRouter:
     async def refresh(self, agents: Sequence[tuple[str, str]] | None = None) -> None:
         """Probe agents' presence (all of them by default) and show companies online.
 
-        Forgets what Redis holds first: the answers rebuild it, and anything
-        that arrives meanwhile is kept pending and delivered with them.
+        Resources that do not answer within PROBE_GRACE_S are dropped from
+        Redis afterwards (ejabberd answers probes for online users only);
+        the ones that answer, on this process or another, are kept all along,
+        so nothing is held back meanwhile.
         """
         if agents is None:
             agents = [(c.slug, jid) for c, jid in self.directory.all_agents()]
         if not agents:
             return
-        for jid in sorted({jid for _, jid in agents}):
-            await self.presence.forget(jid)
+        started = await self.presence.clock_ms()
         out: list[str] = []
         for slug, jid in agents:
             cjid = company_jid(slug, self.domain)
             out.append(render_presence(cjid, jid, "probe"))
             out.append(self._company_presence(cjid, jid))
         self._send(out)
-        log.info("presence.probed", agents=len({jid for _, jid in agents}))
+        jids = sorted({jid for _, jid in agents})
+        log.info("presence.probed", agents=len(jids))
+        task = asyncio.create_task(self._prune_later(jids, started))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _prune_later(self, jids: list[str], started_ms: int) -> None:
+        await asyncio.sleep(PROBE_GRACE_S)
+        try:
+            offline = await self.presence.prune(jids, started_ms)
+        except Unavailable as exc:
+            log.warning("presence.prune_failed", error=str(exc))
+            self._resync_later()
+            return
+        if offline:
+            log.info("presence.pruned", agents=len(offline))
+
+    async def agent_removed(self, jid: str) -> None:
+        """An agent left a company: forget their presence if they serve no other."""
+        if not self.directory.companies_of(jid):
+            await self.presence.forget(jid)

@@ -1,8 +1,11 @@
 """Agent presence in Redis: key ``{prefix}:presence:{agent_jid}``, one hash per agent.
 
-Hash field: the resource; value: its show ("available", "away", "chat",
-"dnd", "xa"). An agent is online while the hash has a field; Redis deletes
-an emptied hash, so "online" is simply "the key exists".
+Hash field: the resource; value: ``"<show> <ms>"``, its show ("available",
+"away", "chat", "dnd", "xa") and the Redis server time of the last presence
+seen from it. An agent is online while the hash has a field; Redis deletes an
+emptied hash, so "online" is simply "the key exists". The time lets a
+re-probe drop the resources that did not answer (``prune``) without ever
+forgetting the ones that did.
 """
 
 from __future__ import annotations
@@ -20,9 +23,28 @@ local was = redis.call('EXISTS', KEYS[1])
 if #ARGV == 1 then
     redis.call('HDEL', KEYS[1], ARGV[1])
 else
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. (t[1] * 1000 + math.floor(t[2] / 1000)))
 end
 return {was, redis.call('EXISTS', KEYS[1])}
+"""
+
+# Drop every resource last seen before ARGV[1] (ms); return the keys emptied.
+_PRUNE = """
+local emptied = {}
+for _, key in ipairs(KEYS) do
+    local fields = redis.call('HGETALL', key)
+    for i = 1, #fields, 2 do
+        local seen = tonumber(string.match(fields[i + 1], ' (%d+)$')) or 0
+        if seen < tonumber(ARGV[1]) then
+            redis.call('HDEL', key, fields[i])
+        end
+    end
+    if #fields > 0 and redis.call('EXISTS', key) == 0 then
+        table.insert(emptied, key)
+    end
+end
+return emptied
 """
 
 
@@ -33,6 +55,7 @@ class RedisPresenceStore:
         # EVALSHA, loading the script again if Redis answers NOSCRIPT
         # (restarted, or SCRIPT FLUSH).
         self._update = client.register_script(_UPDATE)
+        self._prune = client.register_script(_PRUNE)
 
     def _key(self, agent_jid: str) -> str:
         return f"{self._prefix}:presence:{agent_jid}"
@@ -52,6 +75,19 @@ class RedisPresenceStore:
                     pipe.exists(self._key(jid))
                 found = await pipe.execute()
         return {jid for jid, exists in zip(agent_jids, found, strict=True) if exists}
+
+    async def clock_ms(self) -> int:
+        with unavailable_on_redis_errors():
+            seconds, micros = await self._client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def prune(self, agent_jids: Sequence[str], before_ms: int) -> list[str]:
+        if not agent_jids:
+            return []
+        keys = {self._key(jid): jid for jid in agent_jids}
+        with unavailable_on_redis_errors():
+            emptied = await self._prune(keys=list(keys), args=[before_ms])
+        return [keys[key] for key in emptied]
 
     async def forget(self, agent_jid: str) -> None:
         with unavailable_on_redis_errors():

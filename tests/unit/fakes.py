@@ -201,6 +201,14 @@ class FakePresence:
         self.switch.check()
         return {j for j in agent_jids if self.resources.get(j)}
 
+    async def clock_ms(self) -> int:
+        self.switch.check()
+        return 0
+
+    async def prune(self, agent_jids: Sequence[str], before_ms: int) -> list[str]:
+        self.switch.check()
+        return []
+
     async def forget(self, agent_jid: str) -> None:
         self.resources.pop(agent_jid, None)
 

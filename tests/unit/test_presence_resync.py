@@ -40,17 +40,16 @@ COMPANY = f"pizza@{DOMAIN}"
 
 
 class OutagePresence(FakePresence):
-    """FakePresence whose forget() is down too, as every Redis call is."""
+    """FakePresence counting the re-probes that Redis refused (clock_ms is their first call)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.failed_forgets = 0
+        self.failed_refreshes = 0
 
-    async def forget(self, agent_jid: str) -> None:
+    async def clock_ms(self) -> int:
         if self.switch.down:
-            self.failed_forgets += 1
-        self.switch.check()
-        await super().forget(agent_jid)
+            self.failed_refreshes += 1
+        return await super().clock_ms()
 
 
 @dataclasses.dataclass
@@ -112,7 +111,7 @@ AVAILABLE = f'<presence from="{AGENT}/desk" to="{COMPANY}"/>'
 async def test_presence_lost_while_redis_is_down_is_probed_for_once_it_is_back(env: Env) -> None:
     env.presence.switch.down = True
     env.submit(AVAILABLE)
-    await env.until(lambda: env.presence.failed_forgets >= 2)  # retried while down
+    await env.until(lambda: env.presence.failed_refreshes >= 2)  # retried while down
     assert env.probes() == []
     assert env.presence.resources.get(AGENT) is None
 
@@ -148,7 +147,7 @@ async def test_pending_claim_failed_while_postgres_is_down_is_retried(env: Env) 
 async def test_resync_backs_off_while_the_outage_lasts(env: Env) -> None:
     env.presence.switch.down = True
     env.submit(AVAILABLE)
-    await env.until(lambda: env.presence.failed_forgets >= 4)
+    await env.until(lambda: env.presence.failed_refreshes >= 4)
     # 0.01, 0.02, 0.04, 0.08 s waited; the next wait is at least twice the last.
     assert env.router._resync_delay >= 0.16
     assert env.router._resync_delay <= presence_mod.RESYNC_MAX_DELAY_S

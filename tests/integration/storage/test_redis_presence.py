@@ -36,13 +36,36 @@ async def test_one_hash_per_agent_under_the_prefix(
     redis_prefix: str,
     agent: str,
 ) -> None:
+    before = await rd.presence.clock_ms()
     await rd.presence.update(agent, "phone", "chat")
     await rd.presence.update(agent, "laptop", "available")
+    after = await rd.presence.clock_ms()
 
-    assert await redis_client.hgetall(f"{redis_prefix}:presence:{agent}") == {
+    stored = await redis_client.hgetall(f"{redis_prefix}:presence:{agent}")
+    assert {res: value.split()[0] for res, value in stored.items()} == {
         "phone": "chat",
         "laptop": "available",
     }
+    # Each resource carries the server time it was last seen at.
+    assert all(before <= int(value.split()[1]) <= after for value in stored.values())
+
+
+async def test_prune_drops_only_resources_not_seen_since(
+    rd: redis_storage.RedisStores, agent: str
+) -> None:
+    quiet, both = f"quiet-{agent}", f"both-{agent}"
+    await rd.presence.update(quiet, "phone", "available")
+    await rd.presence.update(both, "phone", "available")
+    await rd.presence.update(both, "laptop", "available")
+    await asyncio.sleep(0.005)
+    probe_time = await rd.presence.clock_ms()
+    await asyncio.sleep(0.005)
+    await rd.presence.update(both, "laptop", "away")  # answered the probe
+
+    assert await rd.presence.prune([quiet, both, f"never-{agent}"], probe_time) == [quiet]
+    assert await rd.presence.online_among([quiet, both]) == {both}
+    assert await rd.presence.update(both, "phone", None) == PresenceChange(True, True)
+    assert await rd.presence.prune([], probe_time) == []
 
 
 async def test_online_among(rd: redis_storage.RedisStores, agent: str) -> None:
