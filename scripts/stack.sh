@@ -27,7 +27,9 @@ readonly DEBS=(ejabberd erlang-p1-pgsql postgresql redis-server python3-venv cur
 readonly PG_PORT=5432 PG_USER=orgchat PG_PASSWORD=orgchat-dev PG_DB=orgchat
 readonly REDIS_PORT=6379
 readonly EJ=$RUN/ejabberd NODE=orgchat@localhost
-readonly EJ_PORTS=(5222 5347 5280)
+readonly EJ_PORTS=(5222 5347 5348 5349 5280)
+# ejabberd's own SQL database: mod_mam of the benchmark's anchor vhost
+readonly EJ_DB=ejabberd_bench EJ_SCHEMA=/usr/share/ejabberd/sql/pg.new.sql
 readonly EJ_FRAGMENTS=("$ROOT/ejabberd-config/dev.yml" "$ROOT/ejabberd-config/ejabberd.yml")
 readonly API=http://127.0.0.1:5280/api
 readonly SMTP_PORT=2525 MAILDIR=$RUN/mail
@@ -241,6 +243,23 @@ SQL
     how+=", created role/database $PG_USER"
   fi
   say postgresql "$how; database $PG_DB ready"
+}
+
+pg_orgchat() {  # psql as the orgchat role over TCP: pg_orgchat DB ARGS...
+  local db=$1; shift
+  PGPASSWORD=$PG_PASSWORD psql -X -q -w -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$db" "$@"
+}
+
+ensure_ejabberd_db() {  # the database of ejabberd's mod_mam on the bench vhost (ejabberd-config/dev.yml)
+  if [[ $(pg_orgchat "$EJ_DB" -tAc "SELECT to_regclass('public.archive') IS NOT NULL" 2>/dev/null) == t ]]; then
+    return 0
+  fi
+  pg_orgchat postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$EJ_DB'" | grep -q 1 ||
+    pg_orgchat postgres -c "CREATE DATABASE $EJ_DB" >>"$LOGS/postgresql.log" 2>&1 ||
+    die "could not create database $EJ_DB"
+  pg_orgchat "$EJ_DB" -f "$EJ_SCHEMA" >>"$LOGS/postgresql.log" 2>&1 ||
+    die "could not load $EJ_SCHEMA into $EJ_DB (see .run/log/postgresql.log)"
+  say postgresql "created $EJ_DB from ejabberd's schema (mod_mam of bench-mam.localhost)"
 }
 
 # ---------------------------------------------------------------- redis
@@ -482,6 +501,7 @@ cmd_up() {
   ensure_packages
   ensure_venv
   ensure_postgres
+  ensure_ejabberd_db
   ensure_redis
   ensure_ejabberd
   ensure_smtp

@@ -21,7 +21,7 @@ def every_call(stores: redis_storage.RedisStores) -> list[Callable[[], Awaitable
         lambda: stores.presence.update("a@localhost", "r", "available"),
         lambda: stores.presence.online_among(["a@localhost"]),
         lambda: stores.presence.forget("a@localhost"),
-        lambda: stores.presence.clock_ms(),
+        stores.presence.clock_ms,
         lambda: stores.presence.prune(["a@localhost"], 0),
         lambda: stores.limits.hit(["s"], 1, 60),
         lambda: stores.limits.first_seen(["k"], 60),
