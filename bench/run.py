@@ -1,0 +1,561 @@
+"""orgchat benchmark: archived messaging through orgchat vs ejabberd alone.
+
+Three paths, same message size, same number of senders and receivers, same
+load generator (bench/loadgen.py), same machine, same run:
+
+  A  customer -> customer through ejabberd, archived by ejabberd's mod_mam in
+     PostgreSQL (virtual host bench-mam.localhost): the anchor;
+  B  customer -> customer through ejabberd, no archive (vhost localhost): the
+     ceiling of anything that goes through ejabberd;
+  C  customer -> company@biz-bench.localhost -> agent through orgchat, archived
+     in PostgreSQL, every message asking for a XEP-0184 receipt (a receipt
+     means "committed"); the component runs with the development config, its
+     rate limit raised for the bench accounts.
+
+For each path the offered load steps up until messages are lost or the p99
+latency passes the limit; the highest passing step is the path's maximum
+sustained rate. Every measurement is repeated (median and spread reported).
+
+    python -m bench.run [--quick] [--runs N] [--senders N] [--paths ABC] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.loadgen import Counters, LoginError, RawClient, render
+from bench.procstat import CpuMeter, cpu_ms, ejabberd_pids, postgres_pids, redis_pids
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+API = "http://127.0.0.1:5280/api"
+PASSWORD = "bench-password"
+VHOST_PLAIN = "localhost"
+VHOST_MAM = "bench-mam.localhost"
+DOMAIN = "biz-bench.localhost"
+COMPONENT_PORT = 5349
+PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
+BENCH_DB = "orgchat_bench"
+LATENCY_LIMIT_MS = 200.0
+#: A step is sustained when the delivered rate keeps up with the offered one.
+SUSTAIN = 0.9
+#: Distinct per step, so that a late message of an earlier step is never counted.
+RUN_IDS = itertools.count(int(time.time() * 1000) % 10**9)
+PATHS = {
+    "A": "ejabberd + mod_mam (PostgreSQL)",
+    "B": "ejabberd, no archive",
+    "C": "orgchat (archive + receipts)",
+}
+
+
+@dataclasses.dataclass
+class Settings:
+    runs: int
+    senders: int
+    step_s: float
+    drain_s: float
+    first_rate: float
+    max_steps: int
+    refine: int
+
+
+DEFAULT = Settings(
+    runs=3, senders=4, step_s=2.0, drain_s=3.0, first_rate=500, max_steps=8, refine=2
+)
+QUICK = Settings(runs=1, senders=2, step_s=0.8, drain_s=2.0, first_rate=200, max_steps=2, refine=0)
+
+
+@dataclasses.dataclass
+class Step:
+    offered: float
+    sent: int
+    delivered: int
+    receipts: int
+    errors: int
+    rate: float  #: delivered messages per second, first send to last delivery
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    commit_p99_ms: float | None
+    cpu_ms: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        complete = self.delivered == self.sent and self.errors == 0
+        receipts_ok = self.commit_p99_ms is None or self.receipts == self.sent
+        sustained = self.rate >= SUSTAIN * self.offered
+        return complete and receipts_ok and sustained and self.p99_ms <= LATENCY_LIMIT_MS
+
+    def cpu_per_msg(self) -> dict[str, float]:
+        return {k: round(v / max(self.delivered, 1), 4) for k, v in self.cpu_ms.items()}
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- setup ----------------------------------------------------------------------
+
+
+def api(command: str, args: dict[str, Any]) -> Any:
+    req = urllib.request.Request(
+        f"{API}/{command}",
+        data=json.dumps(args).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.read().decode()
+
+
+def ensure_account(user: str, host: str) -> None:
+    if api("check_account", {"user": user, "host": host}) != 0:
+        api("register", {"user": user, "host": host, "password": PASSWORD})
+    api("change_password", {"user": user, "host": host, "newpass": PASSWORD})
+
+
+def component_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGCHAT_")}
+    env.update(
+        {
+            "ORGCHAT_CONFIG": str(REPO / "config" / "dev.toml"),
+            "ORGCHAT_COMPONENT_DOMAIN": DOMAIN,
+            "ORGCHAT_COMPONENT_PORT": str(COMPONENT_PORT),
+            "ORGCHAT_COMPONENT_READY_FILE": str(REPO / ".run" / "bench-component.ready"),
+            "ORGCHAT_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB,
+            "ORGCHAT_LIMITS_CUSTOMER_RATE": str(10**9),
+            "ORGCHAT_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+async def prepare_database() -> None:
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
+            await admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    finally:
+        await admin.close()
+    orgchat("migrate")
+    db = await asyncpg.connect(component_env()["ORGCHAT_DATABASE_URL"])
+    try:
+        # Every bench starts from an empty archive, so runs compare.
+        await db.execute("TRUNCATE messages")
+    finally:
+        await db.close()
+
+
+def orgchat(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "component", *args],
+        env=component_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: orgchat {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+class Component:
+    """The orgchat process under test, on the bench domain."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready = Path(component_env()["ORGCHAT_COMPONENT_READY_FILE"])
+
+    def start(self) -> None:
+        self.ready.unlink(missing_ok=True)
+        log = (REPO / ".run" / "log" / "bench-component.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "component", "run"],
+            env=component_env(),
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 30
+        while not self.ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(
+                    "bench: the component did not start; see .run/log/bench-component.log"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            spy = subprocess.run(
+                [sys.executable.replace("python", "py-spy"), "dump", "--pid", str(self.proc.pid)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            print(f"bench: the component did not stop within 20 s:\n{spy.stdout}", file=sys.stderr)
+            self.proc.kill()
+            self.proc.wait()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+def wait_for_rosters(agents: list[str], companies: list[str]) -> None:
+    deadline = time.monotonic() + 30
+    for agent, company in zip(agents, companies, strict=True):
+        user, host = agent.split("@")
+        while not any(
+            i["jid"] == company for i in api("get_roster", {"user": user, "server": host})
+        ):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: {company} never reached {agent}'s roster")
+            time.sleep(0.1)
+
+
+@dataclasses.dataclass
+class Topology:
+    senders: list[RawClient]
+    receivers: list[RawClient]
+    targets: list[str]  #: the address each sender writes to
+    receipts: bool
+
+
+async def connect(path: str, n: int) -> Topology:
+    host = VHOST_MAM if path == "A" else VHOST_PLAIN
+    senders = [RawClient(f"bench-s{i}@{host}", PASSWORD) for i in range(n)]
+    receivers = [RawClient(f"bench-r{i}@{host}", PASSWORD) for i in range(n)]
+    for c in senders + receivers:
+        await c.login()
+    if path == "C":
+        targets = [f"bench-c{i}@{DOMAIN}" for i in range(n)]
+    else:
+        targets = [r.jid for r in receivers]
+    await asyncio.sleep(0.5)  # presence reaches the component (C) or the sessions settle
+    return Topology(senders, receivers, targets, receipts=path == "C")
+
+
+# -- measuring ----------------------------------------------------------------------
+
+
+async def step(topo: Topology, meter: CpuMeter, rate: float, s: Settings, run_id: int) -> Step:
+    counters = Counters()
+    for client in topo.senders + topo.receivers:
+        client.start_reading(counters, run_id)
+    total = max(1, int(rate * s.step_s))
+    sent_at: dict[int, int] = {}
+    n = len(topo.senders)
+    loop = asyncio.get_running_loop()
+    meter.start()
+    t0 = loop.time()
+    t0_ns = time.time_ns()
+    seq = 0
+    while seq < total:
+        due = min(total, int((loop.time() - t0) * rate) + 1)
+        batches: list[list[bytes]] = [[] for _ in range(n)]
+        while seq < due:
+            i = seq % n
+            batches[i].append(render(topo.targets[i], run_id, seq, topo.receipts))
+            sent_at[seq] = time.time_ns()
+            seq += 1
+        for client, batch in zip(topo.senders, batches, strict=True):
+            if batch:
+                client.write(b"".join(batch))
+        await asyncio.sleep(0.005)
+    # Drain: wait for everything, or until nothing new arrives for drain_s.
+    last_progress, last_count = loop.time(), -1
+    while loop.time() - last_progress < s.drain_s:
+        count = len(counters.received) + len(counters.receipts)
+        if count != last_count:
+            last_count, last_progress = count, loop.time()
+        if len(counters.received) >= total and (
+            not topo.receipts or len(counters.receipts) >= total
+        ):
+            break
+        await asyncio.sleep(0.02)
+    cpu = meter.stop()
+    for client in topo.senders + topo.receivers:
+        if client._reading is not None:
+            client._reading.cancel()
+    latencies = [ns / 1e6 for ns in counters.received.values()]
+    last_delivery = max((sent_at[q] + lat for q, lat in counters.received.items()), default=t0_ns)
+    elapsed_s = max((last_delivery - t0_ns) / 1e9, 1e-3)
+    commit = [(t - sent_at[q]) / 1e6 for q, t in counters.receipts.items() if q in sent_at]
+    return Step(
+        offered=rate,
+        sent=total,
+        delivered=len(counters.received),
+        receipts=len(counters.receipts),
+        errors=counters.errors,
+        rate=round(len(counters.received) / elapsed_s, 1),
+        p50_ms=round(percentile(latencies, 0.50), 2),
+        p95_ms=round(percentile(latencies, 0.95), 2),
+        p99_ms=round(percentile(latencies, 0.99), 2),
+        commit_p99_ms=round(percentile(commit, 0.99), 2) if topo.receipts else None,
+        cpu_ms=cpu,
+    )
+
+
+async def search(topo: Topology, meter: CpuMeter, s: Settings, start: float, label: str) -> Step:
+    """Step the offered load up until a step fails, then refine between the last two."""
+    best: Step | None = None
+    rate = start
+    failed: float | None = None
+    for _ in range(s.max_steps):
+        result = await step(topo, meter, rate, s, next(RUN_IDS))
+        _report(label, result)
+        await asyncio.sleep(0.3)
+        if not result.ok:
+            failed = rate
+            break
+        best = result
+        rate *= 2
+    lo = best.offered if best else 0.0
+    for _ in range(s.refine if failed else 0):
+        mid = (lo + failed) / 2 if failed else lo
+        result = await step(topo, meter, mid, s, next(RUN_IDS))
+        _report(label, result)
+        await asyncio.sleep(0.3)
+        if result.ok:
+            lo = mid
+            if best is None or result.rate > best.rate:
+                best = result
+        else:
+            failed = mid
+    if best is None:
+        raise SystemExit(f"bench: path {label} lost messages even at {start:.0f} msg/s")
+    return best
+
+
+def _report(label: str, r: Step) -> None:
+    verdict = "ok  " if r.ok else "FAIL"
+    extra = (
+        f" commit p99 {r.commit_p99_ms} ms, receipts {r.receipts}"
+        if r.commit_p99_ms is not None
+        else ""
+    )
+    print(
+        f"  {label} {verdict} offered {r.offered:8.0f}/s  delivered {r.delivered}/{r.sent}"
+        f"  rate {r.rate:8.1f}/s  p99 {r.p99_ms:8.2f} ms{extra}  errors {r.errors}",
+        flush=True,
+    )
+
+
+def summarize(steps: list[Step]) -> dict[str, Any]:
+    rates = [x.rate for x in steps]
+    med = statistics.median(rates)
+    middle = min(steps, key=lambda x: abs(x.rate - med))
+    procs = steps[0].cpu_ms.keys()
+    return {
+        "max_rate": round(med, 1),
+        "p50_ms": middle.p50_ms,
+        "p95_ms": middle.p95_ms,
+        "p99_ms": middle.p99_ms,
+        "cpu_ms_per_msg": {
+            p: round(statistics.median(x.cpu_per_msg()[p] for x in steps), 4) for p in procs
+        },
+        "runs": [
+            {
+                "max_rate": x.rate,
+                "offered": x.offered,
+                "p50_ms": x.p50_ms,
+                "p95_ms": x.p95_ms,
+                "p99_ms": x.p99_ms,
+                "commit_p99_ms": x.commit_p99_ms,
+                "cpu_ms_per_msg": x.cpu_per_msg(),
+            }
+            for x in steps
+        ],
+        "spread": {
+            "min": min(rates),
+            "max": max(rates),
+            "relative": round((max(rates) - min(rates)) / med, 3) if med else None,
+        },
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    s = QUICK if args.quick else DEFAULT
+    if args.runs:
+        s = dataclasses.replace(s, runs=args.runs)
+    if args.senders:
+        s = dataclasses.replace(s, senders=args.senders)
+    paths = [p for p in args.paths.upper() if p in PATHS]
+    n = s.senders
+    print(f"bench: preparing {n} senders and {n} receivers per path", flush=True)
+    for i in range(n):
+        for host in (VHOST_PLAIN, VHOST_MAM):
+            ensure_account(f"bench-s{i}", host)
+            ensure_account(f"bench-r{i}", host)
+    component = Component()
+    if "C" in paths:
+        await prepare_database()
+        companies = [
+            {
+                "slug": f"bench-c{i}",
+                "name": f"Bench company {i}",
+                "agents": [f"bench-r{i}@{VHOST_PLAIN}"],
+            }
+            for i in range(n)
+        ]
+        spec = REPO / ".run" / "bench-companies.json"
+        spec.write_text(json.dumps(companies))
+        orgchat("import", str(spec))
+        component.start()
+        wait_for_rosters(
+            [f"bench-r{i}@{VHOST_PLAIN}" for i in range(n)],
+            [f"bench-c{i}@{DOMAIN}" for i in range(n)],
+        )
+    try:
+        results: dict[str, Any] = {"paths": {}}
+        half_max_p99: float | None = None
+        for path in paths:
+            groups = {
+                "ejabberd": ejabberd_pids,
+                "postgres": postgres_pids,
+                "redis": redis_pids,
+                "loadgen": lambda: [os.getpid()],
+            }
+            if path == "C":
+                groups["component"] = lambda: [component.pid]
+            meter = CpuMeter(groups)
+            topo = await connect(path, n)
+            print(f"bench: path {path}: {PATHS[path]}", flush=True)
+            # Warm-up, not measured: connection pools, caches, JIT-less but cold paths.
+            await step(topo, meter, s.first_rate / 2, s, next(RUN_IDS))
+            steps: list[Step] = []
+            start = s.first_rate
+            for run in range(s.runs):
+                best = await search(topo, meter, s, start, f"{path}#{run + 1}")
+                steps.append(best)
+                start = max(s.first_rate, best.offered * 0.5)
+            results["paths"][path] = summarize(steps) | {"description": PATHS[path]}
+            if path == "C":
+                half = results["paths"]["C"]["max_rate"] / 2
+                r = await step(topo, meter, half, s, next(RUN_IDS))
+                _report("C@half", r)
+                half_max_p99 = r.p99_ms
+            for c in topo.senders + topo.receivers:
+                await c.close()
+        p = results["paths"]
+        results.update(
+            {
+                "ratio_c_over_a": round(p["C"]["max_rate"] / p["A"]["max_rate"], 2)
+                if {"A", "C"} <= p.keys()
+                else None,
+                "ratio_c_over_b": round(p["C"]["max_rate"] / p["B"]["max_rate"], 2)
+                if {"B", "C"} <= p.keys()
+                else None,
+                "p99_ms_c_at_half_max": half_max_p99,
+                "component_cpu_ms_per_msg": p["C"]["cpu_ms_per_msg"].get("component")
+                if "C" in p
+                else None,
+                "machine": machine(),
+                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "settings": dataclasses.asdict(s)
+                | {"latency_limit_ms": LATENCY_LIMIT_MS, "quick": args.quick},
+                "loadgen_cpu_ms": cpu_ms(os.getpid()),
+            }
+        )
+        return results
+    finally:
+        component.stop()
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print()
+    print(
+        f"{'path':<4} {'max msg/s':>10} {'spread':>8} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  cpu ms/msg"
+    )
+    for name, p in results["paths"].items():
+        cpu = " ".join(f"{k}={v}" for k, v in p["cpu_ms_per_msg"].items())
+        spread = p["spread"]["relative"]
+        print(
+            f"{name:<4} {p['max_rate']:>10.1f} {spread if spread is not None else '-':>8} "
+            f"{p['p50_ms']:>8} {p['p95_ms']:>8} {p['p99_ms']:>8}  {cpu}"
+        )
+    print()
+    for key in (
+        "ratio_c_over_a",
+        "ratio_c_over_b",
+        "p99_ms_c_at_half_max",
+        "component_cpu_ms_per_msg",
+    ):
+        print(f"{key}: {results.get(key)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one short run per path (< 30 s)")
+    parser.add_argument("--runs", type=int, help="repetitions per path")
+    parser.add_argument("--senders", type=int, help="senders (= receivers) per path")
+    parser.add_argument("--paths", default="ABC", help="which paths to measure (default ABC)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    if (args.runs is not None and args.runs < 1) or (args.senders is not None and args.senders < 1):
+        parser.error("--runs and --senders must be at least 1")
+    try:
+        results = asyncio.run(main_async(args))
+    except LoginError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    print_table(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2)
+    (RESULTS / "latest.json").write_text(text)
+    if args.out:
+        args.out.write_text(text)
+    print(f"\nresults: {RESULTS / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
