@@ -146,7 +146,7 @@ def component_env() -> dict[str, str]:
             "ORGCHAT_COMPONENT_READY_FILE": str(REPO / ".run" / "bench-component.ready"),
             "ORGCHAT_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB,
             "ORGCHAT_LIMITS_CUSTOMER_RATE": str(10**9),
-            "ORGCHAT_LOG_LEVEL": "WARNING",
+            "ORGCHAT_LOG_LEVEL": "INFO",
         }
     )
     return env

@@ -117,6 +117,7 @@ class App:
             if not drained:
                 log.error("component.drain_timeout")
             await stream.stop()
+            log.info("component.disconnected_for_shutdown")
             if ready_file is not None:
                 ready_file.unlink(missing_ok=True)
             for task in self._tasks:
@@ -124,6 +125,7 @@ class App:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            log.info("component.tasks_stopped")
             await pg.close()
             await rd.close()
             log.info("component.stopped")

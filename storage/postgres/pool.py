@@ -141,4 +141,8 @@ class Database:
             self._opening.cancel()
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            # close() waits for every borrowed connection to come back; a
+            # query stuck on a dead server must not hold the shutdown. On
+            # timeout (a cancellation), asyncpg terminates the pool.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pool.close(), self.timeout)
