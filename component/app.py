@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
@@ -28,6 +29,74 @@ log = get_logger(__name__)
 DRAIN_TIMEOUT_S = 10.0
 
 
+@dataclasses.dataclass
+class Parts:
+    """Everything one component process runs."""
+
+    pg: postgres.PostgresStores
+    rd: redis_store.RedisStores
+    directory: Directory
+    messages: MessageRouter
+    presence: PresenceRouter
+    roster: RosterSync
+    stream: ComponentStream
+    ready_file: Path | None
+
+
+async def wire(cfg: Config) -> Parts:
+    """Open the stores and build the routers around one XMPP stream."""
+    domain = cfg.component.domain
+    pg = await postgres.connect(
+        cfg.database.url,
+        min_size=cfg.database.pool_min,
+        max_size=cfg.database.pool_max,
+        command_timeout=cfg.database.command_timeout,
+    )
+    rd = await redis_store.connect(
+        cfg.redis.url, prefix=f"{cfg.redis.prefix}:{domain}", timeout=cfg.redis.timeout
+    )
+    directory = Directory(pg.directory)
+    outbox = Outbox()
+    messages = MessageRouter(
+        domain=domain,
+        directory=directory,
+        cache=ConversationCache(),
+        conversations=pg.conversations,
+        archive=pg.archive,
+        presence=rd.presence,
+        limits=rd.limits,
+        limit_settings=cfg.limits,
+        archive_settings=cfg.archive,
+        outbox=outbox,
+    )
+    presence = PresenceRouter(
+        domain=domain, directory=directory, presence=rd.presence, messages=messages, outbox=outbox
+    )
+    roster = RosterSync(
+        domain=domain,
+        jobs=pg.roster_jobs,
+        api=EjabberdApi(cfg.ejabberd.api_url, cfg.ejabberd.api_token, cfg.ejabberd.api_timeout),
+        on_added=lambda slug, jid: presence.refresh([(slug, jid)]),
+        on_removed=presence.agent_removed,
+    )
+    ready_file = Path(cfg.component.ready_file) if cfg.component.ready_file else None
+
+    async def on_session() -> None:
+        if ready_file is not None:
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            ready_file.write_text("connected\n")
+        await directory.loaded.wait()
+        await presence.refresh()
+        await roster.wakeup()
+
+    stream = ComponentStream(cfg.component, messages.submit, presence.submit, on_session)
+    outbox.attach(stream.write)
+    if ready_file is not None:
+        stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
+    IqHandlers(domain=domain, directory=directory, conversations=pg.conversations).register(stream)
+    return Parts(pg, rd, directory, messages, presence, roster, stream, ready_file)
+
+
 class App:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -36,99 +105,47 @@ class App:
 
     async def run(self) -> None:
         cfg = self.config
-        domain = cfg.component.domain
-        pg = await postgres.connect(
-            cfg.database.url,
-            min_size=cfg.database.pool_min,
-            max_size=cfg.database.pool_max,
-            command_timeout=cfg.database.command_timeout,
-        )
-        rd = await redis_store.connect(
-            cfg.redis.url, prefix=f"{cfg.redis.prefix}:{domain}", timeout=cfg.redis.timeout
-        )
-        directory = Directory(pg.directory)
-        outbox = Outbox()
-        messages = MessageRouter(
-            domain=domain,
-            directory=directory,
-            cache=ConversationCache(),
-            conversations=pg.conversations,
-            archive=pg.archive,
-            presence=rd.presence,
-            limits=rd.limits,
-            limit_settings=cfg.limits,
-            archive_settings=cfg.archive,
-            outbox=outbox,
-        )
-        presence = PresenceRouter(
-            domain=domain,
-            directory=directory,
-            presence=rd.presence,
-            messages=messages,
-            outbox=outbox,
-        )
-        roster = RosterSync(
-            domain=domain,
-            jobs=pg.roster_jobs,
-            api=EjabberdApi(cfg.ejabberd.api_url, cfg.ejabberd.api_token, cfg.ejabberd.api_timeout),
-            on_added=lambda slug, jid: presence.refresh([(slug, jid)]),
-            on_removed=presence.agent_removed,
-        )
-        ready_file = Path(cfg.component.ready_file) if cfg.component.ready_file else None
-
-        async def on_session() -> None:
-            if ready_file is not None:
-                ready_file.parent.mkdir(parents=True, exist_ok=True)
-                ready_file.write_text("connected\n")
-            await directory.loaded.wait()
-            await presence.refresh()
-            await roster.wakeup()
-
-        stream = ComponentStream(cfg.component, messages.submit, presence.submit, on_session)
-        outbox.attach(stream.write)
-        if ready_file is not None:
-            stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
-        IqHandlers(domain=domain, directory=directory, conversations=pg.conversations).register(
-            stream
-        )
-
-        self._spawn(messages.run(), "messages")
-        self._spawn(presence.run(), "presence")
-        self._spawn(pg.directory.watch(directory.reload), "directory-watch")
-        self._spawn(pg.roster_jobs.watch(roster.wakeup), "roster-watch")
-        self._spawn(roster.run(), "roster-sync")
+        p = await wire(cfg)
+        self._spawn(p.messages.run(), "messages")
+        self._spawn(p.presence.run(), "presence")
+        self._spawn(p.pg.directory.watch(p.directory.reload), "directory-watch")
+        self._spawn(p.pg.roster_jobs.watch(p.roster.wakeup), "roster-watch")
+        self._spawn(p.roster.run(), "roster-sync")
         self._spawn(
-            sweep_forever(messages, cfg.archive.redeliver_after, stream.connected_event.is_set),
+            sweep_forever(p.messages, cfg.archive.redeliver_after, p.stream.connected_event.is_set),
             "redelivery-sweep",
         )
-
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         log.info(
-            "component.starting", domain=domain, server=f"{cfg.component.host}:{cfg.component.port}"
+            "component.starting",
+            domain=cfg.component.domain,
+            server=f"{cfg.component.host}:{cfg.component.port}",
         )
-        stream.start()
+        p.stream.start()
         try:
             await self._stop.wait()
         finally:
-            log.info("component.stopping")
-            drained = await wait_idle(messages, DRAIN_TIMEOUT_S)
-            if not drained:
-                log.error("component.drain_timeout")
-            await stream.stop()
-            log.info("component.disconnected_for_shutdown")
-            if ready_file is not None:
-                ready_file.unlink(missing_ok=True)
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            log.info("component.tasks_stopped")
-            await pg.close()
-            await rd.close()
-            log.info("component.stopped")
+            await self._shutdown(p)
+
+    async def _shutdown(self, p: Parts) -> None:
+        log.info("component.stopping")
+        if not await wait_idle(p.messages, DRAIN_TIMEOUT_S):
+            log.error("component.drain_timeout")
+        await p.stream.stop()
+        log.info("component.disconnected_for_shutdown")
+        if p.ready_file is not None:
+            p.ready_file.unlink(missing_ok=True)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        log.info("component.tasks_stopped")
+        await p.pg.close()
+        await p.rd.close()
+        log.info("component.stopped")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -142,6 +159,3 @@ class App:
         if exc is not None:
             log.error("component.task_crashed", task=task.get_name(), error=repr(exc))
             self._stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()

@@ -1,7 +1,9 @@
 """Rate limits and first-seen markers in Redis, shared by every component process.
 
 Keys: ``{prefix}:limit:{window_s}:{subject}`` (fixed-window counters) and
-``{prefix}:seen:{key}`` (markers). Each call is one pipelined round trip.
+``{prefix}:seen:{key}`` (markers). Each call is one round trip: the rate
+limit of a whole batch is one script call, with one INCRBY per distinct
+subject however many events it has in the batch.
 """
 
 from __future__ import annotations
@@ -10,30 +12,56 @@ from collections.abc import Sequence
 
 from storage.redis.connection import Client, unavailable_on_redis_errors
 
+# KEYS: counters; ARGV[1]: window (s); ARGV[2..]: events per counter.
+# Returns each counter's value after the increment. The window starts at a
+# counter's first event: the expiry is set when the INCRBY created it, and
+# set again should it be missing (a counter left without one by an older
+# version or a failed call), so it never outlives its window by much.
+_HIT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local n = tonumber(ARGV[i + 1])
+    local count = redis.call('INCRBY', key, n)
+    if count == n or redis.call('TTL', key) == -1 then
+        redis.call('EXPIRE', key, ARGV[1])
+    end
+    counts[i] = count
+end
+return counts
+"""
+
 
 class RedisLimitStore:
     def __init__(self, client: Client, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
+        self._hit = client.register_script(_HIT)
 
     async def hit(self, subjects: Sequence[str], limit: int, window_s: int) -> list[bool]:
         """Count one event per subject; True where its window holds at most ``limit``.
 
-        The window starts at a subject's first event: EXPIRE NX gives the
-        counter its lifetime once and never extends it. Should a reply be
-        lost between the two commands, the next hit sets the expiry.
-        (EXPIRE NX needs Redis >= 7.0.)
+        Events of one subject are counted in the order given: if a batch
+        crosses the limit, its first events pass and the rest do not, as if
+        they had been counted one by one.
         """
         if not subjects:
             return []
+        events: dict[str, int] = {}
+        for subject in subjects:
+            events[subject] = events.get(subject, 0) + 1
+        keys = [f"{self._prefix}:limit:{window_s}:{subject}" for subject in events]
         with unavailable_on_redis_errors():
-            async with self._client.pipeline(transaction=False) as pipe:
-                for subject in subjects:
-                    key = f"{self._prefix}:limit:{window_s}:{subject}"
-                    pipe.incr(key)
-                    pipe.expire(key, window_s, nx=True)
-                replies = await pipe.execute()
-        return [count <= limit for count in replies[0::2]]
+            counts = await self._hit(keys=keys, args=[window_s, *events.values()])
+        # Value of each subject's counter before this batch, then count up.
+        seen = {
+            subject: int(count) - n
+            for (subject, n), count in zip(events.items(), counts, strict=True)
+        }
+        allowed = []
+        for subject in subjects:
+            seen[subject] += 1
+            allowed.append(seen[subject] <= limit)
+        return allowed
 
     async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
         if not keys:

@@ -75,3 +75,13 @@ async def test_first_seen_again_after_ttl(rd: redis_storage.RedisStores, subject
     assert await rd.limits.first_seen([subject], 1) == [True]
     await asyncio.sleep(1.1)
     assert await rd.limits.first_seen([subject], 1) == [True]
+
+
+async def test_a_batch_crossing_the_limit_lets_its_first_events_through(
+    rd: redis_storage.RedisStores, redis_client: redis.asyncio.Redis, redis_prefix: str
+) -> None:
+    a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
+    assert await rd.limits.hit([a, a, b, a], 2, 60) == [True, True, True, False]
+    assert await rd.limits.hit([b, a, b], 2, 60) == [True, False, False]
+    ttl = await redis_client.ttl(f"{redis_prefix}:limit:60:{a}")
+    assert 0 < ttl <= 60
