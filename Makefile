@@ -3,6 +3,7 @@
 #   make up       start PostgreSQL, Redis, ejabberd, the SMTP sink and the
 #                 component on 127.0.0.1 (installs what is missing)
 #   make test     make up, then ruff, mypy and pytest; what CI runs (.ci/run)
+#   make bench    make up, then the benchmark (bench/README.md); BENCH_ARGS=--quick
 #   make status | logs | lint | down | clean
 
 SHELL := /bin/bash
@@ -15,11 +16,12 @@ STACK  := scripts/stack.sh
 # application (pyproject.toml).
 SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py
 
-.PHONY: help up down test status logs lint clean
+.PHONY: help up down test bench status logs lint clean
 
 help:
 	@echo "make up      start the development stack (installs missing packages)"
 	@echo "make test    make up, then ruff, mypy and pytest (what CI runs)"
+	@echo "make bench   make up, then the benchmark (BENCH_ARGS=--quick for a short run)"
 	@echo "make status  one line per service"
 	@echo "make logs    follow .run/log/*.log"
 	@echo "make lint    ruff + mypy (+ shellcheck when installed)"
@@ -62,6 +64,10 @@ test:
 	if ((rc == 5)); then echo "pytest collected no tests: that is a failure here"; fi; \
 	((rc == 0)) || failed+=(pytest); \
 	if (($${#failed[@]})); then echo; echo "make test: FAILED: $${failed[*]}"; exit 1; fi
+
+bench:
+	@$(STACK) up
+	@$(PY) -m bench.run $(BENCH_ARGS)
 
 clean: down
 	rm -rf .run

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
@@ -52,7 +52,7 @@ def redis_pids() -> list[int]:
 class CpuMeter:
     """CPU milliseconds used by named groups of processes between two readings."""
 
-    def __init__(self, groups: dict[str, Callable[[], Iterable[int]]]) -> None:
+    def __init__(self, groups: Mapping[str, Callable[[], Iterable[int]]]) -> None:
         self.groups = groups
         self._start: dict[str, dict[int, float]] = {}
 

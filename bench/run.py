@@ -387,6 +387,10 @@ def summarize(steps: list[Step]) -> dict[str, Any]:
             {
                 "max_rate": x.rate,
                 "offered": x.offered,
+                "sent": x.sent,
+                "delivered": x.delivered,
+                "receipts": x.receipts,
+                "errors": x.errors,
                 "p50_ms": x.p50_ms,
                 "p95_ms": x.p95_ms,
                 "p99_ms": x.p99_ms,

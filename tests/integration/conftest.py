@@ -50,6 +50,7 @@ SERVICES = {
     "ejabberd c2s": 5222,
     "ejabberd component listener (demo)": 5347,
     "ejabberd component listener (tests)": 5348,
+    "ejabberd component listener (bench)": 5349,
     "ejabberd HTTP (/api)": 5280,
     "PostgreSQL": 5432,
     "Redis": 6379,
