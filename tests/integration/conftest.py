@@ -233,6 +233,12 @@ async def component(
     assert code == 0, f"component exited {code}:\n{proc.log_tail()}"
 
 
+async def presence_shows(rds: aioredis.Redis, jid: str) -> dict[str, str]:
+    """An agent's resources in Redis and their show (the stored time left out)."""
+    stored = await rds.hgetall(f"{REDIS_PREFIX}:{DOMAIN}:presence:{jid}")
+    return {resource: value.split()[0] for resource, value in stored.items()}
+
+
 @dataclass
 class Account:
     jid: str

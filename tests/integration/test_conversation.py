@@ -18,6 +18,7 @@ from tests.integration.conftest import (
     DOMAIN,
     REDIS_PREFIX,
     MakeCompany,
+    presence_shows,
     register,
 )
 
@@ -47,7 +48,7 @@ async def test_customer_agents_customer_round_trip(
             if await rds.hlen(key):
                 break
             await asyncio.sleep(0.1)
-        assert await rds.hgetall(key) == {"test": "available"}
+        assert await presence_shows(rds, agent.jid) == {"test": "available"}
 
     mid = new_id()
     customer.send_xml(

@@ -48,6 +48,7 @@ from tests.integration.conftest import (
     TEST_DB_URL,
     ComponentProcess,
     orgchat,
+    presence_shows,
     register,
     wait_in_roster,
 )
@@ -210,12 +211,12 @@ async def rosters_ready(*companies: Company) -> None:
 async def online(rds: aioredis.Redis, jid: str) -> None:
     """Wait until Redis holds the agent's (single, resource "test") presence."""
     await eventually(
-        lambda: _hash_is(rds, presence_key(jid), {"test": "available"}), f"{jid} online"
+        lambda: _shows_are(rds, jid, {"test": "available"}), f"{jid} online"
     )
 
 
-async def _hash_is(rds: aioredis.Redis, key: str, expected: dict[str, str]) -> bool:
-    return bool(await rds.hgetall(key) == expected)
+async def _shows_are(rds: aioredis.Redis, jid: str, expected: dict[str, str]) -> bool:
+    return await presence_shows(rds, jid) == expected
 
 
 async def rows(db: asyncpg.Connection, slug: str) -> list[asyncpg.Record]:
@@ -625,7 +626,7 @@ async def test_redis_outage_answers_wait_and_recovers_without_restart(
     await customer.inbox.expect(is_receipt(after))
     # The presence missed during the outage is in Redis once it is back ...
     await online(rds, second_account.jid)
-    assert await rds.hgetall(presence_key(first_account.jid)) == {"test": "available"}
+    assert await presence_shows(rds, first_account.jid) == {"test": "available"}
     # ... so both agents get the next message, and the conversation goes on.
     customer.send_xml(chat(company.jid, "for both of you", new_id()))
     await first.inbox.expect(is_message("for both of you", frm=conv_jid))
@@ -699,7 +700,7 @@ async def test_two_processes_share_the_domain_and_each_message_arrives_once(
     print(f"\nscale-out: messages archived by each process: {share}")
     assert min(share) > 0 and sum(share) == len(questions) + len(answers)
     for account in company.agents:
-        assert await rds.hgetall(presence_key(account.jid)) == {"test": "available"}
+        assert await presence_shows(rds, account.jid) == {"test": "available"}
     for account in accounts:
         assert not await rds.exists(presence_key(account.jid))  # customers are not tracked
 
@@ -717,7 +718,7 @@ async def test_two_processes_share_the_domain_and_each_message_arrives_once(
     assert archived_by(one) == stopped_share
     assert archived_by(two) == share[1] + 2 * CUSTOMERS
     for account in company.agents:
-        assert await rds.hgetall(presence_key(account.jid)) == {"test": "available"}
+        assert await presence_shows(rds, account.jid) == {"test": "available"}
 
     # Exactly once. No settling delay needed: the first process flushed its
     # output before it exited, and what the second one sent before reached each
