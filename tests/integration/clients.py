@@ -174,7 +174,10 @@ class AioClient:
         def on_message(msg: Any) -> None:
             self.inbox.put(_aio_to_element(msg))
 
-        self.client.stream.register_message_callback(None, None, on_message)
+        import aioxmpp.dispatcher
+
+        dispatcher = self.client.summon(aioxmpp.dispatcher.SimpleMessageDispatcher)
+        dispatcher.register_callback(None, None, on_message)
         self._stack = contextlib.AsyncExitStack()
         connected = self.client.connected(presence=aioxmpp.PresenceState(False))
         await asyncio.wait_for(self._stack.enter_async_context(connected), 15)
