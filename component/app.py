@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 import dataclasses
 import signal
 from collections.abc import Coroutine
@@ -27,6 +27,8 @@ log = get_logger(__name__)
 
 #: Longest wait for queued messages at shutdown.
 DRAIN_TIMEOUT_S = 10.0
+#: Longest wait for the background tasks to end once cancelled.
+TASK_STOP_TIMEOUT_S = 5.0
 
 
 @dataclasses.dataclass
@@ -139,9 +141,11 @@ class App:
             p.ready_file.unlink(missing_ok=True)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, stuck = await asyncio.wait(self._tasks, timeout=TASK_STOP_TIMEOUT_S)
+        for task in stuck:
+            stack = io.StringIO()
+            task.print_stack(file=stack)
+            log.error("component.task_stuck", task=task.get_name(), stack=stack.getvalue())
         log.info("component.tasks_stopped")
         await p.pg.close()
         await p.rd.close()
