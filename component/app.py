@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import dataclasses
+import io
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
