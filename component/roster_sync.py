@@ -10,13 +10,12 @@ processes can run the worker; a failed call is retried with backoff.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from component.addressing import company_jid
 from component.ejabberd_api import ApiError, EjabberdApi
 from component.logs import get_logger
-from storage.errors import Unavailable
+from storage.errors import Unavailable, raise_if_cancelling
 from storage.models import RosterJob, RosterOp
 from storage.protocols import RosterJobStore
 
@@ -49,8 +48,11 @@ class RosterSync:
     async def run(self) -> None:
         """Process jobs whenever woken (NOTIFY) and at least every 30 s (retries)."""
         while True:
-            with contextlib.suppress(TimeoutError):
+            raise_if_cancelling()
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=30)
+            except TimeoutError as exc:
+                raise_if_cancelling(exc)
             self._wakeup.clear()
             try:
                 await self.process_due()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 class StorageError(Exception):
     """Base class of every storage error."""
@@ -21,3 +23,18 @@ class NotFound(StorageError):
 
 class Conflict(StorageError):
     """The row already exists (duplicate slug, agent already added)."""
+
+
+def raise_if_cancelling(exc: BaseException | None = None) -> None:
+    """Raise CancelledError if the current task was asked to stop.
+
+    On Python 3.11 a cancellation that lands inside ``asyncio.wait_for`` or
+    ``asyncio.timeout`` (used by asyncpg and redis-py) can surface as a
+    TimeoutError, or be swallowed altogether when the awaited operation
+    completes at the same moment. A long-running loop that treats timeouts
+    as outages and retries would then never stop: such loops call this in
+    their error handlers and once per iteration.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from exc

@@ -55,7 +55,7 @@ from component.routing.wire import (
     render_error,
     render_receipt,
 )
-from storage.errors import Unavailable
+from storage.errors import Unavailable, raise_if_cancelling
 from storage.models import Company, Conversation, Delivery, Direction, NewMessage
 from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
 
@@ -212,6 +212,7 @@ class MessageRouter:
     async def run(self) -> None:
         """Process queued messages until cancelled."""
         while True:
+            raise_if_cancelling()
             await self._wakeup.wait()
             if self.linger and len(self._queue) < self.batch_max:
                 await asyncio.sleep(self.linger)
@@ -220,7 +221,8 @@ class MessageRouter:
                 self._wakeup.clear()
             try:
                 await self._process(batch)
-            except Exception:
+            except Exception as exc:
+                raise_if_cancelling(exc)
                 log.exception("routing.batch_failed", size=len(batch))
             if not self._queue:
                 self._idle.set()
@@ -570,6 +572,7 @@ async def sweep_forever(
 ) -> None:
     """Every third of ``redeliver_after``, deliver what nobody confirmed in time."""
     while True:
+        raise_if_cancelling()
         await asyncio.sleep(redeliver_after / 3)
         if not connected():
             continue

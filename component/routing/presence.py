@@ -35,7 +35,7 @@ from component.logs import get_logger
 from component.routing.errors import NotConnected
 from component.routing.messages import MessageRouter, Outbox
 from component.routing.wire import NS_CLIENT, NS_COMPONENT, render_presence
-from storage.errors import Unavailable
+from storage.errors import Unavailable, raise_if_cancelling
 from storage.protocols import PresenceStore
 
 log = get_logger(__name__)
@@ -78,13 +78,15 @@ class PresenceRouter:
     async def run(self) -> None:
         try:
             while True:
+                raise_if_cancelling()
                 xml = await self._queue.get()
                 try:
                     await self._handle(xml)
                 except Unavailable as exc:
                     log.warning("presence.storage_unavailable", error=str(exc))
                     self._resync_later()
-                except Exception:
+                except Exception as exc:
+                    raise_if_cancelling(exc)
                     log.exception("presence.failed")
         finally:
             if self._resync is not None:

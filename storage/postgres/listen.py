@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from storage.errors import Unavailable
+from storage.errors import Unavailable, raise_if_cancelling
 from storage.postgres.pool import Database, unavailable_on_driver_errors
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,11 @@ async def listen(db: Database, channel: str, handler: Handler) -> None:
             log.info("storage.postgres.listening", extra={"fields": {"channel": channel}})
             delay = MIN_DELAY
             while True:
+                raise_if_cancelling()
                 try:
                     payload = await asyncio.wait_for(queue.get(), PING_INTERVAL)
-                except TimeoutError:
+                except TimeoutError as exc:
+                    raise_if_cancelling(exc)
                     with unavailable_on_driver_errors():
                         await conn.execute("SELECT 1")
                     continue
@@ -102,5 +104,6 @@ async def listen(db: Database, channel: str, handler: Handler) -> None:
                 # close() aborts the socket itself if the polite goodbye fails.
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=db.timeout)
+        raise_if_cancelling()
         await asyncio.sleep(delay)
         delay = min(delay * 2, MAX_DELAY)

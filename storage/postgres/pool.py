@@ -20,7 +20,7 @@ from typing import TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from storage.errors import Unavailable
+from storage.errors import Unavailable, raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def unavailable_on_driver_errors() -> Iterator[None]:
     try:
         yield
     except _TRANSIENT as exc:
+        raise_if_cancelling(exc)
         raise Unavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from exc
     except asyncpg.InterfaceError as exc:
         # asyncpg reports a connection or pool that is already closed (server

@@ -16,7 +16,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from storage.errors import Unavailable
+from storage.errors import Unavailable, raise_if_cancelling
 
 Client = redis.asyncio.Redis
 
@@ -48,4 +48,5 @@ def unavailable_on_redis_errors() -> Iterator[None]:
     try:
         yield
     except _TRANSIENT as exc:
+        raise_if_cancelling(exc)
         raise Unavailable(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
