@@ -107,13 +107,16 @@ class ConversationStore(Protocol):
 class ArchiveStore(Protocol):
     """The message archive (PostgreSQL)."""
 
-    async def append_batch(self, messages: Sequence[NewMessage]) -> ArchivedBatch:
+    async def append_batch(
+        self, messages: Sequence[NewMessage], confirmed: Sequence[int] = ()
+    ) -> ArchivedBatch:
         """Archive all messages in one transaction; results in the same order.
 
         A message whose (conversation, sender, client_key) was archived before
         (or earlier in the same batch) is not stored again: its result carries
         the first stanza_id and duplicate=True. The new messages that are not
-        pending get one delivery record, created in the same transaction.
+        pending get one delivery record, created in the same transaction,
+        which also confirms the ``confirmed`` delivery records (see confirm).
         """
 
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:

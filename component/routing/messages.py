@@ -151,6 +151,8 @@ class MessageRouter:
         self.outbox = outbox
         self.now = now
         self._queue: list[Item] = []
+        #: Delivery records whose stanzas were written, not yet confirmed.
+        self._confirmed: list[int] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -225,6 +227,8 @@ class MessageRouter:
                 raise_if_cancelling(exc)
                 log.exception("routing.batch_failed", size=len(batch))
             if not self._queue:
+                # Idle: confirm now what no next batch will carry.
+                await self._flush_confirmed()
                 self._idle.set()
 
     async def drain(self) -> None:
@@ -253,7 +257,14 @@ class MessageRouter:
             log.error("routing.batch_not_sent", size=len(batch))
             return
         if delivery_id is not None:
-            await self._confirm([delivery_id])
+            # Confirmed by the next batch's statement, or when the queue is idle.
+            self._confirmed.append(delivery_id)
+
+    async def _flush_confirmed(self) -> None:
+        if not self._confirmed:
+            return
+        confirmed, self._confirmed = self._confirmed, []
+        await self._confirm(confirmed)
 
     async def _confirm(self, delivery_ids: list[int]) -> None:
         try:
@@ -367,7 +378,8 @@ class MessageRouter:
                     ts=ts,
                 )
             )
-        archived = await self.archive.append_batch(rows)
+        archived = await self.archive.append_batch(rows, self._confirmed)
+        self._confirmed = []
         for item, result in zip(items, archived.results, strict=True):
             item.stanza_id = result.stanza_id
             item.duplicate = result.duplicate

@@ -13,12 +13,15 @@ class PgArchiveStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def append_batch(self, batch: Sequence[NewMessage]) -> ArchivedBatch:
+    async def append_batch(
+        self, batch: Sequence[NewMessage], confirmed: Sequence[int] = ()
+    ) -> ArchivedBatch:
         """Archive a batch; see ArchiveStore. Raises NotFound for an unknown conversation."""
         if not batch:
+            await self.confirm(confirmed)
             return ArchivedBatch([], None)
         async with self._db.acquire() as conn:
-            inserted, delivery_id = await messages.insert_batch(conn, batch)
+            inserted, delivery_id = await messages.insert_batch(conn, batch, confirmed)
             results: list[ArchiveResult | None] = []
             skipped: list[int] = []
             for index, message in enumerate(batch):

@@ -111,8 +111,11 @@ class FakeArchive:
         self.switch = Switch()
         self._delivery_ids = itertools.count(1)
 
-    async def append_batch(self, messages: Sequence[NewMessage]) -> ArchivedBatch:
+    async def append_batch(
+        self, messages: Sequence[NewMessage], confirmed: Sequence[int] = ()
+    ) -> ArchivedBatch:
         self.switch.check()
+        await self.confirm(confirmed)
         self.batches.append(len(messages))
         results = []
         new: list[str] = []

@@ -343,3 +343,20 @@ async def test_a_delivery_whose_messages_were_deleted_comes_back_empty(
     taken = [d for d in await pg.archive.claim_unconfirmed(30, 10) if d.id == batch.delivery_id]
     assert [d.messages for d in taken] == [[]]
     await pg.archive.confirm([batch.delivery_id])  # type: ignore[list-item]
+
+
+async def test_the_next_batch_confirms_earlier_deliveries(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    first = await pg.archive.append_batch([message(conv, "one")])
+    second = await pg.archive.append_batch([message(conv, "two")], [first.delivery_id or 0])
+    remaining = await sql.fetchval(
+        "SELECT array_agg(id ORDER BY id) FROM deliveries WHERE id = ANY($1)",
+        [first.delivery_id, second.delivery_id],
+    )
+    assert remaining == [second.delivery_id]
+    # A batch with nothing to archive still confirms.
+    await pg.archive.append_batch([], [second.delivery_id or 0])
+    assert (
+        await sql.fetchval("SELECT count(*) FROM deliveries WHERE id = $1", second.delivery_id) == 0
+    )
