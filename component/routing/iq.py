@@ -152,6 +152,7 @@ class IqHandlers:
             companies = self.directory.companies()
             rsm = query.find(f"{{{NS_RSM}}}set") if query is not None else None
             page, first = _page(companies, rsm)
+            truncated = rsm is None and len(page) < len(companies)
             for c in page:
                 SubElement(
                     out,
@@ -159,7 +160,8 @@ class IqHandlers:
                     jid=company_jid(c.slug, self.domain),
                     name=c.name,
                 )
-            if rsm is not None:
+            if rsm is not None or truncated:
+                # XEP-0059 §2.6: a limited result without a request says so too.
                 out.append(_rsm_result(first, page, len(companies), self.domain))
         elif query is not None and query.get("node"):
             raise UnknownAddress("No such node")

@@ -186,6 +186,8 @@ class MessageRouter:
             if msg.body is not None:
                 self._send_now([self._help(msg)])
                 return None
+            if msg.chat_state or msg.receipt_for or msg.marker:
+                return None  # a client's chat window on the service: nothing to answer
             raise NotImplementedPayload("This service only understands chat messages")
         if not self.directory.loaded.is_set():
             raise NotReady("Service starting, retry later")

@@ -132,7 +132,11 @@ class PresenceRouter:
             )
             return
         if ptype == "subscribe":
-            self._answer_subscribe(to, bare, known=company is not None)
+            # A conversation address is the company's agents' business only.
+            allowed = company is not None and (
+                parts is None or parts[1] is None or self.directory.is_agent(company.id, bare)
+            )
+            self._answer_subscribe(to, bare, allowed)
             return
         if ptype in ("subscribed", "unsubscribe", "unsubscribed"):
             if ptype == "unsubscribe":
@@ -166,8 +170,8 @@ class PresenceRouter:
         else:
             self._send([render_presence(to, prober, "unsubscribed")])
 
-    def _answer_subscribe(self, to: str, who: str, known: bool) -> None:
-        if not known:
+    def _answer_subscribe(self, to: str, who: str, allowed: bool) -> None:
+        if not allowed:
             self._send([render_presence(to, who, "unsubscribed")])
             return
         out = [render_presence(to, who, "subscribed")]

@@ -194,17 +194,23 @@ def services() -> None:
         )
 
 
+#: Held by a test session for its whole length: two sessions on one machine
+#: share the test domain, database and Redis prefix, so they take turns.
+SESSION_LOCK = 0x6F72676368617403  # the storage suite holds ...02
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database(services: None) -> AsyncIterator[str]:
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
+        await admin.execute("SELECT pg_advisory_lock($1)", SESSION_LOCK)
         await admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {TEST_DB}")
+        result = await orgchat("migrate")
+        assert result.code == 0, result.err
+        yield TEST_DB_URL
     finally:
-        await admin.close()
-    result = await orgchat("migrate")
-    assert result.code == 0, result.err
-    yield TEST_DB_URL
+        await admin.close()  # releases the session lock
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

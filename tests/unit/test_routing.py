@@ -337,6 +337,11 @@ async def test_malformed_and_unsupported_messages_get_errors(env: Env) -> None:
     assert env.archive.rows == []
 
 
+async def test_chat_states_to_the_service_itself_are_ignored(env: Env) -> None:
+    composing = '<composing xmlns="http://jabber.org/protocol/chatstates"/>'
+    assert await env.send(chat("alice@localhost/p", "biz.localhost", None, "c", composing)) == []
+
+
 async def test_message_to_the_service_itself_gets_help(env: Env) -> None:
     [reply] = await env.send(chat("alice@localhost/p", "biz.localhost", "hello?"))
     assert reply.get("from") == "biz.localhost"
