@@ -52,6 +52,8 @@ DOMAIN = "biz-bench.localhost"
 COMPONENT_PORT = 5349
 PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
 BENCH_DB = "orgchat_bench"
+#: ejabberd's SQL database, for mod_mam on bench-mam.localhost (scripts/stack.sh).
+EJABBERD_DB = "ejabberd_bench"
 LATENCY_LIMIT_MS = 200.0
 #: A step is sustained when the delivered rate keeps up with the offered one.
 SUSTAIN = 0.9
@@ -150,6 +152,15 @@ def component_env() -> dict[str, str]:
         }
     )
     return env
+
+
+async def empty_ejabberd_archive() -> None:
+    """Path A starts from an empty mod_mam archive too, so that runs compare."""
+    db = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + "/" + EJABBERD_DB)
+    try:
+        await db.execute("TRUNCATE archive")
+    finally:
+        await db.close()
 
 
 async def prepare_database() -> None:
@@ -439,6 +450,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             ensure_account(f"bench-s{i}", host)
             ensure_account(f"bench-r{i}", host)
     component = Component()
+    if "A" in paths:
+        await empty_ejabberd_archive()
     if "C" in paths:
         await prepare_database()
         companies = [
