@@ -220,3 +220,9 @@ def _aio_to_element(msg: Any) -> ET.Element:
 
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def chat(to: str, body: str | None, mid: str | None = None, extra: str = "") -> str:
+    """A chat message as a client sends it; ``extra`` is appended raw."""
+    body_el = f"<body>{body}</body>" if body is not None else ""
+    return f'<message to="{to}" type="chat" id="{mid or new_id()}">{body_el}{extra}</message>'

@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from tests.integration.clients import child, is_error, is_message, new_id
+from tests.integration.clients import chat, child, is_error, is_message, new_id
 from tests.integration.conftest import (
     DOMAIN,
     RUN,
@@ -51,10 +51,6 @@ def _component_running(component: ComponentProcess) -> None:
 
 def unique_slug(tag: str = "cli") -> str:
     return f"t{RUN}-{tag}{next(_numbers)}"
-
-
-def chat(to: str, body: str, mid: str | None = None) -> str:
-    return f'<message to="{to}" type="chat" id="{mid or new_id()}"><body>{body}</body></message>'
 
 
 async def ok(*args: str) -> Result:

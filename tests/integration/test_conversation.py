@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.clients import child, is_error, is_message, new_id, text_of
+from tests.integration.clients import chat, child, is_error, is_message, new_id, text_of
 from tests.integration.conftest import (
     DOMAIN,
     REDIS_PREFIX,
@@ -25,10 +25,6 @@ from tests.integration.conftest import (
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 RECEIPTS = "urn:xmpp:receipts"
-
-
-def chat(to: str, body: str, mid: str, extra: str = "") -> str:
-    return f'<message to="{to}" type="chat" id="{mid}"><body>{body}</body>{extra}</message>'
 
 
 @pytest.mark.parametrize("lib", ["slixmpp", "aioxmpp"])

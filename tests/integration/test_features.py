@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from tests.integration.clients import (
     Predicate,
     SlixClient,
+    chat,
     child,
     error_type,
     is_error,
@@ -60,11 +61,6 @@ REQUEST = f'<request xmlns="{RECEIPTS}"/>'
 
 
 # -- helpers ----------------------------------------------------------------------
-
-
-def chat(to: str, body: str | None, mid: str | None = None, extra: str = "") -> str:
-    body_el = f"<body>{body}</body>" if body is not None else ""
-    return f'<message to="{to}" type="chat" id="{mid or new_id()}">{body_el}{extra}</message>'
 
 
 def bare(jid: str | None) -> str:

@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 
 from tests.integration.clients import (
     Inbox,
+    chat,
     child,
     error_type,
     is_message,
@@ -71,10 +72,6 @@ _seq = itertools.count(1)
 
 
 # -- small helpers -------------------------------------------------------------
-
-
-def chat(to: str, body: str, mid: str, extra: str = "") -> str:
-    return f'<message to="{to}" type="chat" id="{mid}"><body>{body}</body>{extra}</message>'
 
 
 def bare(jid: str | None) -> str:
@@ -210,9 +207,7 @@ async def rosters_ready(*companies: Company) -> None:
 
 async def online(rds: aioredis.Redis, jid: str) -> None:
     """Wait until Redis holds the agent's (single, resource "test") presence."""
-    await eventually(
-        lambda: _shows_are(rds, jid, {"test": "available"}), f"{jid} online"
-    )
+    await eventually(lambda: _shows_are(rds, jid, {"test": "available"}), f"{jid} online")
 
 
 async def _shows_are(rds: aioredis.Redis, jid: str, expected: dict[str, str]) -> bool:
