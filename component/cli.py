@@ -7,6 +7,7 @@
     orgchat [--config FILE] company list | show SLUG | remove SLUG
     orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
     orgchat [--config FILE] import FILE
+    orgchat [--config FILE] roster sync [SLUG...]
     orgchat config docs | check
 
 Every error is one line on stderr and a non-zero exit status: 2 for bad
@@ -99,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     arm.add_argument("slug")
     arm.add_argument("jid")
 
+    roster = sub.add_parser("roster", help="agents' ejabberd rosters").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    sync = roster.add_parser(
+        "sync", help="put every company (or these) into its agents' rosters again"
+    )
+    sync.add_argument("slugs", nargs="*", metavar="SLUG")
+
     cfg = sub.add_parser("config", help="configuration helpers").add_subparsers(
         dest="action", required=True, parser_class=_Parser
     )
@@ -182,9 +191,13 @@ def _import(args: argparse.Namespace, domain: str) -> Handler:
 
     async def run(pg: postgres.PostgresStores) -> int:
         report = await pg.directory.import_companies(items)
+        # Whatever changed, make ejabberd's rosters match the imported
+        # directory again (an ejabberd may have lost them).
+        queued = await pg.directory.resync_rosters([i.company.slug for i in items])
         print(
             f"imported {len(items)} companies: {report.companies_added} added, "
-            f"{report.companies_updated} updated, {report.agents_added} agents added"
+            f"{report.companies_updated} updated, {report.agents_added} agents added; "
+            f"{queued} roster updates queued"
         )
         return 0
 
@@ -286,6 +299,19 @@ def _agent_remove(args: argparse.Namespace, domain: str) -> Handler:
     return run
 
 
+def _roster_sync(args: argparse.Namespace, domain: str) -> Handler:
+    slugs = [check_slug(slug) for slug in args.slugs] or None
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        for slug in slugs or ():
+            await _known(pg, slug)
+        queued = await pg.directory.resync_rosters(slugs)
+        print(f"{queued} roster updates queued")
+        return 0
+
+    return run
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, str], Handler]] = {
     "import": _import,
     "company add": _company_add,
@@ -295,6 +321,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, str], Handler]] = {
     "agent add": _agent_add,
     "agent list": _agent_list,
     "agent remove": _agent_remove,
+    "roster sync": _roster_sync,
 }
 
 

@@ -60,6 +60,13 @@ class DirectoryStore(Protocol):
     async def import_companies(self, items: Sequence[ImportedCompany]) -> ImportReport:
         """Upsert companies and add missing agents, all in one transaction."""
 
+    async def resync_rosters(self, slugs: Sequence[str] | None = None) -> int:
+        """Queue RosterJob(ADD) for every agent of these companies (None: all).
+
+        Returns how many were queued. For when ejabberd's rosters may have
+        lost what the directory says.
+        """
+
     async def snapshot(self) -> DirectorySnapshot:
         """Every company and agent, for the component's cache."""
 

@@ -19,7 +19,7 @@ from storage.models import (
     ImportReport,
     Role,
 )
-from storage.postgres import agents, companies
+from storage.postgres import agents, companies, roster_jobs
 from storage.postgres.listen import listen
 from storage.postgres.pool import Database
 from storage.protocols import DirectoryListener
@@ -109,6 +109,10 @@ class PgDirectoryStore:
         return ImportReport(
             companies_added=len(new), companies_updated=len(changed), agents_added=added
         )
+
+    async def resync_rosters(self, slugs: Sequence[str] | None = None) -> int:
+        async with self._db.transaction() as conn:
+            return await roster_jobs.queue_adds(conn, slugs)
 
     async def snapshot(self) -> DirectorySnapshot:
         # One REPEATABLE READ transaction: companies and agents from the same

@@ -10,7 +10,7 @@ are handed out in order, one at a time, so an "add" can never overtake the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -106,3 +106,24 @@ class PgRosterJobStore:
             await wakeup()
 
         await listen(self._db, CHANNEL, on_change)
+
+
+async def queue_adds(conn: Conn, slugs: Sequence[str] | None) -> int:
+    """Queue an "add" job for every agent of these companies (of all: None).
+
+    For when ejabberd's rosters may have lost what the directory says (an
+    ejabberd restored or replaced, a directory re-imported); adding a roster
+    item that exists already only rewrites it.
+    """
+    count: int = await conn.fetchval(
+        """
+        WITH queued AS (
+            SELECT roster_jobs_queue('add', c.slug, c.name, a.jid)
+              FROM agents a JOIN companies c ON c.id = a.company_id
+             WHERE $1::text[] IS NULL OR c.slug = ANY($1::text[])
+        )
+        SELECT count(*) FROM queued
+        """,
+        None if slugs is None else list(slugs),
+    )
+    return count

@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     ComponentProcess,
     MakeCompany,
     Result,
+    api,
     component_env,
     orgchat,
     register,
@@ -216,6 +217,24 @@ async def test_agent_add_list_remove(db: asyncpg.Connection) -> None:
     await ok("agent", "remove", slug, admin.jid)
     assert await agents_of(db, slug) == {agent.jid: "agent"}
     assert (await ok("agent", "list", slug)).out.splitlines() == [f"{agent.jid}\tagent"]
+    await ok("company", "remove", slug)
+
+
+async def test_roster_sync_puts_companies_back_into_rosters(db: asyncpg.Connection) -> None:
+    slug = unique_slug()
+    await ok("company", "add", slug, "--name", "Lost Rosters")
+    agent = await register("agent")
+    await ok("agent", "add", slug, agent.jid)
+    await wait_in_roster(agent, f"{slug}@{DOMAIN}")
+    # ejabberd loses the roster item (restored from an old backup, replaced...).
+    await api(
+        "delete_rosteritem",
+        {"localuser": agent.user, "localhost": "localhost", "user": slug, "host": DOMAIN},
+    )
+    assert not [i for i in await roster_of(agent) if i["jid"] == f"{slug}@{DOMAIN}"]
+    assert (await ok("roster", "sync", slug)).out.strip() == "1 roster updates queued"
+    await wait_in_roster(agent, f"{slug}@{DOMAIN}")
+    assert "unknown company" in await refused(db, "roster", "sync", "no-such-company-x")
     await ok("company", "remove", slug)
 
 

@@ -150,3 +150,26 @@ async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_resync_rosters_queues_an_add_per_agent(
+    pg: postgres.PostgresStores, sql: Sql, company: str
+) -> None:
+    other = f"{company}-other"
+    await pg.directory.add_company(CompanyDraft(slug=other, name="Other"))
+    await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+    await pg.directory.add_agent(other, "eve@localhost", Role.AGENT)
+    for job in await pg.roster_jobs.claim(10):
+        await pg.roster_jobs.done(job.id)
+
+    assert await pg.directory.resync_rosters([company]) == 1
+    [job] = await pg.roster_jobs.claim(10)
+    assert (job.op, job.company_slug, job.agent_jid) == (RosterOp.ADD, company, "bob@localhost")
+    await pg.roster_jobs.done(job.id)
+    # All companies: at least ours (other tests' companies may have agents too).
+    assert await pg.directory.resync_rosters() >= 2
+    mine = await sql.fetch(
+        "SELECT company_slug, agent_jid FROM roster_jobs WHERE company_slug = ANY($1) ORDER BY 1",
+        [company, other],
+    )
+    assert [tuple(r) for r in mine] == [(company, "bob@localhost"), (other, "eve@localhost")]
