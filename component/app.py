@@ -17,6 +17,7 @@ from component.ejabberd_api import EjabberdApi
 from component.logs import get_logger
 from component.roster_sync import RosterSync
 from component.routing.iq import IqHandlers
+from component.routing.mam import MamHandler
 from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
 from component.routing.presence import PresenceRouter
 from component.xmpp import ComponentStream
@@ -96,6 +97,13 @@ async def wire(cfg: Config) -> Parts:
     if ready_file is not None:
         stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
     IqHandlers(domain=domain, directory=directory, conversations=pg.conversations).register(stream)
+    MamHandler(
+        domain=domain,
+        directory=directory,
+        conversations=pg.conversations,
+        archive=pg.archive,
+        outbox=outbox,
+    ).register(stream)
     return Parts(pg, rd, directory, messages, presence, roster, stream, ready_file)
 
 

@@ -136,6 +136,17 @@ class ArchivedMessage:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ArchivePage:
+    """One page of a conversation's archive, oldest first (XEP-0313 + XEP-0059)."""
+
+    messages: list[ArchivedMessage]
+    #: No more messages beyond this page in the direction of paging.
+    complete: bool
+    #: Messages matching the query's time filters, all pages together.
+    count: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
     """Archived messages a component process is delivering, under one record."""
 

@@ -7,6 +7,7 @@ routing layer use in-memory fakes of the same shape. Every method may raise
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from storage.models import (
     Agent,
     ArchivedBatch,
     ArchivedMessage,
+    ArchivePage,
     Company,
     CompanyDraft,
     Conversation,
@@ -142,6 +144,23 @@ class ArchiveStore(Protocol):
 
     async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
         """The newest ``limit`` messages of a conversation, oldest first."""
+
+    async def page(
+        self,
+        conversation_id: int,
+        *,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        after: str | None,
+        before: str | None,
+        limit: int,
+    ) -> ArchivePage:
+        """A page of the conversation's messages between ``start`` and ``end``.
+
+        ``after``/``before`` are stanza-ids: the page starts after the first
+        or ends before the second; ``before=""`` asks for the last page.
+        Raises NotFound for a stanza-id that is not in this conversation.
+        """
 
 
 class PresenceStore(Protocol):

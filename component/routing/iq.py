@@ -26,6 +26,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from component.addressing import company_jid, split_local
 from component.directory import Directory
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
+from component.routing.mam import NS_MAM
 from component.routing.messages import display_name
 from component.routing.wire import (
     NS_CHATSTATES,
@@ -47,6 +48,7 @@ NS_VERSION = "jabber:iq:version"
 
 SERVICE_FEATURES = (NS_DISCO_INFO, NS_DISCO_ITEMS, NS_RSM, NS_VCARD, NS_PING, NS_VERSION)
 CHAT_FEATURES = (
+    NS_MAM,
     NS_DISCO_INFO,
     NS_VCARD,
     NS_PING,

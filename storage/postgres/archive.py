@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
-from storage.models import ArchivedBatch, ArchivedMessage, ArchiveResult, Delivery, NewMessage
+from storage.errors import NotFound
+from storage.models import (
+    ArchivedBatch,
+    ArchivedMessage,
+    ArchivePage,
+    ArchiveResult,
+    Delivery,
+    NewMessage,
+)
 from storage.postgres import deliveries, messages
-from storage.postgres.pool import Database
+from storage.postgres.pool import Conn, Database
 
 
 class PgArchiveStore:
@@ -64,3 +73,35 @@ class PgArchiveStore:
     async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
         async with self._db.acquire() as conn:
             return await messages.newest(conn, conversation_id, limit)
+
+    async def page(
+        self,
+        conversation_id: int,
+        *,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        after: str | None,
+        before: str | None,
+        limit: int,
+    ) -> ArchivePage:
+        async with self._db.acquire() as conn:
+            after_id = await self._id(conn, conversation_id, after) if after else None
+            before_id = await self._id(conn, conversation_id, before) if before else None
+            found, complete, count = await messages.page(
+                conn,
+                conversation_id,
+                start,
+                end,
+                after_id,
+                before_id,
+                backwards=before is not None,
+                limit=limit,
+            )
+        return ArchivePage(found, complete, count)
+
+    @staticmethod
+    async def _id(conn: Conn, conversation_id: int, stanza_id: str) -> int:
+        found = await messages.id_of(conn, conversation_id, stanza_id)
+        if found is None:
+            raise NotFound(f"no message {stanza_id!r} in this archive")
+        return found

@@ -16,6 +16,7 @@ in the same statement.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import asyncpg
@@ -179,3 +180,62 @@ async def newest(conn: Conn, conversation_id: int, limit: int) -> list[ArchivedM
         limit,
     )
     return [from_row(row) for row in reversed(rows)]
+
+
+async def id_of(conn: Conn, conversation_id: int, stanza_id: str) -> int | None:
+    found: int | None = await conn.fetchval(
+        "SELECT id FROM messages WHERE stanza_id = $1 AND conversation_id = $2",
+        stanza_id,
+        conversation_id,
+    )
+    return found
+
+
+# Oldest first, or newest first for a page that ends before a message (or
+# the last page); both walk the (conversation_id, id) index. One row more than
+# asked says whether the page is complete.
+_PAGE_WHERE = f"""
+    SELECT {COLUMNS} FROM messages
+     WHERE conversation_id = $1
+       AND ($2::timestamptz IS NULL OR ts >= $2)
+       AND ($3::timestamptz IS NULL OR ts <= $3)
+       AND ($4::bigint IS NULL OR id > $4)
+       AND ($5::bigint IS NULL OR id < $5)
+"""
+_PAGE_FORWARD = _PAGE_WHERE + " ORDER BY id LIMIT $6"
+_PAGE_BACKWARD = _PAGE_WHERE + " ORDER BY id DESC LIMIT $6"
+
+_COUNT = """
+    SELECT count(*) FROM messages
+     WHERE conversation_id = $1
+       AND ($2::timestamptz IS NULL OR ts >= $2)
+       AND ($3::timestamptz IS NULL OR ts <= $3)
+"""
+
+
+async def page(
+    conn: Conn,
+    conversation_id: int,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    after_id: int | None,
+    before_id: int | None,
+    backwards: bool,
+    limit: int,
+) -> tuple[list[ArchivedMessage], bool, int]:
+    """(messages oldest first, complete, count of the time-filtered archive)."""
+    rows = await conn.fetch(
+        _PAGE_BACKWARD if backwards else _PAGE_FORWARD,
+        conversation_id,
+        start,
+        end,
+        after_id,
+        before_id,
+        limit + 1,
+    )
+    complete = len(rows) <= limit
+    found = [from_row(row) for row in rows[:limit]]
+    if backwards:
+        found.reverse()
+    count: int = await conn.fetchval(_COUNT, conversation_id, start, end)
+    return found, complete, count

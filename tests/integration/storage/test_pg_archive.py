@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -16,6 +17,7 @@ from storage.errors import NotFound
 from storage.models import (
     ArchivedBatch,
     ArchivedMessage,
+    ArchivePage,
     ArchiveResult,
     CompanyDraft,
     Conversation,
@@ -342,7 +344,8 @@ async def test_a_delivery_whose_messages_were_deleted_comes_back_empty(
     )
     taken = [d for d in await pg.archive.claim_unconfirmed(30, 10) if d.id == batch.delivery_id]
     assert [d.messages for d in taken] == [[]]
-    await pg.archive.confirm([batch.delivery_id])  # type: ignore[list-item]
+    assert batch.delivery_id is not None
+    await pg.archive.confirm([batch.delivery_id])
 
 
 async def test_the_next_batch_confirms_earlier_deliveries(
@@ -360,3 +363,32 @@ async def test_the_next_batch_confirms_earlier_deliveries(
     assert (
         await sql.fetchval("SELECT count(*) FROM deliveries WHERE id = $1", second.delivery_id) == 0
     )
+
+
+async def test_page_walks_the_archive_both_ways(
+    pg: postgres.PostgresStores, conv: Conversation
+) -> None:
+    batch = [message(conv, f"m{n}") for n in range(5)]
+    await pg.archive.append_batch(batch)
+    ids = [m.stanza_id for m in batch]
+
+    async def page(**kw: Any) -> ArchivePage:
+        args: dict[str, Any] = {"start": None, "end": None, "after": None, "before": None}
+        return await pg.archive.page(conv.id, **(args | {"limit": 2} | kw))
+
+    first = await page()
+    assert ([m.body for m in first.messages], first.complete, first.count) == (
+        ["m0", "m1"],
+        False,
+        5,
+    )
+    nxt = await page(after=ids[1])
+    assert [m.body for m in nxt.messages] == ["m2", "m3"]
+    last = await page(before="")
+    assert ([m.body for m in last.messages], last.complete) == (["m3", "m4"], False)
+    earlier = await page(before=ids[1], limit=10)
+    assert ([m.body for m in earlier.messages], earlier.complete) == (["m0"], True)
+    later = await page(start=batch[0].ts + dt.timedelta(seconds=1))
+    assert (later.messages, later.complete, later.count) == ([], True, 0)
+    with pytest.raises(NotFound):
+        await page(after="not-an-id")
