@@ -43,9 +43,6 @@ class EventLogger:
     def exception(self, event: str, **fields: Any) -> None:
         self._log(logging.ERROR, event, fields, exc_info=True)
 
-    def is_debug(self) -> bool:
-        return self._logger.isEnabledFor(logging.DEBUG)
-
 
 def get_logger(name: str) -> EventLogger:
     return EventLogger(logging.getLogger(name))

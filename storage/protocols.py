@@ -14,7 +14,6 @@ from typing import Protocol
 from storage.models import (
     Agent,
     ArchivedBatch,
-    ArchivedMessage,
     ArchivePage,
     Company,
     CompanyDraft,
@@ -141,9 +140,6 @@ class ArchiveStore(Protocol):
 
     async def requeue(self, stanza_ids: Sequence[str]) -> None:
         """Mark IN messages pending again (no agent was available to take them)."""
-
-    async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
-        """The newest ``limit`` messages of a conversation, oldest first."""
 
     async def page(
         self,

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from storage.errors import NotFound
 from storage.models import (
     ArchivedBatch,
-    ArchivedMessage,
     ArchivePage,
     ArchiveResult,
     Delivery,
@@ -69,10 +68,6 @@ class PgArchiveStore:
             return
         async with self._db.acquire() as conn:
             await messages.mark_pending(conn, stanza_ids)
-
-    async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
-        async with self._db.acquire() as conn:
-            return await messages.newest(conn, conversation_id, limit)
 
     async def page(
         self,

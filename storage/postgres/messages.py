@@ -172,16 +172,6 @@ async def mark_pending(conn: Conn, stanza_ids: Sequence[str]) -> None:
     )
 
 
-async def newest(conn: Conn, conversation_id: int, limit: int) -> list[ArchivedMessage]:
-    """The newest ``limit`` messages, oldest first."""
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY id DESC LIMIT $2",
-        conversation_id,
-        limit,
-    )
-    return [from_row(row) for row in reversed(rows)]
-
-
 async def id_of(conn: Conn, conversation_id: int, stanza_id: str) -> int | None:
     found: int | None = await conn.fetchval(
         "SELECT id FROM messages WHERE stanza_id = $1 AND conversation_id = $2",

@@ -181,9 +181,6 @@ class FakeArchive:
             for i, m in self.rows
         ]
 
-    async def history(self, conversation_id: int, limit: int) -> list[ArchivedMessage]:
-        return []
-
 
 class FakePresence:
     def __init__(self) -> None:

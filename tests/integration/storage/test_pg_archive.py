@@ -1,4 +1,4 @@
-"""ArchiveStore on PostgreSQL: batched append with dedup, pending claims, history."""
+"""ArchiveStore on PostgreSQL: batched append with dedup, pending claims, deliveries, pages."""
 
 from __future__ import annotations
 
@@ -260,24 +260,30 @@ async def test_concurrent_claimers_never_share_a_message(
     assert all(taken for taken in results)  # each claimer got some work
 
 
-# -- history ------------------------------------------------------------------
+# -- pages --------------------------------------------------------------------
 
 
-async def test_history_is_the_newest_oldest_first(
+async def newest(pg: postgres.PostgresStores, conversation_id: int, limit: int) -> ArchivePage:
+    return await pg.archive.page(
+        conversation_id, start=None, end=None, after=None, before="", limit=limit
+    )
+
+
+async def test_the_last_page_is_the_newest_oldest_first(
     pg: postgres.PostgresStores, conv: Conversation
 ) -> None:
     batch = [message(conv, f"m{n}") for n in range(5)]
     await pg.archive.append_batch(batch[:2])
     await pg.archive.append_batch(batch[2:])
 
-    history = await pg.archive.history(conv.id, 3)
+    history = (await newest(pg, conv.id, 3)).messages
 
     assert [m.body for m in history] == ["m2", "m3", "m4"]
     assert [m.stanza_id for m in history] == [m.stanza_id for m in batch[2:]]
     assert history[0].id < history[1].id < history[2].id
     assert history[0].ts == batch[2].ts
-    assert [m.body for m in await pg.archive.history(conv.id, 100)] == [m.body for m in batch]
-    assert await pg.archive.history(-1, 10) == []
+    assert [m.body for m in (await newest(pg, conv.id, 100)).messages] == [m.body for m in batch]
+    assert (await newest(pg, -1, 10)).messages == []
 
 
 # -- deliveries -----------------------------------------------------------------

@@ -64,7 +64,7 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         lambda: stores.archive.requeue(["s"]),
         lambda: stores.archive.claim_unconfirmed(10, 10),
         lambda: stores.archive.confirm([1]),
-        lambda: stores.archive.history(1, 10),
+        lambda: stores.archive.page(1, start=None, end=None, after=None, before=None, limit=10),
     ]
 
 
@@ -113,7 +113,7 @@ async def test_start_while_down_then_recover_then_fail_then_recover(
 
         await pg_proxy.start()
         await stores.directory.list_companies()  # the pool opens now
-        await stores.archive.history(1, 10)
+        await stores.archive.page(1, start=None, end=None, after=None, before=None, limit=10)
 
         await pg_proxy.stop()  # every pooled connection is reset
         for call in every_call(stores)[:4]:
