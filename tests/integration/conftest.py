@@ -326,11 +326,14 @@ async def clients() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     """Log accounts in with a real client library; all are logged out at the end."""
     started: list[Client] = []
 
-    async def login(account: Account, lib: str = "slixmpp", announce: bool = True) -> Any:
+    async def login(
+        account: Account, lib: str = "slixmpp", announce: bool = True, resource: str = "test"
+    ) -> Any:
+        full = f"{account.jid}/{resource}"
         client: Client = (
-            SlixClient(account.jid + "/test", account.password)
+            SlixClient(full, account.password)
             if lib == "slixmpp"
-            else AioClient(account.jid + "/test", account.password)
+            else AioClient(full, account.password)
         )
         await client.start(announce=announce)
         started.append(client)

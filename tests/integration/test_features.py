@@ -10,19 +10,16 @@ client receives and what PostgreSQL and Redis hold.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import asyncpg
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from tests.integration.clients import (
     Predicate,
-    SlixClient,
     chat,
     child,
     error_type,
@@ -36,7 +33,6 @@ from tests.integration.conftest import (
     DOMAIN,
     REDIS_PREFIX,
     RUN,
-    Account,
     ComponentProcess,
     MakeCompany,
     orgchat,
@@ -164,26 +160,6 @@ async def online(rds: aioredis.Redis, jid: str, resources: set[str]) -> None:
         return set(await rds.hkeys(presence_key(jid))) == resources
 
     await eventually(check, f"{jid} online with {sorted(resources)} in Redis")
-
-
-Devices = Callable[[Account, str], Awaitable[SlixClient]]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def devices() -> AsyncIterator[Devices]:
-    """Log an account in with a chosen resource (the `clients` fixture always uses /test)."""
-    started: list[SlixClient] = []
-
-    async def login(account: Account, resource: str) -> SlixClient:
-        client = SlixClient(f"{account.jid}/{resource}", account.password)
-        await client.start()
-        started.append(client)
-        return client
-
-    yield login
-    for client in started:
-        with contextlib.suppress(Exception):
-            await client.stop()
 
 
 # -- XEP-0184 receipts and XEP-0333 markers -------------------------------------
@@ -755,14 +731,13 @@ async def _take_messages(client: Any, count: int) -> list[ET.Element] | None:
 async def test_agent_with_two_devices(
     make_company: MakeCompany,
     clients: Any,
-    devices: Devices,
     db: asyncpg.Connection,
     rds: aioredis.Redis,
 ) -> None:
     company = await make_company(agents=1)
     account = company.agents[0]
-    phone = await devices(account, "phone")
-    desk = await devices(account, "desk")
+    phone = await clients(account, resource="phone")
+    desk = await clients(account, resource="desk")
     await online(rds, account.jid, {"phone", "desk"})
     assert await presence_shows(rds, account.jid) == {"phone": "available", "desk": "available"}
     customer = await clients(await register("customer"))

@@ -10,6 +10,10 @@ import dataclasses
 import itertools
 from collections.abc import Sequence
 
+from component.config import ArchiveSettings, LimitsSettings
+from component.conversation_cache import ConversationCache
+from component.directory import Directory
+from component.routing.messages import MessageRouter, Outbox
 from storage.errors import NotFound, Unavailable
 from storage.models import (
     Agent,
@@ -234,3 +238,29 @@ class FakeLimits:
             out.append(k not in self.seen)
             self.seen.add(k)
         return out
+
+
+def message_router(
+    directory: Directory,
+    outbox: Outbox,
+    *,
+    domain: str = "biz.localhost",
+    conversations: FakeConversations | None = None,
+    archive: FakeArchive | None = None,
+    presence: FakePresence | None = None,
+    limits: FakeLimits | None = None,
+    limit_settings: LimitsSettings | None = None,
+) -> MessageRouter:
+    """A MessageRouter on in-memory stores, handling each message at once (no linger)."""
+    return MessageRouter(
+        domain=domain,
+        directory=directory,
+        cache=ConversationCache(),
+        conversations=conversations or FakeConversations(),
+        archive=archive or FakeArchive(),
+        presence=presence or FakePresence(),
+        limits=limits or FakeLimits(),
+        limit_settings=limit_settings or LimitsSettings(),
+        archive_settings=ArchiveSettings(flush_interval_ms=0),
+        outbox=outbox,
+    )

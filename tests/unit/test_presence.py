@@ -9,17 +9,13 @@ from xml.etree import ElementTree as ET
 import pytest
 import pytest_asyncio
 
-from component.config import ArchiveSettings, LimitsSettings
-from component.conversation_cache import ConversationCache
 from component.directory import Directory
-from component.routing.messages import MessageRouter, Outbox
+from component.routing.messages import Outbox
 from component.routing.presence import PresenceRouter
 from tests.unit.fakes import (
-    FakeArchive,
-    FakeConversations,
     FakeDirectoryStore,
-    FakeLimits,
     FakePresence,
+    message_router,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -50,18 +46,7 @@ async def rig() -> AsyncIterator[Rig]:
     written: list[str] = []
     outbox = Outbox(written.append)
     presence = FakePresence()
-    messages = MessageRouter(
-        domain="biz.localhost",
-        directory=directory,
-        cache=ConversationCache(),
-        conversations=FakeConversations(),
-        archive=FakeArchive(),
-        presence=presence,
-        limits=FakeLimits(),
-        limit_settings=LimitsSettings(),
-        archive_settings=ArchiveSettings(flush_interval_ms=0),
-        outbox=outbox,
-    )
+    messages = message_router(directory, outbox, presence=presence)
     router = PresenceRouter(
         domain="biz.localhost",
         directory=directory,

@@ -15,20 +15,17 @@ from xml.etree import ElementTree as ET
 import pytest
 import pytest_asyncio
 
-from component.config import ArchiveSettings, LimitsSettings
-from component.conversation_cache import ConversationCache
 from component.directory import Directory
 from component.routing import presence as presence_mod
-from component.routing.messages import MessageRouter, Outbox
+from component.routing.messages import Outbox
 from component.routing.presence import PresenceRouter
 from storage.errors import Unavailable
 from storage.models import Delivery
 from tests.unit.fakes import (
     FakeArchive,
-    FakeConversations,
     FakeDirectoryStore,
-    FakeLimits,
     FakePresence,
+    message_router,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -84,18 +81,7 @@ async def env(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
     written: list[str] = []
     outbox = Outbox(written.append)
     presence, archive = OutagePresence(), FakeArchive()
-    messages = MessageRouter(
-        domain=DOMAIN,
-        directory=directory,
-        cache=ConversationCache(),
-        conversations=FakeConversations(),
-        archive=archive,
-        presence=presence,
-        limits=FakeLimits(),
-        limit_settings=LimitsSettings(),
-        archive_settings=ArchiveSettings(flush_interval_ms=0),
-        outbox=outbox,
-    )
+    messages = message_router(directory, outbox, domain=DOMAIN, archive=archive, presence=presence)
     router = PresenceRouter(
         domain=DOMAIN, directory=directory, presence=presence, messages=messages, outbox=outbox
     )

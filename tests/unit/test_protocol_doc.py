@@ -17,16 +17,13 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from component.config import ArchiveSettings, LimitsSettings
-from component.conversation_cache import ConversationCache
 from component.directory import Directory
 from component.routing import messages
 from tests.unit.fakes import (
-    FakeArchive,
     FakeConversations,
     FakeDirectoryStore,
-    FakeLimits,
     FakePresence,
+    message_router,
 )
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -63,17 +60,11 @@ async def test_examples_match_what_routing_does(monkeypatch: pytest.MonkeyPatch)
     presence = FakePresence()
     await presence.update("mario@localhost", "desk", "available")
     written: list[str] = []
-    router = messages.MessageRouter(
-        domain="biz.localhost",
-        directory=directory,
-        cache=ConversationCache(),
+    router = message_router(
+        directory,
+        messages.Outbox(written.append),
         conversations=FakeConversations(tokens=["k3x7f2q7mz"]),
-        archive=FakeArchive(),
         presence=presence,
-        limits=FakeLimits(),
-        limit_settings=LimitsSettings(),
-        archive_settings=ArchiveSettings(flush_interval_ms=0),
-        outbox=messages.Outbox(written.append),
     )
     task = asyncio.create_task(router.run())
     try:

@@ -10,8 +10,7 @@ from xml.etree import ElementTree as ET
 import pytest
 import pytest_asyncio
 
-from component.config import ArchiveSettings, LimitsSettings
-from component.conversation_cache import ConversationCache
+from component.config import LimitsSettings
 from component.directory import Directory
 from component.routing.errors import NotConnected
 from component.routing.messages import MessageRouter, Outbox
@@ -21,6 +20,7 @@ from tests.unit.fakes import (
     FakeDirectoryStore,
     FakeLimits,
     FakePresence,
+    message_router,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -79,17 +79,15 @@ async def env() -> AsyncIterator[Env]:
 
     conversations, archive = FakeConversations(), FakeArchive()
     presence, limits = FakePresence(), FakeLimits()
-    router = MessageRouter(
+    router = message_router(
+        directory,
+        Outbox(write),
         domain=DOMAIN,
-        directory=directory,
-        cache=ConversationCache(),
         conversations=conversations,
         archive=archive,
         presence=presence,
         limits=limits,
         limit_settings=LimitsSettings(max_body_chars=100, customer_rate=5, customer_rate_window=60),
-        archive_settings=ArchiveSettings(flush_interval_ms=0, batch_max=500),
-        outbox=Outbox(write),
     )
     env = Env(router, store, directory, conversations, archive, presence, limits, written)
     holder["env"] = env
