@@ -34,6 +34,7 @@ class CompanyDraft:
     hours: str | None = None
     category: str | None = None
     city: str | None = None
+    accepts_requests: bool = True  #: False: left out of requests to several companies
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class Company:
     hours: str | None
     category: str | None
     city: str | None
+    accepts_requests: bool = True  #: False: left out of requests to several companies
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -103,6 +105,10 @@ class NewMessage:
     client_key: str | None
     pending: bool  #: IN only: no agent was online, deliver when one comes
     ts: dt.datetime
+    thread: str | None = None  #: XEP-0201 thread (a request's public id)
+    #: Extra XML (our own namespaces only) rendered after the body when the
+    #: message is delivered or served from the archive; written by the component.
+    payload: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,6 +139,8 @@ class ArchivedMessage:
     stanza_id: str
     client_id: str | None
     ts: dt.datetime
+    thread: str | None = None
+    payload: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -177,3 +185,140 @@ class PresenceChange:
 
     was_online: bool
     is_online: bool
+
+
+# -- requests to several companies ---------------------------------------------
+
+
+class RequestState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  #: by the customer (possibly accepting one company's offer)
+    EXPIRED = "expired"
+
+
+class TargetStatus(enum.StrEnum):
+    """Where one company stands in a request. Statuses only move forward."""
+
+    SENT = "sent"  #: archived in the company's conversation
+    DELIVERED = "delivered"  #: written to at least one agent
+    SEEN = "seen"  #: an agent sent a XEP-0333 displayed marker
+    ANSWERED = "answered"  #: an agent replied (possibly with an offer)
+    DECLINED = "declined"  #: an agent declined
+    EXPIRED = "expired"  #: the request expired before an answer
+
+    @property
+    def rank(self) -> int:
+        return _TARGET_RANK[self]
+
+
+_TARGET_RANK = {
+    TargetStatus.SENT: 0,
+    TargetStatus.DELIVERED: 1,
+    TargetStatus.SEEN: 2,
+    TargetStatus.ANSWERED: 3,
+    TargetStatus.DECLINED: 4,
+    TargetStatus.EXPIRED: 4,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A request to several companies, as routing accepted it.
+
+    ``message_body``/``message_payload`` are the fan-out message archived in
+    each target's conversation (direction IN, sender the customer, thread the
+    public id); ``stanza_ids`` gives each target's message its stanza-id.
+    """
+
+    public_id: str
+    customer_jid: str
+    customer_nick: str | None
+    subject: str
+    body: str
+    #: The structured fields: a serialised XEP-0004 form, opaque to storage.
+    form: str | None
+    #: Equal for the same text to the same companies (duplicate detection).
+    dedup_key: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    company_ids: tuple[int, ...]
+    stanza_ids: tuple[str, ...]  #: one per company, same order
+    message_body: str
+    message_payload: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestTarget:
+    company_id: int
+    conversation_id: int
+    status: TargetStatus
+    updated_at: dt.datetime
+    #: The company's last structured offer: a serialised XEP-0004 form.
+    offer: str | None = None
+    reason: str | None = None  #: why the company declined
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    id: int
+    public_id: str
+    customer_jid: str
+    subject: str
+    body: str
+    form: str | None
+    state: RequestState
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    closed_at: dt.datetime | None
+    accepted_company_id: int | None
+    targets: tuple[RequestTarget, ...]  #: in the order the companies were given
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CreatedRequest:
+    request: Request
+    #: True: the same customer sent the same text to the same companies within
+    #: the duplicate window; ``request`` is that earlier one, nothing was sent.
+    duplicate: bool
+    #: The fan-out messages, leased to the caller like any delivery record
+    #: (None for a duplicate).
+    delivery: Delivery | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestPage:
+    """Requests of one customer, newest first (XEP-0059)."""
+
+    requests: list[Request]
+    count: int  #: all of the customer's requests matching the filter
+    first_index: int  #: position of the page's first request in that list
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TargetUpdate:
+    """A company's reaction in a conversation, applied to its newest open request."""
+
+    conversation_id: int
+    status: TargetStatus
+    offer: str | None = None  #: with ANSWERED: a serialised XEP-0004 offer form
+    reason: str | None = None  #: with DECLINED
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A target whose status moved forward (the customer is told)."""
+
+    public_id: str
+    customer_jid: str
+    company_id: int
+    status: TargetStatus
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Notice:
+    """A message posted on the customer's behalf into one target's conversation."""
+
+    company_id: int
+    stanza_id: str
+    body: str
+    payload: str

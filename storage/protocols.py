@@ -18,14 +18,22 @@ from storage.models import (
     Company,
     CompanyDraft,
     Conversation,
+    CreatedRequest,
     Delivery,
     DirectorySnapshot,
     ImportedCompany,
     ImportReport,
     NewMessage,
+    NewRequest,
+    Notice,
     PresenceChange,
+    Request,
+    RequestPage,
+    RequestState,
     Role,
     RosterJob,
+    StatusChange,
+    TargetUpdate,
 )
 
 #: Called with a company slug when it (or one of its agents) changed, or with
@@ -186,3 +194,71 @@ class LimitStore(Protocol):
 
     async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
         """True for each key seen for the first time within ``ttl_s`` seconds."""
+
+
+class RequestStore(Protocol):
+    """Requests to several companies, their targets and statuses (PostgreSQL)."""
+
+    async def create(self, new: NewRequest, duplicate_window_s: float) -> CreatedRequest:
+        """Store the request and fan it out, in one transaction.
+
+        If the same customer created a request with the same ``dedup_key``
+        less than ``duplicate_window_s`` seconds ago, nothing is written and
+        that request is returned with ``duplicate=True``. Otherwise each
+        company's conversation with the customer is opened (created if new,
+        ``customer_nick`` as for ConversationStore.open_many), the fan-out
+        message is archived in it (direction IN, sender the customer, thread
+        the public id, not pending) and recorded in one delivery record that
+        the caller confirms, and every target starts as SENT.
+        """
+
+    async def get(self, public_id: str) -> Request | None: ...
+
+    async def list_for(
+        self,
+        customer_jid: str,
+        *,
+        state: RequestState | None,
+        after: str | None,
+        before: str | None,
+        limit: int,
+    ) -> RequestPage:
+        """A page of the customer's requests, newest first.
+
+        ``after``/``before`` are public ids (XEP-0059); ``before=""`` asks
+        for the last page. Raises NotFound for an id that is not the
+        customer's.
+        """
+
+    async def open_in(self, conversation_ids: Sequence[int]) -> dict[int, str]:
+        """The public id of the newest open request targeting each conversation."""
+
+    async def advance(self, updates: Sequence[TargetUpdate]) -> list[StatusChange]:
+        """Move targets of open requests forward; return the effective changes.
+
+        Each update applies to the newest open request targeting its
+        conversation. A status only moves to a higher rank (DECLINED and
+        EXPIRED are final); an ANSWERED update with an offer on an already
+        ANSWERED target replaces the offer without a change being reported.
+        """
+
+    async def close(
+        self,
+        public_id: str,
+        customer_jid: str,
+        accepted_company_id: int | None,
+        notices: Sequence[Notice],
+    ) -> tuple[Request, Delivery | None]:
+        """Close an open request of this customer, in one transaction.
+
+        Archives each notice in its company's conversation (direction IN,
+        sender the customer, thread the public id) under one delivery record
+        leased to the caller. Raises NotFound (no such request of this
+        customer, or an accepted company that is not a target) or Conflict
+        (not open).
+        """
+
+    async def expire_due(self, now: dt.datetime, limit: int) -> list[Request]:
+        """Expire open requests whose time is up; their unanswered targets
+        become EXPIRED. Each request is returned to exactly one caller, even
+        with several processes sweeping."""
