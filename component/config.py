@@ -157,6 +157,36 @@ class LimitsSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class RequestSettings:
+    """Requests to several companies at once (`urn:orgchat:request:0`, ad-hoc "Ask several companies")."""
+
+    max_companies: int = setting(
+        10, "Most companies one request may name or match (`policy-violation` above)."
+    )
+    rate: int = setting(5, "Requests a customer may create within `rate_window` seconds.")
+    rate_window: int = setting(
+        3600, "Window (seconds) of the per-customer request limit (`resource-constraint` above)."
+    )
+    duplicate_window: int = setting(
+        600,
+        "The same text to the same companies by the same customer within this many seconds "
+        "is a duplicate: answered with the earlier request, not sent again.",
+    )
+    company_rate: int = setting(
+        200,
+        "Requests one company may receive within `company_rate_window` seconds; beyond, "
+        "it is reported `over-limit` and left out.",
+    )
+    company_rate_window: int = setting(3600, "Window (seconds) of the per-company request limit.")
+    expire_after: int = setting(
+        259200, "Seconds after which an open request expires (default 3 days)."
+    )
+    expiry_interval: float = setting(
+        30.0, "Seconds between two sweeps for expired requests (in every component process)."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class LogSettings:
     """Structured logging."""
 
@@ -181,6 +211,7 @@ class Config:
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     archive: ArchiveSettings = dataclasses.field(default_factory=ArchiveSettings)
     limits: LimitsSettings = dataclasses.field(default_factory=LimitsSettings)
+    requests: RequestSettings = dataclasses.field(default_factory=RequestSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
 
     def check_secrets(self) -> None:
