@@ -1,4 +1,5 @@
-"""PostgreSQL storage: the directory, roster jobs, conversations and the archive.
+"""PostgreSQL storage: the directory, roster jobs, conversations, the archive and
+requests to several companies.
 
     stores = await connect(dsn, min_size=2, max_size=10, command_timeout=10.0)
     company = await stores.directory.get_company("pizza-napoli")
@@ -20,8 +21,15 @@ from storage.postgres.archive import PgArchiveStore
 from storage.postgres.conversations import PgConversationStore
 from storage.postgres.directory import PgDirectoryStore
 from storage.postgres.pool import Database, unavailable_on_driver_errors
+from storage.postgres.requests import PgRequestStore
 from storage.postgres.roster_jobs import PgRosterJobStore
-from storage.protocols import ArchiveStore, ConversationStore, DirectoryStore, RosterJobStore
+from storage.protocols import (
+    ArchiveStore,
+    ConversationStore,
+    DirectoryStore,
+    RequestStore,
+    RosterJobStore,
+)
 
 __all__ = ["PostgresStores", "connect", "migrate", "schema_version"]
 
@@ -30,7 +38,7 @@ _CONNECT_TIMEOUT = 10.0
 
 
 class PostgresStores:
-    """The four PostgreSQL stores, sharing one pool."""
+    """The five PostgreSQL stores, sharing one pool."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -38,6 +46,7 @@ class PostgresStores:
         self.roster_jobs: RosterJobStore = PgRosterJobStore(db)
         self.conversations: ConversationStore = PgConversationStore(db)
         self.archive: ArchiveStore = PgArchiveStore(db)
+        self.requests: RequestStore = PgRequestStore(db)
 
     async def close(self) -> None:
         """Close the pool; the caller cancels its running ``watch`` tasks."""

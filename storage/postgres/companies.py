@@ -14,11 +14,12 @@ from storage.errors import Conflict
 from storage.models import Company, CompanyDraft
 from storage.postgres.pool import Conn
 
-COLUMNS = "id, slug, name, email, timezone, hours, category, city"
+COLUMNS = "id, slug, name, email, timezone, hours, category, city, accepts_requests"
 
 # The columns a CompanyDraft sets, in the order of the unnest() arrays below.
 _DRAFT_ARRAYS = (
-    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
+    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+    " $8::boolean[])"
 )
 
 
@@ -32,11 +33,12 @@ def from_row(row: asyncpg.Record) -> Company:
         hours=row["hours"],
         category=row["category"],
         city=row["city"],
+        accepts_requests=row["accepts_requests"],
     )
 
 
-def _fields(c: Company | CompanyDraft) -> tuple[str | None, ...]:
-    return (c.name, c.email, c.timezone, c.hours, c.category, c.city)
+def _fields(c: Company | CompanyDraft) -> tuple[str | bool | None, ...]:
+    return (c.name, c.email, c.timezone, c.hours, c.category, c.city, c.accepts_requests)
 
 
 def differs(company: Company, draft: CompanyDraft) -> bool:
@@ -44,7 +46,7 @@ def differs(company: Company, draft: CompanyDraft) -> bool:
     return _fields(company) != _fields(draft)
 
 
-def _columns(drafts: Sequence[CompanyDraft]) -> Iterator[list[str | None]]:
+def _columns(drafts: Sequence[CompanyDraft]) -> Iterator[Sequence[str | bool | None]]:
     """The drafts as one list per column (slug first), for unnest()."""
     yield [d.slug for d in drafts]
     yield [d.name for d in drafts]
@@ -53,6 +55,7 @@ def _columns(drafts: Sequence[CompanyDraft]) -> Iterator[list[str | None]]:
     yield [d.hours for d in drafts]
     yield [d.category for d in drafts]
     yield [d.city for d in drafts]
+    yield [d.accepts_requests for d in drafts]
 
 
 async def insert_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> list[Company]:
@@ -63,9 +66,10 @@ async def insert_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> list[Compan
     try:
         rows = await conn.fetch(
             f"""
-            INSERT INTO companies (slug, name, email, timezone, hours, category, city)
-            SELECT s, n, e, t, h, c, ci
-              FROM {_DRAFT_ARRAYS} WITH ORDINALITY AS d(s, n, e, t, h, c, ci, ord)
+            INSERT INTO companies (slug, name, email, timezone, hours, category, city,
+                                   accepts_requests)
+            SELECT s, n, e, t, h, c, ci, ar
+              FROM {_DRAFT_ARRAYS} WITH ORDINALITY AS d(s, n, e, t, h, c, ci, ar, ord)
              ORDER BY ord
             RETURNING {COLUMNS}
             """,
@@ -88,8 +92,8 @@ async def update_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> None:
     await conn.execute(
         f"""
         UPDATE companies SET name = d.n, email = d.e, timezone = d.t, hours = d.h,
-                             category = d.c, city = d.ci
-          FROM {_DRAFT_ARRAYS} AS d(s, n, e, t, h, c, ci)
+                             category = d.c, city = d.ci, accepts_requests = d.ar
+          FROM {_DRAFT_ARRAYS} AS d(s, n, e, t, h, c, ci, ar)
          WHERE companies.slug = d.s
         """,
         *_columns(drafts),

@@ -4,7 +4,9 @@ The token is the customer-facing part of the conversation's address on the
 agents' side, so it is random (``secrets``) and carries nothing of the
 customer's JID. :meth:`PgConversationStore.open_many` runs once per batch of
 incoming messages: in the common case (every conversation exists, no new
-nick) it is one read-only round trip and writes nothing.
+nick) it is one read-only round trip and writes nothing. The module-level
+:func:`open_many` also serves other stores inside their own transactions
+(requests to several companies open their conversations this way).
 """
 
 from __future__ import annotations
@@ -103,6 +105,43 @@ async def set_nicks(conn: Conn, nicks: Sequence[tuple[int, str]]) -> None:
     )
 
 
+async def open_many(conn: Conn, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
+    """Get or create each pair's conversation (raises NotFound for an unknown company).
+
+    A pair repeated in the call is looked up once; its last non-None nick wins.
+    Works inside a caller's transaction as well as without one.
+    """
+    nicks: dict[Key, str | None] = {}
+    for company_id, jid, nick in pairs:
+        if nick is not None or (company_id, jid) not in nicks:
+            nicks[company_id, jid] = nick
+
+    found = await find_many(conn, list(nicks))
+    missing = [key for key in nicks if key not in found]
+    for _ in range(_INSERT_ROUNDS):
+        if not missing:
+            break
+        found |= await insert_new(conn, [(*key, nicks[key]) for key in missing])
+        skipped = [key for key in missing if key not in found]
+        if skipped:  # another process created them meanwhile, or a token collided
+            found |= await find_many(conn, skipped)
+        missing = [key for key in skipped if key not in found]
+    if missing:
+        raise RuntimeError("could not allocate conversation tokens")
+
+    renamed = {
+        key: nick
+        for key, nick in nicks.items()
+        if nick is not None and found[key].customer_nick != nick
+    }
+    if renamed:
+        await set_nicks(conn, [(found[key].id, nick) for key, nick in renamed.items()])
+        for key, nick in renamed.items():
+            found[key] = dataclasses.replace(found[key], customer_nick=nick)
+
+    return [found[company_id, jid] for company_id, jid, _ in pairs]
+
+
 async def find(conn: Conn, company_id: int, customer_jid: str) -> Conversation | None:
     row = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM conversations WHERE company_id = $1 AND customer_jid = $2",
@@ -130,40 +169,9 @@ class PgConversationStore:
         self._db = db
 
     async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
-        """Get or create each pair's conversation (raises NotFound for an unknown company).
-
-        A pair repeated in the call is looked up once; its last non-None nick wins.
-        """
-        nicks: dict[Key, str | None] = {}
-        for company_id, jid, nick in pairs:
-            if nick is not None or (company_id, jid) not in nicks:
-                nicks[company_id, jid] = nick
-
+        """See :func:`open_many`."""
         async with self._db.acquire() as conn:
-            found = await find_many(conn, list(nicks))
-            missing = [key for key in nicks if key not in found]
-            for _ in range(_INSERT_ROUNDS):
-                if not missing:
-                    break
-                found |= await insert_new(conn, [(*key, nicks[key]) for key in missing])
-                skipped = [key for key in missing if key not in found]
-                if skipped:  # another process created them meanwhile, or a token collided
-                    found |= await find_many(conn, skipped)
-                missing = [key for key in skipped if key not in found]
-            if missing:
-                raise RuntimeError("could not allocate conversation tokens")
-
-            renamed = {
-                key: nick
-                for key, nick in nicks.items()
-                if nick is not None and found[key].customer_nick != nick
-            }
-            if renamed:
-                await set_nicks(conn, [(found[key].id, nick) for key, nick in renamed.items()])
-                for key, nick in renamed.items():
-                    found[key] = dataclasses.replace(found[key], customer_nick=nick)
-
-        return [found[company_id, jid] for company_id, jid, _ in pairs]
+            return await open_many(conn, pairs)
 
     async def find(self, company_id: int, customer_jid: str) -> Conversation | None:
         async with self._db.acquire() as conn:

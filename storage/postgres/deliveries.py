@@ -13,14 +13,14 @@ from collections.abc import Sequence
 import asyncpg
 
 from storage.models import Delivery
-from storage.postgres.messages import from_row
+from storage.postgres.messages import M_COLUMNS, from_row
 from storage.postgres.pool import Conn
 
 # Stale rows are re-leased (since = now()) in the statement that takes them,
 # so a sweeper that dies in turn leaves them stale again, never lost. A row
 # whose messages were all deleted since (conversation removed) comes back
 # with no messages, so the caller can confirm it away.
-_TAKE_STALE = """
+_TAKE_STALE = f"""
     WITH stale AS (
         SELECT id FROM deliveries
          WHERE since < now() - make_interval(secs => $1)
@@ -31,8 +31,7 @@ _TAKE_STALE = """
         UPDATE deliveries d SET since = now() FROM stale WHERE d.id = stale.id
         RETURNING d.id, d.message_ids
     )
-    SELECT taken.id AS delivery_id, m.id, m.conversation_id, m.direction, m.sender_jid,
-           m.body, m.stanza_id, m.client_id, m.ts
+    SELECT taken.id AS delivery_id, {M_COLUMNS}
       FROM taken LEFT JOIN messages m ON m.id = ANY (taken.message_ids)
      ORDER BY taken.id, m.id
 """

@@ -11,21 +11,29 @@ Pending messages (customer messages that arrived while no agent was online)
 are claimed with FOR UPDATE SKIP LOCKED, so two component processes never
 deliver the same one. Both statements that hand messages over for delivery
 (archiving a batch, claiming pending messages) record them in ``deliveries``
-in the same statement.
+in the same statement, and so does :func:`insert_delivered`, which archives
+the messages the component writes on a customer's behalf (requests to several
+companies and their notices). ``thread`` and ``payload`` travel with a
+message wherever it is read back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
-from storage.errors import NotFound
+from storage.errors import Conflict, NotFound
 from storage.models import ArchivedMessage, Delivery, Direction, NewMessage
 from storage.postgres.pool import Conn
 
-COLUMNS = "id, conversation_id, direction, sender_jid, body, stanza_id, client_id, ts"
+COLUMNS = (
+    "id, conversation_id, direction, sender_jid, body, stanza_id, client_id, ts, thread, payload"
+)
+#: The same columns, qualified with the alias ``m`` (for joins and RETURNING).
+M_COLUMNS = ", ".join(f"m.{column}" for column in COLUMNS.split(", "))
 
 
 def from_row(row: asyncpg.Record) -> ArchivedMessage:
@@ -38,8 +46,23 @@ def from_row(row: asyncpg.Record) -> ArchivedMessage:
         stanza_id=row["stanza_id"],
         client_id=row["client_id"],
         ts=row["ts"],
+        thread=row["thread"],
+        payload=row["payload"],
     )
 
+
+# The messages of one batch, from one array per column (see _arrays), $1 to $11.
+_INSERT_ROWS = """
+        INSERT INTO messages (conversation_id, direction, sender_jid, body, stanza_id,
+                              client_id, client_key, pending, ts, thread, payload)
+        SELECT conversation_id, direction, sender_jid, body, stanza_id,
+               client_id, client_key, pending, ts, thread, payload
+          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                      $6::text[], $7::text[], $8::boolean[], $9::timestamptz[],
+                      $10::text[], $11::text[])
+               WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
+                                    client_id, client_key, pending, ts, thread, payload, ord)
+         ORDER BY ord"""
 
 # ORDER BY ord: rows are inserted (and numbered) in batch order, so when two
 # copies of a message are in one batch the first one is kept.
@@ -50,17 +73,8 @@ def from_row(row: asyncpg.Record) -> ArchivedMessage:
 # statement (see deliveries.py); every returned row carries its id. Earlier
 # deliveries that were confirmed meanwhile are deleted by the same statement,
 # so a busy component commits once per batch, not twice.
-_INSERT = """
-    WITH ins AS (
-        INSERT INTO messages (conversation_id, direction, sender_jid, body, stanza_id,
-                              client_id, client_key, pending, ts)
-        SELECT conversation_id, direction, sender_jid, body, stanza_id,
-               client_id, client_key, pending, ts
-          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                      $6::text[], $7::text[], $8::boolean[], $9::timestamptz[])
-               WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
-                                    client_id, client_key, pending, ts, ord)
-         ORDER BY ord
+_INSERT = f"""
+    WITH ins AS ({_INSERT_ROWS}
         ON CONFLICT DO NOTHING
         RETURNING id, stanza_id, pending
     ), delivery AS (
@@ -68,7 +82,7 @@ _INSERT = """
         SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT pending HAVING count(*) > 0
         RETURNING id
     ), confirmed AS (
-        DELETE FROM deliveries WHERE id = ANY($10::bigint[])
+        DELETE FROM deliveries WHERE id = ANY($12::bigint[])
     )
     SELECT ins.stanza_id, (SELECT id FROM delivery) AS delivery_id FROM ins
 """
@@ -97,23 +111,62 @@ async def insert_batch(
     Returns the stanza-ids inserted and the new delivery's id (or None).
     """
     try:
-        rows = await conn.fetch(
-            _INSERT,
-            [m.conversation_id for m in messages],
-            [m.direction.value for m in messages],
-            [m.sender_jid for m in messages],
-            [m.body for m in messages],
-            [m.stanza_id for m in messages],
-            [m.client_id for m in messages],
-            [m.client_key for m in messages],
-            [m.pending for m in messages],
-            [m.ts for m in messages],
-            list(confirmed),
-        )
+        rows = await conn.fetch(_INSERT, *_arrays(messages), list(confirmed))
     except asyncpg.ForeignKeyViolationError as exc:
         raise NotFound(f"conversation does not exist: {exc.detail}") from exc
     delivery_id = rows[0]["delivery_id"] if rows else None
     return {row["stanza_id"] for row in rows}, delivery_id
+
+
+def _arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
+    """The messages as one list per column, in the order of _INSERT_ROWS' unnest()."""
+    return (
+        [m.conversation_id for m in messages],
+        [m.direction.value for m in messages],
+        [m.sender_jid for m in messages],
+        [m.body for m in messages],
+        [m.stanza_id for m in messages],
+        [m.client_id for m in messages],
+        [m.client_key for m in messages],
+        [m.pending for m in messages],
+        [m.ts for m in messages],
+        [m.thread for m in messages],
+        [m.payload for m in messages],
+    )
+
+
+# For messages the component writes itself (requests and their notices):
+# every row is new (fresh stanza-ids, no client key), none is pending, and
+# all are handed over for delivery under one record, as by _INSERT.
+_INSERT_DELIVERED = f"""
+    WITH ins AS ({_INSERT_ROWS}
+        RETURNING {COLUMNS}
+    ), delivery AS (
+        INSERT INTO deliveries (message_ids)
+        SELECT array_agg(id ORDER BY id) FROM ins
+        RETURNING id
+    )
+    SELECT ins.*, (SELECT id FROM delivery) AS delivery_id FROM ins ORDER BY ins.id
+"""
+
+
+async def insert_delivered(conn: Conn, messages: Sequence[NewMessage]) -> Delivery:
+    """Archive new, not pending messages under one new delivery record.
+
+    Unlike :func:`insert_batch` nothing is deduplicated: a stanza-id that is
+    already archived raises Conflict. The delivery lists the messages in the
+    order given. Raises NotFound for an unknown conversation.
+    """
+    if not messages or any(m.pending for m in messages):
+        raise ValueError("insert_delivered takes one or more messages, none pending")
+    try:
+        rows = await conn.fetch(_INSERT_DELIVERED, *_arrays(messages))
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise NotFound(f"conversation does not exist: {exc.detail}") from exc
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"message already archived: {exc.detail}") from exc
+    by_stanza_id = {row["stanza_id"]: from_row(row) for row in rows}
+    return Delivery(rows[0]["delivery_id"], [by_stanza_id[m.stanza_id] for m in messages])
 
 
 async def first_copies(conn: Conn, messages: Sequence[NewMessage]) -> list[str]:
@@ -134,7 +187,7 @@ async def claim_pending(conn: Conn, company_ids: Sequence[int], limit: int) -> D
     # A row claimed and committed by someone else after this statement started
     # is re-checked against "pending" and dropped.
     rows = await conn.fetch(
-        """
+        f"""
         WITH taken AS (
             SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
              WHERE m.pending AND c.company_id = ANY($1::bigint[])
@@ -143,8 +196,7 @@ async def claim_pending(conn: Conn, company_ids: Sequence[int], limit: int) -> D
              FOR UPDATE OF m SKIP LOCKED
         ), claimed AS (
             UPDATE messages m SET pending = false FROM taken WHERE m.id = taken.id
-            RETURNING m.id, m.conversation_id, m.direction, m.sender_jid, m.body,
-                      m.stanza_id, m.client_id, m.ts
+            RETURNING {M_COLUMNS}
         ), delivery AS (
             INSERT INTO deliveries (message_ids)
             SELECT array_agg(id ORDER BY id) FROM claimed HAVING count(*) > 0

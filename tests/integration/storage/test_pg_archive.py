@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -398,3 +399,33 @@ async def test_page_walks_the_archive_both_ways(
     assert (later.messages, later.complete, later.count) == ([], True, 0)
     with pytest.raises(NotFound):
         await page(after="not-an-id")
+
+
+async def test_thread_and_payload_travel_with_a_message(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    payload = '<request xmlns="urn:orgchat:request:0" id="rabc"/>'
+    threaded = dataclasses.replace(message(conv, "live"), thread="rabc", payload=payload)
+    waiting = dataclasses.replace(message(conv, "wait", pending=True), thread="rabc")
+    plain = message(conv, "plain")
+    batch = await pg.archive.append_batch([threaded, waiting, plain])
+
+    history = (await newest(pg, conv.id, 10)).messages
+    assert [(m.body, m.thread, m.payload) for m in history] == [
+        ("live", "rabc", payload),
+        ("wait", "rabc", None),
+        ("plain", None, None),
+    ]
+    delivery = await pg.archive.claim_pending([conv.company_id], 10)
+    assert delivery is not None
+    assert [(m.thread, m.payload) for m in delivery.messages] == [("rabc", None)]
+    await sql.execute(
+        "UPDATE deliveries SET since = now() - interval '1 minute' WHERE id = $1",
+        batch.delivery_id,
+    )
+    [taken] = [d for d in await pg.archive.claim_unconfirmed(30, 10) if d.id == batch.delivery_id]
+    assert [(m.body, m.thread, m.payload) for m in taken.messages] == [
+        ("live", "rabc", payload),
+        ("plain", None, None),
+    ]
+    await pg.archive.confirm([taken.id, delivery.id])

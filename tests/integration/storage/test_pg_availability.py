@@ -17,7 +17,16 @@ import pytest
 
 from storage import postgres
 from storage.errors import Unavailable
-from storage.models import CompanyDraft, Direction, NewMessage, Role
+from storage.models import (
+    CompanyDraft,
+    Direction,
+    NewMessage,
+    NewRequest,
+    RequestState,
+    Role,
+    TargetStatus,
+    TargetUpdate,
+)
 
 if TYPE_CHECKING:
     from conftest import TcpProxy
@@ -42,6 +51,21 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         pending=False,
         ts=dt.datetime.now(dt.UTC),
     )
+    request = NewRequest(
+        public_id="raaaaaaaaaaaaaaaaaaaa",
+        customer_jid="c@localhost",
+        customer_nick=None,
+        subject="s",
+        body="b",
+        form=None,
+        dedup_key="k",
+        created_at=dt.datetime.now(dt.UTC),
+        expires_at=dt.datetime.now(dt.UTC),
+        company_ids=(1,),
+        stanza_ids=("s",),
+        message_body="b",
+        message_payload="<request/>",
+    )
     return [
         lambda: stores.directory.add_company(CompanyDraft(slug="x", name="X")),
         lambda: stores.directory.remove_company("x"),
@@ -65,6 +89,15 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         lambda: stores.archive.claim_unconfirmed(10, 10),
         lambda: stores.archive.confirm([1]),
         lambda: stores.archive.page(1, start=None, end=None, after=None, before=None, limit=10),
+        lambda: stores.requests.create(request, 60.0),
+        lambda: stores.requests.get("r"),
+        lambda: stores.requests.list_for(
+            "c@localhost", state=RequestState.OPEN, after=None, before=None, limit=10
+        ),
+        lambda: stores.requests.open_in([1]),
+        lambda: stores.requests.advance([TargetUpdate(1, TargetStatus.SEEN)]),
+        lambda: stores.requests.close("r", "c@localhost", None, []),
+        lambda: stores.requests.expire_due(dt.datetime.now(dt.UTC), 10),
     ]
 
 

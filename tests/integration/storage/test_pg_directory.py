@@ -256,6 +256,38 @@ async def test_import_nothing(pg: postgres.PostgresStores) -> None:
     assert await pg.directory.import_companies([]) == ImportReport(0, 0, 0)
 
 
+async def test_accepts_requests_round_trip(
+    pg: postgres.PostgresStores, sql: Sql, slug: str
+) -> None:
+    """Added, listed, imported (counted as an update) and in the snapshot."""
+    assert (await pg.directory.add_company(draft(slug))).accepts_requests is True
+    other = f"{slug}-out"
+    out = await pg.directory.add_company(
+        CompanyDraft(slug=other, name="Opted out", accepts_requests=False)
+    )
+    assert out.accepts_requests is False
+    assert await pg.directory.get_company(other) == out
+    assert out in await pg.directory.list_companies()
+    assert (
+        await sql.fetchval("SELECT accepts_requests FROM companies WHERE slug = $1", other) is False
+    )
+
+    flip = [
+        ImportedCompany(CompanyDraft(slug=slug, name=f"Company {slug}", accepts_requests=False)),
+        ImportedCompany(CompanyDraft(slug=other, name="Opted out", accepts_requests=True)),
+    ]
+    assert await pg.directory.import_companies(flip) == ImportReport(0, 2, 0)
+    assert await pg.directory.import_companies(flip) == ImportReport(0, 0, 0)
+    snapshot = {c.slug: c for c in (await pg.directory.snapshot()).companies}
+    assert (snapshot[slug].accepts_requests, snapshot[other].accepts_requests) == (False, True)
+    new = f"{slug}-new"
+    await pg.directory.import_companies(
+        [ImportedCompany(CompanyDraft(slug=new, name="New", accepts_requests=False))]
+    )
+    company = await pg.directory.get_company(new)
+    assert company is not None and company.accepts_requests is False
+
+
 # -- snapshot -----------------------------------------------------------------
 
 
@@ -400,6 +432,9 @@ async def test_watch_reports_changes(pg: postgres.PostgresStores, slug: str) -> 
         await pg.directory.add_agent(slug, "bob@localhost", Role.AGENT)
         assert await next_event(seen) == slug
         await pg.directory.import_companies([ImportedCompany(draft(slug, name="Renamed"))])
+        assert await next_event(seen) == slug
+        opted_out = CompanyDraft(slug=slug, name="Renamed", accepts_requests=False)
+        await pg.directory.import_companies([ImportedCompany(opted_out)])
         assert await next_event(seen) == slug
         await pg.directory.remove_agent(slug, "bob@localhost")
         assert await next_event(seen) == slug
