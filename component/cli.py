@@ -4,6 +4,7 @@
     orgchat [--config FILE] migrate
     orgchat [--config FILE] company add SLUG --name NAME [--email ADDR] [--timezone TZ]
                                        [--hours SPEC] [--category C] [--city C]
+                                       [--no-requests]
     orgchat [--config FILE] company list | show SLUG | remove SLUG
     orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
     orgchat [--config FILE] import FILE
@@ -81,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--hours", help="opening hours, e.g. 'Mo-Fr 09:00-18:00; Sa 10:00-14:00'")
     add.add_argument("--category")
     add.add_argument("--city")
+    add.add_argument(
+        "--no-requests",
+        action="store_true",
+        help="leave the company out of requests to several companies",
+    )
     company.add_parser("list", help="list companies")
     show = company.add_parser("show", help="show one company and its agents")
     show.add_argument("slug")
@@ -206,7 +212,14 @@ def _import(args: argparse.Namespace, domain: str) -> Handler:
 
 def _company_add(args: argparse.Namespace, domain: str) -> Handler:
     draft = company_draft(
-        args.slug, args.name, args.email, args.timezone, args.hours, args.category, args.city
+        args.slug,
+        args.name,
+        args.email,
+        args.timezone,
+        args.hours,
+        args.category,
+        args.city,
+        accepts_requests=not args.no_requests,
     )
 
     async def run(pg: postgres.PostgresStores) -> int:
@@ -214,7 +227,8 @@ def _company_add(args: argparse.Namespace, domain: str) -> Handler:
             company = await pg.directory.add_company(draft)
         except Conflict:
             raise Conflict(f"company {draft.slug!r} already exists") from None
-        print(f"added {company.slug}@{domain} ({company.name})")
+        note = "" if company.accepts_requests else "; no requests to several companies"
+        print(f"added {company.slug}@{domain} ({company.name}){note}")
         return 0
 
     return run
@@ -223,7 +237,7 @@ def _company_add(args: argparse.Namespace, domain: str) -> Handler:
 def _company_list(args: argparse.Namespace, domain: str) -> Handler:
     async def run(pg: postgres.PostgresStores) -> int:
         for c in await pg.directory.list_companies():
-            print(f"{c.slug}\t{c.name}\t{c.city or '-'}\t{c.category or '-'}")
+            print(f"{c.slug}\t{c.name}\t{c.city or '-'}\t{c.category or '-'}\t{_requests(c)}")
         return 0
 
     return run
@@ -341,6 +355,12 @@ def _print_company(c: Company, domain: str) -> None:
     print(f"hours:    {c.hours or '-'}")
     print(f"category: {c.category or '-'}")
     print(f"city:     {c.city or '-'}")
+    print(f"requests: {'yes' if c.accepts_requests else 'no'}")
+
+
+def _requests(c: Company) -> str:
+    """The list column: does the company take requests to several companies?"""
+    return "requests" if c.accepts_requests else "no-requests"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,8 @@ from storage.models import CompanyDraft, ImportedCompany, Role
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 FIELDS = ("slug", "name", "email", "timezone", "hours", "category", "city")
+#: Optional true/false fields of a JSON import (CSV has text fields only).
+FLAGS = ("accepts_requests",)
 
 
 class InputError(ValueError):
@@ -42,6 +44,7 @@ def company_draft(
     hours_spec: str | None = None,
     category: str | None = None,
     city: str | None = None,
+    accepts_requests: bool = True,
 ) -> CompanyDraft:
     check_slug(slug)
     name = (name or "").strip()
@@ -69,6 +72,7 @@ def company_draft(
         hours=hours_spec or None,
         category=(category or "").strip() or None,
         city=(city or "").strip() or None,
+        accepts_requests=accepts_requests,
     )
 
 
@@ -113,9 +117,12 @@ def _from_json(path: Path, text: str) -> list[ImportedCompany]:
         where = f"{path}: company #{n}"
         if not isinstance(obj, dict):
             raise InputError(f"{where}: expected an object")
-        unknown = set(obj) - set(FIELDS) - {"agents"}
+        unknown = set(obj) - set(FIELDS) - set(FLAGS) - {"agents"}
         if unknown:
             raise InputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        for key in FLAGS:
+            if obj.get(key) is not None and not isinstance(obj[key], bool):
+                raise InputError(f"{where}: '{key}' must be true or false")
         agents_raw = obj.get("agents", [])
         if not isinstance(agents_raw, list):
             raise InputError(f"{where}: 'agents' must be a list")
@@ -169,6 +176,8 @@ def _draft(where: str, obj: dict[str, Any]) -> CompanyDraft:
             values["hours"],
             values["category"],
             values["city"],
+            # JSON only (checked by _from_json); null or absent: true.
+            obj.get("accepts_requests") is not False,
         )
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None

@@ -152,6 +152,7 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "hours": "Mo-Fr 09:00-18:00; Sa 10:00-14:00",
         "category": "restaurant",
         "city": "Rome",
+        "accepts_requests": True,
         "created_at": None,
         "updated_at": None,
     }
@@ -175,12 +176,13 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "hours": "Mo-Fr 09:00-18:00; Sa 10:00-14:00",
         "category": "restaurant",
         "city": "Rome",
+        "requests": "yes",
     }
     assert f"  {boss.jid} (admin)" in shown.splitlines()
     assert f"  {clerk.jid} (agent)" in shown.splitlines()
 
     listed = (await ok("company", "list")).out.splitlines()
-    assert f"{slug}\tTrattoria Uno\tRome\trestaurant" in listed
+    assert f"{slug}\tTrattoria Uno\tRome\trestaurant\trequests" in listed
     assert len(listed) == await db.fetchval("SELECT count(*) FROM companies")
 
     # Defaults: UTC and no optional fields.
@@ -189,7 +191,7 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
     plain_shown = (await ok("company", "show", plain)).out.splitlines()
     assert "timezone: UTC" in plain_shown
     assert "agents: none" in plain_shown
-    assert f"{plain}\tPlain Shop\t-\t-" in (await ok("company", "list")).out.splitlines()
+    assert f"{plain}\tPlain Shop\t-\t-\trequests" in (await ok("company", "list")).out.splitlines()
 
     removed = await ok("company", "remove", slug)
     assert slug in removed.out
@@ -198,6 +200,37 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
     listed = (await ok("company", "list")).out.splitlines()
     assert slug not in [line.split("\t")[0] for line in listed]
     await ok("company", "remove", plain)
+
+
+async def test_a_company_can_stay_out_of_requests(db: asyncpg.Connection, tmp_path: Path) -> None:
+    slug = unique_slug()
+    added = await ok("company", "add", slug, "--name", "Quiet Shop", "--no-requests")
+    assert "no requests to several companies" in added.out
+    row = await company_row(db, slug)
+    assert row is not None and row["accepts_requests"] is False
+    assert "requests: no" in (await ok("company", "show", slug)).out.splitlines()
+    listed = (await ok("company", "list")).out.splitlines()
+    assert f"{slug}\tQuiet Shop\t-\t-\tno-requests" in listed
+
+    # An import sets the flag; without it the company takes requests (the
+    # file describes the whole company, as for every other field).
+    path = tmp_path / "flags.json"
+    for flag, expected in ((True, True), (False, False), (None, True)):
+        company: dict[str, Any] = {"slug": slug, "name": "Quiet Shop"}
+        if flag is not None:
+            company["accepts_requests"] = flag
+        path.write_text(json.dumps([company]))
+        assert "0 added, 1 updated" in (await ok("import", str(path))).out
+        row = await company_row(db, slug)
+        assert row is not None and row["accepts_requests"] is expected
+    assert "0 added, 0 updated" in (await ok("import", str(path))).out
+
+    path.write_text(json.dumps([{"slug": slug, "name": "Quiet Shop", "accepts_requests": "no"}]))
+    line = await refused(db, "import", str(path))
+    assert "company #1" in line and "'accepts_requests' must be true or false" in line, line
+    line = await refused(db, "company", "add", unique_slug(), "--name", "X", "--no-requests=1")
+    assert "--no-requests" in line, line
+    await ok("company", "remove", slug)
 
 
 async def test_agent_add_list_remove(db: asyncpg.Connection) -> None:

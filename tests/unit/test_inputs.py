@@ -107,6 +107,21 @@ def test_import_json_and_csv(tmp_path: Path) -> None:
     )
     [item] = load_import(csv_path)
     assert item.company.city == "Rome" and item.agents[1] == ("boss@localhost", Role.ADMIN)
+    assert item.company.accepts_requests is True
+
+
+def test_import_json_accepts_requests(tmp_path: Path) -> None:
+    data = [
+        {"slug": "a", "name": "A", "accepts_requests": False},
+        {"slug": "b", "name": "B", "accepts_requests": True},
+        {"slug": "c", "name": "C", "accepts_requests": None},
+        {"slug": "d", "name": "D"},
+    ]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(data))
+    assert [i.company.accepts_requests for i in load_import(path)] == [False, True, True, True]
+    assert company_draft("a", "A").accepts_requests is True
+    assert company_draft("a", "A", accepts_requests=False).accepts_requests is False
 
 
 @pytest.mark.parametrize(
@@ -115,6 +130,13 @@ def test_import_json_and_csv(tmp_path: Path) -> None:
         ('[{"slug": "Bad Slug", "name": "x"}]', ".json", "company #1: invalid slug"),
         ("{not json", ".json", "invalid JSON"),
         ('[{"slug": "a", "name": "x", "colour": "red"}]', ".json", "unknown field"),
+        (
+            '[{"slug": "a", "name": "x", "accepts_requests": "no"}]',
+            ".json",
+            "company #1: 'accepts_requests' must be true or false",
+        ),
+        ('[{"slug": "a", "name": "x", "accepts_requests": 0}]', ".json", "true or false"),
+        ("slug,name,accepts_requests\na,A,no\n", ".csv", "unknown column"),
         ('[{"slug": "a", "name": "x"}, {"slug": "a", "name": "y"}]', ".json", "duplicate slug"),
         ("slug,name,agents\na,A,notajid\n", ".csv", r"c\.csv:2: invalid JID"),
         ("slug,name,agents\na,A,x@y:boss\n", ".csv", "role must be"),
