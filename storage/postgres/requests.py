@@ -333,12 +333,14 @@ _ADVANCE = f"""
 
 
 def fold(updates: Sequence[TargetUpdate]) -> list[TargetUpdate]:
-    """One update per conversation, as if the given ones were applied in order.
+    """One update per conversation, deterministic whatever the batch holds.
 
     The first update of the highest rank wins (DECLINED and EXPIRED are
-    final, so the first of them stays); an ANSWERED update with an offer
-    that follows the winning ANSWERED one replaces its offer. The result
-    keeps the order in which conversations first appear.
+    equally final, so the first of them stays); an ANSWERED update with an
+    offer that follows the winning ANSWERED one replaces its offer. The
+    status is thus the one applying the updates in order would give; only
+    an offer overtaken in the same call by a DECLINED is not stored. The
+    result keeps the order in which conversations first appear.
     """
     folded: dict[int, TargetUpdate] = {}
     for update in updates:
@@ -542,9 +544,10 @@ class PgRequestStore:
         """See RequestStore.advance.
 
         Several updates for one conversation in one call are folded first
-        (:func:`fold`): the result is that of applying them in order, except
-        that at most one change per target is reported (the final status).
-        Changes come back in the order their conversations first appear.
+        (:func:`fold`): the highest rank wins, the first given among equal
+        ranks, and the last offer of the winning ANSWERED updates is kept; at
+        most one change per target is reported (its final status). Changes
+        come back in the order their conversations first appear.
         """
         if not updates:
             return []
