@@ -16,6 +16,7 @@ from component.directory import Directory
 from component.ejabberd_api import EjabberdApi
 from component.logs import get_logger
 from component.roster_sync import RosterSync
+from component.routing.commands import CommandRegistry
 from component.routing.iq import IqHandlers
 from component.routing.mam import MamHandler
 from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
@@ -44,6 +45,8 @@ class Parts:
     roster: RosterSync
     stream: ComponentStream
     ready_file: Path | None
+    #: XEP-0050 ad-hoc commands: features add theirs before the stream starts.
+    commands: CommandRegistry
 
 
 async def wire(cfg: Config) -> Parts:
@@ -96,7 +99,13 @@ async def wire(cfg: Config) -> Parts:
     outbox.attach(stream.write)
     if ready_file is not None:
         stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
-    IqHandlers(domain=domain, directory=directory, conversations=pg.conversations).register(stream)
+    commands = CommandRegistry(
+        directory=directory, secret=cfg.component.secret, session_ttl=cfg.commands.session_ttl
+    )
+    commands.register(stream)
+    IqHandlers(
+        domain=domain, directory=directory, conversations=pg.conversations, commands=commands
+    ).register(stream)
     MamHandler(
         domain=domain,
         directory=directory,
@@ -104,7 +113,7 @@ async def wire(cfg: Config) -> Parts:
         archive=pg.archive,
         outbox=outbox,
     ).register(stream)
-    return Parts(pg, rd, directory, messages, presence, roster, stream, ready_file)
+    return Parts(pg, rd, directory, messages, presence, roster, stream, ready_file, commands)
 
 
 class App:

@@ -187,6 +187,18 @@ class RequestSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class CommandSettings:
+    """XEP-0050 ad-hoc commands."""
+
+    session_ttl: float = setting(
+        600.0,
+        "Seconds an ad-hoc command session (XEP-0050) stays valid from its first request; "
+        "a stage submitted later gets `session-expired`. Session ids are signed with a key "
+        "derived from `component.secret`, so every component process accepts every other's.",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class LogSettings:
     """Structured logging."""
 
@@ -212,6 +224,7 @@ class Config:
     archive: ArchiveSettings = dataclasses.field(default_factory=ArchiveSettings)
     limits: LimitsSettings = dataclasses.field(default_factory=LimitsSettings)
     requests: RequestSettings = dataclasses.field(default_factory=RequestSettings)
+    commands: CommandSettings = dataclasses.field(default_factory=CommandSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
 
     def check_secrets(self) -> None:
@@ -343,6 +356,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("limits.customer_rate and customer_rate_window must be at least 1")
     if config.database.pool_min < 1 or config.database.pool_max < config.database.pool_min:
         raise ConfigError("database.pool_min must be >= 1 and <= database.pool_max")
+    if config.commands.session_ttl <= 0:
+        raise ConfigError("commands.session_ttl must be positive")
     if config.log.format not in {"logfmt", "json"}:
         raise ConfigError("log.format must be `logfmt` or `json`")
     if not config.component.domain or "@" in config.component.domain:

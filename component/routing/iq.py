@@ -3,6 +3,11 @@
 * XEP-0030 service discovery: disco#info of the domain, of each company and
   of each conversation address; disco#items of the domain lists the
   companies, paged with XEP-0059 result set management.
+* XEP-0050 discovery of ad-hoc commands (executed by
+  :mod:`component.routing.commands`): the feature in disco#info where
+  commands exist for that kind of address, the node
+  ``http://jabber.org/protocol/commands`` in disco#items (the commands the
+  requester may run there) and disco#info of each command node.
 * XEP-0054 vcard-temp of each company (name, email, city, category, hours)
   and, for the company's agents only, of each conversation (the customer's
   nickname).
@@ -23,9 +28,17 @@ from slixmpp.stanza import Iq
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from component.addressing import company_jid, split_local
+from component.addressing import company_jid
 from component.directory import Directory
+from component.routing.commands import (
+    NS_COMMANDS,
+    CommandRegistry,
+    Context,
+    Forbidden,
+    resolve_target,
+)
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
+from component.routing.forms import NS_DATA
 from component.routing.mam import NS_MAM
 from component.routing.messages import display_name
 from component.routing.wire import (
@@ -70,10 +83,12 @@ class IqHandlers:
         domain: str,
         directory: Directory,
         conversations: ConversationStore,
+        commands: CommandRegistry | None = None,
     ) -> None:
         self.domain = domain
         self.directory = directory
         self.conversations = conversations
+        self.commands = commands
 
     def register(self, xmpp: Any) -> None:
         ns = xmpp.default_ns
@@ -102,14 +117,8 @@ class IqHandlers:
 
     def _target(self, iq: Iq) -> tuple[Company | None, str | None]:
         """(company, conversation token) addressed by the IQ; raises if unknown."""
-        to = iq["to"]
-        if not to.user:
-            return None, None
-        parts = split_local(to.user)
-        company = self.directory.company(parts[0]) if parts else None
-        if parts is None or company is None:
-            raise UnknownAddress("No such company")
-        return company, parts[1]
+        _, company, token = resolve_target(self.directory, iq["to"])
+        return company, token
 
     async def _conversation(self, iq: Iq, company: Company, token: str) -> Conversation:
         if not self.directory.is_agent(company.id, iq["from"].bare):
@@ -124,9 +133,10 @@ class IqHandlers:
     @xmpp_errors
     async def disco_info(self, iq: Iq) -> None:
         query = iq.xml.find(f"{{{NS_DISCO_INFO}}}query")
-        if query is not None and query.get("node"):
-            raise UnknownAddress("No such node")
-        company, token = self._target(iq)
+        node = query.get("node") if query is not None else None
+        if node:
+            return self._command_node_info(iq, node)
+        target, company, token = resolve_target(self.directory, iq["to"])
         reply = iq.reply(clear=True)
         out = Element(f"{{{NS_DISCO_INFO}}}query")
         if company is None:
@@ -139,6 +149,9 @@ class IqHandlers:
             conv = await self._conversation(iq, company, token)
             _identity(out, "account", "registered", display_name(conv))
             features = CHAT_FEATURES
+        if self.commands is not None and self.commands.has_commands(target):
+            # XEP-0050 §2.1: advertised where there are commands to list.
+            features = (*features, NS_COMMANDS)
         for feature in features:
             SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
         reply.append(out)
@@ -165,8 +178,45 @@ class IqHandlers:
             if rsm is not None or truncated:
                 # XEP-0059 §2.6: a limited result without a request says so too.
                 out.append(_rsm_result(first, page, len(companies), self.domain))
+        elif query is not None and query.get("node") == NS_COMMANDS and self.commands:
+            # XEP-0050 §2.2: the commands this requester may run at this address.
+            out.set("node", NS_COMMANDS)
+            ctx = self.commands.context(iq)
+            for command in self.commands.items_for(ctx):
+                SubElement(
+                    out,
+                    f"{{{NS_DISCO_ITEMS}}}item",
+                    jid=str(ctx.target_jid),
+                    node=command.node,
+                    name=command.name,
+                )
         elif query is not None and query.get("node"):
             raise UnknownAddress("No such node")
+        reply.append(out)
+        reply.send()
+
+    def _command_node_info(self, iq: Iq, node: str) -> None:
+        """XEP-0050 §2.2: disco#info of the command list or of one command."""
+        if self.commands is None:
+            raise UnknownAddress("No such node")
+        ctx: Context = self.commands.context(iq)
+        out = Element(f"{{{NS_DISCO_INFO}}}query", node=node)
+        if node == NS_COMMANDS:
+            if not self.commands.has_commands(ctx.target):
+                raise UnknownAddress("No such node")
+            _identity(out, "automation", "command-list", "Commands")
+            features: tuple[str, ...] = (NS_DISCO_INFO, NS_DISCO_ITEMS)
+        else:
+            command = self.commands.find(ctx.target, node)
+            if command is None:
+                raise UnknownAddress("No such node")
+            if not command.allowed(ctx):
+                raise Forbidden("You may not run this command here")
+            _identity(out, "automation", "command-node", command.name)
+            features = (NS_COMMANDS, NS_DATA)
+        for feature in features:
+            SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
+        reply = iq.reply(clear=True)
         reply.append(out)
         reply.send()
 
