@@ -15,12 +15,14 @@ from component.conversation_cache import ConversationCache
 from component.directory import Directory
 from component.ejabberd_api import EjabberdApi
 from component.logs import get_logger
+from component.requests import RequestService
 from component.roster_sync import RosterSync
 from component.routing.commands import CommandRegistry
 from component.routing.iq import IqHandlers
 from component.routing.mam import MamHandler
 from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
 from component.routing.presence import PresenceRouter
+from component.routing.requests import RequestIqHandlers
 from component.xmpp import ComponentStream
 from storage import postgres
 from storage import redis as redis_store
@@ -42,6 +44,7 @@ class Parts:
     directory: Directory
     messages: MessageRouter
     presence: PresenceRouter
+    requests: RequestService
     roster: RosterSync
     stream: ComponentStream
     ready_file: Path | None
@@ -78,6 +81,17 @@ async def wire(cfg: Config) -> Parts:
     presence = PresenceRouter(
         domain=domain, directory=directory, presence=rd.presence, messages=messages, outbox=outbox
     )
+    requests = RequestService(
+        domain=domain,
+        directory=directory,
+        store=pg.requests,
+        limits=rd.limits,
+        router=messages,
+        outbox=outbox,
+        settings=cfg.requests,
+        max_body_chars=cfg.limits.max_body_chars,
+    )
+    messages.hooks = requests
     roster = RosterSync(
         domain=domain,
         jobs=pg.roster_jobs,
@@ -113,7 +127,10 @@ async def wire(cfg: Config) -> Parts:
         archive=pg.archive,
         outbox=outbox,
     ).register(stream)
-    return Parts(pg, rd, directory, messages, presence, roster, stream, ready_file, commands)
+    RequestIqHandlers(requests).register(stream)
+    return Parts(
+        pg, rd, directory, messages, presence, requests, roster, stream, ready_file, commands
+    )
 
 
 class App:
@@ -130,6 +147,7 @@ class App:
         self._spawn(p.pg.directory.watch(p.directory.reload), "directory-watch")
         self._spawn(p.pg.roster_jobs.watch(p.roster.wakeup), "roster-watch")
         self._spawn(p.roster.run(), "roster-sync")
+        self._spawn(p.requests.expire_forever(), "request-expiry")
         self._spawn(
             sweep_forever(p.messages, cfg.archive.redeliver_after, p.stream.connected_event.is_set),
             "redelivery-sweep",

@@ -158,7 +158,7 @@ class LimitsSettings:
 
 @dataclasses.dataclass(frozen=True)
 class RequestSettings:
-    """Requests to several companies at once (`urn:orgchat:request:0`, ad-hoc "Ask several companies")."""
+    """Requests to several companies at once (`urn:orgchat:request:0`)."""
 
     max_companies: int = setting(
         10, "Most companies one request may name or match (`policy-violation` above)."

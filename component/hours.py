@@ -12,7 +12,9 @@ Days not mentioned are closed. Times are local to the company's time zone.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
+import zoneinfo
 
 DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
@@ -36,6 +38,37 @@ class OpeningHours:
             return True
         yesterday = self.week[(weekday - 1) % 7]
         return any(end > 1440 and minute < end - 1440 for _, end in yesterday)
+
+    def next_opening(self, weekday: int, minute: int) -> tuple[int, int] | None:
+        """(days ahead, minute) of the next interval start after ``minute``; None: never."""
+        for ahead in range(8):
+            for start, _ in self.week[(weekday + ahead) % 7]:
+                if ahead > 0 or start > minute:
+                    return ahead, start
+        return None
+
+
+def open_now(spec: str | None, timezone: str, now: dt.datetime) -> tuple[bool, dt.datetime | None]:
+    """Whether a company is open at ``now``, and if not when it opens (its local time).
+
+    Unknown or unreadable hours count as open: a business without published
+    hours is not turned away.
+    """
+    if not spec:
+        return True, None
+    try:
+        hours = parse(spec)
+        local = now.astimezone(zoneinfo.ZoneInfo(timezone))
+    except (HoursError, zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return True, None
+    minute = local.hour * 60 + local.minute
+    if hours.is_open(local.weekday(), minute):
+        return True, None
+    nxt = hours.next_opening(local.weekday(), minute)
+    if nxt is None:
+        return False, None
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return False, midnight + dt.timedelta(days=nxt[0], minutes=nxt[1])
 
 
 def parse(spec: str) -> OpeningHours:

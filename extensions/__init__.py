@@ -1,6 +1,9 @@
 """Custom stanza extensions, one package per feature (``<feature>/{__init__,stanza,plugin}.py``).
 
-Everything orgchat exchanges today is defined by an RFC or a XEP (see
-docs/protocol.md), so no custom namespace exists yet; features that need one
-(requests to several companies at once) add their package here.
+Everything else orgchat exchanges is defined by an RFC or a XEP (see
+docs/protocol.md); a feature that no XEP covers gets its own namespace and its
+package here:
+
+* :mod:`extensions.request`: requests to several companies at once
+  (``urn:orgchat:request:0``).
 """

@@ -13,11 +13,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
 from slixmpp.exceptions import XMPPError
+from slixmpp.stanza.error import Error
 
 from component.logs import get_logger
 from storage.errors import Unavailable
 
 log = get_logger(__name__)
+
+# RFC 6120 §8.3.3.12 policy-violation is missing from slixmpp's list of
+# conditions, which silently turns it into feature-not-implemented.
+Error.conditions = Error.conditions | {"policy-violation"}
 
 
 class RoutingError(Exception):
@@ -45,6 +50,22 @@ class BodyTooLong(RoutingError):
     condition = "policy-violation"
 
 
+class TooManyRecipients(RoutingError):
+    etype = "modify"
+    condition = "policy-violation"
+
+
+class NotAllowed(RoutingError):
+    condition = "not-allowed"
+
+
+class NoRecipient(RoutingError):
+    """None of the companies of a request can take it now (closed, over limit...)."""
+
+    etype = "wait"
+    condition = "recipient-unavailable"
+
+
 class RateLimited(RoutingError):
     etype = "wait"
     condition = "resource-constraint"
@@ -69,6 +90,15 @@ class NotReady(RoutingError):
 
     etype = "wait"
     condition = "internal-server-error"
+
+
+class Refused(RoutingError):
+    """A refusal already decided as (type, condition, text), raised again elsewhere."""
+
+    def __init__(self, etype: str, condition: str, text: str | None) -> None:
+        super().__init__(text)
+        self.etype = etype
+        self.condition = condition
 
 
 class NotConnected(Exception):

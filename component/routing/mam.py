@@ -176,12 +176,14 @@ class MamHandler:
         qid = f' queryid="{escape_attr(queryid)}"' if queryid else ""
         stamp = m.ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         inner_id = f' id="{escape_attr(m.client_id)}"' if m.client_id else ""
+        extra = f"<thread>{escape_text(m.thread)}</thread>" if m.thread else ""
+        extra += m.payload or ""
         return (
             f'<message from="{escape_attr(archive_jid)}" to="{escape_attr(to_full)}" '
             f'id="{new_id()}"><result xmlns="{NS_MAM}"{qid} id="{escape_attr(m.stanza_id)}">'
             f'<forwarded xmlns="{NS_FORWARD}"><delay xmlns="{NS_DELAY}" stamp="{stamp}"/>'
             f'<message xmlns="{NS_CLIENT}" type="chat" from="{escape_attr(frm)}" '
-            f'to="{escape_attr(to)}"{inner_id}><body>{escape_text(m.body)}</body></message>'
+            f'to="{escape_attr(to)}"{inner_id}><body>{escape_text(m.body)}</body>{extra}</message>'
             "</forwarded></result></message>"
         )
 

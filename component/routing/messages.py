@@ -27,8 +27,10 @@ import enum
 import os
 import random
 from collections.abc import Callable, Sequence
+from typing import Protocol
 from xml.etree.ElementTree import Element
 
+import extensions.request as req
 from component.addressing import company_jid, conversation_jid, split_local
 from component.config import ArchiveSettings, LimitsSettings
 from component.conversation_cache import ConversationCache
@@ -44,11 +46,13 @@ from component.routing.errors import (
     NotImplementedPayload,
     NotReady,
     RateLimited,
+    Refused,
     RoutingError,
     UnknownAddress,
     condition_for,
 )
 from component.routing.wire import (
+    NS_REQUEST,
     Inbound,
     parse_message,
     render_chat,
@@ -56,7 +60,15 @@ from component.routing.wire import (
     render_receipt,
 )
 from storage.errors import Unavailable, raise_if_cancelling
-from storage.models import Company, Conversation, Delivery, Direction, NewMessage
+from storage.models import (
+    ArchivedMessage,
+    Company,
+    Conversation,
+    Delivery,
+    Direction,
+    NewMessage,
+    TargetStatus,
+)
 from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
 
 log = get_logger(__name__)
@@ -88,6 +100,15 @@ class Side(enum.Enum):
     AGENT = "agent"  #: agent -> slug+token@domain
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestAnswer:
+    """An agent's structured answer to a request (``urn:orgchat:request:0``)."""
+
+    status: TargetStatus  #: ANSWERED (an offer) or DECLINED
+    offer: req.Offer | None = None
+    reason: str | None = None
+
+
 @dataclasses.dataclass(slots=True)
 class Item:
     """One queued message and what the batch learns about it."""
@@ -102,6 +123,25 @@ class Item:
     stanza_id: str | None = None
     duplicate: bool = False
     forward: bool = True  #: receipts/markers: False when already forwarded once
+    answer: RequestAnswer | None = None
+    #: XEP-0201 thread and payload added by the request hooks (agent messages).
+    thread: str | None = None
+    payload: str | None = None
+    #: Resolved once the item has been handled (see MessageRouter.post).
+    done: asyncio.Future[None] | None = None
+
+
+class RequestHooks(Protocol):
+    """What requests to several companies add to routing (component.requests)."""
+
+    async def before_store(self, batch: Sequence[Item]) -> None:
+        """Tag agent messages of conversations with an open request (thread, payload)."""
+
+    async def after_store(self, batch: Sequence[Item]) -> list[str]:
+        """Record answers and seen markers once archived; return status notifications."""
+
+    async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:
+        """Record request messages delivered to an agent; return status notifications."""
 
 
 class Outbox:
@@ -137,6 +177,7 @@ class MessageRouter:
         archive_settings: ArchiveSettings,
         outbox: Outbox,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        hooks: RequestHooks | None = None,
     ) -> None:
         self.domain = domain
         self.directory = directory
@@ -150,6 +191,7 @@ class MessageRouter:
         self.batch_max = archive_settings.batch_max
         self.outbox = outbox
         self.now = now
+        self.hooks = hooks
         self._queue: list[Item] = []
         #: Delivery records whose stanzas were written, not yet confirmed.
         self._confirmed: list[int] = []
@@ -168,9 +210,25 @@ class MessageRouter:
             self._send_now([self._error_for(msg, exc)])
             return
         if item is not None:
-            self._queue.append(item)
-            self._idle.clear()
-            self._wakeup.set()
+            self._enqueue(item)
+
+    async def post(self, msg: Inbound) -> Item:
+        """Route a message the component composed on a user's behalf (ad-hoc
+        commands) and wait until it is handled; raises its RoutingError."""
+        item = self._classify(msg)
+        if item is None:
+            raise BadRequest("Nothing to send")
+        item.done = asyncio.get_running_loop().create_future()
+        self._enqueue(item)
+        await item.done
+        if item.error is not None:
+            raise Refused(*item.error)
+        return item
+
+    def _enqueue(self, item: Item) -> None:
+        self._queue.append(item)
+        self._idle.clear()
+        self._wakeup.set()
 
     def _classify(self, msg: Inbound) -> Item | None:
         if msg.type == "error" or msg.has_error:
@@ -202,6 +260,9 @@ class MessageRouter:
             raise NotAcceptable(
                 "End-to-end encrypted messages cannot be read here; please send plain text"
             )
+        answer = None
+        if msg.request_answer is not None and token is not None:
+            answer = _request_answer(msg)
         if not msg.understood:
             raise NotImplementedPayload("This message has no content this service understands")
         if msg.body is not None and len(msg.body) > self.limit_settings.max_body_chars:
@@ -209,7 +270,7 @@ class MessageRouter:
                 f"Message longer than {self.limit_settings.max_body_chars} characters"
             )
         side = Side.CUSTOMER if token is None else Side.AGENT
-        return Item(msg=msg, side=side, company=company, token=token)
+        return Item(msg=msg, side=side, company=company, token=token, answer=answer)
 
     # -- the batch loop -----------------------------------------------------
 
@@ -228,6 +289,13 @@ class MessageRouter:
             except Exception as exc:
                 raise_if_cancelling(exc)
                 log.exception("routing.batch_failed", size=len(batch))
+                for item in batch:
+                    if item.error is None:
+                        item.error = condition_for(exc)
+            finally:
+                for item in batch:
+                    if item.done is not None and not item.done.done():
+                        item.done.set_result(None)
             if not self._queue:
                 # Idle: confirm now what no next batch will carry.
                 await self._flush_confirmed()
@@ -239,10 +307,14 @@ class MessageRouter:
 
     async def _process(self, batch: list[Item]) -> None:
         delivery_id: int | None = None
+        stored = False
         try:
             await self._resolve(batch)
             await self._admit(batch)
+            if self.hooks is not None:
+                await self.hooks.before_store(batch)
             delivery_id = await self._store(batch)
+            stored = True
         except Unavailable as exc:
             log.warning("routing.storage_unavailable", error=str(exc), size=len(batch))
             for item in batch:
@@ -251,6 +323,12 @@ class MessageRouter:
         out: list[str] = []
         for item in batch:
             self._render(item, out)
+        if stored and self.hooks is not None:
+            try:
+                out.extend(await self.hooks.after_store(batch))
+            except Unavailable as exc:
+                # The messages are archived and go out; only request statuses lag.
+                log.warning("requests.status_not_recorded", error=str(exc))
         try:
             self.outbox.send(out)
         except NotConnected:
@@ -378,6 +456,8 @@ class MessageRouter:
                     client_key=item.msg.client_key,
                     pending=customer and not item.online,
                     ts=ts,
+                    thread=item.thread,
+                    payload=item.payload,
                 )
             )
         archived = await self.archive.append_batch(rows, self._confirmed)
@@ -438,6 +518,8 @@ class MessageRouter:
                         stanza_id=item.stanza_id,
                         stanza_id_by=cjid,
                         nick=company.name,
+                        thread=item.thread,
+                        payload=item.payload,
                     )
                 )
             if msg.receipt_request and msg.id:
@@ -496,6 +578,7 @@ class MessageRouter:
         online = await self.presence.online_among(candidates) if candidates else set()
         out: list[str] = []
         waiting: list[str] = []
+        reached: list[ArchivedMessage] = []  #: customer messages written to an agent
         for m in messages:
             conv = convs.get(m.conversation_id)
             company = self.directory.company_by_id(conv.company_id) if conv else None
@@ -516,12 +599,16 @@ class MessageRouter:
                         nick=company.name,
                         delay=m.ts,
                         delay_from=self.domain,
+                        thread=m.thread,
+                        payload=m.payload,
                     )
                 )
                 continue
             agents = [a for a in self.directory.agents(company.id) if a in online]
             if not agents:
                 waiting.append(m.stanza_id)
+            else:
+                reached.append(m)
             for agent in agents:
                 out.append(
                     render_chat(
@@ -534,6 +621,8 @@ class MessageRouter:
                         nick=display_name(conv),
                         delay=m.ts,
                         delay_from=self.domain,
+                        thread=m.thread,
+                        payload=m.payload,
                     )
                 )
         if waiting:
@@ -545,6 +634,11 @@ class MessageRouter:
         await self._confirm([delivery.id])
         delivered = len(messages) - len(waiting)
         log.info("delivery.done", messages=delivered, stanzas=len(out), pending=len(waiting))
+        if self.hooks is not None and any(m.thread for m in reached):
+            try:
+                self._send_now(await self.hooks.after_delivery(reached))
+            except Unavailable as exc:
+                log.warning("requests.status_not_recorded", error=str(exc))
         return delivered
 
     async def _conversations_by_id(self, ids: set[int]) -> dict[int, Conversation]:
@@ -555,6 +649,24 @@ class MessageRouter:
                 self.cache.put(conv)
                 found[conv.id] = conv
         return found
+
+
+def _request_answer(msg: Inbound) -> RequestAnswer:
+    """An agent's <offer/> or <decline/>; writes the body a standard client shows."""
+    element = msg.request_answer
+    assert element is not None
+    try:
+        if element.tag == f"{{{NS_REQUEST}}}offer":
+            offer = req.parse_offer(element)
+            if msg.body is None:
+                msg.body = req.offer_text(offer)
+            return RequestAnswer(TargetStatus.ANSWERED, offer=offer)
+        reason = req.parse_decline(element)
+        if msg.body is None:
+            msg.body = req.decline_text(reason)
+        return RequestAnswer(TargetStatus.DECLINED, reason=reason)
+    except req.PayloadError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _marker_key(item: Item) -> str:

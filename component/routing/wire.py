@@ -12,7 +12,9 @@ JID to an agent. Implements the wire side of:
 * RFC 6120/6121 message and error syntax,
 * XEP-0085 chat states, XEP-0184 receipts, XEP-0333 chat markers,
 * XEP-0359 origin-id and stanza-id, XEP-0172 nicknames in messages,
-* XEP-0066 out-of-band URLs, XEP-0308 corrections, XEP-0203 delay.
+* XEP-0066 out-of-band URLs, XEP-0308 corrections, XEP-0203 delay,
+* XEP-0201 threads; and an agent's offer or decline of a request to several
+  companies (``urn:orgchat:request:0``, see :mod:`extensions.request`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ NS_DELAY = "urn:xmpp:delay"
 NS_OMEMO_LEGACY = "eu.siacs.conversations.axolotl"
 NS_OMEMO = "urn:xmpp:omemo:2"
 NS_OPENPGP = "urn:xmpp:openpgp:0"
+NS_REQUEST = "urn:orgchat:request:0"
 
 CHAT_STATES = frozenset({"active", "composing", "paused", "inactive", "gone"})
 MARKERS = frozenset({"received", "displayed", "acknowledged"})
@@ -50,6 +53,7 @@ _NICK = "{" + NS_NICK + "}nick"
 _OOB = "{" + NS_OOB + "}x"
 _OOB_URL = "{" + NS_OOB + "}url"
 _REPLACE = "{" + NS_CORRECT + "}replace"
+_REQUEST_ANSWERS = frozenset({"{" + NS_REQUEST + "}offer", "{" + NS_REQUEST + "}decline"})
 _ENCRYPTED = frozenset(
     {
         "{" + NS_OMEMO_LEGACY + "}encrypted",
@@ -84,6 +88,8 @@ class Inbound:
     encrypted: bool = False
     has_error: bool = False
     unknown_payload: bool = False  #: a child element we do not understand
+    #: An agent's <offer/> or <decline/> (urn:orgchat:request:0), validated by routing.
+    request_answer: Element | None = None
 
     @property
     def client_key(self) -> str | None:
@@ -147,6 +153,8 @@ def parse_message(xml: Element) -> Inbound:
                 msg.oob_url = url.text.strip()
         elif tag == _REPLACE:
             msg.replace_id = child.get("id") or None
+        elif tag in _REQUEST_ANSWERS:
+            msg.request_answer = child
         elif tag in _ENCRYPTED:
             msg.encrypted = True
         elif tag in _ERRORS:
@@ -178,11 +186,16 @@ def render_chat(
     nick: str | None = None,
     delay: dt.datetime | None = None,
     delay_from: str | None = None,
+    thread: str | None = None,
+    payload: str | None = None,
 ) -> str:
     """A chat message carrying ``body`` and the payloads understood in ``source``.
 
     ``source`` is the inbound message whose chat state, receipt request,
     marker, correction and so on travel to the other side unchanged.
+    ``thread`` replaces the source's thread; ``payload`` is trusted XML of
+    our own namespaces (rendered by the component, never a sender's), added
+    after the body.
     """
     parts = [
         f'<message type="chat" from="{escape_attr(frm)}" to="{escape_attr(to)}" '
@@ -190,9 +203,13 @@ def render_chat(
     ]
     if body is not None:
         parts.append(f"<body>{escape_text(body)}</body>")
+    if thread is None and source is not None:
+        thread = source.thread
+    if thread:
+        parts.append(f"<thread>{escape_text(thread)}</thread>")
+    if payload:
+        parts.append(payload)
     if source is not None:
-        if source.thread:
-            parts.append(f"<thread>{escape_text(source.thread)}</thread>")
         if source.chat_state:
             parts.append(f'<{source.chat_state} xmlns="{NS_CHATSTATES}"/>')
         if source.receipt_request and source.id:

@@ -78,6 +78,7 @@ def component_env(**overrides: str) -> dict[str, str]:
             "ORGCHAT_REDIS_PREFIX": REDIS_PREFIX,
             "ORGCHAT_LOG_LEVEL": "DEBUG",
             "ORGCHAT_COMPONENT_RECONNECT_MAX_DELAY": "2",
+            "ORGCHAT_REQUESTS_EXPIRY_INTERVAL": "0.5",
         }
     )
     env.update(overrides)
@@ -298,11 +299,12 @@ MakeCompany = Callable[..., Awaitable[TestCompany]]
 async def make_company(component: ComponentProcess) -> MakeCompany:
     """Create a company with the CLI, with fresh agent accounts in its roster."""
 
-    async def make(agents: int = 1, name: str = "Test Company", **opts: str) -> TestCompany:
+    async def make(agents: int = 1, name: str = "Test Company", **opts: str | bool) -> TestCompany:
         slug = f"t{RUN}-c{next(_counter)}"
         args = ["company", "add", slug, "--name", name]
         for key, value in opts.items():
-            args += [f"--{key}", value]
+            option = "--" + key.replace("_", "-")
+            args += [option] if value is True else [option, str(value)]
         result = await orgchat(*args)
         assert result.code == 0, result.err
         company = TestCompany(slug, name)

@@ -1,0 +1,325 @@
+"""Requests to several companies without sockets: the service's rules and its routing hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from xml.etree import ElementTree as ET
+
+import pytest
+import pytest_asyncio
+
+import extensions.request as req
+from component.config import RequestSettings
+from component.directory import Directory
+from component.requests import RequestService
+from component.routing.errors import (
+    BodyTooLong,
+    NoRecipient,
+    RateLimited,
+    TooManyRecipients,
+    UnknownAddress,
+)
+from component.routing.messages import Outbox
+from storage.models import (
+    Company,
+    CreatedRequest,
+    NewRequest,
+    Notice,
+    Request,
+    RequestPage,
+    RequestState,
+    RequestTarget,
+    StatusChange,
+    TargetStatus,
+    TargetUpdate,
+)
+from tests.unit.fakes import FakeArchive, FakeConversations, FakeDirectoryStore, message_router
+from tests.unit.test_routing import NS, body, chat, error_condition
+
+pytestmark = pytest.mark.asyncio
+
+DOMAIN = "biz.localhost"
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)  # a Monday
+CUSTOMER = "alice@localhost"
+
+
+class FakeRequestStore:
+    """Requests in memory: the parts of RequestStore these tests need."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, Request] = {}
+        self.created: list[NewRequest] = []
+        self.updates: list[TargetUpdate] = []
+        self._ids = itertools.count(1)
+
+    def open_request(self, public_id: str, company_id: int, conversation_id: int) -> None:
+        target = RequestTarget(company_id, conversation_id, TargetStatus.SENT, NOW)
+        self.requests[public_id] = Request(
+            next(self._ids), public_id, CUSTOMER, "s", "b", None, RequestState.OPEN,
+            NOW, NOW + dt.timedelta(days=1), None, None, (target,),
+        )  # fmt: skip
+
+    async def create(self, new: NewRequest, duplicate_window_s: float) -> CreatedRequest:
+        self.created.append(new)
+        targets = tuple(
+            RequestTarget(cid, 100 + cid, TargetStatus.SENT, new.created_at)
+            for cid in new.company_ids
+        )
+        request = Request(
+            next(self._ids), new.public_id, new.customer_jid, new.subject, new.body, new.form,
+            RequestState.OPEN, new.created_at, new.expires_at, None, None, targets,
+        )  # fmt: skip
+        self.requests[new.public_id] = request
+        return CreatedRequest(request, False, None)
+
+    async def get(self, public_id: str) -> Request | None:
+        return self.requests.get(public_id)
+
+    async def list_for(self, customer_jid: str, **_: object) -> RequestPage:
+        raise NotImplementedError
+
+    async def open_in(self, conversation_ids: Sequence[int]) -> dict[int, str]:
+        return {
+            t.conversation_id: r.public_id
+            for r in self.requests.values()
+            if r.state is RequestState.OPEN
+            for t in r.targets
+            if t.conversation_id in conversation_ids
+        }
+
+    async def advance(self, updates: Sequence[TargetUpdate]) -> list[StatusChange]:
+        self.updates.extend(updates)
+        changes = []
+        for update in updates:
+            for pid, r in self.requests.items():
+                targets = list(r.targets)
+                for n, t in enumerate(targets):
+                    if t.conversation_id == update.conversation_id and (
+                        update.status.rank > t.status.rank
+                    ):
+                        targets[n] = dataclasses.replace(t, status=update.status)
+                        changes.append(
+                            StatusChange(pid, r.customer_jid, t.company_id, update.status)
+                        )
+                self.requests[pid] = dataclasses.replace(r, targets=tuple(targets))
+        return changes
+
+    async def close(
+        self, public_id: str, customer_jid: str, accepted: int | None, notices: Sequence[Notice]
+    ) -> tuple[Request, None]:
+        raise NotImplementedError
+
+    async def expire_due(self, now: dt.datetime, limit: int) -> list[Request]:
+        return []
+
+
+class Limits:
+    """Every limit allows ``allow`` hits per subject."""
+
+    def __init__(self, allow: int = 1000) -> None:
+        self.allow = allow
+        self.counts: dict[str, int] = {}
+
+    async def hit(self, subjects: Sequence[str], limit: int, window_s: int) -> list[bool]:
+        out = []
+        for s in subjects:
+            self.counts[s] = self.counts.get(s, 0) + 1
+            out.append(self.counts[s] <= min(limit, self.allow))
+        return out
+
+    async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
+        return [True for _ in keys]
+
+
+@dataclasses.dataclass
+class Env:
+    service: RequestService
+    store: FakeRequestStore
+    directory_store: FakeDirectoryStore
+    archive: FakeArchive
+    conversations: FakeConversations
+    limits: Limits
+    written: list[str]
+
+    async def send(self, xml: str) -> list[ET.Element]:
+        self.service.router.submit(
+            ET.fromstring(xml.replace("<message ", f'<message xmlns="{NS}" ', 1))
+        )
+        await asyncio.sleep(0)
+        await self.service.router.drain()
+        root = ET.fromstring(f'<root xmlns="{NS}">{"".join(self.written)}</root>')
+        self.written.clear()
+        return list(root)
+
+
+def company(store: FakeDirectoryStore, slug: str, **fields: object) -> Company:
+    c = store.add(slug, slug.title(), [f"agent@{slug}.example"])
+    store.companies[slug] = dataclasses.replace(c, **fields)  # type: ignore[arg-type]
+    return store.companies[slug]
+
+
+@pytest_asyncio.fixture
+async def env() -> AsyncIterator[Env]:
+    store = FakeDirectoryStore()
+    company(store, "north", category="Tyres", city="Tomsk", hours="Mo-Fr 09:00-18:00")
+    company(store, "south", category="Tyres", city="Tomsk", hours="Sa-Su 10:00-14:00")
+    company(store, "east", category="tyres", city="Omsk")
+    company(store, "quiet", category="Tyres", city="Tomsk", accepts_requests=False)
+    directory = Directory(store)
+    await directory.reload(None)
+    written: list[str] = []
+    archive, conversations = FakeArchive(), FakeConversations()
+    outbox = Outbox(written.append)
+    router = message_router(
+        directory, outbox, domain=DOMAIN, archive=archive, conversations=conversations
+    )
+    requests, limits = FakeRequestStore(), Limits()
+    service = RequestService(
+        domain=DOMAIN,
+        directory=directory,
+        store=requests,
+        limits=limits,
+        router=router,
+        outbox=outbox,
+        settings=RequestSettings(max_companies=4),
+        max_body_chars=50,
+        now=lambda: NOW,
+    )
+    router.hooks = service
+    task = asyncio.create_task(router.run())
+    yield Env(service, requests, store, archive, conversations, limits, written)
+    task.cancel()
+
+
+def ask(*jids: str, search: req.Search | None = None, include_closed: bool = False) -> req.Create:
+    return req.Create("Tyres", "Price for four?", jids, search, None, include_closed)
+
+
+def jid(slug: str) -> str:
+    return f"{slug}@{DOMAIN}"
+
+
+async def test_refusals_per_company(env: Env) -> None:
+    view = await env.service.create(
+        CUSTOMER, ask(jid("north"), jid("south"), jid("quiet"), jid("nobody+abc"))
+    )
+    statuses = {t.jid: (t.status, t.reason, t.opens) for t in view.targets}
+    assert statuses == {
+        jid("north"): ("sent", None, None),
+        jid("south"): ("refused", "closed", "2026-12-05T10:00:00+00:00"),
+        jid("quiet"): ("refused", "opted-out", None),
+        jid("nobody+abc"): ("refused", "unknown", None),
+    }
+    [new] = env.store.created
+    assert new.company_ids == (env.directory_store.companies["north"].id,)
+    assert "Price for four?" in new.message_body and "south" not in new.message_payload
+
+
+async def test_include_closed_and_errors(env: Env) -> None:
+    view = await env.service.create(CUSTOMER, ask(jid("south"), include_closed=True))
+    assert [t.status for t in view.targets] == ["sent"]
+    with pytest.raises(TooManyRecipients):
+        await env.service.create(CUSTOMER, ask(*(jid(f"c{n}") for n in range(5))))
+    with pytest.raises(UnknownAddress):
+        await env.service.create(CUSTOMER, ask(jid("nobody"), "north@other.example"))
+    with pytest.raises(NoRecipient) as caught:
+        await env.service.create(CUSTOMER, ask(jid("south"), jid("quiet")))
+    assert "opens Sat 10:00" in str(caught.value)
+    long = dataclasses.replace(ask(jid("north")), body="x" * 51)
+    with pytest.raises(BodyTooLong, match="longer than 50"):
+        await env.service.create(CUSTOMER, long)
+
+
+async def test_customer_rate_and_company_intake(env: Env) -> None:
+    env.limits.allow = 1
+    await env.service.create(CUSTOMER, ask(jid("north")))
+    with pytest.raises(RateLimited):
+        await env.service.create(CUSTOMER, ask(jid("north")))
+    with pytest.raises(NoRecipient, match="too many requests"):
+        await env.service.create("bob@localhost", ask(jid("north")))
+    view = await env.service.create("carol@localhost", ask(jid("north"), jid("east")))
+    assert {t.jid: t.reason for t in view.targets} == {
+        jid("east"): None,
+        jid("north"): "over-limit",
+    }
+
+
+async def test_search_open_first_case_insensitive(env: Env) -> None:
+    found = env.service.search(req.Search("TYRES", None, None, None), 10)
+    # north is open on Monday noon; south (weekends) after; quiet opted out.
+    assert [c.slug for c in found] == ["east", "north", "south"]
+    found = env.service.search(req.Search("tyres", "tomsk", "nor", None), 10)
+    assert [c.slug for c in found] == ["north"]
+    view = await env.service.create(CUSTOMER, ask(search=req.Search("tyres", "Tomsk", None, 1)))
+    assert [(t.jid, t.status) for t in view.targets] == [(jid("north"), "sent")]
+
+
+async def test_agent_reply_carries_the_request_and_moves_its_status(env: Env) -> None:
+    await env.send(chat("alice@localhost/phone", jid("north"), "hello"))  # opens it
+    conv = next(iter(env.conversations.rows.values()))
+    env.store.open_request("rabcdefghijklmnopqrst", conv.company_id, conv.id)
+    vjid = f"north+{conv.token}@{DOMAIN}"
+    out = await env.send(chat("agent@north.example/desk", vjid, "320 EUR", mid="a1"))
+    [to_customer, status] = out
+    assert to_customer.get("to") == CUSTOMER and body(to_customer) == "320 EUR"
+    assert to_customer.findtext(f"{{{NS}}}thread") == "rabcdefghijklmnopqrst"
+    ref = to_customer.find(f"{{{req.NS}}}reply")
+    assert ref is not None and ref.get("request") == "rabcdefghijklmnopqrst"
+    assert status.get("type") == "headline" and status.get("from") == DOMAIN
+    st = status.find(f"{{{req.NS}}}status/{{{req.NS}}}target")
+    assert st is not None and (st.get("jid"), st.get("status")) == (jid("north"), "answered")
+    archived = env.archive.rows[-1][1]
+    assert archived.thread == "rabcdefghijklmnopqrst" and archived.payload is not None
+
+    # An offer without a body: the body is written from it; no new status (already answered).
+    offer = (
+        f'<offer xmlns="{req.NS}"><x xmlns="jabber:x:data" type="submit">'
+        f'<field var="FORM_TYPE" type="hidden"><value>{req.FORM_OFFER}</value></field>'
+        '<field var="price"><value>300</value></field>'
+        '<field var="currency"><value>EUR</value></field>'
+        '<field var="availability"><value>to-order</value></field></x></offer>'
+    )
+    [offered] = await env.send(chat("agent@north.example/desk", vjid, None, "a2", offer))
+    assert body(offered) == req.offer_text(req.parse_offer(ET.fromstring(offer)))
+    assert offered.find(f"{{{req.NS}}}offer") is not None
+    assert env.store.updates[-1].offer is not None
+
+    # A malformed offer is refused and archives nothing.
+    count = len(env.archive.rows)
+    [error] = await env.send(
+        chat("agent@north.example/desk", vjid, "x", "a3", offer.replace("EUR", "euros"))
+    )
+    assert error_condition(error) == ("modify", "bad-request")
+    assert len(env.archive.rows) == count
+
+    # A displayed marker now: forwarded, but no status (answered is past seen).
+    marker = '<displayed xmlns="urn:xmpp:chat-markers:0" id="m1"/>'
+    [forwarded] = await env.send(chat("agent@north.example/desk", vjid, None, "a4", marker))
+    assert forwarded.get("type") == "chat" and forwarded.get("to") == CUSTOMER
+
+
+async def test_seen_and_plain_conversations(env: Env) -> None:
+    await env.send(chat("alice@localhost/phone", jid("north"), "hello"))
+    await env.send(chat("bob@localhost/phone", jid("north"), "hi there"))
+    alice, bob = list(env.conversations.rows.values())
+    env.store.open_request("rabcdefghijklmnopqrst", alice.company_id, alice.id)
+    marker = '<displayed xmlns="urn:xmpp:chat-markers:0" id="m1"/>'
+    out = await env.send(
+        chat("agent@north.example/desk", f"north+{alice.token}@{DOMAIN}", None, "d1", marker)
+    )
+    statuses = [
+        (t.get("jid"), t.get("status"))
+        for el in out
+        for t in el.iterfind(f"{{{req.NS}}}status/{{{req.NS}}}target")
+    ]
+    assert statuses == [(jid("north"), "seen")]
+    # Bob's conversation has no open request: a plain reply, no thread, no status.
+    [reply] = await env.send(
+        chat("agent@north.example/desk", f"north+{bob.token}@{DOMAIN}", "hi Bob", "r1")
+    )
+    assert reply.find(f"{{{NS}}}thread") is None and reply.find(f"{{{req.NS}}}reply") is None
+    assert env.archive.rows[-1][1].thread is None
