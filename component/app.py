@@ -22,6 +22,7 @@ from component.routing.iq import IqHandlers
 from component.routing.mam import MamHandler
 from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
 from component.routing.presence import PresenceRouter
+from component.routing.request_commands import request_commands
 from component.routing.requests import RequestIqHandlers
 from component.xmpp import ComponentStream
 from storage import postgres
@@ -116,6 +117,8 @@ async def wire(cfg: Config) -> Parts:
     commands = CommandRegistry(
         directory=directory, secret=cfg.component.secret, session_ttl=cfg.commands.session_ttl
     )
+    for command in request_commands(requests, messages, pg.conversations):
+        commands.add(command)
     commands.register(stream)
     IqHandlers(
         domain=domain, directory=directory, conversations=pg.conversations, commands=commands

@@ -305,7 +305,13 @@ class Table:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ResultForm:
-    """The result of a command (``<x type="result"/>``): fields, a table, or both."""
+    """The result of a command (``<x type="result"/>``): fields or a table.
+
+    Not both: XEP-0004 §3.4 describes a table result as <reported/> and
+    <item/> elements, and clients such as aioxmpp refuse a result that mixes
+    them with plain fields. Put what would go beside a table in the command's
+    note or the form's title and instructions.
+    """
 
     title: str | None = None
     instructions: str | None = None
@@ -313,6 +319,8 @@ class ResultForm:
     table: Table | None = None
 
     def __post_init__(self) -> None:
+        if self.fields and self.table is not None:
+            raise ValueError("a result form has fields or a table, not both")
         _check_unique(self.fields)
 
     def element(self) -> Element:

@@ -418,3 +418,123 @@ async def test_search_list_decline_and_expiry(
     assert full.get("state") == "expired"
     assert targets(full) == {first.jid: ("declined", None), other.jid: ("expired", None)}
     assert condition(await iq(customer, f'<close xmlns="{NS}" request="{rid}"/>')) == "not-allowed"
+
+
+# -- standard clients: the same flow through XEP-0050 ad-hoc commands (aioxmpp) ----------
+
+
+async def run_command(client: Any, to: str, node: str, *stages: dict[str, list[str]]) -> Any:
+    """Execute a command with aioxmpp's XEP-0050 client, filling one form per stage.
+
+    Returns the finished session (its status, notes and result payload).
+    """
+    import aioxmpp
+    import aioxmpp.adhoc
+    import aioxmpp.forms
+
+    adhoc = client.client.summon(aioxmpp.adhoc.AdHocClient)
+    session = await adhoc.execute(aioxmpp.JID.fromstr(to), node)
+    for values in stages:
+        form = session.first_payload
+        assert isinstance(form, aioxmpp.forms.Data), form
+        form.type_ = aioxmpp.forms.DataType.SUBMIT
+        known = {f.var for f in form.fields}
+        assert set(values) <= known, (set(values) - known, node)
+        for fld in form.fields:
+            if fld.var in values:
+                fld.values[:] = values[fld.var]
+        actions = session.allowed_actions
+        action = (
+            aioxmpp.adhoc.ActionType.NEXT
+            if aioxmpp.adhoc.ActionType.NEXT in actions
+            else aioxmpp.adhoc.ActionType.COMPLETE
+        )
+        await session.proceed(action=action, payload=form)
+    return session
+
+
+def notes(session: Any) -> str:
+    return " ".join(n.body or "" for n in session.response.notes)
+
+
+def table(session: Any) -> list[dict[str, str]]:
+    """The rows of a result form's table (XEP-0004 <reported/> + <item/>)."""
+    form = session.first_payload
+    return [{f.var: " ".join(f.values) for f in item.fields} for item in form.items]
+
+
+async def test_the_whole_flow_from_standard_clients(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    import aioxmpp
+    import aioxmpp.adhoc
+
+    bakery = await make_company(agents=1, name="Bakery One")
+    other = await make_company(agents=1, name="Bakery Two")
+    account = await register("standard")
+    customer = await clients(account, lib="aioxmpp")
+    agent_1 = await clients(bakery.agents[0], lib="aioxmpp")
+    agent_2 = await clients(other.agents[0], lib="aioxmpp")
+
+    adhoc = customer.client.summon(aioxmpp.adhoc.AdHocClient)
+    listed = {
+        item.node: item.name for item in await adhoc.get_commands(aioxmpp.JID.fromstr(DOMAIN))
+    }
+    assert listed["ask"] == "Ask several companies" and "requests" in listed
+    assert "close-request" in listed
+
+    asked = await run_command(
+        customer,
+        DOMAIN,
+        "ask",
+        {
+            "companies": [bakery.jid, other.jid],
+            "subject": ["Birthday cake"],
+            "body": ["A cake for 12 people on Saturday?", "Chocolate, please."],
+        },
+    )
+    assert asked.status == aioxmpp.adhoc.CommandStatus.COMPLETED
+    assert "Sent to 2 companies" in notes(asked)
+    assert {r["status"] for r in table(asked)} == {"sent"}
+    rid = await db.fetchval("SELECT public_id FROM requests WHERE customer_jid = $1", account.jid)
+
+    got_1 = await agent_1.inbox.expect(is_message())
+    text_1 = child(got_1, "body")
+    assert text_1 is not None and "Chocolate, please." in (text_1.text or "")
+    conv_1 = conversation_of(got_1)
+    got_2 = await agent_2.inbox.expect(is_message())
+    conv_2 = conversation_of(got_2)
+
+    # The agents answer with their commands: an offer, a decline.
+    offered = await run_command(
+        agent_1,
+        conv_1,
+        "offer",
+        {"price": ["45"], "currency": ["EUR"], "availability": ["to-order"], "message": []},
+    )
+    assert offered.status == aioxmpp.adhoc.CommandStatus.COMPLETED, notes(offered)
+    offer_msg = await customer.inbox.expect(is_message("Offer: 45.00 EUR, to order"))
+    assert offer_msg.get("from", "").split("/")[0] == bakery.jid
+    declined = await run_command(agent_2, conv_2, "decline", {"reason": ["Fully booked"]})
+    assert declined.status == aioxmpp.adhoc.CommandStatus.COMPLETED
+    await customer.inbox.expect(is_message("Declined: Fully booked"))
+
+    # Only the company's agents may answer in a conversation.
+    with pytest.raises(aioxmpp.errors.XMPPCancelError) as refused:
+        await run_command(agent_2, conv_1, "offer")
+    assert refused.value.condition == aioxmpp.ErrorCondition.FORBIDDEN
+
+    mine = await run_command(customer, DOMAIN, "requests")
+    assert {(r["company"], r["status"]) for r in table(mine)} == {
+        ("Bakery One", "answered"),
+        ("Bakery Two", "declined"),
+    }
+
+    closed = await run_command(
+        customer, DOMAIN, "close-request", {"request": [rid]}, {"accept": [bakery.jid]}
+    )
+    assert closed.status == aioxmpp.adhoc.CommandStatus.COMPLETED
+    notice = await agent_1.inbox.expect(is_message())
+    assert "accepted your offer" in (child(notice, "body").text or "")  # type: ignore[union-attr]
+    assert await db.fetchval("SELECT state FROM requests WHERE public_id = $1", rid) == "closed"
+    await agent_2.inbox.absent(is_message())  # it declined: not bothered again

@@ -922,3 +922,9 @@ def test_a_field_given_twice_is_refused() -> None:
         )
     # XEP-0050 §3.5.1: a form of type cancel counts as submit.
     assert SubmittedForm.parse(ET.fromstring(submit({"a": "1"}, "cancel"))).text("a") == "1"
+
+
+def test_result_forms_have_fields_or_a_table_not_both() -> None:
+    table = Table(columns=[Column("a", "A")], rows=[{"a": "1"}])
+    with pytest.raises(ValueError, match="not both"):
+        ResultForm(fields=[Field.fixed("x")], table=table)

@@ -1,0 +1,359 @@
+"""Requests to several companies from any standard client: XEP-0050 ad-hoc commands.
+
+The same capability as the ``urn:orgchat:request:0`` IQs, as data forms
+(XEP-0004) that Gajim, Psi, Conversations and others render:
+
+* on the service domain, for customers: "Ask several companies" (``ask``),
+  "My requests" (``requests``) and "Close a request" (``close-request``);
+* on a conversation address, for the company's agents: "Make an offer"
+  (``offer``) and "Decline the request" (``decline``). They post an ordinary
+  message into the conversation carrying the structured offer or decline,
+  exactly as custom desk software would send it.
+
+Every rule (limits, refusals, statuses) is :class:`RequestService`'s; these
+classes only translate forms.
+"""
+
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element, SubElement
+
+import extensions.request as req
+from component.requests import RequestService
+from component.routing.commands import Command, Context, Done, Next, Step, Target
+from component.routing.errors import BadRequest, NotAnAgent, UnknownAddress
+from component.routing.forms import (
+    Column,
+    Field,
+    Form,
+    Option,
+    ResultForm,
+    SubmittedForm,
+    Table,
+)
+from component.routing.messages import MessageRouter
+from component.routing.wire import Inbound
+from storage.models import Company
+from storage.protocols import ConversationStore
+
+#: Companies offered as a list in "Ask several companies"; with more, a
+#: customer picks a category and a city instead.
+MAX_LISTED = 100
+#: Requests shown by "My requests" and offered by "Close a request".
+RECENT = 20
+
+
+class Ask(Command):
+    node = "ask"
+    name = "Ask several companies"
+    target = Target.DOMAIN
+
+    def __init__(self, service: RequestService) -> None:
+        self.service = service
+
+    async def start(self, ctx: Context) -> Step:
+        everyone = self.service.search(req.Search(None, None, None, None), MAX_LISTED)
+        most = self.service.settings.max_companies
+        return Next(
+            "write",
+            Form(
+                title=self.name,
+                instructions=(
+                    f"Choose up to {most} companies, or a category and a city (the first "
+                    "matching companies are asked), then write your question. Every "
+                    "company answers you in its own chat."
+                ),
+                fields=[
+                    Field.list_multi(
+                        "companies",
+                        "Companies",
+                        [Option(f"{c.slug}@{self.service.domain}", _label(c)) for c in everyone]
+                        or ["-"],
+                    ),
+                    Field.list_single(
+                        "category", "Category", [Option("", "Any"), *self.service.categories()]
+                    ),
+                    Field.list_single("city", "City", [Option("", "Any"), *self.service.cities()]),
+                    Field.text_single("text", "Name contains"),
+                    Field.text_single(
+                        "max", f"How many companies (1-{most})", default=str(min(5, most))
+                    ),
+                    Field.text_single("subject", "Subject", required=True),
+                    Field.text_multi("body", "Your question", required=True),
+                    Field.boolean(
+                        "include-closed",
+                        "Also ask companies that are closed now",
+                        default=False,
+                    ),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        listed = [f"{c.slug}@{self.service.domain}" for c in self.service.directory.companies()]
+        companies = tuple(form.choices("companies", listed, required=False, label="Companies"))
+        category = form.text("category", required=False, label="Category")
+        city = form.text("city", required=False, label="City")
+        text = form.text("text", required=False, label="Name contains")
+        search = None
+        if not companies:
+            if not (category or city or text):
+                raise BadRequest("Choose companies, or a category, a city or a name")
+            most = self.service.settings.max_companies
+            count = form.integer("max", required=False, minimum=1, maximum=most, label="How many")
+            search = req.Search(category, city, text, count)
+        ask = req.Create(
+            subject=form.text("subject", label="Subject", max_chars=req.MAX_SUBJECT),
+            body=form.multiline("body", label="Your question"),
+            companies=companies,
+            search=search,
+            form=None,
+            include_closed=form.boolean("include-closed"),
+        )
+        view = await self.service.create(ctx.requester.bare, ask)
+        sent = sum(1 for t in view.targets if t.status != "refused")
+        noun = "company" if sent == 1 else "companies"
+        note = f"Sent to {sent} {noun}; the answers arrive as chats."
+        if view.duplicate:
+            note = "You sent this already; nothing was sent again."
+        return Done(note=note, form=_result(view))
+
+
+class MyRequests(Command):
+    node = "requests"
+    name = "My requests"
+    target = Target.DOMAIN
+
+    def __init__(self, service: RequestService) -> None:
+        self.service = service
+
+    async def start(self, ctx: Context) -> Step:
+        views, _, count = await self.service.list_requests(
+            ctx.requester.bare, req.ListQuery(None, RECENT, None, None)
+        )
+        if not views:
+            return Done(note="You have no requests yet. Try “Ask several companies”.")
+        rows = [
+            {
+                "request": v.id,
+                "subject": v.subject,
+                "state": v.state,
+                "company": t.name or t.jid,
+                "status": t.status,
+            }
+            for v in views
+            for t in v.targets
+        ]
+        columns = [
+            Column("subject", "Subject"),
+            Column("state", "Request"),
+            Column("company", "Company"),
+            Column("status", "Status"),
+            Column("request", "Id"),
+        ]
+        title = f"My requests ({len(views)} of {count})" if count > len(views) else "My requests"
+        return Done(form=ResultForm(title=title, table=Table(columns, rows)))
+
+
+class CloseRequest(Command):
+    node = "close-request"
+    name = "Close a request"
+    target = Target.DOMAIN
+
+    def __init__(self, service: RequestService) -> None:
+        self.service = service
+
+    async def start(self, ctx: Context) -> Step:
+        views, _, _ = await self.service.list_requests(
+            ctx.requester.bare, req.ListQuery("open", RECENT, None, None)
+        )
+        if not views:
+            return Done(note="You have no open requests.")
+        options = [Option(v.id, f"{v.subject} ({v.created:%Y-%m-%d %H:%M} UTC)") for v in views]
+        return Next(
+            "pick",
+            Form(
+                title=self.name,
+                fields=[Field.list_single("request", "Request", options, required=True)],
+            ),
+            actions=("next",),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        public_id = form.text("request", label="Request")
+        if not req.is_request_id(public_id):
+            raise BadRequest("Request: not a request id")
+        view = await self.service.get(ctx.requester.bare, public_id)
+        if stage == "pick":
+            options = [Option("", "None: just close it")] + [
+                Option(t.jid, f"{t.name or t.jid}: {t.status}") for t in view.targets
+            ]
+            return Next(
+                "accept",
+                Form(
+                    title=f"Close “{view.subject}”",
+                    instructions="The companies are told, politely. You can accept one offer.",
+                    fields=[
+                        Field.hidden("request", view.id),
+                        Field.list_single("accept", "Accept the offer of", options, default=""),
+                    ],
+                ),
+            )
+        accepted = form.choice(
+            "accept", ["", *(t.jid for t in view.targets)], required=False, label="Accept"
+        )
+        closed = await self.service.close(ctx.requester.bare, req.Close(view.id, accepted or None))
+        return Done(note="Request closed; the companies were told.", form=_result(closed))
+
+
+class _Answer(Command):
+    """Common part of the agents' commands: only in a conversation with an open request."""
+
+    target = Target.CONVERSATION
+
+    def __init__(
+        self, service: RequestService, router: MessageRouter, conversations: ConversationStore
+    ) -> None:
+        self.service = service
+        self.router = router
+        self.conversations = conversations
+
+    def allowed(self, ctx: Context) -> bool:
+        return ctx.company is not None and self.service.directory.is_agent(
+            ctx.company.id, ctx.requester.bare
+        )
+
+    async def _open_request(self, ctx: Context) -> str:
+        if ctx.company is None or ctx.token is None:
+            raise UnknownAddress("No such conversation")
+        if not self.allowed(ctx):
+            raise NotAnAgent("Only the company's agents may answer here")
+        conv = await self.conversations.by_token(ctx.token)
+        if conv is None or conv.company_id != ctx.company.id:
+            raise UnknownAddress("No such conversation")
+        public_id = await self.service.open_request(conv.id)
+        if public_id is None:
+            raise UnknownAddress("This conversation has no open request")
+        return public_id
+
+    async def _post(self, ctx: Context, body: str | None, answer: Element) -> None:
+        """Send the answer into the conversation as the agent (idempotent per session)."""
+        assert ctx.token is not None
+        await self.router.post(
+            Inbound(
+                sender=str(ctx.requester),
+                sender_bare=ctx.requester.bare,
+                to=ctx.target_jid.bare,
+                to_local=ctx.target_jid.user,
+                id=None,
+                type="chat",
+                body=body,
+                origin_id=ctx.session,
+                request_answer=answer,
+            )
+        )
+
+
+class MakeOffer(_Answer):
+    node = "offer"
+    name = "Make an offer"
+
+    async def start(self, ctx: Context) -> Step:
+        await self._open_request(ctx)
+        return Next(
+            "offer",
+            Form(
+                title=self.name,
+                instructions="The customer sees your offer next to the other answers.",
+                fields=[
+                    Field.text_single("price", "Price", required=True, desc="e.g. 320.00"),
+                    Field.text_single(
+                        "currency", "Currency", required=True, desc="ISO 4217 code, e.g. EUR"
+                    ),
+                    Field.list_single(
+                        "availability",
+                        "Availability",
+                        [Option(a, a.replace("-", " ")) for a in req.AVAILABILITY],
+                        required=True,
+                        default="in-stock",
+                    ),
+                    Field.text_single("valid-until", "Valid until", desc="YYYY-MM-DD"),
+                    Field.text_multi("message", "Message to the customer"),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        await self._open_request(ctx)
+        fields = tuple(
+            req.Field(var, (value,))
+            for var in ("price", "currency", "availability", "valid-until")
+            if (value := form.text(var, required=False))
+        )
+        try:
+            offer = req.offer_from_form(req.Form(req.FORM_OFFER, fields))
+        except req.PayloadError as exc:
+            raise BadRequest(str(exc)) from None
+        element = Element(f"{{{req.NS}}}offer")
+        element.append(req.form_element(req.offer_form(offer), "submit"))
+        await self._post(ctx, form.multiline("message", required=False), element)
+        return Done(note=f"Sent to the customer: {req.offer_text(offer)}")
+
+
+class DeclineRequest(_Answer):
+    node = "decline"
+    name = "Decline the request"
+
+    async def start(self, ctx: Context) -> Step:
+        await self._open_request(ctx)
+        return Next(
+            "decline",
+            Form(
+                title=self.name,
+                fields=[
+                    Field.text_single("reason", "Reason", desc="e.g. Out of stock"),
+                    Field.text_multi("message", "Message to the customer"),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        await self._open_request(ctx)
+        reason = form.text("reason", required=False, max_chars=req.MAX_REASON)
+        element = Element(f"{{{req.NS}}}decline")
+        if reason:
+            SubElement(element, f"{{{req.NS}}}reason").text = reason
+        await self._post(ctx, form.multiline("message", required=False), element)
+        return Done(note=f"Sent to the customer: {req.decline_text(reason)}")
+
+
+def request_commands(
+    service: RequestService, router: MessageRouter, conversations: ConversationStore
+) -> list[Command]:
+    return [
+        Ask(service),
+        MyRequests(service),
+        CloseRequest(service),
+        MakeOffer(service, router, conversations),
+        DeclineRequest(service, router, conversations),
+    ]
+
+
+def _label(company: Company) -> str:
+    extra = ", ".join(filter(None, (company.category, company.city)))
+    return f"{company.name} ({extra})" if extra else company.name
+
+
+def _result(view: req.RequestView) -> ResultForm:
+    rows = [
+        {
+            "company": t.name or t.jid,
+            "status": t.status if t.reason is None else f"not sent: {t.reason}",
+        }
+        for t in view.targets
+    ]
+    return ResultForm(
+        title=view.subject,
+        instructions=f"Request {view.id}: {view.state}",
+        table=Table([Column("company", "Company"), Column("status", "Status")], rows),
+    )
