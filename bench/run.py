@@ -174,9 +174,9 @@ async def prepare_database() -> None:
     db = await asyncpg.connect(component_env()["ORGCHAT_DATABASE_URL"])
     try:
         # Every bench starts from an empty archive (and delivery records,
-        # which churn: one row per batch), so runs compare even where
-        # autovacuum is off, as on the development machines.
-        await db.execute("TRUNCATE messages, deliveries")
+        # which churn: one row per batch; requests point at messages), so runs
+        # compare even where autovacuum is off, as on the development machines.
+        await db.execute("TRUNCATE messages, deliveries, requests, request_targets")
     finally:
         await db.close()
 

@@ -28,6 +28,7 @@ from slixmpp.stanza import Iq
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+import extensions.request as req
 from component.addressing import company_jid
 from component.directory import Directory
 from component.routing.commands import (
@@ -59,7 +60,15 @@ NS_VCARD = "vcard-temp"
 NS_PING = "urn:xmpp:ping"
 NS_VERSION = "jabber:iq:version"
 
-SERVICE_FEATURES = (NS_DISCO_INFO, NS_DISCO_ITEMS, NS_RSM, NS_VCARD, NS_PING, NS_VERSION)
+SERVICE_FEATURES = (
+    NS_DISCO_INFO,
+    NS_DISCO_ITEMS,
+    NS_RSM,
+    NS_VCARD,
+    NS_PING,
+    NS_VERSION,
+    req.NS,  # requests to several companies: IQs on the domain
+)
 CHAT_FEATURES = (
     NS_MAM,
     NS_DISCO_INFO,
