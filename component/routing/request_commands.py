@@ -16,6 +16,8 @@ classes only translate forms.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from xml.etree.ElementTree import Element, SubElement
 
 import extensions.request as req
@@ -53,6 +55,8 @@ class Ask(Command):
 
     async def start(self, ctx: Context) -> Step:
         everyone = self.service.search(req.Search(None, None, None, None), MAX_LISTED)
+        if not everyone:
+            return Done(note="No company takes requests yet.", note_type="warn")
         most = self.service.settings.max_companies
         return Next(
             "write",
@@ -67,8 +71,7 @@ class Ask(Command):
                     Field.list_multi(
                         "companies",
                         "Companies",
-                        [Option(f"{c.slug}@{self.service.domain}", _label(c)) for c in everyone]
-                        or ["-"],
+                        _company_options(everyone, self.service.domain),
                     ),
                     Field.list_single(
                         "category", "Category", [Option("", "Any"), *self.service.categories()]
@@ -339,9 +342,21 @@ def request_commands(
     ]
 
 
-def _label(company: Company) -> str:
-    extra = ", ".join(filter(None, (company.category, company.city)))
-    return f"{company.name} ({extra})" if extra else company.name
+def _company_options(companies: Sequence[Company], domain: str) -> list[Option]:
+    """One option per company, labelled "Name (category, city)".
+
+    Labels must be unique (XEP-0004 clients such as aioxmpp refuse a form with
+    two equal option labels), so a label that repeats gets the address too.
+    """
+    labels = []
+    for c in companies:
+        extra = ", ".join(filter(None, (c.category, c.city)))
+        labels.append(f"{c.name} ({extra})" if extra else c.name)
+    counts = Counter(labels)
+    return [
+        Option(f"{c.slug}@{domain}", label if counts[label] == 1 else f"{label} <{c.slug}>")
+        for c, label in zip(companies, labels, strict=True)
+    ]
 
 
 def _result(view: req.RequestView) -> ResultForm:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.clients import chat, child, is_message, local, new_id
 from tests.integration.conftest import DOMAIN, RUN, MakeCompany, register
+from tests.integration.test_mam import CLIENT, FORWARD, MAM, mam
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -119,6 +120,15 @@ def conversation_of(msg: ET.Element) -> str:
     return msg.get("from", "").split("/")[0]
 
 
+def archived(result: ET.Element) -> ET.Element:
+    """The archived message inside a XEP-0313 result."""
+    res = child(result, "result", MAM)
+    fwd = child(res, "forwarded", FORWARD) if res is not None else None
+    msg = child(fwd, "message", CLIENT) if fwd is not None else None
+    assert msg is not None, ET.tostring(result, encoding="unicode")
+    return msg
+
+
 def day_after_tomorrow() -> str:
     return DAYS[(dt.datetime.now(dt.UTC).weekday() + 2) % 7]
 
@@ -210,10 +220,17 @@ async def test_fan_out_answers_statuses_and_close(
         (south.slug, "answered"),
         (east.slug, "delivered"),
     ]
-    archived = await db.fetchval(
+    in_archive = await db.fetchval(
         "SELECT count(*) FROM messages WHERE thread = $1 AND payload IS NOT NULL", rid
     )
-    assert archived == 5  # three fan-outs, the offer and the reply
+    assert in_archive == 5  # three fan-outs, the offer and the reply
+
+    # History (XEP-0313) serves the request's messages with their payloads.
+    results, _ = await mam(customer, north.jid)
+    history = [archived(r) for r in results]
+    assert [child(m, "thread", CLIENT).text for m in history] == [rid, rid]  # type: ignore[union-attr]
+    assert child(history[0], "request", NS) is not None  # the fan-out, as Anna sent it
+    assert child(history[1], "offer", NS) is not None
 
     # Close, accepting north's offer: north and the others are told, politely.
     closed = request_of(

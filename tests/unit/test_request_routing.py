@@ -323,3 +323,20 @@ async def test_seen_and_plain_conversations(env: Env) -> None:
     )
     assert reply.find(f"{{{NS}}}thread") is None and reply.find(f"{{{req.NS}}}reply") is None
     assert env.archive.rows[-1][1].thread is None
+
+
+def test_company_options_have_unique_labels() -> None:
+    from component.routing.request_commands import _company_options
+
+    def co(n: int, slug: str, name: str, city: str | None) -> Company:
+        return Company(n, slug, name, None, "UTC", None, "tyres", city)
+
+    options = _company_options(
+        [co(1, "a", "Shop", "Tomsk"), co(2, "b", "Shop", "Tomsk"), co(3, "c", "Shop", None)],
+        DOMAIN,
+    )
+    assert [(o.value, o.label) for o in options] == [
+        ("a@biz.localhost", "Shop (tyres, Tomsk) <a>"),
+        ("b@biz.localhost", "Shop (tyres, Tomsk) <b>"),
+        ("c@biz.localhost", "Shop (tyres)"),
+    ]
