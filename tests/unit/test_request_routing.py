@@ -325,7 +325,7 @@ async def test_seen_and_plain_conversations(env: Env) -> None:
     assert env.archive.rows[-1][1].thread is None
 
 
-def test_company_options_have_unique_labels() -> None:
+async def test_company_options_have_unique_labels() -> None:
     from component.routing.request_commands import _company_options
 
     def co(n: int, slug: str, name: str, city: str | None) -> Company:
