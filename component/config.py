@@ -30,6 +30,7 @@ ENV_PREFIX = "ORGCHAT_"
 DEV_SECRETS = frozenset(
     {
         "orgchat-dev-secret",
+        "orgchat-dev-reply-secret",
         "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/orgchat",
     }
 )
@@ -199,6 +200,114 @@ class CommandSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotifySettings:
+    """The notification cascade: live XMPP, then web push, then one email.
+
+    Timers are in seconds; `config/dev.toml` shortens them so the whole cascade
+    can be watched within a minute.
+    """
+
+    enabled: bool = setting(True, "Run the cascade (jobs, emails, pushes, away replies).")
+    company_offline_after: float = setting(
+        60.0,
+        "With no agent online, seconds after a customer's message before the company is "
+        "emailed (what arrives meanwhile goes into the same email).",
+    )
+    company_reaction_window: float = setting(
+        300.0,
+        "With agents online, seconds within which one must react (read or reply) before "
+        "the company is emailed anyway.",
+    )
+    customer_push_after: float = setting(
+        10.0,
+        "Seconds a company's message may stay unseen by an offline customer before a web "
+        "push goes to the customer's subscriptions (T1).",
+    )
+    customer_email_after: float = setting(
+        180.0,
+        "Seconds a company's message may stay unseen by an offline customer before one email (T2).",
+    )
+    quiet_period: float = setting(
+        900.0,
+        "At most one email (and one push) per conversation and recipient within this many "
+        "seconds; what arrives meanwhile waits for the next one.",
+    )
+    chat_link: str = setting(
+        "xmpp:{jid}?message",
+        "Link back to the chat in emails; `{jid}` is the address the recipient chats with "
+        "(an RFC 5122 URI by default; a web client's URL in production).",
+    )
+    poll_interval: float = setting(1.0, "Seconds between two looks for due cascade jobs.")
+    job_lease: float = setting(
+        60.0,
+        "Seconds a process holds a job it took; a job held longer (its process died) is "
+        "taken over by another.",
+    )
+    retry_min_delay: float = setting(5.0, "First delay (seconds) after a temporary failure.")
+    retry_max_delay: float = setting(600.0, "Longest delay (seconds) between two retries.")
+    max_attempts: int = setting(
+        20, "Temporary failures after which a job is marked failed and reported."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class SmtpSettings:
+    """Outgoing email (the relay the cascade sends through, with aiosmtplib)."""
+
+    host: str = setting("127.0.0.1", "SMTP relay host.")
+    port: int = setting(2525, "SMTP relay port (the dev sink of `make up` listens on 2525).")
+    starttls: bool = setting(False, "Upgrade the connection with STARTTLS (required if set).")
+    username: str = setting("", "SMTP AUTH user name; empty: no authentication.")
+    password: str = setting("", "SMTP AUTH password.", secret=True)
+    timeout: float = setting(10.0, "Seconds for connecting and for each SMTP command.")
+    sender: str = setting(
+        "orgchat <noreply@biz.localhost>", "The From: of every email (name and address)."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class InboundSettings:
+    """Replies by email: the SMTP server inside the component (aiosmtpd)."""
+
+    enabled: bool = setting(True, "Accept replies by email.")
+    host: str = setting("127.0.0.1", "Address the inbound SMTP server listens on.")
+    port: int = setting(2526, "Port of the inbound SMTP server.")
+    reply_domain: str = setting(
+        "reply.biz.localhost",
+        "Mail domain of the Reply-To addresses (`reply+TOKEN@domain`); its MX must reach "
+        "the inbound server.",
+    )
+    secret: str = setting(
+        "orgchat-dev-reply-secret",
+        "HMAC key of the reply and unsubscribe tokens; every component process needs the same one.",
+        secret=True,
+    )
+    token_ttl: float = setting(
+        30 * 86400.0, "Seconds a Reply-To address stays valid (30 days by default)."
+    )
+    max_message_bytes: int = setting(
+        1_000_000, "Largest email accepted (SMTP SIZE); larger ones are refused with 552."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PushSettings:
+    """Web push (RFC 8030, payloads encrypted per RFC 8291, VAPID per RFC 8292)."""
+
+    vapid_private_key: str = setting(
+        "",
+        "The VAPID key: an EC P-256 private key, PEM or base64url of its raw 32 bytes; "
+        "empty: web push is off.",
+        secret=True,
+    )
+    vapid_subject: str = setting(
+        "mailto:ops@biz.localhost", "The VAPID `sub` claim: a mailto: or https: contact."
+    )
+    ttl: int = setting(3600, "Seconds a push service keeps an undelivered push (TTL header).")
+    timeout: float = setting(10.0, "Seconds for one request to a push service.")
+
+
+@dataclasses.dataclass(frozen=True)
 class LogSettings:
     """Structured logging."""
 
@@ -225,6 +334,10 @@ class Config:
     limits: LimitsSettings = dataclasses.field(default_factory=LimitsSettings)
     requests: RequestSettings = dataclasses.field(default_factory=RequestSettings)
     commands: CommandSettings = dataclasses.field(default_factory=CommandSettings)
+    notify: NotifySettings = dataclasses.field(default_factory=NotifySettings)
+    smtp: SmtpSettings = dataclasses.field(default_factory=SmtpSettings)
+    inbound: InboundSettings = dataclasses.field(default_factory=InboundSettings)
+    push: PushSettings = dataclasses.field(default_factory=PushSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
 
     def check_secrets(self) -> None:

@@ -322,3 +322,64 @@ class Notice:
     stanza_id: str
     body: str
     payload: str
+
+
+# -- the notification cascade ----------------------------------------------------
+
+
+class Party(enum.StrEnum):
+    """Who is notified about unseen messages of a conversation."""
+
+    COMPANY = "company"  #: about the customer's messages (direction IN)
+    CUSTOMER = "customer"  #: about the company's messages (direction OUT)
+
+    @property
+    def incoming(self) -> Direction:
+        return Direction.IN if self is Party.COMPANY else Direction.OUT
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    PUSH = "push"  #: web push (RFC 8030), customers only
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NotifyJob:
+    """One step of the cascade for one conversation, due at a time (durable)."""
+
+    id: int
+    conversation_id: int
+    party: Party
+    channel: Channel
+    due_at: dt.datetime
+    attempts: int  #: failed attempts so far
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Unseen:
+    """What a job would notify about: the party's unseen, not yet notified messages."""
+
+    conversation: Conversation
+    messages: list[ArchivedMessage]  #: oldest first; empty: nothing to send
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Contact:
+    """How a customer (bare JID) or a company (``slug@domain``) is reached off XMPP."""
+
+    address: str  #: the customer's bare JID, or the company's JID
+    email: str | None  #: confirmed address (a company's comes from the directory)
+    pending_email: str | None = None  #: set, awaiting its confirmation code
+    email_opt_out: bool = False
+    push_opt_out: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PushSubscription:
+    """A browser's or phone's Web Push subscription (RFC 8030, keys of RFC 8291)."""
+
+    id: int
+    address: str  #: the customer's bare JID
+    endpoint: str  #: the push service URL
+    p256dh: str  #: the user agent's public key, base64url
+    auth: str  #: the authentication secret, base64url

@@ -15,8 +15,10 @@ from storage.models import (
     Agent,
     ArchivedBatch,
     ArchivePage,
+    Channel,
     Company,
     CompanyDraft,
+    Contact,
     Conversation,
     CreatedRequest,
     Delivery,
@@ -26,7 +28,10 @@ from storage.models import (
     NewMessage,
     NewRequest,
     Notice,
+    NotifyJob,
+    Party,
     PresenceChange,
+    PushSubscription,
     Request,
     RequestPage,
     RequestState,
@@ -34,6 +39,7 @@ from storage.models import (
     RosterJob,
     StatusChange,
     TargetUpdate,
+    Unseen,
 )
 
 #: Called with a company slug when it (or one of its agents) changed, or with
@@ -262,3 +268,70 @@ class RequestStore(Protocol):
         """Expire open requests whose time is up; their unanswered targets
         become EXPIRED. Each request is returned to exactly one caller, even
         with several processes sweeping."""
+
+
+class NotifyStore(Protocol):
+    """The cascade's durable jobs and read state (PostgreSQL).
+
+    A conversation has, per party, a *seen* mark (everything up to it was read
+    on XMPP) and, per party and channel, a *notified* mark (everything up to
+    it was sent by that channel) and the time of the last sending.
+    """
+
+    async def schedule(
+        self, jobs: Sequence[tuple[int, Party, Channel, dt.datetime]], quiet_s: float
+    ) -> None:
+        """Ensure a pending job per (conversation, party, channel) due at the given time.
+
+        An existing pending job keeps its due time: what arrives meanwhile is
+        batched into it. A new job is never due before ``quiet_s`` seconds
+        after the last sending of the same (conversation, party, channel).
+        """
+
+    async def claim(self, now: dt.datetime, limit: int, lease_s: float) -> list[NotifyJob]:
+        """Lease due pending jobs (``FOR UPDATE SKIP LOCKED``): other processes
+        skip them until the lease ends (a process that died mid-job)."""
+
+    async def unseen(self, job: NotifyJob) -> Unseen:
+        """The messages the job is about: of the party's incoming direction,
+        after its seen mark and after the channel's notified mark. Raises
+        NotFound if the conversation is gone."""
+
+    async def sent(self, job_id: int, up_to_message_id: int) -> None:
+        """The job notified up to this message: done, marks and time recorded."""
+
+    async def cancel(self, job_id: int, reason: str) -> None:
+        """Nothing to do (seen meanwhile, opted out, nobody to reach)."""
+
+    async def retry(self, job_id: int, delay_s: float, error: str) -> None:
+        """A temporary failure: pending again in ``delay_s`` seconds, attempts + 1."""
+
+    async def fail(self, job_id: int, error: str) -> None:
+        """A permanent failure: kept as failed with the error, never retried."""
+
+    async def mark_seen(self, marks: Sequence[tuple[int, Party]]) -> None:
+        """The party has read everything of the conversation archived so far."""
+
+
+class ContactStore(Protocol):
+    """Email addresses, opt-outs and push subscriptions (PostgreSQL)."""
+
+    async def get(self, address: str) -> Contact:
+        """The contact (defaults if none stored). For a company JID the email is
+        the directory's, unless the company opted out."""
+
+    async def request_email(self, address: str, email: str, code_hash: str) -> None:
+        """Remember an address awaiting confirmation (replaces any earlier one)."""
+
+    async def confirm_email(self, address: str, code_hash: str) -> str | None:
+        """Confirm the pending address if the code matches; returns it, else None."""
+
+    async def set_opt_out(self, address: str, channel: Channel, opted_out: bool) -> None: ...
+
+    async def add_push(self, address: str, endpoint: str, p256dh: str, auth: str) -> int:
+        """Store (or refresh) a subscription; returns its id."""
+
+    async def push_subscriptions(self, address: str) -> list[PushSubscription]: ...
+
+    async def remove_push(self, subscription_id: int) -> None:
+        """Forget a subscription (the push service said it is gone)."""

@@ -190,6 +190,9 @@ def test_example_secrets_refused_outside_dev_mode() -> None:
         "ORGCHAT_COMPONENT_SECRET": "s3cret-from-vault",
         "ORGCHAT_DATABASE_URL": "postgresql://orgchat:real@db/orgchat",
     }
+    with pytest.raises(config_mod.ConfigError, match=r"inbound\.secret"):
+        config_mod.load(None, env=env).check_secrets()
+    env["ORGCHAT_INBOUND_SECRET"] = "another-secret-from-vault"
     config_mod.load(None, env=env).check_secrets()
     config_mod.load(None, env={"ORGCHAT_DEV_MODE": "1"}).check_secrets()
 
