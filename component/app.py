@@ -92,7 +92,7 @@ async def wire(cfg: Config) -> Parts:
         settings=cfg.requests,
         max_body_chars=cfg.limits.max_body_chars,
     )
-    messages.hooks = requests
+    messages.hooks = [requests]
     roster = RosterSync(
         domain=domain,
         jobs=pg.roster_jobs,

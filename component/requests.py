@@ -13,7 +13,7 @@ This service owns:
 * the limits: most companies per request, requests per customer (Redis),
   duplicates (the same text to the same companies, PostgreSQL);
 * statuses per company: sent -> delivered -> seen -> answered | declined |
-  expired, moved forward by routing through :class:`RequestHooks`, and the
+  expired, moved forward by routing through its routing hooks (``RoutingHooks``), and the
   customer's status notifications (one headline per request per batch, and
   only on forward moves, so at most four per company);
 * close (optionally accepting one offer; the others are told politely) and
@@ -354,7 +354,7 @@ class RequestService:
             duplicate=duplicate,
         )
 
-    # -- routing hooks (component.routing.messages.RequestHooks) ----------------
+    # -- routing hooks (component.routing.messages.RoutingHooks) ----------------
 
     async def before_store(self, batch: Sequence[Item]) -> None:
         """Mark every agent message of a conversation with an open request as part of it."""
@@ -409,6 +409,8 @@ class RequestService:
 
     async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:
         """A request's message written to an agent: that company has it."""
+        if not any(m.thread for m in messages):
+            return []
         updates = [
             TargetUpdate(m.conversation_id, TargetStatus.DELIVERED)
             for m in messages

@@ -131,17 +131,18 @@ class Item:
     done: asyncio.Future[None] | None = None
 
 
-class RequestHooks(Protocol):
-    """What requests to several companies add to routing (component.requests)."""
+class RoutingHooks(Protocol):
+    """What features add to routing: requests to several companies
+    (component.requests), the notification cascade (component.notify)."""
 
     async def before_store(self, batch: Sequence[Item]) -> None:
-        """Tag agent messages of conversations with an open request (thread, payload)."""
+        """Before archiving (e.g. tag agent messages of an open request)."""
 
     async def after_store(self, batch: Sequence[Item]) -> list[str]:
-        """Record answers and seen markers once archived; return status notifications."""
+        """Once the batch is archived; returns stanzas to send with it."""
 
     async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:
-        """Record request messages delivered to an agent; return status notifications."""
+        """Once archived messages were written to agents (pending, fan-out, sweep)."""
 
 
 class Outbox:
@@ -177,7 +178,7 @@ class MessageRouter:
         archive_settings: ArchiveSettings,
         outbox: Outbox,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        hooks: RequestHooks | None = None,
+        hooks: Sequence[RoutingHooks] = (),
     ) -> None:
         self.domain = domain
         self.directory = directory
@@ -218,6 +219,11 @@ class MessageRouter:
         item = self._classify(msg)
         if item is None:
             raise BadRequest("Nothing to send")
+        return await self.post_item(item)
+
+    async def post_item(self, item: Item) -> Item:
+        """Route an item built by the component itself (a reply by email, whose
+        sender is no XMPP user) and wait until it is handled."""
         item.done = asyncio.get_running_loop().create_future()
         self._enqueue(item)
         await item.done
@@ -311,8 +317,8 @@ class MessageRouter:
         try:
             await self._resolve(batch)
             await self._admit(batch)
-            if self.hooks is not None:
-                await self.hooks.before_store(batch)
+            for hooks in self.hooks:
+                await hooks.before_store(batch)
             delivery_id = await self._store(batch)
             stored = True
         except Unavailable as exc:
@@ -323,12 +329,14 @@ class MessageRouter:
         out: list[str] = []
         for item in batch:
             self._render(item, out)
-        if stored and self.hooks is not None:
-            try:
-                out.extend(await self.hooks.after_store(batch))
-            except Unavailable as exc:
-                # The messages are archived and go out; only request statuses lag.
-                log.warning("requests.status_not_recorded", error=str(exc))
+        if stored:
+            for hooks in self.hooks:
+                try:
+                    out.extend(await hooks.after_store(batch))
+                except Unavailable as exc:
+                    # The messages are archived and go out; only what the hooks
+                    # record (request statuses, cascade steps) lags.
+                    log.warning("routing.hook_failed", hook=type(hooks).__name__, error=str(exc))
         try:
             self.outbox.send(out)
         except NotConnected:
@@ -634,11 +642,11 @@ class MessageRouter:
         await self._confirm([delivery.id])
         delivered = len(messages) - len(waiting)
         log.info("delivery.done", messages=delivered, stanzas=len(out), pending=len(waiting))
-        if self.hooks is not None and any(m.thread for m in reached):
+        for hooks in self.hooks:
             try:
-                self._send_now(await self.hooks.after_delivery(reached))
+                self._send_now(await hooks.after_delivery(reached))
             except Unavailable as exc:
-                log.warning("requests.status_not_recorded", error=str(exc))
+                log.warning("routing.hook_failed", hook=type(hooks).__name__, error=str(exc))
         return delivered
 
     async def _conversations_by_id(self, ids: set[int]) -> dict[int, Conversation]:

@@ -189,7 +189,7 @@ async def env() -> AsyncIterator[Env]:
         max_body_chars=50,
         now=lambda: NOW,
     )
-    router.hooks = service
+    router.hooks = [service]
     task = asyncio.create_task(router.run())
     yield Env(service, requests, store, archive, conversations, limits, written)
     task.cancel()
