@@ -1,5 +1,6 @@
-"""PostgreSQL storage: the directory, roster jobs, conversations, the archive and
-requests to several companies.
+"""PostgreSQL storage: the directory, roster jobs, conversations, the archive,
+requests to several companies, and the notification cascade (its jobs and
+marks, contacts and push subscriptions).
 
     stores = await connect(dsn, min_size=2, max_size=10, command_timeout=10.0)
     company = await stores.directory.get_company("pizza-napoli")
@@ -10,6 +11,10 @@ requests to several companies.
 has its own module holding its SQL; :mod:`.pool` maps driver failures to
 :class:`storage.errors.Unavailable`; :mod:`.listen` keeps the LISTEN
 connections of the ``watch`` methods alive.
+
+``company_domain`` (the component's domain) tells the contacts store which
+addresses are companies' JIDs (``slug@domain``), whose email falls back to the
+directory's; see :mod:`.contacts`.
 """
 
 from __future__ import annotations
@@ -18,15 +23,19 @@ import asyncpg
 
 from storage.postgres import migrations
 from storage.postgres.archive import PgArchiveStore
+from storage.postgres.contacts import PgContactStore
 from storage.postgres.conversations import PgConversationStore
 from storage.postgres.directory import PgDirectoryStore
+from storage.postgres.notify import PgNotifyStore
 from storage.postgres.pool import Database, unavailable_on_driver_errors
 from storage.postgres.requests import PgRequestStore
 from storage.postgres.roster_jobs import PgRosterJobStore
 from storage.protocols import (
     ArchiveStore,
+    ContactStore,
     ConversationStore,
     DirectoryStore,
+    NotifyStore,
     RequestStore,
     RosterJobStore,
 )
@@ -38,15 +47,17 @@ _CONNECT_TIMEOUT = 10.0
 
 
 class PostgresStores:
-    """The five PostgreSQL stores, sharing one pool."""
+    """The seven PostgreSQL stores, sharing one pool."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, company_domain: str | None = None) -> None:
         self._db = db
         self.directory: DirectoryStore = PgDirectoryStore(db)
         self.roster_jobs: RosterJobStore = PgRosterJobStore(db)
         self.conversations: ConversationStore = PgConversationStore(db)
         self.archive: ArchiveStore = PgArchiveStore(db)
         self.requests: RequestStore = PgRequestStore(db)
+        self.notify: NotifyStore = PgNotifyStore(db)
+        self.contacts: ContactStore = PgContactStore(db, company_domain)
 
     async def close(self) -> None:
         """Close the pool; the caller cancels its running ``watch`` tasks."""
@@ -54,15 +65,21 @@ class PostgresStores:
 
 
 async def connect(
-    dsn: str, *, min_size: int, max_size: int, command_timeout: float
+    dsn: str,
+    *,
+    min_size: int,
+    max_size: int,
+    command_timeout: float,
+    company_domain: str | None = None,
 ) -> PostgresStores:
     """Open the stores. Does not fail if PostgreSQL is down: calls raise
     Unavailable until it is back. Configuration errors (bad password, unknown
-    database) are raised here.
+    database) are raised here. ``company_domain``: the component's domain
+    (see the module's docstring); the component passes it.
     """
     db = Database(dsn, min_size=min_size, max_size=max_size, command_timeout=command_timeout)
     await db.open()
-    return PostgresStores(db)
+    return PostgresStores(db, company_domain=company_domain)
 
 
 async def migrate(dsn: str) -> list[str]:

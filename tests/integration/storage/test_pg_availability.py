@@ -18,10 +18,13 @@ import pytest
 from storage import postgres
 from storage.errors import Unavailable
 from storage.models import (
+    Channel,
     CompanyDraft,
     Direction,
     NewMessage,
     NewRequest,
+    NotifyJob,
+    Party,
     RequestState,
     Role,
     TargetStatus,
@@ -66,6 +69,14 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         message_body="b",
         message_payload="<request/>",
     )
+    job = NotifyJob(
+        id=1,
+        conversation_id=1,
+        party=Party.COMPANY,
+        channel=Channel.EMAIL,
+        due_at=dt.datetime.now(dt.UTC),
+        attempts=0,
+    )
     return [
         lambda: stores.directory.add_company(CompanyDraft(slug="x", name="X")),
         lambda: stores.directory.remove_company("x"),
@@ -98,6 +109,23 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         lambda: stores.requests.advance([TargetUpdate(1, TargetStatus.SEEN)]),
         lambda: stores.requests.close("r", "c@localhost", None, []),
         lambda: stores.requests.expire_due(dt.datetime.now(dt.UTC), 10),
+        lambda: stores.notify.schedule(
+            [(1, Party.COMPANY, Channel.EMAIL, dt.datetime.now(dt.UTC))], 60.0
+        ),
+        lambda: stores.notify.claim(dt.datetime.now(dt.UTC), 10, 60.0),
+        lambda: stores.notify.unseen(job),
+        lambda: stores.notify.sent(1, 1),
+        lambda: stores.notify.cancel(1, "r"),
+        lambda: stores.notify.retry(1, 1.0, "e"),
+        lambda: stores.notify.fail(1, "e"),
+        lambda: stores.notify.mark_seen([(1, Party.CUSTOMER)]),
+        lambda: stores.contacts.get("c@localhost"),
+        lambda: stores.contacts.request_email("c@localhost", "c@example.org", "h"),
+        lambda: stores.contacts.confirm_email("c@localhost", "h"),
+        lambda: stores.contacts.set_opt_out("c@localhost", Channel.PUSH, True),
+        lambda: stores.contacts.add_push("c@localhost", "https://push.example.org/x", "k", "a"),
+        lambda: stores.contacts.push_subscriptions("c@localhost"),
+        lambda: stores.contacts.remove_push(1),
     ]
 
 
