@@ -15,12 +15,20 @@ from component.conversation_cache import ConversationCache
 from component.directory import Directory
 from component.ejabberd_api import EjabberdApi
 from component.logs import get_logger
+from component.notify.away import AwayReplies
+from component.notify.cascade import Cascade
+from component.notify.email import SmtpSender
+from component.notify.inbound import InboundServer
+from component.notify.preferences import Preferences
+from component.notify.push import PushSender
+from component.notify.tokens import Tokens
 from component.requests import RequestService
 from component.roster_sync import RosterSync
 from component.routing.commands import CommandRegistry
 from component.routing.iq import IqHandlers
 from component.routing.mam import MamHandler
 from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
+from component.routing.notify_settings import NotifyIqHandlers, notify_commands
 from component.routing.presence import PresenceRouter
 from component.routing.request_commands import request_commands
 from component.routing.requests import RequestIqHandlers
@@ -51,6 +59,8 @@ class Parts:
     ready_file: Path | None
     #: XEP-0050 ad-hoc commands: features add theirs before the stream starts.
     commands: CommandRegistry
+    cascade: Cascade
+    inbound: InboundServer | None
 
 
 async def wire(cfg: Config) -> Parts:
@@ -61,6 +71,7 @@ async def wire(cfg: Config) -> Parts:
         min_size=cfg.database.pool_min,
         max_size=cfg.database.pool_max,
         command_timeout=cfg.database.command_timeout,
+        company_domain=domain,
     )
     rd = await redis_store.connect(
         cfg.redis.url, prefix=f"{cfg.redis.prefix}:{domain}", timeout=cfg.redis.timeout
@@ -92,7 +103,44 @@ async def wire(cfg: Config) -> Parts:
         settings=cfg.requests,
         max_body_chars=cfg.limits.max_body_chars,
     )
-    messages.hooks = [requests]
+    smtp = SmtpSender(cfg.smtp)
+    push = PushSender(cfg.push)
+    tokens = Tokens(cfg.inbound.secret, cfg.inbound.token_ttl)
+    cascade = Cascade(
+        domain=domain,
+        directory=directory,
+        notify=pg.notify,
+        contacts=pg.contacts,
+        conversations=pg.conversations,
+        presence=rd.presence,
+        router=messages,
+        settings=cfg.notify,
+        smtp=smtp,
+        sender=cfg.smtp.sender,
+        push=push,
+        tokens=tokens,
+        reply_domain=cfg.inbound.reply_domain,
+        max_body_chars=cfg.limits.max_body_chars,
+    )
+    preferences = Preferences(
+        contacts=pg.contacts,
+        limits=rd.limits,
+        smtp=smtp,
+        sender=cfg.smtp.sender,
+        service_name=domain,
+        allow_http_push=cfg.dev_mode,
+    )
+    inbound = (
+        InboundServer(
+            cfg.inbound,
+            tokens,
+            expected_sender=cascade.expected_sender,
+            on_reply=cascade.on_reply,
+            on_unsubscribe=cascade.on_unsubscribe,
+        )
+        if cfg.notify.enabled and cfg.inbound.enabled
+        else None
+    )
     roster = RosterSync(
         domain=domain,
         jobs=pg.roster_jobs,
@@ -112,12 +160,19 @@ async def wire(cfg: Config) -> Parts:
 
     stream = ComponentStream(cfg.component, messages.submit, presence.submit, on_session)
     outbox.attach(stream.write)
+    away = AwayReplies(
+        domain=domain, limits=rd.limits, outbox=outbox, entity_time=stream.entity_time
+    )
+    messages.hooks = [requests, cascade, away] if cfg.notify.enabled else [requests]
     if ready_file is not None:
         stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
     commands = CommandRegistry(
         directory=directory, secret=cfg.component.secret, session_ttl=cfg.commands.session_ttl
     )
-    for command in request_commands(requests, messages, pg.conversations):
+    for command in [
+        *request_commands(requests, messages, pg.conversations),
+        *notify_commands(preferences),
+    ]:
         commands.add(command)
     commands.register(stream)
     IqHandlers(
@@ -131,8 +186,20 @@ async def wire(cfg: Config) -> Parts:
         outbox=outbox,
     ).register(stream)
     RequestIqHandlers(requests).register(stream)
+    NotifyIqHandlers(preferences, push.public_key() if push.enabled else None).register(stream)
     return Parts(
-        pg, rd, directory, messages, presence, requests, roster, stream, ready_file, commands
+        pg,
+        rd,
+        directory,
+        messages,
+        presence,
+        requests,
+        roster,
+        stream,
+        ready_file,
+        commands,
+        cascade,
+        inbound,
     )
 
 
@@ -151,6 +218,10 @@ class App:
         self._spawn(p.pg.roster_jobs.watch(p.roster.wakeup), "roster-watch")
         self._spawn(p.roster.run(), "roster-sync")
         self._spawn(p.requests.expire_forever(), "request-expiry")
+        if cfg.notify.enabled:
+            self._spawn(p.cascade.run(), "notify-cascade")
+        if p.inbound is not None:
+            await p.inbound.start()
         self._spawn(
             sweep_forever(p.messages, cfg.archive.redeliver_after, p.stream.connected_event.is_set),
             "redelivery-sweep",
@@ -171,6 +242,8 @@ class App:
 
     async def _shutdown(self, p: Parts) -> None:
         log.info("component.stopping")
+        if p.inbound is not None:
+            await p.inbound.stop()
         if not await wait_idle(p.messages, DRAIN_TIMEOUT_S):
             log.error("component.drain_timeout")
         await p.stream.stop()

@@ -31,6 +31,8 @@ DEV_SECRETS = frozenset(
     {
         "orgchat-dev-secret",
         "orgchat-dev-reply-secret",
+        # config/dev.toml's VAPID key (web push)
+        "uIamyK_Q802Fz64MiB_fTKBCCppECHHS8vk3Topq59g",
         "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/orgchat",
     }
 )

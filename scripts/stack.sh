@@ -488,7 +488,8 @@ orgchat development stack is up:
   HTTP API     $API (open to loopback, no credentials)
   PostgreSQL   postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB
   Redis        redis://127.0.0.1:$REDIS_PORT/0
-  SMTP         127.0.0.1:$SMTP_PORT -> .run/mail/*.eml
+  SMTP         127.0.0.1:$SMTP_PORT -> .run/mail/*.eml (the cascade's outgoing email)
+  replies      127.0.0.1:2526 (the component's inbound SMTP: reply to an email's Reply-To)
   logs         .run/log/ (make logs)
 EOF
   "$VENV/bin/python" scripts/demo_accounts.py list | sed 's/^/  /'

@@ -31,7 +31,9 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from component.notify.push import generate_vapid_key
 from tests.integration.clients import AioClient, SlixClient
+from tests.integration.mailbox import Mailbox
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "biz-test.localhost"
@@ -58,6 +60,12 @@ SERVICES = {
 }
 
 pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -128,7 +136,13 @@ class ComponentProcess:
     def __init__(self, tmp: Path, name: str, **env: str) -> None:
         self.ready_file = tmp / f"{name}.ready"
         self.log_path = tmp / f"{name}.log"
-        self.env = component_env(ORGCHAT_COMPONENT_READY_FILE=str(self.ready_file), **env)
+        # Each process its own inbound SMTP port (replies by email).
+        self.inbound_port = int(env.pop("ORGCHAT_INBOUND_PORT", 0)) or free_port()
+        self.env = component_env(
+            ORGCHAT_COMPONENT_READY_FILE=str(self.ready_file),
+            ORGCHAT_INBOUND_PORT=str(self.inbound_port),
+            **env,
+        )
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, wait: bool = True) -> ComponentProcess:
@@ -231,10 +245,42 @@ async def rds(services: None) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def mailbox(services: None) -> AsyncIterator[Mailbox]:
+    """The SMTP relay of the session's component: a real server in this process."""
+    box = await Mailbox().start()
+    yield box
+    await box.stop()
+
+
+#: The cascade's timers for the tests, in seconds (see docs/config.md).
+CASCADE_TIMERS = {
+    "ORGCHAT_NOTIFY_COMPANY_OFFLINE_AFTER": "1",
+    "ORGCHAT_NOTIFY_COMPANY_REACTION_WINDOW": "3",
+    "ORGCHAT_NOTIFY_CUSTOMER_PUSH_AFTER": "1",
+    "ORGCHAT_NOTIFY_CUSTOMER_EMAIL_AFTER": "3",
+    "ORGCHAT_NOTIFY_QUIET_PERIOD": "4",
+    "ORGCHAT_NOTIFY_POLL_INTERVAL": "0.2",
+    "ORGCHAT_NOTIFY_RETRY_MIN_DELAY": "0.5",
+    "ORGCHAT_NOTIFY_RETRY_MAX_DELAY": "1",
+}
+#: The session's VAPID key (web push), generated per run.
+VAPID_KEY = generate_vapid_key()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def component(
-    database: str, rds: aioredis.Redis, tmp_path_factory: pytest.TempPathFactory
+    database: str,
+    rds: aioredis.Redis,
+    mailbox: Mailbox,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[ComponentProcess]:
-    proc = await ComponentProcess(tmp_path_factory.mktemp("component"), "main").start()
+    proc = await ComponentProcess(
+        tmp_path_factory.mktemp("component"),
+        "main",
+        ORGCHAT_SMTP_PORT=str(mailbox.port),
+        ORGCHAT_PUSH_VAPID_PRIVATE_KEY=VAPID_KEY,
+        **CASCADE_TIMERS,
+    ).start()
     yield proc
     code = await proc.stop()
     assert code == 0, f"component exited {code}:\n{proc.log_tail()}"
