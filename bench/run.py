@@ -148,6 +148,9 @@ def component_env() -> dict[str, str]:
             "ORGCHAT_COMPONENT_READY_FILE": str(REPO / ".run" / "bench-component.ready"),
             "ORGCHAT_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB,
             "ORGCHAT_LIMITS_CUSTOMER_RATE": str(10**9),
+            # The cascade runs as in production; only the inbound SMTP port
+            # (replies by email) is the demo component's.
+            "ORGCHAT_INBOUND_ENABLED": "0",
             "ORGCHAT_LOG_LEVEL": "INFO",
         }
     )

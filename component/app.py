@@ -91,7 +91,12 @@ async def wire(cfg: Config) -> Parts:
         outbox=outbox,
     )
     presence = PresenceRouter(
-        domain=domain, directory=directory, presence=rd.presence, messages=messages, outbox=outbox
+        domain=domain,
+        directory=directory,
+        presence=rd.presence,
+        messages=messages,
+        outbox=outbox,
+        conversations=pg.conversations,
     )
     requests = RequestService(
         domain=domain,
@@ -143,6 +148,7 @@ async def wire(cfg: Config) -> Parts:
     )
     roster = RosterSync(
         domain=domain,
+        local_host=cfg.ejabberd.vhost,
         jobs=pg.roster_jobs,
         api=EjabberdApi(cfg.ejabberd.api_url, cfg.ejabberd.api_token, cfg.ejabberd.api_timeout),
         on_added=lambda slug, jid: presence.refresh([(slug, jid)]),

@@ -80,7 +80,10 @@ class EjabberdSettings:
     """ejabberd itself: where customers and agents live and its HTTP API."""
 
     vhost: str = setting(
-        "localhost", "ejabberd virtual host of customers and agents (used in demo data and docs)."
+        "localhost",
+        "ejabberd virtual host of customers and agents. Only its users get companies put "
+        "into their rosters (agents: to receive messages; customers: so that the "
+        "notification cascade knows when they are online).",
     )
     api_url: str = setting(
         "http://127.0.0.1:5280/api",

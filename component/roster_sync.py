@@ -1,10 +1,14 @@
-"""Keep every agent's roster in step with the directory.
+"""Keep agents' and customers' rosters in step with the directory.
 
-Adding an agent queues a durable job in PostgreSQL (in the same transaction,
-by a trigger); this worker takes due jobs, puts the company into the agent's
-roster with a mutual subscription through ejabberd's HTTP API (or takes it
-out), and probes the agent's presence. Jobs are leased, so several component
-processes can run the worker; a failed call is retried with backoff.
+Adding an agent, or a customer's first message to a company, queues a
+durable job in PostgreSQL (in the same transaction, by a trigger); this
+worker takes due jobs, puts the company into the user's roster with a mutual
+subscription through ejabberd's HTTP API (or takes it out), and probes the
+user's presence. Jobs are leased, so several component processes can run the
+worker; a failed call is retried with backoff. The API only reaches users of
+the service's own ejabberd host (``ejabberd.vhost``): jobs for users of other
+servers are dropped (their presence stays unknown, which the notification
+cascade treats as offline).
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ class RosterSync:
         self,
         *,
         domain: str,
+        local_host: str,
         jobs: RosterJobStore,
         api: EjabberdApi,
         on_added: Callable[[str, str], Awaitable[None]],
         on_removed: Callable[[str], Awaitable[None]],
     ) -> None:
         self.domain = domain
+        self.local_host = local_host
         self.jobs = jobs
         self.api = api
         self.on_added = on_added  #: (company slug, agent JID), once the roster holds it
@@ -70,6 +76,10 @@ class RosterSync:
 
     async def _run(self, job: RosterJob) -> int:
         cjid = company_jid(job.company_slug, self.domain)
+        if job.agent_jid.rpartition("@")[2] != self.local_host:
+            await self.jobs.done(job.id)
+            log.info("roster.not_local", user=job.agent_jid, company=job.company_slug)
+            return 0
         try:
             if job.op is RosterOp.ADD:
                 await self.api.add_company_to_roster(job.agent_jid, cjid, job.company_name)

@@ -125,6 +125,10 @@ class ConversationStore(Protocol):
     async def by_ids(self, ids: Sequence[int]) -> list[Conversation]:
         """The conversations that exist among ``ids`` (any order)."""
 
+    async def active_customers(self, since: dt.datetime, limit: int) -> list[tuple[int, str]]:
+        """(company_id, customer_jid) of conversations with messages since ``since``,
+        newest conversations first, at most ``limit``."""
+
 
 class ArchiveStore(Protocol):
     """The message archive (PostgreSQL)."""

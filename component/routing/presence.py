@@ -1,11 +1,14 @@
-"""Presence: agents' availability (RFC 6121 §4) and the companies' own presence.
+"""Presence: agents' and customers' availability (RFC 6121 §4), the companies' own presence.
 
-Each agent has the company JID in their roster with a mutual subscription
-(put there through ejabberd's HTTP API, see :mod:`component.roster_sync`), so
-ejabberd sends the agent's presence to the company, including the
-``unavailable`` when a connection drops, and probes the company when the
-agent logs in. Availability per resource is kept in Redis, shared by every
-component process.
+Each agent, and each customer of the service's own ejabberd host once they
+have written to a company, has the company JID in their roster with a mutual
+subscription (put there through ejabberd's HTTP API, see
+:mod:`component.roster_sync`), so ejabberd sends their presence to the
+company, including the ``unavailable`` when a connection drops, and probes
+the company when they log in. Availability per resource is kept in Redis,
+shared by every component process: agents' decides who gets a customer's
+message, customers' whether the notification cascade must reach them off
+XMPP (an unknown customer counts as offline).
 
 Presence for one agent may reach different component processes in any
 order, so a wrong state is possible for a moment; both directions are safe:
@@ -26,6 +29,7 @@ that are really online never look offline in between.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
@@ -36,7 +40,7 @@ from component.routing.errors import NotConnected
 from component.routing.messages import MessageRouter, Outbox
 from component.routing.wire import NS_CLIENT, NS_COMPONENT, render_presence
 from storage.errors import Unavailable, raise_if_cancelling
-from storage.protocols import PresenceStore
+from storage.protocols import ConversationStore, PresenceStore
 
 log = get_logger(__name__)
 
@@ -49,6 +53,9 @@ RESYNC_MIN_DELAY_S = 1.0
 RESYNC_MAX_DELAY_S = 60.0
 #: How long agents have to answer a probe before their silent resources are dropped.
 PROBE_GRACE_S = 5.0
+#: Customers probed on (re)connection: those who wrote or were written to lately.
+ACTIVE_CUSTOMERS_WINDOW = dt.timedelta(days=7)
+ACTIVE_CUSTOMERS_MAX = 10_000
 
 
 class PresenceRouter:
@@ -60,10 +67,13 @@ class PresenceRouter:
         presence: PresenceStore,
         messages: MessageRouter,
         outbox: Outbox,
+        conversations: ConversationStore | None = None,
     ) -> None:
         self.domain = domain
         self.directory = directory
         self.presence = presence
+        #: Where recently active customers are found (None: customers are not probed).
+        self.conversations = conversations
         self.messages = messages
         self.outbox = outbox
         # One queue keeps the order of presence stanzas within this process.
@@ -147,7 +157,9 @@ class PresenceRouter:
                 )
             return
         if not self.directory.companies_of(bare):
-            return  # customers' presence is not tracked
+            if company is not None and parts is not None and parts[1] is None:
+                await self._customer(bare, resource, ptype, xml)
+            return
         if ptype is None:
             show = next((c.text for c in xml if c.tag in _SHOW), None)
             change = await self.presence.update(
@@ -161,6 +173,14 @@ class PresenceRouter:
             change = await self.presence.update(bare, resource, None)
             if change.was_online and not change.is_online:
                 log.info("presence.agent_offline", agent=bare)
+
+    async def _customer(self, bare: str, resource: str, ptype: str | None, xml: Element) -> None:
+        """A customer's presence to a company: only whether they are online matters."""
+        if ptype is None:
+            show = next((c.text for c in xml if c.tag in _SHOW), None)
+            await self.presence.update(bare, resource, show if show in SHOWS else "available")
+        elif ptype == "unavailable":
+            await self.presence.update(bare, resource, None)
 
     def _answer_probe(self, to: str, prober: str, is_company: bool) -> None:
         if is_company:
@@ -193,7 +213,8 @@ class PresenceRouter:
     # -- probing -------------------------------------------------------------
 
     async def refresh(self, agents: Sequence[tuple[str, str]] | None = None) -> None:
-        """Probe agents' presence (all of them by default) and show companies online.
+        """Probe agents' presence (by default all of them, and the customers active
+        lately) and show companies online.
 
         Resources that do not answer within PROBE_GRACE_S are dropped from
         Redis afterwards (ejabberd answers probes for online users only);
@@ -201,7 +222,10 @@ class PresenceRouter:
         so nothing is held back meanwhile.
         """
         if agents is None:
-            agents = [(c.slug, jid) for c, jid in self.directory.all_agents()]
+            agents = [
+                *((c.slug, jid) for c, jid in self.directory.all_agents()),
+                *await self._active_customers(),
+            ]
         if not agents:
             return
         started = await self.presence.clock_ms()
@@ -216,6 +240,18 @@ class PresenceRouter:
         task = asyncio.create_task(self._prune_later(jids, started))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _active_customers(self) -> list[tuple[str, str]]:
+        """Customers to probe after a (re)connection: their presence may be stale too."""
+        if self.conversations is None:
+            return []
+        since = dt.datetime.now(dt.UTC) - ACTIVE_CUSTOMERS_WINDOW
+        found = await self.conversations.active_customers(since, ACTIVE_CUSTOMERS_MAX)
+        return [
+            (company.slug, jid)
+            for company_id, jid in found
+            if (company := self.directory.company_by_id(company_id)) is not None
+        ]
 
     async def _prune_later(self, jids: list[str], started_ms: int) -> None:
         await asyncio.sleep(PROBE_GRACE_S)

@@ -12,6 +12,7 @@ nick) it is one read-only round trip and writes nothing. The module-level
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import secrets
 from collections.abc import Sequence
 
@@ -164,6 +165,24 @@ async def by_ids(conn: Conn, ids: Sequence[int]) -> list[Conversation]:
     return [from_row(row) for row in rows]
 
 
+async def active_customers(
+    conn: Conn, since: dt.datetime, limit: int
+) -> list[tuple[int, str]]:
+    rows = await conn.fetch(
+        """
+        SELECT c.company_id, c.customer_jid
+          FROM conversations c
+         WHERE EXISTS (SELECT 1 FROM messages m
+                        WHERE m.conversation_id = c.id AND m.ts >= $1)
+         ORDER BY c.id DESC
+         LIMIT $2
+        """,
+        since,
+        limit,
+    )
+    return [(row["company_id"], row["customer_jid"]) for row in rows]
+
+
 class PgConversationStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -186,3 +205,7 @@ class PgConversationStore:
             return []
         async with self._db.acquire() as conn:
             return await by_ids(conn, ids)
+
+    async def active_customers(self, since: dt.datetime, limit: int) -> list[tuple[int, str]]:
+        async with self._db.acquire() as conn:
+            return await active_customers(conn, since, limit)

@@ -17,6 +17,7 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from tests.integration.clients import chat, child, is_message, local, new_id
 from tests.integration.conftest import (
@@ -24,6 +25,7 @@ from tests.integration.conftest import (
     RUN,
     ComponentProcess,
     MakeCompany,
+    presence_shows,
     register,
 )
 from tests.integration.mailbox import Mailbox, text_of
@@ -80,6 +82,23 @@ async def iq(client: Any, payload: str, itype: str = "set") -> Any:
     iq_id = new_id()
     client.send_xml(f'<iq type="{itype}" to="{DOMAIN}" id="{iq_id}">{payload}</iq>')
     return await client.inbox.expect(lambda el: local(el.tag) == "iq" and el.get("id") == iq_id)
+
+
+async def customer_online(rds: aioredis.Redis, jid: str, wait: float = 10) -> None:
+    """The component knows the customer is online (roster added, presence probed)."""
+    for _ in range(int(wait / 0.1)):
+        if await presence_shows(rds, jid):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{jid} never seen online")
+
+
+async def customer_offline(rds: aioredis.Redis, jid: str, wait: float = 10) -> None:
+    for _ in range(int(wait / 0.1)):
+        if not await presence_shows(rds, jid):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{jid} still online")
 
 
 async def confirm_email(customer: Any, mailbox: Mailbox, address: str) -> None:
@@ -169,10 +188,12 @@ async def test_customer_email_reply_and_unsubscribe(
     clients: Any,
     mailbox: Mailbox,
     component: ComponentProcess,
+    rds: aioredis.Redis,
 ) -> None:
     company = await make_company(agents=1, name="Answering Shop")
     agent = await clients(company.agents[0])
-    customer = await clients(await register("reader"))
+    account = await register("reader")
+    customer = await clients(account)
     address = mail_address("reader")
     await confirm_email(customer, mailbox, address)
 
@@ -180,17 +201,27 @@ async def test_customer_email_reply_and_unsubscribe(
     got = await agent.inbox.expect(is_message("Is it in stock?"))
     conv = got.get("from", "").split("/")[0]
 
-    # Read in time: nothing. Not read: one email after T2.
+    # Online and reading: the live message is enough.
+    await customer_online(rds, account.jid)
     agent.send_xml(chat(conv, "Let me check."))
     answer = await customer.inbox.expect(is_message("Let me check."))
     customer.send_xml(
         chat(company.jid, None, extra=f'<displayed xmlns="{MARKERS}" id="{answer.get("id")}"/>')
     )
     await mailbox.nothing_to(address, 4.5)
+    # Online but not reading: still nothing (no email to people who are online).
+    agent.send_xml(chat(conv, "Checking the back room."))
+    await customer.inbox.expect(is_message("Checking the back room."))
+    await mailbox.nothing_to(address, 4.5)
+
+    # Offline: one email after T2 with everything unseen.
+    await customer.stop()
+    await customer_offline(rds, account.jid)
     agent.send_xml(chat(conv, "Yes, 3 left."))
     [mail] = await mailbox.expect(address, wait=15)
-    assert "Yes, 3 left." in text_of(mail) and "Answering Shop" in str(mail["Subject"])
-    assert "Let me check." not in text_of(mail)
+    text = text_of(mail)
+    assert "Yes, 3 left." in text and "Checking the back room." in text
+    assert "Let me check." not in text and "Answering Shop" in str(mail["Subject"])
 
     # The customer replies by email: the agent gets it in the conversation.
     reply_to = email.utils.parseaddr(str(mail["Reply-To"]))[1]
@@ -270,7 +301,11 @@ async def test_away_reply_once_per_closed_period(make_company: MakeCompany, clie
 
 
 async def test_push_then_email_to_an_offline_customer(
-    make_company: MakeCompany, clients: Any, mailbox: Mailbox, db: asyncpg.Connection
+    make_company: MakeCompany,
+    clients: Any,
+    mailbox: Mailbox,
+    db: asyncpg.Connection,
+    rds: aioredis.Redis,
 ) -> None:
     company = await make_company(agents=1, name="Push Shop")
     agent = await clients(company.agents[0])
@@ -294,8 +329,10 @@ async def test_push_then_email_to_an_offline_customer(
 
         customer.send_xml(chat(company.jid, "Tell me when it arrives"))
         got = await agent.inbox.expect(is_message("Tell me when it arrives"))
+        await customer_online(rds, account.jid)
+        await customer.stop()
+        await customer_offline(rds, account.jid)
         agent.send_xml(chat(got.get("from", "").split("/")[0], "It just arrived!"))
-        await customer.inbox.expect(is_message("It just arrived!"))
 
         # T1: one push, encrypted for this device, signed with the service's VAPID key.
         for _ in range(100):
