@@ -366,3 +366,49 @@ async def test_push_then_email_to_an_offline_customer(
                 break
             await asyncio.sleep(0.1)
         assert left == 0
+
+
+async def test_customer_back_before_t2_gets_no_email(
+    make_company: MakeCompany,
+    clients: Any,
+    mailbox: Mailbox,
+    rds: aioredis.Redis,
+) -> None:
+    company = await make_company(agents=1, name="Patient Shop")
+    agent = await clients(company.agents[0])
+    account = await register("returning")
+    customer = await clients(account)
+    address = mail_address("returning")
+    await confirm_email(customer, mailbox, address)
+    customer.send_xml(chat(company.jid, "I'll be right back"))
+    got = await agent.inbox.expect(is_message("I'll be right back"))
+    await customer_online(rds, account.jid)
+    await customer.stop()
+    await customer_offline(rds, account.jid)
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Take your time."))
+    await clients(account, resource="phone")  # back online well before T2
+    await customer_online(rds, account.jid)
+    await mailbox.nothing_to(address, 4.5)
+
+
+async def test_a_pending_email_survives_a_component_restart(
+    make_company: MakeCompany,
+    clients: Any,
+    mailbox: Mailbox,
+    component: ComponentProcess,
+) -> None:
+    address = mail_address("restart")
+    company = await make_company(agents=1, name="Restart Shop", email=address)
+    agent = await clients(company.agents[0])  # online: the reaction window (3 s) applies
+    customer = await clients(await register("restart"))
+    customer.send_xml(chat(company.jid, "Before the restart"))
+    await agent.inbox.expect(is_message("Before the restart"))
+    assert await component.stop() == 0
+    try:
+        await asyncio.sleep(3.5)  # the job falls due while no component runs
+        await mailbox.nothing_to(address, 0)
+    finally:
+        await component.start()
+    [mail] = await mailbox.expect(address, wait=15)
+    assert "Before the restart" in text_of(mail)
+    await mailbox.nothing_to(address, 2)
