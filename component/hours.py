@@ -71,6 +71,34 @@ def open_now(spec: str | None, timezone: str, now: dt.datetime) -> tuple[bool, d
     return False, midnight + dt.timedelta(days=nxt[0], minutes=nxt[1])
 
 
+def check_quiet_hours(spec: str) -> tuple[int, int]:
+    """``"22:00-07:30"`` -> (start, end) in minutes, ``end`` past 1440 when it wraps."""
+    start_s, sep, end_s = spec.strip().partition("-")
+    if not sep:
+        raise HoursError(f"bad quiet hours {spec!r} (expected HH:MM-HH:MM)")
+    start, end = _minutes(start_s), _minutes(end_s)
+    if start >= 1440 or end > 1440 or start == end:
+        raise HoursError(f"bad quiet hours {spec!r}")
+    return start, end + 1440 if end < start else end
+
+
+def quiet_until(spec: str | None, timezone: str | None, now: dt.datetime) -> dt.datetime | None:
+    """The end of the quiet hours ``now`` falls in, or None (not quiet, or unreadable)."""
+    if not spec:
+        return None
+    try:
+        start, end = check_quiet_hours(spec)
+        local = now.astimezone(zoneinfo.ZoneInfo(timezone or "UTC"))
+    except (HoursError, zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    minute = local.hour * 60 + local.minute
+    for day in (-1, 0):  # a period that began yesterday may still run
+        if start + day * 1440 <= minute < end + day * 1440:
+            return midnight + dt.timedelta(minutes=end + day * 1440)
+    return None
+
+
 def parse(spec: str) -> OpeningHours:
     spec = spec.strip()
     if not spec:

@@ -372,6 +372,8 @@ class Contact:
     pending_email: str | None = None  #: set, awaiting its confirmation code
     email_opt_out: bool = False
     push_opt_out: bool = False
+    quiet_hours: str | None = None  #: "HH:MM-HH:MM": no push or email then
+    quiet_timezone: str | None = None  #: IANA zone of ``quiet_hours``
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

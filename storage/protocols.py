@@ -313,6 +313,9 @@ class NotifyStore(Protocol):
     async def fail(self, job_id: int, error: str) -> None:
         """A permanent failure: kept as failed with the error, never retried."""
 
+    async def postpone(self, job_id: int, due_at: dt.datetime) -> None:
+        """Pending again at ``due_at`` (quiet hours), attempts unchanged."""
+
     async def mark_seen(self, marks: Sequence[tuple[int, Party]]) -> None:
         """The party has read everything of the conversation archived so far."""
 
@@ -331,6 +334,11 @@ class ContactStore(Protocol):
         """Confirm the pending address if the code matches; returns it, else None."""
 
     async def set_opt_out(self, address: str, channel: Channel, opted_out: bool) -> None: ...
+
+    async def set_quiet_hours(
+        self, address: str, quiet_hours: str | None, timezone: str | None
+    ) -> None:
+        """Set (or with None, clear) the contact's quiet hours."""
 
     async def add_push(self, address: str, endpoint: str, p256dh: str, auth: str) -> int:
         """Store (or refresh) a subscription; returns its id."""

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from component.addressing import company_jid, conversation_jid
 from component.config import NotifySettings
 from component.directory import Directory
+from component.hours import quiet_until
 from component.logs import get_logger
 from component.notify.email import (
     Excerpt,
@@ -59,6 +60,7 @@ from storage.models import (
     ArchivedMessage,
     Channel,
     Company,
+    Contact,
     Conversation,
     NotifyJob,
     Party,
@@ -257,6 +259,8 @@ class Cascade:
             await self.notify.cancel(job.id, "online")
             return
         contact = await self.contacts.get(conv.customer_jid)
+        if await self._quiet(job, contact):
+            return
         if contact.email is None or contact.email_opt_out:
             await self.notify.cancel(
                 job.id, "no email address" if not contact.email else "opted out"
@@ -304,6 +308,8 @@ class Cascade:
             await self.notify.cancel(job.id, "online")
             return
         contact = await self.contacts.get(conv.customer_jid)
+        if await self._quiet(job, contact):
+            return
         subscriptions = (
             []
             if contact.push_opt_out
@@ -344,6 +350,15 @@ class Cascade:
             await self._retry(job, "push service unavailable", retry_after)
         else:
             await self.notify.cancel(job.id, "no working subscription")
+
+    async def _quiet(self, job: NotifyJob, contact: Contact) -> bool:
+        """In the customer's quiet hours: postpone the step to their end."""
+        until = quiet_until(contact.quiet_hours, contact.quiet_timezone, self.now())
+        if until is None:
+            return False
+        await self.notify.postpone(job.id, until)
+        log.info("notify.postponed", job=job.id, until=until.isoformat())
+        return True
 
     async def _retry(self, job: NotifyJob, error: str, at_least: float = 0.0) -> None:
         if job.attempts + 1 >= self.settings.max_attempts:

@@ -18,11 +18,13 @@ import dataclasses
 import hashlib
 import re
 import secrets
+import zoneinfo
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from urllib.parse import urlsplit
 
+from component.hours import HoursError, check_quiet_hours
 from component.logs import get_logger
 from component.notify.email import PermanentFailure, SmtpSender, TemporaryFailure
 from component.routing.errors import BadRequest, NotAllowed, RateLimited, RoutingError
@@ -122,6 +124,20 @@ class Preferences:
 
     async def set_opt_out(self, address: str, channel: Channel, opted_out: bool) -> None:
         await self.contacts.set_opt_out(address, channel, opted_out)
+
+    async def set_quiet_hours(self, address: str, spec: str | None, timezone: str | None) -> None:
+        """``"22:00-07:00"`` in an IANA zone (UTC if none); None or "" clears them."""
+        if not spec:
+            await self.contacts.set_quiet_hours(address, None, None)
+            return
+        try:
+            check_quiet_hours(spec)
+            zoneinfo.ZoneInfo(timezone or "UTC")
+        except HoursError as exc:
+            raise BadRequest(f"Quiet hours: {exc}") from None
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise BadRequest(f"Unknown time zone {timezone!r} (e.g. Europe/Berlin)") from None
+        await self.contacts.set_quiet_hours(address, spec.strip(), timezone or "UTC")
 
     async def add_push(self, address: str, endpoint: str, p256dh: str, auth: str) -> int:
         """Register a Web Push subscription (RFC 8030; keys of RFC 8291)."""

@@ -62,6 +62,8 @@ class NotifyIqHandlers:
                 enabled={"email": not contact.email_opt_out, "push": not contact.push_opt_out},
                 devices=current.push_devices,
                 push_key=self.push_key,
+                quiet_hours=contact.quiet_hours,
+                quiet_timezone=contact.quiet_timezone,
             )
         )
 
@@ -71,6 +73,8 @@ class NotifyIqHandlers:
             change = _parsed(nt.parse_settings, payload)
             for name, on in change.enabled.items():
                 await self.preferences.set_opt_out(address, Channel(name), not on)
+            if change.quiet_hours is not None:
+                await self.preferences.set_quiet_hours(address, *change.quiet_hours)
             if change.email is not None:
                 await self.preferences.set_email(address, change.email)
         return await self.view(address)
@@ -158,6 +162,18 @@ class NotificationSettings(Command):
                     Field.boolean(
                         "push-on", "Push notifications", default=not contact.push_opt_out
                     ),
+                    Field.text_single(
+                        "quiet-hours",
+                        "Quiet hours",
+                        desc="No push and no email then, e.g. 22:00-07:00; empty: none",
+                        default=contact.quiet_hours,
+                    ),
+                    Field.text_single(
+                        "timezone",
+                        "Your time zone",
+                        desc="e.g. Europe/Berlin",
+                        default=contact.quiet_timezone or "UTC",
+                    ),
                 ],
             ),
         )
@@ -170,6 +186,11 @@ class NotificationSettings(Command):
         )
         await self.preferences.set_opt_out(
             address, Channel.PUSH, not form.boolean("push-on", default=True)
+        )
+        await self.preferences.set_quiet_hours(
+            address,
+            form.text("quiet-hours", required=False, max_chars=20, label="Quiet hours"),
+            form.text("timezone", required=False, max_chars=64, label="Your time zone"),
         )
         email = form.text("email", required=False, max_chars=254, label="Email address")
         if email and email.strip().lower() != (current.email or "").lower():

@@ -18,11 +18,12 @@ Read the settings (IQ get), answered with the same element filled in::
     </settings>
 
 Change them (IQ set; every child optional; a new email is confirmed by a
-code sent to it)::
+code sent to it; an empty ``<quiet-hours/>`` clears them)::
 
     <settings xmlns="urn:orgchat:notify:0">
       <email>anna@example.org</email>
       <channel name="push" enabled="false"/>
+      <quiet-hours tz="Europe/Berlin">22:00-07:00</quiet-hours>
     </settings>
 
 Confirm an email address, register a push subscription (IQ set)::
@@ -53,6 +54,8 @@ class PayloadError(ValueError):
 class SettingsChange:
     email: str | None  #: a new address to confirm (None: unchanged)
     enabled: dict[str, bool]  #: channel -> on/off, for the channels given
+    #: (spec, time zone); ("", None) clears them; None: unchanged
+    quiet_hours: tuple[str, str | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,6 +65,8 @@ class SettingsView:
     enabled: dict[str, bool]
     devices: int
     push_key: str | None  #: the VAPID public key, None if push is off
+    quiet_hours: str | None = None
+    quiet_timezone: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,6 +89,7 @@ def parse_settings(el: Element) -> SettingsChange:
     _expect(el, "settings")
     email: str | None = None
     enabled: dict[str, bool] = {}
+    quiet: tuple[str, str | None] | None = None
     for child in el:
         if child.tag == _q("email"):
             email = (child.text or "").strip()
@@ -97,9 +103,14 @@ def parse_settings(el: Element) -> SettingsChange:
             if value is None:
                 raise PayloadError("enabled must be true or false")
             enabled[name] = value
+        elif child.tag == _q("quiet-hours"):
+            spec = (child.text or "").strip()
+            if len(spec) > 20:
+                raise PayloadError("<quiet-hours/> holds HH:MM-HH:MM")
+            quiet = (spec, (child.get("tz") or "").strip() or None)
         else:
             raise PayloadError(f"Unexpected {child.tag} in <settings/>")
-    return SettingsChange(email, enabled)
+    return SettingsChange(email, enabled, quiet)
 
 
 def settings_element(view: SettingsView) -> Element:
@@ -114,6 +125,9 @@ def settings_element(view: SettingsView) -> Element:
             if view.push_key:
                 attrs["key"] = view.push_key
         SubElement(el, _q("channel"), attrs)
+    if view.quiet_hours:
+        quiet = SubElement(el, _q("quiet-hours"), tz=view.quiet_timezone or "UTC")
+        quiet.text = view.quiet_hours
     return el
 
 

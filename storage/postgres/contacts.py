@@ -32,6 +32,7 @@ _GET = """
     SELECT c.email, c.pending_email,
            coalesce(c.email_opt_out, false) AS email_opt_out,
            coalesce(c.push_opt_out, false) AS push_opt_out,
+           c.quiet_hours, c.quiet_timezone,
            (SELECT co.email FROM companies co
              WHERE strpos(a.address, '@') > 0
                AND co.slug = split_part(a.address, '@', 1)
@@ -48,6 +49,13 @@ _REQUEST_EMAIL = """
        SET pending_email = EXCLUDED.pending_email,
            pending_code_hash = EXCLUDED.pending_code_hash,
            pending_since = EXCLUDED.pending_since,
+           updated_at = now()
+"""
+
+_SET_QUIET_HOURS = """
+    INSERT INTO contacts (address, quiet_hours, quiet_timezone) VALUES ($1, $2, $3)
+    ON CONFLICT (address) DO UPDATE
+       SET quiet_hours = EXCLUDED.quiet_hours, quiet_timezone = EXCLUDED.quiet_timezone,
            updated_at = now()
 """
 
@@ -122,6 +130,8 @@ class PgContactStore:
             pending_email=row["pending_email"],
             email_opt_out=row["email_opt_out"],
             push_opt_out=row["push_opt_out"],
+            quiet_hours=row["quiet_hours"],
+            quiet_timezone=row["quiet_timezone"],
         )
 
     async def request_email(self, address: str, email: str, code_hash: str) -> None:
@@ -137,6 +147,12 @@ class PgContactStore:
     async def set_opt_out(self, address: str, channel: Channel, opted_out: bool) -> None:
         async with self._db.acquire() as conn:
             await conn.execute(_SET_OPT_OUT, address, channel.value, opted_out)
+
+    async def set_quiet_hours(
+        self, address: str, quiet_hours: str | None, timezone: str | None
+    ) -> None:
+        async with self._db.acquire() as conn:
+            await conn.execute(_SET_QUIET_HOURS, address, quiet_hours, timezone)
 
     async def add_push(self, address: str, endpoint: str, p256dh: str, auth: str) -> int:
         """Upsert by endpoint: a known endpoint moves to ``address`` with the new keys."""

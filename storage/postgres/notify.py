@@ -151,6 +151,11 @@ _RETRY = f"""
      WHERE id = $1 AND state = {_PENDING}
 """
 
+_POSTPONE = f"""
+    UPDATE notify_jobs SET due_at = $2, leased_until = NULL, rerun_due_at = NULL
+     WHERE id = $1 AND state = {_PENDING}
+"""
+
 # max(id) per conversation walks the messages (conversation_id, id) index
 # backwards; a conversation without messages (or deleted) has nothing to mark.
 # DISTINCT: ON CONFLICT DO UPDATE cannot touch one row twice; ORDER BY: one
@@ -264,6 +269,10 @@ class PgNotifyStore:
     async def retry(self, job_id: int, delay_s: float, error: str) -> None:
         async with self._db.acquire() as conn:
             await conn.execute(_RETRY, job_id, float(delay_s), error)
+
+    async def postpone(self, job_id: int, due_at: dt.datetime) -> None:
+        async with self._db.acquire() as conn:
+            await conn.execute(_POSTPONE, job_id, due_at)
 
     async def fail(self, job_id: int, error: str) -> None:
         """Failed for good; counts as one more failed attempt."""

@@ -9,6 +9,7 @@ server would send them.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email.utils
 import json
 from email.message import EmailMessage
@@ -412,3 +413,45 @@ async def test_a_pending_email_survives_a_component_restart(
     [mail] = await mailbox.expect(address, wait=15)
     assert "Before the restart" in text_of(mail)
     await mailbox.nothing_to(address, 2)
+
+
+async def test_quiet_hours_postpone_the_email(
+    make_company: MakeCompany,
+    clients: Any,
+    mailbox: Mailbox,
+    rds: aioredis.Redis,
+    db: asyncpg.Connection,
+) -> None:
+    company = await make_company(agents=1, name="Late Shop")
+    agent = await clients(company.agents[0])
+    account = await register("sleeper")
+    customer = await clients(account)
+    address = mail_address("sleeper")
+    await confirm_email(customer, mailbox, address)
+    now = dt.datetime.now(dt.UTC)
+    spec = f"{now - dt.timedelta(hours=1):%H:%M}-{now + dt.timedelta(hours=1):%H:%M}"
+    answer = await iq(
+        customer,
+        f'<settings xmlns="{NOTIFY}"><quiet-hours tz="UTC">{spec}</quiet-hours></settings>',
+    )
+    settings = child(answer, "settings", NOTIFY)
+    quiet = child(settings, "quiet-hours", NOTIFY) if settings is not None else None
+    assert quiet is not None and quiet.text == spec
+    bad = await iq(
+        customer, f'<settings xmlns="{NOTIFY}"><quiet-hours>late</quiet-hours></settings>'
+    )
+    assert bad.get("type") == "error"
+
+    customer.send_xml(chat(company.jid, "Answer tomorrow is fine"))
+    got = await agent.inbox.expect(is_message("Answer tomorrow is fine"))
+    await customer_online(rds, account.jid)
+    await customer.stop()
+    await customer_offline(rds, account.jid)
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Noted!"))
+    await mailbox.nothing_to(address, 4.5)
+    due = await db.fetchval(
+        "SELECT j.due_at FROM notify_jobs j JOIN conversations c ON c.id = j.conversation_id"
+        " WHERE c.customer_jid = $1 AND j.channel = 'email' AND j.state = 'pending'",
+        account.jid,
+    )
+    assert due is not None and due >= now + dt.timedelta(minutes=59)  # the end of the quiet hours

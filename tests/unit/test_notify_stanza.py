@@ -30,7 +30,9 @@ def test_every_docs_example_parses() -> None:
     tags = [el.tag.split("}")[1] for el in payloads]
     assert tags == ["settings", "settings", "settings", "confirm", "subscribe"]
     request = nt.parse_settings(payloads[2])
-    assert request == nt.SettingsChange("anna@example.org", {"push": False})
+    assert request == nt.SettingsChange(
+        "anna@example.org", {"push": False}, ("22:00-07:00", "Europe/Berlin")
+    )
     assert nt.parse_confirm(payloads[3]) == "482913"
     sub = nt.parse_subscribe(payloads[4])
     assert sub.endpoint.startswith("https://push.example.net/") and sub.auth

@@ -687,3 +687,26 @@ async def test_push_subscriptions(pg: postgres.PostgresStores) -> None:
     await pg.contacts.remove_push(second)  # twice is harmless
     assert await pg.contacts.push_subscriptions(carol) == []
     assert len(await pg.contacts.push_subscriptions(dave)) == 1
+
+
+async def test_postpone_keeps_attempts_and_frees_the_lease(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    await pg.notify.schedule([(conv.id, COMPANY, EMAIL, now())], QUIET)
+    job = await claim_one(pg)
+    later = now() + 3600 * SECOND
+    await pg.notify.postpone(job.id, later)
+    row = await job_row(sql, job.id)
+    assert (row["state"], row["attempts"], row["leased_until"]) == ("pending", 0, None)
+    assert near(row["due_at"], later)
+    assert await pg.notify.claim(now(), 10, 60.0) == []
+
+
+async def test_quiet_hours_are_stored_and_cleared(pg: postgres.PostgresStores) -> None:
+    address = "quiet@localhost"
+    assert (await pg.contacts.get(address)).quiet_hours is None
+    await pg.contacts.set_quiet_hours(address, "22:00-07:00", "Europe/Berlin")
+    contact = await pg.contacts.get(address)
+    assert (contact.quiet_hours, contact.quiet_timezone) == ("22:00-07:00", "Europe/Berlin")
+    await pg.contacts.set_quiet_hours(address, None, None)
+    assert (await pg.contacts.get(address)).quiet_hours is None
