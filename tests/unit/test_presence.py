@@ -104,6 +104,14 @@ async def test_agents_availability_per_resource(rig: Rig) -> None:
         '<presence from="mario@localhost/desk" to="pizza@biz.localhost" type="unavailable"/>'
     )
     assert rig.presence.resources["mario@localhost"] == {"phone": "available"}
-    # Customers' presence is not tracked.
+    # Customers' presence to a company is tracked too (the cascade reads it),
+    # but never makes them an agent: no pending messages are delivered to them.
     await rig.send('<presence from="anna@localhost/p" to="pizza@biz.localhost"/>')
-    assert "anna@localhost" not in rig.presence.resources
+    assert rig.presence.resources["anna@localhost"] == {"p": "available"}
+    await rig.send(
+        '<presence from="anna@localhost/p" to="pizza@biz.localhost" type="unavailable"/>'
+    )
+    assert not rig.presence.resources["anna@localhost"]
+    # Presence to a conversation address or the domain tells nothing.
+    await rig.send('<presence from="bob@localhost/p" to="biz.localhost"/>')
+    assert "bob@localhost" not in rig.presence.resources
