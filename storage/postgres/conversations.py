@@ -165,9 +165,7 @@ async def by_ids(conn: Conn, ids: Sequence[int]) -> list[Conversation]:
     return [from_row(row) for row in rows]
 
 
-async def active_customers(
-    conn: Conn, since: dt.datetime, limit: int
-) -> list[tuple[int, str]]:
+async def active_customers(conn: Conn, since: dt.datetime, limit: int) -> list[tuple[int, str]]:
     rows = await conn.fetch(
         """
         SELECT c.company_id, c.customer_jid
