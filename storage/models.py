@@ -48,6 +48,11 @@ class Company:
     category: str | None
     city: str | None
     accepts_requests: bool = True  #: False: left out of requests to several companies
+    #: The agent desk's settings (company admins): the away message (None: the
+    #: standard text) and the email reaction window in seconds (None: the
+    #: service's ``notify.company_reaction_window``).
+    away_message: str | None = None
+    reaction_window_s: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -385,3 +390,111 @@ class PushSubscription:
     endpoint: str  #: the push service URL
     p256dh: str  #: the user agent's public key, base64url
     auth: str  #: the authentication secret, base64url
+
+
+# -- the agent desk ----------------------------------------------------------------
+
+
+class ConversationStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class DeskEventKind(enum.StrEnum):
+    """What changed in a conversation's desk state (the audit log)."""
+
+    CLAIM = "claim"  #: an agent took it (possibly from another, by an admin)
+    TRANSFER = "transfer"  #: given to another agent
+    RELEASE = "release"  #: assignment back to every online agent
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    NOTE = "note"  #: an internal note was added
+
+
+class ActorKind(enum.StrEnum):
+    """Who made a desk change."""
+
+    AGENT = "agent"  #: an agent of the company (XMPP ad-hoc commands)
+    CUSTOMER = "customer"  #: the customer wrote to a resolved conversation
+    OPERATOR = "operator"  #: the service's operator (the ``orgchat desk`` CLI)
+    SYSTEM = "system"  #: a consequence of another change (an agent removed)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeskState:
+    """A conversation's place on the desk; no stored row means open and unassigned."""
+
+    conversation_id: int
+    status: ConversationStatus = ConversationStatus.OPEN
+    assignee: str | None = None  #: bare JID of the claiming agent; None: everyone
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeskChange:
+    """A transition decided from a DeskState: the new state and who made it."""
+
+    kind: DeskEventKind
+    status: ConversationStatus
+    assignee: str | None
+    actor_kind: ActorKind
+    actor: str | None = None  #: the agent's bare JID (ActorKind.AGENT only)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeskEvent:
+    """One row of a conversation's desk audit log."""
+
+    id: int
+    conversation_id: int
+    kind: DeskEventKind
+    actor_kind: ActorKind
+    actor: str | None
+    from_agent: str | None
+    to_agent: str | None
+    ts: dt.datetime
+    note_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeskRouting:
+    """What routing learns about a batch's conversations in one statement."""
+
+    assignees: dict[int, str]  #: conversation id -> claiming agent (claimed ones only)
+    reopened: list[int]  #: resolved conversations the batch's customers reopened
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeskConversation:
+    """One line of the desk's list: a conversation, its state and its last message."""
+
+    conversation: Conversation
+    status: ConversationStatus
+    assignee: str | None
+    last_body: str | None  #: None: no message yet
+    last_ts: dt.datetime | None
+    last_direction: Direction | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeskList:
+    conversations: list[DeskConversation]  #: unassigned first, then newest activity first
+    total: int  #: all conversations matching the filter
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Note:
+    """An internal note: for the company's agents, never sent to the customer."""
+
+    id: int
+    conversation_id: int
+    agent_jid: str
+    body: str
+    ts: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CannedReply:
+    id: int
+    company_id: int
+    title: str  #: unique per company
+    body: str

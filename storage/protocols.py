@@ -15,18 +15,26 @@ from storage.models import (
     Agent,
     ArchivedBatch,
     ArchivePage,
+    CannedReply,
     Channel,
     Company,
     CompanyDraft,
     Contact,
     Conversation,
+    ConversationStatus,
     CreatedRequest,
     Delivery,
+    DeskChange,
+    DeskEvent,
+    DeskList,
+    DeskRouting,
+    DeskState,
     DirectorySnapshot,
     ImportedCompany,
     ImportReport,
     NewMessage,
     NewRequest,
+    Note,
     Notice,
     NotifyJob,
     Party,
@@ -347,3 +355,66 @@ class ContactStore(Protocol):
 
     async def remove_push(self, subscription_id: int) -> None:
         """Forget a subscription (the push service said it is gone)."""
+
+
+#: Decides a desk transition from the current state: the change to write, None
+#: for nothing to do, or an exception (nothing is written).
+DeskDecision = Callable[[DeskState], DeskChange | None]
+
+
+class DeskStore(Protocol):
+    """The agent desk: conversation status and assignment, notes, canned replies,
+    the audit log and the company settings admins change (PostgreSQL)."""
+
+    async def route(self, conversation_ids: Sequence[int], reopen: Sequence[int]) -> DeskRouting:
+        """One statement per routed batch: reopen the resolved conversations among
+        ``reopen`` (a customer wrote; recorded as a customer's REOPEN), and
+        return the assignee of every claimed conversation among
+        ``conversation_ids``."""
+
+    async def state(self, conversation_id: int) -> DeskState: ...
+
+    async def change(
+        self, conversation_id: int, decide: DeskDecision
+    ) -> tuple[DeskState, DeskState]:
+        """Apply a transition atomically: in one transaction, with the
+        conversation's desk state locked, ``decide`` gets the current state;
+        the change it returns is written with its audit event. Returns
+        (before, after). Raises NotFound for an unknown conversation, and
+        whatever ``decide`` raises (then nothing is written)."""
+
+    async def conversations(
+        self, company_id: int, status: ConversationStatus | None, limit: int
+    ) -> DeskList:
+        """The company's conversations with that status (None: all), unassigned
+        first, then by newest message."""
+
+    async def add_note(
+        self, conversation_id: int, agent_jid: str, body: str, *, by_operator: bool = False
+    ) -> Note:
+        """Store an internal note and its NOTE event (actor: the agent, or the
+        operator). Raises NotFound for an unknown conversation."""
+
+    async def notes(self, conversation_id: int, limit: int) -> list[Note]:
+        """The newest ``limit`` notes, oldest first."""
+
+    async def events(self, conversation_id: int) -> list[DeskEvent]:
+        """The conversation's audit log, oldest first."""
+
+    async def canned(self, company_id: int) -> list[CannedReply]:
+        """The company's canned replies, by title."""
+
+    async def add_canned(self, company_id: int, title: str, body: str) -> CannedReply:
+        """Raises Conflict (a reply with this title exists) or NotFound (company)."""
+
+    async def remove_canned(self, company_id: int, reply_id: int) -> None:
+        """Raises NotFound if the company has no such reply."""
+
+    async def set_hours(self, company_id: int, hours: str | None, timezone: str) -> None:
+        """Opening hours (validated by the caller) and time zone. Raises NotFound."""
+
+    async def set_away_message(self, company_id: int, text: str | None) -> None:
+        """None restores the standard text. Raises NotFound."""
+
+    async def set_reaction_window(self, company_id: int, seconds: int | None) -> None:
+        """None restores the service's default. Raises NotFound."""

@@ -1,6 +1,6 @@
 """PostgreSQL storage: the directory, roster jobs, conversations, the archive,
-requests to several companies, and the notification cascade (its jobs and
-marks, contacts and push subscriptions).
+requests to several companies, the notification cascade (its jobs and
+marks, contacts and push subscriptions) and the agent desk.
 
     stores = await connect(dsn, min_size=2, max_size=10, command_timeout=10.0)
     company = await stores.directory.get_company("pizza-napoli")
@@ -25,6 +25,7 @@ from storage.postgres import migrations
 from storage.postgres.archive import PgArchiveStore
 from storage.postgres.contacts import PgContactStore
 from storage.postgres.conversations import PgConversationStore
+from storage.postgres.desk import PgDeskStore
 from storage.postgres.directory import PgDirectoryStore
 from storage.postgres.notify import PgNotifyStore
 from storage.postgres.pool import Database, unavailable_on_driver_errors
@@ -34,6 +35,7 @@ from storage.protocols import (
     ArchiveStore,
     ContactStore,
     ConversationStore,
+    DeskStore,
     DirectoryStore,
     NotifyStore,
     RequestStore,
@@ -47,7 +49,7 @@ _CONNECT_TIMEOUT = 10.0
 
 
 class PostgresStores:
-    """The seven PostgreSQL stores, sharing one pool."""
+    """The PostgreSQL stores, sharing one pool."""
 
     def __init__(self, db: Database, *, company_domain: str | None = None) -> None:
         self._db = db
@@ -58,6 +60,7 @@ class PostgresStores:
         self.requests: RequestStore = PgRequestStore(db)
         self.notify: NotifyStore = PgNotifyStore(db)
         self.contacts: ContactStore = PgContactStore(db, company_domain)
+        self.desk: DeskStore = PgDeskStore(db)
 
     async def close(self) -> None:
         """Close the pool; the caller cancels its running ``watch`` tasks."""

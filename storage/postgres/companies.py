@@ -14,7 +14,10 @@ from storage.errors import Conflict
 from storage.models import Company, CompanyDraft
 from storage.postgres.pool import Conn
 
-COLUMNS = "id, slug, name, email, timezone, hours, category, city, accepts_requests"
+COLUMNS = (
+    "id, slug, name, email, timezone, hours, category, city, accepts_requests,"
+    " away_message, reaction_window_s"
+)
 
 # The columns a CompanyDraft sets, in the order of the unnest() arrays below.
 _DRAFT_ARRAYS = (
@@ -34,6 +37,8 @@ def from_row(row: asyncpg.Record) -> Company:
         category=row["category"],
         city=row["city"],
         accepts_requests=row["accepts_requests"],
+        away_message=row["away_message"],
+        reaction_window_s=row["reaction_window_s"],
     )
 
 
@@ -123,3 +128,25 @@ async def lock_by_slugs(conn: Conn, slugs: Sequence[str]) -> dict[str, Company]:
 async def list_all(conn: Conn) -> list[Company]:
     rows = await conn.fetch(f"SELECT {COLUMNS} FROM companies ORDER BY slug")
     return [from_row(row) for row in rows]
+
+
+async def set_hours(conn: Conn, company_id: int, hours: str | None, timezone: str) -> bool:
+    """Set opening hours and time zone (the agent desk); False if no such company."""
+    status = await conn.execute(
+        "UPDATE companies SET hours = $2, timezone = $3 WHERE id = $1", company_id, hours, timezone
+    )
+    return status != "UPDATE 0"
+
+
+async def set_away_message(conn: Conn, company_id: int, text: str | None) -> bool:
+    status = await conn.execute(
+        "UPDATE companies SET away_message = $2 WHERE id = $1", company_id, text
+    )
+    return status != "UPDATE 0"
+
+
+async def set_reaction_window(conn: Conn, company_id: int, seconds: int | None) -> bool:
+    status = await conn.execute(
+        "UPDATE companies SET reaction_window_s = $2 WHERE id = $1", company_id, seconds
+    )
+    return status != "UPDATE 0"
