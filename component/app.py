@@ -12,6 +12,7 @@ from typing import Any
 
 from component.config import Config
 from component.conversation_cache import ConversationCache
+from component.desk import DeskAssignments
 from component.directory import Directory
 from component.ejabberd_api import EjabberdApi
 from component.logs import get_logger
@@ -25,6 +26,7 @@ from component.notify.tokens import Tokens
 from component.requests import RequestService
 from component.roster_sync import RosterSync
 from component.routing.commands import CommandRegistry
+from component.routing.desk_commands import DeskParts, desk_commands
 from component.routing.iq import IqHandlers
 from component.routing.mam import MamHandler
 from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
@@ -89,6 +91,7 @@ async def wire(cfg: Config) -> Parts:
         limit_settings=cfg.limits,
         archive_settings=cfg.archive,
         outbox=outbox,
+        assignments=DeskAssignments(pg.desk),
     )
     presence = PresenceRouter(
         domain=domain,
@@ -178,6 +181,18 @@ async def wire(cfg: Config) -> Parts:
     for command in [
         *request_commands(requests, messages, pg.conversations),
         *notify_commands(preferences),
+        *desk_commands(
+            DeskParts(
+                domain=domain,
+                directory=directory,
+                desk=pg.desk,
+                conversations=pg.conversations,
+                directory_store=pg.directory,
+                router=messages,
+                max_body_chars=cfg.limits.max_body_chars,
+                default_reaction_window_s=cfg.notify.company_reaction_window,
+            )
+        ),
     ]:
         commands.add(command)
     commands.register(stream)

@@ -46,6 +46,10 @@ class Directory:
     def is_agent(self, company_id: int, jid: str) -> bool:
         return jid in self._agents.get(company_id, {})
 
+    def agent(self, company_id: int, jid: str) -> Agent | None:
+        """The agent (with their role), if ``jid`` is one of the company's."""
+        return self._agents.get(company_id, {}).get(jid)
+
     def companies_of(self, agent_jid: str) -> set[int]:
         return self._by_agent.get(agent_jid, set())
 
@@ -83,15 +87,18 @@ class Directory:
             self.apply_snapshot(await self._store.snapshot())
             return
         company = await self._store.get_company(slug)
-        old = self._by_slug.pop(slug, None)
-        if old is not None:
-            self._by_id.pop(old.id, None)
-            self._agents.pop(old.id, None)
+        agents: list[Agent] = []
         if company is not None:
             try:
                 agents = await self._store.list_agents(slug)
             except NotFound:
                 agents = []
+        # No await from here on: a lookup meanwhile never finds the company missing.
+        old = self._by_slug.pop(slug, None)
+        if old is not None:
+            self._by_id.pop(old.id, None)
+            self._agents.pop(old.id, None)
+        if company is not None:
             self._by_slug[slug] = company
             self._by_id[company.id] = company
             self._agents[company.id] = {a.jid: a for a in agents}

@@ -145,6 +145,21 @@ class RoutingHooks(Protocol):
         """Once archived messages were written to agents (pending, fan-out, sweep)."""
 
 
+class Assignments(Protocol):
+    """Which agent a conversation is claimed by (the agent desk, component.desk).
+
+    Asked once per batch (and per delivery of archived messages), never per
+    message: a claimed conversation's customer messages go to the claiming
+    agent alone while that agent is online, else to every online agent.
+    """
+
+    async def claimed(
+        self, conversation_ids: Sequence[int], reopen: Sequence[int]
+    ) -> dict[int, str]:
+        """The claiming agent of each claimed conversation among ``conversation_ids``;
+        also reopens the resolved ones among ``reopen`` (their customer wrote)."""
+
+
 class Outbox:
     """Where rendered stanzas go: the component's XML stream."""
 
@@ -179,6 +194,7 @@ class MessageRouter:
         outbox: Outbox,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         hooks: Sequence[RoutingHooks] = (),
+        assignments: Assignments | None = None,
     ) -> None:
         self.domain = domain
         self.directory = directory
@@ -193,6 +209,7 @@ class MessageRouter:
         self.outbox = outbox
         self.now = now
         self.hooks = hooks
+        self.assignments = assignments
         self._queue: list[Item] = []
         #: Delivery records whose stanzas were written, not yet confirmed.
         self._confirmed: list[int] = []
@@ -425,6 +442,16 @@ class MessageRouter:
             online = await self.presence.online_among(candidates) if candidates else set()
             for item in needs_presence:
                 item.online = [a for a in self.directory.agents(item.company.id) if a in online]
+            if self.assignments is not None:
+                claimed = await self.assignments.claimed(
+                    sorted({i.conv.id for i in needs_presence if i.conv is not None}),
+                    sorted(
+                        {i.conv.id for i in needs_presence if i.conv and i.msg.body is not None}
+                    ),
+                )
+                for item in needs_presence:
+                    if item.conv is not None:
+                        item.online = _for_claimer(item.online, claimed.get(item.conv.id))
         markers = [
             i
             for i in live
@@ -584,6 +611,11 @@ class MessageRouter:
         company_ids = {c.company_id for c in convs.values()}
         candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
         online = await self.presence.online_among(candidates) if candidates else set()
+        claimed: dict[int, str] = {}
+        if self.assignments is not None:
+            incoming = {m.conversation_id for m in messages if m.direction is Direction.IN}
+            if incoming:
+                claimed = await self.assignments.claimed(sorted(incoming), ())
         out: list[str] = []
         waiting: list[str] = []
         reached: list[ArchivedMessage] = []  #: customer messages written to an agent
@@ -613,6 +645,7 @@ class MessageRouter:
                 )
                 continue
             agents = [a for a in self.directory.agents(company.id) if a in online]
+            agents = _for_claimer(agents, claimed.get(conv.id))
             if not agents:
                 waiting.append(m.stanza_id)
             else:
@@ -675,6 +708,11 @@ def _request_answer(msg: Inbound) -> RequestAnswer:
         return RequestAnswer(TargetStatus.DECLINED, reason=reason)
     except req.PayloadError as exc:
         raise BadRequest(str(exc)) from None
+
+
+def _for_claimer(online: Sequence[str], claimer: str | None) -> list[str]:
+    """The claiming agent alone while online; else every online agent."""
+    return [claimer] if claimer is not None and claimer in online else list(online)
 
 
 def _marker_key(item: Item) -> str:
