@@ -9,6 +9,10 @@
     orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
     orgchat [--config FILE] import FILE
     orgchat [--config FILE] roster sync [SLUG...]
+    orgchat [--config FILE] desk list SLUG [--all] | claim|transfer CONVERSATION AGENT_JID
+                               | release|resolve|reopen|log CONVERSATION
+                               | note CONVERSATION TEXT --agent JID
+    orgchat [--config FILE] canned add SLUG TITLE BODY | list SLUG | remove SLUG ID
     orgchat config docs | check
 
 Every error is one line on stderr and a non-zero exit status: 2 for bad
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -27,7 +32,7 @@ from typing import NoReturn
 import asyncpg
 
 from component import config as config_mod
-from component import logs
+from component import desk_cli, logs
 from component.directory_input import (
     InputError,
     agent_jid,
@@ -114,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("slugs", nargs="*", metavar="SLUG")
 
+    desk_cli.add_parsers(sub, _Parser)
+
     cfg = sub.add_parser("config", help="configuration helpers").add_subparsers(
         dest="action", required=True, parser_class=_Parser
     )
@@ -152,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"configuration: database.url: {exc}", EXIT_USAGE)
         return 0
     try:
+        # The storage layer's warnings (a pool deferred while PostgreSQL is
+        # down) would reach stderr through logging's last resort: an error is
+        # one line, printed below.
+        logging.getLogger().addHandler(logging.NullHandler())
         return asyncio.run(_admin(args, config))
     except _DATABASE_CONFIG_ERRORS as exc:
         return _fail(f"configuration: database.url: {exc}", EXIT_USAGE)
@@ -336,6 +347,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, str], Handler]] = {
     "agent list": _agent_list,
     "agent remove": _agent_remove,
     "roster sync": _roster_sync,
+    **desk_cli.COMMANDS,
 }
 
 

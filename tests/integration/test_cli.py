@@ -32,6 +32,7 @@ from tests.integration.conftest import (
     Result,
     api,
     component_env,
+    free_port,
     orgchat,
     register,
     roster_of,
@@ -153,6 +154,8 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "category": "restaurant",
         "city": "Rome",
         "accepts_requests": True,
+        "away_message": None,
+        "reaction_window_s": None,
         "created_at": None,
         "updated_at": None,
     }
@@ -667,3 +670,95 @@ async def test_company_remove_takes_effect_at_once(
 
 async def _is(condition: Any, expected: str) -> bool:
     return bool(await condition == expected)
+
+
+# -- the agent desk ---------------------------------------------------------------
+
+
+async def desk_rows(db: asyncpg.Connection) -> list[tuple[Any, ...]]:
+    """Every desk row: with directory_rows, the "nothing changed" reference."""
+    rows: list[tuple[Any, ...]] = []
+    for table in ("desk_conversations", "desk_events", "desk_notes", "canned_replies"):
+        rows += [(table, *r.values()) for r in await db.fetch(f"SELECT * FROM {table}")]
+    return rows
+
+
+async def desk_refused(db: asyncpg.Connection, *args: str) -> str:
+    before = await desk_rows(db)
+    line = await refused(db, *args)
+    assert await desk_rows(db) == before, f"orgchat {' '.join(args)} changed the desk"
+    return line
+
+
+async def test_desk_and_canned_replies(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    company = await make_company(agents=2, name="CLI Desk")
+    mario, luigi = (a.jid for a in company.agents)
+    agent = await clients(company.agents[0])
+    customer = await clients(await register("customer"))
+    customer.send_xml(chat(company.jid, "hello desk"))
+    got = await agent.inbox.expect(is_message("hello desk"))
+    conv = (got.get("from") or "").split("/")[0]
+    local = conv.split("@", 1)[0]
+
+    [line] = (await ok("desk", "list", company.slug)).out.splitlines()
+    assert line.split("\t")[:3] == [conv, "open", "-"] and line.endswith("hello desk")
+
+    assert "claimed by " + mario in (await ok("desk", "claim", conv, mario)).out
+    assert "from " + mario + " to " + luigi in (await ok("desk", "transfer", local, luigi)).out
+    assert "resolved" in (await ok("desk", "resolve", conv)).out
+    assert (await ok("desk", "list", company.slug)).out == ""
+    assert (await ok("desk", "list", company.slug, "--all")).out.split("\t")[1:3] == [
+        "resolved",
+        luigi,
+    ]
+    assert "reopen it" in await desk_refused(db, "desk", "claim", conv, mario)
+    assert "open now" in (await ok("desk", "reopen", conv)).out
+    assert "open already" in await desk_refused(db, "desk", "reopen", conv)
+    stranger = f"t{RUN}-stranger@{VHOST}"
+    assert "not an agent" in await desk_refused(db, "desk", "transfer", conv, stranger)
+    assert "every online agent" in (await ok("desk", "release", conv)).out
+    assert "invalid conversation" in await desk_refused(db, "desk", "resolve", company.slug)
+    assert "invalid conversation" in await desk_refused(db, "desk", "resolve", "x+y@z")
+    missing = f"{company.slug}+zzzzzzzzzz@{DOMAIN}"
+    assert "no conversation" in await desk_refused(db, "desk", "resolve", missing)
+    assert "invalid JID" in await desk_refused(db, "desk", "claim", conv, "mario")
+
+    assert "note" in (await ok("desk", "note", conv, "Called back, all fine", "--agent", mario)).out
+    assert "--agent" in await desk_refused(db, "desk", "note", conv, "no agent")
+    assert "not an agent" in await desk_refused(db, "desk", "note", conv, "x", "--agent", stranger)
+    assert "empty" in await desk_refused(db, "desk", "note", conv, "  ", "--agent", mario)
+    await customer.inbox.absent(is_message("Called back, all fine"), wait=0.5)
+    log = (await ok("desk", "log", conv)).out.splitlines()
+    assert log[0] == "status: open; claimed by: -"
+    kinds = [row.split("\t")[1:3] for row in log[1:]]
+    assert kinds == [
+        ["claim", "operator"],
+        ["transfer", "operator"],
+        ["resolve", "operator"],
+        ["reopen", "operator"],
+        ["release", "operator"],
+        ["note", "operator"],
+    ]
+    assert log[-1].endswith(f"{mario}: Called back, all fine")
+
+    added = (await ok("canned", "add", company.slug, "Hours", "Open 9 to 18")).out
+    reply_id = added.split()[3]
+    assert (await ok("canned", "list", company.slug)).out == f"{reply_id}\tHours\tOpen 9 to 18\n"
+    assert "already" in await desk_refused(db, "canned", "add", company.slug, "Hours", "again")
+    assert "title and a text" in await desk_refused(db, "canned", "add", company.slug, "T", " ")
+    assert "unknown company" in await desk_refused(db, "canned", "list", unique_slug("none"))
+    assert "invalid int" in await desk_refused(db, "canned", "remove", company.slug, "abc")
+    await ok("canned", "remove", company.slug, reply_id)
+    assert "no canned reply" in await desk_refused(db, "canned", "remove", company.slug, reply_id)
+    assert (await ok("canned", "list", company.slug)).out == ""
+
+
+async def test_desk_without_postgresql_exits_1(db: asyncpg.Connection) -> None:
+    down = TEST_DB_URL.replace(":5432/", f":{free_port()}/")
+    for args in (("desk", "list", "some-shop"), ("canned", "list", "some-shop")):
+        result = await orgchat(*args, env=component_env(ORGCHAT_DATABASE_URL=down))
+        assert result.code == 1, result
+        assert result.err.startswith("orgchat: error: database unavailable"), result.err
+        assert len(result.err.splitlines()) == 1
