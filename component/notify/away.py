@@ -103,9 +103,11 @@ class AwayReplies:
 
 
 def away_text(company: Company, opens: dt.datetime | None, offset: dt.timedelta | None) -> str:
-    """The away message: when the company opens, its time and the customer's."""
+    """The away message: the company's own (agent desk) if any, then when it opens,
+    in its time and the customer's."""
+    own = f"{company.away_message.strip()}\n\n" if company.away_message else ""
     if opens is None:
-        return (
+        return own + (
             f"{company.name} is closed and has no opening hours published. Your message "
             "was passed on; they will answer when they can."
         )
@@ -115,7 +117,7 @@ def away_text(company: Company, opens: dt.datetime | None, offset: dt.timedelta 
         yours = f"{theirs:%a %d %b %H:%M} your time"
     else:
         yours = f"{opens.astimezone(dt.UTC):%a %d %b %H:%M} UTC"
-    return (
+    return own + (
         f"{company.name} is closed now and opens {local}, that is {yours}. Your message "
         "was passed on; they will answer when they open."
     )

@@ -135,7 +135,7 @@ class Cascade:
                 if customer:
                     if item.company.email:
                         wait = (
-                            cfg.company_reaction_window
+                            self._reaction_window(item.company)
                             if item.online
                             else cfg.company_offline_after
                         )
@@ -228,7 +228,7 @@ class Cascade:
             return
         agents = list(self.directory.agents(company.id))
         online = await self.presence.online_among(agents) if agents else set()
-        minutes = max(1, round(self.settings.company_reaction_window / 60))
+        minutes = max(1, round(self._reaction_window(company) / 60))
         note = (
             f"Nobody at {company.name} has answered for {minutes} min."
             if online
@@ -350,6 +350,12 @@ class Cascade:
             await self._retry(job, "push service unavailable", retry_after)
         else:
             await self.notify.cancel(job.id, "no working subscription")
+
+    def _reaction_window(self, company: Company) -> float:
+        """The company's own window (agent desk, "Email reaction window"), else the default."""
+        if company.reaction_window_s is not None:
+            return float(company.reaction_window_s)
+        return self.settings.company_reaction_window
 
     async def _quiet(self, job: NotifyJob, contact: Contact) -> bool:
         """In the customer's quiet hours: postpone the step to their end."""
