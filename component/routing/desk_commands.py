@@ -509,8 +509,8 @@ class AwayMessage(_DeskCommand):
                         "message",
                         "Away message",
                         default=company.away_message,
-                        desc="For customers who write while you are closed; empty: the "
-                        "standard text, which says when you open",
+                        desc="Sent to customers who write while you are closed, before "
+                        "the standard text saying when you open; empty: none",
                     )
                 ],
             ),
@@ -519,7 +519,7 @@ class AwayMessage(_DeskCommand):
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
         text = form.multiline("message", required=False, label="Away message", max_chars=MAX_AWAY)
         await self.parts.desk.set_away_message(self.company(ctx).id, text)
-        return Done(note="Away message saved." if text else "The standard away message is used.")
+        return Done(note="Away message saved." if text else "Away message removed.")
 
 
 class CannedReplies(_DeskCommand):
