@@ -13,22 +13,18 @@ The rules are :class:`component.notify.preferences.Preferences`'.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from slixmpp.stanza import Iq
-from slixmpp.xmlstream.handler import CoroutineCallback
-from slixmpp.xmlstream.matcher import MatchXPath
 
 import extensions.notify as nt
 from component.notify.preferences import Preferences
+from component.routing import domain_iq
 from component.routing.commands import Command, Context, Done, Next, Step, Target
-from component.routing.errors import BadRequest, NotImplementedPayload, xmpp_errors
+from component.routing.errors import NotImplementedPayload
 from component.routing.forms import Field, Form, SubmittedForm
 from storage.models import Channel
-
-T = TypeVar("T")
 
 
 class NotifyIqHandlers:
@@ -37,20 +33,16 @@ class NotifyIqHandlers:
         self.push_key = push_key
 
     def register(self, xmpp: Any) -> None:
-        ns = xmpp.default_ns
-        handlers: dict[str, Callable[[Iq, Element], Awaitable[Element | None]]] = {
-            "settings": self.settings,
-            "confirm": self.confirm,
-            "subscribe": self.subscribe,
-        }
-        for tag, handler in handlers.items():
-            xmpp.register_handler(
-                CoroutineCallback(
-                    f"orgchat notify {tag}",
-                    MatchXPath(f"{{{ns}}}iq/{{{nt.NS}}}{tag}"),
-                    _answering(tag, handler),
-                )
-            )
+        domain_iq.register(
+            xmpp,
+            nt.NS,
+            {
+                ("settings", None): self.settings,
+                ("confirm", "set"): self.confirm,
+                ("subscribe", "set"): self.subscribe,
+            },
+            nt.PayloadError,
+        )
 
     async def view(self, address: str) -> Element:
         current = await self.preferences.get(address)
@@ -70,7 +62,7 @@ class NotifyIqHandlers:
     async def settings(self, iq: Iq, payload: Element) -> Element | None:
         address = iq["from"].bare
         if iq["type"] == "set":
-            change = _parsed(nt.parse_settings, payload)
+            change = nt.parse_settings(payload)
             for name, on in change.enabled.items():
                 await self.preferences.set_opt_out(address, Channel(name), not on)
             if change.quiet_hours is not None:
@@ -80,49 +72,15 @@ class NotifyIqHandlers:
         return await self.view(address)
 
     async def confirm(self, iq: Iq, payload: Element) -> Element | None:
-        _only(iq, "set", "confirm")
-        await self.preferences.confirm_email(iq["from"].bare, _parsed(nt.parse_confirm, payload))
+        await self.preferences.confirm_email(iq["from"].bare, nt.parse_confirm(payload))
         return await self.view(iq["from"].bare)
 
     async def subscribe(self, iq: Iq, payload: Element) -> Element | None:
-        _only(iq, "set", "subscribe")
         if self.push_key is None:
             raise NotImplementedPayload("Web push is not enabled on this service")
-        sub = _parsed(nt.parse_subscribe, payload)
+        sub = nt.parse_subscribe(payload)
         await self.preferences.add_push(iq["from"].bare, sub.endpoint, sub.p256dh, sub.auth)
         return None
-
-
-def _answering(
-    tag: str, handler: Callable[[Iq, Element], Awaitable[Element | None]]
-) -> Callable[[Any], Awaitable[None]]:
-    @xmpp_errors
-    async def answer(iq: Iq) -> None:
-        if iq["type"] not in ("get", "set"):
-            return
-        if iq["to"].user:
-            raise NotImplementedPayload("Send notification settings to the service domain")
-        payload = iq.xml.find(f"{{{nt.NS}}}{tag}")
-        assert payload is not None
-        result = await handler(iq, payload)
-        reply = iq.reply(clear=True)
-        if result is not None:
-            reply.append(result)
-        reply.send()
-
-    return answer
-
-
-def _only(iq: Iq, itype: str, tag: str) -> None:
-    if iq["type"] != itype:
-        raise BadRequest(f"<{tag}/> goes in an IQ of type {itype}")
-
-
-def _parsed(parse: Callable[[Element], T], payload: Element) -> T:
-    try:
-        return parse(payload)
-    except nt.PayloadError as exc:
-        raise BadRequest(str(exc)) from None
 
 
 class NotificationSettings(Command):
