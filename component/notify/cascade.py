@@ -255,11 +255,8 @@ class Cascade:
 
     async def _customer_email(self, job: NotifyJob, unseen: Unseen, company: Company) -> None:
         conv = unseen.conversation
-        if await self._online(conv.customer_jid):
-            await self.notify.cancel(job.id, "online")
-            return
-        contact = await self.contacts.get(conv.customer_jid)
-        if await self._quiet(job, contact):
+        contact = await self._customer_to_reach(job, conv)
+        if contact is None:
             return
         if contact.email is None or contact.email_opt_out:
             await self.notify.cancel(
@@ -304,11 +301,8 @@ class Cascade:
 
     async def _customer_push(self, job: NotifyJob, unseen: Unseen, company: Company) -> None:
         conv = unseen.conversation
-        if await self._online(conv.customer_jid):
-            await self.notify.cancel(job.id, "online")
-            return
-        contact = await self.contacts.get(conv.customer_jid)
-        if await self._quiet(job, contact):
+        contact = await self._customer_to_reach(job, conv)
+        if contact is None:
             return
         subscriptions = (
             []
@@ -357,14 +351,20 @@ class Cascade:
             return float(company.reaction_window_s)
         return self.settings.company_reaction_window
 
-    async def _quiet(self, job: NotifyJob, contact: Contact) -> bool:
-        """In the customer's quiet hours: postpone the step to their end."""
+    async def _customer_to_reach(self, job: NotifyJob, conv: Conversation) -> Contact | None:
+        """The customer's contact if this step must reach them now; otherwise the
+        job is settled here: cancelled (online: the live message is enough) or
+        postponed to the end of their quiet hours."""
+        if await self._online(conv.customer_jid):
+            await self.notify.cancel(job.id, "online")
+            return None
+        contact = await self.contacts.get(conv.customer_jid)
         until = quiet_until(contact.quiet_hours, contact.quiet_timezone, self.now())
-        if until is None:
-            return False
-        await self.notify.postpone(job.id, until)
-        log.info("notify.postponed", job=job.id, until=until.isoformat())
-        return True
+        if until is not None:
+            await self.notify.postpone(job.id, until)
+            log.info("notify.postponed", job=job.id, until=until.isoformat())
+            return None
+        return contact
 
     async def _retry(self, job: NotifyJob, error: str, at_least: float = 0.0) -> None:
         if job.attempts + 1 >= self.settings.max_attempts:
