@@ -102,6 +102,14 @@ async def customer_offline(rds: aioredis.Redis, jid: str, wait: float = 10) -> N
     raise AssertionError(f"{jid} still online")
 
 
+async def log_out(customer: Any, rds: aioredis.Redis, jid: str) -> None:
+    """Log the customer out once the component knew them online, and wait until it
+    knows they are gone (the company is in their roster after their first message)."""
+    await customer_online(rds, jid)
+    await customer.stop()
+    await customer_offline(rds, jid)
+
+
 async def confirm_email(customer: Any, mailbox: Mailbox, address: str) -> None:
     """Set and confirm the customer's email address with the custom IQs."""
     answer = await iq(customer, f'<settings xmlns="{NOTIFY}"><email>{address}</email></settings>')
@@ -216,8 +224,7 @@ async def test_customer_email_reply_and_unsubscribe(
     await mailbox.nothing_to(address, 4.5)
 
     # Offline: one email after T2 with everything unseen.
-    await customer.stop()
-    await customer_offline(rds, account.jid)
+    await log_out(customer, rds, account.jid)
     agent.send_xml(chat(conv, "Yes, 3 left."))
     [mail] = await mailbox.expect(address, wait=15)
     text = text_of(mail)
@@ -330,9 +337,7 @@ async def test_push_then_email_to_an_offline_customer(
 
         customer.send_xml(chat(company.jid, "Tell me when it arrives"))
         got = await agent.inbox.expect(is_message("Tell me when it arrives"))
-        await customer_online(rds, account.jid)
-        await customer.stop()
-        await customer_offline(rds, account.jid)
+        await log_out(customer, rds, account.jid)
         agent.send_xml(chat(got.get("from", "").split("/")[0], "It just arrived!"))
 
         # T1: one push, encrypted for this device, signed with the service's VAPID key.
@@ -383,9 +388,7 @@ async def test_customer_back_before_t2_gets_no_email(
     await confirm_email(customer, mailbox, address)
     customer.send_xml(chat(company.jid, "I'll be right back"))
     got = await agent.inbox.expect(is_message("I'll be right back"))
-    await customer_online(rds, account.jid)
-    await customer.stop()
-    await customer_offline(rds, account.jid)
+    await log_out(customer, rds, account.jid)
     agent.send_xml(chat(got.get("from", "").split("/")[0], "Take your time."))
     await clients(account, resource="phone")  # back online well before T2
     await customer_online(rds, account.jid)
@@ -444,9 +447,7 @@ async def test_quiet_hours_postpone_the_email(
 
     customer.send_xml(chat(company.jid, "Answer tomorrow is fine"))
     got = await agent.inbox.expect(is_message("Answer tomorrow is fine"))
-    await customer_online(rds, account.jid)
-    await customer.stop()
-    await customer_offline(rds, account.jid)
+    await log_out(customer, rds, account.jid)
     agent.send_xml(chat(got.get("from", "").split("/")[0], "Noted!"))
     await mailbox.nothing_to(address, 4.5)
     due = await db.fetchval(
