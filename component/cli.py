@@ -4,6 +4,7 @@
     orgchat [--config FILE] migrate
     orgchat [--config FILE] company add SLUG --name NAME [--email ADDR] [--timezone TZ]
                                        [--hours SPEC] [--category C] [--city C]
+                                       [--phone TEL] [--url URL] [--address STREET]
                                        [--no-requests]
     orgchat [--config FILE] company list | show SLUG | remove SLUG
     orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--hours", help="opening hours, e.g. 'Mo-Fr 09:00-18:00; Sa 10:00-14:00'")
     add.add_argument("--category")
     add.add_argument("--city")
+    add.add_argument("--phone", help="phone number, e.g. '+7 383 555-01-00'")
+    add.add_argument("--url", help="web site, an http:// or https:// URL")
+    add.add_argument("--address", help="street address, e.g. 'Krasny prospekt 25'")
     add.add_argument(
         "--no-requests",
         action="store_true",
@@ -231,6 +235,9 @@ def _company_add(args: argparse.Namespace, domain: str) -> Handler:
         args.category,
         args.city,
         accepts_requests=not args.no_requests,
+        phone=args.phone,
+        url=args.url,
+        address=args.address,
     )
 
     async def run(pg: postgres.PostgresStores) -> int:
@@ -367,6 +374,9 @@ def _print_company(c: Company, domain: str) -> None:
     print(f"hours:    {c.hours or '-'}")
     print(f"category: {c.category or '-'}")
     print(f"city:     {c.city or '-'}")
+    print(f"street:   {c.address or '-'}")
+    print(f"phone:    {c.phone or '-'}")
+    print(f"web:      {c.url or '-'}")
     print(f"requests: {'yes' if c.accepts_requests else 'no'}")
 
 

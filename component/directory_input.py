@@ -12,13 +12,30 @@ import re
 import zoneinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from component import hours
 from component.addressing import is_slug, normalize_bare_jid
 from storage.models import CompanyDraft, ImportedCompany, Role
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-FIELDS = ("slug", "name", "email", "timezone", "hours", "category", "city")
+#: Digits with the usual separators; a leading "+" makes it international.
+_PHONE = re.compile(r"^\+?[0-9(][0-9 ()./-]*$")
+MAX_PHONE_CHARS = 32
+MAX_URL_CHARS = 500
+MAX_ADDRESS_CHARS = 200
+FIELDS = (
+    "slug",
+    "name",
+    "email",
+    "timezone",
+    "hours",
+    "category",
+    "city",
+    "phone",
+    "url",
+    "address",
+)
 #: Optional true/false fields of a JSON import (CSV has text fields only).
 FLAGS = ("accepts_requests",)
 
@@ -45,6 +62,10 @@ def company_draft(
     category: str | None = None,
     city: str | None = None,
     accepts_requests: bool = True,
+    *,
+    phone: str | None = None,
+    url: str | None = None,
+    address: str | None = None,
 ) -> CompanyDraft:
     check_slug(slug)
     name = (name or "").strip()
@@ -73,7 +94,52 @@ def company_draft(
         category=(category or "").strip() or None,
         city=(city or "").strip() or None,
         accepts_requests=accepts_requests,
+        phone=check_phone(phone),
+        url=check_url(url),
+        address=check_address(address),
     )
+
+
+def check_phone(phone: str | None) -> str | None:
+    """A phone number as people write it (``+7 383 555-01-00``); blank: none."""
+    phone = (phone or "").strip()
+    if not phone:
+        return None
+    digits = sum(ch.isdigit() for ch in phone)
+    if len(phone) > MAX_PHONE_CHARS or digits < 3 or not _PHONE.match(phone):
+        raise InputError(
+            f"invalid phone number {phone!r} (digits, spaces and ( ) - . / only, "
+            "'+' first for an international number, e.g. '+7 383 555-01-00')"
+        )
+    return phone
+
+
+def check_url(url: str | None) -> str | None:
+    """A web site: an absolute http or https URL; blank: none."""
+    url = (url or "").strip()
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > MAX_URL_CHARS
+        or any(ch.isspace() for ch in url)
+    ):
+        raise InputError(f"invalid web site {url!r} (an http:// or https:// URL)")
+    return url
+
+
+def check_address(address: str | None) -> str | None:
+    """A street address on one line (the city is a field of its own); blank: none."""
+    address = " ".join((address or "").split())
+    if len(address) > MAX_ADDRESS_CHARS:
+        raise InputError(f"the street address is longer than {MAX_ADDRESS_CHARS} characters")
+    return address or None
 
 
 def agent_jid(value: str) -> str:
@@ -178,6 +244,9 @@ def _draft(where: str, obj: dict[str, Any]) -> CompanyDraft:
             values["city"],
             # JSON only (checked by _from_json); null or absent: true.
             obj.get("accepts_requests") is not False,
+            phone=values["phone"],
+            url=values["url"],
+            address=values["address"],
         )
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None

@@ -35,6 +35,9 @@ class CompanyDraft:
     category: str | None = None
     city: str | None = None
     accepts_requests: bool = True  #: False: left out of requests to several companies
+    phone: str | None = None  #: shown on the company's card (vCard)
+    url: str | None = None  #: the company's web site (http or https)
+    address: str | None = None  #: street address, e.g. "Krasny prospekt 25"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +51,9 @@ class Company:
     category: str | None
     city: str | None
     accepts_requests: bool = True  #: False: left out of requests to several companies
+    phone: str | None = None
+    url: str | None = None
+    address: str | None = None  #: street address (the city is ``city``)
     #: The agent desk's settings (company admins): the away message (None: the
     #: standard text) and the email reaction window in seconds (None: the
     #: service's ``notify.company_reaction_window``).

@@ -185,6 +185,23 @@ class ArchiveStore(Protocol):
         """
 
 
+class ResponseTimeStore(Protocol):
+    """How fast companies answer, measured from the archive (PostgreSQL)."""
+
+    async def median_first_response(
+        self, company_id: int, *, since: dt.datetime, silence_s: float
+    ) -> float | None:
+        """The median wait, in seconds, of the company's customers since ``since``.
+
+        In each conversation a *wait* starts with a customer's message sent
+        after at least ``silence_s`` seconds without any message (or as the
+        conversation's first), and ends with the first agent message after
+        it; customer messages sent while a wait is open start no other. Only
+        waits that started at or after ``since`` and have ended count. None
+        when there is none.
+        """
+
+
 class PresenceStore(Protocol):
     """Which agents are online, per resource (Redis)."""
 

@@ -30,6 +30,7 @@ from storage.postgres.directory import PgDirectoryStore
 from storage.postgres.notify import PgNotifyStore
 from storage.postgres.pool import Database, unavailable_on_driver_errors
 from storage.postgres.requests import PgRequestStore
+from storage.postgres.response_times import PgResponseTimeStore
 from storage.postgres.roster_jobs import PgRosterJobStore
 from storage.protocols import (
     ArchiveStore,
@@ -39,6 +40,7 @@ from storage.protocols import (
     DirectoryStore,
     NotifyStore,
     RequestStore,
+    ResponseTimeStore,
     RosterJobStore,
 )
 
@@ -60,6 +62,7 @@ class PostgresStores:
         self.requests: RequestStore = PgRequestStore(db)
         self.notify: NotifyStore = PgNotifyStore(db)
         self.contacts: ContactStore = PgContactStore(db, company_domain)
+        self.response_times: ResponseTimeStore = PgResponseTimeStore(db)
         self.desk: DeskStore = PgDeskStore(db)
 
     async def close(self) -> None:

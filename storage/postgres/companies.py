@@ -16,13 +16,13 @@ from storage.postgres.pool import Conn
 
 COLUMNS = (
     "id, slug, name, email, timezone, hours, category, city, accepts_requests,"
-    " away_message, reaction_window_s"
+    " away_message, reaction_window_s, phone, url, address"
 )
 
 # The columns a CompanyDraft sets, in the order of the unnest() arrays below.
 _DRAFT_ARRAYS = (
     "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
-    " $8::boolean[])"
+    " $8::boolean[], $9::text[], $10::text[], $11::text[])"
 )
 
 
@@ -37,13 +37,27 @@ def from_row(row: asyncpg.Record) -> Company:
         category=row["category"],
         city=row["city"],
         accepts_requests=row["accepts_requests"],
+        phone=row["phone"],
+        url=row["url"],
+        address=row["address"],
         away_message=row["away_message"],
         reaction_window_s=row["reaction_window_s"],
     )
 
 
 def _fields(c: Company | CompanyDraft) -> tuple[str | bool | None, ...]:
-    return (c.name, c.email, c.timezone, c.hours, c.category, c.city, c.accepts_requests)
+    return (
+        c.name,
+        c.email,
+        c.timezone,
+        c.hours,
+        c.category,
+        c.city,
+        c.accepts_requests,
+        c.phone,
+        c.url,
+        c.address,
+    )
 
 
 def differs(company: Company, draft: CompanyDraft) -> bool:
@@ -61,6 +75,9 @@ def _columns(drafts: Sequence[CompanyDraft]) -> Iterator[Sequence[str | bool | N
     yield [d.category for d in drafts]
     yield [d.city for d in drafts]
     yield [d.accepts_requests for d in drafts]
+    yield [d.phone for d in drafts]
+    yield [d.url for d in drafts]
+    yield [d.address for d in drafts]
 
 
 async def insert_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> list[Company]:
@@ -72,9 +89,10 @@ async def insert_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> list[Compan
         rows = await conn.fetch(
             f"""
             INSERT INTO companies (slug, name, email, timezone, hours, category, city,
-                                   accepts_requests)
-            SELECT s, n, e, t, h, c, ci, ar
-              FROM {_DRAFT_ARRAYS} WITH ORDINALITY AS d(s, n, e, t, h, c, ci, ar, ord)
+                                   accepts_requests, phone, url, address)
+            SELECT s, n, e, t, h, c, ci, ar, ph, u, ad
+              FROM {_DRAFT_ARRAYS} WITH ORDINALITY
+                   AS d(s, n, e, t, h, c, ci, ar, ph, u, ad, ord)
              ORDER BY ord
             RETURNING {COLUMNS}
             """,
@@ -97,8 +115,9 @@ async def update_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> None:
     await conn.execute(
         f"""
         UPDATE companies SET name = d.n, email = d.e, timezone = d.t, hours = d.h,
-                             category = d.c, city = d.ci, accepts_requests = d.ar
-          FROM {_DRAFT_ARRAYS} AS d(s, n, e, t, h, c, ci, ar)
+                             category = d.c, city = d.ci, accepts_requests = d.ar,
+                             phone = d.ph, url = d.u, address = d.ad
+          FROM {_DRAFT_ARRAYS} AS d(s, n, e, t, h, c, ci, ar, ph, u, ad)
          WHERE companies.slug = d.s
         """,
         *_columns(drafts),

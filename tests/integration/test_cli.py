@@ -140,6 +140,12 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "restaurant",
         "--city",
         "Rome",
+        "--phone",
+        "+39 06 1234 5678",
+        "--url",
+        "https://trattoria.example/",
+        "--address",
+        "Via Roma 1",
     )
     assert f"{slug}@{DOMAIN}" in added.out
     row = await company_row(db, slug)
@@ -156,6 +162,9 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "accepts_requests": True,
         "away_message": None,
         "reaction_window_s": None,
+        "phone": "+39 06 1234 5678",
+        "url": "https://trattoria.example/",
+        "address": "Via Roma 1",
         "created_at": None,
         "updated_at": None,
     }
@@ -179,6 +188,9 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "hours": "Mo-Fr 09:00-18:00; Sa 10:00-14:00",
         "category": "restaurant",
         "city": "Rome",
+        "street": "Via Roma 1",
+        "phone": "+39 06 1234 5678",
+        "web": "https://trattoria.example/",
         "requests": "yes",
     }
     assert f"  {boss.jid} (admin)" in shown.splitlines()
@@ -328,8 +340,10 @@ async def test_import_json_then_reimport_updates(db: asyncpg.Connection, tmp_pat
     result = await ok("import", str(path))
     assert "0 added, 0 updated, 0 agents added" in result.out
 
-    # A new city, a promoted agent, a new agent: updated in place, never duplicated.
+    # A new city and web site, a promoted agent, a new agent: updated in place,
+    # never duplicated.
     data["companies"][0]["city"] = "Bergen"
+    data["companies"][0]["url"] = "https://one.import.example/"
     data["companies"][0]["agents"] = [{"jid": a1.jid, "role": "admin"}, a2.jid, a3.jid]
     path.write_text(json.dumps(data))
     result = await ok("import", str(path))
@@ -337,6 +351,7 @@ async def test_import_json_then_reimport_updates(db: asyncpg.Connection, tmp_pat
     assert await db.fetchval("SELECT count(*) FROM companies WHERE slug = $1", one) == 1
     row = await company_row(db, one)
     assert row is not None and row["id"] == first_id and row["city"] == "Bergen"
+    assert (row["url"], row["phone"], row["address"]) == ("https://one.import.example/", None, None)
     assert await agents_of(db, one) == {a1.jid: "admin", a2.jid: "agent", a3.jid: "agent"}
     await wait_in_roster(a3, f"{one}@{DOMAIN}")
     for slug in (one, two):
@@ -434,6 +449,8 @@ async def test_bad_company_arguments_are_refused(
         "unknown time zone": ["--timezone", "Mars/Olympus_Mons"],
         "invalid opening hours": ["--hours", "whenever we like"],
         "invalid email": ["--email", "not-an-address"],
+        "invalid phone number": ["--phone", "call us"],
+        "invalid web site": ["--url", "trattoria.example"],
     }
     for expected, opts in cases.items():
         line = await refused(db, "company", "add", fresh, "--name", "Fresh", *opts)
