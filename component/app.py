@@ -24,6 +24,7 @@ from component.notify.preferences import Preferences
 from component.notify.push import PushSender
 from component.notify.tokens import Tokens
 from component.requests import RequestService
+from component.retention import prune_forever
 from component.roster_sync import RosterSync
 from component.routing.commands import CommandRegistry
 from component.routing.desk_commands import DeskParts, desk_commands
@@ -236,6 +237,7 @@ class App:
         self._spawn(p.messages.run(), "messages")
         self._spawn(p.presence.run(), "presence")
         self._spawn(p.pg.directory.watch(p.directory.reload), "directory-watch")
+        self._spawn(p.pg.conversations.watch_deleted(p.messages.cache.evict), "conversation-watch")
         self._spawn(p.pg.roster_jobs.watch(p.roster.wakeup), "roster-watch")
         self._spawn(p.roster.run(), "roster-sync")
         self._spawn(p.requests.expire_forever(), "request-expiry")
@@ -246,6 +248,12 @@ class App:
         self._spawn(
             sweep_forever(p.messages, cfg.archive.redeliver_after, p.stream.connected_event.is_set),
             "redelivery-sweep",
+        )
+        self._spawn(
+            prune_forever(
+                p.pg.archive, cfg.archive.retention_interval, cfg.archive.retention_batch
+            ),
+            "retention-sweep",
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -5,7 +5,7 @@
     orgchat [--config FILE] company add SLUG --name NAME [--email ADDR] [--timezone TZ]
                                        [--hours SPEC] [--category C] [--city C]
                                        [--phone TEL] [--url URL] [--address STREET]
-                                       [--no-requests]
+                                       [--no-requests] [--retention-days N]
     orgchat [--config FILE] company list | show SLUG | remove SLUG
     orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
     orgchat [--config FILE] import FILE
@@ -14,6 +14,9 @@
                                | release|resolve|reopen|log CONVERSATION
                                | note CONVERSATION TEXT --agent JID
     orgchat [--config FILE] canned add SLUG TITLE BODY | list SLUG | remove SLUG ID
+    orgchat [--config FILE] archive prune
+    orgchat [--config FILE] export CONVERSATION | export --customer JID --company SLUG
+    orgchat [--config FILE] forget JID --yes
     orgchat config docs | check
 
 Every error is one line on stderr and a non-zero exit status: 2 for bad
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,8 +36,8 @@ from typing import NoReturn
 
 import asyncpg
 
+from component import archive_admin, desk_cli, logs
 from component import config as config_mod
-from component import desk_cli, logs
 from component.directory_input import (
     InputError,
     agent_jid,
@@ -96,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the company out of requests to several companies",
     )
+    add.add_argument(
+        "--retention-days",
+        type=archive_admin.retention_days,
+        metavar="N",
+        help="delete the company's archived messages after N days (default: keep them)",
+    )
     company.add_parser("list", help="list companies")
     show = company.add_parser("show", help="show one company and its agents")
     show.add_argument("slug")
@@ -124,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("slugs", nargs="*", metavar="SLUG")
 
     desk_cli.add_parsers(sub, _Parser)
+    archive_admin.add_parsers(sub, _Parser)
 
     cfg = sub.add_parser("config", help="configuration helpers").add_subparsers(
         dest="action", required=True, parser_class=_Parser
@@ -190,7 +201,7 @@ async def _admin(args: argparse.Namespace, config: config_mod.Config) -> int:
         print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
         return 0
     # Validate every argument before touching the database.
-    handler = _validated(args, config.component.domain)
+    handler = _validated(args, config)
     pg = await postgres.connect(db.url, min_size=1, max_size=2, command_timeout=db.command_timeout)
     try:
         return await handler(pg)
@@ -201,10 +212,13 @@ async def _admin(args: argparse.Namespace, config: config_mod.Config) -> int:
 Handler = Callable[[postgres.PostgresStores], Awaitable[int]]
 
 
-def _validated(args: argparse.Namespace, domain: str) -> Handler:
+def _validated(args: argparse.Namespace, config: config_mod.Config) -> Handler:
     """Check the arguments (raising InputError) and return what to run."""
-    key = args.command if args.command == "import" else f"{args.command} {args.action}"
-    return _COMMANDS[key](args, domain)
+    action = getattr(args, "action", None)
+    key = f"{args.command} {action}" if action else args.command
+    if key in archive_admin.COMMANDS:
+        return archive_admin.COMMANDS[key](args, config)
+    return _COMMANDS[key](args, config.component.domain)
 
 
 def _import(args: argparse.Namespace, domain: str) -> Handler:
@@ -239,6 +253,7 @@ def _company_add(args: argparse.Namespace, domain: str) -> Handler:
         url=args.url,
         address=args.address,
     )
+    draft = dataclasses.replace(draft, retention_days=args.retention_days)
 
     async def run(pg: postgres.PostgresStores) -> int:
         try:
@@ -246,6 +261,8 @@ def _company_add(args: argparse.Namespace, domain: str) -> Handler:
         except Conflict:
             raise Conflict(f"company {draft.slug!r} already exists") from None
         note = "" if company.accepts_requests else "; no requests to several companies"
+        if company.retention_days:
+            note += f"; messages kept {company.retention_days} days"
         print(f"added {company.slug}@{domain} ({company.name}){note}")
         return 0
 
@@ -378,6 +395,8 @@ def _print_company(c: Company, domain: str) -> None:
     print(f"phone:    {c.phone or '-'}")
     print(f"web:      {c.url or '-'}")
     print(f"requests: {'yes' if c.accepts_requests else 'no'}")
+    kept = f"{c.retention_days} days" if c.retention_days else "forever"
+    print(f"messages: kept {kept}")
 
 
 def _requests(c: Company) -> str:

@@ -145,6 +145,17 @@ class ArchiveSettings:
         "again by any running process. Every process sweeps for them every third of "
         "this time.",
     )
+    retention_interval: float = setting(
+        3600.0,
+        "Seconds between two runs of the retention sweep, in every process: messages "
+        "older than their company's retention (`orgchat company add --retention-days`) "
+        "are deleted. 0: never (`orgchat archive prune` still runs it by hand).",
+    )
+    retention_batch: int = setting(
+        1000,
+        "Most messages the retention sweep deletes in one statement; each batch "
+        "commits on its own, so archiving never waits long behind it.",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -468,6 +479,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("archive.redeliver_after must be positive")
     if config.archive.flush_interval_ms < 0:
         raise ConfigError("archive.flush_interval_ms must not be negative")
+    if config.archive.retention_interval < 0:
+        raise ConfigError("archive.retention_interval must not be negative (0: never)")
+    if config.archive.retention_batch < 1:
+        raise ConfigError("archive.retention_batch must be at least 1")
     if config.limits.max_body_chars < 1:
         raise ConfigError("limits.max_body_chars must be at least 1")
     if config.limits.customer_rate < 1 or config.limits.customer_rate_window < 1:

@@ -38,6 +38,8 @@ class CompanyDraft:
     phone: str | None = None  #: shown on the company's card (vCard)
     url: str | None = None  #: the company's web site (http or https)
     address: str | None = None  #: street address, e.g. "Krasny prospekt 25"
+    #: Archived messages older than this many days are deleted; None: kept forever.
+    retention_days: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,6 +56,8 @@ class Company:
     phone: str | None = None
     url: str | None = None
     address: str | None = None  #: street address (the city is ``city``)
+    #: Archived messages older than this many days are deleted; None: kept forever.
+    retention_days: int | None = None
     #: The agent desk's settings (company admins): the away message (None: the
     #: standard text) and the email reaction window in seconds (None: the
     #: service's ``notify.company_reaction_window``).
@@ -155,14 +159,64 @@ class ArchivedMessage:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ArchiveQuery:
+    """One XEP-0313 query of an archive: its scope, its filters and its page.
+
+    The scope is one conversation, or every conversation of a company
+    (``conversation_id`` None). The filters select the result set (and its
+    count); ``after``/``before`` (XEP-0059) only choose the page within it.
+    Stanza-ids that are not in the scope raise NotFound.
+    """
+
+    company_id: int
+    conversation_id: int | None = None
+    start: dt.datetime | None = None  #: messages at or after this time
+    end: dt.datetime | None = None  #: messages at or before this time
+    after_id: str | None = None  #: XEP-0313 ``after-id``: messages after this one
+    before_id: str | None = None  #: XEP-0313 ``before-id``: messages before this one
+    ids: tuple[str, ...] = ()  #: XEP-0313 ``ids``: only these messages (empty: any)
+    #: XEP-0431 full-text search: messages whose body has every word of the
+    #: text, each as a word prefix, case-insensitively. None or blank: any.
+    text: str | None = None
+    after: str | None = None  #: XEP-0059: the page starts after this message
+    #: XEP-0059: the page ends before this message, paging backwards; "" asks
+    #: for the last page.
+    before: str | None = None
+    limit: int = 50
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ArchivePage:
-    """One page of a conversation's archive, oldest first (XEP-0313 + XEP-0059)."""
+    """One page of an archive, oldest first (XEP-0313 + XEP-0059)."""
 
     messages: list[ArchivedMessage]
     #: No more messages beyond this page in the direction of paging.
     complete: bool
-    #: Messages matching the query's time filters, all pages together.
-    count: int
+    #: Messages matching the query's filters, all pages together; None when
+    #: there are too many to count cheaply (XEP-0313 makes the count optional).
+    count: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention run deleted from one company's archive."""
+
+    company_slug: str
+    retention_days: int
+    messages: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What was deleted about one customer (``forget``), row counts per kind."""
+
+    conversations: int
+    messages: int
+    requests: int
+    notify_jobs: int
+    contacts: int
+    push_subscriptions: int
+    roster_jobs: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

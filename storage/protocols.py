@@ -14,7 +14,9 @@ from typing import Protocol
 from storage.models import (
     Agent,
     ArchivedBatch,
+    ArchivedMessage,
     ArchivePage,
+    ArchiveQuery,
     CannedReply,
     Channel,
     Company,
@@ -30,6 +32,7 @@ from storage.models import (
     DeskRouting,
     DeskState,
     DirectorySnapshot,
+    Forgotten,
     ImportedCompany,
     ImportReport,
     NewMessage,
@@ -39,6 +42,7 @@ from storage.models import (
     NotifyJob,
     Party,
     PresenceChange,
+    Pruned,
     PushSubscription,
     Request,
     RequestPage,
@@ -133,6 +137,13 @@ class ConversationStore(Protocol):
     async def by_ids(self, ids: Sequence[int]) -> list[Conversation]:
         """The conversations that exist among ``ids`` (any order)."""
 
+    async def watch_deleted(self, listener: Callable[[str | None], Awaitable[None]]) -> None:
+        """Call ``listener(customer_jid)`` whenever conversations of that customer
+        are deleted (``forget``, a company removed), and ``listener(None)``
+        after every (re)connection of the watch; runs until cancelled. Never
+        raises Unavailable: it retries with backoff.
+        """
+
     async def active_customers(self, since: dt.datetime, limit: int) -> list[tuple[int, str]]:
         """(company_id, customer_jid) of conversations with messages since ``since``,
         newest conversations first, at most ``limit``."""
@@ -167,21 +178,29 @@ class ArchiveStore(Protocol):
     async def requeue(self, stanza_ids: Sequence[str]) -> None:
         """Mark IN messages pending again (no agent was available to take them)."""
 
-    async def page(
-        self,
-        conversation_id: int,
-        *,
-        start: dt.datetime | None,
-        end: dt.datetime | None,
-        after: str | None,
-        before: str | None,
-        limit: int,
-    ) -> ArchivePage:
-        """A page of the conversation's messages between ``start`` and ``end``.
+    async def page(self, query: ArchiveQuery) -> ArchivePage:
+        """A page of the messages of the query's scope that match its filters.
 
-        ``after``/``before`` are stanza-ids: the page starts after the first
-        or ends before the second; ``before=""`` asks for the last page.
-        Raises NotFound for a stanza-id that is not in this conversation.
+        ``query.after``/``query.before`` are stanza-ids: the page starts after
+        the first or ends before the second (``before=""``: the last page).
+        Raises NotFound for any stanza-id of the query that is not in its scope.
+        """
+
+    async def ends(self, query: ArchiveQuery) -> tuple[ArchivedMessage, ArchivedMessage] | None:
+        """The first and the last message of the query's scope (None if it has none)."""
+
+    async def messages_of(
+        self, conversation_id: int, *, after: int, limit: int
+    ) -> list[ArchivedMessage]:
+        """Up to ``limit`` messages of the conversation whose archive id
+        (ArchivedMessage.id) is above ``after``, in archive order (export)."""
+
+    async def prune_expired(self, now: dt.datetime, batch_size: int) -> list[Pruned]:
+        """Delete the messages that are older than their company's retention.
+
+        In statements of at most ``batch_size`` rows, each committed on its
+        own, so nothing is locked for long; several processes may run it at
+        once. Returns one entry per company that has a retention.
         """
 
 
@@ -200,6 +219,16 @@ class ResponseTimeStore(Protocol):
         waits that started at or after ``since`` and have ended count. None
         when there is none.
         """
+
+
+class CustomerStore(Protocol):
+    """Everything stored about one customer, across the tables (PostgreSQL)."""
+
+    async def forget(self, customer_jid: str) -> Forgotten:
+        """Delete, in one transaction, the customer's conversations (with their
+        messages, request targets, notification jobs and marks), requests,
+        contact row, push subscriptions and pending roster jobs. What the JID
+        holds as an agent stays. Returns what was deleted."""
 
 
 class PresenceStore(Protocol):
@@ -229,6 +258,9 @@ class LimitStore(Protocol):
 
     async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
         """True for each key seen for the first time within ``ttl_s`` seconds."""
+
+    async def forget(self, jid: str) -> int:
+        """Drop every counter kept about this bare JID; returns how many."""
 
 
 class RequestStore(Protocol):

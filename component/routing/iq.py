@@ -40,7 +40,7 @@ from component.routing.commands import (
 )
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
 from component.routing.forms import NS_DATA
-from component.routing.mam import NS_MAM
+from component.routing.mam import NS_FULLTEXT, NS_MAM, NS_MAM_EXTENDED
 from component.routing.messages import display_name
 from component.routing.wire import (
     NS_CHATSTATES,
@@ -71,6 +71,8 @@ SERVICE_FEATURES = (
 )
 CHAT_FEATURES = (
     NS_MAM,
+    NS_MAM_EXTENDED,  # XEP-0313: before-id, after-id, ids, flip-page, metadata
+    NS_FULLTEXT,  # XEP-0431 full-text search in the archive
     NS_DISCO_INFO,
     NS_VCARD,
     NS_PING,

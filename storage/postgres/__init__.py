@@ -25,6 +25,7 @@ from storage.postgres import migrations
 from storage.postgres.archive import PgArchiveStore
 from storage.postgres.contacts import PgContactStore
 from storage.postgres.conversations import PgConversationStore
+from storage.postgres.customers import PgCustomerStore
 from storage.postgres.desk import PgDeskStore
 from storage.postgres.directory import PgDirectoryStore
 from storage.postgres.notify import PgNotifyStore
@@ -36,6 +37,7 @@ from storage.protocols import (
     ArchiveStore,
     ContactStore,
     ConversationStore,
+    CustomerStore,
     DeskStore,
     DirectoryStore,
     NotifyStore,
@@ -62,6 +64,7 @@ class PostgresStores:
         self.requests: RequestStore = PgRequestStore(db)
         self.notify: NotifyStore = PgNotifyStore(db)
         self.contacts: ContactStore = PgContactStore(db, company_domain)
+        self.customers: CustomerStore = PgCustomerStore(db)
         self.response_times: ResponseTimeStore = PgResponseTimeStore(db)
         self.desk: DeskStore = PgDeskStore(db)
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from storage.errors import NotFound
 from storage.models import (
     ArchivedBatch,
+    ArchivedMessage,
     ArchivePage,
+    ArchiveQuery,
     ArchiveResult,
     Delivery,
     NewMessage,
+    Pruned,
 )
-from storage.postgres import deliveries, messages
-from storage.postgres.pool import Conn, Database
+from storage.postgres import companies, deliveries, messages
+from storage.postgres.pool import Database
 
 
 class PgArchiveStore:
@@ -69,34 +71,39 @@ class PgArchiveStore:
         async with self._db.acquire() as conn:
             await messages.mark_pending(conn, stanza_ids)
 
-    async def page(
-        self,
-        conversation_id: int,
-        *,
-        start: dt.datetime | None,
-        end: dt.datetime | None,
-        after: str | None,
-        before: str | None,
-        limit: int,
-    ) -> ArchivePage:
+    async def page(self, query: ArchiveQuery) -> ArchivePage:
         async with self._db.acquire() as conn:
-            after_id = await self._id(conn, conversation_id, after) if after else None
-            before_id = await self._id(conn, conversation_id, before) if before else None
-            found, complete, count = await messages.page(
-                conn,
-                conversation_id,
-                start,
-                end,
-                after_id,
-                before_id,
-                backwards=before is not None,
-                limit=limit,
-            )
+            found, complete, count = await messages.page(conn, query)
         return ArchivePage(found, complete, count)
 
-    @staticmethod
-    async def _id(conn: Conn, conversation_id: int, stanza_id: str) -> int:
-        found = await messages.id_of(conn, conversation_id, stanza_id)
-        if found is None:
-            raise NotFound(f"no message {stanza_id!r} in this archive")
-        return found
+    async def ends(self, query: ArchiveQuery) -> tuple[ArchivedMessage, ArchivedMessage] | None:
+        async with self._db.acquire() as conn:
+            return await messages.ends(conn, query)
+
+    async def messages_of(
+        self, conversation_id: int, *, after: int, limit: int
+    ) -> list[ArchivedMessage]:
+        async with self._db.acquire() as conn:
+            return await messages.of_conversation(conn, conversation_id, after, limit)
+
+    async def prune_expired(self, now: dt.datetime, batch_size: int) -> list[Pruned]:
+        """See ArchiveStore. One statement per batch, each committed on its own."""
+        async with self._db.acquire() as conn:
+            targets = await companies.with_retention(conn)
+        pruned = []
+        for company in targets:
+            assert company.retention_days is not None
+            cutoff = now - dt.timedelta(days=company.retention_days)
+            total = 0
+            async with self._db.acquire() as conn:
+                boundary = await messages.expiry_boundary(conn, company.id, cutoff)
+                after = 0
+                while True:
+                    deleted, after = await messages.delete_before(
+                        conn, company.id, after, boundary, batch_size
+                    )
+                    total += deleted
+                    if deleted < batch_size:
+                        break
+            pruned.append(Pruned(company.slug, company.retention_days, total))
+        return pruned

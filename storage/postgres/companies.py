@@ -17,6 +17,7 @@ from storage.postgres.pool import Conn
 COLUMNS = (
     "id, slug, name, email, timezone, hours, category, city, accepts_requests,"
     " away_message, reaction_window_s, phone, url, address"
+    ", retention_days"
 )
 
 # The columns a CompanyDraft sets, in the order of the unnest() arrays below.
@@ -37,6 +38,7 @@ def from_row(row: asyncpg.Record) -> Company:
         category=row["category"],
         city=row["city"],
         accepts_requests=row["accepts_requests"],
+        retention_days=row["retention_days"],
         phone=row["phone"],
         url=row["url"],
         address=row["address"],
@@ -169,3 +171,25 @@ async def set_reaction_window(conn: Conn, company_id: int, seconds: int | None) 
         "UPDATE companies SET reaction_window_s = $2 WHERE id = $1", company_id, seconds
     )
     return status != "UPDATE 0"
+
+
+async def set_retention(conn: Conn, company_id: int, days: int | None) -> None:
+    """Keep the company's archived messages ``days`` days (None: forever).
+
+    Import files do not carry it: an import that updates a company leaves it.
+    Raises ValueError unless ``days`` is None or positive.
+    """
+    try:
+        await conn.execute(
+            "UPDATE companies SET retention_days = $2 WHERE id = $1", company_id, days
+        )
+    except asyncpg.CheckViolationError as exc:
+        raise ValueError("retention must be a positive number of days") from exc
+
+
+async def with_retention(conn: Conn) -> list[Company]:
+    """The companies whose archive has a retention period, by id."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM companies WHERE retention_days IS NOT NULL ORDER BY id"
+    )
+    return [from_row(row) for row in rows]

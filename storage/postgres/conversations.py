@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
 from storage.errors import NotFound
 from storage.models import Conversation
+from storage.postgres.listen import listen
 from storage.postgres.pool import Conn, Database
 
 COLUMNS = "id, company_id, customer_jid, token, customer_nick"
@@ -181,9 +182,17 @@ async def active_customers(conn: Conn, since: dt.datetime, limit: int) -> list[t
     return [(row["company_id"], row["customer_jid"]) for row in rows]
 
 
+#: Channel of the trigger on deleted conversations; the payload is the customer's JID.
+DELETED_CHANNEL = "orgchat_conversations"
+
+
 class PgConversationStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def watch_deleted(self, listener: Callable[[str | None], Awaitable[None]]) -> None:
+        """See ConversationStore (migration 0006 notifies)."""
+        await listen(self._db, DELETED_CHANNEL, listener)
 
     async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
         """See :func:`open_many`."""

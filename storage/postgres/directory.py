@@ -7,6 +7,7 @@ the SQL lives in :mod:`storage.postgres.companies` and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from storage.errors import NotFound
@@ -33,8 +34,11 @@ class PgDirectoryStore:
         self._db = db
 
     async def add_company(self, draft: CompanyDraft) -> Company:
-        async with self._db.acquire() as conn:
+        async with self._db.transaction() as conn:
             [company] = await companies.insert_many(conn, [draft])
+            if draft.retention_days is not None:
+                await companies.set_retention(conn, company.id, draft.retention_days)
+                company = dataclasses.replace(company, retention_days=draft.retention_days)
         return company
 
     async def remove_company(self, slug: str) -> None:

@@ -1,7 +1,9 @@
 """Rate limits and first-seen markers in Redis, shared by every component process.
 
 Keys: ``{prefix}:limit:{window_s}:{subject}`` (fixed-window counters) and
-``{prefix}:seen:{key}`` (markers). Each call is one round trip: the rate
+``{prefix}:seen:{key}`` (markers). A subject about one person ends with
+``:{bare JID}`` (``customer:anna@localhost``), which is how :meth:`forget`
+finds them. Each call is one round trip: the rate
 limit of a whole batch is one script call, with one INCRBY per distinct
 subject however many events it has in the batch.
 """
@@ -72,3 +74,19 @@ class RedisLimitStore:
                     pipe.set(f"{self._prefix}:seen:{key}", 1, nx=True, ex=ttl_s)
                 replies = await pipe.execute()
         return [bool(reply) for reply in replies]
+
+    async def forget(self, jid: str) -> int:
+        """Delete every counter whose subject ends with ``:{jid}``; returns how many.
+
+        Scans the key space (SCAN, never KEYS): for an operator's command, not
+        for a hot path.
+        """
+        pattern = f"{_glob_escape(self._prefix)}:limit:*:{_glob_escape(jid)}"
+        with unavailable_on_redis_errors():
+            keys = [key async for key in self._client.scan_iter(match=pattern, count=1000)]
+            return int(await self._client.delete(*keys)) if keys else 0
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)

@@ -87,6 +87,9 @@ def component_env(**overrides: str) -> dict[str, str]:
             "ORGCHAT_LOG_LEVEL": "DEBUG",
             "ORGCHAT_COMPONENT_RECONNECT_MAX_DELAY": "2",
             "ORGCHAT_REQUESTS_EXPIRY_INTERVAL": "0.5",
+            # Off: a sweep at a random moment would race the tests that
+            # prune by hand (test_cli starts its own process to watch one).
+            "ORGCHAT_ARCHIVE_RETENTION_INTERVAL": "0",
         }
     )
     env.update(overrides)

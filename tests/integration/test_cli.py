@@ -10,6 +10,7 @@ leave the directory exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ import pytest_asyncio
 from tests.integration.clients import chat, child, is_error, is_message, new_id
 from tests.integration.conftest import (
     DOMAIN,
+    REDIS_PREFIX,
     RUN,
     TEST_DB_URL,
     VHOST,
@@ -162,6 +164,7 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "accepts_requests": True,
         "away_message": None,
         "reaction_window_s": None,
+        "retention_days": None,
         "phone": "+39 06 1234 5678",
         "url": "https://trattoria.example/",
         "address": "Via Roma 1",
@@ -192,6 +195,7 @@ async def test_company_add_show_list_remove(db: asyncpg.Connection) -> None:
         "phone": "+39 06 1234 5678",
         "web": "https://trattoria.example/",
         "requests": "yes",
+        "messages": "kept forever",
     }
     assert f"  {boss.jid} (admin)" in shown.splitlines()
     assert f"  {clerk.jid} (agent)" in shown.splitlines()
@@ -779,3 +783,160 @@ async def test_desk_without_postgresql_exits_1(db: asyncpg.Connection) -> None:
         assert result.code == 1, result
         assert result.err.startswith("orgchat: error: database unavailable"), result.err
         assert len(result.err.splitlines()) == 1
+
+
+# -- the archive: retention, export, forget (issue 6) -----------------------------
+
+
+async def archive_rows(db: asyncpg.Connection) -> list[tuple[Any, ...]]:
+    """Conversations, messages and contacts: what export, prune and forget touch."""
+    counts = await db.fetchrow(
+        "SELECT (SELECT count(*) FROM conversations) AS c, (SELECT count(*) FROM messages) AS m,"
+        " (SELECT count(*) FROM contacts) AS k, (SELECT count(*) FROM requests) AS r"
+    )
+    return [tuple(counts.values())] if counts else []
+
+
+async def archive_refused(db: asyncpg.Connection, *args: str) -> str:
+    """As refused(), and the archive is untouched too."""
+    before = await archive_rows(db)
+    line = await refused(db, *args)
+    assert await archive_rows(db) == before, f"orgchat {' '.join(args)} changed the archive"
+    return line
+
+
+async def write(company: Any, agent: Any, customer: Any, *lines: str) -> str:
+    """The customer writes each line to the company; returns the conversation address."""
+    conv = ""
+    for line in lines:
+        customer.send_xml(chat(company.jid, line))
+        got = await agent.inbox.expect(is_message(line))
+        conv = got.get("from", "").split("/")[0]
+    return conv
+
+
+async def history(db: asyncpg.Connection, customer: str) -> list[asyncpg.Record]:
+    return await db.fetch(
+        "SELECT m.id, m.ts, m.direction, m.sender_jid, m.body, m.stanza_id, m.thread"
+        " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE c.customer_jid = $1 ORDER BY m.id",
+        customer,
+    )
+
+
+async def test_retention_export_prune_and_forget(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection, rds: Any
+) -> None:
+    company = await make_company(agents=1, name="Kept Shop", retention_days=30)
+    assert "messages: kept 30 days" in (await ok("company", "show", company.slug)).out
+    row = await company_row(db, company.slug)
+    assert row is not None and row["retention_days"] == 30
+    agent = await clients(company.agents[0])
+    account = await register("customer")
+    customer = await clients(account)
+    conv = await write(company, agent, customer, "first", "second", "third")
+    agent.send_xml(chat(conv, "answer"))
+    await customer.inbox.expect(is_message("answer"))
+    rows = await history(db, account.jid)
+
+    # Export: the same document whichever way the conversation is named.
+    exported = json.loads((await ok("export", conv)).out)
+    by_parties = await ok("export", "--customer", account.jid, "--company", company.slug)
+    assert json.loads(by_parties.out) == exported
+    assert exported["conversation"] == conv
+    assert exported["company"] == {
+        "slug": company.slug,
+        "name": "Kept Shop",
+        "address": company.jid,
+    }
+    assert exported["customer"]["jid"] == account.jid
+    assert [
+        (m["direction"], m["sender"], m["body"], m["stanza_id"], m["thread"])
+        for m in exported["messages"]
+    ] == [(r["direction"], r["sender_jid"], r["body"], r["stanza_id"], r["thread"]) for r in rows]
+    assert [dt.datetime.fromisoformat(m["ts"]) for m in exported["messages"]] == [
+        r["ts"] for r in rows
+    ]
+
+    # Prune by hand: what is older than 30 days goes, the rest stays.
+    await db.execute(
+        "UPDATE messages SET ts = ts - interval '31 days' WHERE id = ANY($1::bigint[])",
+        [r["id"] for r in rows[:2]],
+    )
+    pruned = await ok("archive", "prune")
+    assert f"{company.slug}: 2 messages older than 30 days deleted" in pruned.out
+    assert [r["body"] for r in await history(db, account.jid)] == ["third", "answer"]
+    assert f"{company.slug}: 0 messages" in (await ok("archive", "prune")).out
+
+    # Forget: asks for --yes first, then deletes everything about the customer.
+    counter = f"{REDIS_PREFIX}:{DOMAIN}:limit:60:customer:{account.jid}"
+    assert await rds.exists(counter)
+    assert "--yes" in await archive_refused(db, "forget", account.jid)
+    forgot = await ok("forget", account.jid, "--yes")
+    assert "conversations:      1" in forgot.out and "messages:           2" in forgot.out
+    assert "1 rate-limit counters and the presence entry deleted" in forgot.out
+    assert await history(db, account.jid) == []
+    assert (
+        await db.fetchval("SELECT count(*) FROM conversations WHERE customer_jid = $1", account.jid)
+        == 0
+    )
+    assert not await rds.exists(counter)
+    assert "no conversation" in await archive_refused(db, "export", conv)
+    # Writing again starts a new conversation, under a new address.
+    assert await write(company, agent, customer, "again") != conv
+
+
+async def test_the_component_sweeps_expired_messages(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    company = await make_company(agents=1, name="Swept Shop", retention_days=1)
+    agent = await clients(company.agents[0])
+    account = await register("customer")
+    await write(company, agent, await clients(account), "old news", "fresh news")
+    rows = await history(db, account.jid)
+    await db.execute("UPDATE messages SET ts = ts - interval '2 days' WHERE id = $1", rows[0]["id"])
+    sweeper = ComponentProcess(tmp_path, "sweeper", ORGCHAT_ARCHIVE_RETENTION_INTERVAL="0.3")
+    await sweeper.start()
+    try:
+
+        async def swept() -> bool:
+            return [r["body"] for r in await history(db, account.jid)] == ["fresh news"]
+
+        await until(swept, "the expired message deleted by the component's sweep")
+    finally:
+        assert await sweeper.stop() == 0, sweeper.log_tail()
+    assert "archive.pruned" in sweeper.log_path.read_text()
+
+
+async def test_bad_archive_arguments_are_refused(
+    db: asyncpg.Connection, existing: tuple[str, Account]
+) -> None:
+    slug, agent = existing
+    fresh = unique_slug()
+    for days in ("0", "-3", "abc", "36501", "1.5"):
+        line = await refused(db, "company", "add", fresh, "--name", "F", "--retention-days", days)
+        assert "--retention-days" in line, line
+    assert await company_row(db, fresh) is None
+    nowhere = f"{slug}+aaaaaaaaaa@{DOMAIN}"
+    cases: dict[tuple[str, ...], str] = {
+        ("export",): "conversation address",
+        ("export", f"{slug}@{DOMAIN}"): "not a conversation address",
+        ("export", f"{slug}+aaaaaaaaaa@elsewhere.example"): "not a conversation address",
+        ("export", nowhere, "--customer", agent.jid): "not both",
+        ("export", "--customer", agent.jid): "--company",
+        ("export", "--company", slug): "--customer",
+        ("export", nowhere): "no conversation",
+        ("export", "--customer", f"nobody@{VHOST}", "--company", slug): "no conversation",
+        ("export", "--customer", "not a jid", "--company", slug): "invalid JID",
+        ("export", "--customer", agent.jid, "--company", "Bad_Slug"): "invalid slug",
+        ("export", "--customer", agent.jid, "--company", unique_slug("none")): "unknown company",
+        ("forget",): "JID",
+        ("forget", "not a jid", "--yes"): "invalid JID",
+        ("forget", f"someone@{VHOST}"): "--yes",
+        ("forget", f"{slug}@{DOMAIN}", "--yes"): "not a customer",
+        ("archive",): "archive",
+        ("archive", "prune", "extra"): "unrecognized",
+    }
+    for args, expected in cases.items():
+        line = await archive_refused(db, *args)
+        assert expected in line, (args, line)

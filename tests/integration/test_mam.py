@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.clients import chat, child, is_error, is_message, new_id
 from tests.integration.conftest import DOMAIN, MakeCompany, register
+from tests.integration.conftest import TestCompany as Company
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -185,3 +186,251 @@ async def test_the_archive_is_advertised_and_describes_its_form(
     text = ET.tostring(answer, encoding="unicode")
     for var in ("FORM_TYPE", "start", "end", "with"):
         assert f'var="{var}"' in text
+
+
+# -- issue 6: the company's whole archive, extended filters, refusals ------------
+
+EXTENDED = "urn:xmpp:mam:2#extended"
+FULLTEXT = "{urn:xmpp:fulltext:0}fulltext"
+
+
+def form(**fields: str | list[str]) -> str:
+    """A submitted query form; a list gives a field several values (``ids``)."""
+    out = f'<field var="FORM_TYPE" type="hidden"><value>{MAM}</value></field>'
+    for var, value in fields.items():
+        values = value if isinstance(value, list) else [value]
+        name = {"fulltext": FULLTEXT, "after_id": "after-id", "before_id": "before-id"}.get(
+            var, var
+        )
+        out += f'<field var="{name}">' + "".join(f"<value>{v}</value>" for v in values)
+        out += "</field>"
+    return f'<x xmlns="jabber:x:data" type="submit">{out}</x>'
+
+
+def rsm(max_: int, after: str | None = None, before: str | None = None) -> str:
+    inner = f"<max>{max_}</max>"
+    if after is not None:
+        inner += f"<after>{after}</after>"
+    if before is not None:
+        inner += f"<before>{before}</before>" if before else "<before/>"
+    return f'<set xmlns="{RSM}">{inner}</set>'
+
+
+def set_of(answer: ET.Element) -> dict[str, str | None]:
+    """first, last and count of the <fin/>'s result set, and its complete flag."""
+    done = fin(answer)
+    found = child(done, "set", RSM)
+    assert found is not None
+    values: dict[str, str | None] = {
+        name: getattr(child(found, name), "text", None) for name in ("first", "last", "count")
+    }
+    values["complete"] = done.get("complete")
+    return values
+
+
+async def converse(
+    company: Company, agent: Any, customer: Any, lines: list[str], reply: bool = True
+) -> str:
+    """The customer writes each line, the agent answers each; returns the conversation JID."""
+    conv_jid = ""
+    for line in lines:
+        customer.send_xml(chat(company.jid, line))
+        got = await agent.inbox.expect(is_message(line))
+        conv_jid = got.get("from", "").split("/")[0]
+        if reply:
+            agent.send_xml(chat(conv_jid, f"re: {line}"))
+            await customer.inbox.expect(is_message(f"re: {line}"))
+    return conv_jid
+
+
+async def test_an_agent_reads_every_conversation_from_the_company_address(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    company = await make_company(agents=2, name="Whole Archive")
+    mario, luigi = [await clients(account) for account in company.agents]
+    anna_account, boris_account = await register("anna"), await register("boris")
+    anna, boris = await clients(anna_account), await clients(boris_account)
+    anna_conv = await converse(company, mario, anna, ["a1", "a2"])
+    boris_conv = await converse(company, mario, boris, ["b1"])
+    await converse(company, mario, anna, ["a3"], reply=False)
+    rows = await db.fetch(
+        "SELECT m.stanza_id, m.body FROM messages m JOIN companies c ON c.id = m.company_id"
+        " WHERE c.slug = $1 ORDER BY m.id",
+        company.slug,
+    )
+    bodies = ["a1", "re: a1", "a2", "re: a2", "b1", "re: b1", "a3"]
+    assert [r["body"] for r in rows] == bodies
+    ids = [r["stanza_id"] for r in rows]
+
+    # Every conversation, as the agents see them, whichever agent asks.
+    results, answer = await mam(luigi, company.jid)
+    seen = [forwarded(r) for r in results]
+    assert [s[0] for s in seen] == ids and [s[3] for s in seen] == bodies
+    by_body = {s[3]: s for s in seen}
+    assert by_body["a1"][1:3] == (anna_conv, company.agents[1].jid)
+    assert by_body["re: a1"][1:3] == (company.agents[0].jid, anna_conv)
+    assert by_body["b1"][1:3] == (boris_conv, company.agents[1].jid)
+    assert all(r.get("from") == company.jid for r in results)
+    text = "".join(ET.tostring(r, encoding="unicode") for r in results)
+    assert anna_account.user not in text and boris_account.user not in text
+    assert set_of(answer) == {"first": ids[0], "last": ids[-1], "count": "7", "complete": "true"}
+
+    # `with` a conversation address: that conversation only; anyone else: nothing.
+    only, answer = await mam(mario, company.jid, form=form(**{"with": boris_conv}))
+    assert [forwarded(r)[3] for r in only] == ["b1", "re: b1"]
+    assert set_of(answer)["count"] == "2"
+    nobody, answer = await mam(mario, company.jid, form=form(**{"with": anna_account.jid}))
+    assert nobody == [] and set_of(answer) == {
+        "first": None,
+        "last": None,
+        "count": "0",
+        "complete": "true",
+    }
+    # A customer still reads only their own conversation there.
+    own, _ = await mam(boris, company.jid)
+    assert [forwarded(r)[3] for r in own] == ["b1", "re: b1"]
+
+    # Paging forward and backward across pages of 3, as clients walk it.
+    forward: list[str] = []
+    after: str | None = None
+    while True:
+        page, answer = await mam(mario, company.jid, rsm(3, after=after))
+        forward += [forwarded(r)[0] for r in page]
+        info = set_of(answer)
+        assert info["count"] == "7"
+        if info["complete"] == "true":
+            break
+        assert len(page) == 3
+        after = info["last"]
+    assert forward == ids
+    backward: list[str] = []
+    before = ""
+    while True:
+        page, answer = await mam(mario, company.jid, rsm(3, before=before))
+        backward = [forwarded(r)[0] for r in page] + backward
+        info = set_of(answer)
+        if info["complete"] == "true":
+            break
+        before = info["first"] or ""
+    assert backward == ids
+    # A page that ends exactly at the first message is complete.
+    page, answer = await mam(mario, company.jid, rsm(2, before=ids[2]))
+    assert [forwarded(r)[0] for r in page] == ids[:2] and set_of(answer)["complete"] == "true"
+    page, answer = await mam(mario, company.jid, rsm(1, after=ids[-2]))
+    assert [forwarded(r)[0] for r in page] == ids[-1:] and set_of(answer)["complete"] == "true"
+
+
+async def test_extended_filters_full_text_and_metadata(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    company = await make_company(agents=1, name="Filter Shop")
+    agent = await clients(company.agents[0])
+    customer = await clients(await register("customer"))
+    lines = [
+        "Do you deliver to Akademgorodok?",
+        "Winter tyres 205/55 R16",
+        "Доставка завтра возможна?",
+        "Thanks, see you",
+    ]
+    conv = await converse(company, agent, customer, lines, reply=False)
+    rows = await db.fetch(
+        "SELECT m.stanza_id, m.ts FROM messages m JOIN companies c ON c.id = m.company_id"
+        " WHERE c.slug = $1 ORDER BY m.id",
+        company.slug,
+    )
+    ids = [r["stanza_id"] for r in rows]
+
+    # The form advertises every field, and disco the features they need.
+    info = await customer.plugin["xep_0030"].get_info(jid=company.jid)
+    features = info["disco_info"]["features"]
+    assert {MAM, EXTENDED, "urn:xmpp:fulltext:0"} <= set(features)
+    iq_id = new_id()
+    customer.send_xml(f'<iq type="get" to="{company.jid}" id="{iq_id}"><query xmlns="{MAM}"/></iq>')
+    fields = await customer.inbox.expect(lambda el: el.get("id") == iq_id)
+    text = ET.tostring(fields, encoding="unicode")
+    for var in ("before-id", "after-id", "ids", FULLTEXT):
+        assert f'var="{var}"' in text
+
+    for who, archive in ((customer, company.jid), (agent, company.jid), (agent, conv)):
+        got, answer = await mam(who, archive, form=form(after_id=ids[0], before_id=ids[3]))
+        assert [forwarded(r)[0] for r in got] == ids[1:3]
+        assert set_of(answer)["count"] == "2" and set_of(answer)["complete"] == "true"
+        got, _ = await mam(who, archive, form=form(ids=[ids[3], ids[1]]))
+        assert [forwarded(r)[0] for r in got] == [ids[1], ids[3]]
+        start, end = rows[1]["ts"].isoformat(), rows[2]["ts"].isoformat()
+        got, _ = await mam(who, archive, form=form(start=start, end=end))
+        assert [forwarded(r)[0] for r in got] == ids[1:3]
+        got, answer = await mam(who, archive, form=form(fulltext="DELIVER akadem"))
+        assert [forwarded(r)[3] for r in got] == [lines[0]]
+        got, _ = await mam(who, archive, form=form(fulltext="доставка"))
+        assert [forwarded(r)[3] for r in got] == [lines[2]]
+        got, answer = await mam(who, archive, form=form(fulltext="pizza"))
+        assert got == [] and set_of(answer)["count"] == "0"
+        # Filters and paging together: the filtered set, paged by RSM.
+        got, answer = await mam(who, archive, rsm(1, before=""), form=form(after_id=ids[0]))
+        assert [forwarded(r)[0] for r in got] == ids[3:]
+        assert set_of(answer) == {
+            "first": ids[3],
+            "last": ids[3],
+            "count": "3",
+            "complete": "false",
+        }
+        # A flipped page: the same messages, newest first.
+        got, answer = await mam(who, archive, rsm(2) + f'<flip-page xmlns="{MAM}"/>')
+        assert [forwarded(r)[0] for r in got] == [ids[1], ids[0]]
+        assert set_of(answer)["first"] == ids[0]
+        _, answer = await mam(who, archive, form=form(after_id="no-such-id"))
+        assert is_error("item-not-found")(answer)
+        _, answer = await mam(who, archive, form=form(ids=[ids[0], "no-such-id"]))
+        assert is_error("item-not-found")(answer)
+
+    # Archive metadata (§6): the first and the last message.
+    for who, archive in ((customer, company.jid), (agent, conv)):
+        iq_id = new_id()
+        who.send_xml(f'<iq type="get" to="{archive}" id="{iq_id}"><metadata xmlns="{MAM}"/></iq>')
+        answer = await who.inbox.expect(lambda el, i=iq_id: el.get("id") == i)
+        meta = child(answer, "metadata", MAM)
+        assert meta is not None, ET.tostring(answer)
+        assert [child(meta, t).get("id") for t in ("start", "end")] == [ids[0], ids[-1]]  # type: ignore[union-attr]
+
+    _, answer = await mam(customer, company.jid, form=form(**{"{urn:example}x": "1"}))
+    assert is_error("feature-not-implemented")(answer)
+
+
+async def test_nobody_reads_what_is_not_theirs(make_company: MakeCompany, clients: Any) -> None:
+    company = await make_company(agents=1, name="Private Shop")
+    other = await make_company(agents=1, name="Other Shop")
+    agent = await clients(company.agents[0])
+    stranger_agent = await clients(other.agents[0])
+    customer = await clients(await register("customer"))
+    conv = await converse(company, agent, customer, ["secret"])
+    stranger = await clients(await register("stranger"))
+
+    # A customer on a company they never wrote to: their own, empty archive.
+    for who in (stranger, customer):
+        got, answer = await mam(who, other.jid)
+        assert got == [] and set_of(answer) == {
+            "first": None,
+            "last": None,
+            "count": "0",
+            "complete": "true",
+        }
+    _, answer = await mam(stranger, company.jid, rsm(5, after="any-id"))
+    assert is_error("item-not-found")(answer)
+    got, answer = await mam(stranger, company.jid, form=form(fulltext="secret"))
+    assert got == [] and set_of(answer)["count"] == "0"
+
+    # Conversation addresses: the company's agents only.
+    for who in (stranger, customer, stranger_agent):
+        _, answer = await mam(who, conv)
+        assert is_error("forbidden")(answer), ET.tostring(answer)
+        iq_id = new_id()
+        who.send_xml(f'<iq type="get" to="{conv}" id="{iq_id}"><metadata xmlns="{MAM}"/></iq>')
+        answer = await who.inbox.expect(lambda el, i=iq_id: el.get("id") == i)
+        assert is_error("forbidden")(answer)
+    # An agent of another company is a customer on this company's address.
+    got, answer = await mam(stranger_agent, company.jid)
+    assert got == [] and set_of(answer)["count"] == "0"
+    # Nor does `with` open another conversation to an agent.
+    got, _ = await mam(stranger_agent, other.jid, form=form(**{"with": conv}))
+    assert got == []

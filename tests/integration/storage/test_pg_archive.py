@@ -19,6 +19,7 @@ from storage.models import (
     ArchivedBatch,
     ArchivedMessage,
     ArchivePage,
+    ArchiveQuery,
     ArchiveResult,
     CompanyDraft,
     Conversation,
@@ -266,7 +267,7 @@ async def test_concurrent_claimers_never_share_a_message(
 
 async def newest(pg: postgres.PostgresStores, conversation_id: int, limit: int) -> ArchivePage:
     return await pg.archive.page(
-        conversation_id, start=None, end=None, after=None, before="", limit=limit
+        ArchiveQuery(company_id=0, conversation_id=conversation_id, before="", limit=limit)
     )
 
 
@@ -380,8 +381,8 @@ async def test_page_walks_the_archive_both_ways(
     ids = [m.stanza_id for m in batch]
 
     async def page(**kw: Any) -> ArchivePage:
-        args: dict[str, Any] = {"start": None, "end": None, "after": None, "before": None}
-        return await pg.archive.page(conv.id, **(args | {"limit": 2} | kw))
+        scope = {"company_id": conv.company_id, "conversation_id": conv.id, "limit": 2}
+        return await pg.archive.page(ArchiveQuery(**(scope | kw)))
 
     first = await page()
     assert ([m.body for m in first.messages], first.complete, first.count) == (

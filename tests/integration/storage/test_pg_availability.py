@@ -18,6 +18,7 @@ import pytest
 from storage import postgres
 from storage.errors import Unavailable
 from storage.models import (
+    ArchiveQuery,
     Channel,
     CompanyDraft,
     Direction,
@@ -99,7 +100,7 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         lambda: stores.archive.requeue(["s"]),
         lambda: stores.archive.claim_unconfirmed(10, 10),
         lambda: stores.archive.confirm([1]),
-        lambda: stores.archive.page(1, start=None, end=None, after=None, before=None, limit=10),
+        lambda: stores.archive.page(ArchiveQuery(company_id=1, conversation_id=1, limit=10)),
         lambda: stores.requests.create(request, 60.0),
         lambda: stores.requests.get("r"),
         lambda: stores.requests.list_for(
@@ -176,7 +177,7 @@ async def test_start_while_down_then_recover_then_fail_then_recover(
 
         await pg_proxy.start()
         await stores.directory.list_companies()  # the pool opens now
-        await stores.archive.page(1, start=None, end=None, after=None, before=None, limit=10)
+        await stores.archive.page(ArchiveQuery(company_id=1, conversation_id=1, limit=10))
 
         await pg_proxy.stop()  # every pooled connection is reset
         for call in every_call(stores)[:4]:
