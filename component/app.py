@@ -24,10 +24,12 @@ from component.notify.preferences import Preferences
 from component.notify.push import PushSender
 from component.notify.tokens import Tokens
 from component.requests import RequestService
+from component.response_times import ResponseTimes
 from component.retention import prune_forever
 from component.roster_sync import RosterSync
 from component.routing.commands import CommandRegistry
 from component.routing.desk_commands import DeskParts, desk_commands
+from component.routing.directory_iq import DirectoryIqHandlers
 from component.routing.iq import IqHandlers
 from component.routing.mam import MamHandler
 from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
@@ -197,8 +199,16 @@ async def wire(cfg: Config) -> Parts:
     ]:
         commands.add(command)
     commands.register(stream)
+    directory_iq = DirectoryIqHandlers(
+        domain=domain, directory=directory, response_times=ResponseTimes(pg.response_times)
+    )
+    directory_iq.register(stream)
     IqHandlers(
-        domain=domain, directory=directory, conversations=pg.conversations, commands=commands
+        domain=domain,
+        directory=directory,
+        conversations=pg.conversations,
+        commands=commands,
+        disco_extensions=[directory_iq],
     ).register(stream)
     MamHandler(
         domain=domain,

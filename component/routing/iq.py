@@ -8,9 +8,12 @@
   commands exist for that kind of address, the node
   ``http://jabber.org/protocol/commands`` in disco#items (the commands the
   requester may run there) and disco#info of each command node.
-* XEP-0054 vcard-temp of each company (name, email, city, category, hours)
-  and, for the company's agents only, of each conversation (the customer's
-  nickname).
+* XEP-0054 vcard-temp of each company (name, email, street address and city,
+  phone, web site, category, hours) and, for the company's agents only, of
+  each conversation (the customer's nickname).
+* Other modules add disco#info features and XEP-0128 extended information
+  forms through :class:`DiscoExtension` (the directory's search, vCard4 and
+  company information: :mod:`component.routing.directory_iq`).
 * XEP-0199 ping and XEP-0092 software version.
 
 Any other IQ get/set is answered ``feature-not-implemented`` by slixmpp.
@@ -18,9 +21,9 @@ Any other IQ get/set is answered ``feature-not-implemented`` by slixmpp.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 from xml.etree.ElementTree import Element, SubElement
 
 from slixmpp.exceptions import XMPPError
@@ -36,6 +39,7 @@ from component.routing.commands import (
     CommandRegistry,
     Context,
     Forbidden,
+    Target,
     resolve_target,
 )
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
@@ -87,6 +91,16 @@ CHAT_FEATURES = (
 MAX_ITEMS_PAGE = 200
 
 
+class DiscoExtension(Protocol):
+    """A feature module's additions to disco#info of an address of the domain."""
+
+    def features(self, target: Target) -> Sequence[str]:
+        """Features to advertise at an address of that kind."""
+
+    async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
+        """XEP-0128 forms (``<x type="result"/>``, each with its own FORM_TYPE)."""
+
+
 class IqHandlers:
     def __init__(
         self,
@@ -95,11 +109,13 @@ class IqHandlers:
         directory: Directory,
         conversations: ConversationStore,
         commands: CommandRegistry | None = None,
+        disco_extensions: Sequence[DiscoExtension] = (),
     ) -> None:
         self.domain = domain
         self.directory = directory
         self.conversations = conversations
         self.commands = commands
+        self.disco_extensions = disco_extensions
 
     def register(self, xmpp: Any) -> None:
         ns = xmpp.default_ns
@@ -163,8 +179,12 @@ class IqHandlers:
         if self.commands is not None and self.commands.has_commands(target):
             # XEP-0050 §2.1: advertised where there are commands to list.
             features = (*features, NS_COMMANDS)
+        for extension in self.disco_extensions:
+            features = (*features, *extension.features(target))
         for feature in features:
             SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
+        for extension in self.disco_extensions:
+            out.extend(await extension.forms(target, company))
         reply.append(out)
         reply.send()
 
@@ -244,10 +264,20 @@ class IqHandlers:
                 email = SubElement(out, f"{{{NS_VCARD}}}EMAIL")
                 SubElement(email, f"{{{NS_VCARD}}}INTERNET")
                 _text(email, "USERID", company.email)
-            if company.city:
+            if company.city or company.address:
                 adr = SubElement(out, f"{{{NS_VCARD}}}ADR")
                 SubElement(adr, f"{{{NS_VCARD}}}WORK")
-                _text(adr, "LOCALITY", company.city)
+                if company.address:
+                    _text(adr, "STREET", company.address)
+                if company.city:
+                    _text(adr, "LOCALITY", company.city)
+            if company.phone:
+                tel = SubElement(out, f"{{{NS_VCARD}}}TEL")
+                SubElement(tel, f"{{{NS_VCARD}}}WORK")
+                SubElement(tel, f"{{{NS_VCARD}}}VOICE")
+                _text(tel, "NUMBER", company.phone)
+            if company.url:
+                _text(out, "URL", company.url)
             if company.category:
                 cats = SubElement(out, f"{{{NS_VCARD}}}CATEGORIES")
                 _text(cats, "KEYWORD", company.category)
