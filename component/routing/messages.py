@@ -59,7 +59,7 @@ from component.routing.wire import (
     render_error,
     render_receipt,
 )
-from storage.errors import Unavailable, raise_if_cancelling
+from storage.errors import NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
     ArchivedMessage,
     Company,
@@ -332,11 +332,18 @@ class MessageRouter:
         delivery_id: int | None = None
         stored = False
         try:
-            await self._resolve(batch)
-            await self._admit(batch)
-            for hooks in self.hooks:
-                await hooks.before_store(batch)
-            delivery_id = await self._store(batch)
+            try:
+                delivery_id = await self._archive(batch)
+            except NotFound as exc:
+                # A conversation was deleted between its lookup and the INSERT
+                # (company removed, customer forgotten): look them up afresh,
+                # once, rather than fail every message of the batch.
+                log.warning("routing.conversation_vanished", error=str(exc))
+                for item in batch:
+                    if item.conv is not None:
+                        await self.cache.evict(item.conv.customer_jid)
+                        item.conv = None
+                delivery_id = await self._archive(batch)
             stored = True
         except Unavailable as exc:
             log.warning("routing.storage_unavailable", error=str(exc), size=len(batch))
@@ -364,6 +371,13 @@ class MessageRouter:
         if delivery_id is not None:
             # Confirmed by the next batch's statement, or when the queue is idle.
             self._confirmed.append(delivery_id)
+
+    async def _archive(self, batch: list[Item]) -> int | None:
+        await self._resolve(batch)
+        await self._admit(batch)
+        for hooks in self.hooks:
+            await hooks.before_store(batch)
+        return await self._store(batch)
 
     async def _flush_confirmed(self) -> None:
         if not self._confirmed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -14,6 +15,7 @@ from component.config import LimitsSettings
 from component.directory import Directory
 from component.routing.errors import NotConnected
 from component.routing.messages import MessageRouter, Outbox
+from storage.errors import NotFound
 from tests.unit.fakes import (
     FakeArchive,
     FakeConversations,
@@ -419,3 +421,24 @@ async def test_customer_nickname_is_shown_to_agents(env: Env, nick: str) -> None
     )
     el = to_agent.find("{http://jabber.org/protocol/nick}nick")
     assert el is not None and el.text == nick
+
+
+async def test_a_conversation_deleted_under_the_batch_is_looked_up_again(env: Env) -> None:
+    await env.online("mario@localhost")
+    await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "first", "m1"))
+    real = env.archive.append_batch
+    calls = 0
+
+    async def vanished_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            # The row went away (customer forgotten) while the cache still had it.
+            env.conversations.rows.clear()
+            raise NotFound("conversation does not exist")
+        return await real(*args, **kwargs)
+
+    env.archive.append_batch = vanished_once  # type: ignore[method-assign]
+    out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "again", "m2"))
+    assert [body(s) for s in out] == ["again"]
+    assert calls == 2 and len(env.conversations.rows) == 1  # opened anew
