@@ -160,10 +160,11 @@ class Cascade:
                     )
             elif msg.body is None and msg.marker == "displayed":
                 seen.append((conv.id, Party.CUSTOMER if customer else Party.COMPANY))
-        if seen:
-            await self.notify.mark_seen(seen)
-        if jobs:
-            await self.notify.schedule(jobs, cfg.quiet_period)
+        # Two connections, overlapping round trips: this runs for every batch.
+        await asyncio.gather(
+            self.notify.mark_seen(seen) if seen else _nothing(),
+            self.notify.schedule(jobs, cfg.quiet_period) if jobs else _nothing(),
+        )
         return []
 
     async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:
@@ -454,6 +455,10 @@ class Cascade:
         )
         await self.contacts.set_opt_out(address, Channel.EMAIL, True)
         log.info("notify.unsubscribed", party=party.value)
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _after(now: dt.datetime, seconds: float) -> dt.datetime:

@@ -354,13 +354,19 @@ class MessageRouter:
         for item in batch:
             self._render(item, out)
         if stored:
-            for hooks in self.hooks:
-                try:
-                    out.extend(await hooks.after_store(batch))
-                except Unavailable as exc:
+            # Independent of each other: their round trips overlap.
+            results = await asyncio.gather(
+                *(hooks.after_store(batch) for hooks in self.hooks), return_exceptions=True
+            )
+            for hooks, result in zip(self.hooks, results, strict=True):
+                if isinstance(result, Unavailable):
                     # The messages are archived and go out; only what the hooks
                     # record (request statuses, cascade steps) lags.
-                    log.warning("routing.hook_failed", hook=type(hooks).__name__, error=str(exc))
+                    log.warning("routing.hook_failed", hook=type(hooks).__name__, error=str(result))
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    out.extend(result)
         try:
             self.outbox.send(out)
         except NotConnected:
