@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from component import config as config_mod
 from component.addressing import company_jid, conversation_jid, split_local
+from component.cli_common import Handler, known_company
 from component.directory_input import InputError, agent_jid, check_slug
 from component.retention import prune_now
 from storage import postgres
@@ -39,7 +40,6 @@ from storage import redis as redis_store
 from storage.errors import NotFound, Unavailable
 from storage.models import ArchivedMessage, Company, Conversation
 
-Handler = Callable[[postgres.PostgresStores], Awaitable[int]]
 Factory = Callable[[argparse.Namespace, config_mod.Config], Handler]
 
 #: Messages read from the archive per round trip while exporting.
@@ -109,9 +109,7 @@ def export(args: argparse.Namespace, config: config_mod.Config) -> Handler:
         customer = agent_jid(args.customer)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        company = await pg.directory.get_company(slug)
-        if company is None:
-            raise NotFound(f"unknown company {slug!r}")
+        company = await known_company(pg, slug)
         conv = await _conversation(pg, company, token, customer)
         _write_export(company, conv, domain)
         after = 0

@@ -30,7 +30,7 @@ import asyncio
 import dataclasses
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,6 +38,7 @@ import asyncpg
 
 from component import archive_admin, desk_cli, logs
 from component import config as config_mod
+from component.cli_common import Handler, known_company
 from component.directory_input import (
     InputError,
     agent_jid,
@@ -209,9 +210,6 @@ async def _admin(args: argparse.Namespace, config: config_mod.Config) -> int:
         await pg.close()
 
 
-Handler = Callable[[postgres.PostgresStores], Awaitable[int]]
-
-
 def _validated(args: argparse.Namespace, config: config_mod.Config) -> Handler:
     """Check the arguments (raising InputError) and return what to run."""
     action = getattr(args, "action", None)
@@ -282,7 +280,7 @@ def _company_show(args: argparse.Namespace, domain: str) -> Handler:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        company = await _known(pg, slug)
+        company = await known_company(pg, slug)
         agents = await pg.directory.list_agents(slug)
         _print_company(company, domain)
         print("agents:" if agents else "agents: none")
@@ -297,7 +295,7 @@ def _company_remove(args: argparse.Namespace, domain: str) -> Handler:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        await _known(pg, slug)
+        await known_company(pg, slug)
         await pg.directory.remove_company(slug)
         print(f"removed {slug}")
         return 0
@@ -310,7 +308,7 @@ def _agent_add(args: argparse.Namespace, domain: str) -> Handler:
     role = Role.ADMIN if args.admin else Role.AGENT
 
     async def run(pg: postgres.PostgresStores) -> int:
-        await _known(pg, slug)
+        await known_company(pg, slug)
         try:
             await pg.directory.add_agent(slug, jid, role)
         except Conflict:
@@ -325,7 +323,7 @@ def _agent_list(args: argparse.Namespace, domain: str) -> Handler:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        await _known(pg, slug)
+        await known_company(pg, slug)
         for a in await pg.directory.list_agents(slug):
             print(f"{a.jid}\t{a.role.value}")
         return 0
@@ -337,7 +335,7 @@ def _agent_remove(args: argparse.Namespace, domain: str) -> Handler:
     slug, jid = check_slug(args.slug), agent_jid(args.jid)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        await _known(pg, slug)
+        await known_company(pg, slug)
         try:
             await pg.directory.remove_agent(slug, jid)
         except NotFound:
@@ -353,7 +351,7 @@ def _roster_sync(args: argparse.Namespace, domain: str) -> Handler:
 
     async def run(pg: postgres.PostgresStores) -> int:
         for slug in slugs or ():
-            await _known(pg, slug)
+            await known_company(pg, slug)
         queued = await pg.directory.resync_rosters(slugs)
         print(f"{queued} roster updates queued")
         return 0
@@ -373,13 +371,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, str], Handler]] = {
     "roster sync": _roster_sync,
     **desk_cli.COMMANDS,
 }
-
-
-async def _known(pg: postgres.PostgresStores, slug: str) -> Company:
-    company = await pg.directory.get_company(slug)
-    if company is None:
-        raise NotFound(f"unknown company {slug!r}")
-    return company
 
 
 def _print_company(c: Company, domain: str) -> None:

@@ -21,11 +21,12 @@ Plugged into :mod:`component.cli`, which owns the exit statuses.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 from component import desk
 from component.addressing import conversation_jid, split_local
+from component.cli_common import Handler, known_company
 from component.directory_input import InputError, agent_jid, check_slug
 from component.routing.errors import RoutingError
 from component.routing.messages import display_name
@@ -35,7 +36,6 @@ from storage.models import Company, Conversation, ConversationStatus
 from storage.protocols import DeskDecision
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
-Handler = Callable[[postgres.PostgresStores], Awaitable[int]]
 MAX_NOTE = 4000
 MAX_TITLE = 100
 
@@ -95,18 +95,11 @@ def _conversation(value: str, domain: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-async def _company(pg: postgres.PostgresStores, slug: str) -> Company:
-    company = await pg.directory.get_company(slug)
-    if company is None:
-        raise NotFound(f"unknown company {slug!r}")
-    return company
-
-
 async def _find(
     pg: postgres.PostgresStores, address: tuple[str, str], domain: str
 ) -> tuple[Company, Conversation]:
     slug, token = address
-    company = await _company(pg, slug)
+    company = await known_company(pg, slug)
     conv = await pg.conversations.by_token(token)
     if conv is None or conv.company_id != company.id:
         raise NotFound(f"no conversation {conversation_jid(slug, token, domain)}")
@@ -140,7 +133,7 @@ def desk_list(args: argparse.Namespace, domain: str) -> Handler:
         raise InputError("--limit must be at least 1")
 
     async def run(pg: postgres.PostgresStores) -> int:
-        company = await _company(pg, slug)
+        company = await known_company(pg, slug)
         status = None if args.all else ConversationStatus.OPEN
         listing = await pg.desk.conversations(company.id, status, args.limit)
         for item in listing.conversations:
@@ -236,7 +229,7 @@ def canned_add(args: argparse.Namespace, domain: str) -> Handler:
         raise InputError(f"the title is longer than {MAX_TITLE} characters")
 
     async def run(pg: postgres.PostgresStores) -> int:
-        company = await _company(pg, slug)
+        company = await known_company(pg, slug)
         try:
             reply = await pg.desk.add_canned(company.id, title, body)
         except Conflict:
@@ -251,7 +244,7 @@ def canned_list(args: argparse.Namespace, domain: str) -> Handler:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        company = await _company(pg, slug)
+        company = await known_company(pg, slug)
         for reply in await pg.desk.canned(company.id):
             print(f"{reply.id}\t{reply.title}\t{' '.join(reply.body.split())}")
         return 0
@@ -263,7 +256,7 @@ def canned_remove(args: argparse.Namespace, domain: str) -> Handler:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        company = await _company(pg, slug)
+        company = await known_company(pg, slug)
         try:
             await pg.desk.remove_canned(company.id, args.id)
         except NotFound:
