@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from xml.etree.ElementTree import Element, SubElement
+from xml.etree.ElementTree import Element
 
 import extensions.request as req
 from component.requests import RequestService
@@ -297,9 +297,7 @@ class MakeOffer(_Answer):
             offer = req.offer_from_form(req.Form(req.FORM_OFFER, fields))
         except req.PayloadError as exc:
             raise BadRequest(str(exc)) from None
-        element = Element(f"{{{req.NS}}}offer")
-        element.append(req.form_element(req.offer_form(offer), "submit"))
-        await self._post(ctx, form.multiline("message", required=False), element)
+        await self._post(ctx, form.multiline("message", required=False), req.offer_element(offer))
         return Done(note=f"Sent to the customer: {req.offer_text(offer)}")
 
 
@@ -323,10 +321,8 @@ class DeclineRequest(_Answer):
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
         await self._open_request(ctx)
         reason = form.text("reason", required=False, max_chars=req.MAX_REASON)
-        element = Element(f"{{{req.NS}}}decline")
-        if reason:
-            SubElement(element, f"{{{req.NS}}}reason").text = reason
-        await self._post(ctx, form.multiline("message", required=False), element)
+        answer = req.decline_element(reason or None)
+        await self._post(ctx, form.multiline("message", required=False), answer)
         return Done(note=f"Sent to the customer: {req.decline_text(reason)}")
 
 
