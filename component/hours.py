@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import zoneinfo
 
@@ -99,6 +100,9 @@ def quiet_until(spec: str | None, timezone: str | None, now: dt.datetime) -> dt.
     return None
 
 
+# Away replies and searches read a company's hours on every customer message:
+# parse each distinct specification once.
+@functools.lru_cache(maxsize=4096)
 def parse(spec: str) -> OpeningHours:
     spec = spec.strip()
     if not spec:
