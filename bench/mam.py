@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from storage import postgres
-from storage.models import ArchiveQuery, CompanyDraft, Conversation, Direction, NewMessage
+from storage.models import ArchiveQuery, CompanyDraft, Conversation, NewMessage, Party
 
 PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
 BENCH_DB = "orgchat_bench_mam"
@@ -128,7 +128,7 @@ async def _fill(pg: postgres.PostgresStores, conv: Conversation, n: int, big: bo
             batch.append(
                 NewMessage(
                     conversation_id=conv.id,
-                    direction=Direction.OUT if out else Direction.IN,
+                    author=Party.COMPANY if out else Party.CUSTOMER,
                     sender_jid="agent@localhost" if out else conv.customer_jid,
                     body=_body(rng, big),
                     stanza_id=uuid.uuid4().hex[:24],

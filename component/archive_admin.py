@@ -38,7 +38,7 @@ from component.retention import prune_now
 from storage import postgres
 from storage import redis as redis_store
 from storage.errors import NotFound, Unavailable
-from storage.models import ArchivedMessage, Company, Conversation
+from storage.models import ArchivedMessage, Company, Conversation, Party
 
 Factory = Callable[[argparse.Namespace, config_mod.Config], Handler]
 
@@ -215,7 +215,8 @@ def _write_export(company: Company, conv: Conversation, domain: str) -> None:
 def _exported(m: ArchivedMessage) -> dict[str, str | None]:
     return {
         "ts": m.ts.isoformat(),
-        "direction": m.direction.value,
+        # The export's format: "in" (the customer wrote) or "out" (the company).
+        "direction": "in" if m.author is Party.CUSTOMER else "out",
         "sender": m.sender_jid,
         "body": m.body,
         "stanza_id": m.stanza_id,

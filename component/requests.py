@@ -45,14 +45,14 @@ from component.routing.errors import (
     TooManyRecipients,
     UnknownAddress,
 )
-from component.routing.messages import Item, MessageRouter, Outbox, Side, new_id
+from component.routing.messages import Item, MessageRouter, Outbox, new_id
 from storage.errors import Conflict, NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
     ArchivedMessage,
     Company,
-    Direction,
     NewRequest,
     Notice,
+    Party,
     Request,
     RequestState,
     StatusChange,
@@ -362,7 +362,7 @@ class RequestService:
             i
             for i in batch
             if i.error is None
-            and i.side is Side.AGENT
+            and i.author is Party.COMPANY
             and i.conv is not None
             and i.msg.body is not None
         ]
@@ -387,7 +387,7 @@ class RequestService:
         """Answers (archived now) and displayed markers move the statuses."""
         updates = []
         for item in batch:
-            if item.error is not None or item.conv is None or item.side is not Side.AGENT:
+            if item.error is not None or item.conv is None or item.author is not Party.COMPANY:
                 continue
             msg = item.msg
             if msg.body is not None and item.thread and not item.duplicate:
@@ -414,7 +414,7 @@ class RequestService:
         updates = [
             TargetUpdate(m.conversation_id, TargetStatus.DELIVERED)
             for m in messages
-            if m.thread and m.direction is Direction.IN
+            if m.thread and m.author is Party.CUSTOMER
         ]
         if not updates:
             return []

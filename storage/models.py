@@ -16,11 +16,19 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class Direction(enum.StrEnum):
-    """Which way a message went, seen from the company."""
+class Party(enum.StrEnum):
+    """A side of a conversation: the customer, or the company (any of its agents).
 
-    IN = "in"  #: customer -> company
-    OUT = "out"  #: company (an agent) -> customer
+    The one name for who wrote a message (``author``), who read it, and who is
+    notified about what the other side wrote (the cascade's ``party``).
+    """
+
+    CUSTOMER = "customer"
+    COMPANY = "company"
+
+    @property
+    def other(self) -> Party:
+        return Party.COMPANY if self is Party.CUSTOMER else Party.CUSTOMER
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,14 +119,14 @@ class NewMessage:
     """A message accepted by routing, to be archived."""
 
     conversation_id: int
-    direction: Direction
-    sender_jid: str  #: bare JID of the customer (IN) or of the agent (OUT)
+    author: Party
+    sender_jid: str  #: bare JID of the customer, or of the agent who wrote for the company
     body: str
     stanza_id: str  #: XEP-0359 stanza-id assigned by the component
     client_id: str | None  #: the sender's `id` attribute
     #: Retransmission key (XEP-0359 origin-id, else the `id` attribute); None: no dedup.
     client_key: str | None
-    pending: bool  #: IN only: no agent was online, deliver when one comes
+    pending: bool  #: the customer's only: no agent was online, deliver when one comes
     ts: dt.datetime
     thread: str | None = None  #: XEP-0201 thread (a request's public id)
     #: Extra XML (our own namespaces only) rendered after the body when the
@@ -148,7 +156,7 @@ class ArchivedBatch:
 class ArchivedMessage:
     id: int  #: archive order
     conversation_id: int
-    direction: Direction
+    author: Party
     sender_jid: str
     body: str
     stanza_id: str
@@ -392,17 +400,6 @@ class Notice:
 # -- the notification cascade ----------------------------------------------------
 
 
-class Party(enum.StrEnum):
-    """Who is notified about unseen messages of a conversation."""
-
-    COMPANY = "company"  #: about the customer's messages (direction IN)
-    CUSTOMER = "customer"  #: about the company's messages (direction OUT)
-
-    @property
-    def incoming(self) -> Direction:
-        return Direction.IN if self is Party.COMPANY else Direction.OUT
-
-
 class Channel(enum.StrEnum):
     EMAIL = "email"
     PUSH = "push"  #: web push (RFC 8030), customers only
@@ -532,7 +529,7 @@ class DeskConversation:
     assignee: str | None
     last_body: str | None  #: None: no message yet
     last_ts: dt.datetime | None
-    last_direction: Direction | None
+    last_author: Party | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

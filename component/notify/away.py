@@ -19,10 +19,10 @@ from component.addressing import company_jid
 from component.hours import open_now
 from component.logs import get_logger
 from component.routing.errors import NotConnected
-from component.routing.messages import Item, Outbox, Side, new_id
+from component.routing.messages import Item, Outbox, new_id
 from component.routing.wire import render_chat
 from storage.errors import Unavailable
-from storage.models import ArchivedMessage, Company
+from storage.models import ArchivedMessage, Company, Party
 from storage.protocols import LimitStore
 
 log = get_logger(__name__)
@@ -66,7 +66,7 @@ class AwayReplies:
             if (
                 item.error is not None
                 or item.conv is None
-                or item.side is not Side.CUSTOMER
+                or item.author is not Party.CUSTOMER
                 or item.msg.body is None
                 or item.duplicate
             ):

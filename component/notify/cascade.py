@@ -53,7 +53,7 @@ from component.notify.email import (
 from component.notify.inbound import InboundReply
 from component.notify.push import PushOutcome, PushSender
 from component.notify.tokens import Purpose, Tokens
-from component.routing.messages import Item, MessageRouter, Side, display_name
+from component.routing.messages import Item, MessageRouter, display_name
 from component.routing.wire import Inbound
 from storage.errors import NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
@@ -128,7 +128,7 @@ class Cascade:
             if item.error is not None or conv is None:
                 continue
             msg = item.msg
-            customer = item.side is Side.CUSTOMER
+            customer = item.author is Party.CUSTOMER
             if msg.body is not None and item.stanza_id and not item.duplicate:
                 # Writing is reading what came before: the writer's side is seen.
                 seen.append((conv.id, Party.CUSTOMER if customer else Party.COMPANY))
@@ -434,14 +434,14 @@ class Cascade:
                 sender=cjid, sender_bare=cjid, to=vjid, to_local=vjid.partition("@")[0],
                 id=None, type="chat", body=text, origin_id=reply.message_id,
             )  # fmt: skip
-            item = Item(msg=msg, side=Side.AGENT, company=company, token=conv.token)
+            item = Item(msg=msg, author=Party.COMPANY, company=company, token=conv.token)
         else:
             msg = Inbound(
                 sender=conv.customer_jid, sender_bare=conv.customer_jid, to=cjid,
                 to_local=company.slug, id=None, type="chat", body=text,
                 origin_id=reply.message_id,
             )  # fmt: skip
-            item = Item(msg=msg, side=Side.CUSTOMER, company=company)
+            item = Item(msg=msg, author=Party.CUSTOMER, company=company)
         await self.router.post_item(item)
         log.info("notify.reply_posted", conversation=conv.id, party=reply.party.value)
 

@@ -54,8 +54,8 @@ from storage.models import (
     Conversation,
     ConversationStatus,
     DeskConversation,
-    Direction,
     Note,
+    Party,
     Role,
 )
 from storage.protocols import ConversationStore, DeskStore, DirectoryStore
@@ -626,7 +626,7 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
 def last_message(item: DeskConversation) -> str:
     if item.last_body is None:
         return ""
-    who = "Customer" if item.last_direction is Direction.IN else "Agent"
+    who = "Customer" if item.last_author is Party.CUSTOMER else "Agent"
     return f"{who}: {excerpt(item.last_body)}"
 
 

@@ -56,7 +56,7 @@ from storage.models import (
     ArchiveQuery,
     Company,
     Conversation,
-    Direction,
+    Party,
 )
 from storage.protocols import ArchiveStore, ConversationStore
 
@@ -318,7 +318,7 @@ class MamHandler:
                     queryid,
                     # As the customer saw it.
                     (customer, archive.jid)
-                    if m.direction is Direction.IN
+                    if m.author is Party.CUSTOMER
                     else (archive.jid, customer),
                 )
                 for m in messages
@@ -335,9 +335,7 @@ class MamHandler:
             if token is None:  # the conversation was deleted meanwhile
                 continue
             vjid = conversation_jid(archive.company.slug, token, self.domain)
-            pair = (
-                (vjid, archive.requester) if m.direction is Direction.IN else (m.sender_jid, vjid)
-            )
+            pair = (vjid, archive.requester) if m.author is Party.CUSTOMER else (m.sender_jid, vjid)
             out.append(_result(m, archive.jid, to_full, queryid, pair))
         return out
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import enum
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -65,8 +64,8 @@ from storage.models import (
     Company,
     Conversation,
     Delivery,
-    Direction,
     NewMessage,
+    Party,
     TargetStatus,
 )
 from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
@@ -95,11 +94,6 @@ def new_id() -> str:
     return f"{_random.getrandbits(96):024x}"
 
 
-class Side(enum.Enum):
-    CUSTOMER = "customer"  #: customer -> slug@domain
-    AGENT = "agent"  #: agent -> slug+token@domain
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class RequestAnswer:
     """An agent's structured answer to a request (``urn:orgchat:request:0``)."""
@@ -114,7 +108,7 @@ class Item:
     """One queued message and what the batch learns about it."""
 
     msg: Inbound
-    side: Side
+    author: Party  #: CUSTOMER: to slug@domain; COMPANY: an agent to slug+token@domain
     company: Company
     token: str | None = None
     conv: Conversation | None = None
@@ -292,8 +286,8 @@ class MessageRouter:
             raise BodyTooLong(
                 f"Message longer than {self.limit_settings.max_body_chars} characters"
             )
-        side = Side.CUSTOMER if token is None else Side.AGENT
-        return Item(msg=msg, side=side, company=company, token=token, answer=answer)
+        author = Party.CUSTOMER if token is None else Party.COMPANY
+        return Item(msg=msg, author=author, company=company, token=token, answer=answer)
 
     # -- the batch loop -----------------------------------------------------
 
@@ -404,7 +398,7 @@ class MessageRouter:
         to_open: dict[tuple[int, str], str | None] = {}
         for item in batch:
             msg = item.msg
-            if item.side is Side.AGENT:
+            if item.author is Party.COMPANY:
                 assert item.token is not None
                 conv = self.cache.by_token(item.token)
                 if conv is None or conv.company_id != item.company.id:
@@ -439,13 +433,13 @@ class MessageRouter:
             for conv in opened:
                 self.cache.put(conv)
         for item in batch:
-            if item.side is Side.CUSTOMER and item.conv is None:
+            if item.author is Party.CUSTOMER and item.conv is None:
                 item.conv = self.cache.by_pair(item.company.id, item.msg.sender_bare)
 
     async def _admit(self, batch: list[Item]) -> None:
         """Rate limits, agent presence and marker dedup: at most three Redis round trips."""
         live = [i for i in batch if i.error is None and i.conv is not None]
-        limited = [i for i in live if i.side is Side.CUSTOMER and i.msg.body is not None]
+        limited = [i for i in live if i.author is Party.CUSTOMER and i.msg.body is not None]
         if limited:
             allowed = await self.limits.hit(
                 [f"customer:{i.msg.sender_bare}" for i in limited],
@@ -455,7 +449,7 @@ class MessageRouter:
             for item, ok in zip(limited, allowed, strict=True):
                 if not ok:
                     item.error = condition_for(RateLimited("Too many messages, slow down"))
-        needs_presence = [i for i in live if i.error is None and i.side is Side.CUSTOMER]
+        needs_presence = [i for i in live if i.error is None and i.author is Party.CUSTOMER]
         if needs_presence:
             company_ids = {i.company.id for i in needs_presence}
             candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
@@ -476,7 +470,7 @@ class MessageRouter:
             i
             for i in live
             if i.error is None
-            and i.side is Side.AGENT
+            and i.author is Party.COMPANY
             and i.msg.body is None
             and (i.msg.receipt_for or i.msg.marker)
         ]
@@ -499,11 +493,11 @@ class MessageRouter:
         rows = []
         for item in items:
             assert item.conv is not None and item.msg.body is not None
-            customer = item.side is Side.CUSTOMER
+            customer = item.author is Party.CUSTOMER
             rows.append(
                 NewMessage(
                     conversation_id=item.conv.id,
-                    direction=Direction.IN if customer else Direction.OUT,
+                    author=item.author,
                     sender_jid=item.msg.sender_bare,
                     body=item.msg.body,
                     stanza_id=new_id(),
@@ -538,7 +532,7 @@ class MessageRouter:
         company = item.company
         cjid = company_jid(company.slug, self.domain)
         vjid = conversation_jid(company.slug, conv.token, self.domain)
-        if item.side is Side.CUSTOMER:
+        if item.author is Party.CUSTOMER:
             if msg.body is not None:
                 if not item.duplicate:
                     for agent in item.online:
@@ -633,7 +627,7 @@ class MessageRouter:
         online = await self.presence.online_among(candidates) if candidates else set()
         claimed: dict[int, str] = {}
         if self.assignments is not None:
-            incoming = {m.conversation_id for m in messages if m.direction is Direction.IN}
+            incoming = {m.conversation_id for m in messages if m.author is Party.CUSTOMER}
             if incoming:
                 claimed = await self.assignments.claimed(sorted(incoming), ())
         out: list[str] = []
@@ -646,7 +640,7 @@ class MessageRouter:
                 continue  # company removed meanwhile: nobody to deliver to
             vjid = conversation_jid(company.slug, conv.token, self.domain)
             msg_id = m.client_id or m.stanza_id
-            if m.direction is Direction.OUT:
+            if m.author is Party.COMPANY:
                 cjid = company_jid(company.slug, self.domain)
                 out.append(
                     render_chat(

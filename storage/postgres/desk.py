@@ -33,10 +33,9 @@ from storage.models import (
     DeskList,
     DeskRouting,
     DeskState,
-    Direction,
     Note,
 )
-from storage.postgres import companies
+from storage.postgres import companies, messages
 from storage.postgres import conversations as conversations_table
 from storage.postgres.pool import Conn, Database
 from storage.protocols import DeskDecision
@@ -244,9 +243,9 @@ class PgDeskStore:
                 assignee=r["assignee"],
                 last_body=r["last_body"],
                 last_ts=r["last_ts"],
-                last_direction=None
+                last_author=None
                 if r["last_direction"] is None
-                else Direction(r["last_direction"]),
+                else messages.author(r["last_direction"]),
             )
             for r in rows
         ]

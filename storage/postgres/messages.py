@@ -32,12 +32,27 @@ from typing import Any
 import asyncpg
 
 from storage.errors import Conflict, NotFound
-from storage.models import ArchivedMessage, ArchiveQuery, Delivery, Direction, NewMessage
+from storage.models import ArchivedMessage, ArchiveQuery, Delivery, NewMessage, Party
 from storage.postgres.pool import Conn
 
 COLUMNS = (
     "id, conversation_id, direction, sender_jid, body, stanza_id, client_id, ts, thread, payload"
 )
+#: The ``direction`` column: who wrote a message, seen from the company.
+_DIRECTIONS = {Party.CUSTOMER: "in", Party.COMPANY: "out"}
+_AUTHORS = {value: party for party, value in _DIRECTIONS.items()}
+
+
+def direction(author: Party) -> str:
+    """The ``direction`` value of a message ``author`` wrote."""
+    return _DIRECTIONS[author]
+
+
+def author(direction: str) -> Party:
+    """Who wrote a message, from its ``direction`` value."""
+    return _AUTHORS[direction]
+
+
 #: The same columns, qualified with the alias ``m`` (for joins and RETURNING).
 M_COLUMNS = ", ".join(f"m.{column}" for column in COLUMNS.split(", "))
 
@@ -46,7 +61,7 @@ def from_row(row: asyncpg.Record) -> ArchivedMessage:
     return ArchivedMessage(
         id=row["id"],
         conversation_id=row["conversation_id"],
-        direction=Direction(row["direction"]),
+        author=author(row["direction"]),
         sender_jid=row["sender_jid"],
         body=row["body"],
         stanza_id=row["stanza_id"],
@@ -138,7 +153,7 @@ def _arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
     """The messages as one list per column, in the order of _INSERT_ROWS' unnest()."""
     return (
         [m.conversation_id for m in messages],
-        [m.direction.value for m in messages],
+        [direction(m.author) for m in messages],
         [m.sender_jid for m in messages],
         [m.body for m in messages],
         [m.stanza_id for m in messages],

@@ -239,7 +239,7 @@ class PgNotifyStore:
             rows = await conn.fetch(
                 _UNSEEN,
                 job.conversation_id,
-                job.party.incoming.value,
+                messages.direction(job.party.other),
                 job.party.value,
                 job.channel.value,
                 UNSEEN_LIMIT,

@@ -28,10 +28,10 @@ from storage.errors import Conflict, NotFound
 from storage.models import (
     CreatedRequest,
     Delivery,
-    Direction,
     NewMessage,
     NewRequest,
     Notice,
+    Party,
     Request,
     RequestPage,
     RequestState,
@@ -464,7 +464,7 @@ class PgRequestStore:
                 [
                     NewMessage(
                         conversation_id=conversation.id,
-                        direction=Direction.IN,
+                        author=Party.CUSTOMER,
                         sender_jid=new.customer_jid,
                         body=new.message_body,
                         stanza_id=stanza_id,
@@ -585,7 +585,7 @@ class PgRequestStore:
                     [
                         NewMessage(
                             conversation_id=by_company[notice.company_id].conversation_id,
-                            direction=Direction.IN,
+                            author=Party.CUSTOMER,
                             sender_jid=customer_jid,
                             body=notice.body,
                             stanza_id=notice.stanza_id,

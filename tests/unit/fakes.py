@@ -161,7 +161,7 @@ class FakeArchive:
                 ArchivedMessage(
                     i,
                     m.conversation_id,
-                    m.direction,
+                    m.author,
                     m.sender_jid,
                     m.body,
                     m.stanza_id,

@@ -20,7 +20,7 @@ from storage.models import (
     DeskChange,
     DeskEventKind,
     DeskState,
-    Direction,
+    Party,
 )
 from tests.unit.fakes import FakeConversations, FakeDirectoryStore, FakePresence, message_router
 
@@ -173,7 +173,14 @@ async def test_a_claimed_conversation_reaches_its_agent_alone_while_online() -> 
         # Archived messages delivered later (pending, sweep) follow the same rule.
         await presence.update(MARIO, "desk", "available")
         message = ArchivedMessage(
-            1, conv.id, Direction.IN, conv.customer_jid, "old", "s1", None, dt.datetime.now(dt.UTC)
+            1,
+            conv.id,
+            Party.CUSTOMER,
+            conv.customer_jid,
+            "old",
+            "s1",
+            None,
+            dt.datetime.now(dt.UTC),
         )
         written.clear()
         await router.deliver(Delivery(1, [message]))

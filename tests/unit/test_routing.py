@@ -16,6 +16,7 @@ from component.directory import Directory
 from component.routing.errors import NotConnected
 from component.routing.messages import MessageRouter, Outbox
 from storage.errors import NotFound
+from storage.models import Party
 from tests.unit.fakes import (
     FakeArchive,
     FakeConversations,
@@ -153,7 +154,7 @@ async def test_customer_message_reaches_every_online_agent_from_an_opaque_addres
     received = receipt.find("{urn:xmpp:receipts}received")
     assert received is not None and received.get("id") == "m1"
     [(_, row)] = env.archive.rows
-    assert row.body == "Do you deliver?" and row.direction == "in" and not row.pending
+    assert row.body == "Do you deliver?" and row.author is Party.CUSTOMER and not row.pending
     assert row.stanza_id == to_agents[0].find("{urn:xmpp:sid:0}stanza-id").get("id")  # type: ignore[union-attr]
 
 
@@ -195,7 +196,7 @@ async def test_agent_reply_reaches_customer_from_company_address(env: Env) -> No
     assert nick is not None and nick.text == "Pizza Napoli"
     [receipt] = [s for s in out if s.get("to") == "mario@localhost/desk"]
     assert receipt.get("from") == conv_jid
-    assert [m.direction for _, m in env.archive.rows] == ["in", "out"]
+    assert [m.author for _, m in env.archive.rows] == [Party.CUSTOMER, Party.COMPANY]
     assert env.archive.rows[1][1].sender_jid == "mario@localhost"
 
 

@@ -23,8 +23,8 @@ from storage.models import (
     ArchiveResult,
     CompanyDraft,
     Conversation,
-    Direction,
     NewMessage,
+    Party,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -41,12 +41,12 @@ def message(
     *,
     key: str | None = None,
     sender: str = CUSTOMER,
-    direction: Direction = Direction.IN,
+    author: Party = Party.CUSTOMER,
     pending: bool = False,
 ) -> NewMessage:
     return NewMessage(
         conversation_id=conversation.id,
-        direction=direction,
+        author=author,
         sender_jid=sender,
         body=body,
         stanza_id=str(uuid.uuid4()),
@@ -80,7 +80,7 @@ async def test_append_batch_archives_in_order(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
     batch = [message(conv, f"m{n}", key=f"k{n}") for n in range(3)]
-    batch.append(message(conv, "reply", sender=AGENT, direction=Direction.OUT))
+    batch.append(message(conv, "reply", sender=AGENT, author=Party.COMPANY))
 
     results = (await pg.archive.append_batch(batch)).results
 
@@ -101,7 +101,7 @@ async def test_retransmission_across_batches(
     await pg.archive.append_batch([first])
 
     again = message(conv, "hi", key="origin-1")
-    other_sender = message(conv, "hi", key="origin-1", sender=AGENT, direction=Direction.OUT)
+    other_sender = message(conv, "hi", key="origin-1", sender=AGENT, author=Party.COMPANY)
     no_key = message(conv, "hi")
     results = (await pg.archive.append_batch([again, other_sender, no_key])).results
 
@@ -211,9 +211,9 @@ async def test_claim_pending_takes_oldest_first_once(
     assert [m.stanza_id for m in second] == [mine[2].stanza_id]
     assert await claim(pg, [conv.company_id], 10) == []
     assert isinstance(first[0], ArchivedMessage)
-    assert (first[0].body, first[0].direction, first[0].sender_jid) == (
+    assert (first[0].body, first[0].author, first[0].sender_jid) == (
         "p0",
-        Direction.IN,
+        Party.CUSTOMER,
         CUSTOMER,
     )
     assert [m.body for m in await claim(pg, [other.company_id], 10)] == ["other company"]
@@ -225,7 +225,7 @@ async def test_requeue_makes_messages_pending_again(
 ) -> None:
     waiting = message(conv, "waiting", pending=True)
     live = message(conv, "sent live, stream died")
-    reply = message(conv, "agent reply", sender=AGENT, direction=Direction.OUT)
+    reply = message(conv, "agent reply", sender=AGENT, author=Party.COMPANY)
     await pg.archive.append_batch([waiting, live, reply])
     [claimed] = await claim(pg, [conv.company_id], 10)
     assert claimed.stanza_id == waiting.stanza_id
@@ -294,7 +294,7 @@ async def test_the_last_page_is_the_newest_oldest_first(
 async def test_a_batch_being_delivered_is_recorded_until_confirmed(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    live = [message(conv, "live"), message(conv, "reply", sender=AGENT, direction=Direction.OUT)]
+    live = [message(conv, "live"), message(conv, "reply", sender=AGENT, author=Party.COMPANY)]
     waiting = message(conv, "waiting", pending=True)
     batch = await pg.archive.append_batch([*live, waiting])
     assert batch.delivery_id is not None

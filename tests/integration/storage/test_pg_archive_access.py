@@ -21,7 +21,6 @@ from storage.models import (
     Company,
     CompanyDraft,
     Conversation,
-    Direction,
     NewMessage,
     NewRequest,
     Party,
@@ -49,7 +48,7 @@ def message(
 ) -> NewMessage:
     return NewMessage(
         conversation_id=conv.id,
-        direction=Direction.OUT if out else Direction.IN,
+        author=Party.COMPANY if out else Party.CUSTOMER,
         sender_jid=AGENT if out else conv.customer_jid,
         body=body,
         stanza_id=str(uuid.uuid4()),

@@ -21,7 +21,6 @@ from storage.models import (
     ArchiveQuery,
     Channel,
     CompanyDraft,
-    Direction,
     NewMessage,
     NewRequest,
     NotifyJob,
@@ -46,7 +45,7 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
     """One call of each store method that talks to PostgreSQL."""
     message = NewMessage(
         conversation_id=1,
-        direction=Direction.IN,
+        author=Party.CUSTOMER,
         sender_jid="c@localhost",
         body="hi",
         stanza_id="s",

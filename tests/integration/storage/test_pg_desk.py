@@ -21,8 +21,8 @@ from storage.models import (
     DeskChange,
     DeskEventKind,
     DeskState,
-    Direction,
     NewMessage,
+    Party,
     Role,
 )
 
@@ -54,7 +54,7 @@ async def archive(pg: postgres.PostgresStores, conv: Conversation, body: str, n:
         [
             NewMessage(
                 conversation_id=conv.id,
-                direction=Direction.IN,
+                author=Party.CUSTOMER,
                 sender_jid=conv.customer_jid,
                 body=body,
                 stanza_id=f"desk-{conv.id}-{n}",
@@ -193,7 +193,7 @@ async def test_list_unassigned_first_then_newest(
     assert [x.conversation.id for x in listed.conversations] == [a.id, d.id, c.id]
     assert listed.total == 3
     first = listed.conversations[0]
-    assert (first.last_body, first.last_direction, first.assignee) == ("fourth", Direction.IN, None)
+    assert (first.last_body, first.last_author, first.assignee) == ("fourth", Party.CUSTOMER, None)
     assert listed.conversations[1].last_body is None  # no message yet
     assert listed.conversations[2].assignee == MARIO
 

@@ -19,7 +19,6 @@ from storage.models import (
     CompanyDraft,
     Contact,
     Conversation,
-    Direction,
     NewMessage,
     NotifyJob,
     Party,
@@ -59,14 +58,14 @@ async def conv(pg: postgres.PostgresStores, sql: Sql, slug: str) -> Conversation
 
 
 async def archive(
-    pg: postgres.PostgresStores, sql: Sql, conv: Conversation, *directions: Direction
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation, *authors: Party
 ) -> list[int]:
-    """Archive one message per direction given; returns their ids."""
+    """Archive one message per author given; returns their ids."""
     batch = [
         NewMessage(
             conversation_id=conv.id,
-            direction=direction,
-            sender_jid=CUSTOMER if direction is Direction.IN else AGENT,
+            author=author,
+            sender_jid=CUSTOMER if author is Party.CUSTOMER else AGENT,
             body=f"m{n}",
             stanza_id=str(uuid.uuid4()),
             client_id=None,
@@ -74,7 +73,7 @@ async def archive(
             pending=False,
             ts=now(),
         )
-        for n, direction in enumerate(directions)
+        for n, author in enumerate(authors)
     ]
     await pg.archive.append_batch(batch)
     rows = await sql.fetch(
@@ -168,7 +167,7 @@ async def test_schedule_skips_unknown_conversations(
 async def test_quiet_period_after_a_sending(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    [m1] = await archive(pg, sql, conv, Direction.IN)
+    [m1] = await archive(pg, sql, conv, Party.CUSTOMER)
     await pg.notify.schedule([(conv.id, COMPANY, EMAIL, now())], QUIET)
     job = await claim_one(pg)
     await pg.notify.sent(job.id, m1)
@@ -287,7 +286,7 @@ async def test_an_expired_lease_gives_the_job_back(
 async def test_unseen_follows_direction_seen_and_notified_marks(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    in1, out1, in2 = await archive(pg, sql, conv, Direction.IN, Direction.OUT, Direction.IN)
+    in1, out1, in2 = await archive(pg, sql, conv, Party.CUSTOMER, Party.COMPANY, Party.CUSTOMER)
     t = now()
     await pg.notify.schedule(
         [
@@ -303,7 +302,7 @@ async def test_unseen_follows_direction_seen_and_notified_marks(
     unseen = await pg.notify.unseen(company_email)
     assert unseen.conversation == conv
     assert [m.id for m in unseen.messages] == [in1, in2]
-    assert {m.direction for m in unseen.messages} == {Direction.IN}
+    assert {m.author for m in unseen.messages} == {Party.CUSTOMER}
     assert [m.id for m in (await pg.notify.unseen(jobs[CUSTOMER_PARTY, EMAIL])).messages] == [out1]
 
     # Email sent up to in1: the email job no longer sees it, the push job does.
@@ -318,14 +317,14 @@ async def test_unseen_follows_direction_seen_and_notified_marks(
     # ... which says nothing about the customer's side.
     assert [m.id for m in (await pg.notify.unseen(jobs[CUSTOMER_PARTY, EMAIL])).messages] == [out1]
 
-    [in3] = await archive(pg, sql, conv, Direction.IN)
+    [in3] = await archive(pg, sql, conv, Party.CUSTOMER)
     assert [m.id for m in (await pg.notify.unseen(jobs[COMPANY, PUSH])).messages] == [in3]
 
 
 async def test_unseen_is_capped_to_the_newest(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    ids = await archive(pg, sql, conv, *[Direction.OUT] * (notify.UNSEEN_LIMIT + 5))
+    ids = await archive(pg, sql, conv, *[Party.COMPANY] * (notify.UNSEEN_LIMIT + 5))
     await pg.notify.schedule([(conv.id, CUSTOMER_PARTY, EMAIL, now())], QUIET)
     job = await claim_one(pg)
 
@@ -338,7 +337,7 @@ async def test_mark_seen_moves_marks_forward_only(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
     empty = (await pg.conversations.open_many([(conv.company_id, "quiet@localhost", None)]))[0]
-    [in1, out1] = await archive(pg, sql, conv, Direction.IN, Direction.OUT)
+    [in1, out1] = await archive(pg, sql, conv, Party.CUSTOMER, Party.COMPANY)
 
     async def seen() -> dict[tuple[int, str], int]:
         rows = await sql.fetch(
@@ -356,7 +355,7 @@ async def test_mark_seen_moves_marks_forward_only(
     assert out1 > in1
 
     await pg.notify.mark_seen([(conv.id, CUSTOMER_PARTY)])
-    [in2] = await archive(pg, sql, conv, Direction.IN)
+    [in2] = await archive(pg, sql, conv, Party.CUSTOMER)
     await pg.notify.mark_seen([(conv.id, COMPANY)])
     assert await seen() == {(conv.id, "company"): in2, (conv.id, "customer"): out1}
 
@@ -374,7 +373,7 @@ async def test_mark_seen_moves_marks_forward_only(
 async def test_sent_keeps_the_highest_notified_mark(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    in1, in2 = await archive(pg, sql, conv, Direction.IN, Direction.IN)
+    in1, in2 = await archive(pg, sql, conv, Party.CUSTOMER, Party.CUSTOMER)
     await pg.notify.schedule([(conv.id, COMPANY, PUSH, now())], 0)
     first = await claim_one(pg)
     await pg.notify.sent(first.id, in2)
@@ -398,7 +397,7 @@ async def test_sent_keeps_the_highest_notified_mark(
 async def test_sent_finishes_the_job(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    [in1] = await archive(pg, sql, conv, Direction.IN)
+    [in1] = await archive(pg, sql, conv, Party.CUSTOMER)
     await pg.notify.schedule([(conv.id, COMPANY, EMAIL, now())], QUIET)
     job = await claim_one(pg)
 
@@ -477,14 +476,14 @@ async def test_retry_then_fail(pg: postgres.PostgresStores, sql: Sql, conv: Conv
 async def test_scheduled_while_leased_gets_a_follow_up_after_sent(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    [in1] = await archive(pg, sql, conv, Direction.IN)
+    [in1] = await archive(pg, sql, conv, Party.CUSTOMER)
     await pg.notify.schedule([(conv.id, COMPANY, EMAIL, now())], QUIET)
     job = await claim_one(pg)
     assert [m.id for m in (await pg.notify.unseen(job)).messages] == [in1]
 
     # A message arrives while the email is being written: batched into the
     # job that is in flight (which keeps its due time and lease) ...
-    [in2] = await archive(pg, sql, conv, Direction.IN)
+    [in2] = await archive(pg, sql, conv, Party.CUSTOMER)
     t = now()
     await pg.notify.schedule([(conv.id, COMPANY, EMAIL, t + 60 * SECOND)], QUIET)
     await pg.notify.schedule([(conv.id, COMPANY, EMAIL, t + 30 * SECOND)], QUIET)
@@ -532,7 +531,7 @@ async def test_retry_covers_what_was_scheduled_while_leased(
 async def test_a_deleted_conversation_takes_its_jobs_and_marks(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation, slug: str
 ) -> None:
-    [in1] = await archive(pg, sql, conv, Direction.IN)
+    [in1] = await archive(pg, sql, conv, Party.CUSTOMER)
     t = now()
     await pg.notify.schedule([(conv.id, COMPANY, EMAIL, t), (conv.id, COMPANY, PUSH, t)], 0)
     first, second = await pg.notify.claim(t, 10, 60.0)

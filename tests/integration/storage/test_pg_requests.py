@@ -18,9 +18,9 @@ from storage.errors import Conflict, NotFound
 from storage.models import (
     CompanyDraft,
     CreatedRequest,
-    Direction,
     NewRequest,
     Notice,
+    Party,
     Request,
     RequestState,
     StatusChange,
@@ -143,8 +143,8 @@ async def test_create_fans_out_in_one_go(
     assert [m.stanza_id for m in delivery.messages] == list(new.stanza_ids)
     for message, conversation in zip(delivery.messages, conversations, strict=True):
         assert message.conversation_id == conversation.id
-        assert (message.direction, message.sender_jid, message.body) == (
-            Direction.IN,
+        assert (message.author, message.sender_jid, message.body) == (
+            Party.CUSTOMER,
             customer,
             new.message_body,
         )
@@ -540,8 +540,8 @@ async def test_close_accepting_an_offer_posts_the_notices(
     assert [m.stanza_id for m in delivery.messages] == [n.stanza_id for n in notices]
     for message, notice, target in zip(delivery.messages, notices, request.targets, strict=False):
         assert message.conversation_id == target.conversation_id
-        assert (message.direction, message.sender_jid, message.body, message.payload) == (
-            Direction.IN,
+        assert (message.author, message.sender_jid, message.body, message.payload) == (
+            Party.CUSTOMER,
             customer,
             notice.body,
             notice.payload,

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from storage import postgres
-from storage.models import CompanyDraft, Conversation, Direction, NewMessage
+from storage.models import CompanyDraft, Conversation, NewMessage, Party
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -18,12 +18,12 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 SINCE = NOW - dt.timedelta(days=30)
 
 
-def at(conversation: Conversation, direction: Direction, ts: dt.datetime) -> NewMessage:
+def at(conversation: Conversation, author: Party, ts: dt.datetime) -> NewMessage:
     return NewMessage(
         conversation_id=conversation.id,
-        direction=direction,
-        sender_jid=conversation.customer_jid if direction is Direction.IN else AGENT,
-        body=f"{direction.value} at {ts.isoformat()}",
+        author=author,
+        sender_jid=conversation.customer_jid if author is Party.CUSTOMER else AGENT,
+        body=f"{author.value} at {ts.isoformat()}",
         stanza_id=str(uuid.uuid4()),
         client_id=None,
         client_key=None,
@@ -51,7 +51,7 @@ async def test_median_of_the_waits_that_ended(pg: postgres.PostgresStores, slug:
     t = NOW - dt.timedelta(days=2)
     minute = dt.timedelta(minutes=1)
     hour = dt.timedelta(hours=1)
-    IN, OUT = Direction.IN, Direction.OUT
+    IN, OUT = Party.CUSTOMER, Party.COMPANY
     messages = [
         # a: the customer writes twice, the agent answers 10 minutes after the
         # first message (600 s); a follow-up 10 minutes later is no new wait;
@@ -93,9 +93,9 @@ async def test_the_silence_before_the_period_is_known(
     before = SINCE - dt.timedelta(minutes=5)
     await pg.archive.append_batch(
         [
-            at(a, Direction.IN, before),
-            at(a, Direction.IN, before + dt.timedelta(minutes=10)),
-            at(a, Direction.OUT, before + dt.timedelta(minutes=20)),
+            at(a, Party.CUSTOMER, before),
+            at(a, Party.CUSTOMER, before + dt.timedelta(minutes=10)),
+            at(a, Party.COMPANY, before + dt.timedelta(minutes=20)),
         ]
     )
     assert await median(pg, company_id) is None
@@ -108,13 +108,13 @@ async def test_no_waits_no_median(pg: postgres.PostgresStores, slug: str) -> Non
     t = NOW - dt.timedelta(hours=5)
     await pg.archive.append_batch(
         [
-            at(a, Direction.OUT, t),
-            at(a, Direction.IN, t + dt.timedelta(minutes=1)),
-            at(b, Direction.IN, t),
+            at(a, Party.COMPANY, t),
+            at(a, Party.CUSTOMER, t + dt.timedelta(minutes=1)),
+            at(b, Party.CUSTOMER, t),
         ]
     )
     assert await median(pg, company_id) is None
-    await pg.archive.append_batch([at(b, Direction.OUT, t + dt.timedelta(seconds=42))])
+    await pg.archive.append_batch([at(b, Party.COMPANY, t + dt.timedelta(seconds=42))])
     assert await median(pg, company_id) == 42.0
 
 
@@ -124,10 +124,10 @@ async def test_other_companies_do_not_count(pg: postgres.PostgresStores, slug: s
     t = NOW - dt.timedelta(hours=3)
     await pg.archive.append_batch(
         [
-            at(a, Direction.IN, t),
-            at(a, Direction.OUT, t + dt.timedelta(seconds=10)),
-            at(b, Direction.IN, t),
-            at(b, Direction.OUT, t + dt.timedelta(seconds=1000)),
+            at(a, Party.CUSTOMER, t),
+            at(a, Party.COMPANY, t + dt.timedelta(seconds=10)),
+            at(b, Party.CUSTOMER, t),
+            at(b, Party.COMPANY, t + dt.timedelta(seconds=1000)),
         ]
     )
     assert await median(pg, mine) == 10.0
