@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from slixmpp.jid import JID, InvalidJID
+
+from storage.models import Conversation
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TOKEN_RE = re.compile(r"^[a-z2-7]{10}$")
@@ -32,6 +35,40 @@ def split_local(local: str) -> tuple[str, str | None] | None:
     if not TOKEN_RE.match(token):
         return None
     return slug, token
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Address:
+    """An address on the component domain: the domain itself (no slug), a
+    company (a slug, no token) or a conversation (both)."""
+
+    slug: str | None = None
+    token: str | None = None
+
+
+def parse_address(jid: str, domain: str) -> Address | None:
+    """What ``jid`` (bare or full) names on ``domain``; None if it is on another
+    domain or its local part is no company or conversation address."""
+    bare = jid.partition("/")[0]
+    local, at, host = bare.rpartition("@")
+    if not at:
+        local, host = "", bare
+    if host != domain:
+        return None
+    if not local:
+        return Address()
+    parts = split_local(local)
+    return None if parts is None else Address(*parts)
+
+
+def parse_conversation(value: str, domain: str) -> tuple[str, str] | None:
+    """(slug, token) of a conversation address typed by a person: ``slug+token@domain``,
+    or ``slug+token`` alone; None if it is none."""
+    text = value.strip().lower()
+    address = parse_address(text if "@" in text else f"{text}@{domain}", domain)
+    if address is None or address.slug is None or address.token is None:
+        return None
+    return address.slug, address.token
 
 
 def company_jid(slug: str, domain: str) -> str:
@@ -56,3 +93,11 @@ def normalize_bare_jid(value: str) -> str:
     if jid.resource:
         raise ValueError(f"invalid JID {value!r}: expected a bare JID without /resource")
     return str(jid.bare)
+
+
+def display_name(conv: Conversation) -> str:
+    """The customer's nickname, else a stable, opaque label.
+
+    Agents see the same one in messages and in the conversation's vCard and disco#info.
+    """
+    return conv.customer_nick or f"Customer {conv.token[:4].upper()}"

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from component import config as config_mod
-from component.addressing import company_jid, conversation_jid, split_local
+from component.addressing import company_jid, conversation_jid, parse_conversation
 from component.cli_common import Handler, known_company
 from component.directory_input import InputError, agent_jid, check_slug
 from component.retention import prune_now
@@ -177,9 +177,8 @@ async def _forget_in_redis(config: config_mod.Config, jid: str, is_agent: bool) 
 
 
 def _conversation_address(address: str, domain: str) -> tuple[str, str]:
-    local, at, host = address.strip().partition("@")
-    parts = split_local(local) if at and host == domain else None
-    if parts is None or parts[1] is None:
+    parts = parse_conversation(address, domain)
+    if parts is None:
         raise InputError(f"{address!r} is not a conversation address (slug+token@{domain})")
     return parts[0], parts[1]
 
@@ -188,8 +187,8 @@ async def _conversation(
     pg: postgres.PostgresStores, company: Company, token: str | None, customer: str | None
 ) -> Conversation:
     if token is not None:
-        conv = await pg.conversations.by_token(token)
-        if conv is None or conv.company_id != company.id:
+        conv = await pg.conversations.of_company(company.id, token)
+        if conv is None:
             raise NotFound(f"no conversation {token!r} of {company.slug}")
         return conv
     assert customer is not None

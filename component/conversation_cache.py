@@ -25,8 +25,10 @@ class ConversationCache:
     def by_pair(self, company_id: int, customer_jid: str) -> Conversation | None:
         return self._by_pair.get((company_id, customer_jid))
 
-    def by_token(self, token: str) -> Conversation | None:
-        return self._by_token.get(token)
+    def of_company(self, company_id: int, token: str) -> Conversation | None:
+        """As ConversationStore.of_company, from the cache."""
+        conv = self._by_token.get(token)
+        return conv if conv is not None and conv.company_id == company_id else None
 
     def by_id(self, conversation_id: int) -> Conversation | None:
         return self._by_id.get(conversation_id)

@@ -51,6 +51,12 @@ log = get_logger(__name__)
 
 OPEN, RESOLVED = ConversationStatus.OPEN, ConversationStatus.RESOLVED
 
+#: Longest internal note, canned reply title and away message, in characters
+#: (the same from the agents' commands and the operator's CLI).
+MAX_NOTE = 4000
+MAX_TITLE = 100
+MAX_AWAY = 1000
+
 
 class NotYours(RoutingError):
     """The conversation is claimed by another agent (and the requester is no admin)."""

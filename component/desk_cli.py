@@ -25,19 +25,16 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from component import desk
-from component.addressing import conversation_jid, split_local
+from component.addressing import conversation_jid, display_name, parse_conversation
 from component.cli_common import Handler, known_company
 from component.directory_input import InputError, agent_jid, check_slug
 from component.routing.errors import RoutingError
-from component.routing.messages import display_name
 from storage import postgres
 from storage.errors import Conflict, NotFound
 from storage.models import Company, Conversation, ConversationStatus
 from storage.protocols import DeskDecision
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
-MAX_NOTE = 4000
-MAX_TITLE = 100
 
 
 def add_parsers(sub: argparse._SubParsersAction[P], parser_class: type[P]) -> None:
@@ -88,9 +85,8 @@ def add_parsers(sub: argparse._SubParsersAction[P], parser_class: type[P]) -> No
 
 def _conversation(value: str, domain: str) -> tuple[str, str]:
     """(slug, token) of a conversation address; InputError if it is none."""
-    local, at, where = value.strip().partition("@")
-    parts = split_local(local) if not at or where == domain else None
-    if parts is None or parts[1] is None:
+    parts = parse_conversation(value, domain)
+    if parts is None:
         raise InputError(f"invalid conversation {value!r}: expected slug+token@{domain}")
     return parts[0], parts[1]
 
@@ -100,8 +96,8 @@ async def _find(
 ) -> tuple[Company, Conversation]:
     slug, token = address
     company = await known_company(pg, slug)
-    conv = await pg.conversations.by_token(token)
-    if conv is None or conv.company_id != company.id:
+    conv = await pg.conversations.of_company(company.id, token)
+    if conv is None:
         raise NotFound(f"no conversation {conversation_jid(slug, token, domain)}")
     return company, conv
 
@@ -189,8 +185,8 @@ def desk_note(args: argparse.Namespace, domain: str) -> Handler:
     text = args.text.strip()
     if not text:
         raise InputError("the note must not be empty")
-    if len(text) > MAX_NOTE:
-        raise InputError(f"the note is longer than {MAX_NOTE} characters")
+    if len(text) > desk.MAX_NOTE:
+        raise InputError(f"the note is longer than {desk.MAX_NOTE} characters")
 
     async def run(pg: postgres.PostgresStores) -> int:
         company, conv = await _find(pg, address, domain)
@@ -225,8 +221,8 @@ def canned_add(args: argparse.Namespace, domain: str) -> Handler:
     slug, title, body = check_slug(args.slug), args.title.strip(), args.body.strip()
     if not title or not body:
         raise InputError("a canned reply needs a title and a text")
-    if len(title) > MAX_TITLE:
-        raise InputError(f"the title is longer than {MAX_TITLE} characters")
+    if len(title) > desk.MAX_TITLE:
+        raise InputError(f"the title is longer than {desk.MAX_TITLE} characters")
 
     async def run(pg: postgres.PostgresStores) -> int:
         company = await known_company(pg, slug)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import zoneinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,11 +74,9 @@ def company_draft(
         raise InputError(f"invalid email address {email!r}")
     tz = timezone or "UTC"
     try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"unknown time zone {tz!r} (use an IANA name such as Europe/Moscow)"
-        ) from None
+        hours.check_timezone(tz)
+    except hours.HoursError as exc:
+        raise InputError(str(exc)) from None
     if hours_spec:
         try:
             hours.parse(hours_spec)

@@ -22,7 +22,18 @@ _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class HoursError(ValueError):
-    """The opening hours specification is malformed."""
+    """The opening hours specification (or its time zone) is malformed."""
+
+
+def check_timezone(name: str) -> str:
+    """``name`` if it is an IANA time zone; HoursError naming it otherwise."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise HoursError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
+    return name
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 import extensions.request as req
-from component.addressing import company_jid, split_local
+from component.addressing import company_jid, parse_address
 from component.config import RequestSettings
 from component.directory import Directory
 from component.hours import open_now
@@ -50,6 +50,7 @@ from storage.errors import Conflict, NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
     ArchivedMessage,
     Company,
+    Limit,
     NewRequest,
     Notice,
     Party,
@@ -132,7 +133,7 @@ class RequestService:
         if not any(c.refused is None for c in candidates):
             raise NoRecipient(_refusals_text(candidates))
         (allowed,) = await self.limits.hit(
-            [f"requests:{customer}"], self.settings.rate, self.settings.rate_window
+            Limit.CUSTOMER_REQUESTS, [customer], self.settings.rate, self.settings.rate_window
         )
         if not allowed:
             raise RateLimited("Too many requests to several companies; try again later")
@@ -268,11 +269,10 @@ class RequestService:
         return Candidate(jid, company, None if company else "unknown")
 
     def _company_of(self, jid: str) -> Company | None:
-        local, _, domain = jid.partition("@")
-        parts = split_local(local) if domain == self.domain else None
-        if parts is None or parts[1] is not None:
+        address = parse_address(jid, self.domain)
+        if address is None or address.slug is None or address.token is not None:
             return None
-        return self.directory.company(parts[0])
+        return self.directory.company(address.slug)
 
     def _check_open(self, cand: Candidate, now: dt.datetime, include_closed: bool) -> None:
         company = cand.company
@@ -286,9 +286,12 @@ class RequestService:
             cand.refused, cand.opens = "closed", opens
 
     async def _check_intake(self, candidates: Sequence[Candidate]) -> None:
-        subjects = [f"company-requests:{c.company.id}" for c in candidates if c.company]
+        subjects = [c.company.id for c in candidates if c.company]
         allowed = await self.limits.hit(
-            subjects, self.settings.company_rate, self.settings.company_rate_window
+            Limit.COMPANY_REQUESTS,
+            subjects,
+            self.settings.company_rate,
+            self.settings.company_rate_window,
         )
         for cand, ok in zip(candidates, allowed, strict=True):
             if not ok:

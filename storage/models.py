@@ -16,6 +16,22 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+class Limit(enum.StrEnum):
+    """What a shared rate limit counts, per subject (LimitStore.hit)."""
+
+    CUSTOMER_MESSAGES = "customer"  #: a customer's messages; subject: their bare JID
+    CUSTOMER_REQUESTS = "requests"  #: requests to several companies; subject: the customer
+    COMPANY_REQUESTS = "company-requests"  #: requests a company receives; subject: its id
+    EMAIL_CONFIRMATIONS = "confirm-email"  #: attempts at a confirmation code; subject: a JID
+
+
+class Once(enum.StrEnum):
+    """What is done only once within a time (LimitStore.first_seen)."""
+
+    MARKER_FORWARDED = "marker"  #: an agent's receipt or marker: (conversation, kind, id)
+    AWAY_REPLY = "away"  #: the away reply of a closed period: (conversation, opening time)
+
+
 class Party(enum.StrEnum):
     """A side of a conversation: the customer, or the company (any of its agents).
 

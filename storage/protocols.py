@@ -35,11 +35,13 @@ from storage.models import (
     Forgotten,
     ImportedCompany,
     ImportReport,
+    Limit,
     NewMessage,
     NewRequest,
     Note,
     Notice,
     NotifyJob,
+    Once,
     Party,
     PresenceChange,
     Pruned,
@@ -94,6 +96,15 @@ class DirectoryStore(Protocol):
         lost what the directory says.
         """
 
+    async def set_hours(self, company_id: int, hours: str | None, timezone: str) -> None:
+        """Opening hours (validated by the caller) and time zone. Raises NotFound."""
+
+    async def set_away_message(self, company_id: int, text: str | None) -> None:
+        """None restores the standard text. Raises NotFound."""
+
+    async def set_reaction_window(self, company_id: int, seconds: int | None) -> None:
+        """None restores the service's default. Raises NotFound."""
+
     async def snapshot(self) -> DirectorySnapshot:
         """Every company and agent, for the component's cache."""
 
@@ -132,7 +143,12 @@ class ConversationStore(Protocol):
 
     async def find(self, company_id: int, customer_jid: str) -> Conversation | None: ...
 
-    async def by_token(self, token: str) -> Conversation | None: ...
+    async def of_company(self, company_id: int, token: str) -> Conversation | None:
+        """The conversation with this token, if it is one of this company's.
+
+        The tenant check: an address ``slug+token`` names a conversation only
+        together with its company, so every lookup by token goes through here.
+        """
 
     async def by_ids(self, ids: Sequence[int]) -> list[Conversation]:
         """The conversations that exist among ``ids`` (any order)."""
@@ -253,11 +269,17 @@ class PresenceStore(Protocol):
 class LimitStore(Protocol):
     """Rate limits shared by every component process (Redis)."""
 
-    async def hit(self, subjects: Sequence[str], limit: int, window_s: int) -> list[bool]:
-        """Count one event per subject; True where the subject is within its limit."""
+    async def hit(
+        self, kind: Limit, subjects: Sequence[str | int], limit: int, window_s: int
+    ) -> list[bool]:
+        """Count one event of ``kind`` per subject; True where the subject is within
+        ``limit`` events per ``window_s`` seconds."""
 
-    async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
-        """True for each key seen for the first time within ``ttl_s`` seconds."""
+    async def first_seen(
+        self, kind: Once, keys: Sequence[Sequence[str | int]], ttl_s: int
+    ) -> list[bool]:
+        """True for each key (a tuple of parts) of ``kind`` seen for the first time
+        within ``ttl_s`` seconds."""
 
     async def forget(self, jid: str) -> int:
         """Drop every counter kept about this bare JID; returns how many."""
@@ -458,12 +480,3 @@ class DeskStore(Protocol):
 
     async def remove_canned(self, company_id: int, reply_id: int) -> None:
         """Raises NotFound if the company has no such reply."""
-
-    async def set_hours(self, company_id: int, hours: str | None, timezone: str) -> None:
-        """Opening hours (validated by the caller) and time zone. Raises NotFound."""
-
-    async def set_away_message(self, company_id: int, text: str | None) -> None:
-        """None restores the standard text. Raises NotFound."""
-
-    async def set_reaction_window(self, company_id: int, seconds: int | None) -> None:
-        """None restores the service's default. Raises NotFound."""

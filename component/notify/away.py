@@ -22,7 +22,7 @@ from component.routing.errors import NotConnected
 from component.routing.messages import Item, Outbox, new_id
 from component.routing.wire import render_chat
 from storage.errors import Unavailable
-from storage.models import ArchivedMessage, Company, Party
+from storage.models import ArchivedMessage, Company, Once, Party
 from storage.protocols import LimitStore
 
 log = get_logger(__name__)
@@ -61,7 +61,7 @@ class AwayReplies:
 
     async def after_store(self, batch: Sequence[Item]) -> list[str]:
         now = self.now()
-        due: list[tuple[Item, str, dt.datetime | None]] = []
+        due: list[tuple[Item, tuple[int, str], dt.datetime | None]] = []
         for item in batch:
             if (
                 item.error is not None
@@ -74,12 +74,12 @@ class AwayReplies:
             is_open, opens = open_now(item.company.hours, item.company.timezone, now)
             if not is_open:
                 period = opens.isoformat() if opens else "never"
-                due.append((item, f"away:{item.conv.id}:{period}", opens))
+                due.append((item, (item.conv.id, period), opens))
         if not due:
             return []
         ttl = max(_ttl(now, opens) for _, _, opens in due)
         try:
-            firsts = await self.limits.first_seen([key for _, key, _ in due], ttl)
+            firsts = await self.limits.first_seen(Once.AWAY_REPLY, [key for _, key, _ in due], ttl)
         except Unavailable as exc:
             log.warning("away.unavailable", error=str(exc))  # no away reply beats two
             return []

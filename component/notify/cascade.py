@@ -37,7 +37,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from component.addressing import company_jid, conversation_jid
+from component.addressing import company_jid, conversation_jid, display_name
 from component.config import NotifySettings
 from component.directory import Directory
 from component.hours import quiet_until
@@ -53,7 +53,7 @@ from component.notify.email import (
 from component.notify.inbound import InboundReply
 from component.notify.push import PushOutcome, PushSender
 from component.notify.tokens import Purpose, Tokens
-from component.routing.messages import Item, MessageRouter, display_name
+from component.routing.messages import Item, MessageRouter
 from component.routing.wire import Inbound
 from storage.errors import NotFound, Unavailable, raise_if_cancelling
 from storage.models import (

@@ -18,17 +18,16 @@ import dataclasses
 import hashlib
 import re
 import secrets
-import zoneinfo
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from urllib.parse import urlsplit
 
-from component.hours import HoursError, check_quiet_hours
+from component.hours import HoursError, check_quiet_hours, check_timezone
 from component.logs import get_logger
 from component.notify.email import PermanentFailure, SmtpSender, TemporaryFailure
 from component.routing.errors import BadRequest, NotAllowed, RateLimited, RoutingError
-from storage.models import Channel, Contact
+from storage.models import Channel, Contact, Limit
 from storage.protocols import ContactStore, LimitStore
 
 log = get_logger(__name__)
@@ -112,7 +111,7 @@ class Preferences:
 
     async def confirm_email(self, address: str, code: str) -> str:
         (allowed,) = await self.limits.hit(
-            [f"confirm-email:{address}"], CONFIRM_ATTEMPTS, CONFIRM_WINDOW_S
+            Limit.EMAIL_CONFIRMATIONS, [address], CONFIRM_ATTEMPTS, CONFIRM_WINDOW_S
         )
         if not allowed:
             raise RateLimited("Too many attempts; try again in an hour")
@@ -132,11 +131,12 @@ class Preferences:
             return
         try:
             check_quiet_hours(spec)
-            zoneinfo.ZoneInfo(timezone or "UTC")
         except HoursError as exc:
             raise BadRequest(f"Quiet hours: {exc}") from None
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise BadRequest(f"Unknown time zone {timezone!r} (e.g. Europe/Berlin)") from None
+        try:
+            check_timezone(timezone or "UTC")
+        except HoursError as exc:
+            raise BadRequest(f"Time zone: {exc}") from None
         await self.contacts.set_quiet_hours(address, spec.strip(), timezone or "UTC")
 
     async def add_push(self, address: str, endpoint: str, p256dh: str, auth: str) -> int:

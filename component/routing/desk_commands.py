@@ -25,14 +25,16 @@ these classes translate forms, and re-check everything a form brings back.
 from __future__ import annotations
 
 import dataclasses
-import zoneinfo
 from collections import Counter
 from collections.abc import Sequence
 
-from slixmpp.jid import JID, InvalidJID
-
 from component import desk, hours
-from component.addressing import conversation_jid, normalize_bare_jid, split_local
+from component.addressing import (
+    conversation_jid,
+    display_name,
+    normalize_bare_jid,
+    parse_conversation,
+)
 from component.directory import Directory
 from component.routing.commands import Command, Context, Done, Next, Step, Target
 from component.routing.errors import NotAllowed, RoutingError, UnknownAddress
@@ -46,7 +48,7 @@ from component.routing.forms import (
     SubmittedForm,
     Table,
 )
-from component.routing.messages import MessageRouter, display_name
+from component.routing.messages import MessageRouter
 from component.routing.wire import Inbound
 from storage.errors import Conflict, NotFound
 from storage.models import (
@@ -65,9 +67,6 @@ LISTED = 50
 #: Notes shown after adding one.
 NOTES_SHOWN = 20
 EXCERPT = 60
-MAX_NOTE = 4000
-MAX_TITLE = 100
-MAX_AWAY = 1000
 EVERYONE = "everyone"  #: the transfer choice "back to every agent"
 
 
@@ -170,18 +169,14 @@ class _ConversationCommand(_DeskCommand):
     async def picked(self, ctx: Context, address: str) -> Conversation:
         """A conversation address (or ``slug+token``) of this company."""
         company = self.company(ctx)
-        try:
-            jid = JID(address if "@" in address else f"{address}@{self.parts.domain}")
-        except InvalidJID:
-            raise BadPayload(f"Conversation: {address!r} is not an address") from None
-        parts = split_local(jid.user) if jid.domain == self.parts.domain else None
-        if parts is None or parts[1] is None or parts[0] != company.slug:
+        parts = parse_conversation(address, self.parts.domain)
+        if parts is None or parts[0] != company.slug:
             raise UnknownAddress(f"{address} is not a conversation of {company.name}")
         return await self._by_token(company, parts[1])
 
     async def _by_token(self, company: Company, token: str) -> Conversation:
-        conv = await self.parts.conversations.by_token(token)
-        if conv is None or conv.company_id != company.id:
+        conv = await self.parts.conversations.of_company(company.id, token)
+        if conv is None:
             raise UnknownAddress("No such conversation")
         return conv
 
@@ -279,7 +274,7 @@ class AddNote(_ConversationCommand):
         ]
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
-        text = form.multiline("note", label="Note", max_chars=MAX_NOTE)
+        text = form.multiline("note", label="Note", max_chars=desk.MAX_NOTE)
         await self.parts.desk.add_note(conv.id, ctx.requester.bare, text)
         notes = await self.parts.desk.notes(conv.id, NOTES_SHOWN)
         return Done(
@@ -483,12 +478,10 @@ class OpeningHours(_DeskCommand):
             except hours.HoursError as exc:
                 raise BadPayload(f"Opening hours: {exc}") from None
         try:
-            zoneinfo.ZoneInfo(tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise BadPayload(
-                f"Time zone: unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)"
-            ) from None
-        await self.parts.desk.set_hours(company.id, spec, tz)
+            hours.check_timezone(tz)
+        except hours.HoursError as exc:
+            raise BadPayload(f"Time zone: {exc}") from None
+        await self.parts.directory_store.set_hours(company.id, spec, tz)
         published = f"Opening hours: {spec}" if spec else "No opening hours published"
         return Done(note=f"{published}; time zone {tz}.")
 
@@ -517,8 +510,10 @@ class AwayMessage(_DeskCommand):
         )
 
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
-        text = form.multiline("message", required=False, label="Away message", max_chars=MAX_AWAY)
-        await self.parts.desk.set_away_message(self.company(ctx).id, text)
+        text = form.multiline(
+            "message", required=False, label="Away message", max_chars=desk.MAX_AWAY
+        )
+        await self.parts.directory_store.set_away_message(self.company(ctx).id, text)
         return Done(note="Away message saved." if text else "Away message removed.")
 
 
@@ -543,7 +538,7 @@ class CannedReplies(_DeskCommand):
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
         company = self.company(ctx)
         existing = {str(r.id): r for r in await self.parts.desk.canned(company.id)}
-        title = form.text("title", required=False, label="Title", max_chars=MAX_TITLE)
+        title = form.text("title", required=False, label="Title", max_chars=desk.MAX_TITLE)
         body = form.multiline(
             "body", required=False, label="Text", max_chars=self.parts.max_body_chars
         )
@@ -604,7 +599,7 @@ class ReactionWindow(_DeskCommand):
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
         minutes = form.integer("minutes", required=False, minimum=1, maximum=10080, label="Minutes")
         seconds = None if minutes is None else minutes * 60
-        await self.parts.desk.set_reaction_window(self.company(ctx).id, seconds)
+        await self.parts.directory_store.set_reaction_window(self.company(ctx).id, seconds)
         if minutes is None:
             return Done(note="The service's default reaction window applies.")
         return Done(note=f"Reaction window: {minutes} min.")

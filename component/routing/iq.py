@@ -32,7 +32,7 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 import extensions.request as req
-from component.addressing import company_jid
+from component.addressing import company_jid, display_name
 from component.directory import Directory
 from component.routing.commands import (
     NS_COMMANDS,
@@ -45,7 +45,6 @@ from component.routing.commands import (
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
 from component.routing.forms import NS_DATA
 from component.routing.mam import NS_FULLTEXT, NS_MAM, NS_MAM_EXTENDED
-from component.routing.messages import display_name
 from component.routing.wire import (
     NS_CHATSTATES,
     NS_CORRECT,
@@ -150,8 +149,8 @@ class IqHandlers:
     async def _conversation(self, iq: Iq, company: Company, token: str) -> Conversation:
         if not self.directory.is_agent(company.id, iq["from"].bare):
             raise NotAnAgent("Only the company's agents may query this conversation")
-        conv = await self.conversations.by_token(token)
-        if conv is None or conv.company_id != company.id:
+        conv = await self.conversations.of_company(company.id, token)
+        if conv is None:
             raise UnknownAddress("No such conversation")
         return conv
 

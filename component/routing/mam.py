@@ -44,7 +44,7 @@ from slixmpp.stanza import Iq
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from component.addressing import company_jid, conversation_jid, split_local
+from component.addressing import company_jid, conversation_jid, parse_address
 from component.directory import Directory
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
 from component.routing.messages import Outbox, new_id
@@ -259,12 +259,11 @@ class MamHandler:
     async def _archive_of(self, iq: Iq) -> Archive:
         """The archive addressed, for this requester; raises if unknown or forbidden."""
         requester = iq["from"].bare
-        to = iq["to"]
-        parts = split_local(to.user) if to.user else None
-        company = self.directory.company(parts[0]) if parts else None
-        if parts is None or company is None:
+        address = parse_address(str(iq["to"]), self.domain)
+        company = self.directory.company(address.slug) if address and address.slug else None
+        if address is None or address.slug is None or company is None:
             raise UnknownAddress("No archive here")
-        slug, token = parts
+        slug, token = address.slug, address.token
         is_agent = self.directory.is_agent(company.id, requester)
         if token is None:
             jid = company_jid(slug, self.domain)
@@ -274,8 +273,8 @@ class MamHandler:
             return Archive(Reader.CUSTOMER, company, jid, requester, conv)
         if not is_agent:
             raise NotAnAgent("Only the company's agents may read this conversation")
-        conv = await self.conversations.by_token(token)
-        if conv is None or conv.company_id != company.id:
+        conv = await self.conversations.of_company(company.id, token)
+        if conv is None:
             raise UnknownAddress("No such conversation")
         jid = conversation_jid(slug, token, self.domain)
         return Archive(Reader.CONVERSATION, company, jid, requester, conv)
@@ -289,12 +288,11 @@ class MamHandler:
         if archive.reader is Reader.CONVERSATION:
             return archive if with_ == archive.jid else None
         # An agent on the company's address: one of its conversations.
-        local, _, domain = with_.partition("@")
-        parts = split_local(local) if domain == self.domain else None
-        if parts is None or parts[0] != archive.company.slug or parts[1] is None:
+        address = parse_address(with_, self.domain)
+        if address is None or address.slug != archive.company.slug or address.token is None:
             return None
-        conv = await self.conversations.by_token(parts[1])
-        if conv is None or conv.company_id != archive.company.id:
+        conv = await self.conversations.of_company(archive.company.id, address.token)
+        if conv is None:
             return None
         return dataclasses.replace(archive, conversation=conv)
 

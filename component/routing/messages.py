@@ -30,7 +30,7 @@ from typing import Protocol
 from xml.etree.ElementTree import Element
 
 import extensions.request as req
-from component.addressing import company_jid, conversation_jid, split_local
+from component.addressing import company_jid, conversation_jid, display_name, split_local
 from component.config import ArchiveSettings, LimitsSettings
 from component.conversation_cache import ConversationCache
 from component.directory import Directory
@@ -64,7 +64,9 @@ from storage.models import (
     Company,
     Conversation,
     Delivery,
+    Limit,
     NewMessage,
+    Once,
     Party,
     TargetStatus,
 )
@@ -400,12 +402,12 @@ class MessageRouter:
             msg = item.msg
             if item.author is Party.COMPANY:
                 assert item.token is not None
-                conv = self.cache.by_token(item.token)
-                if conv is None or conv.company_id != item.company.id:
-                    conv = await self.conversations.by_token(item.token)
+                conv = self.cache.of_company(item.company.id, item.token)
+                if conv is None:
+                    conv = await self.conversations.of_company(item.company.id, item.token)
                     if conv is not None:
                         self.cache.put(conv)
-                if conv is None or conv.company_id != item.company.id:
+                if conv is None:
                     item.error = condition_for(UnknownAddress("No such conversation"))
                 else:
                     item.conv = conv
@@ -442,7 +444,8 @@ class MessageRouter:
         limited = [i for i in live if i.author is Party.CUSTOMER and i.msg.body is not None]
         if limited:
             allowed = await self.limits.hit(
-                [f"customer:{i.msg.sender_bare}" for i in limited],
+                Limit.CUSTOMER_MESSAGES,
+                [i.msg.sender_bare for i in limited],
                 self.limit_settings.customer_rate,
                 self.limit_settings.customer_rate_window,
             )
@@ -477,7 +480,7 @@ class MessageRouter:
         if markers:
             assert all(i.conv for i in markers)
             firsts = await self.limits.first_seen(
-                [_marker_key(i) for i in markers], MARKER_DEDUP_TTL_S
+                Once.MARKER_FORWARDED, [_marker_key(i) for i in markers], MARKER_DEDUP_TTL_S
             )
             for item, first in zip(markers, firsts, strict=True):
                 item.forward = first
@@ -729,19 +732,11 @@ def _for_claimer(online: Sequence[str], claimer: str | None) -> list[str]:
     return [claimer] if claimer is not None and claimer in online else list(online)
 
 
-def _marker_key(item: Item) -> str:
+def _marker_key(item: Item) -> tuple[int, str, str]:
     assert item.conv is not None
     msg = item.msg
     kind = "received" if msg.receipt_for else msg.marker
-    return f"marker:{item.conv.id}:{kind}:{msg.receipt_for or msg.marker_for}"
-
-
-def display_name(conv: Conversation) -> str:
-    """The customer's nickname, else a stable, opaque label.
-
-    Agents see the same one in messages and in the conversation's vCard and disco#info.
-    """
-    return conv.customer_nick or f"Customer {conv.token[:4].upper()}"
+    return item.conv.id, kind or "", msg.receipt_for or msg.marker_for or ""
 
 
 async def wait_idle(router: MessageRouter, limit_s: float) -> bool:

@@ -231,8 +231,8 @@ class _Answer(Command):
             raise UnknownAddress("No such conversation")
         if not self.allowed(ctx):
             raise NotAnAgent("Only the company's agents may answer here")
-        conv = await self.conversations.by_token(ctx.token)
-        if conv is None or conv.company_id != ctx.company.id:
+        conv = await self.conversations.of_company(ctx.company.id, ctx.token)
+        if conv is None:
             raise UnknownAddress("No such conversation")
         public_id = await self.service.open_request(conv.id)
         if public_id is None:

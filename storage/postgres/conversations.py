@@ -153,8 +153,12 @@ async def find(conn: Conn, company_id: int, customer_jid: str) -> Conversation |
     return None if row is None else from_row(row)
 
 
-async def by_token(conn: Conn, token: str) -> Conversation | None:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM conversations WHERE token = $1", token)
+async def of_company(conn: Conn, company_id: int, token: str) -> Conversation | None:
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM conversations WHERE token = $1 AND company_id = $2",
+        token,
+        company_id,
+    )
     return None if row is None else from_row(row)
 
 
@@ -203,9 +207,9 @@ class PgConversationStore:
         async with self._db.acquire() as conn:
             return await find(conn, company_id, customer_jid)
 
-    async def by_token(self, token: str) -> Conversation | None:
+    async def of_company(self, company_id: int, token: str) -> Conversation | None:
         async with self._db.acquire() as conn:
-            return await by_token(conn, token)
+            return await of_company(conn, company_id, token)
 
     async def by_ids(self, ids: Sequence[int]) -> list[Conversation]:
         if not ids:

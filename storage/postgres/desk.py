@@ -4,9 +4,9 @@
   open and unassigned.
 * ``desk_events``: the audit log of every desk change.
 * ``desk_notes``: internal notes. ``canned_replies``: prepared answers.
-* The company settings admins change (hours, time zone, away message,
-  reaction window) are columns of ``companies``, written through
-  :mod:`storage.postgres.companies`.
+* The company settings admins change on the desk (hours, time zone, away
+  message, reaction window) are columns of ``companies``: DirectoryStore
+  writes them.
 
 :meth:`PgDeskStore.change` runs the caller's decision inside the transaction
 that holds the conversation's desk row locked, so the rules (who may claim,
@@ -35,8 +35,8 @@ from storage.models import (
     DeskState,
     Note,
 )
-from storage.postgres import companies, messages
 from storage.postgres import conversations as conversations_table
+from storage.postgres import messages
 from storage.postgres.pool import Conn, Database
 from storage.protocols import DeskDecision
 
@@ -347,20 +347,3 @@ class PgDeskStore:
             )
         if status == "DELETE 0":
             raise NotFound(f"no canned reply {reply_id}")
-
-    # -- company settings ----------------------------------------------------------------
-
-    async def set_hours(self, company_id: int, hours: str | None, timezone: str) -> None:
-        async with self._db.acquire() as conn:
-            if not await companies.set_hours(conn, company_id, hours, timezone):
-                raise NotFound(f"no company {company_id}")
-
-    async def set_away_message(self, company_id: int, text: str | None) -> None:
-        async with self._db.acquire() as conn:
-            if not await companies.set_away_message(conn, company_id, text):
-                raise NotFound(f"no company {company_id}")
-
-    async def set_reaction_window(self, company_id: int, seconds: int | None) -> None:
-        async with self._db.acquire() as conn:
-            if not await companies.set_reaction_window(conn, company_id, seconds):
-                raise NotFound(f"no company {company_id}")

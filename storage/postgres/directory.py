@@ -118,6 +118,23 @@ class PgDirectoryStore:
         async with self._db.transaction() as conn:
             return await roster_jobs.queue_adds(conn, slugs)
 
+    # -- settings an admin changes on the agent desk ----------------------------------
+
+    async def set_hours(self, company_id: int, hours: str | None, timezone: str) -> None:
+        async with self._db.acquire() as conn:
+            if not await companies.set_hours(conn, company_id, hours, timezone):
+                raise NotFound(f"no company {company_id}")
+
+    async def set_away_message(self, company_id: int, text: str | None) -> None:
+        async with self._db.acquire() as conn:
+            if not await companies.set_away_message(conn, company_id, text):
+                raise NotFound(f"no company {company_id}")
+
+    async def set_reaction_window(self, company_id: int, seconds: int | None) -> None:
+        async with self._db.acquire() as conn:
+            if not await companies.set_reaction_window(conn, company_id, seconds):
+                raise NotFound(f"no company {company_id}")
+
     async def snapshot(self) -> DirectorySnapshot:
         # One REPEATABLE READ transaction: companies and agents from the same
         # instant, so no agent points at a company the snapshot lacks.

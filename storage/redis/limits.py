@@ -1,7 +1,8 @@
 """Rate limits and first-seen markers in Redis, shared by every component process.
 
-Keys: ``{prefix}:limit:{window_s}:{subject}`` (fixed-window counters) and
-``{prefix}:seen:{key}`` (markers). A subject about one person ends with
+Keys: ``{prefix}:limit:{window_s}:{kind}:{subject}`` (fixed-window counters,
+:class:`~storage.models.Limit`) and ``{prefix}:seen:{kind}:{part}:{part}...``
+(markers, :class:`~storage.models.Once`). A counter about one person ends with
 ``:{bare JID}`` (``customer:anna@localhost``), which is how :meth:`forget`
 finds them. Each call is one round trip: the rate
 limit of a whole batch is one script call, with one INCRBY per distinct
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from storage.models import Limit, Once
 from storage.redis.connection import Client, unavailable_on_redis_errors
 
 # KEYS: counters; ARGV[1]: window (s); ARGV[2..]: events per counter.
@@ -39,7 +41,9 @@ class RedisLimitStore:
         self._prefix = prefix
         self._hit = client.register_script(_HIT)
 
-    async def hit(self, subjects: Sequence[str], limit: int, window_s: int) -> list[bool]:
+    async def hit(
+        self, kind: Limit, subjects: Sequence[str | int], limit: int, window_s: int
+    ) -> list[bool]:
         """Count one event per subject; True where its window holds at most ``limit``.
 
         Events of one subject are counted in the order given: if a batch
@@ -48,10 +52,10 @@ class RedisLimitStore:
         """
         if not subjects:
             return []
-        events: dict[str, int] = {}
+        events: dict[str | int, int] = {}
         for subject in subjects:
             events[subject] = events.get(subject, 0) + 1
-        keys = [f"{self._prefix}:limit:{window_s}:{subject}" for subject in events]
+        keys = [f"{self._prefix}:limit:{window_s}:{kind}:{subject}" for subject in events]
         with unavailable_on_redis_errors():
             counts = await self._hit(keys=keys, args=[window_s, *events.values()])
         # Value of each subject's counter before this batch, then count up.
@@ -65,13 +69,16 @@ class RedisLimitStore:
             allowed.append(seen[subject] <= limit)
         return allowed
 
-    async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
+    async def first_seen(
+        self, kind: Once, keys: Sequence[Sequence[str | int]], ttl_s: int
+    ) -> list[bool]:
         if not keys:
             return []
         with unavailable_on_redis_errors():
             async with self._client.pipeline(transaction=False) as pipe:
                 for key in keys:
-                    pipe.set(f"{self._prefix}:seen:{key}", 1, nx=True, ex=ttl_s)
+                    name = ":".join(str(part) for part in (kind, *key))
+                    pipe.set(f"{self._prefix}:seen:{name}", 1, nx=True, ex=ttl_s)
                 replies = await pipe.execute()
         return [bool(reply) for reply in replies]
 

@@ -24,7 +24,9 @@ from storage.models import (
     Conversation,
     Delivery,
     DirectorySnapshot,
+    Limit,
     NewMessage,
+    Once,
     PresenceChange,
     Role,
 )
@@ -98,9 +100,12 @@ class FakeConversations:
         self.switch.check()
         return self.rows.get((company_id, customer_jid))
 
-    async def by_token(self, token: str) -> Conversation | None:
+    async def of_company(self, company_id: int, token: str) -> Conversation | None:
         self.switch.check()
-        return next((c for c in self.rows.values() if c.token == token), None)
+        return next(
+            (c for c in self.rows.values() if c.token == token and c.company_id == company_id),
+            None,
+        )
 
     async def by_ids(self, ids: Sequence[int]) -> list[Conversation]:
         self.switch.check()
@@ -218,23 +223,31 @@ class FakePresence:
 
 
 class FakeLimits:
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.seen: set[str] = set()
+    """Counts like Redis does; ``allow`` caps every limit further (None: no cap)."""
+
+    def __init__(self, allow: int | None = None) -> None:
+        self.allow = allow
+        self.counts: dict[tuple[Limit, str | int], int] = {}
+        self.seen: set[tuple[Once, tuple[str | int, ...]]] = set()
         self.switch = Switch()
 
-    async def hit(self, subjects: Sequence[str], limit: int, window_s: int) -> list[bool]:
+    async def hit(
+        self, kind: Limit, subjects: Sequence[str | int], limit: int, window_s: int
+    ) -> list[bool]:
         self.switch.check()
         out = []
         for s in subjects:
-            self.counts[s] = self.counts.get(s, 0) + 1
-            out.append(self.counts[s] <= limit)
+            self.counts[kind, s] = self.counts.get((kind, s), 0) + 1
+            out.append(self.counts[kind, s] <= min(limit, self.allow or limit))
         return out
 
-    async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
+    async def first_seen(
+        self, kind: Once, keys: Sequence[Sequence[str | int]], ttl_s: int
+    ) -> list[bool]:
         self.switch.check()
         out = []
-        for k in keys:
+        for key in keys:
+            k = (kind, tuple(key))
             out.append(k not in self.seen)
             self.seen.add(k)
         return out

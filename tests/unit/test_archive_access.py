@@ -84,7 +84,8 @@ def test_evicting_a_customer_forgets_only_their_conversations() -> None:
         cache.put(conv)
     asyncio.run(cache.evict("anna@localhost"))
     assert len(cache) == 1
-    assert cache.by_pair(1, "anna@localhost") is None and cache.by_token("tok1aaaaaa") is None
+    assert cache.by_pair(1, "anna@localhost") is None and cache.of_company(1, "tok1aaaaaa") is None
+    assert cache.of_company(1, "tok3aaaaaa") == boris and cache.of_company(2, "tok3aaaaaa") is None
     assert cache.by_id(3) == boris
     asyncio.run(cache.evict(None))
     assert len(cache) == 0

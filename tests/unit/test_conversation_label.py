@@ -7,9 +7,9 @@ from xml.etree import ElementTree as ET
 import pytest
 from slixmpp.stanza import Iq
 
+from component.addressing import display_name
 from component.directory import Directory
 from component.routing.iq import IqHandlers
-from component.routing.messages import display_name
 from tests.unit.fakes import FakeConversations, FakeDirectoryStore
 
 pytestmark = pytest.mark.asyncio

@@ -37,7 +37,13 @@ from storage.models import (
     TargetStatus,
     TargetUpdate,
 )
-from tests.unit.fakes import FakeArchive, FakeConversations, FakeDirectoryStore, message_router
+from tests.unit.fakes import (
+    FakeArchive,
+    FakeConversations,
+    FakeDirectoryStore,
+    FakeLimits,
+    message_router,
+)
 from tests.unit.test_routing import NS, body, chat, error_condition
 
 pytestmark = pytest.mark.asyncio
@@ -117,24 +123,6 @@ class FakeRequestStore:
         return []
 
 
-class Limits:
-    """Every limit allows ``allow`` hits per subject."""
-
-    def __init__(self, allow: int = 1000) -> None:
-        self.allow = allow
-        self.counts: dict[str, int] = {}
-
-    async def hit(self, subjects: Sequence[str], limit: int, window_s: int) -> list[bool]:
-        out = []
-        for s in subjects:
-            self.counts[s] = self.counts.get(s, 0) + 1
-            out.append(self.counts[s] <= min(limit, self.allow))
-        return out
-
-    async def first_seen(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
-        return [True for _ in keys]
-
-
 @dataclasses.dataclass
 class Env:
     service: RequestService
@@ -142,7 +130,7 @@ class Env:
     directory_store: FakeDirectoryStore
     archive: FakeArchive
     conversations: FakeConversations
-    limits: Limits
+    limits: FakeLimits
     written: list[str]
 
     async def send(self, xml: str) -> list[ET.Element]:
@@ -177,7 +165,7 @@ async def env() -> AsyncIterator[Env]:
     router = message_router(
         directory, outbox, domain=DOMAIN, archive=archive, conversations=conversations
     )
-    requests, limits = FakeRequestStore(), Limits()
+    requests, limits = FakeRequestStore(), FakeLimits()
     service = RequestService(
         domain=DOMAIN,
         directory=directory,

@@ -21,6 +21,7 @@ from storage.models import (
     Company,
     CompanyDraft,
     Conversation,
+    Limit,
     NewMessage,
     NewRequest,
     Party,
@@ -393,10 +394,11 @@ async def test_forget_drops_the_rate_limit_counters_in_redis(
     rd: redis_storage.RedisStores, redis_client: object, redis_prefix: str
 ) -> None:
     jid, other = customer(), customer()
-    await rd.limits.hit([f"customer:{jid}", f"requests:{jid}", f"customer:{other}"], 10, 60)
-    await rd.limits.hit([f"customer:{jid}"], 10, 3600)
+    await rd.limits.hit(Limit.CUSTOMER_MESSAGES, [jid, other], 10, 60)
+    await rd.limits.hit(Limit.CUSTOMER_REQUESTS, [jid], 10, 60)
+    await rd.limits.hit(Limit.CUSTOMER_MESSAGES, [jid], 10, 3600)
     assert await rd.limits.forget(jid) == 3
     assert await rd.limits.forget(jid) == 0
     # Glob characters in a JID are matched literally.
     assert await rd.limits.forget("*@localhost") == 0
-    assert await rd.limits.hit([f"customer:{other}"], 1, 60) == [False]  # still counted
+    assert await rd.limits.hit(Limit.CUSTOMER_MESSAGES, [other], 1, 60) == [False]  # still counted

@@ -92,7 +92,7 @@ def every_call(stores: postgres.PostgresStores) -> list[Callable[[], Awaitable[o
         lambda: stores.roster_jobs.retry_later(1, 1.0, "e"),
         lambda: stores.conversations.open_many([(1, "c@localhost", None)]),
         lambda: stores.conversations.find(1, "c@localhost"),
-        lambda: stores.conversations.by_token("aaaaaaaaaa"),
+        lambda: stores.conversations.of_company(1, "aaaaaaaaaa"),
         lambda: stores.conversations.by_ids([1]),
         lambda: stores.archive.append_batch([message]),
         lambda: stores.archive.claim_pending([1], 10),

@@ -117,15 +117,16 @@ async def test_open_nothing(pg: postgres.PostgresStores) -> None:
     assert await pg.conversations.open_many([]) == []
 
 
-async def test_find_by_token_by_ids(pg: postgres.PostgresStores, company_id: int) -> None:
+async def test_find_of_company_by_ids(pg: postgres.PostgresStores, company_id: int) -> None:
     a, b = await pg.conversations.open_many(
         [(company_id, "a@localhost", None), (company_id, "b@localhost", "Bee")]
     )
 
     assert await pg.conversations.find(company_id, "a@localhost") == a
     assert await pg.conversations.find(company_id, "nobody@localhost") is None
-    assert await pg.conversations.by_token(b.token) == b
-    assert await pg.conversations.by_token("aaaaaaaaaa") is None
+    assert await pg.conversations.of_company(company_id, b.token) == b
+    assert await pg.conversations.of_company(company_id, "aaaaaaaaaa") is None
+    assert await pg.conversations.of_company(company_id + 1, b.token) is None
     assert sorted(await pg.conversations.by_ids([b.id, a.id, -5]), key=lambda c: c.id) == sorted(
         [a, b], key=lambda c: c.id
     )

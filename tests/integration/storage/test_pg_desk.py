@@ -238,21 +238,21 @@ async def test_canned_replies(pg: postgres.PostgresStores, company_id: int, slug
 async def test_company_settings_reach_the_company_row(
     pg: postgres.PostgresStores, company_id: int, slug: str
 ) -> None:
-    await pg.desk.set_hours(company_id, "Mo-Fr 09:00-18:00", "Europe/Berlin")
-    await pg.desk.set_away_message(company_id, "Back soon.")
-    await pg.desk.set_reaction_window(company_id, 600)
+    await pg.directory.set_hours(company_id, "Mo-Fr 09:00-18:00", "Europe/Berlin")
+    await pg.directory.set_away_message(company_id, "Back soon.")
+    await pg.directory.set_reaction_window(company_id, 600)
     company = await pg.directory.get_company(slug)
     assert company is not None
     assert (company.hours, company.timezone) == ("Mo-Fr 09:00-18:00", "Europe/Berlin")
     assert (company.away_message, company.reaction_window_s) == ("Back soon.", 600)
-    await pg.desk.set_away_message(company_id, None)
-    await pg.desk.set_reaction_window(company_id, None)
-    await pg.desk.set_hours(company_id, None, "UTC")
+    await pg.directory.set_away_message(company_id, None)
+    await pg.directory.set_reaction_window(company_id, None)
+    await pg.directory.set_hours(company_id, None, "UTC")
     company = await pg.directory.get_company(slug)
     assert company is not None
     assert (company.hours, company.away_message, company.reaction_window_s) == (None, None, None)
     with pytest.raises(NotFound):
-        await pg.desk.set_away_message(2**40, "x")
+        await pg.directory.set_away_message(2**40, "x")
 
 
 async def test_removing_an_agent_releases_their_conversations(

@@ -109,7 +109,7 @@ async def test_remove_company(pg: postgres.PostgresStores, sql: Sql, slug: str) 
 
     assert await pg.directory.get_company(slug) is None
     assert await pg.conversations.find(company.id, "carol@localhost") is None
-    assert await pg.conversations.by_token(conversation.token) is None
+    assert await pg.conversations.of_company(conversation.company_id, conversation.token) is None
     assert await sql.fetchval("SELECT count(*) FROM agents WHERE company_id = $1", company.id) == 0
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from storage import redis as redis_storage
 from storage.errors import Unavailable
+from storage.models import Limit, Once
 
 if TYPE_CHECKING:
     from conftest import TcpProxy
@@ -23,8 +24,8 @@ def every_call(stores: redis_storage.RedisStores) -> list[Callable[[], Awaitable
         lambda: stores.presence.forget("a@localhost"),
         stores.presence.clock_ms,
         lambda: stores.presence.prune(["a@localhost"], 0),
-        lambda: stores.limits.hit(["s"], 1, 60),
-        lambda: stores.limits.first_seen(["k"], 60),
+        lambda: stores.limits.hit(Limit.CUSTOMER_MESSAGES, ["s"], 1, 60),
+        lambda: stores.limits.first_seen(Once.AWAY_REPLY, [("k",)], 60),
     ]
 
 
@@ -45,7 +46,7 @@ async def test_down_then_back_without_restart(
     stores = await redis_storage.connect(redis_proxy_url, prefix=redis_prefix, timeout=1.0)
     try:
         with pytest.raises(Unavailable):
-            await stores.limits.first_seen(["outage"], 60)
+            await stores.limits.first_seen(Once.AWAY_REPLY, [("outage",)], 60)
 
         await redis_proxy.start()
         for call in every_call(stores):
