@@ -1,4 +1,17 @@
-"""Wiring: stores, caches, routers and the XMPP stream, and their lifetime."""
+"""One component process: the core, every feature, and their lifetimes.
+
+Built in one pass, each part from what was built before it (see
+:mod:`component.feature`):
+
+1. the stores and the stream (connection only; nothing is routed yet);
+2. the core every feature shares (:class:`~component.feature.Core`);
+3. the features, then the message router with their routing hooks;
+4. what the features contribute once the router exists (IQ handlers,
+   commands, disco#info additions, tasks, servers);
+5. the stream's handlers, registered last: messages, presence, the session.
+
+This module names no feature: :data:`component.features.FEATURES` lists them.
+"""
 
 from __future__ import annotations
 
@@ -11,32 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from component.config import Config
-from component.conversation_cache import ConversationCache
-from component.desk import DeskAssignments
 from component.directory import Directory
 from component.ejabberd_api import EjabberdApi
+from component.feature import Contribution, Core, Server, Task
+from component.features import FEATURES
 from component.logs import get_logger
-from component.notify.away import AwayReplies
-from component.notify.cascade import Cascade
-from component.notify.email import SmtpSender
-from component.notify.inbound import InboundServer
-from component.notify.preferences import Preferences
-from component.notify.push import PushSender
-from component.notify.tokens import Tokens
-from component.requests import RequestService
-from component.response_times import ResponseTimes
-from component.retention import prune_forever
 from component.roster_sync import RosterSync
 from component.routing.commands import CommandRegistry
-from component.routing.desk_commands import DeskParts, desk_commands
-from component.routing.directory_iq import DirectoryIqHandlers
+from component.routing.conversation_cache import ConversationCache
+from component.routing.delivery import sweep_forever
 from component.routing.iq import IqHandlers
-from component.routing.mam import MamHandler
-from component.routing.messages import MessageRouter, Outbox, sweep_forever, wait_idle
-from component.routing.notify_settings import NotifyIqHandlers, notify_commands
+from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
-from component.routing.request_commands import request_commands
-from component.routing.requests import RequestIqHandlers
+from component.routing.router import MessageRouter, wait_idle
 from component.xmpp import ComponentStream
 from storage import postgres
 from storage import redis as redis_store
@@ -53,23 +53,18 @@ TASK_STOP_TIMEOUT_S = 5.0
 class Parts:
     """Everything one component process runs."""
 
-    pg: postgres.PostgresStores
-    rd: redis_store.RedisStores
-    directory: Directory
+    core: Core
     messages: MessageRouter
     presence: PresenceRouter
-    requests: RequestService
     roster: RosterSync
-    stream: ComponentStream
+    #: Background loops by task name: the core's, then every feature's.
+    tasks: dict[str, Task]
+    servers: list[Server]
     ready_file: Path | None
-    #: XEP-0050 ad-hoc commands: features add theirs before the stream starts.
-    commands: CommandRegistry
-    cascade: Cascade
-    inbound: InboundServer | None
 
 
-async def wire(cfg: Config) -> Parts:
-    """Open the stores and build the routers around one XMPP stream."""
+async def build(cfg: Config) -> Parts:
+    """Open the stores, build the core and every feature around one XMPP stream."""
     domain = cfg.component.domain
     pg = await postgres.connect(
         cfg.database.url,
@@ -81,11 +76,19 @@ async def wire(cfg: Config) -> Parts:
     rd = await redis_store.connect(
         cfg.redis.url, prefix=f"{cfg.redis.prefix}:{domain}", timeout=cfg.redis.timeout
     )
-    directory = Directory(pg.directory)
-    outbox = Outbox()
+    stream = ComponentStream(cfg.component)
+    core = Core(
+        config=cfg,
+        pg=pg,
+        rd=rd,
+        directory=Directory(pg.directory),
+        stream=stream,
+        outbox=Outbox(stream.write),
+    )
+    features = [feature(core) for feature in FEATURES]
     messages = MessageRouter(
         domain=domain,
-        directory=directory,
+        directory=core.directory,
         cache=ConversationCache(),
         conversations=pg.conversations,
         archive=pg.archive,
@@ -93,64 +96,16 @@ async def wire(cfg: Config) -> Parts:
         limits=rd.limits,
         limit_settings=cfg.limits,
         archive_settings=cfg.archive,
-        outbox=outbox,
-        assignments=DeskAssignments(pg.desk),
+        outbox=core.outbox,
+        hooks=[hook for feature in features for hook in feature.hooks],
     )
     presence = PresenceRouter(
         domain=domain,
-        directory=directory,
+        directory=core.directory,
         presence=rd.presence,
         messages=messages,
-        outbox=outbox,
+        outbox=core.outbox,
         conversations=pg.conversations,
-    )
-    requests = RequestService(
-        domain=domain,
-        directory=directory,
-        store=pg.requests,
-        limits=rd.limits,
-        router=messages,
-        outbox=outbox,
-        settings=cfg.requests,
-        max_body_chars=cfg.limits.max_body_chars,
-    )
-    smtp = SmtpSender(cfg.smtp)
-    push = PushSender(cfg.push)
-    tokens = Tokens(cfg.inbound.secret, cfg.inbound.token_ttl)
-    cascade = Cascade(
-        domain=domain,
-        directory=directory,
-        notify=pg.notify,
-        contacts=pg.contacts,
-        conversations=pg.conversations,
-        presence=rd.presence,
-        router=messages,
-        settings=cfg.notify,
-        smtp=smtp,
-        sender=cfg.smtp.sender,
-        push=push,
-        tokens=tokens,
-        reply_domain=cfg.inbound.reply_domain,
-        max_body_chars=cfg.limits.max_body_chars,
-    )
-    preferences = Preferences(
-        contacts=pg.contacts,
-        limits=rd.limits,
-        smtp=smtp,
-        sender=cfg.smtp.sender,
-        service_name=domain,
-        allow_http_push=cfg.dev_mode,
-    )
-    inbound = (
-        InboundServer(
-            cfg.inbound,
-            tokens,
-            expected_sender=cascade.expected_sender,
-            on_reply=cascade.on_reply,
-            on_unsubscribe=cascade.on_unsubscribe,
-        )
-        if cfg.notify.enabled and cfg.inbound.enabled
-        else None
     )
     roster = RosterSync(
         domain=domain,
@@ -160,79 +115,60 @@ async def wire(cfg: Config) -> Parts:
         on_added=lambda slug, jid: presence.refresh([(slug, jid)]),
         on_removed=presence.agent_removed,
     )
+    contributions = [feature.contribute(messages) for feature in features]
+    _register(core, contributions)
     ready_file = Path(cfg.component.ready_file) if cfg.component.ready_file else None
 
     async def on_session() -> None:
         if ready_file is not None:
             ready_file.parent.mkdir(parents=True, exist_ok=True)
             ready_file.write_text("connected\n")
-        await directory.loaded.wait()
+        await core.directory.loaded.wait()
         await presence.refresh()
         await roster.wakeup()
 
-    stream = ComponentStream(cfg.component, messages.submit, presence.submit, on_session)
-    outbox.attach(stream.write)
-    away = AwayReplies(
-        domain=domain, limits=rd.limits, outbox=outbox, entity_time=stream.entity_time
-    )
-    messages.hooks = [requests, cascade, away] if cfg.notify.enabled else [requests]
+    stream.route(messages.submit, presence.submit, on_session)
     if ready_file is not None:
         stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
-    commands = CommandRegistry(
-        directory=directory, secret=cfg.component.secret, session_ttl=cfg.commands.session_ttl
-    )
-    for command in [
-        *request_commands(requests, messages, pg.conversations),
-        *notify_commands(preferences),
-        *desk_commands(
-            DeskParts(
-                domain=domain,
-                directory=directory,
-                desk=pg.desk,
-                conversations=pg.conversations,
-                directory_store=pg.directory,
-                router=messages,
-                max_body_chars=cfg.limits.max_body_chars,
-                default_reaction_window_s=cfg.notify.company_reaction_window,
-            )
+    tasks: dict[str, Task] = {
+        "messages": messages.run,
+        "presence": presence.run,
+        "directory-watch": lambda: pg.directory.watch(core.directory.reload),
+        "conversation-watch": lambda: pg.conversations.watch_deleted(messages.cache.evict),
+        "roster-watch": lambda: pg.roster_jobs.watch(roster.wakeup),
+        "roster-sync": roster.run,
+        "redelivery-sweep": lambda: sweep_forever(
+            messages.deliveries, cfg.archive.redeliver_after, stream.connected_event.is_set
         ),
-    ]:
-        commands.add(command)
-    commands.register(stream)
-    directory_iq = DirectoryIqHandlers(
-        domain=domain, directory=directory, response_times=ResponseTimes(pg.response_times)
+    }
+    for contribution in contributions:
+        tasks.update(contribution.tasks)
+    servers = [server for c in contributions for server in c.servers]
+    return Parts(core, messages, presence, roster, tasks, servers, ready_file)
+
+
+def _register(core: Core, contributions: list[Contribution]) -> None:
+    """The features' IQ handlers, ad-hoc commands and disco#info additions, on the stream."""
+    cfg = core.config
+    commands = CommandRegistry(
+        directory=core.directory,
+        secret=cfg.component.secret,
+        session_ttl=cfg.commands.session_ttl,
     )
-    directory_iq.register(stream)
+    for contribution in contributions:
+        for command in contribution.commands:
+            commands.add(command)
+    commands.register(core.stream)
     IqHandlers(
-        domain=domain,
-        directory=directory,
-        conversations=pg.conversations,
+        domain=core.domain,
+        directory=core.directory,
+        conversations=core.pg.conversations,
         commands=commands,
-        disco_extensions=[directory_iq],
-    ).register(stream)
-    MamHandler(
-        domain=domain,
-        directory=directory,
-        conversations=pg.conversations,
-        archive=pg.archive,
-        outbox=outbox,
-    ).register(stream)
-    RequestIqHandlers(requests).register(stream)
-    NotifyIqHandlers(preferences, push.public_key() if push.enabled else None).register(stream)
-    return Parts(
-        pg,
-        rd,
-        directory,
-        messages,
-        presence,
-        requests,
-        roster,
-        stream,
-        ready_file,
-        commands,
-        cascade,
-        inbound,
-    )
+        disco_extensions=[d for c in contributions for d in c.disco],
+    ).register(core.stream)
+    for contribution in contributions:
+        for handlers in contribution.iq:
+            handlers.register(core.stream)
 
 
 class App:
@@ -243,28 +179,11 @@ class App:
 
     async def run(self) -> None:
         cfg = self.config
-        p = await wire(cfg)
-        self._spawn(p.messages.run(), "messages")
-        self._spawn(p.presence.run(), "presence")
-        self._spawn(p.pg.directory.watch(p.directory.reload), "directory-watch")
-        self._spawn(p.pg.conversations.watch_deleted(p.messages.cache.evict), "conversation-watch")
-        self._spawn(p.pg.roster_jobs.watch(p.roster.wakeup), "roster-watch")
-        self._spawn(p.roster.run(), "roster-sync")
-        self._spawn(p.requests.expire_forever(), "request-expiry")
-        if cfg.notify.enabled:
-            self._spawn(p.cascade.run(), "notify-cascade")
-        if p.inbound is not None:
-            await p.inbound.start()
-        self._spawn(
-            sweep_forever(p.messages, cfg.archive.redeliver_after, p.stream.connected_event.is_set),
-            "redelivery-sweep",
-        )
-        self._spawn(
-            prune_forever(
-                p.pg.archive, cfg.archive.retention_interval, cfg.archive.retention_batch
-            ),
-            "retention-sweep",
-        )
+        p = await build(cfg)
+        for name, task in p.tasks.items():
+            self._spawn(task(), name)
+        for server in p.servers:
+            await server.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -273,7 +192,7 @@ class App:
             domain=cfg.component.domain,
             server=f"{cfg.component.host}:{cfg.component.port}",
         )
-        p.stream.start()
+        p.core.stream.start()
         try:
             await self._stop.wait()
         finally:
@@ -281,11 +200,11 @@ class App:
 
     async def _shutdown(self, p: Parts) -> None:
         log.info("component.stopping")
-        if p.inbound is not None:
-            await p.inbound.stop()
+        for server in p.servers:
+            await server.stop()
         if not await wait_idle(p.messages, DRAIN_TIMEOUT_S):
             log.error("component.drain_timeout")
-        await p.stream.stop()
+        await p.core.stream.stop()
         log.info("component.disconnected_for_shutdown")
         if p.ready_file is not None:
             p.ready_file.unlink(missing_ok=True)
@@ -297,8 +216,8 @@ class App:
             task.print_stack(file=stack)
             log.error("component.task_stuck", task=task.get_name(), stack=stack.getvalue())
         log.info("component.tasks_stopped")
-        await p.pg.close()
-        await p.rd.close()
+        await p.core.pg.close()
+        await p.core.rd.close()
         log.info("component.stopped")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:

@@ -41,18 +41,12 @@ PRESENCE_TAGS = frozenset({f"{{{NS_COMPONENT}}}presence", f"{{{NS_CLIENT}}}prese
 
 
 class ComponentStream(ComponentXMPP):
-    def __init__(
-        self,
-        settings: ComponentSettings,
-        on_message: Callable[[Element], None],
-        on_presence: Callable[[Element], None],
-        on_session: Callable[[], Awaitable[None]],
-    ) -> None:
+    def __init__(self, settings: ComponentSettings) -> None:
         super().__init__(settings.domain, settings.secret, settings.host, settings.port)  # type: ignore[no-untyped-call]
         self.settings = settings
-        self._on_message = on_message
-        self._on_presence = on_presence
-        self._on_session = on_session
+        self._on_message: Callable[[Element], None] | None = None
+        self._on_presence: Callable[[Element], None] | None = None
+        self._on_session: Callable[[], Awaitable[None]] | None = None
         self._stopping = False
         self._delay = settings.reconnect_min_delay
         self.connected_event = asyncio.Event()
@@ -67,6 +61,18 @@ class ComponentStream(ComponentXMPP):
 
     # -- dispatch ------------------------------------------------------------
 
+    def route(
+        self,
+        on_message: Callable[[Element], None],
+        on_presence: Callable[[Element], None],
+        on_session: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Hand <message/> and <presence/> elements, and each new session, to the
+        routers (before :meth:`start`; IQs go through slixmpp's handlers)."""
+        self._on_message = on_message
+        self._on_presence = on_presence
+        self._on_session = on_session
+
     def _spawn_event(self, xml: Element) -> None:
         tag = xml.tag
         to = xml.get("to")
@@ -75,9 +81,9 @@ class ComponentStream(ComponentXMPP):
             # listener: never answer for a domain that is not ours.
             log.warning("component.foreign_stanza", to=to, tag=tag)
             return
-        if tag in MESSAGE_TAGS:
+        if tag in MESSAGE_TAGS and self._on_message is not None:
             self._on_message(xml)
-        elif tag in PRESENCE_TAGS:
+        elif tag in PRESENCE_TAGS and self._on_presence is not None:
             self._on_presence(xml)
         else:
             super()._spawn_event(xml)
@@ -127,7 +133,8 @@ class ComponentStream(ComponentXMPP):
             domain=self.settings.domain,
             server=f"{self.settings.host}:{self.settings.port}",
         )
-        await self._on_session()
+        if self._on_session is not None:
+            await self._on_session()
 
     def _on_disconnected(self, reason: object) -> None:
         was_up = self.connected_event.is_set()

@@ -120,7 +120,8 @@ from component.routing.errors import (
     condition_for,
     xmpp_errors,
 )
-from component.routing.forms import NS_DATA, BadPayload, Field, Form, ResultForm, SubmittedForm
+from extensions.forms import NS_DATA, Field, Form, ResultForm, SubmittedForm
+from extensions.xml import PayloadError
 from storage.models import Company
 
 log = get_logger(__name__)
@@ -328,7 +329,7 @@ class Sessions:
                 actions = tuple(_CODES[c.lower()] for c in codes)
                 default = next(_CODES[c.lower()] for c in codes if c.isupper())
                 return StageToken(stage, actions, default)
-        raise BadPayload("The form's hidden field orgchat-stage was altered")
+        raise PayloadError("The form's hidden field orgchat-stage was altered")
 
     def _mac(self, *parts: str) -> str:
         # Length-prefixed, so that no two different tuples give the same input.
@@ -411,7 +412,7 @@ class CommandRegistry:
     async def execute(self, iq: Iq) -> None:
         try:
             await self._execute(iq)
-        except BadPayload as exc:
+        except PayloadError as exc:
             etype, condition, text = condition_for(exc)
             raise XMPPError(
                 cast(Any, condition),
@@ -460,10 +461,10 @@ class CommandRegistry:
         tokens = form.values(STAGE_VAR)
         stage = self.sessions.read_stage(sid, tokens[0]) if len(tokens) == 1 else None
         if len(tokens) > 1:
-            raise BadPayload("The form's hidden field orgchat-stage was altered")
+            raise PayloadError("The form's hidden field orgchat-stage was altered")
         if action == "execute":
             if stage is None:
-                raise BadPayload("Send the form back with its hidden fields")
+                raise PayloadError("Send the form back with its hidden fields")
             action = stage.default
         if stage is not None and action not in stage.actions:
             raise _command_error(
@@ -477,7 +478,7 @@ class CommandRegistry:
             step = await command.back(ctx, stage.stage if stage else None)
         else:
             if stage is None:
-                raise BadPayload("Send the form back with its hidden fields")
+                raise PayloadError("Send the form back with its hidden fields")
             step = await command.submit(ctx, stage.stage, form.without(STAGE_VAR))
         self._send_step(iq, command, sid, step)
 

@@ -4,9 +4,9 @@ Requests to several companies (``urn:orgchat:request:0``) and notification
 settings (``urn:orgchat:notify:0``) are IQs to the domain whose child element
 names the operation. This module registers such handlers once, the same way:
 results and errors of IQs we never sent are ignored, the wrong IQ type or an
-address other than the domain is refused, a payload the extension cannot
-parse is ``bad-request`` with the extension's text, and every other failure
-is mapped by :func:`~component.routing.errors.xmpp_errors`.
+address other than the domain is refused, and every failure is mapped by
+:func:`~component.routing.errors.xmpp_errors` (a payload the extension cannot
+parse is ``bad-request`` with the extension's text).
 """
 
 from __future__ import annotations
@@ -25,25 +25,20 @@ from component.routing.errors import BadRequest, NotImplementedPayload, xmpp_err
 Handler = Callable[[Iq, Element], Awaitable[Element | None]]
 
 
-def register(
-    xmpp: Any,
-    ns: str,
-    handlers: Mapping[tuple[str, str | None], Handler],
-    payload_error: type[Exception],
-) -> None:
+def register(xmpp: Any, ns: str, handlers: Mapping[tuple[str, str | None], Handler]) -> None:
     """Register ``handlers`` by (payload tag, IQ type; None: get or set)."""
     for (tag, itype), handler in handlers.items():
         xmpp.register_handler(
             CoroutineCallback(
                 f"orgchat {ns} {tag}",
                 MatchXPath(f"{{{xmpp.default_ns}}}iq/{{{ns}}}{tag}"),
-                _answering(ns, tag, itype, handler, payload_error),
+                _answering(ns, tag, itype, handler),
             )
         )
 
 
 def _answering(
-    ns: str, tag: str, itype: str | None, handler: Handler, payload_error: type[Exception]
+    ns: str, tag: str, itype: str | None, handler: Handler
 ) -> Callable[[Any], Awaitable[None]]:
     @xmpp_errors
     async def answer(iq: Iq) -> None:
@@ -55,10 +50,7 @@ def _answering(
             raise NotImplementedPayload("Send this to the service domain itself")
         payload = iq.xml.find(f"{{{ns}}}{tag}")
         assert payload is not None  # the matcher found it
-        try:
-            result = await handler(iq, payload)
-        except payload_error as exc:
-            raise BadRequest(str(exc)) from None
+        result = await handler(iq, payload)
         reply = iq.reply(clear=True)
         if result is not None:
             reply.append(result)

@@ -16,6 +16,7 @@ from slixmpp.exceptions import XMPPError
 from slixmpp.stanza.error import Error
 
 from component.logs import get_logger
+from extensions.xml import PayloadError
 from storage.errors import Unavailable
 
 log = get_logger(__name__)
@@ -113,6 +114,9 @@ def condition_for(exc: BaseException) -> tuple[str, str, str | None]:
     """(error type, defined condition, text) for any exception."""
     if isinstance(exc, RoutingError):
         return exc.etype, exc.condition, exc.text
+    if isinstance(exc, PayloadError):
+        # A malformed payload or form (extensions' parsers): its text says why.
+        return "modify", "bad-request", str(exc)
     if isinstance(exc, Unavailable):
         return UNAVAILABLE
     return "wait", "internal-server-error", "Internal error"
@@ -136,7 +140,7 @@ def xmpp_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
             raise
         except Exception as exc:
             etype, condition, text = condition_for(exc)
-            if not isinstance(exc, RoutingError | Unavailable):
+            if not isinstance(exc, RoutingError | PayloadError | Unavailable):
                 log.exception("handler.failed", handler=handler.__qualname__)
             raise XMPPError(cast(Any, condition), text, etype=cast(Any, etype)) from exc
 

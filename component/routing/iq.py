@@ -8,12 +8,10 @@
   commands exist for that kind of address, the node
   ``http://jabber.org/protocol/commands`` in disco#items (the commands the
   requester may run there) and disco#info of each command node.
-* XEP-0054 vcard-temp of each company (name, email, street address and city,
-  phone, web site, category, hours) and, for the company's agents only, of
-  each conversation (the customer's nickname).
-* Other modules add disco#info features and XEP-0128 extended information
-  forms through :class:`DiscoExtension` (the directory's search, vCard4 and
-  company information: :mod:`component.routing.directory_iq`).
+* Features add disco#info features and XEP-0128 extended information forms
+  through :class:`DiscoExtension` (the directory's search, vCards and
+  company information, the archive's XEP-0313 features, the request
+  namespace); :class:`Advertised` is the one for features only.
 * XEP-0199 ping and XEP-0092 software version.
 
 Any other IQ get/set is answered ``feature-not-implemented`` by slixmpp.
@@ -21,7 +19,8 @@ Any other IQ get/set is answered ``feature-not-implemented`` by slixmpp.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any, Protocol
 from xml.etree.ElementTree import Element, SubElement
@@ -31,7 +30,6 @@ from slixmpp.stanza import Iq
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-import extensions.request as req
 from component.addressing import company_jid, display_name
 from component.directory import Directory
 from component.routing.commands import (
@@ -43,8 +41,6 @@ from component.routing.commands import (
     resolve_target,
 )
 from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
-from component.routing.forms import NS_DATA
-from component.routing.mam import NS_FULLTEXT, NS_MAM, NS_MAM_EXTENDED
 from component.routing.wire import (
     NS_CHATSTATES,
     NS_CORRECT,
@@ -53,31 +49,19 @@ from component.routing.wire import (
     NS_RECEIPTS,
     NS_SID,
 )
+from extensions.forms import NS_DATA
 from storage.models import Company, Conversation
 from storage.protocols import ConversationStore
 
 NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
 NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
 NS_RSM = "http://jabber.org/protocol/rsm"
-NS_VCARD = "vcard-temp"
 NS_PING = "urn:xmpp:ping"
 NS_VERSION = "jabber:iq:version"
 
-SERVICE_FEATURES = (
-    NS_DISCO_INFO,
-    NS_DISCO_ITEMS,
-    NS_RSM,
-    NS_VCARD,
-    NS_PING,
-    NS_VERSION,
-    req.NS,  # requests to several companies: IQs on the domain
-)
+SERVICE_FEATURES = (NS_DISCO_INFO, NS_DISCO_ITEMS, NS_RSM, NS_PING, NS_VERSION)
 CHAT_FEATURES = (
-    NS_MAM,
-    NS_MAM_EXTENDED,  # XEP-0313: before-id, after-id, ids, flip-page, metadata
-    NS_FULLTEXT,  # XEP-0431 full-text search in the archive
     NS_DISCO_INFO,
-    NS_VCARD,
     NS_PING,
     NS_RECEIPTS,
     NS_CHATSTATES,
@@ -98,6 +82,35 @@ class DiscoExtension(Protocol):
 
     async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
         """XEP-0128 forms (``<x type="result"/>``, each with its own FORM_TYPE)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Advertised:
+    """A DiscoExtension of features only: what to advertise at each kind of address."""
+
+    by_target: Mapping[Target, Sequence[str]]
+
+    def features(self, target: Target) -> Sequence[str]:
+        return self.by_target.get(target, ())
+
+    async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
+        return ()
+
+
+async def agent_conversation(
+    directory: Directory,
+    conversations: ConversationStore,
+    requester: str,
+    company: Company,
+    token: str,
+) -> Conversation:
+    """A conversation of the company queried by one of its agents; raises otherwise."""
+    if not directory.is_agent(company.id, requester):
+        raise NotAnAgent("Only the company's agents may query this conversation")
+    conv = await conversations.of_company(company.id, token)
+    if conv is None:
+        raise UnknownAddress("No such conversation")
+    return conv
 
 
 class IqHandlers:
@@ -121,21 +134,16 @@ class IqHandlers:
         handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
             NS_DISCO_INFO: self.disco_info,
             NS_DISCO_ITEMS: self.disco_items,
-            NS_VCARD: self.vcard,
             NS_PING: self.ping,
             NS_VERSION: self.version,
         }
         for payload_ns, handler in handlers.items():
-            tag = (
-                "query"
-                if payload_ns not in (NS_VCARD, NS_PING)
-                else ("vCard" if payload_ns == NS_VCARD else "ping")
-            )
+            tag = "ping" if payload_ns == NS_PING else "query"
             xmpp.register_handler(
                 CoroutineCallback(
                     f"orgchat {payload_ns}",
                     MatchXPath(f"{{{ns}}}iq/{{{payload_ns}}}{tag}"),
-                    _only_get(handler),
+                    only_get(handler),
                 )
             )
 
@@ -147,12 +155,9 @@ class IqHandlers:
         return company, token
 
     async def _conversation(self, iq: Iq, company: Company, token: str) -> Conversation:
-        if not self.directory.is_agent(company.id, iq["from"].bare):
-            raise NotAnAgent("Only the company's agents may query this conversation")
-        conv = await self.conversations.of_company(company.id, token)
-        if conv is None:
-            raise UnknownAddress("No such conversation")
-        return conv
+        return await agent_conversation(
+            self.directory, self.conversations, iq["from"].bare, company, token
+        )
 
     # -- handlers -------------------------------------------------------------
 
@@ -251,50 +256,6 @@ class IqHandlers:
         reply.send()
 
     @xmpp_errors
-    async def vcard(self, iq: Iq) -> None:
-        company, token = self._target(iq)
-        out = Element(f"{{{NS_VCARD}}}vCard")
-        if company is None:
-            _text(out, "FN", "orgchat business messenger")
-        elif token is None:
-            _text(out, "FN", company.name)
-            _text(out, "NICKNAME", company.name)
-            if company.email:
-                email = SubElement(out, f"{{{NS_VCARD}}}EMAIL")
-                SubElement(email, f"{{{NS_VCARD}}}INTERNET")
-                _text(email, "USERID", company.email)
-            if company.city or company.address:
-                adr = SubElement(out, f"{{{NS_VCARD}}}ADR")
-                SubElement(adr, f"{{{NS_VCARD}}}WORK")
-                if company.address:
-                    _text(adr, "STREET", company.address)
-                if company.city:
-                    _text(adr, "LOCALITY", company.city)
-            if company.phone:
-                tel = SubElement(out, f"{{{NS_VCARD}}}TEL")
-                SubElement(tel, f"{{{NS_VCARD}}}WORK")
-                SubElement(tel, f"{{{NS_VCARD}}}VOICE")
-                _text(tel, "NUMBER", company.phone)
-            if company.url:
-                _text(out, "URL", company.url)
-            if company.category:
-                cats = SubElement(out, f"{{{NS_VCARD}}}CATEGORIES")
-                _text(cats, "KEYWORD", company.category)
-            note = [f"Time zone: {company.timezone}"]
-            if company.hours:
-                note.insert(0, f"Opening hours: {company.hours}")
-            _text(out, "DESC", "\n".join(note))
-            _text(out, "JABBERID", company_jid(company.slug, self.domain))
-        else:
-            conv = await self._conversation(iq, company, token)
-            name = display_name(conv)
-            _text(out, "FN", name)
-            _text(out, "NICKNAME", name)
-        reply = iq.reply(clear=True)
-        reply.append(out)
-        reply.send()
-
-    @xmpp_errors
     async def ping(self, iq: Iq) -> None:
         self._target(iq)
         iq.reply(clear=True).send()
@@ -309,7 +270,9 @@ class IqHandlers:
         reply.send()
 
 
-def _only_get(handler: Callable[[Iq], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+def only_get(handler: Callable[[Iq], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """Answer IQs of type get; a set is feature-not-implemented."""
+
     async def wrapper(iq: Iq) -> None:
         if iq["type"] == "get":
             await handler(iq)
@@ -324,7 +287,7 @@ def _identity(query: Element, category: str, itype: str, name: str) -> None:
     SubElement(query, f"{{{NS_DISCO_INFO}}}identity", category=category, type=itype, name=name)
 
 
-def _text(parent: Element, tag: str, text: str, ns: str = NS_VCARD) -> None:
+def _text(parent: Element, tag: str, text: str, ns: str) -> None:
     SubElement(parent, f"{{{ns}}}{tag}").text = text
 
 

@@ -37,7 +37,8 @@ from component.addressing import company_jid, split_local
 from component.directory import Directory
 from component.logs import get_logger
 from component.routing.errors import NotConnected
-from component.routing.messages import MessageRouter, Outbox
+from component.routing.outbox import Outbox
+from component.routing.router import MessageRouter
 from component.routing.wire import NS_CLIENT, NS_COMPONENT, render_presence
 from storage.errors import Unavailable, raise_if_cancelling
 from storage.protocols import ConversationStore, PresenceStore
@@ -167,7 +168,9 @@ class PresenceRouter:
             )
             log.debug("presence.agent", agent=bare, resource=resource, online=True)
             if change.is_online:
-                await self.messages.deliver_pending(sorted(self.directory.companies_of(bare)))
+                await self.messages.deliveries.deliver_pending(
+                    sorted(self.directory.companies_of(bare))
+                )
             self._resync_delay = RESYNC_MIN_DELAY_S  # storage serves again
         elif ptype == "unavailable":
             change = await self.presence.update(bare, resource, None)

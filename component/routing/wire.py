@@ -13,15 +13,22 @@ JID to an agent. Implements the wire side of:
 * XEP-0085 chat states, XEP-0184 receipts, XEP-0333 chat markers,
 * XEP-0359 origin-id and stanza-id, XEP-0172 nicknames in messages,
 * XEP-0066 out-of-band URLs, XEP-0308 corrections, XEP-0203 delay,
-* XEP-0201 threads; and an agent's offer or decline of a request to several
-  companies (``urn:orgchat:request:0``, see :mod:`extensions.request`).
+* XEP-0201 threads;
+
+and, in ``Inbound.payloads``, the children in the namespaces that features
+registered (their routing hooks read them, see
+:mod:`component.routing.hooks`). Escaping is :mod:`extensions.xml`'s, the one
+escaper of every namespace.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from xml.etree.ElementTree import Element
+
+from extensions.xml import escape_attr, escape_text
 
 NS_COMPONENT = "jabber:component:accept"
 NS_CLIENT = "jabber:client"
@@ -37,7 +44,6 @@ NS_DELAY = "urn:xmpp:delay"
 NS_OMEMO_LEGACY = "eu.siacs.conversations.axolotl"
 NS_OMEMO = "urn:xmpp:omemo:2"
 NS_OPENPGP = "urn:xmpp:openpgp:0"
-NS_REQUEST = "urn:orgchat:request:0"
 
 CHAT_STATES = frozenset({"active", "composing", "paused", "inactive", "gone"})
 MARKERS = frozenset({"received", "displayed", "acknowledged"})
@@ -53,7 +59,6 @@ _NICK = "{" + NS_NICK + "}nick"
 _OOB = "{" + NS_OOB + "}x"
 _OOB_URL = "{" + NS_OOB + "}url"
 _REPLACE = "{" + NS_CORRECT + "}replace"
-_REQUEST_ANSWERS = frozenset({"{" + NS_REQUEST + "}offer", "{" + NS_REQUEST + "}decline"})
 _ENCRYPTED = frozenset(
     {
         "{" + NS_OMEMO_LEGACY + "}encrypted",
@@ -88,8 +93,8 @@ class Inbound:
     encrypted: bool = False
     has_error: bool = False
     unknown_payload: bool = False  #: a child element we do not understand
-    #: An agent's <offer/> or <decline/> (urn:orgchat:request:0), validated by routing.
-    request_answer: Element | None = None
+    #: Children in the namespaces features registered, for their routing hooks.
+    payloads: list[Element] = dataclasses.field(default_factory=list)
 
     @property
     def client_key(self) -> str | None:
@@ -105,19 +110,41 @@ class Inbound:
         return bool(self.body is not None or self.chat_state or self.receipt_for or self.marker)
 
 
-def parse_message(xml: Element) -> Inbound:
-    """Parse a <message/> element as received from ejabberd."""
-    sender = xml.get("from") or ""
-    to = xml.get("to") or ""
+def compose(
+    sender: str,
+    to: str,
+    *,
+    body: str | None,
+    origin_id: str | None = None,
+    payloads: Sequence[Element] = (),
+) -> Inbound:
+    """A chat message the component writes on someone's behalf (a command, an email)."""
+    return dataclasses.replace(
+        _addressed(sender, to, None, "chat"),
+        body=body,
+        origin_id=origin_id,
+        payloads=list(payloads),
+    )
+
+
+def _addressed(sender: str, to: str, msg_id: str | None, mtype: str) -> Inbound:
     to_bare = to.split("/", 1)[0]
     local, sep, _ = to_bare.partition("@")
-    msg = Inbound(
+    return Inbound(
         sender=sender,
         sender_bare=sender.split("/", 1)[0],
         to=to_bare,
         to_local=local if sep else "",
-        id=xml.get("id"),
-        type=xml.get("type") or "normal",
+        id=msg_id,
+        type=mtype,
+    )
+
+
+def parse_message(xml: Element, namespaces: frozenset[str] = frozenset()) -> Inbound:
+    """Parse a <message/> element as received from ejabberd; children in
+    ``namespaces`` go to ``payloads``."""
+    msg = _addressed(
+        xml.get("from") or "", xml.get("to") or "", xml.get("id"), xml.get("type") or "normal"
     )
     for child in xml:
         tag = child.tag
@@ -153,25 +180,15 @@ def parse_message(xml: Element) -> Inbound:
                 msg.oob_url = url.text.strip()
         elif tag == _REPLACE:
             msg.replace_id = child.get("id") or None
-        elif tag in _REQUEST_ANSWERS:
-            msg.request_answer = child
         elif tag in _ENCRYPTED:
             msg.encrypted = True
         elif tag in _ERRORS:
             msg.has_error = True
+        elif namespaces and tag[1 : tag.find("}")] in namespaces:
+            msg.payloads.append(child)
         else:
             msg.unknown_payload = True
     return msg
-
-
-def escape_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def escape_attr(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
 
 
 def render_chat(

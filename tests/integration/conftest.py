@@ -31,7 +31,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from component.notify.push import generate_vapid_key
+from component.features.notify.push import generate_vapid_key
 from tests.integration.clients import AioClient, SlixClient
 from tests.integration.mailbox import Mailbox
 

@@ -9,7 +9,7 @@ claims) and :func:`decrypt` (RFC 8291 over RFC 8188 ``aes128gcm``) on what it
 recorded.
 
 :func:`decrypt` is the user agent's side, written independently of
-``component.notify.push``: it follows RFC 8291 section 3.4 literally, with
+``component.features.notify.push``: it follows RFC 8291 section 3.4 literally, with
 HMAC-SHA-256 as the HKDF steps, where the sender uses ``cryptography``'s HKDF.
 
 :meth:`PushEndpoint.subscribe` (or :func:`browser_subscription`) makes a

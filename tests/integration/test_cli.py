@@ -817,7 +817,7 @@ async def write(company: Any, agent: Any, customer: Any, *lines: str) -> str:
 
 async def history(db: asyncpg.Connection, customer: str) -> list[asyncpg.Record]:
     return await db.fetch(
-        "SELECT m.id, m.ts, m.author, m.sender_jid, m.body, m.stanza_id, m.thread"
+        "SELECT m.id, m.ts, m.direction, m.sender_jid, m.body, m.stanza_id, m.thread"
         " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
         " WHERE c.customer_jid = $1 ORDER BY m.id",
         customer,

@@ -68,7 +68,7 @@ async def test_customer_agents_customer_round_trip(
     assert stanza_id is not None and stanza_id.get("by") == company.jid
 
     rows = await db.fetch(
-        """SELECT m.author, m.sender_jid, m.body, m.stanza_id, m.pending, c.customer_jid, c.token
+        """SELECT m.direction, m.sender_jid, m.body, m.stanza_id, m.pending, c.customer_jid, c.token
            FROM messages m JOIN conversations c ON c.id = m.conversation_id
            JOIN companies co ON co.id = c.company_id
            WHERE co.slug = $1 ORDER BY m.id""",

@@ -2,7 +2,7 @@
 
 Every push goes over a loopback socket to :class:`PushEndpoint`, which
 decrypts the body with the subscription's private key and checks the VAPID
-signature with code independent of ``component.notify.push``: wrong
+signature with code independent of ``component.features.notify.push``: wrong
 cryptography fails these tests.
 """
 
@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from component.config import PushSettings
-from component.notify.push import (
+from component.features.notify.push import (
     MAX_PLAINTEXT,
     PushOutcome,
     PushSender,

@@ -31,7 +31,7 @@ import pytest_asyncio
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from component.config import InboundSettings, SmtpSettings
-from component.notify.email import (
+from component.features.notify.email import (
     Excerpt,
     Notification,
     PermanentFailure,
@@ -39,8 +39,8 @@ from component.notify.email import (
     TemporaryFailure,
     render,
 )
-from component.notify.inbound import InboundReply, InboundServer, same_address
-from component.notify.tokens import Purpose, Tokens
+from component.features.notify.inbound import InboundReply, InboundServer, same_address
+from component.features.notify.tokens import Purpose, Tokens
 from storage.models import Party
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -216,7 +216,7 @@ async def _shows_are(rds: aioredis.Redis, jid: str, expected: dict[str, str]) ->
 
 async def rows(db: asyncpg.Connection, slug: str) -> list[asyncpg.Record]:
     return await db.fetch(
-        """SELECT m.author, m.sender_jid, m.body, m.client_id, m.pending,
+        """SELECT m.direction, m.sender_jid, m.body, m.client_id, m.pending,
                   c.customer_jid, c.token
              FROM messages m JOIN conversations c ON c.id = m.conversation_id
              JOIN companies co ON co.id = c.company_id

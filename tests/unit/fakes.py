@@ -11,9 +11,11 @@ import itertools
 from collections.abc import Sequence
 
 from component.config import ArchiveSettings, LimitsSettings
-from component.conversation_cache import ConversationCache
 from component.directory import Directory
-from component.routing.messages import MessageRouter, Outbox
+from component.routing.conversation_cache import ConversationCache
+from component.routing.hooks import RoutingHooks
+from component.routing.outbox import Outbox
+from component.routing.router import MessageRouter
 from storage.errors import NotFound, Unavailable
 from storage.models import (
     Agent,
@@ -263,6 +265,7 @@ def message_router(
     presence: FakePresence | None = None,
     limits: FakeLimits | None = None,
     limit_settings: LimitsSettings | None = None,
+    hooks: Sequence[RoutingHooks] = (),
 ) -> MessageRouter:
     """A MessageRouter on in-memory stores, handling each message at once (no linger)."""
     return MessageRouter(
@@ -276,4 +279,5 @@ def message_router(
         limit_settings=limit_settings or LimitsSettings(),
         archive_settings=ArchiveSettings(flush_interval_ms=0),
         outbox=outbox,
+        hooks=hooks,
     )

@@ -10,9 +10,9 @@ from xml.etree import ElementTree as ET
 import pytest
 from slixmpp.exceptions import XMPPError
 
-from component.archive_admin import retention_days
-from component.conversation_cache import ConversationCache
-from component.routing import mam
+from component.features.directory.cli import retention_days
+from component.features.history import mam
+from component.routing.conversation_cache import ConversationCache
 from storage.models import Conversation
 
 MAM = "urn:xmpp:mam:2"

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
-from component.notify.away import away_text
+from component.features.notify.away import away_text
 from storage.models import Company
 
 SHOP = Company(1, "shop", "Night Shop", None, "Asia/Novosibirsk", "Mo-Fr 09:00-18:00", None, None)

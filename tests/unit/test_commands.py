@@ -26,10 +26,10 @@ from component.routing.commands import (
     Step,
     Target,
 )
-from component.routing.errors import NotAcceptable, RoutingError
-from component.routing.forms import (
+from component.routing.errors import NotAcceptable, condition_for
+from component.routing.iq import IqHandlers
+from extensions.forms import (
     NS_DATA,
-    BadPayload,
     Column,
     Field,
     Form,
@@ -38,7 +38,7 @@ from component.routing.forms import (
     SubmittedForm,
     Table,
 )
-from component.routing.iq import IqHandlers
+from extensions.xml import PayloadError
 from storage.errors import Unavailable
 from tests.unit.fakes import FakeConversations, FakeDirectoryStore
 
@@ -793,10 +793,10 @@ def test_steps_and_forms_refuse_authoring_mistakes() -> None:
         lambda: Field.list_single("x", "X", []),
         lambda: Field.list_single("x", "X", ["a"], default="b"),
         lambda: Field.list_multi("x", "X", ["a", "a"]),
-        lambda: Field("text-single", "x", options=(Option("a"),)),
-        lambda: Field("text-single"),
+        lambda: Field.of("text-single", "x", options=(Option("a"),)),
+        lambda: Field.of("text-single", None),
         lambda: Field.fixed("two\nlines"),
-        lambda: Field("list-single", "x", values=("a", "b"), options=(Option("a"), Option("b"))),
+        lambda: Field.of("list-single", "x", values=("a", "b"), options=(Option("a"), Option("b"))),
         lambda: Form(fields=[Field.text_single("a"), Field.boolean("a")]),
         lambda: Table(columns=[Column("a", "A")], rows=[{"b": "x"}]),
         lambda: Table(columns=[], rows=[]),
@@ -907,14 +907,14 @@ def test_typed_getters() -> None:
 )
 def test_typed_getters_raise_bad_payload(read: object, text: str) -> None:
     form = submitted(blank="  ", two=["a", "b"], long="abcd", bad="not a jid@@", n="42")
-    with pytest.raises(BadPayload) as info:
+    with pytest.raises(PayloadError) as info:
         read(form)  # type: ignore[operator]
-    assert info.value.text == text
-    assert isinstance(info.value, RoutingError) and info.value.condition == "bad-request"
+    assert str(info.value) == text
+    assert condition_for(info.value) == ("modify", "bad-request", text)
 
 
 def test_a_field_given_twice_is_refused() -> None:
-    with pytest.raises(BadPayload, match="twice"):
+    with pytest.raises(PayloadError, match="twice"):
         SubmittedForm.parse(
             ET.fromstring(
                 f'<x xmlns="{NS_DATA}" type="submit"><field var="a"/><field var="a"/></x>'

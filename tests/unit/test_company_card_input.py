@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from component.cli import build_parser
-from component.directory_input import InputError, company_draft, load_import
+from component.features.directory.input import InputError, company_draft, load_import
 
 
 def test_card_fields_are_optional() -> None:

@@ -9,8 +9,11 @@ from slixmpp.stanza import Iq
 
 from component.addressing import display_name
 from component.directory import Directory
+from component.features.directory.iq import DirectoryIqHandlers
+from component.features.directory.response_times import ResponseTimes
 from component.routing.iq import IqHandlers
 from tests.unit.fakes import FakeConversations, FakeDirectoryStore
+from tests.unit.test_directory_iq import FakeResponseTimes
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,10 +49,16 @@ async def test_vcard_and_disco_name_match_the_messages_label(
     assert company is not None
     [conv] = await conversations.open_many([(company.id, "alice@localhost", nick)])
     handlers = IqHandlers(domain=DOMAIN, directory=directory, conversations=conversations)
+    cards = DirectoryIqHandlers(
+        domain=DOMAIN,
+        directory=directory,
+        conversations=conversations,
+        response_times=ResponseTimes(FakeResponseTimes()),
+    )
     to = f"pizza+{conv.token}@{DOMAIN}"
     label = display_name(conv)
 
-    await handlers.vcard(_iq(to, '<vCard xmlns="vcard-temp"/>'))
+    await cards.vcard(_iq(to, '<vCard xmlns="vcard-temp"/>'))
     await handlers.disco_info(_iq(to, '<query xmlns="http://jabber.org/protocol/disco#info"/>'))
     vcard, info = (reply.xml for reply in sent)
     assert vcard.findtext("{vcard-temp}vCard/{vcard-temp}FN") == label

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
+from typing import cast
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from component import desk
 from component.directory import Directory
-from component.routing.messages import Outbox
+from component.features.desk import rules as desk
+from component.routing.outbox import Outbox
 from storage.models import (
     ActorKind,
     ArchivedMessage,
@@ -19,9 +20,11 @@ from storage.models import (
     Delivery,
     DeskChange,
     DeskEventKind,
+    DeskRouting,
     DeskState,
     Party,
 )
+from storage.protocols import DeskStore
 from tests.unit.fakes import FakeConversations, FakeDirectoryStore, FakePresence, message_router
 
 OPEN, RESOLVED = ConversationStatus.OPEN, ConversationStatus.RESOLVED
@@ -106,16 +109,16 @@ def test_errors_are_xmpp_conditions() -> None:
 # -- the assignment rule in routing ---------------------------------------------------
 
 
-class FakeAssignments:
+class FakeDeskRoute:
+    """DeskStore.route, the one desk statement routing makes per batch."""
+
     def __init__(self) -> None:
         self.claims: dict[int, str] = {}
         self.calls: list[tuple[list[int], list[int]]] = []
 
-    async def claimed(
-        self, conversation_ids: Sequence[int], reopen: Sequence[int]
-    ) -> dict[int, str]:
+    async def route(self, conversation_ids: Sequence[int], reopen: Sequence[int]) -> DeskRouting:
         self.calls.append((list(conversation_ids), list(reopen)))
-        return {c: a for c, a in self.claims.items() if c in conversation_ids}
+        return DeskRouting({c: a for c, a in self.claims.items() if c in conversation_ids}, [])
 
 
 NS = "jabber:component:accept"
@@ -136,11 +139,14 @@ async def test_a_claimed_conversation_reaches_its_agent_alone_while_online() -> 
     await presence.update(LUIGI, "desk", "available")
     written: list[str] = []
     conversations = FakeConversations()
+    assignments = FakeDeskRoute()
     router = message_router(
-        directory, Outbox(written.append), conversations=conversations, presence=presence
+        directory,
+        Outbox(written.append),
+        conversations=conversations,
+        presence=presence,
+        hooks=[desk.DeskHooks(cast(DeskStore, assignments))],
     )
-    assignments = FakeAssignments()
-    router.assignments = assignments
     task = asyncio.create_task(router.run())
 
     def output() -> list[ET.Element]:
@@ -183,7 +189,7 @@ async def test_a_claimed_conversation_reaches_its_agent_alone_while_online() -> 
             dt.datetime.now(dt.UTC),
         )
         written.clear()
-        await router.deliver(Delivery(1, [message]))
+        await router.deliveries.deliver(Delivery(1, [message]))
         assert {m.get("to") for m in output()} == {MARIO}
         assert assignments.calls[-1] == ([conv.id], [])  # nothing reopens on redelivery
     finally:

@@ -1,4 +1,4 @@
-"""component.notify.email.render: headers, threading, escaping, RFC 2047, MIME structure.
+"""component.features.notify.email.render: headers, threading, escaping, RFC 2047, MIME structure.
 
 Every check runs on the bytes as they would go over SMTP, parsed back with the
 standard library's parser, as a mail client would see them.
@@ -15,8 +15,8 @@ from email.utils import parseaddr, parsedate_to_datetime
 
 import pytest
 
-from component.notify.email import Excerpt, Notification, render, thread_id
-from component.notify.quotes import html_to_text
+from component.features.notify.email import Excerpt, Notification, render, thread_id
+from component.features.notify.quotes import html_to_text
 from storage.models import Party
 
 SENDER = "orgchat <noreply@biz.localhost>"

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from component.config import PushSettings
-from component.notify.push import (
+from component.features.notify.push import (
     MAX_PLAINTEXT,
     PushOutcome,
     PushPayloadTooLarge,

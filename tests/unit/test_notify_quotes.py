@@ -1,5 +1,5 @@
 # ruff: noqa: RUF001  (Russian samples are intended)
-"""component.notify.quotes: the new text of email replies from common mail clients.
+"""component.features.notify.quotes: the new text of email replies from common mail clients.
 
 The samples are shaped after what the clients send in reply to an orgchat
 notification (text/plain bodies as decoded, HTML bodies as sent).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from component.notify.quotes import html_to_text, strip_reply, unflow
+from component.features.notify.quotes import html_to_text, strip_reply, unflow
 
 REPLY_TO = "reply+5mnzcq2ya4aaaaaaaaaaaaaaaaaaaaaaabcd@reply.biz.localhost"
 

@@ -1,4 +1,4 @@
-"""component.notify.tokens: signed, expiring Reply-To and unsubscribe addresses."""
+"""component.features.notify.tokens: signed, expiring Reply-To and unsubscribe addresses."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from component.notify.tokens import TOKEN_CHARS, Purpose, TokenClaims, TokenError, Tokens
+from component.features.notify.tokens import TOKEN_CHARS, Purpose, TokenClaims, TokenError, Tokens
 from storage.models import Party
 
 DOMAIN = "reply.biz.localhost"

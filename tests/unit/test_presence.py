@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from component.directory import Directory
-from component.routing.messages import Outbox
+from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
 from tests.unit.fakes import (
     FakeDirectoryStore,

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from component.directory import Directory
 from component.routing import presence as presence_mod
-from component.routing.messages import Outbox
+from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
 from storage.errors import Unavailable
 from storage.models import Delivery

@@ -18,7 +18,8 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from component.directory import Directory
-from component.routing import messages
+from component.routing import router as router_module
+from component.routing.outbox import Outbox
 from tests.unit.fakes import (
     FakeConversations,
     FakeDirectoryStore,
@@ -49,7 +50,7 @@ def canonical(el: ET.Element) -> str:
 async def test_examples_match_what_routing_does(monkeypatch: pytest.MonkeyPatch) -> None:
     counter = itertools.count(1)
     monkeypatch.setattr(
-        messages,
+        router_module,
         "new_id",
         lambda: hashlib.sha1(f"orgchat-doc-{next(counter)}".encode()).hexdigest()[:24],
     )
@@ -62,7 +63,7 @@ async def test_examples_match_what_routing_does(monkeypatch: pytest.MonkeyPatch)
     written: list[str] = []
     router = message_router(
         directory,
-        messages.Outbox(written.append),
+        Outbox(written.append),
         conversations=FakeConversations(tokens=["k3x7f2q7mz"]),
         presence=presence,
     )

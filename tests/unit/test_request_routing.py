@@ -12,10 +12,10 @@ from xml.etree import ElementTree as ET
 import pytest
 import pytest_asyncio
 
-import extensions.request as req
 from component.config import RequestSettings
 from component.directory import Directory
-from component.requests import RequestService
+from component.features.requests.hooks import RequestHooks
+from component.features.requests.service import RequestService
 from component.routing.errors import (
     BodyTooLong,
     NoRecipient,
@@ -23,7 +23,11 @@ from component.routing.errors import (
     TooManyRecipients,
     UnknownAddress,
 )
-from component.routing.messages import Outbox
+from component.routing.outbox import Outbox
+from extensions.request.create import Create, Search
+from extensions.request.offers import offer_text, parse_offer
+from extensions.request.stanza import FORM_OFFER
+from extensions.request.stanza import NS as REQ_NS
 from storage.models import (
     Company,
     CreatedRequest,
@@ -162,10 +166,15 @@ async def env() -> AsyncIterator[Env]:
     written: list[str] = []
     archive, conversations = FakeArchive(), FakeConversations()
     outbox = Outbox(written.append)
-    router = message_router(
-        directory, outbox, domain=DOMAIN, archive=archive, conversations=conversations
-    )
     requests, limits = FakeRequestStore(), FakeLimits()
+    router = message_router(
+        directory,
+        outbox,
+        domain=DOMAIN,
+        archive=archive,
+        conversations=conversations,
+        hooks=[RequestHooks(domain=DOMAIN, directory=directory, store=requests)],
+    )
     service = RequestService(
         domain=DOMAIN,
         directory=directory,
@@ -177,14 +186,13 @@ async def env() -> AsyncIterator[Env]:
         max_body_chars=50,
         now=lambda: NOW,
     )
-    router.hooks = [service]
     task = asyncio.create_task(router.run())
     yield Env(service, requests, store, archive, conversations, limits, written)
     task.cancel()
 
 
-def ask(*jids: str, search: req.Search | None = None, include_closed: bool = False) -> req.Create:
-    return req.Create("Tyres", "Price for four?", jids, search, None, include_closed)
+def ask(*jids: str, search: Search | None = None, include_closed: bool = False) -> Create:
+    return Create("Tyres", "Price for four?", jids, search, None, include_closed)
 
 
 def jid(slug: str) -> str:
@@ -237,12 +245,12 @@ async def test_customer_rate_and_company_intake(env: Env) -> None:
 
 
 async def test_search_open_first_case_insensitive(env: Env) -> None:
-    found = env.service.search(req.Search("TYRES", None, None, None), 10)
+    found = env.service.search(Search("TYRES", None, None, None), 10)
     # north is open on Monday noon; south (weekends) after; quiet opted out.
     assert [c.slug for c in found] == ["east", "north", "south"]
-    found = env.service.search(req.Search("tyres", "tomsk", "nor", None), 10)
+    found = env.service.search(Search("tyres", "tomsk", "nor", None), 10)
     assert [c.slug for c in found] == ["north"]
-    view = await env.service.create(CUSTOMER, ask(search=req.Search("tyres", "Tomsk", None, 1)))
+    view = await env.service.create(CUSTOMER, ask(search=Search("tyres", "Tomsk", None, 1)))
     assert [(t.jid, t.status) for t in view.targets] == [(jid("north"), "sent")]
 
 
@@ -255,25 +263,25 @@ async def test_agent_reply_carries_the_request_and_moves_its_status(env: Env) ->
     [to_customer, status] = out
     assert to_customer.get("to") == CUSTOMER and body(to_customer) == "320 EUR"
     assert to_customer.findtext(f"{{{NS}}}thread") == "rabcdefghijklmnopqrst"
-    ref = to_customer.find(f"{{{req.NS}}}reply")
+    ref = to_customer.find(f"{{{REQ_NS}}}reply")
     assert ref is not None and ref.get("request") == "rabcdefghijklmnopqrst"
     assert status.get("type") == "headline" and status.get("from") == DOMAIN
-    st = status.find(f"{{{req.NS}}}status/{{{req.NS}}}target")
+    st = status.find(f"{{{REQ_NS}}}status/{{{REQ_NS}}}target")
     assert st is not None and (st.get("jid"), st.get("status")) == (jid("north"), "answered")
     archived = env.archive.rows[-1][1]
     assert archived.thread == "rabcdefghijklmnopqrst" and archived.payload is not None
 
     # An offer without a body: the body is written from it; no new status (already answered).
     offer = (
-        f'<offer xmlns="{req.NS}"><x xmlns="jabber:x:data" type="submit">'
-        f'<field var="FORM_TYPE" type="hidden"><value>{req.FORM_OFFER}</value></field>'
+        f'<offer xmlns="{REQ_NS}"><x xmlns="jabber:x:data" type="submit">'
+        f'<field var="FORM_TYPE" type="hidden"><value>{FORM_OFFER}</value></field>'
         '<field var="price"><value>300</value></field>'
         '<field var="currency"><value>EUR</value></field>'
         '<field var="availability"><value>to-order</value></field></x></offer>'
     )
     [offered] = await env.send(chat("agent@north.example/desk", vjid, None, "a2", offer))
-    assert body(offered) == req.offer_text(req.parse_offer(ET.fromstring(offer)))
-    assert offered.find(f"{{{req.NS}}}offer") is not None
+    assert body(offered) == offer_text(parse_offer(ET.fromstring(offer)))
+    assert offered.find(f"{{{REQ_NS}}}offer") is not None
     assert env.store.updates[-1].offer is not None
 
     # A malformed offer is refused and archives nothing.
@@ -302,19 +310,19 @@ async def test_seen_and_plain_conversations(env: Env) -> None:
     statuses = [
         (t.get("jid"), t.get("status"))
         for el in out
-        for t in el.iterfind(f"{{{req.NS}}}status/{{{req.NS}}}target")
+        for t in el.iterfind(f"{{{REQ_NS}}}status/{{{REQ_NS}}}target")
     ]
     assert statuses == [(jid("north"), "seen")]
     # Bob's conversation has no open request: a plain reply, no thread, no status.
     [reply] = await env.send(
         chat("agent@north.example/desk", f"north+{bob.token}@{DOMAIN}", "hi Bob", "r1")
     )
-    assert reply.find(f"{{{NS}}}thread") is None and reply.find(f"{{{req.NS}}}reply") is None
+    assert reply.find(f"{{{NS}}}thread") is None and reply.find(f"{{{REQ_NS}}}reply") is None
     assert env.archive.rows[-1][1].thread is None
 
 
 async def test_company_options_have_unique_labels() -> None:
-    from component.routing.request_commands import _company_options
+    from component.features.requests.commands import _company_options
 
     def co(n: int, slug: str, name: str, city: str | None) -> Company:
         return Company(n, slug, name, None, "UTC", None, "tyres", city)

@@ -14,7 +14,8 @@ import pytest_asyncio
 from component.config import LimitsSettings
 from component.directory import Directory
 from component.routing.errors import NotConnected
-from component.routing.messages import MessageRouter, Outbox
+from component.routing.outbox import Outbox
+from component.routing.router import MessageRouter
 from storage.errors import NotFound
 from storage.models import Party
 from tests.unit.fakes import (
@@ -384,7 +385,7 @@ async def test_messages_archived_but_not_written_are_swept_to_their_recipients(e
     assert await env.send(chat("mario@localhost/desk", conv_jid, "reply lost?", "r2")) == []
     assert len(env.archive.deliveries) == 2  # archived, never confirmed
     env.connected = True
-    assert await env.router.sweep(15) == 2
+    assert await env.router.deliveries.sweep(15) == 2
     out = await env.output()
     [again] = [s for s in out if s.get("to") == "mario@localhost"]
     assert body(again) == "lost?" and again.get("id") == "m2"
@@ -400,7 +401,7 @@ async def test_swept_customer_message_without_agents_goes_back_to_pending(env: E
     await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "hello?"))
     env.connected = True
     await env.presence.update("mario@localhost", "desk", None)
-    assert await env.router.sweep(15) == 0
+    assert await env.router.deliveries.sweep(15) == 0
     assert [m.body for m in env.archive.pending()] == ["hello?"]
     assert env.archive.deliveries == {}
 

@@ -1,0 +1,658 @@
+"""The agent desk from any standard client: XEP-0050 ad-hoc commands.
+
+On a company's address (``slug@domain``), for its agents:
+
+* "Open conversations" (``conversations``): a table, unclaimed first;
+* "Claim a conversation" (``claim``), "Transfer a conversation"
+  (``transfer``), "Resolve a conversation" (``resolve``), "Reopen a
+  conversation" (``reopen``), "Add an internal note" (``note``), "Send a
+  canned reply" (``canned-reply``): pick a conversation (and what the
+  command needs), complete.
+
+The same conversation commands live on each conversation address
+(``slug+token@domain``) for that conversation, without picking it: claim,
+resolve and reopen complete at once.
+
+On the company's address, for its admins (role ``admin``): "Manage agents"
+(``agents``), "Opening hours and time zone" (``hours``), "Away message"
+(``away-message``), "Canned replies" (``canned-replies``), "Email reaction
+window" (``reaction-window``).
+
+The rules (who may claim, transfer, resolve) are :mod:`component.features.desk.rules`'s;
+these classes translate forms, and re-check everything a form brings back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+
+from component import hours
+from component.addressing import (
+    conversation_jid,
+    display_name,
+    normalize_bare_jid,
+    parse_conversation,
+)
+from component.directory import Directory
+from component.features.desk import rules as desk
+from component.routing.commands import Command, Context, Done, Next, Step, Target
+from component.routing.errors import NotAllowed, RoutingError, UnknownAddress
+from component.routing.router import MessageRouter
+from extensions.forms import (
+    Column,
+    Field,
+    Form,
+    Option,
+    ResultForm,
+    SubmittedForm,
+    Table,
+)
+from extensions.xml import PayloadError
+from storage.errors import Conflict, NotFound
+from storage.models import (
+    Company,
+    Conversation,
+    ConversationStatus,
+    DeskConversation,
+    Note,
+    Party,
+    Role,
+)
+from storage.protocols import ConversationStore, DeskStore, DirectoryStore
+
+#: Conversations listed by "Open conversations" and offered by the pickers.
+LISTED = 50
+#: Notes shown after adding one.
+NOTES_SHOWN = 20
+EXCERPT = 60
+EVERYONE = "everyone"  #: the transfer choice "back to every agent"
+
+
+class AlreadyThere(RoutingError):
+    """Adding what exists (an agent, a canned reply title)."""
+
+    condition = "conflict"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeskParts:
+    """What the desk commands use."""
+
+    domain: str
+    directory: Directory
+    desk: DeskStore
+    conversations: ConversationStore
+    directory_store: DirectoryStore
+    router: MessageRouter
+    max_body_chars: int
+    default_reaction_window_s: float
+
+
+class _DeskCommand(Command):
+    admin_only = False
+
+    def __init__(self, parts: DeskParts, target: Target = Target.COMPANY) -> None:
+        self.parts = parts
+        self.target = target
+
+    def allowed(self, ctx: Context) -> bool:
+        if ctx.company is None:
+            return False
+        agent = self.parts.directory.agent(ctx.company.id, ctx.requester.bare)
+        return agent is not None and (not self.admin_only or agent.role is Role.ADMIN)
+
+    @staticmethod
+    def company(ctx: Context) -> Company:
+        if ctx.company is None:  # allowed() says no before this
+            raise UnknownAddress("No such company")
+        return ctx.company
+
+    def actor(self, ctx: Context) -> desk.Actor:
+        agent = self.parts.directory.agent(self.company(ctx).id, ctx.requester.bare)
+        return desk.Actor.agent(
+            ctx.requester.bare, admin=agent is not None and agent.role is Role.ADMIN
+        )
+
+
+# -- conversation commands ----------------------------------------------------------
+
+
+class _ConversationCommand(_DeskCommand):
+    """Pick a conversation on the company's address; act on this one on a conversation's."""
+
+    #: Which conversations the company-address picker offers.
+    offers = ConversationStatus.OPEN
+
+    async def fields(self, ctx: Context) -> list[Field] | Done:
+        """What the command asks besides the conversation (a Done: nothing to do)."""
+        return []
+
+    async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
+        raise NotImplementedError
+
+    async def start(self, ctx: Context) -> Step:
+        extra = await self.fields(ctx)
+        if isinstance(extra, Done):
+            return extra
+        if ctx.target is Target.CONVERSATION:
+            conv = await self.here(ctx)
+            if not extra:
+                return await self.act(ctx, conv, SubmittedForm())
+            fields = extra
+        else:
+            listing = await self.parts.desk.conversations(self.company(ctx).id, self.offers, LISTED)
+            if not listing.conversations:
+                return Done(note=f"No {self.offers.value} conversations.")
+            options = conversation_options(
+                listing.conversations, self.company(ctx).slug, self.parts.domain
+            )
+            fields = [
+                Field.list_single("conversation", "Conversation", options, required=True),
+                *extra,
+            ]
+        return Next("act", Form(title=self.name, fields=fields))
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        if ctx.target is Target.CONVERSATION:
+            conv = await self.here(ctx)
+        else:
+            conv = await self.picked(ctx, form.text("conversation", label="Conversation"))
+        return await self.act(ctx, conv, form)
+
+    async def here(self, ctx: Context) -> Conversation:
+        if ctx.token is None:
+            raise UnknownAddress("No such conversation")
+        return await self._by_token(self.company(ctx), ctx.token)
+
+    async def picked(self, ctx: Context, address: str) -> Conversation:
+        """A conversation address (or ``slug+token``) of this company."""
+        company = self.company(ctx)
+        parts = parse_conversation(address, self.parts.domain)
+        if parts is None or parts[0] != company.slug:
+            raise UnknownAddress(f"{address} is not a conversation of {company.name}")
+        return await self._by_token(company, parts[1])
+
+    async def _by_token(self, company: Company, token: str) -> Conversation:
+        conv = await self.parts.conversations.of_company(company.id, token)
+        if conv is None:
+            raise UnknownAddress("No such conversation")
+        return conv
+
+    def label(self, conv: Conversation) -> str:
+        address = conversation_jid(self.company_slug(conv), conv.token, self.parts.domain)
+        return f"{display_name(conv)} ({address})"
+
+    def company_slug(self, conv: Conversation) -> str:
+        company = self.parts.directory.company_by_id(conv.company_id)
+        return company.slug if company is not None else "?"
+
+
+class Claim(_ConversationCommand):
+    node = "claim"
+    name = "Claim a conversation"
+
+    async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
+        actor = self.actor(ctx)
+        assert actor.jid is not None
+        before, after = await self.parts.desk.change(conv.id, desk.claim(actor, actor.jid))
+        if before == after:
+            return Done(note=f"The conversation with {self.label(conv)} is yours already.")
+        taken = f" from {before.assignee}" if before.assignee else ""
+        return Done(
+            note=f"You claimed the conversation with {self.label(conv)}{taken}: the "
+            "customer's messages come to you alone while you are online."
+        )
+
+
+class Transfer(_ConversationCommand):
+    node = "transfer"
+    name = "Transfer a conversation"
+
+    async def fields(self, ctx: Context) -> list[Field] | Done:
+        company = self.company(ctx)
+        agents = sorted(self.parts.directory.agents(company.id))
+        options = [Option(EVERYONE, "Every agent (nobody claims it)"), *map(Option, agents)]
+        return [Field.list_single("agent", "Transfer to", options, required=True)]
+
+    async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
+        company = self.company(ctx)
+        choice = form.text("agent", label="Transfer to")
+        to: str | None = None
+        if choice != EVERYONE:
+            try:
+                to = normalize_bare_jid(choice)
+            except ValueError as exc:
+                raise PayloadError(f"Transfer to: {exc}") from None
+            desk.check_agent(to, set(self.parts.directory.agents(company.id)), company.name)
+        before, after = await self.parts.desk.change(conv.id, desk.transfer(self.actor(ctx), to))
+        if before == after:
+            return Done(note=desk.describe(before, after))
+        if to is None:
+            return Done(
+                note=f"The conversation with {self.label(conv)} goes to every online agent again."
+            )
+        return Done(note=f"The conversation with {self.label(conv)} is {to}'s now.")
+
+
+class Resolve(_ConversationCommand):
+    node = "resolve"
+    name = "Resolve a conversation"
+
+    async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
+        await self.parts.desk.change(conv.id, desk.resolve(self.actor(ctx)))
+        return Done(
+            note=f"Resolved the conversation with {self.label(conv)}. If the customer "
+            "writes again, it reopens."
+        )
+
+
+class Reopen(_ConversationCommand):
+    node = "reopen"
+    name = "Reopen a conversation"
+    offers = ConversationStatus.RESOLVED
+
+    async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
+        _, after = await self.parts.desk.change(conv.id, desk.reopen(self.actor(ctx)))
+        who = f", claimed by {after.assignee}" if after.assignee else ""
+        return Done(note=f"Reopened the conversation with {self.label(conv)}{who}.")
+
+
+class AddNote(_ConversationCommand):
+    node = "note"
+    name = "Add an internal note"
+
+    async def fields(self, ctx: Context) -> list[Field] | Done:
+        return [
+            Field.text_multi(
+                "note",
+                "Note",
+                required=True,
+                desc="Only the company's agents see it; it is never sent to the customer",
+            )
+        ]
+
+    async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
+        text = form.multiline("note", label="Note", max_chars=desk.MAX_NOTE)
+        await self.parts.desk.add_note(conv.id, ctx.requester.bare, text)
+        notes = await self.parts.desk.notes(conv.id, NOTES_SHOWN)
+        return Done(
+            note="Note added; only the company's agents see it.",
+            form=notes_table(notes, f"Internal notes: {self.label(conv)}"),
+        )
+
+
+class SendCanned(_ConversationCommand):
+    node = "canned-reply"
+    name = "Send a canned reply"
+
+    async def fields(self, ctx: Context) -> list[Field] | Done:
+        replies = await self.parts.desk.canned(self.company(ctx).id)
+        if not replies:
+            return Done(
+                note="No canned replies yet: a company admin adds them with “Canned replies”.",
+                note_type="warn",
+            )
+        options = [Option(str(r.id), r.title) for r in replies]
+        return [Field.list_single("reply", "Canned reply", options, required=True)]
+
+    async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
+        company = self.company(ctx)
+        replies = {str(r.id): r for r in await self.parts.desk.canned(company.id)}
+        chosen = replies.get(form.text("reply", label="Canned reply"))
+        if chosen is None:
+            raise UnknownAddress("No such canned reply (removed meanwhile?)")
+        await self.parts.router.post_as(
+            str(ctx.requester),
+            conversation_jid(company.slug, conv.token, self.parts.domain),
+            body=chosen.body,
+            origin_id=ctx.session,  # a replayed stage is not sent twice
+        )
+        return Done(note=f"Sent to {self.label(conv)}: {chosen.body}")
+
+
+class OpenConversations(_DeskCommand):
+    node = "conversations"
+    name = "Open conversations"
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        listing = await self.parts.desk.conversations(company.id, ConversationStatus.OPEN, LISTED)
+        if not listing.conversations:
+            return Done(note="No open conversations.")
+        rows = [
+            {
+                "conversation": conversation_jid(
+                    company.slug, item.conversation.token, self.parts.domain
+                ),
+                "customer": display_name(item.conversation),
+                "last": last_message(item),
+                "at": f"{item.last_ts:%Y-%m-%d %H:%M} UTC" if item.last_ts else "",
+                "assignee": item.assignee or "",
+            }
+            for item in listing.conversations
+        ]
+        shown = len(listing.conversations)
+        count = f"{shown} of {listing.total}" if listing.total > shown else str(shown)
+        return Done(
+            form=ResultForm(
+                title=f"Open conversations ({count})",
+                instructions="Unclaimed first, then the most recent.",
+                table=Table(
+                    [
+                        Column("conversation", "Conversation", "jid-single"),
+                        Column("customer", "Customer"),
+                        Column("last", "Last message"),
+                        Column("at", "At"),
+                        Column("assignee", "Claimed by"),
+                    ],
+                    rows,
+                ),
+            )
+        )
+
+
+# -- admin commands ---------------------------------------------------------------
+
+
+class ManageAgents(_DeskCommand):
+    node = "agents"
+    name = "Manage agents"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        agents = await self.parts.directory_store.list_agents(company.slug)
+        others = [a.jid for a in agents if a.jid != ctx.requester.bare]
+        fields = [
+            Field.jid_single("add", "Add an agent", desc="Their XMPP address, e.g. zoe@localhost"),
+            Field.boolean("admin", "The new agent is a company admin", default=False),
+        ]
+        if others:
+            fields.append(Field.list_multi("remove", "Remove agents", others))
+        listed = "\n".join(f"{a.jid} ({a.role.value})" for a in agents)
+        return Next(
+            "edit",
+            Form(
+                title=self.name, instructions=f"Agents of {company.name}:\n{listed}", fields=fields
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        company = self.company(ctx)
+        current = {a.jid for a in await self.parts.directory_store.list_agents(company.slug)}
+        added = form.jid("add", required=False, label="Add an agent")
+        add = None
+        if added is not None:
+            try:
+                add = normalize_bare_jid(str(added))
+            except ValueError as exc:
+                raise PayloadError(f"Add an agent: {exc}") from None
+            if add in current:
+                raise AlreadyThere(f"{add} is an agent of {company.name} already")
+        remove: list[str] = []
+        for value in form.values("remove"):
+            if not value.strip():
+                continue
+            try:
+                jid = normalize_bare_jid(value)
+            except ValueError as exc:
+                raise PayloadError(f"Remove agents: {exc}") from None
+            if jid == ctx.requester.bare:
+                raise NotAllowed("You cannot remove yourself; another admin can")
+            desk.check_agent(jid, current, company.name)
+            remove.append(jid)
+        done: list[str] = []
+        if add is not None:
+            role = Role.ADMIN if form.boolean("admin") else Role.AGENT
+            try:
+                await self.parts.directory_store.add_agent(company.slug, add, role)
+            except Conflict:
+                raise AlreadyThere(f"{add} is an agent of {company.name} already") from None
+            done.append(f"added {add} ({role.value}); {company.name} appears in their contacts")
+        for jid in remove:
+            try:
+                await self.parts.directory_store.remove_agent(company.slug, jid)
+            except NotFound:
+                continue  # removed meanwhile: what was asked
+            done.append(f"removed {jid}")
+        agents = await self.parts.directory_store.list_agents(company.slug)
+        rows = [{"agent": a.jid, "role": a.role.value} for a in agents]
+        note = sentence(done) if done else "Nothing changed."
+        return Done(
+            note=note,
+            form=ResultForm(
+                title=f"Agents of {company.name}",
+                table=Table([Column("agent", "Agent", "jid-single"), Column("role", "Role")], rows),
+            ),
+        )
+
+
+class OpeningHours(_DeskCommand):
+    node = "hours"
+    name = "Opening hours and time zone"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        return Next(
+            "edit",
+            Form(
+                title=self.name,
+                instructions="Customers see them on the company's card; outside them they "
+                "get an away reply.",
+                fields=[
+                    Field.text_single(
+                        "hours",
+                        "Opening hours",
+                        default=company.hours,
+                        desc="e.g. Mo-Fr 09:00-18:00; Sa 10:00-14:00 (or 24/7); "
+                        "empty: none published",
+                    ),
+                    Field.text_single(
+                        "timezone",
+                        "Time zone",
+                        required=True,
+                        default=company.timezone,
+                        desc="An IANA name, e.g. Europe/Berlin",
+                    ),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        company = self.company(ctx)
+        spec = form.text("hours", required=False, label="Opening hours", max_chars=500)
+        tz = form.text("timezone", label="Time zone", max_chars=64)
+        if spec:
+            try:
+                hours.parse(spec)
+            except hours.HoursError as exc:
+                raise PayloadError(f"Opening hours: {exc}") from None
+        try:
+            hours.check_timezone(tz)
+        except hours.HoursError as exc:
+            raise PayloadError(f"Time zone: {exc}") from None
+        await self.parts.directory_store.set_hours(company.id, spec, tz)
+        published = f"Opening hours: {spec}" if spec else "No opening hours published"
+        return Done(note=f"{published}; time zone {tz}.")
+
+
+class AwayMessage(_DeskCommand):
+    node = "away-message"
+    name = "Away message"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        return Next(
+            "edit",
+            Form(
+                title=self.name,
+                fields=[
+                    Field.text_multi(
+                        "message",
+                        "Away message",
+                        default=company.away_message,
+                        desc="Sent to customers who write while you are closed, before "
+                        "the standard text saying when you open; empty: none",
+                    )
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        text = form.multiline(
+            "message", required=False, label="Away message", max_chars=desk.MAX_AWAY
+        )
+        await self.parts.directory_store.set_away_message(self.company(ctx).id, text)
+        return Done(note="Away message saved." if text else "Away message removed.")
+
+
+class CannedReplies(_DeskCommand):
+    node = "canned-replies"
+    name = "Canned replies"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        replies = await self.parts.desk.canned(self.company(ctx).id)
+        fields = [
+            Field.text_single("title", "New reply: title", desc="Shown to agents when they pick"),
+            Field.text_multi("body", "New reply: text", desc="What the customer receives"),
+        ]
+        if replies:
+            fields.append(
+                Field.list_multi("remove", "Remove", [Option(str(r.id), r.title) for r in replies])
+            )
+        listed = "\n".join(f"{r.title}: {excerpt(r.body)}" for r in replies) or "None yet."
+        return Next("edit", Form(title=self.name, instructions=listed, fields=fields))
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        company = self.company(ctx)
+        existing = {str(r.id): r for r in await self.parts.desk.canned(company.id)}
+        title = form.text("title", required=False, label="Title", max_chars=desk.MAX_TITLE)
+        body = form.multiline(
+            "body", required=False, label="Text", max_chars=self.parts.max_body_chars
+        )
+        if bool(title) != bool(body):
+            raise PayloadError("A new canned reply needs a title and a text")
+        remove = form.choices("remove", existing, required=False, label="Remove")
+        done: list[str] = []
+        if title and body:
+            try:
+                await self.parts.desk.add_canned(company.id, title, body)
+            except Conflict:
+                raise AlreadyThere(f"A canned reply titled {title!r} exists already") from None
+            done.append(f"added “{title}”")
+        for reply_id in remove:
+            try:
+                await self.parts.desk.remove_canned(company.id, int(reply_id))
+            except NotFound:
+                continue
+            done.append(f"removed “{existing[reply_id].title}”")
+        replies = await self.parts.desk.canned(company.id)
+        rows = [{"title": r.title, "text": r.body} for r in replies]
+        note = sentence(done) if done else "Nothing changed."
+        return Done(
+            note=note,
+            form=ResultForm(
+                title=f"Canned replies of {company.name}",
+                table=Table([Column("title", "Title"), Column("text", "Text")], rows),
+            ),
+        )
+
+
+class ReactionWindow(_DeskCommand):
+    node = "reaction-window"
+    name = "Email reaction window"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        default = max(1, round(self.parts.default_reaction_window_s / 60))
+        current = company.reaction_window_s
+        return Next(
+            "edit",
+            Form(
+                title=self.name,
+                instructions="When agents are online but nobody reads or answers a "
+                "customer's message within this time, the company is emailed anyway.",
+                fields=[
+                    Field.text_single(
+                        "minutes",
+                        "Minutes",
+                        default=None if current is None else str(max(1, round(current / 60))),
+                        desc=f"1 to 10080; empty: the service's default ({default} min)",
+                    )
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        minutes = form.integer("minutes", required=False, minimum=1, maximum=10080, label="Minutes")
+        seconds = None if minutes is None else minutes * 60
+        await self.parts.directory_store.set_reaction_window(self.company(ctx).id, seconds)
+        if minutes is None:
+            return Done(note="The service's default reaction window applies.")
+        return Done(note=f"Reaction window: {minutes} min.")
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def sentence(parts: Sequence[str]) -> str:
+    text = "; ".join(parts) + "."
+    return text[:1].upper() + text[1:]
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def last_message(item: DeskConversation) -> str:
+    if item.last_body is None:
+        return ""
+    who = "Customer" if item.last_author is Party.CUSTOMER else "Agent"
+    return f"{who}: {excerpt(item.last_body)}"
+
+
+def conversation_options(items: Sequence[DeskConversation], slug: str, domain: str) -> list[Option]:
+    """One option per conversation: "Customer: last words [claimed by]", unique labels
+    (clients such as aioxmpp refuse a form with two equal labels)."""
+    labels = []
+    for item in items:
+        last = f": {excerpt(item.last_body, 40)}" if item.last_body else ""
+        claimed = f" [{item.assignee}]" if item.assignee else ""
+        labels.append(f"{display_name(item.conversation)}{last}{claimed}")
+    counts = Counter(labels)
+    options = []
+    for item, label in zip(items, labels, strict=True):
+        address = conversation_jid(slug, item.conversation.token, domain)
+        options.append(Option(address, label if counts[label] == 1 else f"{label} <{address}>"))
+    return options
+
+
+def notes_table(notes: Sequence[Note], title: str) -> ResultForm:
+    rows = [
+        {"at": f"{n.ts:%Y-%m-%d %H:%M} UTC", "agent": n.agent_jid, "note": n.body} for n in notes
+    ]
+    return ResultForm(
+        title=title,
+        table=Table([Column("at", "At"), Column("agent", "Agent"), Column("note", "Note")], rows),
+    )
+
+
+def desk_commands(parts: DeskParts) -> list[Command]:
+    conversation_level = [Claim, Transfer, Resolve, Reopen, AddNote, SendCanned]
+    return [
+        OpenConversations(parts),
+        *(cls(parts) for cls in conversation_level),
+        *(cls(parts, Target.CONVERSATION) for cls in conversation_level),
+        ManageAgents(parts),
+        OpeningHours(parts),
+        AwayMessage(parts),
+        CannedReplies(parts),
+        ReactionWindow(parts),
+    ]

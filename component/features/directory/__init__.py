@@ -1,0 +1,37 @@
+"""The company directory as customers see it, and as the operator keeps it.
+
+* :mod:`.search`: the one search of the directory (XEP-0055 here, and the
+  companies of a request to several companies);
+* :mod:`.iq`: XEP-0055 search, vcard-temp and vCard4 cards, and the company
+  information of service discovery; :mod:`.cards` builds the cards;
+* :mod:`.response_times`: the median first response shown on the cards;
+* :mod:`.input`, :mod:`.cli`: ``orgchat company``, ``agent``, ``import`` and
+  ``roster`` for the operator.
+
+The in-memory directory that routing reads on every message is the core's
+(:mod:`component.directory`); its tables are :mod:`storage.postgres`'s
+directory store.
+"""
+
+from __future__ import annotations
+
+from component.feature import Contribution, Feature
+from component.features.directory import cli
+from component.features.directory.iq import DirectoryIqHandlers
+from component.features.directory.response_times import ResponseTimes
+from component.routing.router import MessageRouter
+
+
+class DirectoryFeature(Feature):
+    name = "directory"
+    cli = cli.CLI
+
+    def contribute(self, router: MessageRouter) -> Contribution:
+        core = self.core
+        handlers = DirectoryIqHandlers(
+            domain=core.domain,
+            directory=core.directory,
+            conversations=core.pg.conversations,
+            response_times=ResponseTimes(core.pg.response_times),
+        )
+        return Contribution(iq=[handlers], disco=[handlers])

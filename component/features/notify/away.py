@@ -1,0 +1,131 @@
+"""Away replies: outside opening hours, one honest automatic reply per closed period.
+
+A customer who writes while the company is closed (its opening hours, in its
+own time zone) gets one chat message from the company saying when it opens,
+in the company's local time and in the customer's (asked of their client with
+XEP-0202 Entity Time; in UTC when the client does not say). One per
+conversation and closed period: a Redis key named after the next opening time,
+shared by every component process. The customer's message itself is delivered
+and archived as usual (and the cascade emails the company as usual).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+
+from component.addressing import company_jid
+from component.hours import open_now
+from component.logs import get_logger
+from component.routing.errors import NotConnected
+from component.routing.hooks import RoutingHooks
+from component.routing.items import Item
+from component.routing.outbox import Outbox, new_id
+from component.routing.wire import render_chat
+from storage.errors import Unavailable
+from storage.models import Company, Once, Party
+from storage.protocols import LimitStore
+
+log = get_logger(__name__)
+
+#: How long "already answered for this closed period" is kept when the company
+#: has no next opening time (hours that never open).
+NEVER_OPENS_TTL_S = 7 * 86400
+
+EntityTime = Callable[[str, str], Awaitable[dt.timedelta | None]]
+
+
+class AwayReplies(RoutingHooks):
+    """Answers customers outside opening hours (a routing hook)."""
+
+    def __init__(
+        self,
+        *,
+        domain: str,
+        limits: LimitStore,
+        outbox: Outbox,
+        entity_time: EntityTime,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.domain = domain
+        self.limits = limits
+        self.outbox = outbox
+        self.entity_time = entity_time
+        self.now = now
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def after_store(self, batch: Sequence[Item]) -> list[str]:
+        now = self.now()
+        due: list[tuple[Item, tuple[int, str], dt.datetime | None]] = []
+        for item in batch:
+            if (
+                item.error is not None
+                or item.conv is None
+                or item.author is not Party.CUSTOMER
+                or item.msg.body is None
+                or item.duplicate
+            ):
+                continue
+            is_open, opens = open_now(item.company.hours, item.company.timezone, now)
+            if not is_open:
+                period = opens.isoformat() if opens else "never"
+                due.append((item, (item.conv.id, period), opens))
+        if not due:
+            return []
+        ttl = max(_ttl(now, opens) for _, _, opens in due)
+        try:
+            firsts = await self.limits.first_seen(Once.AWAY_REPLY, [key for _, key, _ in due], ttl)
+        except Unavailable as exc:
+            log.warning("away.unavailable", error=str(exc))  # no away reply beats two
+            return []
+        for (item, _, opens), first in zip(due, firsts, strict=True):
+            if first:
+                task = asyncio.create_task(self._reply(item.msg.sender, item.company, opens))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return []
+
+    async def _reply(self, customer: str, company: Company, opens: dt.datetime | None) -> None:
+        cjid = company_jid(company.slug, self.domain)
+        offset = await self.entity_time(customer, cjid) if opens is not None else None
+        text = away_text(company, opens, offset)
+        try:
+            self.outbox.send([render_chat(cjid, customer, new_id(), body=text, nick=company.name)])
+        except NotConnected:
+            log.warning("away.not_sent", reason="not connected")
+            return
+        log.info("away.sent", company=company.slug, customer_offset=str(offset))
+
+
+def away_text(company: Company, opens: dt.datetime | None, offset: dt.timedelta | None) -> str:
+    """The away message: the company's own (agent desk) if any, then when it opens,
+    in its time and the customer's."""
+    own = f"{company.away_message.strip()}\n\n" if company.away_message else ""
+    if opens is None:
+        return own + (
+            f"{company.name} is closed and has no opening hours published. Your message "
+            "was passed on; they will answer when they can."
+        )
+    local = f"{opens:%a %d %b %H:%M} ({company.timezone}, UTC{_offset(opens.utcoffset())})"
+    if offset is not None:
+        theirs = opens.astimezone(dt.timezone(offset))
+        yours = f"{theirs:%a %d %b %H:%M} your time"
+    else:
+        yours = f"{opens.astimezone(dt.UTC):%a %d %b %H:%M} UTC"
+    return own + (
+        f"{company.name} is closed now and opens {local}, that is {yours}. Your message "
+        "was passed on; they will answer when they open."
+    )
+
+
+def _offset(delta: dt.timedelta | None) -> str:
+    minutes = int((delta or dt.timedelta(0)).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _ttl(now: dt.datetime, opens: dt.datetime | None) -> int:
+    if opens is None:
+        return NEVER_OPENS_TTL_S
+    return max(60, int((opens - now).total_seconds()) + 3600)

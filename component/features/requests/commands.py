@@ -1,0 +1,376 @@
+"""Requests to several companies from any standard client: XEP-0050 ad-hoc commands.
+
+The same capability as the ``urn:orgchat:request:0`` IQs, as data forms
+(XEP-0004) that Gajim, Psi, Conversations and others render:
+
+* on the service domain, for customers: "Ask several companies" (``ask``),
+  "My requests" (``requests``) and "Close a request" (``close-request``);
+* on a conversation address, for the company's agents: "Make an offer"
+  (``offer``) and "Decline the request" (``decline``). They post an ordinary
+  message into the conversation carrying the structured offer or decline,
+  exactly as custom desk software would send it.
+
+Every rule (limits, refusals, statuses) is :class:`RequestService`'s; these
+classes only translate forms.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from xml.etree.ElementTree import Element
+
+from component.features.requests.service import RequestService
+from component.routing.commands import Command, Context, Done, Next, Step, Target
+from component.routing.errors import BadRequest, NotAnAgent, UnknownAddress
+from component.routing.router import MessageRouter
+from extensions.forms import (
+    Column,
+    Field,
+    Form,
+    Option,
+    ResultForm,
+    SubmittedForm,
+    Table,
+)
+from extensions.request.create import Create, Search
+from extensions.request.offers import (
+    decline_element,
+    decline_text,
+    offer_element,
+    offer_from_form,
+    offer_text,
+)
+from extensions.request.queries import Close, ListQuery
+from extensions.request.stanza import (
+    AVAILABILITY,
+    FORM_OFFER,
+    MAX_REASON,
+    MAX_SUBJECT,
+    is_request_id,
+)
+from extensions.request.views import RequestView
+from storage.models import Company
+from storage.protocols import ConversationStore
+
+#: Companies offered as a list in "Ask several companies"; with more, a
+#: customer picks a category and a city instead.
+MAX_LISTED = 100
+#: Requests shown by "My requests" and offered by "Close a request".
+RECENT = 20
+
+
+class Ask(Command):
+    node = "ask"
+    name = "Ask several companies"
+    target = Target.DOMAIN
+
+    def __init__(self, service: RequestService) -> None:
+        self.service = service
+
+    async def start(self, ctx: Context) -> Step:
+        everyone = self.service.search(Search(None, None, None, None), MAX_LISTED)
+        if not everyone:
+            return Done(note="No company takes requests yet.", note_type="warn")
+        most = self.service.settings.max_companies
+        return Next(
+            "write",
+            Form(
+                title=self.name,
+                instructions=(
+                    f"Choose up to {most} companies, or a category and a city (the first "
+                    "matching companies are asked), then write your question. Every "
+                    "company answers you in its own chat."
+                ),
+                fields=[
+                    Field.list_multi(
+                        "companies",
+                        "Companies",
+                        _company_options(everyone, self.service.domain),
+                    ),
+                    Field.list_single(
+                        "category", "Category", [Option("", "Any"), *self.service.categories()]
+                    ),
+                    Field.list_single("city", "City", [Option("", "Any"), *self.service.cities()]),
+                    Field.text_single("text", "Name contains"),
+                    Field.text_single(
+                        "max", f"How many companies (1-{most})", default=str(min(5, most))
+                    ),
+                    Field.text_single("subject", "Subject", required=True),
+                    Field.text_multi("body", "Your question", required=True),
+                    Field.boolean(
+                        "include-closed",
+                        "Also ask companies that are closed now",
+                        default=False,
+                    ),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        listed = [f"{c.slug}@{self.service.domain}" for c in self.service.directory.companies()]
+        companies = tuple(form.choices("companies", listed, required=False, label="Companies"))
+        category = form.text("category", required=False, label="Category")
+        city = form.text("city", required=False, label="City")
+        text = form.text("text", required=False, label="Name contains")
+        search = None
+        if not companies:
+            if not (category or city or text):
+                raise BadRequest("Choose companies, or a category, a city or a name")
+            most = self.service.settings.max_companies
+            count = form.integer("max", required=False, minimum=1, maximum=most, label="How many")
+            search = Search(category, city, text, count)
+        ask = Create(
+            subject=form.text("subject", label="Subject", max_chars=MAX_SUBJECT),
+            body=form.multiline("body", label="Your question"),
+            companies=companies,
+            search=search,
+            form=None,
+            include_closed=form.boolean("include-closed"),
+        )
+        view = await self.service.create(ctx.requester.bare, ask)
+        sent = sum(1 for t in view.targets if t.status != "refused")
+        noun = "company" if sent == 1 else "companies"
+        note = f"Sent to {sent} {noun}; the answers arrive as chats."
+        if view.duplicate:
+            note = "You sent this already; nothing was sent again."
+        return Done(note=note, form=_result(view))
+
+
+class MyRequests(Command):
+    node = "requests"
+    name = "My requests"
+    target = Target.DOMAIN
+
+    def __init__(self, service: RequestService) -> None:
+        self.service = service
+
+    async def start(self, ctx: Context) -> Step:
+        views, _, count = await self.service.list_requests(
+            ctx.requester.bare, ListQuery(None, RECENT, None, None)
+        )
+        if not views:
+            return Done(note="You have no requests yet. Try “Ask several companies”.")
+        rows = [
+            {
+                "request": v.id,
+                "subject": v.subject,
+                "state": v.state,
+                "company": t.name or t.jid,
+                "status": t.status,
+            }
+            for v in views
+            for t in v.targets
+        ]
+        columns = [
+            Column("subject", "Subject"),
+            Column("state", "Request"),
+            Column("company", "Company"),
+            Column("status", "Status"),
+            Column("request", "Id"),
+        ]
+        title = f"My requests ({len(views)} of {count})" if count > len(views) else "My requests"
+        return Done(form=ResultForm(title=title, table=Table(columns, rows)))
+
+
+class CloseRequest(Command):
+    node = "close-request"
+    name = "Close a request"
+    target = Target.DOMAIN
+
+    def __init__(self, service: RequestService) -> None:
+        self.service = service
+
+    async def start(self, ctx: Context) -> Step:
+        views, _, _ = await self.service.list_requests(
+            ctx.requester.bare, ListQuery("open", RECENT, None, None)
+        )
+        if not views:
+            return Done(note="You have no open requests.")
+        options = [Option(v.id, f"{v.subject} ({v.created:%Y-%m-%d %H:%M} UTC)") for v in views]
+        return Next(
+            "pick",
+            Form(
+                title=self.name,
+                fields=[Field.list_single("request", "Request", options, required=True)],
+            ),
+            actions=("next",),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        public_id = form.text("request", label="Request")
+        if not is_request_id(public_id):
+            raise BadRequest("Request: not a request id")
+        view = await self.service.get(ctx.requester.bare, public_id)
+        if stage == "pick":
+            options = [Option("", "None: just close it")] + [
+                Option(t.jid, f"{t.name or t.jid}: {t.status}") for t in view.targets
+            ]
+            return Next(
+                "accept",
+                Form(
+                    title=f"Close “{view.subject}”",
+                    instructions="The companies are told, politely. You can accept one offer.",
+                    fields=[
+                        Field.hidden("request", view.id),
+                        Field.list_single("accept", "Accept the offer of", options, default=""),
+                    ],
+                ),
+            )
+        accepted = form.choice(
+            "accept", ["", *(t.jid for t in view.targets)], required=False, label="Accept"
+        )
+        closed = await self.service.close(ctx.requester.bare, Close(view.id, accepted or None))
+        return Done(note="Request closed; the companies were told.", form=_result(closed))
+
+
+class _Answer(Command):
+    """Common part of the agents' commands: only in a conversation with an open request."""
+
+    target = Target.CONVERSATION
+
+    def __init__(
+        self, service: RequestService, router: MessageRouter, conversations: ConversationStore
+    ) -> None:
+        self.service = service
+        self.router = router
+        self.conversations = conversations
+
+    def allowed(self, ctx: Context) -> bool:
+        return ctx.company is not None and self.service.directory.is_agent(
+            ctx.company.id, ctx.requester.bare
+        )
+
+    async def _open_request(self, ctx: Context) -> str:
+        if ctx.company is None or ctx.token is None:
+            raise UnknownAddress("No such conversation")
+        if not self.allowed(ctx):
+            raise NotAnAgent("Only the company's agents may answer here")
+        conv = await self.conversations.of_company(ctx.company.id, ctx.token)
+        if conv is None:
+            raise UnknownAddress("No such conversation")
+        public_id = await self.service.open_request(conv.id)
+        if public_id is None:
+            raise UnknownAddress("This conversation has no open request")
+        return public_id
+
+    async def _post(self, ctx: Context, body: str | None, answer: Element) -> None:
+        """Send the answer into the conversation as the agent (idempotent per session)."""
+        assert ctx.token is not None
+        await self.router.post_as(
+            str(ctx.requester),
+            str(ctx.target_jid),
+            body=body,
+            origin_id=ctx.session,
+            payloads=[answer],
+        )
+
+
+class MakeOffer(_Answer):
+    node = "offer"
+    name = "Make an offer"
+
+    async def start(self, ctx: Context) -> Step:
+        await self._open_request(ctx)
+        return Next(
+            "offer",
+            Form(
+                title=self.name,
+                instructions="The customer sees your offer next to the other answers.",
+                fields=[
+                    Field.text_single("price", "Price", required=True, desc="e.g. 320.00"),
+                    Field.text_single(
+                        "currency", "Currency", required=True, desc="ISO 4217 code, e.g. EUR"
+                    ),
+                    Field.list_single(
+                        "availability",
+                        "Availability",
+                        [Option(a, a.replace("-", " ")) for a in AVAILABILITY],
+                        required=True,
+                        default="in-stock",
+                    ),
+                    Field.text_single("valid-until", "Valid until", desc="YYYY-MM-DD"),
+                    Field.text_multi("message", "Message to the customer"),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        await self._open_request(ctx)
+        fields = tuple(
+            Field(var, (value,))
+            for var in ("price", "currency", "availability", "valid-until")
+            if (value := form.text(var, required=False))
+        )
+        offer = offer_from_form(Form(fields, form_type=FORM_OFFER))
+        await self._post(ctx, form.multiline("message", required=False), offer_element(offer))
+        return Done(note=f"Sent to the customer: {offer_text(offer)}")
+
+
+class DeclineRequest(_Answer):
+    node = "decline"
+    name = "Decline the request"
+
+    async def start(self, ctx: Context) -> Step:
+        await self._open_request(ctx)
+        return Next(
+            "decline",
+            Form(
+                title=self.name,
+                fields=[
+                    Field.text_single("reason", "Reason", desc="e.g. Out of stock"),
+                    Field.text_multi("message", "Message to the customer"),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        await self._open_request(ctx)
+        reason = form.text("reason", required=False, max_chars=MAX_REASON)
+        answer = decline_element(reason or None)
+        await self._post(ctx, form.multiline("message", required=False), answer)
+        return Done(note=f"Sent to the customer: {decline_text(reason)}")
+
+
+def request_commands(
+    service: RequestService, router: MessageRouter, conversations: ConversationStore
+) -> list[Command]:
+    return [
+        Ask(service),
+        MyRequests(service),
+        CloseRequest(service),
+        MakeOffer(service, router, conversations),
+        DeclineRequest(service, router, conversations),
+    ]
+
+
+def _company_options(companies: Sequence[Company], domain: str) -> list[Option]:
+    """One option per company, labelled "Name (category, city)".
+
+    Labels must be unique (XEP-0004 clients such as aioxmpp refuse a form with
+    two equal option labels), so a label that repeats gets the address too.
+    """
+    labels = []
+    for c in companies:
+        extra = ", ".join(filter(None, (c.category, c.city)))
+        labels.append(f"{c.name} ({extra})" if extra else c.name)
+    counts = Counter(labels)
+    return [
+        Option(f"{c.slug}@{domain}", label if counts[label] == 1 else f"{label} <{c.slug}>")
+        for c, label in zip(companies, labels, strict=True)
+    ]
+
+
+def _result(view: RequestView) -> ResultForm:
+    rows = [
+        {
+            "company": t.name or t.jid,
+            "status": t.status if t.reason is None else f"not sent: {t.reason}",
+        }
+        for t in view.targets
+    ]
+    return ResultForm(
+        title=view.subject,
+        instructions=f"Request {view.id}: {view.state}",
+        table=Table([Column("company", "Company"), Column("status", "Status")], rows),
+    )

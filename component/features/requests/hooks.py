@@ -1,0 +1,158 @@
+"""Requests to several companies on the message path (the feature's routing hooks).
+
+* An agent's ``<offer/>`` or ``<decline/>`` (``urn:orgchat:request:0``) is
+  checked as the message is classified (a malformed one is ``bad-request``
+  and goes nowhere); one without a body gets the text a standard client
+  shows.
+* Before archiving, every agent message in a conversation with an open
+  request becomes part of it: XEP-0201 thread = the request's id, and a
+  ``<reply/>``, ``<offer/>`` or ``<decline/>`` payload, archived with it.
+* After archiving, answers and XEP-0333 ``displayed`` markers move the
+  company's status (answered, declined, seen); a request's message written
+  to an agent moves it to delivered. Every forward move becomes one
+  body-less status headline per request per batch to the customer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from component.addressing import company_jid
+from component.directory import Directory
+from component.routing.errors import BadRequest
+from component.routing.hooks import RoutingHooks
+from component.routing.items import Item
+from component.routing.outbox import new_id
+from extensions import forms
+from extensions.request import offers, payloads
+from extensions.request.stanza import NS, q
+from extensions.xml import PayloadError
+from storage.models import ArchivedMessage, Party, StatusChange, TargetStatus, TargetUpdate
+from storage.protocols import RequestStore
+
+_OFFER = q("offer")
+_DECLINE = q("decline")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """An agent's structured answer to a request."""
+
+    status: TargetStatus  #: ANSWERED (an offer) or DECLINED
+    offer: offers.Offer | None = None
+    reason: str | None = None
+
+
+def answer_of(item: Item) -> Answer | None:
+    """The agent's offer or decline carried by the message, if any; raises PayloadError."""
+    if item.author is not Party.COMPANY:
+        return None  # a customer's <offer/> means nothing: left out, as any unknown child
+    for element in item.msg.payloads:
+        if element.tag == _OFFER:
+            return Answer(TargetStatus.ANSWERED, offer=offers.parse_offer(element))
+        if element.tag == _DECLINE:
+            return Answer(TargetStatus.DECLINED, reason=offers.parse_decline(element))
+    return None
+
+
+def status_messages(
+    directory: Directory, domain: str, changes: Sequence[StatusChange]
+) -> list[str]:
+    """One body-less headline per request, listing its targets that moved."""
+    grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for change in changes:
+        company = directory.company_by_id(change.company_id)
+        if company is None:
+            continue
+        grouped.setdefault((change.public_id, change.customer_jid), []).append(
+            (company_jid(company.slug, domain), change.status.value)
+        )
+    return [
+        payloads.status_message(domain, customer, new_id(), public_id, targets)
+        for (public_id, customer), targets in grouped.items()
+    ]
+
+
+class RequestHooks(RoutingHooks):
+    namespaces = frozenset({NS})
+
+    def __init__(self, *, domain: str, directory: Directory, store: RequestStore) -> None:
+        self.domain = domain
+        self.directory = directory
+        self.store = store
+
+    def check(self, item: Item) -> None:
+        """Validate an offer or decline; give a body-less one the text clients show."""
+        try:
+            answer = answer_of(item)
+        except PayloadError as exc:
+            raise BadRequest(str(exc)) from None
+        if answer is None or item.msg.body is not None:
+            return
+        if answer.offer is not None:
+            item.msg.body = offers.offer_text(answer.offer)
+        else:
+            item.msg.body = offers.decline_text(answer.reason)
+
+    async def before_store(self, batch: Sequence[Item]) -> None:
+        """Mark every agent message of a conversation with an open request as part of it."""
+        items = [
+            i
+            for i in batch
+            if i.error is None
+            and i.author is Party.COMPANY
+            and i.conv is not None
+            and i.msg.body is not None
+        ]
+        if not items:
+            return
+        open_requests = await self.store.open_in(sorted({i.conv.id for i in items if i.conv}))
+        for item in items:
+            assert item.conv is not None
+            public_id = open_requests.get(item.conv.id)
+            if public_id is None:
+                continue  # no open request: an offer or decline is just its text
+            item.thread = public_id
+            answer = answer_of(item)
+            if answer is None:
+                item.payload = payloads.reply_payload(public_id)
+            elif answer.offer is not None:
+                item.payload = payloads.offer_payload(public_id, answer.offer)
+            else:
+                item.payload = payloads.decline_payload(public_id, answer.reason)
+
+    async def after_store(self, batch: Sequence[Item]) -> list[str]:
+        """Answers (archived now) and displayed markers move the statuses."""
+        updates = []
+        for item in batch:
+            if item.error is not None or item.conv is None or item.author is not Party.COMPANY:
+                continue
+            msg = item.msg
+            if msg.body is not None and item.thread and not item.duplicate:
+                answer = answer_of(item)
+                offer = answer.offer if answer else None
+                updates.append(
+                    TargetUpdate(
+                        item.conv.id,
+                        answer.status if answer else TargetStatus.ANSWERED,
+                        offer=forms.to_xml(offers.offer_form(offer)) if offer else None,
+                        reason=answer.reason if answer else None,
+                    )
+                )
+            elif msg.body is None and msg.marker == "displayed" and item.forward:
+                updates.append(TargetUpdate(item.conv.id, TargetStatus.SEEN))
+        if not updates:
+            return []
+        return status_messages(self.directory, self.domain, await self.store.advance(updates))
+
+    async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:
+        """A request's message written to an agent: that company has it."""
+        updates = [
+            TargetUpdate(m.conversation_id, TargetStatus.DELIVERED)
+            for m in messages
+            if m.thread and m.author is Party.CUSTOMER
+        ]
+        if not updates:
+            return []
+        return status_messages(self.directory, self.domain, await self.store.advance(updates))

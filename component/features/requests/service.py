@@ -1,0 +1,402 @@
+"""Requests to several companies at once: the business rules.
+
+A customer asks several companies the same question in one go (an IQ in
+``urn:orgchat:request:0``, see :mod:`extensions.request`, or the ad-hoc
+command "Ask several companies"). Each company receives it in its own
+conversation with the customer, so its answer is an ordinary chat that only
+this customer sees, and no company learns who else was asked.
+
+This service owns:
+
+* choosing the companies (named, or found in the directory), refusing those
+  unknown, closed now, opted out or over their intake limit;
+* the limits: most companies per request, requests per customer (Redis),
+  duplicates (the same text to the same companies, PostgreSQL);
+* statuses per company: sent -> delivered -> seen -> answered | declined |
+  expired, moved forward by the feature's routing hooks (:mod:`.hooks`), and the
+  customer's status notifications (one headline per request per batch, and
+  only on forward moves, so at most four per company);
+* close (optionally accepting one offer; the others are told politely) and
+  expiry, swept by every component process (each request expires once).
+
+Storage does the bookkeeping in single transactions; routing delivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Sequence
+
+from component.addressing import company_jid, parse_address
+from component.config import RequestSettings
+from component.directory import Directory
+from component.features.directory import search as directory_search
+from component.features.directory.search import SearchQuery
+from component.features.requests.hooks import status_messages
+from component.hours import open_now
+from component.logs import get_logger
+from component.routing.errors import (
+    BodyTooLong,
+    NoRecipient,
+    NotAllowed,
+    NotConnected,
+    RateLimited,
+    TooManyRecipients,
+    UnknownAddress,
+)
+from component.routing.outbox import Outbox, new_id
+from component.routing.router import MessageRouter
+from extensions import forms
+from extensions.request.create import Create, Search
+from extensions.request.offers import offer_from_form
+from extensions.request.payloads import closed_payload, closed_text, fanout_payload, fanout_text
+from extensions.request.queries import Close, ListQuery
+from extensions.request.stanza import new_request_id
+from extensions.request.views import RequestView, TargetView
+from storage.errors import Conflict, NotFound, Unavailable, raise_if_cancelling
+from storage.models import (
+    Company,
+    Limit,
+    NewRequest,
+    Notice,
+    Request,
+    RequestState,
+    StatusChange,
+    TargetStatus,
+)
+from storage.protocols import LimitStore, RequestStore
+
+log = get_logger(__name__)
+
+#: Requests expired per storage call by the sweep.
+EXPIRY_BATCH = 100
+#: Most results of a directory search, whatever the request asks.
+SEARCH_MAX = 100
+
+
+@dataclasses.dataclass(slots=True)
+class Candidate:
+    """A company asked for, and why it cannot be sent the request (if so)."""
+
+    jid: str
+    company: Company | None
+    refused: str | None = None  #: unknown | closed | opted-out | over-limit
+    opens: dt.datetime | None = None
+
+
+class RequestService:
+    def __init__(
+        self,
+        *,
+        domain: str,
+        directory: Directory,
+        store: RequestStore,
+        limits: LimitStore,
+        router: MessageRouter,
+        outbox: Outbox,
+        settings: RequestSettings,
+        max_body_chars: int,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.domain = domain
+        self.directory = directory
+        self.store = store
+        self.limits = limits
+        self.router = router
+        self.outbox = outbox
+        self.settings = settings
+        self.max_body_chars = max_body_chars
+        self.now = now
+
+    # -- the customer's operations --------------------------------------------
+
+    async def create(self, customer: str, ask: Create, nick: str | None = None) -> RequestView:
+        """Send one request to several companies; raises RoutingError subclasses."""
+        if len(ask.body) > self.max_body_chars:
+            raise BodyTooLong(f"Request text longer than {self.max_body_chars} characters")
+        most = self.settings.max_companies
+        if ask.companies:
+            if len(ask.companies) > most:
+                raise TooManyRecipients(f"At most {most} companies per request")
+            candidates = [self._named(jid) for jid in ask.companies]
+        else:
+            assert ask.search is not None
+            if ask.search.max is not None and ask.search.max > most:
+                raise TooManyRecipients(f"At most {most} companies per request")
+            found = self.search(ask.search, ask.search.max or most)
+            if not found:
+                raise UnknownAddress("No company matches this search")
+            candidates = [Candidate(company_jid(c.slug, self.domain), c) for c in found]
+        now = self.now()
+        for cand in candidates:
+            self._check_open(cand, now, ask.include_closed)
+        if all(c.refused == "unknown" for c in candidates):
+            raise UnknownAddress(_refusals_text(candidates))
+        if not any(c.refused is None for c in candidates):
+            raise NoRecipient(_refusals_text(candidates))
+        (allowed,) = await self.limits.hit(
+            Limit.CUSTOMER_REQUESTS, [customer], self.settings.rate, self.settings.rate_window
+        )
+        if not allowed:
+            raise RateLimited("Too many requests to several companies; try again later")
+        await self._check_intake([c for c in candidates if c.refused is None])
+        sendable = [c for c in candidates if c.refused is None]
+        if not sendable:
+            raise NoRecipient(_refusals_text(candidates))
+        public_id = new_request_id()
+        expires = now + dt.timedelta(seconds=self.settings.expire_after)
+        form_xml = forms.to_xml(ask.form) if ask.form is not None else None
+        ids = tuple(c.company.id for c in sendable if c.company is not None)
+        created = await self.store.create(
+            NewRequest(
+                public_id=public_id,
+                customer_jid=customer,
+                customer_nick=nick,
+                subject=ask.subject,
+                body=ask.body,
+                form=form_xml,
+                dedup_key=_dedup_key(ask.subject, ask.body, form_xml, ids),
+                created_at=now,
+                expires_at=expires,
+                company_ids=ids,
+                stanza_ids=tuple(new_id() for _ in ids),
+                message_body=fanout_text(ask.subject, ask.body, ask.form),
+                message_payload=fanout_payload(public_id, ask.subject, expires, ask.form),
+            ),
+            self.settings.duplicate_window,
+        )
+        if created.duplicate:
+            log.info("request.duplicate", request=created.request.public_id)
+        else:
+            log.info("request.created", request=public_id, companies=len(ids))
+        if created.delivery is not None:
+            await self.router.deliveries.deliver(created.delivery)
+        refused = [c for c in candidates if c.refused is not None]
+        return self.view(created.request, refused=refused, duplicate=created.duplicate)
+
+    async def get(self, customer: str, public_id: str) -> RequestView:
+        return self.view(await self._own(customer, public_id), full=True)
+
+    async def list_requests(
+        self, customer: str, query: ListQuery
+    ) -> tuple[list[RequestView], int, int]:
+        """(views, index of the first, count of all) for XEP-0059."""
+        try:
+            page = await self.store.list_for(
+                customer,
+                state=RequestState(query.state) if query.state else None,
+                after=query.after,
+                before=query.before,
+                limit=query.max,
+            )
+        except NotFound:
+            raise UnknownAddress("Unknown result set position") from None
+        return [self.view(r) for r in page.requests], page.first_index, page.count
+
+    async def close(self, customer: str, close: Close) -> RequestView:
+        """Close an open request, optionally accepting one company's offer."""
+        request = await self._own(customer, close.request)
+        accepted: int | None = None
+        if close.accept is not None:
+            company = self._company_of(close.accept)
+            if company is None or company.id not in {t.company_id for t in request.targets}:
+                raise UnknownAddress("That company is not part of this request")
+            accepted = company.id
+        if request.state is not RequestState.OPEN:
+            raise NotAllowed(f"This request is already {request.state}")
+        notices = [
+            Notice(
+                company_id=t.company_id,
+                stanza_id=new_id(),
+                body=closed_text(t.company_id == accepted, accepted is not None),
+                payload=closed_payload(request.public_id, t.company_id == accepted),
+            )
+            for t in request.targets
+            if t.status is not TargetStatus.DECLINED
+        ]
+        try:
+            closed, delivery = await self.store.close(
+                request.public_id, customer, accepted, notices
+            )
+        except NotFound:
+            raise UnknownAddress("No such request") from None
+        except Conflict:
+            raise NotAllowed("This request is no longer open") from None
+        log.info("request.closed", request=request.public_id, accepted=accepted is not None)
+        if delivery is not None:
+            await self.router.deliveries.deliver(delivery)
+        return self.view(closed, full=True)
+
+    async def open_request(self, conversation_id: int) -> str | None:
+        """The public id of the conversation's newest open request, if any."""
+        return (await self.store.open_in([conversation_id])).get(conversation_id)
+
+    # -- directory ---------------------------------------------------------------
+
+    def search(self, search: Search, limit: int) -> list[Company]:
+        """Companies that take requests and match every given criterion (the
+        directory's search), open ones first, then by name."""
+        query = SearchQuery(
+            category=search.category, city=search.city, text=search.text, takes_requests=True
+        )
+        hits = directory_search.search(self.directory.companies(), query, self.now())
+        hits.sort(key=lambda hit: not hit.open_now)  # stable: by name within each
+        return [hit.company for hit in hits[: min(limit, SEARCH_MAX)]]
+
+    def categories(self) -> list[str]:
+        return directory_search.known_values(self.directory.companies(), lambda c: c.category)
+
+    def cities(self) -> list[str]:
+        return directory_search.known_values(self.directory.companies(), lambda c: c.city)
+
+    def _named(self, jid: str) -> Candidate:
+        company = self._company_of(jid)
+        return Candidate(jid, company, None if company else "unknown")
+
+    def _company_of(self, jid: str) -> Company | None:
+        address = parse_address(jid, self.domain)
+        if address is None or address.slug is None or address.token is not None:
+            return None
+        return self.directory.company(address.slug)
+
+    def _check_open(self, cand: Candidate, now: dt.datetime, include_closed: bool) -> None:
+        company = cand.company
+        if company is None:
+            return
+        if not company.accepts_requests:
+            cand.refused = "opted-out"
+            return
+        is_open, opens = open_now(company.hours, company.timezone, now)
+        if not is_open and not include_closed:
+            cand.refused, cand.opens = "closed", opens
+
+    async def _check_intake(self, candidates: Sequence[Candidate]) -> None:
+        subjects = [c.company.id for c in candidates if c.company]
+        allowed = await self.limits.hit(
+            Limit.COMPANY_REQUESTS,
+            subjects,
+            self.settings.company_rate,
+            self.settings.company_rate_window,
+        )
+        for cand, ok in zip(candidates, allowed, strict=True):
+            if not ok:
+                cand.refused = "over-limit"
+
+    async def _own(self, customer: str, public_id: str) -> Request:
+        request = await self.store.get(public_id)
+        if request is None or request.customer_jid != customer:
+            # Someone else's request does not exist, as far as this customer knows.
+            raise UnknownAddress("No such request")
+        return request
+
+    # -- views -------------------------------------------------------------------
+
+    def view(
+        self,
+        request: Request,
+        *,
+        full: bool = False,
+        refused: Sequence[Candidate] = (),
+        duplicate: bool = False,
+    ) -> RequestView:
+        targets = []
+        for t in request.targets:
+            company = self.directory.company_by_id(t.company_id)
+            if company is None:
+                continue  # removed from the directory since
+            offer = None
+            if full and t.offer is not None:
+                offer = offer_from_form(forms.from_xml(t.offer))
+            targets.append(
+                TargetView(
+                    jid=company_jid(company.slug, self.domain),
+                    name=company.name,
+                    status=t.status.value,
+                    updated=t.updated_at if full else None,
+                    offer=offer,
+                    decline_reason=t.reason if full else None,
+                )
+            )
+        for cand in refused:
+            targets.append(
+                TargetView(
+                    jid=cand.jid,
+                    name=cand.company.name if cand.company else None,
+                    status="refused",
+                    reason=cand.refused,
+                    opens=cand.opens.isoformat(timespec="seconds") if cand.opens else None,
+                )
+            )
+        accepted = self.directory.company_by_id(request.accepted_company_id or 0)
+        return RequestView(
+            id=request.public_id,
+            state=request.state.value,
+            subject=request.subject,
+            created=request.created_at,
+            expires=request.expires_at,
+            targets=tuple(targets),
+            body=request.body if full else None,
+            form=forms.from_xml(request.form) if full and request.form else None,
+            closed=request.closed_at,
+            accepted=company_jid(accepted.slug, self.domain) if accepted else None,
+            duplicate=duplicate,
+        )
+
+    # -- expiry --------------------------------------------------------------------
+
+    async def expire_due(self) -> int:
+        """Expire what is due and tell the customers; returns how many expired."""
+        expired = 0
+        while True:
+            batch = await self.store.expire_due(self.now(), EXPIRY_BATCH)
+            expired += len(batch)
+            out: list[str] = []
+            for request in batch:
+                log.info("request.expired", request=request.public_id)
+                changes = [
+                    StatusChange(request.public_id, request.customer_jid, t.company_id, t.status)
+                    for t in request.targets
+                    if t.status is TargetStatus.EXPIRED
+                ]
+                out.extend(status_messages(self.directory, self.domain, changes))
+            try:
+                self.outbox.send(out)
+            except NotConnected:
+                # The statuses are stored; the customer sees them on the next query.
+                log.warning("request.expiry_not_notified", requests=len(batch))
+            if len(batch) < EXPIRY_BATCH:
+                return expired
+
+    async def expire_forever(self) -> None:
+        """Sweep for expired requests every ``expiry_interval`` seconds."""
+        while True:
+            raise_if_cancelling()
+            await asyncio.sleep(self.settings.expiry_interval)
+            try:
+                await self.expire_due()
+            except Unavailable as exc:
+                log.warning("request.expiry_failed", error=str(exc))
+
+
+def _dedup_key(subject: str, body: str, form: str | None, company_ids: Sequence[int]) -> str:
+    parts = [subject, body, form or "", ",".join(str(i) for i in sorted(company_ids))]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _refusals_text(candidates: Sequence[Candidate]) -> str:
+    reasons = {
+        "unknown": "no such company",
+        "closed": "closed now",
+        "opted-out": "does not take requests",
+        "over-limit": "receives too many requests right now",
+    }
+    listed = []
+    for cand in candidates:
+        reason = reasons.get(cand.refused or "", cand.refused or "")
+        if cand.refused == "closed" and cand.opens is not None:
+            reason += f", opens {cand.opens.strftime('%a %H:%M')} local time"
+        listed.append(f"{cand.jid} ({reason})")
+    return "None of the companies can take this request: " + "; ".join(listed)

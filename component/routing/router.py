@@ -1,0 +1,531 @@
+"""Message routing: customer -> company -> agents, agent -> conversation -> customer.
+
+Every <message/> for the component domain enters :meth:`MessageRouter.submit`.
+What can be decided from memory (unknown company, forbidden sender, body too
+long, unsupported payload) is answered at once. Everything else is queued and
+handled in batches by one loop, in arrival order:
+
+1. resolve conversations (cache, then PostgreSQL for the misses);
+2. one Redis round trip for the rate limits, one for agent presence;
+3. one PostgreSQL transaction archiving every message of the batch;
+4. render every outgoing stanza and write them to ejabberd in one go.
+
+The batch grows by itself under load (what arrives while a batch is being
+processed forms the next one), so the archive commits many messages per
+transaction without delaying a lone message. A receipt (XEP-0184) is sent
+only after the commit, so a receipt always means "archived". Storage outages
+fail the batch with ``wait`` errors: the sender retries, nothing is
+acknowledged that was not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+from xml.etree.ElementTree import Element
+
+from component.addressing import company_jid, conversation_jid, display_name, split_local
+from component.config import ArchiveSettings, LimitsSettings
+from component.directory import Directory
+from component.logs import get_logger
+from component.routing.conversation_cache import ConversationCache
+from component.routing.delivery import Deliveries
+from component.routing.errors import (
+    UNAVAILABLE,
+    BadRequest,
+    BodyTooLong,
+    NotAcceptable,
+    NotAnAgent,
+    NotConnected,
+    NotImplementedPayload,
+    NotReady,
+    RateLimited,
+    Refused,
+    RoutingError,
+    UnknownAddress,
+    condition_for,
+)
+from component.routing.hooks import RoutingHooks
+from component.routing.items import Item
+from component.routing.outbox import Outbox, new_id
+from component.routing.wire import (
+    Inbound,
+    compose,
+    parse_message,
+    render_chat,
+    render_error,
+    render_receipt,
+)
+from storage.errors import NotFound, Unavailable, raise_if_cancelling
+from storage.models import (
+    Limit,
+    NewMessage,
+    Once,
+    Party,
+)
+from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
+
+log = get_logger(__name__)
+
+#: How long an agent's receipt or marker is remembered to forward it only once.
+MARKER_DEDUP_TTL_S = 86_400
+
+HELP_TEXT = (
+    "This is {domain}, the business messenger. To write to a company, open a chat "
+    "with its address, for example company-name@{domain}. Your service directory "
+    "lists the companies (XEP-0030 disco#items on {domain})."
+)
+
+
+class MessageRouter:
+    def __init__(
+        self,
+        *,
+        domain: str,
+        directory: Directory,
+        cache: ConversationCache,
+        conversations: ConversationStore,
+        archive: ArchiveStore,
+        presence: PresenceStore,
+        limits: LimitStore,
+        limit_settings: LimitsSettings,
+        archive_settings: ArchiveSettings,
+        outbox: Outbox,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        hooks: Sequence[RoutingHooks] = (),
+    ) -> None:
+        self.domain = domain
+        self.directory = directory
+        self.cache = cache
+        self.conversations = conversations
+        self.archive = archive
+        self.presence = presence
+        self.limits = limits
+        self.limit_settings = limit_settings
+        self.linger = archive_settings.flush_interval_ms / 1000.0
+        self.batch_max = archive_settings.batch_max
+        self.outbox = outbox
+        self.now = now
+        self.hooks = hooks
+        #: Payload namespaces some feature understands (see RoutingHooks.namespaces).
+        self.namespaces = frozenset().union(*(h.namespaces for h in hooks))
+        self._queue: list[Item] = []
+        #: Delivery records whose stanzas were written, not yet confirmed.
+        self._confirmed: list[int] = []
+        #: Archived messages delivered later (pending, fan-out, redelivery).
+        self.deliveries = Deliveries(
+            domain=domain,
+            directory=directory,
+            cache=cache,
+            conversations=conversations,
+            archive=archive,
+            presence=presence,
+            outbox=outbox,
+            hooks=hooks,
+        )
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- entry point (synchronous: called by the XML stream) -----------------
+
+    def submit(self, xml: Element) -> None:
+        """Take one <message/> from ejabberd."""
+        msg = parse_message(xml, self.namespaces)
+        try:
+            item = self._classify(msg)
+        except RoutingError as exc:
+            self.outbox.send_or_drop([self._error_for(msg, exc)])
+            return
+        if item is not None:
+            self._enqueue(item)
+
+    async def post_as(
+        self,
+        sender: str,
+        to: str,
+        *,
+        body: str | None,
+        origin_id: str | None = None,
+        payloads: Sequence[Element] = (),
+        verified: bool = False,
+    ) -> Item:
+        """Route a message the component writes on someone's behalf and wait until
+        it is handled; raises its RoutingError. The one way into the router other
+        than the XML stream.
+
+        ``sender`` writes to ``to`` as if from their client: a customer to a
+        company's address, an agent to a conversation address (an ad-hoc
+        command: its session id is the ``origin_id``, so a replayed stage is
+        not sent twice). ``verified``: the sender was authenticated otherwise
+        and is not checked against the company's agents (a reply by email,
+        whose signed token names the conversation).
+        """
+        msg = compose(sender, to, body=body, origin_id=origin_id, payloads=payloads)
+        item = self._classify(msg, verified=verified)
+        if item is None:
+            raise BadRequest("Nothing to send")
+        item.done = asyncio.get_running_loop().create_future()
+        self._enqueue(item)
+        await item.done
+        if item.error is not None:
+            raise Refused(*item.error)
+        return item
+
+    def _enqueue(self, item: Item) -> None:
+        self._queue.append(item)
+        self._idle.clear()
+        self._wakeup.set()
+
+    def _classify(self, msg: Inbound, *, verified: bool = False) -> Item | None:
+        if msg.type == "error" or msg.has_error:
+            log.info("message.error_received", sender=msg.sender, to=msg.to)
+            return None
+        if msg.type == "headline":
+            return None  # RFC 6121 §5.2.2: never answered, not for us to route
+        if msg.type == "groupchat":
+            raise BadRequest("Group chat messages are not accepted by this service")
+        if msg.body is not None and not msg.body.strip():
+            msg.body = None  # an empty body is no message (clients send it with chat states)
+        if not msg.to_local:
+            if msg.body is not None:
+                self.outbox.send_or_drop([self._help(msg)])
+                return None
+            if msg.chat_state or msg.receipt_for or msg.marker:
+                return None  # a client's chat window on the service: nothing to answer
+            raise NotImplementedPayload("This service only understands chat messages")
+        if not self.directory.loaded.is_set():
+            raise NotReady("Service starting, retry later")
+        parts = split_local(msg.to_local)
+        company = self.directory.company(parts[0]) if parts else None
+        if parts is None or company is None:
+            raise UnknownAddress("No such company")
+        token = parts[1]
+        if (
+            token is not None
+            and not verified
+            and not self.directory.is_agent(company.id, msg.sender_bare)
+        ):
+            raise NotAnAgent("Only the company's agents may write to this conversation")
+        if msg.encrypted:
+            raise NotAcceptable(
+                "End-to-end encrypted messages cannot be read here; please send plain text"
+            )
+        author = Party.CUSTOMER if token is None else Party.COMPANY
+        item = Item(msg=msg, author=author, company=company, token=token)
+        for hooks in self.hooks:
+            hooks.check(item)
+        if not msg.understood:
+            raise NotImplementedPayload("This message has no content this service understands")
+        if msg.body is not None and len(msg.body) > self.limit_settings.max_body_chars:
+            raise BodyTooLong(
+                f"Message longer than {self.limit_settings.max_body_chars} characters"
+            )
+        return item
+
+    # -- the batch loop -----------------------------------------------------
+
+    async def run(self) -> None:
+        """Process queued messages until cancelled."""
+        while True:
+            raise_if_cancelling()
+            await self._wakeup.wait()
+            if self.linger and len(self._queue) < self.batch_max:
+                await asyncio.sleep(self.linger)
+            batch, self._queue = self._queue[: self.batch_max], self._queue[self.batch_max :]
+            if not self._queue:
+                self._wakeup.clear()
+            try:
+                await self._process(batch)
+            except Exception as exc:
+                raise_if_cancelling(exc)
+                log.exception("routing.batch_failed", size=len(batch))
+                for item in batch:
+                    if item.error is None:
+                        item.error = condition_for(exc)
+            finally:
+                for item in batch:
+                    if item.done is not None and not item.done.done():
+                        item.done.set_result(None)
+            if not self._queue:
+                # Idle: confirm now what no next batch will carry.
+                await self._flush_confirmed()
+                self._idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been handled."""
+        await self._idle.wait()
+
+    async def _process(self, batch: list[Item]) -> None:
+        delivery_id: int | None = None
+        stored = False
+        try:
+            try:
+                delivery_id = await self._archive(batch)
+            except NotFound as exc:
+                # A conversation was deleted between its lookup and the INSERT
+                # (company removed, customer forgotten): look them up afresh,
+                # once, rather than fail every message of the batch.
+                log.warning("routing.conversation_vanished", error=str(exc))
+                for item in batch:
+                    if item.conv is not None:
+                        await self.cache.evict(item.conv.customer_jid)
+                        item.conv = None
+                delivery_id = await self._archive(batch)
+            stored = True
+        except Unavailable as exc:
+            log.warning("routing.storage_unavailable", error=str(exc), size=len(batch))
+            for item in batch:
+                if item.error is None:
+                    item.error = UNAVAILABLE
+        out: list[str] = []
+        for item in batch:
+            self._render(item, out)
+        if stored:
+            # Independent of each other: their round trips overlap.
+            results = await asyncio.gather(
+                *(hooks.after_store(batch) for hooks in self.hooks), return_exceptions=True
+            )
+            for hooks, result in zip(self.hooks, results, strict=True):
+                if isinstance(result, Unavailable):
+                    # The messages are archived and go out; only what the hooks
+                    # record (request statuses, cascade steps) lags.
+                    log.warning("routing.hook_failed", hook=type(hooks).__name__, error=str(result))
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    out.extend(result)
+        try:
+            self.outbox.send(out)
+        except NotConnected:
+            # Archived but not written: the delivery record stays unconfirmed
+            # and the sweep delivers it once a stream is back.
+            log.error("routing.batch_not_sent", size=len(batch))
+            return
+        if delivery_id is not None:
+            # Confirmed by the next batch's statement, or when the queue is idle.
+            self._confirmed.append(delivery_id)
+
+    async def _archive(self, batch: list[Item]) -> int | None:
+        await self._resolve(batch)
+        await self._admit(batch)
+        for hooks in self.hooks:
+            await hooks.before_store(batch)
+        return await self._store(batch)
+
+    async def _flush_confirmed(self) -> None:
+        if not self._confirmed:
+            return
+        confirmed, self._confirmed = self._confirmed, []
+        await self.deliveries.confirm(confirmed)
+
+    async def _resolve(self, batch: list[Item]) -> None:
+        """Find (or open) the conversation of every item."""
+        to_open: dict[tuple[int, str], str | None] = {}
+        for item in batch:
+            msg = item.msg
+            if item.author is Party.COMPANY:
+                assert item.token is not None
+                conv = self.cache.of_company(item.company.id, item.token)
+                if conv is None:
+                    conv = await self.conversations.of_company(item.company.id, item.token)
+                    if conv is not None:
+                        self.cache.put(conv)
+                if conv is None:
+                    item.error = condition_for(UnknownAddress("No such conversation"))
+                else:
+                    item.conv = conv
+                continue
+            key = (item.company.id, msg.sender_bare)
+            conv = self.cache.by_pair(*key)
+            nick_changed = (
+                msg.nick is not None and conv is not None and conv.customer_nick != msg.nick
+            )
+            if conv is not None and not nick_changed:
+                item.conv = conv
+            elif msg.body is not None or nick_changed:
+                to_open[key] = msg.nick if msg.nick is not None else to_open.get(key)
+            else:
+                # A chat state or marker: never opens a conversation.
+                conv = await self.conversations.find(*key)
+                if conv is not None:
+                    self.cache.put(conv)
+                    item.conv = conv
+        if to_open:
+            keys = list(to_open)
+            opened = await self.conversations.open_many(
+                [(cid, jid, to_open[(cid, jid)]) for cid, jid in keys]
+            )
+            for conv in opened:
+                self.cache.put(conv)
+        for item in batch:
+            if item.author is Party.CUSTOMER and item.conv is None:
+                item.conv = self.cache.by_pair(item.company.id, item.msg.sender_bare)
+
+    async def _admit(self, batch: list[Item]) -> None:
+        """Rate limits, agent presence and marker dedup: at most three Redis round trips."""
+        live = [i for i in batch if i.error is None and i.conv is not None]
+        limited = [i for i in live if i.author is Party.CUSTOMER and i.msg.body is not None]
+        if limited:
+            allowed = await self.limits.hit(
+                Limit.CUSTOMER_MESSAGES,
+                [i.msg.sender_bare for i in limited],
+                self.limit_settings.customer_rate,
+                self.limit_settings.customer_rate_window,
+            )
+            for item, ok in zip(limited, allowed, strict=True):
+                if not ok:
+                    item.error = condition_for(RateLimited("Too many messages, slow down"))
+        needs_presence = [i for i in live if i.error is None and i.author is Party.CUSTOMER]
+        if needs_presence:
+            company_ids = {i.company.id for i in needs_presence}
+            candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
+            online = await self.presence.online_among(candidates) if candidates else set()
+            agents: dict[int, list[str]] = {}
+            for item in needs_presence:
+                assert item.conv is not None
+                agents[item.conv.id] = [
+                    a for a in self.directory.agents(item.company.id) if a in online
+                ]
+            written = sorted({i.conv.id for i in needs_presence if i.conv and i.msg.body})
+            for hooks in self.hooks:
+                await hooks.recipients(agents, written)
+            for item in needs_presence:
+                assert item.conv is not None
+                item.online = agents[item.conv.id]
+        markers = [
+            i
+            for i in live
+            if i.error is None
+            and i.author is Party.COMPANY
+            and i.msg.body is None
+            and (i.msg.receipt_for or i.msg.marker)
+        ]
+        if markers:
+            assert all(i.conv for i in markers)
+            firsts = await self.limits.first_seen(
+                Once.MARKER_FORWARDED, [_marker_key(i) for i in markers], MARKER_DEDUP_TTL_S
+            )
+            for item, first in zip(markers, firsts, strict=True):
+                item.forward = first
+
+    async def _store(self, batch: list[Item]) -> int | None:
+        """Archive every accepted body in one transaction; returns its delivery record."""
+        ts = self.now()
+        items = [
+            i for i in batch if i.error is None and i.conv is not None and i.msg.body is not None
+        ]
+        if not items:
+            return None
+        rows = []
+        for item in items:
+            assert item.conv is not None and item.msg.body is not None
+            customer = item.author is Party.CUSTOMER
+            rows.append(
+                NewMessage(
+                    conversation_id=item.conv.id,
+                    author=item.author,
+                    sender_jid=item.msg.sender_bare,
+                    body=item.msg.body,
+                    stanza_id=new_id(),
+                    client_id=item.msg.id,
+                    client_key=item.msg.client_key,
+                    pending=customer and not item.online,
+                    ts=ts,
+                    thread=item.thread,
+                    payload=item.payload,
+                )
+            )
+        archived = await self.archive.append_batch(rows, self._confirmed)
+        self._confirmed = []
+        for item, result in zip(items, archived.results, strict=True):
+            item.stanza_id = result.stanza_id
+            item.duplicate = result.duplicate
+        pending = sum(1 for r in rows if r.pending)
+        log.debug("archive.batch", size=len(rows), pending=pending)
+        return archived.delivery_id
+
+    # -- rendering ----------------------------------------------------------
+
+    def _render(self, item: Item, out: list[str]) -> None:
+        msg = item.msg
+        if item.error is not None:
+            etype, condition, text = item.error
+            out.append(render_error(msg.to, msg.sender, msg.id, etype, condition, text))
+            return
+        conv = item.conv
+        if conv is None:
+            return  # a chat state or marker for a conversation that does not exist
+        company = item.company
+        cjid = company_jid(company.slug, self.domain)
+        vjid = conversation_jid(company.slug, conv.token, self.domain)
+        if item.author is Party.CUSTOMER:
+            if msg.body is not None:
+                if not item.duplicate:
+                    for agent in item.online:
+                        out.append(
+                            render_chat(
+                                vjid,
+                                agent,
+                                msg.id or item.stanza_id or new_id(),
+                                body=msg.body,
+                                source=msg,
+                                stanza_id=item.stanza_id,
+                                stanza_id_by=vjid,
+                                nick=display_name(conv),
+                            )
+                        )
+                if msg.receipt_request and msg.id:
+                    out.append(render_receipt(cjid, msg.sender, new_id(), msg.id))
+            else:
+                for agent in item.online:
+                    out.append(render_chat(vjid, agent, new_id(), source=msg))
+            return
+        # Agent -> customer: the customer only ever sees the company's address.
+        if msg.body is not None:
+            if not item.duplicate:
+                out.append(
+                    render_chat(
+                        cjid,
+                        conv.customer_jid,
+                        msg.id or item.stanza_id or new_id(),
+                        body=msg.body,
+                        source=msg,
+                        stanza_id=item.stanza_id,
+                        stanza_id_by=cjid,
+                        nick=company.name,
+                        thread=item.thread,
+                        payload=item.payload,
+                    )
+                )
+            if msg.receipt_request and msg.id:
+                out.append(render_receipt(vjid, msg.sender, new_id(), msg.id))
+        elif item.forward:
+            out.append(render_chat(cjid, conv.customer_jid, new_id(), source=msg))
+
+    def _error_for(self, msg: Inbound, exc: RoutingError) -> str:
+        etype, condition, text = condition_for(exc)
+        log.info("message.refused", sender=msg.sender, to=msg.to, condition=condition)
+        return render_error(msg.to or self.domain, msg.sender, msg.id, etype, condition, text)
+
+    def _help(self, msg: Inbound) -> str:
+        return render_chat(
+            self.domain, msg.sender, new_id(), body=HELP_TEXT.format(domain=self.domain)
+        )
+
+
+def _marker_key(item: Item) -> tuple[int, str, str]:
+    assert item.conv is not None
+    msg = item.msg
+    kind = "received" if msg.receipt_for else msg.marker
+    return item.conv.id, kind or "", msg.receipt_for or msg.marker_for or ""
+
+
+async def wait_idle(router: MessageRouter, limit_s: float) -> bool:
+    """Wait for the router to drain; False if it took longer than ``limit_s``."""
+    try:
+        await asyncio.wait_for(router.drain(), limit_s)
+    except TimeoutError:
+        return False
+    return True

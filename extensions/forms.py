@@ -1,0 +1,806 @@
+"""XEP-0004 data forms: the one codec for every form orgchat writes or reads.
+
+Ad-hoc commands, the directory search, the request payloads (a customer's
+fields, a company's offer) and the company information of service discovery
+all build and read their forms here.
+
+Building (every class renders with ``element()``):
+
+* :class:`Form` (``type="form"``): a title, instructions and :class:`Field`\\ s,
+  made with one constructor per field type::
+
+      Form(
+          title="Ask several companies",
+          instructions="Choose the companies, then write your question.",
+          fields=[
+              Field.list_multi("companies", "Companies", options, required=True),
+              Field.text_multi("question", "Question", required=True,
+                               desc="Sent to every company you chose"),
+              Field.boolean("urgent", "Urgent", default=False),
+              Field.hidden("request", "42"),
+          ],
+      )
+
+* :class:`ResultForm` (``type="result"``): key-value fields and/or one table,
+  rendered as ``<reported/>`` and ``<item/>`` elements (XEP-0004 §3.4)::
+
+      ResultForm(
+          title="My requests",
+          table=Table(
+              columns=[Column("company", "Company"), Column("state", "State")],
+              rows=[{"company": "Pizza Napoli", "state": "answered"}],
+          ),
+      )
+
+* A form with a XEP-0068 ``FORM_TYPE`` (``Form(fields, form_type=...)``),
+  written first as a hidden field; ``to_xml``/``from_xml`` store one as a
+  string.
+
+Reading:
+
+* :func:`read_form`: a payload's form, strictly (a ``FORM_TYPE``, a var on
+  every field, bounded counts and lengths), as a :class:`Form`.
+* :class:`SubmittedForm`: what a client submits to a command, with typed
+  getters (``text``, ``multiline``, ``choice``, ``choices``, ``jid``,
+  ``jids``, ``boolean``, ``integer``).
+
+Either raises :class:`~extensions.xml.PayloadError` (``bad-request``, with a
+text naming the field; the XEP-0050 responder adds ``<bad-payload/>``).
+Submitted values are never trusted: options are checked against what the
+command offers *now*, hidden fields come back however the client likes.
+
+Mistakes of the command author (a list field without options, two values in a
+single-valued field, a newline in a fixed field) raise ValueError when the
+form is built, not when a client reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, cast, get_args, overload
+from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring
+
+from slixmpp.jid import JID, InvalidJID
+
+from extensions.xml import PayloadError, describe, leaf_text, show
+from extensions.xml import to_xml as to_xml_string
+
+NS_DATA = "jabber:x:data"
+FORM_TYPE = "FORM_TYPE"
+
+FieldType = Literal[
+    "boolean",
+    "fixed",
+    "hidden",
+    "jid-multi",
+    "jid-single",
+    "list-multi",
+    "list-single",
+    "text-multi",
+    "text-private",
+    "text-single",
+]
+FormType = Literal["form", "submit", "result"]
+FIELD_TYPES: frozenset[str] = frozenset(get_args(FieldType))
+MULTI_VALUED: frozenset[str] = frozenset({"jid-multi", "list-multi", "text-multi"})
+
+SINGLE_VALUED: frozenset[str] = frozenset(
+    {"boolean", "fixed", "jid-single", "list-single", "text-single"}
+)
+LIST_TYPES: frozenset[str] = frozenset({"list-single", "list-multi"})
+TRUE_VALUES = frozenset({"1", "true"})
+_X = f"{{{NS_DATA}}}x"
+_FIELD = f"{{{NS_DATA}}}field"
+_VALUE = f"{{{NS_DATA}}}value"
+_IGNORED_IN_X = frozenset({f"{{{NS_DATA}}}title", f"{{{NS_DATA}}}instructions"})
+_IGNORED_IN_FIELD = frozenset(
+    {f"{{{NS_DATA}}}desc", f"{{{NS_DATA}}}required", f"{{{NS_DATA}}}option"}
+)
+FALSE_VALUES = frozenset({"0", "false"})
+
+
+# -- building -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Option:
+    """One choice of a list field: the value submitted and the label shown."""
+
+    value: str
+    label: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Field:
+    """One ``<field/>``.
+
+    Build the fields of a form with :meth:`of` or its shorthands
+    (``Field.text_single(...)``), which check what a form author can get
+    wrong; :func:`read_form` builds them from what a client sent (``type``
+    None: the client gave none).
+    """
+
+    var: str | None
+    values: tuple[str, ...] = ()
+    label: str | None = None
+    type: FieldType | None = None
+    desc: str | None = None
+    required: bool = False
+    options: tuple[Option, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        type: FieldType,
+        var: str | None,
+        label: str | None = None,
+        desc: str | None = None,
+        required: bool = False,
+        values: tuple[str, ...] = (),
+        options: tuple[Option, ...] = (),
+    ) -> Field:
+        """A field as a form's author writes it, checked (ValueError: the author's
+        mistake); the typed constructors below are shorthands for it."""
+        if type != "fixed" and not var:
+            raise ValueError(f"a {type} field needs a var")
+        if options and type not in LIST_TYPES:
+            raise ValueError(f"field {var!r}: only list fields have options")
+        if type in LIST_TYPES:
+            if not options:
+                raise ValueError(f"field {var!r}: a list field needs options")
+            offered = [o.value for o in options]
+            if len(set(offered)) != len(offered):
+                raise ValueError(f"field {var!r}: option values must be unique")
+            unknown = [v for v in values if v not in offered]
+            if unknown:
+                raise ValueError(f"field {var!r}: default {unknown[0]!r} is not an option")
+        if type in SINGLE_VALUED and len(values) > 1:
+            raise ValueError(f"field {var!r}: a {type} field has one value at most")
+        if type in {"fixed", "text-single", "jid-single", "jid-multi"} and any(
+            "\n" in v or "\r" in v for v in values
+        ):
+            raise ValueError(f"field {var!r}: no newlines in a {type} value")
+        if type == "boolean" and values and values[0] not in {"true", "false"}:
+            raise ValueError(f"field {var!r}: a boolean value is 'true' or 'false'")
+        return cls(var, values, label, type, desc, required, options)
+
+    # -- constructors, one per XEP-0004 field type --------------------------------
+
+    @classmethod
+    def text_single(
+        cls,
+        var: str,
+        label: str | None = None,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        desc: str | None = None,
+    ) -> Field:
+        return cls.of("text-single", var, label, desc, required, _one(default))
+
+    @classmethod
+    def text_multi(
+        cls,
+        var: str,
+        label: str | None = None,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        desc: str | None = None,
+    ) -> Field:
+        # XEP-0004 §3.3: one <value/> per line.
+        lines = tuple(default.splitlines()) if default else ()
+        return cls.of("text-multi", var, label, desc, required, lines)
+
+    @classmethod
+    def list_single(
+        cls,
+        var: str,
+        label: str | None,
+        options: Iterable[Option | str],
+        *,
+        required: bool = False,
+        default: str | None = None,
+        desc: str | None = None,
+    ) -> Field:
+        return cls.of("list-single", var, label, desc, required, _one(default), _options(options))
+
+    @classmethod
+    def list_multi(
+        cls,
+        var: str,
+        label: str | None,
+        options: Iterable[Option | str],
+        *,
+        required: bool = False,
+        default: Iterable[str] = (),
+        desc: str | None = None,
+    ) -> Field:
+        return cls.of("list-multi", var, label, desc, required, tuple(default), _options(options))
+
+    @classmethod
+    def jid_single(
+        cls,
+        var: str,
+        label: str | None = None,
+        *,
+        required: bool = False,
+        default: str | JID | None = None,
+        desc: str | None = None,
+    ) -> Field:
+        value = None if default is None else str(default)
+        return cls.of("jid-single", var, label, desc, required, _one(value))
+
+    @classmethod
+    def jid_multi(
+        cls,
+        var: str,
+        label: str | None = None,
+        *,
+        required: bool = False,
+        default: Iterable[str | JID] = (),
+        desc: str | None = None,
+    ) -> Field:
+        return cls.of("jid-multi", var, label, desc, required, tuple(str(j) for j in default))
+
+    @classmethod
+    def boolean(
+        cls,
+        var: str,
+        label: str | None = None,
+        *,
+        required: bool = False,
+        default: bool | None = None,
+        desc: str | None = None,
+    ) -> Field:
+        value = None if default is None else ("true" if default else "false")
+        return cls.of("boolean", var, label, desc, required, _one(value))
+
+    @classmethod
+    def hidden(cls, var: str, value: str | Sequence[str]) -> Field:
+        """Returned by the client as sent (XEP-0004): echo data, re-validate it."""
+        values = (value,) if isinstance(value, str) else tuple(value)
+        return cls.of("hidden", var, values=values)
+
+    @classmethod
+    def fixed(cls, text: str, *, var: str | None = None) -> Field:
+        """One line of text shown in the form; use several for several lines."""
+        return cls.of("fixed", var, values=(text,))
+
+    def element(self, *, reported: bool = False) -> Element:
+        el = Element(f"{{{NS_DATA}}}field")
+        if self.var:
+            el.set("var", self.var)
+        if self.type is not None:
+            el.set("type", self.type)
+        if self.label is not None:
+            el.set("label", self.label)
+        if reported:
+            return el
+        if self.desc:
+            SubElement(el, f"{{{NS_DATA}}}desc").text = self.desc
+        if self.required:
+            SubElement(el, f"{{{NS_DATA}}}required")
+        for value in self.values:
+            SubElement(el, f"{{{NS_DATA}}}value").text = value
+        for option in self.options:
+            opt = SubElement(el, f"{{{NS_DATA}}}option")
+            if option.label:
+                opt.set("label", option.label)
+            SubElement(opt, f"{{{NS_DATA}}}value").text = option.value
+        return el
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Form:
+    """A data form: to fill in (``type="form"``, a command's stage), or the values
+    of one (``submit``, ``result``: a payload's fields, an offer)."""
+
+    fields: Sequence[Field]
+    title: str | None = None
+    #: Newlines start new ``<instructions/>`` elements (XEP-0004 §3).
+    instructions: str | None = None
+    #: XEP-0068 FORM_TYPE, written first as a hidden field; None: none.
+    form_type: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_unique(self.fields)
+
+    def element(self, type: FormType = "form", extra: Sequence[Field] = ()) -> Element:
+        """The ``<x/>``; ``extra`` fields (the responder's own) come last.
+
+        For an offer (``form_type`` ``urn:orgchat:request:0#offer``), type result::
+
+            <x xmlns="jabber:x:data" type="result">
+              <field var="FORM_TYPE" type="hidden">
+                <value>urn:orgchat:request:0#offer</value></field>
+              <field var="price"><value>320.00</value></field>
+              <field var="currency"><value>EUR</value></field>
+            </x>
+        """
+        _check_unique([*self.fields, *extra])
+        x = _head(type, self.title, self.instructions)
+        if self.form_type is not None:
+            x.append(Field(FORM_TYPE, (self.form_type,), type="hidden").element())
+        for fld in (*self.fields, *extra):
+            x.append(fld.element())
+        return x
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a result table (a field of ``<reported/>``)."""
+
+    var: str
+    label: str
+    type: FieldType = "text-single"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Table:
+    """Rows of a result, each a mapping from column var to one or more values."""
+
+    columns: Sequence[Column]
+    rows: Sequence[Mapping[str, str | Sequence[str]]]
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError("a table needs at least one column")
+        names = [c.var for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column vars must be unique")
+        for row in self.rows:
+            unknown = set(row) - set(names)
+            if unknown:
+                raise ValueError(f"row has values for unknown columns: {sorted(unknown)}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResultForm:
+    """The result of a command (``<x type="result"/>``): fields or a table.
+
+    Not both: XEP-0004 §3.4 describes a table result as <reported/> and
+    <item/> elements, and clients such as aioxmpp refuse a result that mixes
+    them with plain fields. Put what would go beside a table in the command's
+    note or the form's title and instructions.
+    """
+
+    title: str | None = None
+    instructions: str | None = None
+    fields: Sequence[Field] = ()
+    table: Table | None = None
+
+    def __post_init__(self) -> None:
+        if self.fields and self.table is not None:
+            raise ValueError("a result form has fields or a table, not both")
+        _check_unique(self.fields)
+
+    def element(self) -> Element:
+        x = _head("result", self.title, self.instructions)
+        for fld in self.fields:
+            x.append(fld.element())
+        if self.table is not None:
+            reported = SubElement(x, f"{{{NS_DATA}}}reported")
+            for col in self.table.columns:
+                reported.append(
+                    Field(col.var, type=col.type, label=col.label).element(reported=True)
+                )
+            for row in self.table.rows:
+                item = SubElement(x, f"{{{NS_DATA}}}item")
+                # XEP-0004 §3.4: every item has every reported field.
+                for col in self.table.columns:
+                    cell = SubElement(item, f"{{{NS_DATA}}}field", var=col.var)
+                    value = row.get(col.var, ())
+                    for v in (value,) if isinstance(value, str) else value:
+                        SubElement(cell, f"{{{NS_DATA}}}value").text = v
+        return x
+
+
+def _one(value: str | None) -> tuple[str, ...]:
+    return () if value is None else (value,)
+
+
+def _options(options: Iterable[Option | str]) -> tuple[Option, ...]:
+    return tuple(o if isinstance(o, Option) else Option(o) for o in options)
+
+
+def _check_unique(fields: Sequence[Field]) -> None:
+    seen: set[str] = set()
+    for fld in fields:
+        if fld.var is None:
+            continue
+        if fld.var in seen:
+            raise ValueError(f"two fields with var {fld.var!r}")
+        seen.add(fld.var)
+
+
+def _head(form_type: str, title: str | None, instructions: str | None) -> Element:
+    x = Element(f"{{{NS_DATA}}}x", type=form_type)
+    if title:
+        SubElement(x, f"{{{NS_DATA}}}title").text = title
+    for line in (instructions or "").splitlines():
+        if line.strip():
+            SubElement(x, f"{{{NS_DATA}}}instructions").text = line
+    return x
+
+
+def to_xml(form: Form) -> str:
+    """The form as an opaque string for storage (``type="result"``, one line)."""
+    return to_xml_string(form.element("result"))
+
+
+def from_xml(text: str) -> Form:
+    """Read back what :func:`to_xml` wrote: ``from_xml(to_xml(f)) == f``."""
+    try:
+        el = fromstring(text)
+    except ParseError as exc:
+        raise PayloadError(f"stored form is not XML: {exc}") from None
+    return read_form(el)
+
+
+# -- reading --------------------------------------------------------------------
+
+
+def read_form(
+    el: Element,
+    form_type: str | None = None,
+    *,
+    max_fields: int | None = None,
+    max_value: int | None = None,
+) -> Form:
+    """A payload's ``<x xmlns="jabber:x:data"/>`` of type submit or result, strictly.
+
+    It has a FORM_TYPE (``form_type`` if given); at most ``max_fields`` fields
+    besides FORM_TYPE, each with a non-empty, unique ``var``, a known type
+    if any, and a var, label and values of at most ``max_value`` characters.
+    ``<title/>``, ``<instructions/>`` and the ``<desc/>``, ``<required/>`` and
+    ``<option/>`` of fields are left out.
+    """
+    if el.tag != _X:
+        raise PayloadError(f"expected <x xmlns='{NS_DATA}'/>, not {describe(el)}")
+    if el.get("type") not in ("submit", "result"):
+        raise PayloadError("the data form's type must be submit or result")
+    found_type: str | None = None
+    fields: list[Field] = []
+    seen: set[str] = set()
+    for child in el:
+        if child.tag in _IGNORED_IN_X:
+            continue
+        if child.tag != _FIELD:
+            raise PayloadError(f"unexpected {describe(child)} in the data form")
+        field = _read_field(child, max_value)
+        assert field.var is not None
+        if field.var in seen:
+            raise PayloadError(f"the data form has the field {show(field.var)} twice")
+        seen.add(field.var)
+        if field.var == FORM_TYPE:
+            if len(field.values) != 1:
+                raise PayloadError("the data form's FORM_TYPE needs exactly one value")
+            found_type = field.values[0]
+            continue
+        fields.append(field)
+        if max_fields is not None and len(fields) > max_fields:
+            raise PayloadError(f"the data form has more than {max_fields} fields")
+    if found_type is None:
+        raise PayloadError("the data form has no FORM_TYPE")
+    if form_type is not None and found_type != form_type:
+        raise PayloadError(f"the data form's FORM_TYPE must be {form_type}")
+    return Form(tuple(fields), form_type=found_type)
+
+
+def _read_field(el: Element, max_value: int | None) -> Field:
+    var = el.get("var")
+    if not var:
+        raise PayloadError("every field of the data form needs a var")
+    if max_value is not None and len(var) > max_value:
+        raise PayloadError(f"a field var is longer than {max_value} characters")
+    ftype = el.get("type")
+    if ftype is not None and ftype not in FIELD_TYPES:
+        raise PayloadError(f"the field {show(var)} has an unknown type {show(ftype)}")
+    label = el.get("label")
+    if label is not None and max_value is not None and len(label) > max_value:
+        raise PayloadError(
+            f"the label of the field {show(var)} is longer than {max_value} characters"
+        )
+    values: list[str] = []
+    for child in el:
+        if child.tag in _IGNORED_IN_FIELD:
+            continue
+        if child.tag != _VALUE:
+            raise PayloadError(f"unexpected {describe(child)} in the field {show(var)}")
+        value = leaf_text(child)
+        if max_value is not None and len(value) > max_value:
+            raise PayloadError(
+                f"a value of the field {show(var)} is longer than {max_value} characters"
+            )
+        values.append(value)
+    if len(values) > 1 and ftype is not None and ftype not in MULTI_VALUED:
+        raise PayloadError(f"the field {show(var)} has several values")
+    return Field(var, tuple(values), label, cast(FieldType | None, ftype))
+
+
+class SubmittedForm:
+    """Values of a submitted ``<x type="submit"/>``, read with typed getters.
+
+    Every getter takes the field's ``var`` and an optional ``label`` used in
+    error texts (``"Question" is required``). Empty values count as missing.
+    """
+
+    def __init__(self, values: Mapping[str, Sequence[str]] | None = None) -> None:
+        self._values = {var: list(vals) for var, vals in (values or {}).items()}
+
+    @classmethod
+    def parse(cls, x: Element | None) -> SubmittedForm:
+        """Read a submitted form; None (no form) is an empty one.
+
+        XEP-0050 §3.5.1: ``type="cancel"`` counts as ``submit``. Fields without a
+        var are ignored; a var given twice is a bad payload.
+        """
+        values: dict[str, list[str]] = {}
+        if x is None:
+            return cls(values)
+        if x.get("type", "submit") not in {"submit", "cancel"}:
+            raise PayloadError("A submitted form has type 'submit'")
+        for fld in x.findall(f"{{{NS_DATA}}}field"):
+            var = fld.get("var")
+            if not var:
+                continue
+            if var in values:
+                raise PayloadError(f"Field {var!r} is given twice")
+            values[var] = [v.text or "" for v in fld.findall(f"{{{NS_DATA}}}value")]
+        return cls(values)
+
+    def __contains__(self, var: object) -> bool:
+        return var in self._values
+
+    def vars(self) -> list[str]:
+        return list(self._values)
+
+    def values(self, var: str) -> list[str]:
+        """The raw values of a field (empty if absent)."""
+        return list(self._values.get(var, ()))
+
+    def without(self, var: str) -> SubmittedForm:
+        return SubmittedForm({k: v for k, v in self._values.items() if k != var})
+
+    # -- typed getters ------------------------------------------------------------
+
+    @overload
+    def text(
+        self,
+        var: str,
+        *,
+        required: Literal[True] = ...,
+        label: str | None = ...,
+        max_chars: int | None = ...,
+    ) -> str: ...
+
+    @overload
+    def text(
+        self,
+        var: str,
+        *,
+        required: Literal[False],
+        label: str | None = ...,
+        max_chars: int | None = ...,
+    ) -> str | None: ...
+
+    def text(
+        self,
+        var: str,
+        *,
+        required: bool = True,
+        label: str | None = None,
+        max_chars: int | None = None,
+    ) -> str | None:
+        """A text-single (or hidden) value, stripped of surrounding whitespace."""
+        value = self._single(var, label)
+        value = value.strip() if value is not None else None
+        return self._check_text(var, label, value or None, required, max_chars)
+
+    @overload
+    def multiline(
+        self,
+        var: str,
+        *,
+        required: Literal[True] = ...,
+        label: str | None = ...,
+        max_chars: int | None = ...,
+    ) -> str: ...
+
+    @overload
+    def multiline(
+        self,
+        var: str,
+        *,
+        required: Literal[False],
+        label: str | None = ...,
+        max_chars: int | None = ...,
+    ) -> str | None: ...
+
+    def multiline(
+        self,
+        var: str,
+        *,
+        required: bool = True,
+        label: str | None = None,
+        max_chars: int | None = None,
+    ) -> str | None:
+        """A text-multi value: its lines joined with newlines, stripped."""
+        text = "\n".join(self._values.get(var, ())).strip()
+        return self._check_text(var, label, text or None, required, max_chars)
+
+    @overload
+    def choice(
+        self,
+        var: str,
+        options: Iterable[str],
+        *,
+        required: Literal[True] = ...,
+        label: str | None = ...,
+    ) -> str: ...
+
+    @overload
+    def choice(
+        self,
+        var: str,
+        options: Iterable[str],
+        *,
+        required: Literal[False],
+        label: str | None = ...,
+    ) -> str | None: ...
+
+    def choice(
+        self,
+        var: str,
+        options: Iterable[str],
+        *,
+        required: bool = True,
+        label: str | None = None,
+    ) -> str | None:
+        """A list-single value, which must be one of ``options``."""
+        value = self._single(var, label)
+        if not value:
+            return self._missing(var, label, required)
+        if value not in set(options):
+            raise PayloadError(f"{_name(var, label)}: {value!r} is not one of the choices")
+        return value
+
+    def choices(
+        self,
+        var: str,
+        options: Iterable[str],
+        *,
+        required: bool = True,
+        label: str | None = None,
+    ) -> list[str]:
+        """list-multi values, each one of ``options``; required means at least one."""
+        allowed = set(options)
+        chosen: list[str] = []
+        for value in self._values.get(var, ()):
+            if not value:
+                continue
+            if value not in allowed:
+                raise PayloadError(f"{_name(var, label)}: {value!r} is not one of the choices")
+            if value not in chosen:
+                chosen.append(value)
+        if not chosen and required:
+            raise PayloadError(f"{_name(var, label)}: choose at least one")
+        return chosen
+
+    @overload
+    def jid(self, var: str, *, required: Literal[True] = ..., label: str | None = ...) -> JID: ...
+
+    @overload
+    def jid(self, var: str, *, required: Literal[False], label: str | None = ...) -> JID | None: ...
+
+    def jid(self, var: str, *, required: bool = True, label: str | None = None) -> JID | None:
+        """A jid-single value, validated (RFC 7622)."""
+        value = (self._single(var, label) or "").strip()
+        if not value:
+            return self._missing(var, label, required)
+        return _parse_jid(var, label, value)
+
+    def jids(self, var: str, *, required: bool = True, label: str | None = None) -> list[JID]:
+        """jid-multi values, validated; duplicates dropped (XEP-0004 §3.3)."""
+        out: dict[str, JID] = {}
+        for value in self._values.get(var, ()):
+            if value.strip():
+                jid = _parse_jid(var, label, value.strip())
+                out.setdefault(str(jid), jid)
+        if not out and required:
+            raise PayloadError(f"{_name(var, label)} is required")
+        return list(out.values())
+
+    def boolean(self, var: str, *, default: bool = False, label: str | None = None) -> bool:
+        """A boolean value: ``1``/``true`` or ``0``/``false``; absent is ``default``."""
+        value = (self._single(var, label) or "").strip().lower()
+        if not value:
+            return default
+        if value in TRUE_VALUES:
+            return True
+        if value in FALSE_VALUES:
+            return False
+        raise PayloadError(f"{_name(var, label)}: {value!r} is not a boolean")
+
+    @overload
+    def integer(
+        self,
+        var: str,
+        *,
+        required: Literal[True] = ...,
+        label: str | None = ...,
+        minimum: int | None = ...,
+        maximum: int | None = ...,
+    ) -> int: ...
+
+    @overload
+    def integer(
+        self,
+        var: str,
+        *,
+        required: Literal[False],
+        label: str | None = ...,
+        minimum: int | None = ...,
+        maximum: int | None = ...,
+    ) -> int | None: ...
+
+    def integer(
+        self,
+        var: str,
+        *,
+        required: bool = True,
+        label: str | None = None,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int | None:
+        """A whole number typed in a text-single field, within the bounds."""
+        value = (self._single(var, label) or "").strip()
+        if not value:
+            return self._missing(var, label, required)
+        try:
+            number = int(value)
+        except ValueError:
+            raise PayloadError(f"{_name(var, label)}: {value!r} is not a whole number") from None
+        if minimum is not None and number < minimum:
+            raise PayloadError(f"{_name(var, label)} must be at least {minimum}")
+        if maximum is not None and number > maximum:
+            raise PayloadError(f"{_name(var, label)} must be at most {maximum}")
+        return number
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _single(self, var: str, label: str | None) -> str | None:
+        values = [v for v in self._values.get(var, ()) if v.strip()]
+        if len(values) > 1:
+            raise PayloadError(f"{_name(var, label)} takes one value")
+        return values[0] if values else None
+
+    @staticmethod
+    def _missing(var: str, label: str | None, required: bool) -> None:
+        if required:
+            raise PayloadError(f"{_name(var, label)} is required")
+
+    def _check_text(
+        self, var: str, label: str | None, value: str | None, required: bool, max_chars: int | None
+    ) -> str | None:
+        if value is None:
+            return self._missing(var, label, required)
+        if max_chars is not None and len(value) > max_chars:
+            raise PayloadError(f"{_name(var, label)} is longer than {max_chars} characters")
+        return value
+
+
+def _name(var: str, label: str | None) -> str:
+    return f"{label!r}" if label else f"Field {var!r}"
+
+
+def _parse_jid(var: str, label: str | None, value: str) -> JID:
+    try:
+        jid = JID(value)
+    except InvalidJID:
+        raise PayloadError(f"{_name(var, label)}: {value!r} is not a valid address") from None
+    if not jid.domain:
+        raise PayloadError(f"{_name(var, label)}: {value!r} is not a valid address")
+    return jid
