@@ -1,13 +1,19 @@
 """In-memory stand-ins for the storage protocols, for socket-free routing tests.
 
-They follow the contracts in storage/protocols.py; the real implementations
-are exercised against PostgreSQL and Redis in tests/integration/storage.
+Each fake follows its interface in storage/protocols.py as far as it goes,
+and tests/contracts runs the same tests against it and against the real
+store (PostgreSQL or Redis), so the two cannot drift apart; what a fake
+leaves out is said in its contract suite. Besides the interface, fakes have
+setup helpers and bookkeeping for the tests (``add``, ``rows``, ``calls``,
+a ``switch`` that plays an outage).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
+import time
 from collections.abc import Sequence
 
 from component.config import ArchiveSettings, LimitsSettings
@@ -22,14 +28,32 @@ from storage.models import (
     ArchiveResult,
     Company,
     Conversation,
+    ConversationStatus,
+    CreatedRequest,
     Delivery,
+    DeskRouting,
+    DeskState,
     DirectorySnapshot,
     Limit,
     NewMessage,
+    NewRequest,
+    Notice,
     Once,
+    Party,
     PresenceChange,
+    Request,
+    RequestPage,
+    RequestState,
+    RequestTarget,
     Role,
+    StatusChange,
+    TargetStatus,
+    TargetUpdate,
 )
+from storage.postgres.requests import fold
+from storage.protocols import DeskDecision
+
+OPEN, RESOLVED = ConversationStatus.OPEN, ConversationStatus.RESOLVED
 
 
 def _token(n: int) -> str:
@@ -62,8 +86,12 @@ class FakeDirectoryStore:
         return company
 
     async def snapshot(self) -> DirectorySnapshot:
-        agents = tuple(a for lst in self.agents.values() for a in lst)
-        return DirectorySnapshot(tuple(self.companies.values()), agents)
+        # In PostgreSQL's order: companies by slug, agents by company and JID.
+        companies = sorted(self.companies.values(), key=lambda c: c.slug)
+        agents = sorted(
+            (a for lst in self.agents.values() for a in lst), key=lambda a: (a.company_id, a.jid)
+        )
+        return DirectorySnapshot(tuple(companies), tuple(agents))
 
     async def get_company(self, slug: str) -> Company | None:
         return self.companies.get(slug)
@@ -71,7 +99,7 @@ class FakeDirectoryStore:
     async def list_agents(self, slug: str) -> list[Agent]:
         if slug not in self.companies:
             raise NotFound(slug)
-        return list(self.agents.get(self.companies[slug].id, []))
+        return sorted(self.agents.get(self.companies[slug].id, []), key=lambda a: a.jid)
 
 
 class FakeConversations:
@@ -81,10 +109,18 @@ class FakeConversations:
         self._ids = itertools.count(1)
         self._tokens = list(tokens)
 
+    def company_of(self, conversation_id: int) -> int | None:
+        """The company of a conversation (None: no such conversation)."""
+        return next((c.company_id for c in self.rows.values() if c.id == conversation_id), None)
+
     async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
         self.switch.check()
-        out = []
+        # A pair repeated in the call is one conversation; its last non-None nick wins.
+        nicks: dict[tuple[int, str], str | None] = {}
         for company_id, jid, nick in pairs:
+            if nick is not None or (company_id, jid) not in nicks:
+                nicks[company_id, jid] = nick
+        for (company_id, jid), nick in nicks.items():
             conv = self.rows.get((company_id, jid))
             if conv is None:
                 cid = next(self._ids)
@@ -93,8 +129,7 @@ class FakeConversations:
             elif nick is not None and nick != conv.customer_nick:
                 conv = dataclasses.replace(conv, customer_nick=nick)
             self.rows[(company_id, jid)] = conv
-            out.append(conv)
-        return out
+        return [self.rows[company_id, jid] for company_id, jid, _ in pairs]
 
     async def find(self, company_id: int, customer_jid: str) -> Conversation | None:
         self.switch.check()
@@ -112,33 +147,75 @@ class FakeConversations:
         return [c for c in self.rows.values() if c.id in ids]
 
 
+def _archived(row_id: int, m: NewMessage) -> ArchivedMessage:
+    return ArchivedMessage(
+        row_id,
+        m.conversation_id,
+        m.author,
+        m.sender_jid,
+        m.body,
+        m.stanza_id,
+        m.client_id,
+        m.ts,
+        m.thread,
+        m.payload,
+    )
+
+
 class FakeArchive:
-    def __init__(self) -> None:
+    """The archive of the conversations of ``conversations`` (others raise NotFound).
+
+    Every unconfirmed delivery counts as stale whatever ``older_than_s`` (the
+    fake has no clock): unit tests sweep at once.
+    """
+
+    def __init__(self, conversations: FakeConversations) -> None:
+        self.conversations = conversations
         self.rows: list[tuple[int, NewMessage]] = []
         self.batches: list[int] = []
         self.deliveries: dict[int, list[str]] = {}  #: unconfirmed: id -> stanza ids
         self.switch = Switch()
         self._delivery_ids = itertools.count(1)
 
+    def _first_copy(self, m: NewMessage) -> NewMessage | None:
+        """The archived message ``m`` repeats: same client key, or same stanza-id."""
+        return next(
+            (
+                r
+                for _, r in self.rows
+                if r.stanza_id == m.stanza_id
+                or (
+                    m.client_key is not None
+                    and (r.conversation_id, r.sender_jid, r.client_key)
+                    == (m.conversation_id, m.sender_jid, m.client_key)
+                )
+            ),
+            None,
+        )
+
+    def _new_delivery(self, stanza_ids: list[str]) -> int:
+        delivery_id = next(self._delivery_ids)
+        self.deliveries[delivery_id] = stanza_ids
+        return delivery_id
+
+    def _delivery(self, delivery_id: int) -> Delivery:
+        stanza_ids = self.deliveries[delivery_id]
+        messages = [_archived(i, m) for i, m in self.rows if m.stanza_id in stanza_ids]
+        return Delivery(delivery_id, messages)
+
     async def append_batch(
         self, messages: Sequence[NewMessage], confirmed: Sequence[int] = ()
     ) -> ArchivedBatch:
         self.switch.check()
+        for m in messages:
+            if self.conversations.company_of(m.conversation_id) is None:
+                raise NotFound(f"conversation does not exist: {m.conversation_id}")
         await self.confirm(confirmed)
         self.batches.append(len(messages))
         results = []
         new: list[str] = []
         for m in messages:
-            first = next(
-                (
-                    r
-                    for _, r in self.rows
-                    if m.client_key is not None
-                    and (r.conversation_id, r.sender_jid, r.client_key)
-                    == (m.conversation_id, m.sender_jid, m.client_key)
-                ),
-                None,
-            )
+            first = self._first_copy(m)
             if first is not None:
                 results.append(ArchiveResult(first.stanza_id, True))
             else:
@@ -146,38 +223,35 @@ class FakeArchive:
                 results.append(ArchiveResult(m.stanza_id, False))
                 if not m.pending:
                     new.append(m.stanza_id)
-        delivery_id = None
-        if new:
-            delivery_id = next(self._delivery_ids)
-            self.deliveries[delivery_id] = new
-        return ArchivedBatch(results, delivery_id)
+        return ArchivedBatch(results, self._new_delivery(new) if new else None)
+
+    def insert_delivered(self, messages: Sequence[NewMessage]) -> Delivery:
+        """Archive new messages under one delivery, as the request store does."""
+        for m in messages:
+            self.rows.append((len(self.rows) + 1, m))
+        return self._delivery(self._new_delivery([m.stanza_id for m in messages]))
 
     def pending(self) -> list[NewMessage]:
         return [m for _, m in self.rows if m.pending]
 
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:
-        raise NotImplementedError  # the fake keeps no conversation -> company map
+        self.switch.check()
+        taken = [
+            (i, m)
+            for i, m in self.rows
+            if m.pending and self.conversations.company_of(m.conversation_id) in company_ids
+        ][:limit]
+        if not taken:
+            return None
+        claimed = {i for i, _ in taken}
+        self.rows = [
+            (i, dataclasses.replace(m, pending=False) if i in claimed else m) for i, m in self.rows
+        ]
+        return self._delivery(self._new_delivery([m.stanza_id for _, m in taken]))
 
     async def claim_unconfirmed(self, older_than_s: float, limit: int) -> list[Delivery]:
         self.switch.check()
-        out = []
-        for delivery_id, stanza_ids in self.deliveries.items():
-            messages = [
-                ArchivedMessage(
-                    i,
-                    m.conversation_id,
-                    m.author,
-                    m.sender_jid,
-                    m.body,
-                    m.stanza_id,
-                    m.client_id,
-                    m.ts,
-                )
-                for i, m in self.rows
-                if m.stanza_id in stanza_ids
-            ]
-            out.append(Delivery(delivery_id, messages))
-        return out
+        return [self._delivery(delivery_id) for delivery_id in list(self.deliveries)[:limit]]
 
     async def confirm(self, delivery_ids: Sequence[int]) -> None:
         self.switch.check()
@@ -185,16 +259,24 @@ class FakeArchive:
             self.deliveries.pop(delivery_id, None)
 
     async def requeue(self, stanza_ids: Sequence[str]) -> None:
+        self.switch.check()
         self.rows = [
-            (i, dataclasses.replace(m, pending=True) if m.stanza_id in stanza_ids else m)
+            (i, dataclasses.replace(m, pending=True))
+            if m.stanza_id in stanza_ids and m.author is Party.CUSTOMER
+            else (i, m)
             for i, m in self.rows
         ]
 
 
+def _clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class FakePresence:
     def __init__(self) -> None:
-        self.resources: dict[str, dict[str, str]] = {}
+        self.resources: dict[str, dict[str, str]] = {}  #: agent -> resource -> show
         self.switch = Switch()
+        self._seen: dict[tuple[str, str], int] = {}  #: (agent, resource) -> clock_ms
 
     async def update(self, agent_jid: str, resource: str, show: str | None) -> PresenceChange:
         self.switch.check()
@@ -204,6 +286,7 @@ class FakePresence:
             res.pop(resource, None)
         else:
             res[resource] = show
+            self._seen[agent_jid, resource] = _clock_ms()
         return PresenceChange(was, bool(res))
 
     async def online_among(self, agent_jids: Sequence[str]) -> set[str]:
@@ -212,13 +295,24 @@ class FakePresence:
 
     async def clock_ms(self) -> int:
         self.switch.check()
-        return 0
+        return _clock_ms()
 
     async def prune(self, agent_jids: Sequence[str], before_ms: int) -> list[str]:
         self.switch.check()
-        return []
+        offline = []
+        for jid in agent_jids:
+            res = self.resources.get(jid)
+            if not res:
+                continue
+            for resource in list(res):
+                if self._seen.get((jid, resource), 0) < before_ms:
+                    del res[resource]
+            if not res:
+                offline.append(jid)
+        return offline
 
     async def forget(self, agent_jid: str) -> None:
+        self.switch.check()
         self.resources.pop(agent_jid, None)
 
 
@@ -227,30 +321,236 @@ class FakeLimits:
 
     def __init__(self, allow: int | None = None) -> None:
         self.allow = allow
-        self.counts: dict[tuple[Limit, str | int], int] = {}
-        self.seen: set[tuple[Once, tuple[str | int, ...]]] = set()
+        #: (kind, window, subject) -> (count, when the window ends, monotonic s)
+        self.counts: dict[tuple[Limit, int, str], tuple[int, float]] = {}
+        self.seen: dict[str, float] = {}  #: key -> when it expires (monotonic s)
         self.switch = Switch()
 
     async def hit(
         self, kind: Limit, subjects: Sequence[str | int], limit: int, window_s: int
     ) -> list[bool]:
         self.switch.check()
+        now = time.monotonic()
         out = []
         for s in subjects:
-            self.counts[kind, s] = self.counts.get((kind, s), 0) + 1
-            out.append(self.counts[kind, s] <= min(limit, self.allow or limit))
+            key = (kind, window_s, str(s))  # Redis keys are strings: 7 and "7" are one subject
+            count, ends = self.counts.get(key, (0, now + window_s))
+            if ends <= now:  # the window is over: a new one starts with this event
+                count, ends = 0, now + window_s
+            self.counts[key] = (count + 1, ends)
+            out.append(count + 1 <= min(limit, self.allow or limit))
         return out
 
     async def first_seen(
         self, kind: Once, keys: Sequence[Sequence[str | int]], ttl_s: int
     ) -> list[bool]:
         self.switch.check()
+        now = time.monotonic()
         out = []
         for key in keys:
-            k = (kind, tuple(key))
-            out.append(k not in self.seen)
-            self.seen.add(k)
+            name = ":".join(str(part) for part in (kind, *key))  # as Redis names it
+            first = self.seen.get(name, 0.0) <= now
+            if first:
+                self.seen[name] = now + ttl_s
+            out.append(first)
         return out
+
+
+class FakeRequestStore:
+    """Requests in memory, opening conversations in ``conversations`` and archiving
+    their messages in ``archive`` as the PostgreSQL store does.
+
+    ``list_for`` and ``close`` are not modelled (no unit test needs them).
+    """
+
+    def __init__(self, conversations: FakeConversations, archive: FakeArchive) -> None:
+        self.conversations = conversations
+        self.archive = archive
+        self.requests: dict[str, Request] = {}
+        self.created: list[NewRequest] = []  #: every call of create
+        self.updates: list[TargetUpdate] = []  #: every update given to advance
+        self._dedup_keys: dict[str, str] = {}  #: public id -> dedup key
+        self._ids = itertools.count(1)
+
+    def open_request(
+        self,
+        public_id: str,
+        company_id: int,
+        conversation_id: int,
+        *,
+        customer_jid: str,
+        now: dt.datetime,
+    ) -> None:
+        """An open request targeting one conversation, made without ``create``."""
+        target = RequestTarget(company_id, conversation_id, TargetStatus.SENT, now)
+        self.requests[public_id] = Request(
+            next(self._ids), public_id, customer_jid, "s", "b", None, RequestState.OPEN,
+            now, now + dt.timedelta(days=1), None, None, (target,),
+        )  # fmt: skip
+
+    async def create(self, new: NewRequest, duplicate_window_s: float) -> CreatedRequest:
+        self.created.append(new)
+        since = new.created_at - dt.timedelta(seconds=duplicate_window_s)
+        earlier = [
+            r
+            for r in self.requests.values()
+            if duplicate_window_s > 0
+            and r.customer_jid == new.customer_jid
+            and self._dedup_keys.get(r.public_id) == new.dedup_key
+            and r.created_at > since
+        ]
+        if earlier:
+            newest = max(earlier, key=lambda r: (r.created_at, r.id))
+            return CreatedRequest(newest, True, None)
+        opened = await self.conversations.open_many(
+            [(company_id, new.customer_jid, new.customer_nick) for company_id in new.company_ids]
+        )
+        delivery = self.archive.insert_delivered(
+            [
+                NewMessage(
+                    conversation_id=conv.id,
+                    author=Party.CUSTOMER,
+                    sender_jid=new.customer_jid,
+                    body=new.message_body,
+                    stanza_id=stanza_id,
+                    client_id=None,
+                    client_key=None,
+                    pending=False,
+                    ts=new.created_at,
+                    thread=new.public_id,
+                    payload=new.message_payload,
+                )
+                for conv, stanza_id in zip(opened, new.stanza_ids, strict=True)
+            ]
+        )
+        targets = tuple(
+            RequestTarget(conv.company_id, conv.id, TargetStatus.SENT, new.created_at)
+            for conv in opened
+        )
+        request = Request(
+            next(self._ids), new.public_id, new.customer_jid, new.subject, new.body, new.form,
+            RequestState.OPEN, new.created_at, new.expires_at, None, None, targets,
+        )  # fmt: skip
+        self.requests[new.public_id] = request
+        self._dedup_keys[new.public_id] = new.dedup_key
+        return CreatedRequest(request, False, delivery)
+
+    async def get(self, public_id: str) -> Request | None:
+        return self.requests.get(public_id)
+
+    async def list_for(self, customer_jid: str, **_: object) -> RequestPage:
+        raise NotImplementedError
+
+    def _newest_open(self, conversation_id: int) -> Request | None:
+        return max(
+            (
+                r
+                for r in self.requests.values()
+                if r.state is RequestState.OPEN
+                and any(t.conversation_id == conversation_id for t in r.targets)
+            ),
+            key=lambda r: r.id,
+            default=None,
+        )
+
+    async def open_in(self, conversation_ids: Sequence[int]) -> dict[int, str]:
+        found = {c: self._newest_open(c) for c in conversation_ids}
+        return {c: r.public_id for c, r in found.items() if r is not None}
+
+    async def advance(self, updates: Sequence[TargetUpdate]) -> list[StatusChange]:
+        self.updates.extend(updates)
+        changes = []
+        for update in fold(updates):
+            request = self._newest_open(update.conversation_id)
+            if request is None:
+                continue
+            targets = list(request.targets)
+            n, target = next(
+                (n, t) for n, t in enumerate(targets) if t.conversation_id == update.conversation_id
+            )
+            moves = update.status.rank > target.status.rank
+            new_offer = update.status is TargetStatus.ANSWERED and update.offer is not None
+            if not (moves or (new_offer and target.status is TargetStatus.ANSWERED)):
+                continue
+            target = dataclasses.replace(
+                target,
+                status=update.status if moves else target.status,
+                updated_at=dt.datetime.now(dt.UTC),
+                offer=update.offer if new_offer else target.offer,
+                reason=update.reason if update.status is TargetStatus.DECLINED else target.reason,
+            )
+            if moves:
+                changes.append(
+                    StatusChange(
+                        request.public_id, request.customer_jid, target.company_id, update.status
+                    )
+                )
+            targets[n] = target
+            self.requests[request.public_id] = dataclasses.replace(request, targets=tuple(targets))
+        return changes
+
+    async def close(
+        self, public_id: str, customer_jid: str, accepted: int | None, notices: Sequence[Notice]
+    ) -> tuple[Request, None]:
+        raise NotImplementedError
+
+    async def expire_due(self, now: dt.datetime, limit: int) -> list[Request]:
+        due = sorted(
+            (
+                r
+                for r in self.requests.values()
+                if r.state is RequestState.OPEN and r.expires_at <= now
+            ),
+            key=lambda r: (r.expires_at, r.id),
+        )[:limit]
+        expired = []
+        for r in due:
+            targets = tuple(
+                dataclasses.replace(t, status=TargetStatus.EXPIRED)
+                if t.status.rank < TargetStatus.ANSWERED.rank
+                else t
+                for t in r.targets
+            )
+            self.requests[r.public_id] = dataclasses.replace(
+                r, state=RequestState.EXPIRED, targets=targets
+            )
+            expired.append(self.requests[r.public_id])
+        return expired
+
+
+class FakeDeskStore:
+    """The desk's conversation states in memory: ``route``, ``state`` and ``change``."""
+
+    def __init__(self) -> None:
+        self.states: dict[int, DeskState] = {}
+        self.calls: list[tuple[list[int], list[int]]] = []  #: route's arguments
+
+    async def route(self, conversation_ids: Sequence[int], reopen: Sequence[int]) -> DeskRouting:
+        self.calls.append((list(conversation_ids), list(reopen)))
+        assignees = {
+            c: s.assignee
+            for c in conversation_ids
+            if (s := self.states.get(c)) is not None and s.assignee is not None
+        }
+        reopened = sorted(
+            {c for c in reopen if c in self.states and self.states[c].status is RESOLVED}
+        )
+        for c in reopened:
+            self.states[c] = dataclasses.replace(self.states[c], status=OPEN)
+        return DeskRouting(assignees=assignees, reopened=reopened)
+
+    async def state(self, conversation_id: int) -> DeskState:
+        return self.states.get(conversation_id, DeskState(conversation_id))
+
+    async def change(
+        self, conversation_id: int, decide: DeskDecision
+    ) -> tuple[DeskState, DeskState]:
+        before = await self.state(conversation_id)
+        change = decide(before)
+        if change is None:
+            return before, before
+        self.states[conversation_id] = DeskState(conversation_id, change.status, change.assignee)
+        return before, self.states[conversation_id]
 
 
 def message_router(
@@ -265,12 +565,13 @@ def message_router(
     limit_settings: LimitsSettings | None = None,
 ) -> MessageRouter:
     """A MessageRouter on in-memory stores, handling each message at once (no linger)."""
+    conversations = conversations or FakeConversations()
     return MessageRouter(
         domain=domain,
         directory=directory,
         cache=ConversationCache(),
-        conversations=conversations or FakeConversations(),
-        archive=archive or FakeArchive(),
+        conversations=conversations,
+        archive=archive or FakeArchive(conversations),
         presence=presence or FakePresence(),
         limits=limits or FakeLimits(),
         limit_settings=limit_settings or LimitsSettings(),
