@@ -60,6 +60,48 @@ def fold(updates: Sequence[TargetUpdate]) -> list[TargetUpdate]:
     return list(folded.values())
 
 
+def request_message(
+    conversation_id: int,
+    customer_jid: str,
+    public_id: str,
+    body: str,
+    payload: str,
+    stanza_id: str,
+    ts: dt.datetime,
+) -> NewMessage:
+    """A message the component archives on the customer's behalf: a request in one
+    company's conversation, or its closing notice (threaded by the request's id)."""
+    return NewMessage(
+        conversation_id=conversation_id,
+        author=Party.CUSTOMER,
+        sender_jid=customer_jid,
+        body=body,
+        stanza_id=stanza_id,
+        client_id=None,
+        client_key=None,
+        pending=False,
+        ts=ts,
+        thread=public_id,
+        payload=payload,
+    )
+
+
+def fan_out(new: NewRequest, conversation_ids: Sequence[int]) -> list[NewMessage]:
+    """The request's message in each company's conversation (in ``new.company_ids``' order)."""
+    return [
+        request_message(
+            conversation_id,
+            new.customer_jid,
+            new.public_id,
+            new.message_body,
+            new.message_payload,
+            stanza_id,
+            new.created_at,
+        )
+        for conversation_id, stanza_id in zip(conversation_ids, new.stanza_ids, strict=True)
+    ]
+
+
 async def _with_targets(conn: Conn, rows: Sequence[asyncpg.Record]) -> list[Request]:
     """Requests from their rows, with their targets (one query for all)."""
     if not rows:
@@ -107,22 +149,7 @@ class PgRequestStore:
             )
             delivery = await messages.insert_delivered(
                 conn,
-                [
-                    NewMessage(
-                        conversation_id=conversation.id,
-                        author=Party.CUSTOMER,
-                        sender_jid=new.customer_jid,
-                        body=new.message_body,
-                        stanza_id=stanza_id,
-                        client_id=None,
-                        client_key=None,
-                        pending=False,
-                        ts=new.created_at,
-                        thread=new.public_id,
-                        payload=new.message_payload,
-                    )
-                    for conversation, stanza_id in zip(opened, new.stanza_ids, strict=True)
-                ],
+                fan_out(new, [conversation.id for conversation in opened]),
             )
             targets = await request_targets.insert_targets(
                 conn,
@@ -231,18 +258,14 @@ class PgRequestStore:
                 delivery = await messages.insert_delivered(
                     conn,
                     [
-                        NewMessage(
-                            conversation_id=by_company[notice.company_id].conversation_id,
-                            author=Party.CUSTOMER,
-                            sender_jid=customer_jid,
-                            body=notice.body,
-                            stanza_id=notice.stanza_id,
-                            client_id=None,
-                            client_key=None,
-                            pending=False,
-                            ts=row["closed_at"],
-                            thread=public_id,
-                            payload=notice.payload,
+                        request_message(
+                            by_company[notice.company_id].conversation_id,
+                            customer_jid,
+                            public_id,
+                            notice.body,
+                            notice.payload,
+                            notice.stanza_id,
+                            row["closed_at"],
                         )
                         for notice in notices
                     ],

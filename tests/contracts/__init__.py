@@ -2,8 +2,8 @@
 
 Each suite's fixture is parametrised over the real store (PostgreSQL or
 Redis, through the fixtures of tests/conftest.py) and its in-memory fake
-(tests/unit/fakes.py), and the same test functions run against both, so a
-fake cannot drift from the store it stands in for. The real store is the
+(tests/unit/fakes.py, fakes_services.py), and the same test functions run
+against both, so a fake cannot drift from the store it stands in for. The real store is the
 truth: where they disagree, the fake is fixed. A suite covers the methods its
 fake implements; what a fake leaves out is listed in the suite's docstring.
 

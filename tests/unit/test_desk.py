@@ -23,11 +23,11 @@ from storage.models import (
 )
 from tests.unit.fakes import (
     FakeConversations,
-    FakeDeskStore,
     FakeDirectoryStore,
     FakePresence,
     message_router,
 )
+from tests.unit.fakes_services import FakeDeskStore
 
 OPEN, RESOLVED = ConversationStatus.OPEN, ConversationStatus.RESOLVED
 MARIO, LUIGI, BOSS = "mario@localhost", "luigi@localhost", "boss@localhost"

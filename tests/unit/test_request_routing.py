@@ -31,9 +31,9 @@ from tests.unit.fakes import (
     FakeConversations,
     FakeDirectoryStore,
     FakeLimits,
-    FakeRequestStore,
     message_router,
 )
+from tests.unit.fakes_services import FakeRequestStore
 from tests.unit.test_routing import NS, body, chat, error_condition
 
 pytestmark = pytest.mark.asyncio
