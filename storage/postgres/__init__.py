@@ -7,10 +7,31 @@ marks, contacts and push subscriptions) and the agent desk.
     ...
     await stores.close()
 
-:func:`migrate` brings the schema up to date (start-up and CLI). Each table
-has its own module holding its SQL; :mod:`.pool` maps driver failures to
-:class:`storage.errors.Unavailable`; :mod:`.listen` keeps the LISTEN
-connections of the ``watch`` methods alive.
+:func:`migrate` brings the schema up to date (start-up and CLI). :mod:`.pool`
+maps driver failures to :class:`storage.errors.Unavailable`; :mod:`.listen`
+keeps the LISTEN connections of the ``watch`` methods alive.
+
+The layout: two kinds of modules.
+
+* A **table module** per table, ``tables/<table>.py``: the table's explicit
+  column list, ``from_row`` and module-level async functions that take a
+  connection (``Conn``) and run ``$n``-parametrised SQL, no ORM. They open
+  no transaction and acquire no connection. A statement that spans tables
+  lives with the table it writes (or, read-only, the one whose rows it
+  returns); ``messages`` keeps its XEP-0313 reads in ``message_pages.py``.
+* A **store module** per interface of :mod:`storage.protocols`, here:
+  ``directory.py`` (DirectoryStore), ``roster_jobs.py``,
+  ``conversations.py``, ``archive.py``, ``requests.py``, ``notify.py``,
+  ``contacts.py``, ``customers.py``, ``response_times.py``, ``desk.py``.
+  Its ``Pg...Store`` class borrows connections, owns the transactions,
+  maps "no row" to NotFound and composes table modules; it holds no SQL.
+
+Adding a table: one table module ``tables/<table>.py``, one migration
+``migrations/NNNN_<name>.sql`` (never edit an applied one), the store
+methods that use it (and the interface in :mod:`storage.protocols`), and
+tests: the store's integration tests in ``tests/integration/storage/`` and,
+if unit tests fake the store, its contract suite in ``tests/contracts/``,
+which runs the same tests against this store and the fake.
 
 ``company_domain`` (the component's domain) tells the contacts store which
 addresses are companies' JIDs (``slug@domain``), whose email falls back to the

@@ -1,4 +1,9 @@
-"""The ArchiveStore: messages.py (the archive) and deliveries.py (what is being delivered)."""
+"""ArchiveStore on PostgreSQL, composed from its table modules.
+
+:mod:`.tables.messages` (the archive) and :mod:`.tables.message_pages` (its
+XEP-0313 pages), :mod:`.tables.deliveries` (what is being delivered), and
+:mod:`.tables.companies` for the retention periods.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,8 @@ from storage.models import (
     NewMessage,
     Pruned,
 )
-from storage.postgres import companies, deliveries, messages
 from storage.postgres.pool import Database
+from storage.postgres.tables import companies, deliveries, message_pages, messages
 
 
 class PgArchiveStore:
@@ -73,12 +78,12 @@ class PgArchiveStore:
 
     async def page(self, query: ArchiveQuery) -> ArchivePage:
         async with self._db.acquire() as conn:
-            found, complete, count = await messages.page(conn, query)
+            found, complete, count = await message_pages.page(conn, query)
         return ArchivePage(found, complete, count)
 
     async def ends(self, query: ArchiveQuery) -> tuple[ArchivedMessage, ArchivedMessage] | None:
         async with self._db.acquire() as conn:
-            return await messages.ends(conn, query)
+            return await message_pages.ends(conn, query)
 
     async def messages_of(
         self, conversation_id: int, *, after: int, limit: int

@@ -1,8 +1,7 @@
 """DirectoryStore on PostgreSQL: companies and agents, composed from their table modules.
 
 This module owns the transactions and the mapping of "no row" to NotFound;
-the SQL lives in :mod:`storage.postgres.companies` and
-:mod:`storage.postgres.agents`.
+the SQL lives in :mod:`.tables.companies` and :mod:`.tables.agents`.
 """
 
 from __future__ import annotations
@@ -20,9 +19,9 @@ from storage.models import (
     ImportReport,
     Role,
 )
-from storage.postgres import agents, companies, roster_jobs
 from storage.postgres.listen import listen
 from storage.postgres.pool import Database
+from storage.postgres.tables import agents, companies, roster_jobs
 from storage.protocols import DirectoryListener
 
 #: Channel of the companies/agents triggers; the payload is the company slug.

@@ -8,7 +8,7 @@
 "Down" is played without touching the real server (other tests keep using
 it): ``cut()`` aborts both sides of every connection (the peer sees a reset)
 and closes the listening socket, so new connections are refused as by a
-stopped server. It is the idea of ``tests/integration/storage/conftest.py``'s
+stopped server. It is the idea of ``tests/conftest.py``'s
 ``TcpProxy``, with a synchronous ``cut()`` and a connection counter.
 """
 

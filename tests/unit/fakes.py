@@ -1,13 +1,18 @@
 """In-memory stand-ins for the storage protocols, for socket-free routing tests.
 
-They follow the contracts in storage/protocols.py; the real implementations
-are exercised against PostgreSQL and Redis in tests/integration/storage.
+Each fake follows its interface in storage/protocols.py as far as it goes,
+and tests/contracts runs the same tests against it and against the real
+store (PostgreSQL or Redis), so the two cannot drift apart; what a fake
+leaves out is said in its contract suite. Besides the interface, fakes have
+setup helpers and bookkeeping for the tests (``add``, ``rows``, ``calls``,
+a ``switch`` that plays an outage).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import Sequence
 
 from component.config import ArchiveSettings, LimitsSettings
@@ -29,6 +34,7 @@ from storage.models import (
     Limit,
     NewMessage,
     Once,
+    Party,
     PresenceChange,
     Role,
 )
@@ -64,8 +70,12 @@ class FakeDirectoryStore:
         return company
 
     async def snapshot(self) -> DirectorySnapshot:
-        agents = tuple(a for lst in self.agents.values() for a in lst)
-        return DirectorySnapshot(tuple(self.companies.values()), agents)
+        # In PostgreSQL's order: companies by slug, agents by company and JID.
+        companies = sorted(self.companies.values(), key=lambda c: c.slug)
+        agents = sorted(
+            (a for lst in self.agents.values() for a in lst), key=lambda a: (a.company_id, a.jid)
+        )
+        return DirectorySnapshot(tuple(companies), tuple(agents))
 
     async def get_company(self, slug: str) -> Company | None:
         return self.companies.get(slug)
@@ -73,7 +83,7 @@ class FakeDirectoryStore:
     async def list_agents(self, slug: str) -> list[Agent]:
         if slug not in self.companies:
             raise NotFound(slug)
-        return list(self.agents.get(self.companies[slug].id, []))
+        return sorted(self.agents.get(self.companies[slug].id, []), key=lambda a: a.jid)
 
 
 class FakeConversations:
@@ -83,10 +93,18 @@ class FakeConversations:
         self._ids = itertools.count(1)
         self._tokens = list(tokens)
 
+    def company_of(self, conversation_id: int) -> int | None:
+        """The company of a conversation (None: no such conversation)."""
+        return next((c.company_id for c in self.rows.values() if c.id == conversation_id), None)
+
     async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
         self.switch.check()
-        out = []
+        # A pair repeated in the call is one conversation; its last non-None nick wins.
+        nicks: dict[tuple[int, str], str | None] = {}
         for company_id, jid, nick in pairs:
+            if nick is not None or (company_id, jid) not in nicks:
+                nicks[company_id, jid] = nick
+        for (company_id, jid), nick in nicks.items():
             conv = self.rows.get((company_id, jid))
             if conv is None:
                 cid = next(self._ids)
@@ -95,8 +113,7 @@ class FakeConversations:
             elif nick is not None and nick != conv.customer_nick:
                 conv = dataclasses.replace(conv, customer_nick=nick)
             self.rows[(company_id, jid)] = conv
-            out.append(conv)
-        return out
+        return [self.rows[company_id, jid] for company_id, jid, _ in pairs]
 
     async def find(self, company_id: int, customer_jid: str) -> Conversation | None:
         self.switch.check()
@@ -114,33 +131,75 @@ class FakeConversations:
         return [c for c in self.rows.values() if c.id in ids]
 
 
+def _archived(row_id: int, m: NewMessage) -> ArchivedMessage:
+    return ArchivedMessage(
+        row_id,
+        m.conversation_id,
+        m.author,
+        m.sender_jid,
+        m.body,
+        m.stanza_id,
+        m.client_id,
+        m.ts,
+        m.thread,
+        m.payload,
+    )
+
+
 class FakeArchive:
-    def __init__(self) -> None:
+    """The archive of the conversations of ``conversations`` (others raise NotFound).
+
+    Every unconfirmed delivery counts as stale whatever ``older_than_s`` (the
+    fake has no clock): unit tests sweep at once.
+    """
+
+    def __init__(self, conversations: FakeConversations) -> None:
+        self.conversations = conversations
         self.rows: list[tuple[int, NewMessage]] = []
         self.batches: list[int] = []
         self.deliveries: dict[int, list[str]] = {}  #: unconfirmed: id -> stanza ids
         self.switch = Switch()
         self._delivery_ids = itertools.count(1)
 
+    def _first_copy(self, m: NewMessage) -> NewMessage | None:
+        """The archived message ``m`` repeats: same client key, or same stanza-id."""
+        return next(
+            (
+                r
+                for _, r in self.rows
+                if r.stanza_id == m.stanza_id
+                or (
+                    m.client_key is not None
+                    and (r.conversation_id, r.sender_jid, r.client_key)
+                    == (m.conversation_id, m.sender_jid, m.client_key)
+                )
+            ),
+            None,
+        )
+
+    def _new_delivery(self, stanza_ids: list[str]) -> int:
+        delivery_id = next(self._delivery_ids)
+        self.deliveries[delivery_id] = stanza_ids
+        return delivery_id
+
+    def _delivery(self, delivery_id: int) -> Delivery:
+        stanza_ids = self.deliveries[delivery_id]
+        messages = [_archived(i, m) for i, m in self.rows if m.stanza_id in stanza_ids]
+        return Delivery(delivery_id, messages)
+
     async def append_batch(
         self, messages: Sequence[NewMessage], confirmed: Sequence[int] = ()
     ) -> ArchivedBatch:
         self.switch.check()
+        for m in messages:
+            if self.conversations.company_of(m.conversation_id) is None:
+                raise NotFound(f"conversation does not exist: {m.conversation_id}")
         await self.confirm(confirmed)
         self.batches.append(len(messages))
         results = []
         new: list[str] = []
         for m in messages:
-            first = next(
-                (
-                    r
-                    for _, r in self.rows
-                    if m.client_key is not None
-                    and (r.conversation_id, r.sender_jid, r.client_key)
-                    == (m.conversation_id, m.sender_jid, m.client_key)
-                ),
-                None,
-            )
+            first = self._first_copy(m)
             if first is not None:
                 results.append(ArchiveResult(first.stanza_id, True))
             else:
@@ -148,38 +207,35 @@ class FakeArchive:
                 results.append(ArchiveResult(m.stanza_id, False))
                 if not m.pending:
                     new.append(m.stanza_id)
-        delivery_id = None
-        if new:
-            delivery_id = next(self._delivery_ids)
-            self.deliveries[delivery_id] = new
-        return ArchivedBatch(results, delivery_id)
+        return ArchivedBatch(results, self._new_delivery(new) if new else None)
+
+    def insert_delivered(self, messages: Sequence[NewMessage]) -> Delivery:
+        """Archive new messages under one delivery, as the request store does."""
+        for m in messages:
+            self.rows.append((len(self.rows) + 1, m))
+        return self._delivery(self._new_delivery([m.stanza_id for m in messages]))
 
     def pending(self) -> list[NewMessage]:
         return [m for _, m in self.rows if m.pending]
 
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:
-        raise NotImplementedError  # the fake keeps no conversation -> company map
+        self.switch.check()
+        taken = [
+            (i, m)
+            for i, m in self.rows
+            if m.pending and self.conversations.company_of(m.conversation_id) in company_ids
+        ][:limit]
+        if not taken:
+            return None
+        claimed = {i for i, _ in taken}
+        self.rows = [
+            (i, dataclasses.replace(m, pending=False) if i in claimed else m) for i, m in self.rows
+        ]
+        return self._delivery(self._new_delivery([m.stanza_id for _, m in taken]))
 
     async def claim_unconfirmed(self, older_than_s: float, limit: int) -> list[Delivery]:
         self.switch.check()
-        out = []
-        for delivery_id, stanza_ids in self.deliveries.items():
-            messages = [
-                ArchivedMessage(
-                    i,
-                    m.conversation_id,
-                    m.author,
-                    m.sender_jid,
-                    m.body,
-                    m.stanza_id,
-                    m.client_id,
-                    m.ts,
-                )
-                for i, m in self.rows
-                if m.stanza_id in stanza_ids
-            ]
-            out.append(Delivery(delivery_id, messages))
-        return out
+        return [self._delivery(delivery_id) for delivery_id in list(self.deliveries)[:limit]]
 
     async def confirm(self, delivery_ids: Sequence[int]) -> None:
         self.switch.check()
@@ -187,16 +243,24 @@ class FakeArchive:
             self.deliveries.pop(delivery_id, None)
 
     async def requeue(self, stanza_ids: Sequence[str]) -> None:
+        self.switch.check()
         self.rows = [
-            (i, dataclasses.replace(m, pending=True) if m.stanza_id in stanza_ids else m)
+            (i, dataclasses.replace(m, pending=True))
+            if m.stanza_id in stanza_ids and m.author is Party.CUSTOMER
+            else (i, m)
             for i, m in self.rows
         ]
 
 
+def _clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class FakePresence:
     def __init__(self) -> None:
-        self.resources: dict[str, dict[str, str]] = {}
+        self.resources: dict[str, dict[str, str]] = {}  #: agent -> resource -> show
         self.switch = Switch()
+        self._seen: dict[tuple[str, str], int] = {}  #: (agent, resource) -> clock_ms
 
     async def update(self, agent_jid: str, resource: str, show: str | None) -> PresenceChange:
         self.switch.check()
@@ -206,6 +270,7 @@ class FakePresence:
             res.pop(resource, None)
         else:
             res[resource] = show
+            self._seen[agent_jid, resource] = _clock_ms()
         return PresenceChange(was, bool(res))
 
     async def online_among(self, agent_jids: Sequence[str]) -> set[str]:
@@ -214,13 +279,24 @@ class FakePresence:
 
     async def clock_ms(self) -> int:
         self.switch.check()
-        return 0
+        return _clock_ms()
 
     async def prune(self, agent_jids: Sequence[str], before_ms: int) -> list[str]:
         self.switch.check()
-        return []
+        offline = []
+        for jid in agent_jids:
+            res = self.resources.get(jid)
+            if not res:
+                continue
+            for resource in list(res):
+                if self._seen.get((jid, resource), 0) < before_ms:
+                    del res[resource]
+            if not res:
+                offline.append(jid)
+        return offline
 
     async def forget(self, agent_jid: str) -> None:
+        self.switch.check()
         self.resources.pop(agent_jid, None)
 
 
@@ -229,29 +305,38 @@ class FakeLimits:
 
     def __init__(self, allow: int | None = None) -> None:
         self.allow = allow
-        self.counts: dict[tuple[Limit, str | int], int] = {}
-        self.seen: set[tuple[Once, tuple[str | int, ...]]] = set()
+        #: (kind, window, subject) -> (count, when the window ends, monotonic s)
+        self.counts: dict[tuple[Limit, int, str], tuple[int, float]] = {}
+        self.seen: dict[str, float] = {}  #: key -> when it expires (monotonic s)
         self.switch = Switch()
 
     async def hit(
         self, kind: Limit, subjects: Sequence[str | int], limit: int, window_s: int
     ) -> list[bool]:
         self.switch.check()
+        now = time.monotonic()
         out = []
         for s in subjects:
-            self.counts[kind, s] = self.counts.get((kind, s), 0) + 1
-            out.append(self.counts[kind, s] <= min(limit, self.allow or limit))
+            key = (kind, window_s, str(s))  # Redis keys are strings: 7 and "7" are one subject
+            count, ends = self.counts.get(key, (0, now + window_s))
+            if ends <= now:  # the window is over: a new one starts with this event
+                count, ends = 0, now + window_s
+            self.counts[key] = (count + 1, ends)
+            out.append(count + 1 <= min(limit, self.allow or limit))
         return out
 
     async def first_seen(
         self, kind: Once, keys: Sequence[Sequence[str | int]], ttl_s: int
     ) -> list[bool]:
         self.switch.check()
+        now = time.monotonic()
         out = []
         for key in keys:
-            k = (kind, tuple(key))
-            out.append(k not in self.seen)
-            self.seen.add(k)
+            name = ":".join(str(part) for part in (kind, *key))  # as Redis names it
+            first = self.seen.get(name, 0.0) <= now
+            if first:
+                self.seen[name] = now + ttl_s
+            out.append(first)
         return out
 
 
@@ -268,12 +353,13 @@ def message_router(
     hooks: Sequence[RoutingHooks] = (),
 ) -> MessageRouter:
     """A MessageRouter on in-memory stores, handling each message at once (no linger)."""
+    conversations = conversations or FakeConversations()
     return MessageRouter(
         domain=domain,
         directory=directory,
         cache=ConversationCache(),
-        conversations=conversations or FakeConversations(),
-        archive=archive or FakeArchive(),
+        conversations=conversations,
+        archive=archive or FakeArchive(conversations),
         presence=presence or FakePresence(),
         limits=limits or FakeLimits(),
         limit_settings=limit_settings or LimitsSettings(),

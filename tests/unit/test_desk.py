@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
-from typing import cast
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -20,12 +18,16 @@ from storage.models import (
     Delivery,
     DeskChange,
     DeskEventKind,
-    DeskRouting,
     DeskState,
     Party,
 )
-from storage.protocols import DeskStore
-from tests.unit.fakes import FakeConversations, FakeDirectoryStore, FakePresence, message_router
+from tests.unit.fakes import (
+    FakeConversations,
+    FakeDirectoryStore,
+    FakePresence,
+    message_router,
+)
+from tests.unit.fakes_services import FakeDeskStore
 
 OPEN, RESOLVED = ConversationStatus.OPEN, ConversationStatus.RESOLVED
 MARIO, LUIGI, BOSS = "mario@localhost", "luigi@localhost", "boss@localhost"
@@ -109,18 +111,6 @@ def test_errors_are_xmpp_conditions() -> None:
 # -- the assignment rule in routing ---------------------------------------------------
 
 
-class FakeDeskRoute:
-    """DeskStore.route, the one desk statement routing makes per batch."""
-
-    def __init__(self) -> None:
-        self.claims: dict[int, str] = {}
-        self.calls: list[tuple[list[int], list[int]]] = []
-
-    async def route(self, conversation_ids: Sequence[int], reopen: Sequence[int]) -> DeskRouting:
-        self.calls.append((list(conversation_ids), list(reopen)))
-        return DeskRouting({c: a for c, a in self.claims.items() if c in conversation_ids}, [])
-
-
 NS = "jabber:component:accept"
 
 
@@ -139,13 +129,13 @@ async def test_a_claimed_conversation_reaches_its_agent_alone_while_online() -> 
     await presence.update(LUIGI, "desk", "available")
     written: list[str] = []
     conversations = FakeConversations()
-    assignments = FakeDeskRoute()
+    desk_store = FakeDeskStore()
     router = message_router(
         directory,
         Outbox(written.append),
         conversations=conversations,
         presence=presence,
-        hooks=[desk.DeskHooks(cast(DeskStore, assignments))],
+        hooks=[desk.DeskHooks(desk_store)],
     )
     task = asyncio.create_task(router.run())
 
@@ -169,10 +159,10 @@ async def test_a_claimed_conversation_reaches_its_agent_alone_while_online() -> 
     try:
         assert await say("hello") == {MARIO, LUIGI}
         [conv] = conversations.rows.values()
-        assert assignments.calls == [([conv.id], [conv.id])]
-        assignments.claims[conv.id] = MARIO
+        assert desk_store.calls == [([conv.id], [conv.id])]
+        await desk_store.change(conv.id, desk.claim(mario, MARIO))
         assert await say("for mario", 3) == {MARIO}
-        assert len(assignments.calls) == 2  # one call per batch, not per message
+        assert len(desk_store.calls) == 2  # one call per batch, not per message
         await presence.update(MARIO, "desk", None)
         assert await say("mario is away") == {LUIGI}
 
@@ -191,6 +181,6 @@ async def test_a_claimed_conversation_reaches_its_agent_alone_while_online() -> 
         written.clear()
         await router.deliveries.deliver(Delivery(1, [message]))
         assert {m.get("to") for m in output()} == {MARIO}
-        assert assignments.calls[-1] == ([conv.id], [])  # nothing reopens on redelivery
+        assert desk_store.calls[-1] == ([conv.id], [])  # nothing reopens on redelivery
     finally:
         task.cancel()

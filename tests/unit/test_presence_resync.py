@@ -23,6 +23,7 @@ from storage.errors import Unavailable
 from storage.models import Delivery
 from tests.unit.fakes import (
     FakeArchive,
+    FakeConversations,
     FakeDirectoryStore,
     FakePresence,
     message_router,
@@ -80,8 +81,16 @@ async def env(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
     await directory.reload(None)
     written: list[str] = []
     outbox = Outbox(written.append)
-    presence, archive = OutagePresence(), FakeArchive()
-    messages = message_router(directory, outbox, domain=DOMAIN, archive=archive, presence=presence)
+    presence, conversations = OutagePresence(), FakeConversations()
+    archive = FakeArchive(conversations)
+    messages = message_router(
+        directory,
+        outbox,
+        domain=DOMAIN,
+        conversations=conversations,
+        archive=archive,
+        presence=presence,
+    )
     router = PresenceRouter(
         domain=DOMAIN, directory=directory, presence=presence, messages=messages, outbox=outbox
     )

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -30,16 +29,6 @@ from extensions.request.stanza import FORM_OFFER
 from extensions.request.stanza import NS as REQ_NS
 from storage.models import (
     Company,
-    CreatedRequest,
-    NewRequest,
-    Notice,
-    Request,
-    RequestPage,
-    RequestState,
-    RequestTarget,
-    StatusChange,
-    TargetStatus,
-    TargetUpdate,
 )
 from tests.unit.fakes import (
     FakeArchive,
@@ -48,6 +37,7 @@ from tests.unit.fakes import (
     FakeLimits,
     message_router,
 )
+from tests.unit.fakes_services import FakeRequestStore
 from tests.unit.test_routing import NS, body, chat, error_condition
 
 pytestmark = pytest.mark.asyncio
@@ -55,76 +45,6 @@ pytestmark = pytest.mark.asyncio
 DOMAIN = "biz.localhost"
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)  # a Monday
 CUSTOMER = "alice@localhost"
-
-
-class FakeRequestStore:
-    """Requests in memory: the parts of RequestStore these tests need."""
-
-    def __init__(self) -> None:
-        self.requests: dict[str, Request] = {}
-        self.created: list[NewRequest] = []
-        self.updates: list[TargetUpdate] = []
-        self._ids = itertools.count(1)
-
-    def open_request(self, public_id: str, company_id: int, conversation_id: int) -> None:
-        target = RequestTarget(company_id, conversation_id, TargetStatus.SENT, NOW)
-        self.requests[public_id] = Request(
-            next(self._ids), public_id, CUSTOMER, "s", "b", None, RequestState.OPEN,
-            NOW, NOW + dt.timedelta(days=1), None, None, (target,),
-        )  # fmt: skip
-
-    async def create(self, new: NewRequest, duplicate_window_s: float) -> CreatedRequest:
-        self.created.append(new)
-        targets = tuple(
-            RequestTarget(cid, 100 + cid, TargetStatus.SENT, new.created_at)
-            for cid in new.company_ids
-        )
-        request = Request(
-            next(self._ids), new.public_id, new.customer_jid, new.subject, new.body, new.form,
-            RequestState.OPEN, new.created_at, new.expires_at, None, None, targets,
-        )  # fmt: skip
-        self.requests[new.public_id] = request
-        return CreatedRequest(request, False, None)
-
-    async def get(self, public_id: str) -> Request | None:
-        return self.requests.get(public_id)
-
-    async def list_for(self, customer_jid: str, **_: object) -> RequestPage:
-        raise NotImplementedError
-
-    async def open_in(self, conversation_ids: Sequence[int]) -> dict[int, str]:
-        return {
-            t.conversation_id: r.public_id
-            for r in self.requests.values()
-            if r.state is RequestState.OPEN
-            for t in r.targets
-            if t.conversation_id in conversation_ids
-        }
-
-    async def advance(self, updates: Sequence[TargetUpdate]) -> list[StatusChange]:
-        self.updates.extend(updates)
-        changes = []
-        for update in updates:
-            for pid, r in self.requests.items():
-                targets = list(r.targets)
-                for n, t in enumerate(targets):
-                    if t.conversation_id == update.conversation_id and (
-                        update.status.rank > t.status.rank
-                    ):
-                        targets[n] = dataclasses.replace(t, status=update.status)
-                        changes.append(
-                            StatusChange(pid, r.customer_jid, t.company_id, update.status)
-                        )
-                self.requests[pid] = dataclasses.replace(r, targets=tuple(targets))
-        return changes
-
-    async def close(
-        self, public_id: str, customer_jid: str, accepted: int | None, notices: Sequence[Notice]
-    ) -> tuple[Request, None]:
-        raise NotImplementedError
-
-    async def expire_due(self, now: dt.datetime, limit: int) -> list[Request]:
-        return []
 
 
 @dataclasses.dataclass
@@ -164,9 +84,10 @@ async def env() -> AsyncIterator[Env]:
     directory = Directory(store)
     await directory.reload(None)
     written: list[str] = []
-    archive, conversations = FakeArchive(), FakeConversations()
+    conversations = FakeConversations()
+    archive = FakeArchive(conversations)
     outbox = Outbox(written.append)
-    requests, limits = FakeRequestStore(), FakeLimits()
+    requests, limits = FakeRequestStore(conversations, archive), FakeLimits()
     router = message_router(
         directory,
         outbox,
@@ -257,7 +178,9 @@ async def test_search_open_first_case_insensitive(env: Env) -> None:
 async def test_agent_reply_carries_the_request_and_moves_its_status(env: Env) -> None:
     await env.send(chat("alice@localhost/phone", jid("north"), "hello"))  # opens it
     conv = next(iter(env.conversations.rows.values()))
-    env.store.open_request("rabcdefghijklmnopqrst", conv.company_id, conv.id)
+    env.store.open_request(
+        "rabcdefghijklmnopqrst", conv.company_id, conv.id, customer_jid=CUSTOMER, now=NOW
+    )
     vjid = f"north+{conv.token}@{DOMAIN}"
     out = await env.send(chat("agent@north.example/desk", vjid, "320 EUR", mid="a1"))
     [to_customer, status] = out
@@ -302,7 +225,9 @@ async def test_seen_and_plain_conversations(env: Env) -> None:
     await env.send(chat("alice@localhost/phone", jid("north"), "hello"))
     await env.send(chat("bob@localhost/phone", jid("north"), "hi there"))
     alice, bob = list(env.conversations.rows.values())
-    env.store.open_request("rabcdefghijklmnopqrst", alice.company_id, alice.id)
+    env.store.open_request(
+        "rabcdefghijklmnopqrst", alice.company_id, alice.id, customer_jid=CUSTOMER, now=NOW
+    )
     marker = '<displayed xmlns="urn:xmpp:chat-markers:0" id="m1"/>'
     out = await env.send(
         chat("agent@north.example/desk", f"north+{alice.token}@{DOMAIN}", None, "d1", marker)

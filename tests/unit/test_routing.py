@@ -81,7 +81,8 @@ async def env() -> AsyncIterator[Env]:
             raise NotConnected()
         written.append(data)
 
-    conversations, archive = FakeConversations(), FakeArchive()
+    conversations = FakeConversations()
+    archive = FakeArchive(conversations)
     presence, limits = FakePresence(), FakeLimits()
     router = message_router(
         directory,

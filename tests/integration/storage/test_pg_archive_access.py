@@ -27,7 +27,7 @@ from storage.models import (
     Party,
     Role,
 )
-from storage.postgres import messages
+from storage.postgres.tables import message_pages
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -156,9 +156,9 @@ async def test_the_count_is_left_out_when_it_would_cost_more_than_the_page(
     company, (conv,) = await company_with(pg, slug, 1)
     await archive(pg, *(message(conv, f"word {n}") for n in range(5)))
     query = ArchiveQuery(company_id=company.id, conversation_id=conv.id, limit=2)
-    monkeypatch.setattr(messages, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(message_pages, "COUNT_LIMIT", 5)
     assert (await pg.archive.page(query)).count == 5
-    monkeypatch.setattr(messages, "COUNT_LIMIT", 4)
+    monkeypatch.setattr(message_pages, "COUNT_LIMIT", 4)
     capped = await pg.archive.page(query)
     assert (bodies(capped), capped.complete, capped.count) == (["word 0", "word 1"], False, None)
     # A full-text query has every match in hand: its count is always exact.

@@ -32,7 +32,7 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from conftest import TcpProxy
+    from tests.conftest import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

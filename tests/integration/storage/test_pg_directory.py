@@ -15,7 +15,7 @@ from storage.errors import Conflict, NotFound
 from storage.models import Agent, CompanyDraft, ImportedCompany, ImportReport, Role
 
 if TYPE_CHECKING:
-    from conftest import TcpProxy
+    from tests.conftest import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -12,7 +12,7 @@ from storage.errors import Unavailable
 from storage.models import Limit, Once
 
 if TYPE_CHECKING:
-    from conftest import TcpProxy
+    from tests.conftest import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

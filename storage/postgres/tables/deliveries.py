@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import asyncpg
 
 from storage.models import Delivery
-from storage.postgres.messages import M_COLUMNS, from_row
 from storage.postgres.pool import Conn
+from storage.postgres.tables.messages import M_COLUMNS, from_row
 
 # Stale rows are re-leased (since = now()) in the statement that takes them,
 # so a sweeper that dies in turn leaves them stale again, never lost. A row

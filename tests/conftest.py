@@ -1,4 +1,8 @@
-"""Fixtures of the storage integration tests: real PostgreSQL and Redis, no mocks.
+"""Fixtures of the tests that use the real storage backends: PostgreSQL and Redis, no mocks.
+
+Shared by the stores' integration tests (tests/integration/storage) and the
+contract tests (tests/contracts), so that one pytest session creates the
+test database, holds its lock and picks a Redis prefix once for both.
 
 * PostgreSQL: a fresh database ``orgchat_storage_test`` (dropped and created
   through ``ORGCHAT_TEST_PG_ADMIN_URL``, default the dev role on 127.0.0.1),

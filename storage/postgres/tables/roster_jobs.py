@@ -1,0 +1,102 @@
+"""The ``roster_jobs`` table: a durable queue of ejabberd roster edits.
+
+Jobs are queued by triggers on ``agents`` and ``companies`` (migration 0001),
+never by Python code, so that every way of changing the directory queues
+them. Workers lease jobs for :data:`LEASE`; a worker that dies lets its lease
+expire and the job comes back. The jobs of one roster item (company, agent)
+are handed out in order, one at a time, so an "add" can never overtake the
+"remove" queued after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from storage.models import RosterJob, RosterOp
+from storage.postgres.pool import Conn
+
+#: How long a claimed job stays invisible to other workers: far longer than
+#: one call to ejabberd's API, short enough that a crashed worker's jobs
+#: come back soon.
+LEASE = "60 seconds"
+
+
+def from_row(row: asyncpg.Record) -> RosterJob:
+    return RosterJob(
+        id=row["id"],
+        op=RosterOp(row["op"]),
+        company_slug=row["company_slug"],
+        company_name=row["company_name"],
+        agent_jid=row["agent_jid"],
+        attempts=row["attempts"],
+    )
+
+
+async def claim(conn: Conn, limit: int) -> list[RosterJob]:
+    # SKIP LOCKED: concurrent claimers take disjoint jobs without waiting.
+    # NOT EXISTS: only the oldest job of a roster item is claimable, even
+    # while it is leased, so one item's jobs run in the order they were queued.
+    rows = await conn.fetch(
+        f"""
+        WITH due AS (
+            SELECT j.id FROM roster_jobs j
+             WHERE j.next_attempt_at <= now()
+               AND (j.leased_until IS NULL OR j.leased_until <= now())
+               AND NOT EXISTS (
+                   SELECT 1 FROM roster_jobs older
+                    WHERE older.company_slug = j.company_slug
+                      AND older.agent_jid = j.agent_jid
+                      AND older.id < j.id)
+             ORDER BY j.next_attempt_at, j.id
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+        )
+        UPDATE roster_jobs j
+           SET leased_until = now() + interval '{LEASE}', attempts = j.attempts + 1
+          FROM due WHERE j.id = due.id
+        RETURNING j.id, j.op, j.company_slug, j.company_name, j.agent_jid, j.attempts
+        """,
+        limit,
+    )
+    return sorted((from_row(row) for row in rows), key=lambda job: job.id)
+
+
+async def delete(conn: Conn, job_id: int) -> None:
+    await conn.execute("DELETE FROM roster_jobs WHERE id = $1", job_id)
+
+
+async def postpone(conn: Conn, job_id: int, delay_s: float, error: str) -> None:
+    await conn.execute(
+        """
+        UPDATE roster_jobs
+           SET next_attempt_at = now() + make_interval(secs => $2),
+               last_error = $3, leased_until = NULL
+         WHERE id = $1
+        """,
+        job_id,
+        delay_s,
+        error,
+    )
+
+
+async def queue_adds(conn: Conn, slugs: Sequence[str] | None) -> int:
+    """Queue an "add" job for every agent of these companies (of all: None).
+
+    For when ejabberd's rosters may have lost what the directory says (an
+    ejabberd restored or replaced, a directory re-imported); adding a roster
+    item that exists already only rewrites it.
+    """
+    count: int = await conn.fetchval(
+        """
+        WITH queued AS (
+            SELECT roster_jobs_queue('add', c.slug, c.name, a.jid)
+              FROM agents a JOIN companies c ON c.id = a.company_id
+             WHERE $1::text[] IS NULL OR c.slug = ANY($1::text[])
+        )
+        SELECT count(*) FROM queued
+        """,
+        None if slugs is None else list(slugs),
+    )
+    return count
