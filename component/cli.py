@@ -39,9 +39,8 @@ import asyncpg
 
 from component import config as config_mod
 from component import logs
-from component.cli_common import Handler, Verb
+from component.cli_common import InputError, Run, Verb
 from component.features import FEATURES
-from component.features.directory.input import InputError
 from storage import postgres
 from storage.errors import Conflict, NotFound, Unavailable
 
@@ -151,7 +150,7 @@ async def _admin(args: argparse.Namespace, config: config_mod.Config) -> int:
         await pg.close()
 
 
-def _validated(args: argparse.Namespace, config: config_mod.Config) -> Handler:
+def _validated(args: argparse.Namespace, config: config_mod.Config) -> Run:
     """Check the arguments (raising InputError) and return what to run."""
     action = getattr(args, "action", None)
     key = f"{args.command} {action}" if action else args.command

@@ -1,9 +1,9 @@
 """What every verb of the ``orgchat`` command shares (:mod:`component.cli` and the
 features' ``cli`` modules).
 
-A verb parses its arguments first (a bad one is a one-line error, exit 2,
-nothing touched) and returns a :data:`Handler`, which the command runs with
-the PostgreSQL stores.
+A verb checks its arguments first (a bad one raises :class:`InputError`: a
+one-line error, exit 2, nothing touched) and returns a :data:`Run`, which the
+command runs with the PostgreSQL stores.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
+from component.addressing import is_slug, normalize_bare_jid, parse_conversation
 from component.config import Config
 from storage import postgres
 from storage.errors import NotFound
 from storage.models import Company
 
-#: Runs a parsed verb against PostgreSQL; returns the exit status.
-Handler = Callable[[postgres.PostgresStores], Awaitable[int]]
+#: Runs a checked verb against PostgreSQL; returns the exit status.
+Run = Callable[[postgres.PostgresStores], Awaitable[int]]
 #: A verb: its arguments and the configuration -> what to run (raises InputError).
-Verb = Callable[[argparse.Namespace, Config], Handler]
+Verb = Callable[[argparse.Namespace, Config], Run]
 #: The ``orgchat`` command's subparsers, which the features add their verbs to.
 Subparsers: TypeAlias = "argparse._SubParsersAction[Any]"
 
@@ -34,6 +35,38 @@ class CliVerbs:
     add_parsers: Callable[[Subparsers, type[argparse.ArgumentParser]], None]
     #: ``"verb"`` or ``"verb action"`` -> the verb.
     verbs: Mapping[str, Verb]
+
+
+class InputError(ValueError):
+    """Operator input that cannot be accepted; the message is one line."""
+
+
+def check_slug(slug: str) -> str:
+    """A company's slug as typed."""
+    if not is_slug(slug):
+        raise InputError(
+            f"invalid slug {slug!r}: use 1-64 characters a-z, 0-9 and '-', "
+            "not starting or ending with '-'"
+        )
+    return slug
+
+
+def bare_jid(value: str) -> str:
+    """A person's bare JID (an agent's, a customer's) as typed, normalised."""
+    try:
+        return normalize_bare_jid(value)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def conversation_argument(value: str, domain: str) -> tuple[str, str]:
+    """(slug, token) of a conversation address as typed (``slug+token@domain``)."""
+    parts = parse_conversation(value, domain)
+    if parts is None:
+        raise InputError(
+            f"invalid conversation {value!r}: not a conversation address (slug+token@{domain})"
+        )
+    return parts
 
 
 async def known_company(pg: postgres.PostgresStores, slug: str) -> Company:

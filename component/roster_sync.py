@@ -75,16 +75,18 @@ class RosterSync:
         return done
 
     async def _run(self, job: RosterJob) -> int:
-        cjid = company_jid(job.company_slug, self.domain)
+        company_address = company_jid(job.company_slug, self.domain)
         if job.agent_jid.rpartition("@")[2] != self.local_host:
             await self.jobs.done(job.id)
             log.info("roster.not_local", user=job.agent_jid, company=job.company_slug)
             return 0
         try:
             if job.op is RosterOp.ADD:
-                await self.api.add_company_to_roster(job.agent_jid, cjid, job.company_name)
+                await self.api.add_company_to_roster(
+                    job.agent_jid, company_address, job.company_name
+                )
             else:
-                await self.api.remove_company_from_roster(job.agent_jid, cjid)
+                await self.api.remove_company_from_roster(job.agent_jid, company_address)
         except ApiError as exc:
             delay = min(MAX_RETRY_DELAY_S, 2.0 ** min(job.attempts, 8))
             log.warning(

@@ -27,8 +27,8 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.xmlstream import NotConnectedError
 
 from component.config import ComponentSettings
+from component.errors import NotConnected
 from component.logs import get_logger
-from component.routing.errors import NotConnected
 from component.routing.wire import NS_CLIENT, NS_COMPONENT
 
 log = get_logger(__name__)

@@ -13,7 +13,7 @@ serialiser, and the checks a payload parser needs.
 * :class:`PayloadError` is what every parser of a payload raises, with a
   short reason that is sent to the user as the error text; the component maps
   it to ``modify``/``bad-request`` in one place
-  (:func:`component.routing.errors.condition_for`). The small readers below
+  (:func:`component.errors.condition_for`). The small readers below
   (:func:`expect`, :func:`leaf_text`, :func:`boolean` ...) raise it with
   uniform wording.
 """

@@ -41,9 +41,9 @@ the step after a submitted stage::
 * :class:`Done` (``status="completed"``): an optional note (``info``, ``warn``
   or ``error``: XEP-0050 §3.6 wants an ``error`` note when a command completes
   but fails) and an optional :class:`ResultForm` (fields and/or a table).
-* Raise :class:`~component.routing.errors.RoutingError` subclasses (or let
+* Raise :class:`~component.errors.RoutingError` subclasses (or let
   :class:`storage.errors.Unavailable` through) to answer with an IQ error:
-  :func:`~component.routing.errors.xmpp_errors` maps them. The typed getters
+  :func:`~component.errors.xmpp_errors` maps them. The typed getters
   of :class:`SubmittedForm` raise ``bad-request`` + ``<bad-payload/>`` with a
   text naming the field.
 * :attr:`Context.session` is the session id, the same for every stage of one
@@ -111,8 +111,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from component.addressing import split_local
 from component.directory import Directory
-from component.logs import get_logger
-from component.routing.errors import (
+from component.errors import (
     BadRequest,
     NotReady,
     RoutingError,
@@ -120,7 +119,9 @@ from component.routing.errors import (
     condition_for,
     xmpp_errors,
 )
-from extensions.forms import NS_DATA, Field, Form, ResultForm, SubmittedForm
+from component.logs import get_logger
+from extensions.forms import NS_DATA, Field, Form, ResultForm
+from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
 from storage.models import Company
 

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 
 from component.addressing import company_jid, conversation_jid, display_name
 from component.directory import Directory
+from component.errors import NotConnected
 from component.logs import get_logger
 from component.routing.conversation_cache import ConversationCache
-from component.routing.errors import NotConnected
 from component.routing.hooks import RoutingHooks
 from component.routing.outbox import Outbox
 from component.routing.wire import render_chat
@@ -106,18 +106,18 @@ class Deliveries:
             company = self.directory.company_by_id(conv.company_id) if conv else None
             if conv is None or company is None:
                 continue  # company removed meanwhile: nobody to deliver to
-            vjid = conversation_jid(company.slug, conv.token, self.domain)
+            conversation_address = conversation_jid(company.slug, conv.token, self.domain)
             msg_id = m.client_id or m.stanza_id
             if m.author is Party.COMPANY:
-                cjid = company_jid(company.slug, self.domain)
+                company_address = company_jid(company.slug, self.domain)
                 out.append(
                     render_chat(
-                        cjid,
+                        company_address,
                         conv.customer_jid,
                         msg_id,
                         body=m.body,
                         stanza_id=m.stanza_id,
-                        stanza_id_by=cjid,
+                        stanza_id_by=company_address,
                         nick=company.name,
                         delay=m.ts,
                         delay_from=self.domain,
@@ -134,12 +134,12 @@ class Deliveries:
             for agent in recipients:
                 out.append(
                     render_chat(
-                        vjid,
+                        conversation_address,
                         agent,
                         msg_id,
                         body=m.body,
                         stanza_id=m.stanza_id,
-                        stanza_id_by=vjid,
+                        stanza_id_by=conversation_address,
                         nick=display_name(conv),
                         delay=m.ts,
                         delay_from=self.domain,

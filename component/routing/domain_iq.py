@@ -5,7 +5,7 @@ settings (``urn:orgchat:notify:0``) are IQs to the domain whose child element
 names the operation. This module registers such handlers once, the same way:
 results and errors of IQs we never sent are ignored, the wrong IQ type or an
 address other than the domain is refused, and every failure is mapped by
-:func:`~component.routing.errors.xmpp_errors` (a payload the extension cannot
+:func:`~component.errors.xmpp_errors` (a payload the extension cannot
 parse is ``bad-request`` with the extension's text).
 """
 
@@ -19,13 +19,13 @@ from slixmpp.stanza import Iq
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from component.routing.errors import BadRequest, NotImplementedPayload, xmpp_errors
+from component.errors import BadRequest, NotImplementedPayload, xmpp_errors
 
 #: Answers the IQ's payload with the element of the result (None: an empty result).
-Handler = Callable[[Iq, Element], Awaitable[Element | None]]
+PayloadHandler = Callable[[Iq, Element], Awaitable[Element | None]]
 
 
-def register(xmpp: Any, ns: str, handlers: Mapping[tuple[str, str | None], Handler]) -> None:
+def register(xmpp: Any, ns: str, handlers: Mapping[tuple[str, str | None], PayloadHandler]) -> None:
     """Register ``handlers`` by (payload tag, IQ type; None: get or set)."""
     for (tag, itype), handler in handlers.items():
         xmpp.register_handler(
@@ -38,7 +38,7 @@ def register(xmpp: Any, ns: str, handlers: Mapping[tuple[str, str | None], Handl
 
 
 def _answering(
-    ns: str, tag: str, itype: str | None, handler: Handler
+    ns: str, tag: str, itype: str | None, handler: PayloadHandler
 ) -> Callable[[Any], Awaitable[None]]:
     @xmpp_errors
     async def answer(iq: Iq) -> None:

@@ -32,6 +32,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from component.addressing import company_jid, display_name
 from component.directory import Directory
+from component.errors import NotAnAgent, UnknownAddress, xmpp_errors
 from component.routing.commands import (
     NS_COMMANDS,
     CommandRegistry,
@@ -40,7 +41,6 @@ from component.routing.commands import (
     Target,
     resolve_target,
 )
-from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
 from component.routing.wire import (
     NS_CHATSTATES,
     NS_CORRECT,

@@ -6,8 +6,8 @@ import os
 import random
 from collections.abc import Callable, Sequence
 
+from component.errors import NotConnected
 from component.logs import get_logger
-from component.routing.errors import NotConnected
 
 log = get_logger(__name__)
 

@@ -35,8 +35,8 @@ from xml.etree.ElementTree import Element
 
 from component.addressing import company_jid, split_local
 from component.directory import Directory
+from component.errors import NotConnected
 from component.logs import get_logger
-from component.routing.errors import NotConnected
 from component.routing.outbox import Outbox
 from component.routing.router import MessageRouter
 from component.routing.wire import NS_CLIENT, NS_COMPONENT, render_presence
@@ -234,9 +234,9 @@ class PresenceRouter:
         started = await self.presence.clock_ms()
         out: list[str] = []
         for slug, jid in agents:
-            cjid = company_jid(slug, self.domain)
-            out.append(render_presence(cjid, jid, "probe"))
-            out.append(self._company_presence(cjid, jid))
+            company_address = company_jid(slug, self.domain)
+            out.append(render_presence(company_address, jid, "probe"))
+            out.append(self._company_presence(company_address, jid))
         self._send(out)
         jids = sorted({jid for _, jid in agents})
         log.info("presence.probed", agents=len(jids))

@@ -28,10 +28,7 @@ from xml.etree.ElementTree import Element
 from component.addressing import company_jid, conversation_jid, display_name, split_local
 from component.config import ArchiveSettings, LimitsSettings
 from component.directory import Directory
-from component.logs import get_logger
-from component.routing.conversation_cache import ConversationCache
-from component.routing.delivery import Deliveries
-from component.routing.errors import (
+from component.errors import (
     UNAVAILABLE,
     BadRequest,
     BodyTooLong,
@@ -46,6 +43,9 @@ from component.routing.errors import (
     UnknownAddress,
     condition_for,
 )
+from component.logs import get_logger
+from component.routing.conversation_cache import ConversationCache
+from component.routing.delivery import Deliveries
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from component.routing.outbox import Outbox, new_id
@@ -458,51 +458,51 @@ class MessageRouter:
         if conv is None:
             return  # a chat state or marker for a conversation that does not exist
         company = item.company
-        cjid = company_jid(company.slug, self.domain)
-        vjid = conversation_jid(company.slug, conv.token, self.domain)
+        company_address = company_jid(company.slug, self.domain)
+        conversation_address = conversation_jid(company.slug, conv.token, self.domain)
         if item.author is Party.CUSTOMER:
             if msg.body is not None:
                 if not item.duplicate:
                     for agent in item.online:
                         out.append(
                             render_chat(
-                                vjid,
+                                conversation_address,
                                 agent,
                                 msg.id or item.stanza_id or new_id(),
                                 body=msg.body,
                                 source=msg,
                                 stanza_id=item.stanza_id,
-                                stanza_id_by=vjid,
+                                stanza_id_by=conversation_address,
                                 nick=display_name(conv),
                             )
                         )
                 if msg.receipt_request and msg.id:
-                    out.append(render_receipt(cjid, msg.sender, new_id(), msg.id))
+                    out.append(render_receipt(company_address, msg.sender, new_id(), msg.id))
             else:
                 for agent in item.online:
-                    out.append(render_chat(vjid, agent, new_id(), source=msg))
+                    out.append(render_chat(conversation_address, agent, new_id(), source=msg))
             return
         # Agent -> customer: the customer only ever sees the company's address.
         if msg.body is not None:
             if not item.duplicate:
                 out.append(
                     render_chat(
-                        cjid,
+                        company_address,
                         conv.customer_jid,
                         msg.id or item.stanza_id or new_id(),
                         body=msg.body,
                         source=msg,
                         stanza_id=item.stanza_id,
-                        stanza_id_by=cjid,
+                        stanza_id_by=company_address,
                         nick=company.name,
                         thread=item.thread,
                         payload=item.payload,
                     )
                 )
             if msg.receipt_request and msg.id:
-                out.append(render_receipt(vjid, msg.sender, new_id(), msg.id))
+                out.append(render_receipt(conversation_address, msg.sender, new_id(), msg.id))
         elif item.forward:
-            out.append(render_chat(cjid, conv.customer_jid, new_id(), source=msg))
+            out.append(render_chat(company_address, conv.customer_jid, new_id(), source=msg))
 
     def _error_for(self, msg: Inbound, exc: RoutingError) -> str:
         etype, condition, text = condition_for(exc)

@@ -39,15 +39,13 @@ import dataclasses
 import re
 from xml.etree.ElementTree import Element, SubElement
 
+from extensions.xml import PayloadError
+
 NS = "urn:orgchat:notify:0"
 CHANNELS = ("email", "push")
 _BOOL = {"true": True, "1": True, "false": False, "0": False}
 _CODE = re.compile(r"^[0-9]{6}$")
 MAX_ATTR = 2000
-
-
-class PayloadError(ValueError):
-    """A malformed payload; the text is sent to the user."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import pytest_asyncio
 from slixmpp.stanza import Iq
 
 from component.directory import Directory
+from component.errors import NotAcceptable, condition_for
 from component.routing.commands import (
     NS_COMMANDS,
     STAGE_VAR,
@@ -26,18 +27,9 @@ from component.routing.commands import (
     Step,
     Target,
 )
-from component.routing.errors import NotAcceptable, condition_for
 from component.routing.iq import IqHandlers
-from extensions.forms import (
-    NS_DATA,
-    Column,
-    Field,
-    Form,
-    Option,
-    ResultForm,
-    SubmittedForm,
-    Table,
-)
+from extensions.forms import NS_DATA, Column, Field, Form, Option, ResultForm, Table
+from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
 from storage.errors import Unavailable
 from tests.unit.fakes import FakeConversations, FakeDirectoryStore

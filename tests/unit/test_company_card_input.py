@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from component.cli import build_parser
-from component.features.directory.input import InputError, company_draft, load_import
+from component.cli_common import InputError
+from component.features.directory.input import company_draft, load_import
 
 
 def test_card_fields_are_optional() -> None:

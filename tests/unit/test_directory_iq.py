@@ -19,13 +19,13 @@ from slixmpp.exceptions import XMPPError
 from slixmpp.stanza import Iq
 
 from component.directory import Directory
+from component.errors import condition_for
 from component.features.directory import cards
 from component.features.directory import iq as d
 from component.features.directory.input import load_import
 from component.features.directory.response_times import ResponseTimes
 from component.features.directory.search import SearchQuery, fold, known_values, search
 from component.routing.commands import Target
-from component.routing.errors import condition_for
 from component.routing.iq import IqHandlers
 from component.routing.rsm import NS_RSM, rsm_window
 from extensions.xml import PayloadError

@@ -10,7 +10,8 @@ import pytest
 from component import config as config_mod
 from component import hours
 from component.addressing import conversation_jid, normalize_bare_jid, split_local
-from component.features.directory.input import InputError, company_draft, load_import
+from component.cli_common import InputError
+from component.features.directory.input import company_draft, load_import
 from storage.models import Role
 
 

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-import extensions.notify as nt
+from extensions.notify import stanza as nt
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 

@@ -13,15 +13,15 @@ import pytest_asyncio
 
 from component.config import RequestSettings
 from component.directory import Directory
-from component.features.requests.hooks import RequestHooks
-from component.features.requests.service import RequestService
-from component.routing.errors import (
+from component.errors import (
     BodyTooLong,
     NoRecipient,
     RateLimited,
     TooManyRecipients,
     UnknownAddress,
 )
+from component.features.requests.hooks import RequestHooks
+from component.features.requests.service import RequestService
 from component.routing.outbox import Outbox
 from extensions.request.create import Create, Search
 from extensions.request.offers import offer_text, parse_offer

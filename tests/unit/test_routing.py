@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from component.config import LimitsSettings
 from component.directory import Directory
-from component.routing.errors import NotConnected
+from component.errors import NotConnected
 from component.routing.outbox import Outbox
 from component.routing.router import MessageRouter
 from storage.errors import NotFound

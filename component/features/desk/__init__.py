@@ -3,7 +3,8 @@ canned replies, and the company settings its admins change.
 
 * :mod:`.rules`: who may do what (pure decisions run under the
   conversation's row lock) and the assignment rule (its routing hooks);
-* :mod:`.commands`: the desk from any standard client (ad-hoc commands);
+* :mod:`.commands`, :mod:`.admin`: the desk from any standard client (ad-hoc
+  commands of agents, and of company admins);
 * :mod:`.cli`: the same for the operator (``orgchat desk``, ``orgchat canned``).
 """
 
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 
 from component.feature import Contribution, Feature
 from component.features.desk import cli
-from component.features.desk.commands import DeskParts, desk_commands
+from component.features.desk.admin import desk_commands
+from component.features.desk.commands import DeskParts
 from component.features.desk.rules import DeskHooks
 from component.routing.hooks import RoutingHooks
 from component.routing.router import MessageRouter

@@ -23,12 +23,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from component.addressing import conversation_jid, display_name, parse_conversation
-from component.cli_common import CliVerbs, Handler, Subparsers, known_company
+from component.addressing import conversation_jid, display_name
+from component.cli_common import (
+    CliVerbs,
+    InputError,
+    Run,
+    Subparsers,
+    bare_jid,
+    check_slug,
+    conversation_argument,
+    known_company,
+)
 from component.config import Config
+from component.errors import RoutingError
 from component.features.desk import rules as desk
-from component.features.directory.input import InputError, agent_jid, check_slug
-from component.routing.errors import RoutingError
 from storage import postgres
 from storage.errors import Conflict, NotFound
 from storage.models import Company, Conversation, ConversationStatus
@@ -81,14 +89,6 @@ def add_parsers(sub: Subparsers, parser_class: type[argparse.ArgumentParser]) ->
 # -- arguments ------------------------------------------------------------------------
 
 
-def _conversation(value: str, domain: str) -> tuple[str, str]:
-    """(slug, token) of a conversation address; InputError if it is none."""
-    parts = parse_conversation(value, domain)
-    if parts is None:
-        raise InputError(f"invalid conversation {value!r}: expected slug+token@{domain}")
-    return parts[0], parts[1]
-
-
 async def _find(
     pg: postgres.PostgresStores, address: tuple[str, str], domain: str
 ) -> tuple[Company, Conversation]:
@@ -121,7 +121,7 @@ async def _apply(
 # -- handlers -------------------------------------------------------------------------
 
 
-def desk_list(args: argparse.Namespace, config: Config) -> Handler:
+def desk_list(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
     slug = check_slug(args.slug)
     if args.limit < 1:
@@ -147,9 +147,9 @@ def desk_list(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def desk_claim(args: argparse.Namespace, config: Config) -> Handler:
+def desk_claim(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
-    address, jid = _conversation(args.conversation, domain), agent_jid(args.agent)
+    address, jid = conversation_argument(args.conversation, domain), bare_jid(args.agent)
 
     async def run(pg: postgres.PostgresStores) -> int:
         company, conv = await _find(pg, address, domain)
@@ -163,9 +163,9 @@ def desk_claim(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def desk_state(args: argparse.Namespace, config: Config) -> Handler:
+def desk_state(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
-    address = _conversation(args.conversation, domain)
+    address = conversation_argument(args.conversation, domain)
     operator = desk.Actor.operator()
     decisions: dict[str, Callable[[], DeskDecision]] = {
         "release": lambda: desk.transfer(operator, None),
@@ -181,9 +181,9 @@ def desk_state(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def desk_note(args: argparse.Namespace, config: Config) -> Handler:
+def desk_note(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
-    address, jid = _conversation(args.conversation, domain), agent_jid(args.agent)
+    address, jid = conversation_argument(args.conversation, domain), bare_jid(args.agent)
     text = args.text.strip()
     if not text:
         raise InputError("the note must not be empty")
@@ -200,9 +200,9 @@ def desk_note(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def desk_log(args: argparse.Namespace, config: Config) -> Handler:
+def desk_log(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
-    address = _conversation(args.conversation, domain)
+    address = conversation_argument(args.conversation, domain)
 
     async def run(pg: postgres.PostgresStores) -> int:
         _, conv = await _find(pg, address, domain)
@@ -220,7 +220,7 @@ def desk_log(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def canned_add(args: argparse.Namespace, config: Config) -> Handler:
+def canned_add(args: argparse.Namespace, config: Config) -> Run:
     slug, title, body = check_slug(args.slug), args.title.strip(), args.body.strip()
     if not title or not body:
         raise InputError("a canned reply needs a title and a text")
@@ -239,7 +239,7 @@ def canned_add(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def canned_list(args: argparse.Namespace, config: Config) -> Handler:
+def canned_list(args: argparse.Namespace, config: Config) -> Run:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
@@ -251,7 +251,7 @@ def canned_list(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def canned_remove(args: argparse.Namespace, config: Config) -> Handler:
+def canned_remove(args: argparse.Namespace, config: Config) -> Run:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:

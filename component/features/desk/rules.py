@@ -36,8 +36,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, MutableMapping, Sequence
 
+from component.errors import NotAllowed, RoutingError, UnknownAddress
 from component.logs import get_logger
-from component.routing.errors import NotAllowed, RoutingError, UnknownAddress
 from component.routing.hooks import RoutingHooks
 from storage.models import (
     ActorKind,

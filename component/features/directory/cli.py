@@ -20,14 +20,9 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from component.cli_common import CliVerbs, Handler, Subparsers, known_company
+from component.cli_common import CliVerbs, Run, Subparsers, bare_jid, check_slug, known_company
 from component.config import Config
-from component.features.directory.input import (
-    agent_jid,
-    check_slug,
-    company_draft,
-    load_import,
-)
+from component.features.directory.input import company_draft, load_import
 from storage import postgres
 from storage.errors import Conflict, NotFound
 from storage.models import Company, Role
@@ -107,7 +102,7 @@ def retention_days(value: str) -> int:
     return days
 
 
-def import_(args: argparse.Namespace, config: Config) -> Handler:
+def import_(args: argparse.Namespace, config: Config) -> Run:
     items = load_import(args.file)
 
     async def run(pg: postgres.PostgresStores) -> int:
@@ -125,7 +120,7 @@ def import_(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def company_add(args: argparse.Namespace, config: Config) -> Handler:
+def company_add(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
     draft = company_draft(
         args.slug,
@@ -156,7 +151,7 @@ def company_add(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def company_list(args: argparse.Namespace, config: Config) -> Handler:
+def company_list(args: argparse.Namespace, config: Config) -> Run:
     async def run(pg: postgres.PostgresStores) -> int:
         for c in await pg.directory.list_companies():
             print(f"{c.slug}\t{c.name}\t{c.city or '-'}\t{c.category or '-'}\t{_requests(c)}")
@@ -165,7 +160,7 @@ def company_list(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def company_show(args: argparse.Namespace, config: Config) -> Handler:
+def company_show(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
     slug = check_slug(args.slug)
 
@@ -181,7 +176,7 @@ def company_show(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def company_remove(args: argparse.Namespace, config: Config) -> Handler:
+def company_remove(args: argparse.Namespace, config: Config) -> Run:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
@@ -193,8 +188,8 @@ def company_remove(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def agent_add(args: argparse.Namespace, config: Config) -> Handler:
-    slug, jid = check_slug(args.slug), agent_jid(args.jid)
+def agent_add(args: argparse.Namespace, config: Config) -> Run:
+    slug, jid = check_slug(args.slug), bare_jid(args.jid)
     role = Role.ADMIN if args.admin else Role.AGENT
 
     async def run(pg: postgres.PostgresStores) -> int:
@@ -209,7 +204,7 @@ def agent_add(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def agent_list(args: argparse.Namespace, config: Config) -> Handler:
+def agent_list(args: argparse.Namespace, config: Config) -> Run:
     slug = check_slug(args.slug)
 
     async def run(pg: postgres.PostgresStores) -> int:
@@ -221,8 +216,8 @@ def agent_list(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def agent_remove(args: argparse.Namespace, config: Config) -> Handler:
-    slug, jid = check_slug(args.slug), agent_jid(args.jid)
+def agent_remove(args: argparse.Namespace, config: Config) -> Run:
+    slug, jid = check_slug(args.slug), bare_jid(args.jid)
 
     async def run(pg: postgres.PostgresStores) -> int:
         await known_company(pg, slug)
@@ -236,7 +231,7 @@ def agent_remove(args: argparse.Namespace, config: Config) -> Handler:
     return run
 
 
-def roster_sync(args: argparse.Namespace, config: Config) -> Handler:
+def roster_sync(args: argparse.Namespace, config: Config) -> Run:
     slugs = [check_slug(slug) for slug in args.slugs] or None
 
     async def run(pg: postgres.PostgresStores) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from component import hours
-from component.addressing import is_slug, normalize_bare_jid
+from component.cli_common import InputError, bare_jid, check_slug
 from storage.models import CompanyDraft, ImportedCompany, Role
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -37,19 +37,6 @@ FIELDS = (
 )
 #: Optional true/false fields of a JSON import (CSV has text fields only).
 FLAGS = ("accepts_requests",)
-
-
-class InputError(ValueError):
-    """Operator input that cannot be accepted; the message is one line."""
-
-
-def check_slug(slug: str) -> str:
-    if not is_slug(slug):
-        raise InputError(
-            f"invalid slug {slug!r}: use 1-64 characters a-z, 0-9 and '-', "
-            "not starting or ending with '-'"
-        )
-    return slug
 
 
 def company_draft(
@@ -137,13 +124,6 @@ def check_address(address: str | None) -> str | None:
     if len(address) > MAX_ADDRESS_CHARS:
         raise InputError(f"the street address is longer than {MAX_ADDRESS_CHARS} characters")
     return address or None
-
-
-def agent_jid(value: str) -> str:
-    try:
-        return normalize_bare_jid(value)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 def load_import(path: Path) -> list[ImportedCompany]:
@@ -253,7 +233,7 @@ def _agent(where: str, jid: object, role: object) -> tuple[str, Role]:
     if not isinstance(jid, str):
         raise InputError(f"{where}: agent JID must be a string")
     try:
-        return agent_jid(jid), Role(str(role))
+        return bare_jid(jid), Role(str(role))
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
     except ValueError:

@@ -42,6 +42,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from component.addressing import company_jid, display_name
 from component.directory import Directory
+from component.errors import BadRequest, NotReady, RoutingError, xmpp_errors
 from component.features.directory import search as directory_search
 from component.features.directory.cards import (
     NS_VCARD,
@@ -56,19 +57,10 @@ from component.features.directory.cards import (
 from component.features.directory.response_times import ResponseTimes
 from component.features.directory.search import Hit, SearchQuery
 from component.routing.commands import Target, resolve_target
-from component.routing.errors import BadRequest, NotReady, RoutingError, xmpp_errors
 from component.routing.iq import agent_conversation, only_get
 from component.routing.rsm import NS_RSM, rsm_set, rsm_window
-from extensions.forms import (
-    NS_DATA,
-    Column,
-    Field,
-    Form,
-    Option,
-    ResultForm,
-    SubmittedForm,
-    Table,
-)
+from extensions.forms import NS_DATA, Column, Field, Form, Option, ResultForm, Table
+from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
 from storage.models import Company
 from storage.protocols import ConversationStore

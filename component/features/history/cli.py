@@ -29,9 +29,17 @@ import json
 import sys
 
 from component import config as config_mod
-from component.addressing import company_jid, conversation_jid, parse_conversation
-from component.cli_common import CliVerbs, Handler, Subparsers, known_company
-from component.features.directory.input import InputError, agent_jid, check_slug
+from component.addressing import company_jid, conversation_jid
+from component.cli_common import (
+    CliVerbs,
+    InputError,
+    Run,
+    Subparsers,
+    bare_jid,
+    check_slug,
+    conversation_argument,
+    known_company,
+)
 from component.features.history.retention import prune_now
 from storage import postgres
 from storage import redis as redis_store
@@ -57,7 +65,7 @@ def add_parsers(sub: Subparsers, parser_class: type[argparse.ArgumentParser]) ->
     fgt.add_argument("--yes", action="store_true", help="really delete (it cannot be undone)")
 
 
-def archive_prune(args: argparse.Namespace, config: config_mod.Config) -> Handler:
+def archive_prune(args: argparse.Namespace, config: config_mod.Config) -> Run:
     async def run(pg: postgres.PostgresStores) -> int:
         pruned = await prune_now(pg.archive, config.archive.retention_batch)
         if not pruned:
@@ -74,12 +82,12 @@ def archive_prune(args: argparse.Namespace, config: config_mod.Config) -> Handle
     return run
 
 
-def export(args: argparse.Namespace, config: config_mod.Config) -> Handler:
+def export(args: argparse.Namespace, config: config_mod.Config) -> Run:
     domain = config.component.domain
     if args.conversation is not None:
         if args.customer is not None or args.company is not None:
             raise InputError("give a conversation address or --customer and --company, not both")
-        slug, token = _conversation_address(args.conversation, domain)
+        slug, token = conversation_argument(args.conversation, domain)
         customer = None
     else:
         if args.customer is None or args.company is None:
@@ -87,7 +95,7 @@ def export(args: argparse.Namespace, config: config_mod.Config) -> Handler:
                 "give a conversation address, or both --customer JID and --company SLUG"
             )
         slug, token = check_slug(args.company), None
-        customer = agent_jid(args.customer)
+        customer = bare_jid(args.customer)
 
     async def run(pg: postgres.PostgresStores) -> int:
         company = await known_company(pg, slug)
@@ -109,9 +117,9 @@ def export(args: argparse.Namespace, config: config_mod.Config) -> Handler:
     return run
 
 
-def forget(args: argparse.Namespace, config: config_mod.Config) -> Handler:
+def forget(args: argparse.Namespace, config: config_mod.Config) -> Run:
     domain = config.component.domain
-    jid = agent_jid(args.jid)
+    jid = bare_jid(args.jid)
     if jid.partition("@")[2] == domain:
         raise InputError(f"{jid} is an address of this service, not a customer")
     if not args.yes:
@@ -155,13 +163,6 @@ async def _forget_in_redis(config: config_mod.Config, jid: str, is_agent: bool) 
         await rd.close()
     presence = "" if is_agent else " and the presence entry"
     return f"{counters} rate-limit counters{presence} deleted"
-
-
-def _conversation_address(address: str, domain: str) -> tuple[str, str]:
-    parts = parse_conversation(address, domain)
-    if parts is None:
-        raise InputError(f"{address!r} is not a conversation address (slug+token@{domain})")
-    return parts[0], parts[1]
 
 
 async def _conversation(

@@ -46,7 +46,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from component.addressing import company_jid, conversation_jid, parse_address
 from component.directory import Directory
-from component.routing.errors import NotAnAgent, UnknownAddress, xmpp_errors
+from component.errors import NotAnAgent, UnknownAddress, xmpp_errors
 from component.routing.outbox import Outbox, new_id
 from component.routing.wire import NS_CLIENT, NS_DELAY
 from extensions.xml import escape_attr, escape_text
@@ -333,8 +333,12 @@ class MamHandler:
             token = tokens.get(m.conversation_id)
             if token is None:  # the conversation was deleted meanwhile
                 continue
-            vjid = conversation_jid(archive.company.slug, token, self.domain)
-            pair = (vjid, archive.requester) if m.author is Party.CUSTOMER else (m.sender_jid, vjid)
+            conversation_address = conversation_jid(archive.company.slug, token, self.domain)
+            pair = (
+                (conversation_address, archive.requester)
+                if m.author is Party.CUSTOMER
+                else (m.sender_jid, conversation_address)
+            )
             out.append(_result(m, archive.jid, to_full, queryid, pair))
         return out
 

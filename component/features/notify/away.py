@@ -16,9 +16,9 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 
 from component.addressing import company_jid
+from component.errors import NotConnected
 from component.hours import open_now
 from component.logs import get_logger
-from component.routing.errors import NotConnected
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from component.routing.outbox import Outbox, new_id
@@ -87,11 +87,13 @@ class AwayReplies(RoutingHooks):
         return []
 
     async def _reply(self, customer: str, company: Company, opens: dt.datetime | None) -> None:
-        cjid = company_jid(company.slug, self.domain)
-        offset = await self.entity_time(customer, cjid) if opens is not None else None
+        company_address = company_jid(company.slug, self.domain)
+        offset = await self.entity_time(customer, company_address) if opens is not None else None
         text = away_text(company, opens, offset)
         try:
-            self.outbox.send([render_chat(cjid, customer, new_id(), body=text, nick=company.name)])
+            self.outbox.send(
+                [render_chat(company_address, customer, new_id(), body=text, nick=company.name)]
+            )
         except NotConnected:
             log.warning("away.not_sent", reason="not connected")
             return

@@ -302,13 +302,13 @@ class Cascade(RoutingHooks):
             )
             return
         last = unseen.messages[-1]
-        cjid = company_jid(company.slug, self.domain)
+        company_address = company_jid(company.slug, self.domain)
         payload = {
             "title": company.name,
             "body": last.body[:PUSH_EXCERPT],
             "unseen": len(unseen.messages),
-            "jid": cjid,
-            "link": self._link(cjid),
+            "jid": company_address,
+            "link": self._link(company_address),
         }
         sent = retry = False
         retry_after = 0.0

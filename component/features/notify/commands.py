@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from component.features.notify.preferences import Preferences
 from component.routing.commands import Command, Context, Done, Next, Step, Target
-from extensions.forms import Field, Form, SubmittedForm
+from extensions.forms import Field, Form
+from extensions.submitted_form import SubmittedForm
 from storage.models import Channel
 
 

@@ -16,10 +16,10 @@ from xml.etree.ElementTree import Element
 
 from slixmpp.stanza import Iq
 
-import extensions.notify as nt
+from component.errors import NotImplementedPayload
 from component.features.notify.preferences import Preferences
 from component.routing import domain_iq
-from component.routing.errors import NotImplementedPayload
+from extensions.notify import stanza as nt
 from storage.models import Channel
 
 

@@ -23,10 +23,10 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from urllib.parse import urlsplit
 
+from component.errors import BadRequest, NotAllowed, RateLimited, RoutingError
 from component.features.notify.email import PermanentFailure, SmtpSender, TemporaryFailure
 from component.hours import HoursError, check_quiet_hours, check_timezone
 from component.logs import get_logger
-from component.routing.errors import BadRequest, NotAllowed, RateLimited, RoutingError
 from storage.models import Channel, Contact, Limit
 from storage.protocols import ContactStore, LimitStore
 

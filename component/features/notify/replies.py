@@ -67,12 +67,12 @@ class EmailReplies:
         if found is None:
             raise NotFound("conversation")
         conv, company = found
-        cjid = company_jid(company.slug, self.domain)
+        company_address = company_jid(company.slug, self.domain)
         if reply.party is Party.COMPANY:
             # Written as the company: its address, to the conversation's.
-            sender, to = cjid, conversation_jid(company.slug, conv.token, self.domain)
+            sender, to = company_address, conversation_jid(company.slug, conv.token, self.domain)
         else:
-            sender, to = conv.customer_jid, cjid
+            sender, to = conv.customer_jid, company_address
         await self.router.post_as(
             sender,
             to,

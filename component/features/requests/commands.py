@@ -20,19 +20,11 @@ from collections import Counter
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
+from component.errors import BadRequest, NotAnAgent, UnknownAddress
 from component.features.requests.service import RequestService
 from component.routing.commands import Command, Context, Done, Next, Step, Target
-from component.routing.errors import BadRequest, NotAnAgent, UnknownAddress
 from component.routing.router import MessageRouter
-from extensions.forms import (
-    Column,
-    Field,
-    Form,
-    Option,
-    ResultForm,
-    SubmittedForm,
-    Table,
-)
+from extensions.forms import Column, Field, Form, Option, ResultForm, Table
 from extensions.request.create import Create, Search
 from extensions.request.offers import (
     decline_element,
@@ -50,6 +42,7 @@ from extensions.request.stanza import (
     is_request_id,
 )
 from extensions.request.views import RequestView
+from extensions.submitted_form import SubmittedForm
 from storage.models import Company
 from storage.protocols import ConversationStore
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from component.addressing import company_jid
 from component.directory import Directory
-from component.routing.errors import BadRequest
+from component.errors import BadRequest
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from component.routing.outbox import new_id

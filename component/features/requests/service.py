@@ -33,12 +33,7 @@ from collections.abc import Callable, Sequence
 from component.addressing import company_jid, parse_address
 from component.config import RequestSettings
 from component.directory import Directory
-from component.features.directory import search as directory_search
-from component.features.directory.search import SearchQuery
-from component.features.requests.hooks import status_messages
-from component.hours import open_now
-from component.logs import get_logger
-from component.routing.errors import (
+from component.errors import (
     BodyTooLong,
     NoRecipient,
     NotAllowed,
@@ -47,6 +42,11 @@ from component.routing.errors import (
     TooManyRecipients,
     UnknownAddress,
 )
+from component.features.directory import search as directory_search
+from component.features.directory.search import SearchQuery
+from component.features.requests.hooks import status_messages
+from component.hours import open_now
+from component.logs import get_logger
 from component.routing.outbox import Outbox, new_id
 from component.routing.router import MessageRouter
 from extensions import forms

@@ -1,6 +1,6 @@
 """Domain errors and the one place that maps them to XMPP error conditions.
 
-Routing raises (or records) these exceptions; :func:`condition_for` turns any
+Routing and every feature raise (or record) these exceptions; :func:`condition_for` turns any
 exception into an RFC 6120 §8.3 (type, condition, text) triple, and
 :func:`xmpp_errors` wraps slixmpp handlers (IQ, presence) so that every
 failure becomes a correct error reply instead of silence or a crash.

@@ -1,0 +1,285 @@
+"""The agent desk's admin commands: XEP-0050 ad-hoc commands on a company's
+address, for its admins (role ``admin``): "Manage agents" (``agents``),
+"Opening hours and time zone" (``hours``), "Away message"
+(``away-message``), "Canned replies" (``canned-replies``), "Email reaction
+window" (``reaction-window``).
+
+They change the company's settings through the directory store (every
+process learns them from the directory's notifications) and its canned
+replies through the desk store.
+"""
+
+from __future__ import annotations
+
+from component import hours
+from component.addressing import normalize_bare_jid
+from component.errors import NotAllowed
+from component.features.desk import rules as desk
+from component.features.desk.commands import (
+    AlreadyThere,
+    DeskCommand,
+    DeskParts,
+    agent_commands,
+    excerpt,
+    sentence,
+)
+from component.routing.commands import Command, Context, Done, Next, Step
+from extensions.forms import Column, Field, Form, Option, ResultForm, Table
+from extensions.submitted_form import SubmittedForm
+from extensions.xml import PayloadError
+from storage.errors import Conflict, NotFound
+from storage.models import Role
+
+
+class ManageAgents(DeskCommand):
+    node = "agents"
+    name = "Manage agents"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        agents = await self.parts.directory_store.list_agents(company.slug)
+        others = [a.jid for a in agents if a.jid != ctx.requester.bare]
+        fields = [
+            Field.jid_single("add", "Add an agent", desc="Their XMPP address, e.g. zoe@localhost"),
+            Field.boolean("admin", "The new agent is a company admin", default=False),
+        ]
+        if others:
+            fields.append(Field.list_multi("remove", "Remove agents", others))
+        listed = "\n".join(f"{a.jid} ({a.role.value})" for a in agents)
+        return Next(
+            "edit",
+            Form(
+                title=self.name, instructions=f"Agents of {company.name}:\n{listed}", fields=fields
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        company = self.company(ctx)
+        current = {a.jid for a in await self.parts.directory_store.list_agents(company.slug)}
+        added = form.jid("add", required=False, label="Add an agent")
+        add = None
+        if added is not None:
+            try:
+                add = normalize_bare_jid(str(added))
+            except ValueError as exc:
+                raise PayloadError(f"Add an agent: {exc}") from None
+            if add in current:
+                raise AlreadyThere(f"{add} is an agent of {company.name} already")
+        remove: list[str] = []
+        for value in form.values("remove"):
+            if not value.strip():
+                continue
+            try:
+                jid = normalize_bare_jid(value)
+            except ValueError as exc:
+                raise PayloadError(f"Remove agents: {exc}") from None
+            if jid == ctx.requester.bare:
+                raise NotAllowed("You cannot remove yourself; another admin can")
+            desk.check_agent(jid, current, company.name)
+            remove.append(jid)
+        done: list[str] = []
+        if add is not None:
+            role = Role.ADMIN if form.boolean("admin") else Role.AGENT
+            try:
+                await self.parts.directory_store.add_agent(company.slug, add, role)
+            except Conflict:
+                raise AlreadyThere(f"{add} is an agent of {company.name} already") from None
+            done.append(f"added {add} ({role.value}); {company.name} appears in their contacts")
+        for jid in remove:
+            try:
+                await self.parts.directory_store.remove_agent(company.slug, jid)
+            except NotFound:
+                continue  # removed meanwhile: what was asked
+            done.append(f"removed {jid}")
+        agents = await self.parts.directory_store.list_agents(company.slug)
+        rows = [{"agent": a.jid, "role": a.role.value} for a in agents]
+        note = sentence(done) if done else "Nothing changed."
+        return Done(
+            note=note,
+            form=ResultForm(
+                title=f"Agents of {company.name}",
+                table=Table([Column("agent", "Agent", "jid-single"), Column("role", "Role")], rows),
+            ),
+        )
+
+
+class OpeningHours(DeskCommand):
+    node = "hours"
+    name = "Opening hours and time zone"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        return Next(
+            "edit",
+            Form(
+                title=self.name,
+                instructions="Customers see them on the company's card; outside them they "
+                "get an away reply.",
+                fields=[
+                    Field.text_single(
+                        "hours",
+                        "Opening hours",
+                        default=company.hours,
+                        desc="e.g. Mo-Fr 09:00-18:00; Sa 10:00-14:00 (or 24/7); "
+                        "empty: none published",
+                    ),
+                    Field.text_single(
+                        "timezone",
+                        "Time zone",
+                        required=True,
+                        default=company.timezone,
+                        desc="An IANA name, e.g. Europe/Berlin",
+                    ),
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        company = self.company(ctx)
+        spec = form.text("hours", required=False, label="Opening hours", max_chars=500)
+        tz = form.text("timezone", label="Time zone", max_chars=64)
+        if spec:
+            try:
+                hours.parse(spec)
+            except hours.HoursError as exc:
+                raise PayloadError(f"Opening hours: {exc}") from None
+        try:
+            hours.check_timezone(tz)
+        except hours.HoursError as exc:
+            raise PayloadError(f"Time zone: {exc}") from None
+        await self.parts.directory_store.set_hours(company.id, spec, tz)
+        published = f"Opening hours: {spec}" if spec else "No opening hours published"
+        return Done(note=f"{published}; time zone {tz}.")
+
+
+class AwayMessage(DeskCommand):
+    node = "away-message"
+    name = "Away message"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        return Next(
+            "edit",
+            Form(
+                title=self.name,
+                fields=[
+                    Field.text_multi(
+                        "message",
+                        "Away message",
+                        default=company.away_message,
+                        desc="Sent to customers who write while you are closed, before "
+                        "the standard text saying when you open; empty: none",
+                    )
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        text = form.multiline(
+            "message", required=False, label="Away message", max_chars=desk.MAX_AWAY
+        )
+        await self.parts.directory_store.set_away_message(self.company(ctx).id, text)
+        return Done(note="Away message saved." if text else "Away message removed.")
+
+
+class CannedReplies(DeskCommand):
+    node = "canned-replies"
+    name = "Canned replies"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        replies = await self.parts.desk.canned(self.company(ctx).id)
+        fields = [
+            Field.text_single("title", "New reply: title", desc="Shown to agents when they pick"),
+            Field.text_multi("body", "New reply: text", desc="What the customer receives"),
+        ]
+        if replies:
+            fields.append(
+                Field.list_multi("remove", "Remove", [Option(str(r.id), r.title) for r in replies])
+            )
+        listed = "\n".join(f"{r.title}: {excerpt(r.body)}" for r in replies) or "None yet."
+        return Next("edit", Form(title=self.name, instructions=listed, fields=fields))
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        company = self.company(ctx)
+        existing = {str(r.id): r for r in await self.parts.desk.canned(company.id)}
+        title = form.text("title", required=False, label="Title", max_chars=desk.MAX_TITLE)
+        body = form.multiline(
+            "body", required=False, label="Text", max_chars=self.parts.max_body_chars
+        )
+        if bool(title) != bool(body):
+            raise PayloadError("A new canned reply needs a title and a text")
+        remove = form.choices("remove", existing, required=False, label="Remove")
+        done: list[str] = []
+        if title and body:
+            try:
+                await self.parts.desk.add_canned(company.id, title, body)
+            except Conflict:
+                raise AlreadyThere(f"A canned reply titled {title!r} exists already") from None
+            done.append(f"added “{title}”")
+        for reply_id in remove:
+            try:
+                await self.parts.desk.remove_canned(company.id, int(reply_id))
+            except NotFound:
+                continue
+            done.append(f"removed “{existing[reply_id].title}”")
+        replies = await self.parts.desk.canned(company.id)
+        rows = [{"title": r.title, "text": r.body} for r in replies]
+        note = sentence(done) if done else "Nothing changed."
+        return Done(
+            note=note,
+            form=ResultForm(
+                title=f"Canned replies of {company.name}",
+                table=Table([Column("title", "Title"), Column("text", "Text")], rows),
+            ),
+        )
+
+
+class ReactionWindow(DeskCommand):
+    node = "reaction-window"
+    name = "Email reaction window"
+    admin_only = True
+
+    async def start(self, ctx: Context) -> Step:
+        company = self.company(ctx)
+        default = max(1, round(self.parts.default_reaction_window_s / 60))
+        current = company.reaction_window_s
+        return Next(
+            "edit",
+            Form(
+                title=self.name,
+                instructions="When agents are online but nobody reads or answers a "
+                "customer's message within this time, the company is emailed anyway.",
+                fields=[
+                    Field.text_single(
+                        "minutes",
+                        "Minutes",
+                        default=None if current is None else str(max(1, round(current / 60))),
+                        desc=f"1 to 10080; empty: the service's default ({default} min)",
+                    )
+                ],
+            ),
+        )
+
+    async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
+        minutes = form.integer("minutes", required=False, minimum=1, maximum=10080, label="Minutes")
+        seconds = None if minutes is None else minutes * 60
+        await self.parts.directory_store.set_reaction_window(self.company(ctx).id, seconds)
+        if minutes is None:
+            return Done(note="The service's default reaction window applies.")
+        return Done(note=f"Reaction window: {minutes} min.")
+
+
+def desk_commands(parts: DeskParts) -> list[Command]:
+    """Every desk command: the agents', then the admins'."""
+    return [
+        *agent_commands(parts),
+        ManageAgents(parts),
+        OpeningHours(parts),
+        AwayMessage(parts),
+        CannedReplies(parts),
+        ReactionWindow(parts),
+    ]
