@@ -95,6 +95,19 @@ def normalize_bare_jid(value: str) -> str:
     return str(jid.bare)
 
 
+def agent_jid(value: str, host: str) -> str:
+    """An agent's bare JID: an account of the service's own XMPP ``host``.
+
+    Never a component's address (a company of this domain, another service):
+    as an agent it would receive customers' messages and could relay them on,
+    or loop them back. Raises ValueError with a one-line reason.
+    """
+    jid = normalize_bare_jid(value)
+    if jid.rpartition("@")[2] != host:
+        raise ValueError(f"{jid} is not an account of {host}: agents log in to {host}")
+    return jid
+
+
 def display_name(conv: Conversation) -> str:
     """The customer's nickname, else a stable, opaque label.
 

@@ -40,6 +40,7 @@ from component.routing.router import MessageRouter, wait_idle
 from component.xmpp import ComponentStream
 from storage import postgres
 from storage import redis as redis_store
+from storage.errors import raise_if_cancelling
 
 log = get_logger(__name__)
 
@@ -47,6 +48,10 @@ log = get_logger(__name__)
 DRAIN_TIMEOUT_S = 10.0
 #: Longest wait for the background tasks to end once cancelled.
 TASK_STOP_TIMEOUT_S = 5.0
+#: Bounds of the wait before a crashed background task is started again
+#: (doubled while it keeps crashing; back to the minimum after a minute of work).
+RESTART_MIN_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 60.0
 
 
 @dataclasses.dataclass
@@ -83,7 +88,7 @@ async def build(cfg: Config) -> Parts:
         rd=rd,
         directory=Directory(pg.directory),
         stream=stream,
-        outbox=Outbox(stream.write),
+        outbox=Outbox(stream.write, cfg.component.max_stanza_size),
     )
     features = [feature(core) for feature in FEATURES]
     messages = MessageRouter(
@@ -133,6 +138,7 @@ async def build(cfg: Config) -> Parts:
     tasks: dict[str, Task] = {
         "messages": messages.run,
         "presence": presence.run,
+        "presence-watch": presence.watch_store,
         "directory-watch": lambda: pg.directory.watch(core.directory.reload),
         "conversation-watch": lambda: pg.conversations.watch_deleted(messages.cache.evict),
         "roster-watch": lambda: pg.roster_jobs.watch(roster.wakeup),
@@ -181,7 +187,7 @@ class App:
         cfg = self.config
         p = await build(cfg)
         for name, task in p.tasks.items():
-            self._spawn(task(), name)
+            self._spawn(self._supervised(name, task), name)
         for server in p.servers:
             await server.start()
         loop = asyncio.get_running_loop()
@@ -221,14 +227,27 @@ class App:
         log.info("component.stopped")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        task.add_done_callback(self._task_done)
-        self._tasks.append(task)
+        self._tasks.append(asyncio.create_task(coro, name=name))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("component.task_crashed", task=task.get_name(), error=repr(exc))
-            self._stop.set()
+    @staticmethod
+    async def _supervised(name: str, task: Task) -> None:
+        """Run a background loop; if it crashes, log it and start it again.
+
+        No crash of one loop takes the process down: the others (the stream,
+        the routers) keep serving while it waits to come back. A loop that
+        returns (one that is switched off) is not restarted.
+        """
+        loop = asyncio.get_running_loop()
+        delay = RESTART_MIN_DELAY_S
+        while True:
+            started = loop.time()
+            try:
+                await task()
+                return
+            except Exception as exc:
+                raise_if_cancelling(exc)
+                log.exception("component.task_crashed", task=name, restart_in_s=delay)
+            if loop.time() - started > RESTART_MAX_DELAY_S:
+                delay = RESTART_MIN_DELAY_S
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX_DELAY_S)

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
-from component.addressing import is_slug, normalize_bare_jid, parse_conversation
+from component.addressing import agent_jid, is_slug, normalize_bare_jid, parse_conversation
 from component.config import Config
 from storage import postgres
 from storage.errors import NotFound
@@ -55,6 +55,14 @@ def bare_jid(value: str) -> str:
     """A person's bare JID (an agent's, a customer's) as typed, normalised."""
     try:
         return normalize_bare_jid(value)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def agent_argument(value: str, config: Config) -> str:
+    """An agent's bare JID as typed: an account of ``ejabberd.vhost``."""
+    try:
+        return agent_jid(value, config.ejabberd.vhost)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 

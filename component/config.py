@@ -73,6 +73,12 @@ class ComponentSettings:
         "If set, a file written once the component is connected and removed on "
         "shutdown; scripts poll it to know the component is ready.",
     )
+    max_stanza_size: int = setting(
+        262144,
+        "Largest stanza (bytes) ejabberd's component listener accepts (its "
+        "`max_stanza_size`): the component never sends a larger one, since "
+        "ejabberd would close the connection.",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,12 @@ state lives in Redis.
 ejabberd does not queue stanzas for a missing component and slixmpp's
 ComponentXMPP does not reconnect by itself, so the connection is supervised
 here with exponential backoff.
+
+Nothing a user sends can cut the connection: a stanza nested deeper than
+:data:`MAX_DEPTH` (whose error reply slixmpp would build by deep copies, and
+overflow Python's stack) is answered here, from its attributes alone; and no
+stanza larger than ejabberd's ``max_stanza_size`` is ever written (ejabberd
+would close the stream): it is dropped and logged instead.
 """
 
 from __future__ import annotations
@@ -29,13 +35,18 @@ from slixmpp.xmlstream.xmlstream import NotConnectedError
 from component.config import ComponentSettings
 from component.errors import NotConnected
 from component.logs import get_logger
-from component.routing.wire import NS_CLIENT, NS_COMPONENT
+from component.routing.wire import NS_CLIENT, NS_COMPONENT, NS_STANZAS
+from extensions.xml import escape_attr
 
 log = get_logger(__name__)
 
 NS_TIME = "urn:xmpp:time"
 _TZO = re.compile(r"^([+-])(\d{2}):(\d{2})$|^Z$")
 
+#: Deepest nesting below a stanza's root that is handled; orgchat's own payloads
+#: go 5 levels deep (iq > command > x > field > value).
+MAX_DEPTH = 32
+IQ_TAGS = frozenset({f"{{{NS_COMPONENT}}}iq", f"{{{NS_CLIENT}}}iq"})
 MESSAGE_TAGS = frozenset({f"{{{NS_COMPONENT}}}message", f"{{{NS_CLIENT}}}message"})
 PRESENCE_TAGS = frozenset({f"{{{NS_COMPONENT}}}presence", f"{{{NS_CLIENT}}}presence"})
 
@@ -81,6 +92,9 @@ class ComponentStream(ComponentXMPP):
             # listener: never answer for a domain that is not ours.
             log.warning("component.foreign_stanza", to=to, tag=tag)
             return
+        if too_deep(xml, MAX_DEPTH):
+            self._refuse_deep(xml)
+            return
         if tag in MESSAGE_TAGS and self._on_message is not None:
             self._on_message(xml)
         elif tag in PRESENCE_TAGS and self._on_presence is not None:
@@ -88,12 +102,37 @@ class ComponentStream(ComponentXMPP):
         else:
             super()._spawn_event(xml)
 
+    def _refuse_deep(self, xml: Element) -> None:
+        """Answer a stanza nested too deep without touching its payload."""
+        kind = xml.tag.rpartition("}")[2]
+        log.warning("component.stanza_too_deep", sender=xml.get("from"), tag=kind)
+        stype = xml.get("type") or ""
+        if kind == "presence" or stype in ("error", "result", "headline") or not xml.get("from"):
+            return  # nothing to answer (RFC 6120 §8.3.1)
+        if kind == "iq" and stype not in ("get", "set"):
+            return
+        id_attr = f' id="{escape_attr(xml.get("id") or "")}"' if xml.get("id") else ""
+        self.send_raw(
+            f'<{kind} type="error" from="{escape_attr(xml.get("to") or "")}" '
+            f'to="{escape_attr(xml.get("from") or "")}"{id_attr}><error type="modify">'
+            f'<policy-violation xmlns="{NS_STANZAS}"/><text xmlns="{NS_STANZAS}">'
+            "This stanza is nested too deeply</text></error></" + kind + ">"
+        )
+
+    def send_raw(self, data: str | bytes) -> None:
+        """What slixmpp sends (one stanza: IQ answers), never larger than ejabberd takes."""
+        if stanza_size(data) > self.settings.max_stanza_size:
+            log.error("component.stanza_too_large", size=stanza_size(data))
+            return
+        super().send_raw(data)
+
     def write(self, data: str) -> None:
         """Write raw stanzas; raises NotConnected when the stream is down."""
         if not self.connected_event.is_set():
             raise NotConnected()
         try:
-            self.send_raw(data)
+            # The routers' writes are many stanzas at once, each checked by the Outbox.
+            super().send_raw(data)
         except NotConnectedError:
             raise NotConnected() from None
 
@@ -183,3 +222,21 @@ def parse_tzo(text: str | None) -> dt.timedelta | None:
     if hours > 14 or minutes > 59:
         return None
     return sign * dt.timedelta(hours=hours, minutes=minutes)
+
+
+def too_deep(xml: Element, limit: int) -> bool:
+    """Whether any element lies more than ``limit`` levels below ``xml`` (no recursion)."""
+    stack = [(xml, 0)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in element)
+    return False
+
+
+def stanza_size(data: str | bytes) -> int:
+    """Bytes on the wire (UTF-8), counting characters where that cannot be more."""
+    if isinstance(data, bytes):
+        return len(data)
+    return len(data) if data.isascii() else len(data.encode())

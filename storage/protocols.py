@@ -265,6 +265,10 @@ class PresenceStore(Protocol):
     async def forget(self, agent_jid: str) -> None:
         """Drop every resource of an agent (agent removed)."""
 
+    async def generation(self) -> str:
+        """Names the presence data the store holds: the same value until the store
+        loses its data (a Redis restart without persistence), a new one after."""
+
 
 class LimitStore(Protocol):
     """Rate limits shared by every component process (Redis)."""

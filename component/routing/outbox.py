@@ -23,15 +23,32 @@ def new_id() -> str:
 
 
 class Outbox:
-    """The component's XML stream, as the routers and features write to it."""
+    """The component's XML stream, as the routers and features write to it.
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    A stanza larger than ``max_stanza_size`` bytes is never written: ejabberd
+    would close the stream, and every other stanza in flight with it. Such a
+    stanza is a bug (every input is bounded upstream); it is logged and dropped.
+    """
+
+    def __init__(self, write: Callable[[str], None], max_stanza_size: int = 262144) -> None:
         self._write = write
+        self._max_chars = max_stanza_size // 4  # a char is at most 4 bytes in UTF-8
+        self._max_bytes = max_stanza_size
 
     def send(self, data: Sequence[str]) -> None:
         """Write stanzas in one socket write; raises NotConnected."""
-        if data:
-            self._write("".join(data))
+        if not data:
+            return
+        if any(len(stanza) > self._max_chars for stanza in data):
+            data = [stanza for stanza in data if self._fits(stanza)]
+        self._write("".join(data))
+
+    def _fits(self, stanza: str) -> bool:
+        size = len(stanza.encode())
+        if size <= self._max_bytes:
+            return True
+        log.error("routing.stanza_too_large", size=size, start=stanza[:120])
+        return False
 
     def send_or_drop(self, data: Sequence[str]) -> None:
         """Write stanzas nobody will retry (error replies, notices); while the

@@ -24,6 +24,12 @@ missed meanwhile: ejabberd drops stanzas for a component domain with no
 component attached), and a few seconds later drops from Redis the resources
 that did not answer. Every answer refreshes its resource's time, so agents
 that are really online never look offline in between.
+
+Redis may also lose everything (a restart without persistence): nothing
+fails, presence is simply gone, and agents who are online would look
+offline (their customers' messages pending, "nobody online" emails) until
+they reconnect. :meth:`PresenceRouter.watch_store` notices a new
+generation of the store within seconds and probes everyone again.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ RESYNC_MIN_DELAY_S = 1.0
 RESYNC_MAX_DELAY_S = 60.0
 #: How long agents have to answer a probe before their silent resources are dropped.
 PROBE_GRACE_S = 5.0
+#: How often the presence store is checked for lost data (a new generation).
+STORE_CHECK_S = 2.0
 #: Customers probed on (re)connection: those who wrote or were written to lately.
 ACTIVE_CUSTOMERS_WINDOW = dt.timedelta(days=7)
 ACTIVE_CUSTOMERS_MAX = 10_000
@@ -102,6 +110,23 @@ class PresenceRouter:
         finally:
             if self._resync is not None:
                 self._resync.cancel()
+
+    async def watch_store(self) -> None:
+        """Probe everyone again whenever the presence store lost its data; runs until
+        cancelled."""
+        known: str | None = None
+        while True:
+            raise_if_cancelling()
+            try:
+                generation = await self.presence.generation()
+            except Unavailable as exc:
+                log.debug("presence.store_unavailable", error=str(exc))
+            else:
+                if known is not None and generation != known:
+                    log.warning("presence.store_reset", action="probing every agent again")
+                    self._resync_later()
+                known = generation
+            await asyncio.sleep(STORE_CHECK_S)
 
     def _resync_later(self) -> None:
         """Re-probe every agent once storage is back.

@@ -240,17 +240,26 @@ class MessageRouter:
                 await self._process(batch)
             except Exception as exc:
                 raise_if_cancelling(exc)
+                # A bug, not an outage (those are answered inside): every
+                # sender still gets an answer, and the loop goes on.
                 log.exception("routing.batch_failed", size=len(batch))
                 for item in batch:
                     if item.error is None:
                         item.error = condition_for(exc)
+                self.outbox.send_or_drop(
+                    [self._error_for(i.msg, Refused(*i.error)) for i in batch if i.error]
+                )
             finally:
                 for item in batch:
                     if item.done is not None and not item.done.done():
                         item.done.set_result(None)
             if not self._queue:
                 # Idle: confirm now what no next batch will carry.
-                await self._flush_confirmed()
+                try:
+                    await self._flush_confirmed()
+                except Exception as exc:
+                    raise_if_cancelling(exc)
+                    log.exception("routing.confirm_crashed")
                 self._idle.set()
 
     async def drain(self) -> None:
@@ -258,11 +267,11 @@ class MessageRouter:
         await self._idle.wait()
 
     async def _process(self, batch: list[Item]) -> None:
-        delivery_id: int | None = None
+        delivery_ids: list[int] = []
         stored = False
         try:
             try:
-                delivery_id = await self._archive(batch)
+                delivery_ids = await self._archive(batch)
             except NotFound as exc:
                 # A conversation was deleted between its lookup and the INSERT
                 # (company removed, customer forgotten): look them up afresh,
@@ -272,7 +281,7 @@ class MessageRouter:
                     if item.conv is not None:
                         await self.cache.evict(item.conv.customer_jid)
                         item.conv = None
-                delivery_id = await self._archive(batch)
+                delivery_ids = await self._archive(batch)
             stored = True
         except Unavailable as exc:
             log.warning("routing.storage_unavailable", error=str(exc), size=len(batch))
@@ -288,12 +297,14 @@ class MessageRouter:
                 *(hooks.after_store(batch) for hooks in self.hooks), return_exceptions=True
             )
             for hooks, result in zip(self.hooks, results, strict=True):
+                # A failing hook never fails the batch: the messages are
+                # archived and go out; only what the hook records (request
+                # statuses, cascade steps) lags.
                 if isinstance(result, Unavailable):
-                    # The messages are archived and go out; only what the hooks
-                    # record (request statuses, cascade steps) lags.
                     log.warning("routing.hook_failed", hook=type(hooks).__name__, error=str(result))
                 elif isinstance(result, BaseException):
-                    raise result
+                    raise_if_cancelling(result)
+                    log.error("routing.hook_crashed", hook=type(hooks).__name__, error=repr(result))
                 else:
                     out.extend(result)
         try:
@@ -303,11 +314,10 @@ class MessageRouter:
             # and the sweep delivers it once a stream is back.
             log.error("routing.batch_not_sent", size=len(batch))
             return
-        if delivery_id is not None:
-            # Confirmed by the next batch's statement, or when the queue is idle.
-            self._confirmed.append(delivery_id)
+        # Confirmed by the next batch's statement, or when the queue is idle.
+        self._confirmed.extend(delivery_ids)
 
-    async def _archive(self, batch: list[Item]) -> int | None:
+    async def _archive(self, batch: list[Item]) -> list[int]:
         await self._resolve(batch)
         await self._admit(batch)
         for hooks in self.hooks:
@@ -410,14 +420,19 @@ class MessageRouter:
             for item, first in zip(markers, firsts, strict=True):
                 item.forward = first
 
-    async def _store(self, batch: list[Item]) -> int | None:
-        """Archive every accepted body in one transaction; returns its delivery record."""
+    async def _store(self, batch: list[Item]) -> list[int]:
+        """Archive every accepted body in one transaction; returns its delivery records.
+
+        If the statement fails for another reason than an outage (a value
+        PostgreSQL refuses), each message is archived alone, so that only the
+        bad one is refused and its neighbours go through.
+        """
         ts = self.now()
         items = [
             i for i in batch if i.error is None and i.conv is not None and i.msg.body is not None
         ]
         if not items:
-            return None
+            return []
         rows = []
         for item in items:
             assert item.conv is not None and item.msg.body is not None
@@ -437,14 +452,43 @@ class MessageRouter:
                     payload=item.payload,
                 )
             )
-        archived = await self.archive.append_batch(rows, self._confirmed)
+        try:
+            archived = await self.archive.append_batch(rows, self._confirmed)
+        except (Unavailable, NotFound):
+            raise
+        except Exception as exc:
+            raise_if_cancelling(exc)
+            if len(rows) == 1:
+                raise
+            log.warning("routing.batch_split", size=len(rows), error=repr(exc))
+            return await self._store_alone(items, rows)
         self._confirmed = []
         for item, result in zip(items, archived.results, strict=True):
             item.stanza_id = result.stanza_id
             item.duplicate = result.duplicate
         pending = sum(1 for r in rows if r.pending)
         log.debug("archive.batch", size=len(rows), pending=pending)
-        return archived.delivery_id
+        return [] if archived.delivery_id is None else [archived.delivery_id]
+
+    async def _store_alone(self, items: list[Item], rows: list[NewMessage]) -> list[int]:
+        """Archive each message in its own statement; a refused one gets an error."""
+        delivery_ids = []
+        for item, row in zip(items, rows, strict=True):
+            try:
+                archived = await self.archive.append_batch([row], self._confirmed)
+            except (Unavailable, NotFound):
+                raise
+            except Exception as exc:
+                raise_if_cancelling(exc)
+                log.warning("routing.message_refused", sender=item.msg.sender, error=repr(exc))
+                item.error = condition_for(BadRequest("This message cannot be stored"))
+                continue
+            self._confirmed = []
+            [result] = archived.results
+            item.stanza_id, item.duplicate = result.stanza_id, result.duplicate
+            if archived.delivery_id is not None:
+                delivery_ids.append(archived.delivery_id)
+        return delivery_ids
 
     # -- rendering ----------------------------------------------------------
 

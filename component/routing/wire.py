@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
@@ -44,6 +45,9 @@ NS_DELAY = "urn:xmpp:delay"
 NS_OMEMO_LEGACY = "eu.siacs.conversations.axolotl"
 NS_OMEMO = "urn:xmpp:omemo:2"
 NS_OPENPGP = "urn:xmpp:openpgp:0"
+
+#: Longest customer nickname (XEP-0172) kept; agents see it in every message.
+MAX_NICK = 64
 
 CHAT_STATES = frozenset({"active", "composing", "paused", "inactive", "gone"})
 MARKERS = frozenset({"received", "displayed", "acknowledged"})
@@ -171,7 +175,7 @@ def parse_message(xml: Element, namespaces: frozenset[str] = frozenset()) -> Inb
         elif tag == _ORIGIN_ID:
             msg.origin_id = child.get("id") or None
         elif tag == _NICK:
-            msg.nick = (child.text or "").strip() or None
+            msg.nick = clean_nick(child.text or "")
         elif tag in _THREADS:
             msg.thread = child.text or None
         elif tag == _OOB:
@@ -189,6 +193,14 @@ def parse_message(xml: Element, namespaces: frozenset[str] = frozenset()) -> Inb
         else:
             msg.unknown_payload = True
     return msg
+
+
+def clean_nick(text: str) -> str | None:
+    """A nickname as agents may be shown it: no control or format characters
+    (bidi overrides, zero-width joiners), white space runs folded, at most
+    :data:`MAX_NICK` characters; None if nothing is left."""
+    kept = "".join(" " if ch.isspace() else ch for ch in text if unicodedata.category(ch)[0] != "C")
+    return " ".join(kept.split())[:MAX_NICK].strip() or None
 
 
 def render_chat(

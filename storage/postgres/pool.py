@@ -59,18 +59,34 @@ def unavailable_on_driver_errors() -> Iterator[None]:
         if "closed" not in str(exc) and "closing" not in str(exc):
             raise
         raise Unavailable(f"PostgreSQL unavailable: {exc}") from exc
+    except asyncpg.exceptions.InternalClientError as exc:
+        # A connection left mid-operation by a server that went away ("cannot
+        # switch to state ...; another operation is in progress"): the
+        # connection is terminated (see _reset), the next one is new.
+        raise Unavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from exc
 
 
-async def _rollback_if_in_transaction(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+async def _reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     """What a connection needs before it goes back to the pool.
 
     asyncpg's default reset (advisory unlocks, CLOSE ALL, UNLISTEN, RESET
     ALL) costs a round trip on every release, twice per routed batch. Pooled
     connections here never change session state (LISTEN has connections of
     its own, migrations too), so only an interrupted transaction needs undoing.
+
+    A connection that cannot be rolled back (its server restarted, or a
+    query was cancelled half-way) is terminated rather than returned: the
+    pool opens a new one on the next acquire, and the failure never reaches
+    the caller that was only giving the connection back.
     """
-    if conn.is_in_transaction():
+    if not conn.is_in_transaction():
+        return
+    try:
         await conn.execute("ROLLBACK")
+    except Exception as exc:
+        raise_if_cancelling(exc)
+        log.warning("storage.postgres.connection_dropped", extra={"fields": {"error": repr(exc)}})
+        conn.terminate()
 
 
 class Database:
@@ -118,7 +134,7 @@ class Database:
             command_timeout=self.timeout,
             timeout=self.timeout,
             server_settings={"application_name": "orgchat"},
-            reset=_rollback_if_in_transaction,
+            reset=_reset,
         )
 
     def _opened(self, task: asyncio.Task[asyncpg.Pool[asyncpg.Record]]) -> None:

@@ -6,10 +6,15 @@ seen from it. An agent is online while the hash has a field; Redis deletes an
 emptied hash, so "online" is simply "the key exists". The time lets a
 re-probe drop the resources that did not answer (``prune``) without ever
 forgetting the ones that did.
+
+``{prefix}:presence-generation`` names the data Redis holds: set once, never
+expiring, so a new value means Redis lost everything (restarted without
+persistence, flushed) and presence must be learnt again (``generation``).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from storage.models import PresenceChange
@@ -88,6 +93,14 @@ class RedisPresenceStore:
         with unavailable_on_redis_errors():
             emptied = await self._prune(keys=list(keys), args=[before_ms])
         return [keys[key] for key in emptied]
+
+    async def generation(self) -> str:
+        with unavailable_on_redis_errors():
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.set(f"{self._prefix}:presence-generation", uuid.uuid4().hex, nx=True)
+                pipe.get(f"{self._prefix}:presence-generation")
+                _, current = await pipe.execute()
+        return str(current.decode() if isinstance(current, bytes) else current)
 
     async def forget(self, agent_jid: str) -> None:
         with unavailable_on_redis_errors():

@@ -74,3 +74,12 @@ async def test_prune_drops_the_resources_not_seen_since(presence: PresenceStore)
     # Its "desk" went too: "phone" was the last resource.
     assert await presence.update(mario, "phone", None) == PresenceChange(True, False)
     assert await presence.prune([], probed) == []
+
+
+async def test_the_generation_holds_while_the_data_does(presence: PresenceStore) -> None:
+    first = await presence.generation()
+    assert first
+    mario = agent()
+    await presence.update(mario, "desk", "available")
+    await presence.forget(mario)
+    assert await presence.generation() == first

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+import uuid
 from collections.abc import Sequence
 
 from component.config import ArchiveSettings, LimitsSettings
@@ -261,6 +262,7 @@ class FakePresence:
         self.resources: dict[str, dict[str, str]] = {}  #: agent -> resource -> show
         self.switch = Switch()
         self._seen: dict[tuple[str, str], int] = {}  #: (agent, resource) -> clock_ms
+        self._generation = uuid.uuid4().hex
 
     async def update(self, agent_jid: str, resource: str, show: str | None) -> PresenceChange:
         self.switch.check()
@@ -298,6 +300,16 @@ class FakePresence:
     async def forget(self, agent_jid: str) -> None:
         self.switch.check()
         self.resources.pop(agent_jid, None)
+
+    async def generation(self) -> str:
+        self.switch.check()
+        return self._generation
+
+    def lose_everything(self) -> None:
+        """What a Redis restart without persistence does."""
+        self.resources.clear()
+        self._seen.clear()
+        self._generation = uuid.uuid4().hex
 
 
 class FakeLimits:

@@ -70,7 +70,7 @@ def test_import_files_carry_the_card(tmp_path: Path) -> None:
             ]
         )
     )
-    pizza, bikes = (item.company for item in load_import(path))
+    pizza, bikes = (item.company for item in load_import(path, "localhost"))
     assert (pizza.phone, pizza.url, pizza.address) == (
         "+7 383 555-01-00",
         "https://pizza.example/",
@@ -80,7 +80,7 @@ def test_import_files_carry_the_card(tmp_path: Path) -> None:
 
     csv_path = tmp_path / "c.csv"
     csv_path.write_text('slug,name,phone,url,address\npizza,Pizza,+7 383,,"Lenina 1, office 2"\n')
-    [item] = load_import(csv_path)
+    [item] = load_import(csv_path, "localhost")
     assert (item.company.phone, item.company.url, item.company.address) == (
         "+7 383",
         None,
@@ -89,10 +89,10 @@ def test_import_files_carry_the_card(tmp_path: Path) -> None:
 
     path.write_text(json.dumps([{"slug": "pizza", "name": "Pizza", "url": "pizza"}]))
     with pytest.raises(InputError, match="company #1: invalid web site"):
-        load_import(path)
+        load_import(path, "localhost")
     path.write_text(json.dumps([{"slug": "pizza", "name": "Pizza", "phone": 3835550100}]))
     with pytest.raises(InputError, match="'phone' must be a string"):
-        load_import(path)
+        load_import(path, "localhost")
 
 
 def test_cli_options() -> None:

@@ -632,7 +632,7 @@ def _demo() -> list[Company]:
             url=c.url,
             address=c.address,
         )
-        for n, c in enumerate((item.company for item in load_import(DEMO)), 1)
+        for n, c in enumerate((item.company for item in load_import(DEMO, "localhost")), 1)
     ]
 
 

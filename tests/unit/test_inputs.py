@@ -99,14 +99,14 @@ def test_import_json_and_csv(tmp_path: Path) -> None:
     ]
     path = tmp_path / "c.json"
     path.write_text(json.dumps(data))
-    items = load_import(path)
+    items = load_import(path, "localhost")
     assert [i.company.slug for i in items] == ["pizza", "bikes"]
     assert items[0].agents == (("mario@localhost", Role.AGENT), ("boss@localhost", Role.ADMIN))
     csv_path = tmp_path / "c.csv"
     csv_path.write_text(
         "slug,name,city,agents\npizza,Pizza,Rome,mario@localhost boss@localhost:admin\n"
     )
-    [item] = load_import(csv_path)
+    [item] = load_import(csv_path, "localhost")
     assert item.company.city == "Rome" and item.agents[1] == ("boss@localhost", Role.ADMIN)
     assert item.company.accepts_requests is True
 
@@ -120,7 +120,12 @@ def test_import_json_accepts_requests(tmp_path: Path) -> None:
     ]
     path = tmp_path / "c.json"
     path.write_text(json.dumps(data))
-    assert [i.company.accepts_requests for i in load_import(path)] == [False, True, True, True]
+    assert [i.company.accepts_requests for i in load_import(path, "localhost")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
     assert company_draft("a", "A").accepts_requests is True
     assert company_draft("a", "A", accepts_requests=False).accepts_requests is False
 
@@ -151,7 +156,7 @@ def test_import_errors_are_one_line(
     path = tmp_path / f"c{suffix}"
     path.write_text(content)
     with pytest.raises(InputError, match=message) as info:
-        load_import(path)
+        load_import(path, "localhost")
     assert "\n" not in str(info.value)
 
 

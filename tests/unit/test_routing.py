@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
@@ -66,8 +67,9 @@ class Env:
             await self.presence.update(jid, "desk", "available")
 
 
-@pytest_asyncio.fixture
-async def env() -> AsyncIterator[Env]:
+@contextlib.asynccontextmanager
+async def routing_env() -> AsyncIterator[Env]:
+    """A running router on fake stores, Pizza (Mario, Luigi) and Bikes (Bob)."""
     store = FakeDirectoryStore()
     store.add("pizza", "Pizza Napoli", ["mario@localhost", "luigi@localhost"])
     store.add("bikes", "Bike Shop", ["bob@localhost"])
@@ -97,8 +99,16 @@ async def env() -> AsyncIterator[Env]:
     env = Env(router, store, directory, conversations, archive, presence, limits, written)
     holder["env"] = env
     task = asyncio.create_task(router.run())
-    yield env
-    task.cancel()
+    try:
+        yield env
+    finally:
+        task.cancel()
+
+
+@pytest_asyncio.fixture
+async def env() -> AsyncIterator[Env]:
+    async with routing_env() as running:
+        yield running
 
 
 def chat(frm: str, to: str, body: str | None, mid: str = "m1", extra: str = "") -> str:

@@ -40,5 +40,6 @@ class Desk(Feature):
             router=router,
             max_body_chars=core.config.limits.max_body_chars,
             default_reaction_window_s=core.config.notify.company_reaction_window,
+            agents_host=core.config.ejabberd.vhost,
         )
         return Contribution(commands=desk_commands(parts))

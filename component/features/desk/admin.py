@@ -12,7 +12,7 @@ replies through the desk store.
 from __future__ import annotations
 
 from component import hours
-from component.addressing import normalize_bare_jid
+from component.addressing import agent_jid, normalize_bare_jid
 from component.errors import NotAllowed
 from component.features.desk import rules as desk
 from component.features.desk.commands import (
@@ -61,7 +61,7 @@ class ManageAgents(DeskCommand):
         add = None
         if added is not None:
             try:
-                add = normalize_bare_jid(str(added))
+                add = agent_jid(str(added), self.parts.agents_host)
             except ValueError as exc:
                 raise PayloadError(f"Add an agent: {exc}") from None
             if add in current:

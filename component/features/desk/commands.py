@@ -77,6 +77,8 @@ class DeskParts:
     router: MessageRouter
     max_body_chars: int
     default_reaction_window_s: float
+    #: The XMPP host whose accounts may be agents (``ejabberd.vhost``).
+    agents_host: str
 
 
 class DeskCommand(Command):

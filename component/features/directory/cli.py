@@ -20,7 +20,15 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from component.cli_common import CliVerbs, Run, Subparsers, bare_jid, check_slug, known_company
+from component.cli_common import (
+    CliVerbs,
+    Run,
+    Subparsers,
+    agent_argument,
+    bare_jid,
+    check_slug,
+    known_company,
+)
 from component.config import Config
 from component.features.directory.input import company_draft, load_import
 from storage import postgres
@@ -103,7 +111,7 @@ def retention_days(value: str) -> int:
 
 
 def import_(args: argparse.Namespace, config: Config) -> Run:
-    items = load_import(args.file)
+    items = load_import(args.file, config.ejabberd.vhost)
 
     async def run(pg: postgres.PostgresStores) -> int:
         report = await pg.directory.import_companies(items)
@@ -189,7 +197,7 @@ def company_remove(args: argparse.Namespace, config: Config) -> Run:
 
 
 def agent_add(args: argparse.Namespace, config: Config) -> Run:
-    slug, jid = check_slug(args.slug), bare_jid(args.jid)
+    slug, jid = check_slug(args.slug), agent_argument(args.jid, config)
     role = Role.ADMIN if args.admin else Role.AGENT
 
     async def run(pg: postgres.PostgresStores) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from component import hours
+from component.addressing import agent_jid
 from component.cli_common import InputError, bare_jid, check_slug
 from storage.models import CompanyDraft, ImportedCompany, Role
 
@@ -126,8 +127,12 @@ def check_address(address: str | None) -> str | None:
     return address or None
 
 
-def load_import(path: Path) -> list[ImportedCompany]:
-    """Parse a JSON or CSV import file (by extension); raises InputError."""
+def load_import(path: Path, agents_host: str) -> list[ImportedCompany]:
+    """Parse a JSON or CSV import file (by extension); raises InputError.
+
+    Every agent must be an account of ``agents_host`` (see
+    :func:`component.addressing.agent_jid`).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -143,6 +148,12 @@ def load_import(path: Path) -> list[ImportedCompany]:
     dupes = sorted({s for s in slugs if slugs.count(s) > 1})
     if dupes:
         raise InputError(f"{path}: duplicate slug(s) {', '.join(dupes)}")
+    for item in items:
+        for jid, _ in item.agents:
+            try:
+                agent_jid(jid, agents_host)
+            except ValueError as exc:
+                raise InputError(f"{path}: company {item.company.slug}: {exc}") from None
     return items
 
 

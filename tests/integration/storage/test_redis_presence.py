@@ -109,3 +109,17 @@ async def test_script_reloaded_after_flush(
     await redis_client.script_flush()
 
     assert await rd.presence.update(agent, "phone", None) == PresenceChange(True, False)
+
+
+async def test_a_new_generation_once_the_data_is_lost(
+    rd: redis_storage.RedisStores, redis_client: redis.asyncio.Redis, redis_prefix: str, agent: str
+) -> None:
+    before = await rd.presence.generation()
+    await rd.presence.update(agent, "desk", "available")
+    assert await rd.presence.generation() == before
+    # What a Redis restart without persistence does to this prefix's keys.
+    keys = [key async for key in redis_client.scan_iter(match=f"{redis_prefix}:presence*")]
+    await redis_client.delete(*keys)
+    after = await rd.presence.generation()
+    assert after != before
+    assert await rd.presence.generation() == after
