@@ -4,6 +4,7 @@
 #                 component on 127.0.0.1 (installs what is missing)
 #   make test     make up, then ruff, mypy and pytest; what CI runs (.ci/run)
 #   make bench    make up, then the benchmark (bench/README.md); BENCH_ARGS=--quick
+#   make faults   make up, then the fault suite (bench/faults.py); FAULTS_ARGS=--only kill9
 #   make status | logs | lint | down | clean
 
 SHELL := /bin/bash
@@ -16,12 +17,13 @@ STACK  := scripts/stack.sh
 # application (pyproject.toml).
 SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py
 
-.PHONY: help up down test bench status logs lint clean
+.PHONY: help up down test bench faults status logs lint clean
 
 help:
 	@echo "make up      start the development stack (installs missing packages)"
 	@echo "make test    make up, then ruff, mypy and pytest (what CI runs)"
 	@echo "make bench   make up, then the benchmark (BENCH_ARGS=--quick for a short run)"
+	@echo "make faults  make up, then load with each fault injected in turn (FAULTS_ARGS=--only kill9)"
 	@echo "make status  one line per service"
 	@echo "make logs    follow .run/log/*.log"
 	@echo "make lint    ruff + mypy (+ shellcheck when installed)"
@@ -68,6 +70,10 @@ test:
 bench:
 	@$(STACK) up
 	@$(PY) -m bench.run $(BENCH_ARGS)
+
+faults:
+	@$(STACK) up
+	@$(PY) -m bench.faults $(FAULTS_ARGS)
 
 clean: down
 	rm -rf .run

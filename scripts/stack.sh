@@ -423,12 +423,14 @@ orgchat_cli() {  # orgchat_cli STEP ARGS...: one orgchat command, output kept in
   fi
 }
 
-component_ready_file() {  # the component.ready_file setting, as the component resolves it
-  local f=${ORGCHAT_COMPONENT_READY_FILE:-}
-  [[ -n $f ]] || f=$("$VENV/bin/python" -c 'import sys, tomllib
-print(tomllib.load(open(sys.argv[1], "rb")).get("component", {}).get("ready_file", ""))' "$CONFIG")
-  [[ -n $f ]] || die "$CONFIG sets no component.ready_file: the stack cannot tell when the component is ready"
-  if [[ $f == /* ]]; then echo "$f"; else echo "$ROOT/$f"; fi
+# The development stack runs COMPONENTS processes of the component, each under
+# scripts/supervise.sh (started again a second after it dies, as systemd does
+# in production), so that a crash or a kill -9 of one leaves the other serving
+# and a restart is rolling: one process at a time, the next once it is ready.
+COMPONENTS=${ORGCHAT_DEV_COMPONENTS:-2}
+
+component_ready_file() {  # component_ready_file N: instance N's component.ready_file
+  echo "$RUN/component-$1.ready"
 }
 
 component_hash() {
@@ -440,39 +442,71 @@ component_hash() {
   } | sha256sum | cut -c 1-64
 }
 
-component_pid() { pid_running "$RUN/component.pid" "$VENV/bin/orgchat "; }
-component_alive() { component_pid >/dev/null; }
-component_ready() { [[ -e $READY_FILE ]]; }
+# Instance N: its supervisor's pid in component-N.pid, the process's own in
+# component-N.child, its log in .run/log/component-N.log.
+component_pid() { pid_running "$RUN/component-$1.pid" "scripts/supervise.sh"; }
+INSTANCE=1
+component_alive() { component_pid "$INSTANCE" >/dev/null; }
+component_ready() { [[ -e $(component_ready_file "$INSTANCE") ]]; }
 
-ensure_component() {
-  local pid want why=
-  READY_FILE=$(component_ready_file)
-  want=$(component_hash)
-  if pid=$(component_pid); then
-    if [[ $(cat "$RUN/component.sha256" 2>/dev/null) != "$want" ]]; then
-      why="code or configuration changed"
-    elif ((EJABBERD_STARTED)); then
-      why="ejabberd was restarted"
-    elif ! component_ready; then
-      why="not ready"
-    else
-      say component "running, connected as biz.localhost (pid $pid)"
-      return
-    fi
-    say component "$why: restarting (pid $pid)"
-    stop_pid "$pid" 15
-  fi
-  rm -f "$READY_FILE"
-  launch "$LOGS/component.log" "$RUN/component.pid" "$VENV/bin/orgchat" --config "$CONFIG" run
-  echo "$want" >"$RUN/component.sha256"
-  local rc=0
+start_component() {  # start_component N: launch instance N under its supervisor, wait until ready
+  local n=$1 rc=0
+  INSTANCE=$n
+  rm -f "$(component_ready_file "$n")"
+  ORGCHAT_COMPONENT_READY_FILE=$(component_ready_file "$n") \
+    launch "$LOGS/component-$n.log" "$RUN/component-$n.pid" "$ROOT/scripts/supervise.sh" \
+    "$RUN/component-$n.child" "$VENV/bin/orgchat" --config "$CONFIG" run
   wait_for "$READY_TIMEOUT" component_ready component_alive || rc=$?
   if ((rc)); then
-    show_tail "$LOGS/component.log" 40
-    ((rc == 2)) && die "the component exited before it was ready"
-    die "the component did not write ${READY_FILE#"$ROOT"/} within ${READY_TIMEOUT}s"
+    show_tail "$LOGS/component-$n.log" 40
+    ((rc == 2)) && die "component $n exited before it was ready"
+    die "component $n did not write .run/component-$n.ready within ${READY_TIMEOUT}s"
   fi
-  say component "started, connected as biz.localhost (pid $(read_pid "$RUN/component.pid"))"
+  say component "$n started, connected as biz.localhost (pid $(read_pid "$RUN/component-$n.child"))"
+}
+
+stop_component() {  # stop_component N: stop instance N gracefully (its supervisor passes SIGTERM on)
+  local pid
+  if pid=$(component_pid "$1"); then
+    stop_pid "$pid" 20
+    say component "$1 stopped (pid $pid)"
+  fi
+  rm -f "$RUN/component-$1.pid" "$RUN/component-$1.child" "$(component_ready_file "$1")"
+}
+
+ensure_component() {
+  local n pid want why
+  want=$(component_hash)
+  # A single process of an older layout of the stack: replace it.
+  if pid=$(pid_running "$RUN/component.pid" "$VENV/bin/orgchat "); then
+    stop_pid "$pid" 15
+    rm -f "$RUN/component.pid"
+  fi
+  for ((n = 1; n <= COMPONENTS; n++)); do
+    INSTANCE=$n
+    why=
+    if pid=$(component_pid "$n"); then
+      if [[ $(cat "$RUN/component.sha256" 2>/dev/null) != "$want" ]]; then
+        why="code or configuration changed"
+      elif ((EJABBERD_STARTED)); then
+        why="ejabberd was restarted"
+      elif ! component_ready; then
+        why="not ready"
+      else
+        say component "$n running, connected as biz.localhost (pid $(read_pid "$RUN/component-$n.child"))"
+        continue
+      fi
+      # Rolling: the other instances serve while this one restarts.
+      say component "$n: $why: restarting"
+      stop_component "$n"
+    fi
+    start_component "$n"
+  done
+  for ((n = COMPONENTS + 1; ; n++)); do  # instances beyond COMPONENTS, if it was lowered
+    [[ -e $RUN/component-$n.pid ]] || break
+    stop_component "$n"
+  done
+  echo "$want" >"$RUN/component.sha256"
 }
 
 # ---------------------------------------------------------------- commands
@@ -482,7 +516,7 @@ endpoints() {
 
 orgchat development stack is up:
   XMPP c2s     127.0.0.1:5222  vhost localhost, plain TCP allowed (STARTTLS optional)
-  component    biz.localhost on 127.0.0.1:5347 (XEP-0114, secret in $CONFIG)
+  component    biz.localhost on 127.0.0.1:5347 (XEP-0114, secret in $CONFIG), $COMPONENTS processes
   WebSocket    ws://127.0.0.1:5280/ws
   BOSH         http://127.0.0.1:5280/bosh
   HTTP API     $API (open to loopback, no credentials)
@@ -519,14 +553,15 @@ cmd_up() {
 cmd_down() {
   local pid version cluster
   lock
-  if pid=$(component_pid); then
-    stop_pid "$pid" 15
-    say component "stopped (pid $pid)"
-  else
-    say component "not running"
-  fi
-  rm -f "$RUN/component.pid"
-  [[ -x $VENV/bin/python && -f $CONFIG ]] && rm -f "$(component_ready_file 2>/dev/null || true)"
+  local n any=0 pidfile
+  for pidfile in "$RUN"/component-*.pid; do
+    [[ -e $pidfile ]] || continue
+    n=${pidfile##*/component-}
+    n=${n%.pid}
+    component_pid "$n" >/dev/null && any=1
+    stop_component "$n"
+  done
+  ((any)) || say component "not running"
 
   if pid=$(smtp_pid); then
     stop_pid "$pid" 10
@@ -561,7 +596,7 @@ cmd_down() {
 }
 
 cmd_status() {
-  local pid owner mails
+  local pid owner mails n
   if port_open "$PG_PORT"; then
     [[ -s $RUN/postgresql.ours ]] && owner="started by this stack" || owner="external"
     say postgresql "running on 127.0.0.1:$PG_PORT ($owner)"
@@ -587,22 +622,63 @@ cmd_status() {
   else
     say smtp "not running"
   fi
-  if pid=$(component_pid); then
-    READY_FILE=$(component_ready_file)
-    component_ready && owner="ready" || owner="NOT ready"
-    say component "running (pid $pid), $owner"
-  else
-    say component "not running"
-  fi
+  for ((n = 1; n <= COMPONENTS; n++)); do
+    INSTANCE=$n
+    if component_pid "$n" >/dev/null; then
+      component_ready && owner="ready" || owner="NOT ready"
+      say component "$n running (pid $(read_pid "$RUN/component-$n.child")), $owner"
+    else
+      say component "$n not running"
+    fi
+  done
 }
+
+# ---------------------------------------------------------------- faults
+# The dependencies a fault test (bench/faults.py) restarts, each the way this
+# script starts it. They take no lock: `up` may not run meanwhile anyway.
+
+cmd_fault() {
+  local version cluster pid
+  case ${1:-} in
+    postgres-restart)  # a real restart of the server on PG_PORT (about 2-3 s down)
+      read -r version cluster < <(pg_lsclusters -h | awk -v p="$PG_PORT" '$3 == p {print $1, $2; exit}')
+      [[ -n ${cluster:-} ]] || die "no PostgreSQL cluster on port $PG_PORT"
+      pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" restart >>"$LOGS/postgresql.log" 2>&1
+      wait_for "$READY_TIMEOUT" pg_port_open || die "PostgreSQL did not come back"
+      ;;
+    redis-restart-empty)  # shut Redis down without saving, start it again empty
+      redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+      wait_for "$READY_TIMEOUT" redis_down || die "Redis did not stop"
+      ensure_redis >/dev/null
+      ;;
+    ejabberd-restart)
+      stop_ejabberd
+      ensure_ejabberd >/dev/null
+      ;;
+    smtp-stop)
+      if pid=$(smtp_pid); then stop_pid "$pid" 10; fi
+      rm -f "$RUN/smtp.pid"
+      ;;
+    smtp-start)
+      ensure_smtp >/dev/null
+      ;;
+    *)
+      echo "usage: scripts/stack.sh fault postgres-restart|redis-restart-empty|ejabberd-restart|smtp-stop|smtp-start" >&2
+      exit 2
+      ;;
+  esac
+}
+
+redis_down() { ! redis_port_open; }
 
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
   venv) lock && ensure_venv ;;
+  fault) cmd_fault "${2:-}" ;;
   *)
-    echo "usage: scripts/stack.sh up|down|status|venv" >&2
+    echo "usage: scripts/stack.sh up|down|status|venv|fault NAME" >&2
     exit 2
     ;;
 esac

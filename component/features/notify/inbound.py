@@ -248,8 +248,10 @@ class InboundServer:
             self._sessions.add(smtp)
             return smtp
 
+        # reuse_port: several component processes on one host share the port
+        # (the kernel spreads connections); one that dies leaves the others.
         self._server = await loop.create_server(
-            factory, self.settings.host, self.settings.port, reuse_address=True
+            factory, self.settings.host, self.settings.port, reuse_address=True, reuse_port=True
         )
         log.info("inbound.started", host=self.settings.host, port=self.port)
 
