@@ -9,7 +9,7 @@ The verbs of each feature live in its package (its ``cli`` module, see
                                        [--hours SPEC] [--category C] [--city C]
                                        [--phone TEL] [--url URL] [--address STREET]
                                        [--no-requests] [--retention-days N]
-    orgchat [--config FILE] company list | show SLUG | remove SLUG
+    orgchat [--config FILE] company list | show SLUG | remove SLUG | emails SLUG on|off
     orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
     orgchat [--config FILE] import FILE
     orgchat [--config FILE] roster sync [SLUG...]

@@ -177,6 +177,11 @@ class LimitsSettings:
     customer_rate_window: int = setting(
         60, "Window (seconds) of the customer rate limit (`resource-constraint` above)."
     )
+    customer_signal_rate: int = setting(
+        120,
+        "Chat states and read markers a customer may send within "
+        "`customer_rate_window` seconds; more are dropped silently (they carry no text).",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,7 +331,11 @@ class PushSettings:
         "mailto:ops@biz.localhost", "The VAPID `sub` claim: a mailto: or https: contact."
     )
     ttl: int = setting(3600, "Seconds a push service keeps an undelivered push (TTL header).")
-    timeout: float = setting(10.0, "Seconds for one request to a push service.")
+    timeout: float = setting(
+        5.0,
+        "Seconds for one request to a push service (a customer's devices are "
+        "pushed to at once, and other jobs go on meanwhile).",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,9 +20,12 @@ class Limit(enum.StrEnum):
     """What a shared rate limit counts, per subject (LimitStore.hit)."""
 
     CUSTOMER_MESSAGES = "customer"  #: a customer's messages; subject: their bare JID
+    CUSTOMER_SIGNALS = "signals"  #: a customer's chat states and markers; subject: the JID
     CUSTOMER_REQUESTS = "requests"  #: requests to several companies; subject: the customer
     COMPANY_REQUESTS = "company-requests"  #: requests a company receives; subject: its id
     EMAIL_CONFIRMATIONS = "confirm-email"  #: attempts at a confirmation code; subject: a JID
+    CODES_REQUESTED = "code-requested"  #: confirmation emails asked for; subject: a JID
+    CODES_RECEIVED = "code-received"  #: confirmation emails sent to; subject: an address
 
 
 class Once(enum.StrEnum):

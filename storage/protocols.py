@@ -465,10 +465,17 @@ class DeskStore(Protocol):
         first, then by newest message."""
 
     async def add_note(
-        self, conversation_id: int, agent_jid: str, body: str, *, by_operator: bool = False
+        self,
+        conversation_id: int,
+        agent_jid: str,
+        body: str,
+        *,
+        by_operator: bool = False,
+        key: str | None = None,
     ) -> Note:
         """Store an internal note and its NOTE event (actor: the agent, or the
-        operator). Raises NotFound for an unknown conversation."""
+        operator). A ``key`` already used for a note of this conversation stores
+        nothing and returns that note. Raises NotFound for an unknown conversation."""
 
     async def notes(self, conversation_id: int, limit: int) -> list[Note]:
         """The newest ``limit`` notes, oldest first."""

@@ -376,17 +376,29 @@ class MessageRouter:
     async def _admit(self, batch: list[Item]) -> None:
         """Rate limits, agent presence and marker dedup: at most three Redis round trips."""
         live = [i for i in batch if i.error is None and i.conv is not None]
-        limited = [i for i in live if i.author is Party.CUSTOMER and i.msg.body is not None]
-        if limited:
-            allowed = await self.limits.hit(
+        customers = [i for i in live if i.author is Party.CUSTOMER]
+        limited = [i for i in customers if i.msg.body is not None]
+        signals = [i for i in customers if i.msg.body is None]
+        window = self.limit_settings.customer_rate_window
+        allowed, signalled = await asyncio.gather(
+            self.limits.hit(
                 Limit.CUSTOMER_MESSAGES,
                 [i.msg.sender_bare for i in limited],
                 self.limit_settings.customer_rate,
-                self.limit_settings.customer_rate_window,
-            )
-            for item, ok in zip(limited, allowed, strict=True):
-                if not ok:
-                    item.error = condition_for(RateLimited("Too many messages, slow down"))
+                window,
+            ),
+            self.limits.hit(
+                Limit.CUSTOMER_SIGNALS,
+                [i.msg.sender_bare for i in signals],
+                self.limit_settings.customer_signal_rate,
+                window,
+            ),
+        )
+        for item, ok in zip(limited, allowed, strict=True):
+            if not ok:
+                item.error = condition_for(RateLimited("Too many messages, slow down"))
+        for item, ok in zip(signals, signalled, strict=True):
+            item.forward = ok  # a chat state or marker over the limit is dropped
         needs_presence = [i for i in live if i.error is None and i.author is Party.CUSTOMER]
         if needs_presence:
             company_ids = {i.company.id for i in needs_presence}
@@ -522,7 +534,7 @@ class MessageRouter:
                         )
                 if msg.receipt_request and msg.id:
                     out.append(render_receipt(company_address, msg.sender, new_id(), msg.id))
-            else:
+            elif item.forward:
                 for agent in item.online:
                     out.append(render_chat(conversation_address, agent, new_id(), source=msg))
             return

@@ -95,10 +95,18 @@ class PgDeskStore:
     # -- notes and the audit log -------------------------------------------------------
 
     async def add_note(
-        self, conversation_id: int, agent_jid: str, body: str, *, by_operator: bool = False
+        self,
+        conversation_id: int,
+        agent_jid: str,
+        body: str,
+        *,
+        by_operator: bool = False,
+        key: str | None = None,
     ) -> Note:
         async with self._db.transaction() as conn:
-            note = await desk_notes.insert(conn, conversation_id, agent_jid, body)
+            note, new = await desk_notes.insert(conn, conversation_id, agent_jid, body, key)
+            if not new:
+                return note
             assignee = await desk_conversations.assignee(conn, conversation_id)
             await desk_events.insert(
                 conn,

@@ -940,3 +940,16 @@ async def test_bad_archive_arguments_are_refused(
     for args, expected in cases.items():
         line = await archive_refused(db, *args)
         assert expected in line, (args, line)
+
+
+async def test_company_emails_back_on_after_an_unsubscribe(db: asyncpg.Connection) -> None:
+    slug = f"t{RUN}-mails"
+    await ok("company", "add", slug, "--name", "Mails", "--email", "orders@mails.example")
+    address = f"{slug}@{DOMAIN}"
+    off = await ok("company", "emails", slug, "off")  # what an unsubscribe link does
+    assert "notification emails off (orders@mails.example)" in off.out
+    assert await db.fetchval("SELECT email_opt_out FROM contacts WHERE address = $1", address)
+    on = await ok("company", "emails", slug, "on")
+    assert "notification emails on" in on.out
+    assert not await db.fetchval("SELECT email_opt_out FROM contacts WHERE address = $1", address)
+    assert "unknown company" in await refused(db, "company", "emails", f"t{RUN}-nope", "on")

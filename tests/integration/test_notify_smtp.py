@@ -622,3 +622,26 @@ async def test_stop_closes_the_port(inbound: Inbound) -> None:
     with pytest.raises((OSError, aiosmtplib.SMTPException)):
         await deliver(port, ANNA, inbound.address(), gmail_reply(inbound.address()))
     client.close()
+
+
+async def test_a_reply_with_too_many_parts_is_refused_before_it_is_parsed(
+    inbound: Inbound,
+) -> None:
+    to = inbound.address()
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {n}\r\n" for n in range(150))
+    bomb = (
+        f"From: Anna <{ANNA}>\r\nTo: {to}\r\nSubject: Re: hi\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        f"{parts}--b--\r\n"
+    ).encode()
+    assert len(bomb) < MAX_BYTES
+    code, text = await deliver(inbound.port, ANNA, to, bomb)
+    assert code == 554 and "Too many MIME parts" in text
+    assert inbound.replies == []
+
+
+async def test_characters_xml_cannot_carry_are_left_out_of_the_reply(inbound: Inbound) -> None:
+    to = inbound.address()
+    code, _ = await deliver(inbound.port, ANNA, to, gmail_reply(to, text="Large\x00, please\x0b!"))
+    assert code == 250
+    assert [r.text for r in inbound.replies] == ["Large, please!"]

@@ -234,3 +234,16 @@ def test_agents_are_accounts_of_the_service_host() -> None:
     for address in ("pizza@biz.localhost", "biz.localhost", "x@elsewhere.example"):
         with pytest.raises(ValueError, match=r"not an account of localhost|expected user@domain"):
             agent_jid(address, "localhost")
+
+
+@pytest.mark.asyncio
+async def test_a_customer_cannot_flood_agents_with_chat_states(env: Env) -> None:
+    await env.online("mario@localhost")
+    await env.send(chat(ANNA, PIZZA, "hello"))  # a conversation exists
+    composing = '<composing xmlns="http://jabber.org/protocol/chatstates"/>'
+    for n in range(130):
+        env.submit(chat(ANNA, PIZZA, None, mid=f"cs{n}", extra=composing))
+    out = await env.output()
+    forwarded = [s for s in out if s.get("to") == "mario@localhost"]
+    assert len(forwarded) == 120  # limits.customer_signal_rate; the rest are dropped
+    assert not [s for s in out if s.get("type") == "error"]

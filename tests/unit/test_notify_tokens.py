@@ -197,3 +197,35 @@ def test_default_clock_is_wall_time() -> None:
     tokens = Tokens("x", 60)
     claims = tokens.check(tokens.make(1, Party.COMPANY, Purpose.REPLY))
     assert abs(claims.expires - (time.time() + 60)) < 5
+
+
+def test_the_conversation_id_is_not_readable_in_the_token() -> None:
+    import base64
+    import struct
+
+    tokens = Tokens("s3cret", 3600)
+    for conversation_id in (1, 2, 4242):
+        raw = base64.b32decode(tokens.make(conversation_id, Party.COMPANY, Purpose.REPLY).upper())
+        assert struct.pack(">Q", conversation_id) not in raw
+        claims = tokens.check(tokens.make(conversation_id, Party.COMPANY, Purpose.REPLY))
+        assert claims.conversation_id == conversation_id
+
+
+def test_tokens_of_the_first_version_still_work() -> None:
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    import time
+
+    secret = "s3cret"
+    key = hmac.new(secret.encode(), b"orgchat notify token v1", hashlib.sha256).digest()
+    payload = struct.pack(">BBQI", 1, 0x01 | 0x02, 77, int(time.time()) + 60)
+    raw = payload + hmac.new(key, payload, hashlib.sha256).digest()[:11]
+    old = base64.b32encode(raw).decode().lower()
+    claims = Tokens(secret, 3600).check(old)
+    assert (claims.conversation_id, claims.party, claims.purpose) == (
+        77,
+        Party.CUSTOMER,
+        Purpose.UNSUBSCRIBE,
+    )

@@ -56,6 +56,8 @@ LISTED = 50
 #: Notes shown after adding one.
 NOTES_SHOWN = 20
 EXCERPT = 60
+#: Characters of each note in the list shown after adding one.
+NOTE_SHOWN = 500
 EVERYONE = "everyone"  #: the transfer choice "back to every agent"
 
 
@@ -266,7 +268,8 @@ class AddNote(_ConversationCommand):
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
         text = form.multiline("note", label="Note", max_chars=desk.MAX_NOTE)
-        await self.parts.desk.add_note(conv.id, ctx.requester.bare, text)
+        # The session id: a replayed stage finds its note instead of adding it twice.
+        await self.parts.desk.add_note(conv.id, ctx.requester.bare, text, key=ctx.session)
         notes = await self.parts.desk.notes(conv.id, NOTES_SHOWN)
         return Done(
             note="Note added; only the company's agents see it.",
@@ -357,6 +360,11 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` characters, lines kept."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def last_message(item: DeskConversation) -> str:
     if item.last_body is None:
         return ""
@@ -381,8 +389,15 @@ def conversation_options(items: Sequence[DeskConversation], slug: str, domain: s
 
 
 def notes_table(notes: Sequence[Note], title: str) -> ResultForm:
+    # Each note shown cut: twenty notes of the longest kind, escaped, would
+    # make one IQ larger than ejabberd accepts from the component.
     rows = [
-        {"at": f"{n.ts:%Y-%m-%d %H:%M} UTC", "agent": n.agent_jid, "note": n.body} for n in notes
+        {
+            "at": f"{n.ts:%Y-%m-%d %H:%M} UTC",
+            "agent": n.agent_jid,
+            "note": _cut(n.body, NOTE_SHOWN),
+        }
+        for n in notes
     ]
     return ResultForm(
         title=title,

@@ -4,7 +4,7 @@
     orgchat company add SLUG --name NAME [--email ADDR] [--timezone TZ] [--hours SPEC]
                         [--category C] [--city C] [--phone TEL] [--url URL]
                         [--address STREET] [--no-requests] [--retention-days N]
-    orgchat company list | show SLUG | remove SLUG
+    orgchat company list | show SLUG | remove SLUG | emails SLUG on|off
     orgchat agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
     orgchat import FILE
     orgchat roster sync [SLUG...]
@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from component.addressing import company_jid
 from component.cli_common import (
     CliVerbs,
     Run,
@@ -33,7 +34,7 @@ from component.config import Config
 from component.features.directory.input import company_draft, load_import
 from storage import postgres
 from storage.errors import Conflict, NotFound
-from storage.models import Company, Role
+from storage.models import Channel, Company, Role
 
 #: Longest retention accepted (a hundred years: "forever" is no retention).
 MAX_RETENTION_DAYS = 36500
@@ -74,6 +75,11 @@ def add_parsers(sub: Subparsers, parser_class: type[argparse.ArgumentParser]) ->
     show.add_argument("slug")
     rm = company.add_parser("remove", help="remove a company, its agents and conversations")
     rm.add_argument("slug")
+    emails = company.add_parser(
+        "emails", help="turn the company's notification emails on or off (after an unsubscribe)"
+    )
+    emails.add_argument("slug")
+    emails.add_argument("state", choices=["on", "off"])
 
     agent = sub.add_parser("agent", help="manage agents").add_subparsers(
         dest="action", required=True, parser_class=parser_class
@@ -184,6 +190,21 @@ def company_show(args: argparse.Namespace, config: Config) -> Run:
     return run
 
 
+def company_emails(args: argparse.Namespace, config: Config) -> Run:
+    """The way back from an email's unsubscribe link (or the way out without one)."""
+    slug, on = check_slug(args.slug), args.state == "on"
+    address = company_jid(slug, config.component.domain)
+
+    async def run(pg: postgres.PostgresStores) -> int:
+        company = await known_company(pg, slug)
+        await pg.contacts.set_opt_out(address, Channel.EMAIL, not on)
+        where = company.email or "no address set (orgchat company add --email)"
+        print(f"{slug}: notification emails {'on' if on else 'off'} ({where})")
+        return 0
+
+    return run
+
+
 def company_remove(args: argparse.Namespace, config: Config) -> Run:
     slug = check_slug(args.slug)
 
@@ -260,6 +281,7 @@ CLI = CliVerbs(
         "company list": company_list,
         "company show": company_show,
         "company remove": company_remove,
+        "company emails": company_emails,
         "agent add": agent_add,
         "agent list": agent_list,
         "agent remove": agent_remove,

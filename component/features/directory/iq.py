@@ -30,6 +30,7 @@ offers no such service; XEP-0055 defines no error of its own).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -162,11 +163,15 @@ class DirectoryIqHandlers:
         query = iq.xml.find(f"{{{NS_SEARCH}}}query")
         assert query is not None  # the handler's matcher
         companies = self.directory.companies()
+        # A scan of the whole directory: in a worker thread, so that a broad
+        # search never holds up the messages of everybody else.
         if iq["type"] == "get":
-            out = search_form(companies)
+            out = await asyncio.to_thread(search_form, companies)
         else:
             criteria = parse_search(query.find(f"{{{NS_DATA}}}x"))
-            hits = directory_search.search(companies, criteria, self._now())
+            hits = await asyncio.to_thread(
+                directory_search.search, companies, criteria, self._now()
+            )
             out = search_results(hits, query.find(f"{{{NS_RSM}}}set"), self.domain)
         reply = iq.reply(clear=True)
         reply.append(out)

@@ -419,11 +419,13 @@ def _time(value: str | None) -> dt.datetime | None:
         return None
     try:
         stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC now: a time at the edge of the calendar (0001-01-01T00:00+14:00)
+        # does not exist there, and must be refused here, not fail the query.
+        return stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
         raise XMPPError(
-            "bad-request", f"Not a XEP-0082 date and time: {value}", etype="modify"
+            "bad-request", f"Not a XEP-0082 date and time: {value[:40]}", etype="modify"
         ) from None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
 def _rsm(query: Element) -> tuple[str | None, str | None, int]:

@@ -34,6 +34,7 @@ posted into the conversation like any message (:mod:`.replies`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 
@@ -70,6 +71,8 @@ log = get_logger(__name__)
 
 #: Jobs taken per look; the rest waits for the next one (immediately after).
 CLAIM_LIMIT = 50
+#: Jobs run at once: a slow push service or relay holds its own job only.
+CONCURRENT_JOBS = 16
 #: Characters of a message shown in a push notification.
 PUSH_EXCERPT = 200
 
@@ -173,15 +176,22 @@ class Cascade(RoutingHooks):
     async def run_due(self) -> int:
         """Run the jobs due now; returns how many were taken."""
         jobs = await self.notify.claim(self.now(), CLAIM_LIMIT, self.settings.job_lease)
-        for job in jobs:
-            try:
-                await self._run(job)
-            except Unavailable:
-                raise  # the lease runs out and the job is taken again
-            except Exception as exc:
-                raise_if_cancelling(exc)
-                log.exception("notify.job_crashed", job=job.id)
-                await self.notify.retry(job.id, self._backoff(job), repr(exc))
+        slots = asyncio.Semaphore(CONCURRENT_JOBS)
+
+        async def one(job: NotifyJob) -> None:
+            async with slots:
+                try:
+                    await self._run(job)
+                except Unavailable as exc:
+                    # The lease runs out and the job is taken again.
+                    log.warning("notify.storage_unavailable", job=job.id, error=str(exc))
+                except Exception as exc:
+                    raise_if_cancelling(exc)
+                    log.exception("notify.job_crashed", job=job.id)
+                    with contextlib.suppress(Unavailable):
+                        await self.notify.retry(job.id, self._backoff(job), repr(exc))
+
+        await asyncio.gather(*(one(job) for job in jobs))
         return len(jobs)
 
     async def _run(self, job: NotifyJob) -> None:
@@ -312,8 +322,9 @@ class Cascade(RoutingHooks):
         }
         sent = retry = False
         retry_after = 0.0
-        for sub in subscriptions:
-            result = await self.push.send(sub, payload)
+        # Every device at once: one that never answers costs its timeout, once.
+        results = await asyncio.gather(*(self.push.send(sub, payload) for sub in subscriptions))
+        for sub, result in zip(subscriptions, results, strict=True):
             if result.outcome is PushOutcome.SENT:
                 sent = True
             elif result.outcome is PushOutcome.GONE:

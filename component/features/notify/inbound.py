@@ -59,6 +59,7 @@ import asyncio
 import contextlib
 import email.policy
 import logging
+import re
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -88,10 +89,19 @@ ONE_RECIPIENT = "452 4.5.3 One recipient per message; send to the others separat
 WRONG_SENDER = "550 5.7.1 This reply address belongs to another sender"
 NO_TEXT = "550 5.6.0 No reply text found above the quoted message"
 UNPARSABLE = "550 5.6.0 The message could not be parsed"
+TOO_MANY_PARTS = "554 5.6.0 Too many MIME parts in one reply (at most {limit})"
 TRY_LATER = "451 4.3.0 Temporary failure, please try again later"
 TOO_BIG = "552 5.3.4 Message too big (at most {limit} bytes)"
 
 _AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+#: Most MIME parts of a reply parsed (counted on the raw bytes, before parsing):
+#: a reply is a text and an HTML alternative, perhaps a few attachments.
+MAX_PARTS = 100
+#: Most characters of a reply's text searched for its quote and signature: the
+#: new text comes first; a quote beyond this is left out, not searched.
+MAX_TEXT_SCANNED = 100_000
+_PART_HEADER = re.compile(rb"^content-type:", re.IGNORECASE | re.MULTILINE)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -163,10 +173,22 @@ def extract_text(message: Message) -> str:
     if "text/plain" in found:
         text = _part_text(found["text/plain"])
     elif "text/html" in found:
-        text = html_to_text(_part_text(found["text/html"]))
+        text = html_to_text(_part_text(found["text/html"])[: MAX_TEXT_SCANNED * 4])
     else:
         return ""
-    return strip_reply(text)
+    return xml_safe(strip_reply(text[:MAX_TEXT_SCANNED]))
+
+
+def xml_safe(text: str) -> str:
+    """The text without the characters XML cannot carry (NUL and other controls
+    but TAB, LF and CR; lone surrogates; U+FFFE, U+FFFF)."""
+    return _NOT_XML.sub("", text)
+
+
+def _reply_text(raw: bytes) -> str:
+    """The new text of a raw reply (for a worker thread: parsing costs CPU)."""
+    message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    return extract_text(message)
 
 
 def _automatic(envelope_sender: str, message: Message) -> str | None:
@@ -300,10 +322,14 @@ class InboundServer:
         if isinstance(found, str):
             return found
         claims = found
+        raw = envelope.original_content or b""
+        if len(_PART_HEADER.findall(raw)) > MAX_PARTS + 1:
+            log.info("inbound.too_many_parts", conversation=claims.conversation_id)
+            return TOO_MANY_PARTS.format(limit=MAX_PARTS)
         try:
-            message = BytesParser(policy=email.policy.default).parsebytes(
-                envelope.original_content or b""
-            )
+            # Headers first (cheap): the whole message is parsed only for a
+            # sender who may write here, and then in a worker thread.
+            message = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
         except Exception:
             log.warning("inbound.unparsable", conversation=claims.conversation_id)
             return UNPARSABLE
@@ -340,7 +366,7 @@ class InboundServer:
             )
             return WRONG_SENDER
         try:
-            text = extract_text(message)
+            text = await asyncio.to_thread(_reply_text, raw)
         except Exception:
             log.exception("inbound.unreadable", conversation=claims.conversation_id)
             return UNPARSABLE

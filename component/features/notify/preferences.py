@@ -16,6 +16,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import ipaddress
 import re
 import secrets
 from email.message import EmailMessage
@@ -38,6 +39,13 @@ EMAIL_RE = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z0-9-]{2,6
 CODE_DIGITS = 6
 CONFIRM_ATTEMPTS = 5
 CONFIRM_WINDOW_S = 3600
+#: Confirmation emails one account may ask for, and one address may receive,
+#: per CODES_WINDOW_S: the form cannot be used to flood someone's mailbox.
+CODES_PER_ACCOUNT = 3
+CODES_PER_ADDRESS = 3
+CODES_WINDOW_S = 86_400
+#: Push subscriptions kept per customer (devices, browsers).
+MAX_PUSH_DEVICES = 10
 
 
 class MailUnavailable(RoutingError):
@@ -84,6 +92,14 @@ class Preferences:
             raise BadRequest(f"Not an email address: {email!r}")
         local, _, domain = email.rpartition("@")
         email = f"{local}@{domain.lower()}"
+        (mine,) = await self.limits.hit(
+            Limit.CODES_REQUESTED, [address], CODES_PER_ACCOUNT, CODES_WINDOW_S
+        )
+        (theirs,) = await self.limits.hit(
+            Limit.CODES_RECEIVED, [email.lower()], CODES_PER_ADDRESS, CODES_WINDOW_S
+        )
+        if not (mine and theirs):
+            raise RateLimited("Too many confirmation emails; try again tomorrow")
         code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
         await self.contacts.request_email(address, email, code_hash(address, code))
         message = EmailMessage(policy=SMTP)
@@ -94,8 +110,8 @@ class Preferences:
         message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip(">"))
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(
-            f"Someone (hopefully you, as {address}) asked {self.service_name} to send "
-            f"notifications to this address.\n\nYour confirmation code: {code}\n\n"
+            f"Someone (hopefully you) asked {self.service_name} to send notifications "
+            f"to this address.\n\nYour confirmation code: {code}\n\n"
             'Enter it with the command "Confirm email address" in your chat app. If it '
             "was not you, ignore this email: nothing will be sent here.\n"
         )
@@ -150,7 +166,26 @@ class Preferences:
             raise BadRequest("p256dh must be an uncompressed P-256 public key (65 bytes)")
         if len(_b64(auth, "auth")) != 16:
             raise BadRequest("auth must be a 16-byte secret")
+        if not self.allow_http_push and _internal_host(url.hostname):
+            raise BadRequest("The push endpoint must be a public push service")
+        known = await self.contacts.push_subscriptions(address)
+        if len(known) >= MAX_PUSH_DEVICES and endpoint not in {s.endpoint for s in known}:
+            raise RateLimited(
+                f"At most {MAX_PUSH_DEVICES} devices receive notifications; remove one first"
+            )
         return await self.contacts.add_push(address, endpoint, p256dh, auth)
+
+
+def _internal_host(host: str) -> bool:
+    """Loopback, private, link-local or reserved addresses, and local names: no push
+    service lives there, and the component must not be made to call them."""
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not ip.is_global
 
 
 def code_hash(address: str, code: str) -> str:

@@ -125,9 +125,11 @@ def _quoted(line: str) -> bool:
 
 
 def _next_content(lines: list[str], start: int) -> str | None:
-    for line in lines[start:]:
-        if line.strip():
-            return line
+    # By index, not over a slice: a slice copies the rest of the text on every
+    # call, which made a long reply quadratic.
+    for i in range(start, len(lines)):
+        if lines[i].strip():
+            return lines[i]
     return None
 
 

@@ -8,6 +8,8 @@ unsubscribe link opts that address out of emails.
 
 from __future__ import annotations
 
+import hashlib
+
 from component.addressing import company_jid, conversation_jid
 from component.directory import Directory
 from component.features.notify.inbound import InboundReply
@@ -77,7 +79,9 @@ class EmailReplies:
             sender,
             to,
             body=reply.text[: self.max_body_chars],
-            origin_id=reply.message_id,
+            # The Message-ID, hashed: it says only "the same email" (an MTA that
+            # delivers it twice posts it once), never who sent it from where.
+            origin_id=_origin_id(reply.message_id),
             verified=True,  # the signed Reply-To token named this conversation and side
         )
         log.info("notify.reply_posted", conversation=conv.id, party=reply.party.value)
@@ -92,3 +96,9 @@ class EmailReplies:
         )
         await self.contacts.set_opt_out(address, Channel.EMAIL, True)
         log.info("notify.unsubscribed", party=party.value)
+
+
+def _origin_id(message_id: str | None) -> str | None:
+    if message_id is None:
+        return None
+    return "email-" + hashlib.sha256(message_id.encode()).hexdigest()[:32]

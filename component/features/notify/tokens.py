@@ -7,16 +7,23 @@ the address is for, and when it stops working; an HMAC-SHA256 tag makes it
 unforgeable, so the inbound SMTP server needs no table of issued addresses and
 every component process (sharing ``inbound.secret``) accepts every other's.
 
-Token scheme (version 1)::
+Token scheme (version 2)::
 
-    payload = version (1 byte, 0x01)
+    payload = version (1 byte, 0x02)
             | flags   (1 byte: bit 0 purpose, 0 reply / 1 unsubscribe;
                                bit 1 party,   0 company / 1 customer)
             | conversation id (8 bytes, big-endian, unsigned)
             | expiry  (4 bytes, big-endian unix seconds, unsigned)
     tag     = HMAC-SHA256(key, payload)[:11]         (88 bits)
+    hidden  = payload XOR HMAC-SHA256(enc_key, tag)[:14]
     key     = HMAC-SHA256(secret, "orgchat notify token v1")
-    token   = lowercase RFC 4648 base32 of payload | tag, without padding
+    enc_key = HMAC-SHA256(secret, "orgchat notify token v2 hidden")
+    token   = lowercase RFC 4648 base32 of hidden | tag, without padding
+
+The payload is hidden (a deterministic SIV-like encryption: the tag is the
+synthetic IV), so an address says nothing of the conversation's id, which
+would tell how many conversations the service has. Version 1 tokens (the
+payload in clear, in emails sent before) are still accepted.
 
 25 bytes give exactly 40 characters of ``[a-z2-7]``, so addresses are short
 (``unsubscribe+`` + 40 = 52 characters, within the 64 octets RFC 5321 allows a
@@ -43,8 +50,9 @@ from enum import StrEnum
 
 from storage.models import Party
 
-VERSION = 1
+VERSION = 2
 _KEY_LABEL = b"orgchat notify token v1"
+_HIDING_LABEL = b"orgchat notify token v2 hidden"
 _PAYLOAD = struct.Struct(">BBQI")
 _TAG_BYTES = 11
 _TOKEN_BYTES = _PAYLOAD.size + _TAG_BYTES  # 25
@@ -106,6 +114,7 @@ class Tokens:
         if ttl_s <= 0:
             raise ValueError("the token lifetime must be positive")
         self._key = hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+        self._hiding_key = hmac.new(secret.encode(), _HIDING_LABEL, hashlib.sha256).digest()
         self._ttl = ttl_s
         self._clock = clock
 
@@ -120,7 +129,8 @@ class Tokens:
             _FLAG_CUSTOMER if party is Party.CUSTOMER else 0
         )
         payload = _PAYLOAD.pack(VERSION, flags, conversation_id, expires)
-        raw = payload + self._tag(payload)
+        tag = self._tag(payload)
+        raw = self._hide(payload, tag) + tag
         return base64.b32encode(raw).decode("ascii").lower()
 
     def check(self, token: str, *, allow_expired: bool = False) -> TokenClaims:
@@ -129,18 +139,21 @@ class Tokens:
         ``allow_expired``: an authentic but expired token is accepted too (for
         unsubscribe addresses, which must keep working in old emails).
         """
-        payload, tag = _split(token)
-        if not hmac.compare_digest(tag, self._tag(payload)):
+        hidden, tag = _split(token)
+        payload = self._hide(hidden, tag)  # XOR: hiding again reveals
+        if hmac.compare_digest(tag, self._tag(payload)) and payload[0] == VERSION:
+            claims = _claims(payload)
+        elif hmac.compare_digest(tag, self._tag(hidden)) and hidden[0] == 1:
+            claims = _claims(hidden)  # version 1: in clear
+        else:
             raise TokenError(TokenError.FORGED)
-        claims = _claims(payload)
         if not allow_expired and self._clock() >= claims.expires:
             raise TokenError(TokenError.EXPIRED)
         return claims
 
     def address(self, token: str, domain: str) -> str:
         """``reply+TOKEN@domain`` or ``unsubscribe+TOKEN@domain``, after the token's purpose."""
-        payload, _ = _split(token)
-        purpose = _claims(payload).purpose
+        purpose = self.check(token, allow_expired=True).purpose
         return f"{purpose.prefix}+{token.lower()}@{domain}"
 
     def parse_address(
@@ -166,6 +179,10 @@ class Tokens:
             raise TokenError(TokenError.MALFORMED)
         return claims
 
+    def _hide(self, data: bytes, tag: bytes) -> bytes:
+        stream = hmac.new(self._hiding_key, tag, hashlib.sha256).digest()
+        return bytes(a ^ b for a, b in zip(data, stream, strict=False))
+
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
 
@@ -187,7 +204,7 @@ def _split(token: str) -> tuple[bytes, bytes]:
 
 def _claims(payload: bytes) -> TokenClaims:
     version, flags, conversation_id, expires = _PAYLOAD.unpack(payload)
-    if version != VERSION or flags & ~(_FLAG_UNSUBSCRIBE | _FLAG_CUSTOMER):
+    if version not in (1, VERSION) or flags & ~(_FLAG_UNSUBSCRIBE | _FLAG_CUSTOMER):
         raise TokenError(TokenError.MALFORMED)
     return TokenClaims(
         conversation_id=conversation_id,

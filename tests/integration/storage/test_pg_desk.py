@@ -217,6 +217,19 @@ async def test_notes_are_kept_in_order_and_logged(
     assert events[-1].actor_kind is ActorKind.OPERATOR and events[0].actor == MARIO
 
 
+async def test_a_note_with_a_used_key_is_stored_once(
+    pg: postgres.PostgresStores, company_id: int
+) -> None:
+    conv = await open_conv(pg, company_id, "boris@localhost")
+    first = await pg.desk.add_note(conv.id, MARIO, "call back", key="session-1")
+    again = await pg.desk.add_note(conv.id, MARIO, "call back", key="session-1")
+    other = await pg.desk.add_note(conv.id, MARIO, "call back", key="session-2")
+    plain = [await pg.desk.add_note(conv.id, MARIO, "no key") for _ in range(2)]
+    assert again == first and other != first and plain[0] != plain[1]
+    assert len(await pg.desk.notes(conv.id, 10)) == 4
+    assert len(await pg.desk.events(conv.id)) == 4  # the replay logged nothing either
+
+
 async def test_canned_replies(pg: postgres.PostgresStores, company_id: int, slug: str) -> None:
     hours = await pg.desk.add_canned(company_id, "Hours", "We are open 9 to 18.")
     menu = await pg.desk.add_canned(company_id, "Delivery", "We deliver within 5 km.")
