@@ -1,0 +1,112 @@
+"""Property-based tests (hypothesis) of what parses untrusted input: whatever a
+client or a mail server sends, the parsers answer with a result or their own
+error (PayloadError, a refusal), never with a crash, and what the component
+writes back is well-formed XML that reads back the same."""
+
+from __future__ import annotations
+
+import email.policy
+from email.parser import BytesParser
+from xml.etree import ElementTree as ET
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from component.features.notify.inbound import extract_text, xml_safe
+from component.features.notify.quotes import html_to_text, strip_reply
+from component.routing.wire import clean_nick, parse_message, render_chat
+from extensions.notify import stanza as notify
+from extensions.request import create, offers, queries
+from extensions.xml import PayloadError, escape_attr, escape_text
+
+NS = "jabber:component:accept"
+
+#: Characters XML 1.0 can carry (what a parsed stanza can hold).
+xml_chars = st.characters(
+    blacklist_categories=("Cs",),
+    blacklist_characters="\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f"
+    "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\ufffe\uffff",
+)
+xml_text = st.text(xml_chars, max_size=200)
+names = st.sampled_from(
+    ["body", "thread", "nick", "x", "field", "value", "company", "search", "subject", "offer",
+     "decline", "reason", "set", "max", "after", "request", "received", "markable", "a"]
+)  # fmt: skip
+namespaces = st.sampled_from(
+    [NS, "urn:orgchat:request:0", "urn:orgchat:notify:0", "jabber:x:data",
+     "http://jabber.org/protocol/nick", "urn:xmpp:receipts", "urn:xmpp:chat-markers:0",
+     "http://jabber.org/protocol/rsm", "urn:x:unknown"]
+)  # fmt: skip
+
+
+@st.composite
+def elements(draw: st.DrawFn, depth: int = 0) -> ET.Element:
+    el = ET.Element(f"{{{draw(namespaces)}}}{draw(names)}")
+    for key in draw(
+        st.lists(st.sampled_from(["id", "var", "type", "code", "request"]), max_size=3)
+    ):
+        el.set(key, draw(xml_text))
+    el.text = draw(st.none() | xml_text)
+    if depth < 4:
+        for child in draw(st.lists(elements(depth + 1), max_size=3)):
+            el.append(child)
+    return el
+
+
+@given(xml_text)
+def test_escaped_text_and_attributes_read_back_the_same(text: str) -> None:
+    parsed = ET.fromstring(f'<a x="{escape_attr(text)}">{escape_text(text)}</a>')
+    assert parsed.get("x") == text
+    assert (parsed.text or "") == text
+
+
+@given(st.lists(elements(), max_size=5), xml_text)
+@settings(max_examples=200)
+def test_any_message_parses_and_what_goes_out_is_well_formed(
+    children: list[ET.Element], sender: str
+) -> None:
+    stanza = ET.Element(f"{{{NS}}}message", {"from": "anna@localhost/x", "to": "p@biz.localhost"})
+    stanza.extend(children)
+    msg = parse_message(stanza, frozenset({"urn:orgchat:request:0"}))
+    out = render_chat("p@biz.localhost", sender or "x@y", "id1", body=msg.body, source=msg)
+    ET.fromstring(out)  # well-formed
+    assert msg.nick is None or (len(msg.nick) <= 64 and msg.nick == clean_nick(msg.nick))
+
+
+@given(elements())
+@settings(max_examples=300)
+def test_payload_parsers_answer_or_refuse(el: ET.Element) -> None:
+    for parse in (
+        create.parse_create,
+        offers.parse_offer,
+        offers.parse_decline,
+        queries.parse_close,
+        queries.parse_list,
+        queries.parse_get,
+        notify.parse_settings,
+        notify.parse_confirm,
+        notify.parse_subscribe,
+    ):
+        try:
+            parse(el)  # type: ignore[operator]
+        except PayloadError:
+            pass
+
+
+@given(st.text(max_size=2000))
+def test_reply_text_is_stripped_without_crashing(text: str) -> None:
+    stripped = strip_reply(text)
+    assert not any(line.lstrip().startswith(">") for line in stripped.splitlines())
+    html_to_text(text)
+
+
+@given(st.binary(max_size=3000))
+@settings(max_examples=200)
+def test_any_email_bytes_give_text_xml_can_carry_or_a_refusal(raw: bytes) -> None:
+    message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    try:
+        text = extract_text(message)
+    except (LookupError, ValueError, UnicodeError, AssertionError):
+        return  # the inbound server answers 550 for what cannot be read
+    assert xml_safe(text) == text
+    ET.fromstring(f"<body>{escape_text(text)}</body>")
