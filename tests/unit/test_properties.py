@@ -5,6 +5,7 @@ writes back is well-formed XML that reads back the same."""
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 from email.parser import BytesParser
 from xml.etree import ElementTree as ET
@@ -87,10 +88,8 @@ def test_payload_parsers_answer_or_refuse(el: ET.Element) -> None:
         notify.parse_confirm,
         notify.parse_subscribe,
     ):
-        try:
+        with contextlib.suppress(PayloadError):
             parse(el)  # type: ignore[operator]
-        except PayloadError:
-            pass
 
 
 @given(st.text(max_size=2000))
