@@ -27,8 +27,8 @@ seconds pass) and counts, per fault:
 Faults (``--only`` picks some): ``none``, ``kill9`` (one component process,
 restarted by its supervisor), ``rolling`` (SIGTERM to each process in turn),
 ``postgres`` (restart), ``redis`` (restart, data lost), ``ejabberd``
-(restart: every client reconnects), ``agent-stalls`` (one agent stops
-reading its socket for a while).
+(restart: every client reconnects), ``smtp`` (the relay down for 8 s),
+``agent-stalls`` (one agent stops reading its socket for a while).
 
 Prints one table and writes ``bench/results/faults.json``.
 """
@@ -327,6 +327,13 @@ async def ejabberd(ctx: Scenario) -> None:
     await asyncio.to_thread(stack_fault, "ejabberd-restart")
 
 
+async def smtp(ctx: Scenario) -> None:
+    """The SMTP relay down for a while: the message path does not depend on it."""
+    await asyncio.to_thread(stack_fault, "smtp-stop")
+    await asyncio.sleep(8)
+    await asyncio.to_thread(stack_fault, "smtp-start")
+
+
 async def agent_stalls(ctx: Scenario) -> None:
     stalled = ctx.agents[1]
     stalled.reading.clear()
@@ -341,6 +348,7 @@ FAULTS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "postgres": postgres,
     "redis": redis,
     "ejabberd": ejabberd,
+    "smtp": smtp,
     "agent-stalls": agent_stalls,
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import cast
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -14,14 +15,18 @@ from component.addressing import agent_jid
 from component.app import App
 from component.config import ComponentSettings
 from component.directory import Directory
+from component.errors import BadRequest, RateLimited
+from component.features.notify.email import SmtpSender
+from component.features.notify.preferences import MAX_PUSH_DEVICES, Preferences
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
 from component.routing.wire import MAX_NICK, clean_nick
 from component.xmpp import ComponentStream, stanza_size, too_deep
-from storage.models import ArchivedBatch, NewMessage
-from tests.unit.fakes import FakeDirectoryStore, FakePresence, message_router
+from storage.models import ArchivedBatch, NewMessage, PushSubscription
+from storage.protocols import ContactStore
+from tests.unit.fakes import FakeDirectoryStore, FakeLimits, FakePresence, message_router
 from tests.unit.test_routing import (
     DOMAIN,
     RECEIPT_REQ,
@@ -247,3 +252,43 @@ async def test_a_customer_cannot_flood_agents_with_chat_states(env: Env) -> None
     forwarded = [s for s in out if s.get("to") == "mario@localhost"]
     assert len(forwarded) == 120  # limits.customer_signal_rate; the rest are dropped
     assert not [s for s in out if s.get("type") == "error"]
+
+
+class _PushContacts:
+    """The two ContactStore methods Preferences.add_push uses."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[str] = []
+
+    async def push_subscriptions(self, address: str) -> list[PushSubscription]:
+        return [PushSubscription(n, address, e, "k", "a") for n, e in enumerate(self.endpoints)]
+
+    async def add_push(self, address: str, endpoint: str, p256dh: str, auth: str) -> int:
+        if endpoint not in self.endpoints:
+            self.endpoints.append(endpoint)
+        return self.endpoints.index(endpoint)
+
+
+@pytest.mark.asyncio
+async def test_push_subscriptions_are_capped_and_public(monkeypatch: pytest.MonkeyPatch) -> None:
+    contacts = _PushContacts()
+    preferences = Preferences(
+        contacts=cast(ContactStore, contacts),
+        limits=FakeLimits(),
+        smtp=cast(SmtpSender, None),
+        sender="noreply@biz.localhost",
+        service_name=DOMAIN,
+        allow_http_push=False,
+    )
+    keys = ("B" + "A" * 86, "A" * 22)  # 65 and 16 bytes, base64url
+    for internal in ("https://127.0.0.1/p", "https://10.1.2.3/p", "https://push.localhost/p"):
+        with pytest.raises(BadRequest, match="public push service"):
+            await preferences.add_push("anna@localhost", internal, *keys)
+    with pytest.raises(BadRequest, match="https"):
+        await preferences.add_push("anna@localhost", "http://push.example.net/p", *keys)
+    for n in range(MAX_PUSH_DEVICES):
+        await preferences.add_push("anna@localhost", f"https://push.example.net/{n}", *keys)
+    with pytest.raises(RateLimited):
+        await preferences.add_push("anna@localhost", "https://push.example.net/one-more", *keys)
+    # A device already known may register again (new keys) at the cap.
+    await preferences.add_push("anna@localhost", "https://push.example.net/3", *keys)
