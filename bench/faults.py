@@ -55,6 +55,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+import redis.asyncio as aioredis
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / ".run"
@@ -64,6 +65,8 @@ API = "http://127.0.0.1:5280/api"
 VHOST = "localhost"
 DOMAIN = "biz.localhost"
 DB_URL = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/orgchat"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_PREFIX = "orgchat"  #: redis.prefix of config/dev.toml (its default)
 PASSWORD = "faults-dev-password"
 COMPANY = "faults-co"
 AGENTS = ("faults-agent-1", "faults-agent-2")
@@ -258,6 +261,27 @@ async def wait_until(check: Callable[[], bool], within_s: float, what: str) -> N
         await asyncio.sleep(0.05)
 
 
+def _in_roster(user: str) -> bool:
+    roster = api("get_roster", user=user, server=VHOST)
+    items = roster if isinstance(roster, list) else []
+    return any(isinstance(i, dict) and i.get("jid") == f"{COMPANY}@{DOMAIN}" for i in items)
+
+
+async def wait_until_async(
+    check: Callable[[], Awaitable[bool]], within_s: float, what: str
+) -> None:
+    deadline = time.monotonic() + within_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.1)
+
+
+async def _all_online(redis: aioredis.Redis) -> bool:
+    keys = [f"{REDIS_PREFIX}:{DOMAIN}:presence:{agent}@{VHOST}" for agent in AGENTS]
+    return bool(await redis.exists(*keys) == len(keys))
+
+
 def prepare(customers: int) -> list[str]:
     """Accounts and the company (idempotent); returns the customers' user names."""
     users = [f"faults-c{n:03d}" for n in range(customers)]
@@ -272,6 +296,17 @@ def prepare(customers: int) -> list[str]:
     for agent in AGENTS:
         if f"{agent}@{VHOST}" not in listed:
             orgchat("agent", "add", COMPANY, f"{agent}@{VHOST}")
+    # Adding an agent puts the company into their roster (a job the component
+    # runs): log in only once it is there, so their presence reaches it. An
+    # ejabberd that is new to an existing directory lacks them: sync again.
+    if not all(_in_roster(agent) for agent in AGENTS):
+        orgchat("roster", "sync", COMPANY)
+    deadline = time.monotonic() + 30
+    for agent in AGENTS:
+        while not _in_roster(agent):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{COMPANY}@{DOMAIN} never entered {agent}'s roster")
+            time.sleep(0.1)
     return users
 
 
@@ -374,7 +409,14 @@ async def run_scenario(name: str, users: list[str], args: argparse.Namespace) ->
     await wait_until(
         lambda: all(c.up.is_set() for c in [*agents, *customers]), 60, "every client to log in"
     )
-    await asyncio.sleep(2)  # the agents' presence reaches the component
+    # The component knows both agents online (their presence in Redis).
+    redis = aioredis.from_url(REDIS_URL)
+    try:
+        await wait_until_async(
+            lambda: _all_online(redis), 30, "the component to see both agents online"
+        )
+    finally:
+        await redis.aclose()
     started = time.time()
     stop = asyncio.Event()
     seq = iter(range(10**9))
