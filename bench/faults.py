@@ -28,7 +28,10 @@ Faults (``--only`` picks some): ``none``, ``kill9`` (one component process,
 restarted by its supervisor), ``rolling`` (SIGTERM to each process in turn),
 ``postgres`` (restart), ``redis`` (restart, data lost), ``ejabberd``
 (restart: every client reconnects), ``smtp`` (the relay down for 8 s),
-``agent-stalls`` (one agent stops reading its socket for a while).
+``hostile`` (one customer sends deep IQs, huge nicknames, searches and
+chat-state floods for 10 s), ``agent-stalls`` (one agent stops reading its
+socket for a while). ``p50_ms``/``p99_ms``: from send to receipt, for the
+messages of everybody (the attacker's included).
 
 Prints one table and writes ``bench/results/faults.json``.
 """
@@ -369,6 +372,33 @@ async def smtp(ctx: Scenario) -> None:
     await asyncio.to_thread(stack_fault, "smtp-start")
 
 
+async def hostile(ctx: Scenario) -> None:
+    """One customer sends what a hostile user would, for 10 s, while the others chat:
+    deep IQs, huge nicknames, chat-state floods, directory searches."""
+    attacker = ctx.customers[0]
+    deep = "<foo xmlns='urn:x:unknown'>" + "<a>" * 2000 + "</a>" * 2000 + "</foo>"
+    nick = f"<nick xmlns='http://jabber.org/protocol/nick'>{'>' * 70_000}</nick>"
+    search = (
+        "<query xmlns='jabber:iq:search'><x xmlns='jabber:x:data' type='submit'>"
+        "<field var='name'><value>a</value></field></x></query>"
+    )
+    composing = "<composing xmlns='http://jabber.org/protocol/chatstates'/>"
+    end = time.monotonic() + 10
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        attacker.send(f"<iq type='get' to='{DOMAIN}' id='deep{n}'>{deep}</iq>".encode())
+        attacker.send(f"<iq type='set' to='{DOMAIN}' id='search{n}'>{search}</iq>".encode())
+        attacker.send(
+            f"<message to='{COMPANY}@{DOMAIN}' type='chat' id='nick{n}'>{nick}</message>".encode()
+        )
+        for _ in range(20):
+            attacker.send(
+                f"<message to='{COMPANY}@{DOMAIN}' type='chat'>{composing}</message>".encode()
+            )
+        await asyncio.sleep(0.1)
+
+
 async def agent_stalls(ctx: Scenario) -> None:
     stalled = ctx.agents[1]
     stalled.reading.clear()
@@ -384,6 +414,7 @@ FAULTS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "redis": redis,
     "ejabberd": ejabberd,
     "smtp": smtp,
+    "hostile": hostile,
     "agent-stalls": agent_stalls,
 }
 
@@ -450,6 +481,8 @@ async def run_scenario(name: str, users: list[str], args: argparse.Namespace) ->
         await client.stop()
     delivered = ledger.delivered_ids()
     sent = set(ledger.sent)
+    # Send to receipt (archived and acknowledged), for every receipted message.
+    latencies = sorted((ledger.receipted[m] - ledger.sent[m]) * 1000 for m in ledger.receipted)
     after = sorted(ledger.sent[m] for m in ledger.receipted if ledger.sent[m] >= ctx.lifted)
     return {
         "fault": name,
@@ -463,14 +496,22 @@ async def run_scenario(name: str, users: list[str], args: argparse.Namespace) ->
         "duplicated": sum(1 for count in ledger.delivered.values() if count > 1),
         "stranded": await stranded(started),
         "recovery_s": round(after[0] - ctx.lifted, 2) if after else None,
+        "p50_ms": _percentile(latencies, 50),
+        "p99_ms": _percentile(latencies, 99),
         "fault_s": round(ctx.lifted - fault_started, 2),
     }
 
 
 COLUMNS = (
     "fault", "sent", "receipted", "delivered", "bounced", "lost", "unanswered",
-    "duplicated", "stranded", "recovery_s", "fault_s",
+    "duplicated", "stranded", "recovery_s", "fault_s", "p50_ms", "p99_ms",
 )  # fmt: skip
+
+
+def _percentile(values: list[float], pct: int) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, len(values) * pct // 100)], 1)
 
 
 def table(rows: list[dict[str, object]]) -> str:

@@ -199,7 +199,9 @@ def clean_nick(text: str) -> str | None:
     """A nickname as agents may be shown it: no control or format characters
     (bidi overrides, zero-width joiners), white space runs folded, at most
     :data:`MAX_NICK` characters; None if nothing is left."""
-    kept = "".join(" " if ch.isspace() else ch for ch in text if unicodedata.category(ch)[0] != "C")
+    # Only the start is looked at: a nickname of 70,000 characters costs no more.
+    head = text[: MAX_NICK * 4]
+    kept = "".join(" " if ch.isspace() else ch for ch in head if unicodedata.category(ch)[0] != "C")
     return " ".join(kept.split())[:MAX_NICK].strip() or None
 
 
