@@ -30,7 +30,10 @@ restarted by its supervisor), ``rolling`` (SIGTERM to each process in turn),
 (restart: every client reconnects), ``smtp`` (the relay down for 8 s),
 ``hostile`` (one customer sends deep IQs, huge nicknames, searches and
 chat-state floods for 10 s), ``agent-stalls`` (one agent stops reading its
-socket for a while). ``p50_ms``/``p99_ms``: from send to receipt, for the
+socket for a while), ``push-stalls`` (a push service that never answers,
+pushed to for offline customers; ``control_push_s``: how long after an
+answer a customer whose push service works is pushed to, which should stay
+``notify.customer_push_after`` plus a poll). ``p50_ms``/``p99_ms``: from send to receipt, for the
 messages of everybody (the attacker's included).
 
 Prints one table and writes ``bench/results/faults.json``.
@@ -59,6 +62,8 @@ from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / ".run"
@@ -73,10 +78,17 @@ REDIS_PREFIX = "orgchat"  #: redis.prefix of config/dev.toml (its default)
 PASSWORD = "faults-dev-password"
 COMPANY = "faults-co"
 AGENTS = ("faults-agent-1", "faults-agent-2")
+#: Customers of the push-stalls fault (offline, with push subscriptions).
+PUSH_CUSTOMERS = tuple(f"faults-push-{n}" for n in range(6))
+NS_NOTIFY = "urn:orgchat:notify:0"
 COMPONENTS = int(os.environ.get("ORGCHAT_DEV_COMPONENTS", "2"))
 
 _MESSAGE = re.compile(rb"<message\b[^>]*?(?:/>|>.*?</message>)", re.S)
-_ATTR = {name: re.compile(rb"\b" + name + rb"=['\"]([^'\"]*)['\"]") for name in (b"id", b"type")}
+_IQ = re.compile(rb"<iq\b[^>]*?(?:/>|>.*?</iq>)", re.S)
+_PROBE = re.compile(rb"<body>push-probe (\d+)</body>")
+_ATTR = {
+    name: re.compile(rb"\b" + name + rb"=['\"]([^'\"]*)['\"]") for name in (b"id", b"type", b"from")
+}
 _RECEIVED = re.compile(rb"<received\b[^>]*?id=['\"]([^'\"]+)['\"]")
 _BODY = re.compile(rb"<body>f(\d+):(\d+):")
 _CONDITION = re.compile(rb"<([a-z-]+) xmlns=['\"]urn:ietf:params:xml:ns:xmpp-stanzas['\"]")
@@ -112,6 +124,10 @@ class Client:
         self.up = asyncio.Event()
         self.reading = asyncio.Event()
         self.reading.set()
+        #: IQ answers by id: "result" or "error".
+        self.answers: dict[str, str] = {}
+        #: The conversation address a ``push-probe N`` message came from.
+        self.probes: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -197,6 +213,11 @@ class Client:
             for match in _MESSAGE.finditer(buf):
                 self._account(match.group(0))
                 end = match.end()
+            for match in _IQ.finditer(buf, 0, end or len(buf)):
+                iq_id, iq_type = _attr(match.group(0), b"id"), _attr(match.group(0), b"type")
+                if iq_id and iq_type in ("result", "error"):
+                    self.answers[iq_id] = iq_type
+                end = max(end, match.end())
             buf = buf[end:]
 
     def _account(self, stanza: bytes) -> None:
@@ -212,6 +233,10 @@ class Client:
             mid = received.group(1).decode()
             if mid in self.ledger.sent:
                 self.ledger.receipted.setdefault(mid, now)
+        probe = _PROBE.search(stanza)
+        sender = _attr(stanza, b"from")
+        if probe and sender:
+            self.probes[int(probe.group(1))] = sender.split("/")[0]
         body = _BODY.search(stanza)
         if body and int(body.group(1)) == self.run:
             self.ledger.delivered[(self.user, f"{self.run}-{int(body.group(2))}")] += 1
@@ -288,7 +313,7 @@ async def _all_online(redis: aioredis.Redis) -> bool:
 def prepare(customers: int) -> list[str]:
     """Accounts and the company (idempotent); returns the customers' user names."""
     users = [f"faults-c{n:03d}" for n in range(customers)]
-    for user in [*users, *AGENTS]:
+    for user in [*users, *AGENTS, *PUSH_CUSTOMERS]:
         try:
             api("register", user=user, host=VHOST, password=PASSWORD)
         except urllib.error.HTTPError:  # it exists: make sure of its password
@@ -399,6 +424,120 @@ async def hostile(ctx: Scenario) -> None:
         await asyncio.sleep(0.1)
 
 
+class PushService:
+    """A loopback push service: ``hang`` accepts requests and never answers;
+    otherwise every request is answered 201 and its arrival time kept."""
+
+    def __init__(self, hang: bool) -> None:
+        self.hang = hang
+        self.arrivals: list[float] = []
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> PushService:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for writer in self._held:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            if self.hang:
+                self._held.append(writer)  # read, never answered
+                return
+            self.arrivals.append(time.monotonic())
+            writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+
+def _subscription(endpoint: str) -> str:
+    """A ``<subscribe/>`` payload as a browser's PushManager would make it."""
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    point = key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    p256dh = base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+    auth = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+    return f"<subscribe xmlns='{NS_NOTIFY}' endpoint='{endpoint}' p256dh='{p256dh}' auth='{auth}'/>"
+
+
+async def _forget_push_subscriptions() -> None:
+    conn = await asyncpg.connect(DB_URL)
+    try:
+        await conn.execute(
+            "DELETE FROM push_subscriptions WHERE address = ANY($1::text[])",
+            [f"{user}@{VHOST}" for user in PUSH_CUSTOMERS],
+        )
+    finally:
+        await conn.close()
+
+
+async def push_stalls(ctx: Scenario) -> None:
+    """A push service that never answers, while the load goes on: customers who
+    went offline have their devices registered there, the agents answer them,
+    and the cascade pushes. One more customer's device is on a push service
+    that works, and is answered a second later: its push must come
+    ``notify.customer_push_after`` seconds after the answer, as if the stalled
+    service did not exist (``control_push_s``)."""
+    await _forget_push_subscriptions()
+    async with PushService(hang=True) as stalled, PushService(hang=False) as working:
+        stalled_users, control = PUSH_CUSTOMERS[:-1], PUSH_CUSTOMERS[-1]
+        clients = [Client(user, ctx.ledger, ctx.run) for user in PUSH_CUSTOMERS]
+        for client in clients:
+            client.start()
+        await wait_until(lambda: all(c.up.is_set() for c in clients), 30, "push customers")
+        for n, client in enumerate(clients):
+            service = working if client.user == control else stalled
+            endpoint = f"http://127.0.0.1:{service.port}/wpush/{ctx.run}-{n}"
+            client.send(
+                f"<iq type='set' to='{DOMAIN}' id='sub{n}'>{_subscription(endpoint)}</iq>".encode()
+            )
+            client.send(
+                f"<message to='{COMPANY}@{DOMAIN}' type='chat'>"
+                f"<body>push-probe {n}</body></message>".encode()
+            )
+        agent = ctx.agents[0]
+        await wait_until(
+            lambda: (
+                len(agent.probes) == len(clients)
+                and all(c.answers.get(f"sub{n}") == "result" for n, c in enumerate(clients))
+            ),
+            30,
+            "the push customers' subscriptions and first messages",
+        )
+        for client in clients:  # offline: from now on the cascade pushes
+            await client.stop()
+        await asyncio.sleep(1)
+        for n, user in enumerate(PUSH_CUSTOMERS):
+            if user in stalled_users:
+                agent.send(_answer(agent.probes[n], n))
+        await asyncio.sleep(1)
+        answered = time.monotonic()
+        agent.send(_answer(agent.probes[len(clients) - 1], len(clients) - 1))
+        await wait_until(lambda: bool(working.arrivals), 60, "the push to the working service")
+        ctx.extra["control_push_s"] = round(working.arrivals[0] - answered, 2)
+        ctx.extra["stalled_push_tries"] = stalled.connections
+    await _forget_push_subscriptions()
+
+
+def _answer(conversation: str, n: int) -> bytes:
+    return (
+        f"<message to='{conversation}' type='chat'><body>push-answer {n}</body></message>".encode()
+    )
+
+
 async def agent_stalls(ctx: Scenario) -> None:
     stalled = ctx.agents[1]
     stalled.reading.clear()
@@ -416,6 +555,7 @@ FAULTS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "smtp": smtp,
     "hostile": hostile,
     "agent-stalls": agent_stalls,
+    "push-stalls": push_stalls,
 }
 
 
@@ -427,6 +567,8 @@ class Scenario:
     agents: list[Client]
     ledger: Ledger
     lifted: float = 0.0
+    #: Figures of one fault beyond the table's columns.
+    extra: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 async def run_scenario(name: str, users: list[str], args: argparse.Namespace) -> dict[str, object]:
@@ -499,6 +641,7 @@ async def run_scenario(name: str, users: list[str], args: argparse.Namespace) ->
         "p50_ms": _percentile(latencies, 50),
         "p99_ms": _percentile(latencies, 99),
         "fault_s": round(ctx.lifted - fault_started, 2),
+        **ctx.extra,
     }
 
 

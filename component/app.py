@@ -205,6 +205,15 @@ class App:
             await self._shutdown(p)
 
     async def _shutdown(self, p: Parts) -> None:
+        """Stop taking work, finish what was taken, then let go.
+
+        Servers (inbound mail) stop accepting first; the queued messages are
+        committed and answered; then the stream is closed, after which
+        ejabberd routes the domain's stanzas to the other processes. What
+        arrived while the stream was closing is committed too (archived, no
+        longer answerable here): the other processes' redelivery sweep
+        delivers it (``archive.redeliver_after``).
+        """
         log.info("component.stopping")
         for server in p.servers:
             await server.stop()
@@ -212,6 +221,8 @@ class App:
             log.error("component.drain_timeout")
         await p.core.stream.stop()
         log.info("component.disconnected_for_shutdown")
+        if not await wait_idle(p.messages, DRAIN_TIMEOUT_S):
+            log.error("component.drain_timeout")
         if p.ready_file is not None:
             p.ready_file.unlink(missing_ok=True)
         for task in self._tasks:

@@ -125,3 +125,153 @@ async def test_confirmation_emails_cannot_flood_a_mailbox(
     mails = await mailbox.expect(victim, count=3)
     assert len(mails) == 3
     assert all("flood" not in str(m.get_body()) for m in mails)  # the requester is not named
+
+
+# -- every command, every field ----------------------------------------------------
+
+COMMANDS = "http://jabber.org/protocol/commands"
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+DATA = "jabber:x:data"
+#: What a hostile user types into a field: markup, bidi overrides, emoji, line
+#: breaks. Sent once, far longer than any field keeps (every field at once
+#: stays under ejabberd's 256 KB per stanza), or as 200 values per field.
+HOSTILE = "<b>&amp;</b>\"'\u202e\u200b\U0001f600\r\n]]>"
+LONG = (HOSTILE * 300)[:5000]
+#: Crashes of a handler, a batch or a job: none may appear while they run.
+CRASHES = ("event=handler.failed", "event=routing.batch_failed", "event=notify.job_crashed")
+
+
+async def answer(client: Any, to: str, payload: str, itype: str = "set") -> Any:
+    iq_id = new_id()
+    client.send_xml(f'<iq type="{itype}" to="{to}" id="{iq_id}">{payload}</iq>')
+    return await client.inbox.expect(
+        lambda el: el.tag.endswith("}iq") and el.get("id") == iq_id and el.get("type") != "get",
+        wait=20,
+    )
+
+
+def condition(reply: Any) -> str | None:
+    error = child(reply, "error")
+    if error is None:
+        return None
+    names = [c.tag.split("}")[1] for c in error if c.tag.startswith(f"{{{STANZAS}}}")]
+    return next((n for n in names if n != "text"), None)
+
+
+def hostile_submission(form: Any, values: int) -> str:
+    """A submission of ``form`` with every field given ``values`` hostile values
+    (one: a very long one)."""
+    fields = []
+    for field in form:
+        var = field.get("var")
+        if not field.tag.endswith("}field") or not var or field.get("type") == "fixed":
+            continue
+        text = LONG if values == 1 else HOSTILE
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        body = f"<value>{escaped}</value>" * values
+        fields.append(f'<field var="{var.replace(chr(34), "&quot;")}">{body}</field>')
+    return f'<x xmlns="{DATA}" type="submit">{"".join(fields)}</x>'
+
+
+async def attack_every_command(client: Any, target: str) -> int:
+    """Run each command listed at ``target``, answering every stage with hostile
+    values; each answer is a result or a proper error, never a crash. Returns
+    how many stages were attacked."""
+    items = f'<query xmlns="{DISCO_ITEMS}" node="{COMMANDS}"/>'
+    listing = await answer(client, target, items, "get")
+    query = child(listing, "query", DISCO_ITEMS)
+    assert query is not None, listing
+    attacked = 0
+    for item in query:
+        node = item.get("node")
+        for values in (1, 200):
+            reply = await answer(
+                client, target, f'<command xmlns="{COMMANDS}" node="{node}" action="execute"/>'
+            )
+            for _stage in range(4):  # the longest command has three stages
+                command = child(reply, "command", COMMANDS)
+                form = None if command is None else child(command, "x", DATA)
+                if reply.get("type") == "error" or form is None or command is None:
+                    break
+                if command.get("status") != "executing":
+                    break
+                session = command.get("sessionid")
+                reply = await answer(
+                    client,
+                    target,
+                    f'<command xmlns="{COMMANDS}" node="{node}" sessionid="{session}"'
+                    f' action="execute">{hostile_submission(form, values)}</command>',
+                )
+                attacked += 1
+                assert condition(reply) != "internal-server-error", (node, reply)
+    return attacked
+
+
+async def test_every_command_and_every_field_take_hostile_values(
+    component: ComponentProcess, make_company: MakeCompany, clients: Any
+) -> None:
+    company = await make_company(agents=1)
+    admin = await register("admin")
+    result = await orgchat("agent", "add", company.slug, admin.jid, "--admin")
+    assert result.code == 0, result.err
+    agent = await clients(company.agents[0])
+    boss = await clients(admin)
+    customer = await clients(await register("hostile"))
+    customer.send_xml(f'<message to="{company.jid}" type="chat"><body>hi</body></message>')
+    got = await agent.inbox.expect(is_message("hi"))
+    conversation = (got.get("from") or "").split("/")[0]
+    log_before = component.log_path.read_text()
+    before = disconnections(component)
+
+    attacked = 0
+    for client, target in (
+        (customer, DOMAIN),
+        (customer, company.jid),
+        (boss, company.jid),
+        (agent, conversation),
+    ):
+        attacked += await attack_every_command(client, target)
+    assert attacked >= 10  # the forms were really reached, not just listed
+
+    await round_trip(company, customer, agent)
+    assert disconnections(component) == before
+    new_log = component.log_path.read_text()[len(log_before) :]
+    assert not [line for line in new_log.splitlines() if any(c in line for c in CRASHES)]
+
+
+async def test_every_iq_namespace_takes_hostile_payloads(
+    component: ComponentProcess, make_company: MakeCompany, clients: Any
+) -> None:
+    """Every namespace the component advertises, asked with get and set and a
+    payload that has hostile attributes and thousands of children: each gets
+    an answer, none crashes a handler."""
+    company = await make_company(agents=1)
+    agent = await clients(company.agents[0])
+    customer = await clients(await register("hostile-iq"))
+    log_before = component.log_path.read_text()
+    before = disconnections(component)
+    escaped = LONG.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+    children = f'<item jid="{escaped}" node="{escaped}" with="{escaped}" start="x"/>' * 3
+    many = "<field var='x'><value>v</value></field>" * 3000
+    asked = 0
+    for target in (DOMAIN, company.jid):
+        info = await answer(customer, target, f'<query xmlns="{DISCO_INFO}"/>', "get")
+        query = child(info, "query", DISCO_INFO)
+        assert query is not None
+        namespaces = {f.get("var") for f in query if f.tag.endswith("}feature")}
+        assert len(namespaces) >= 5
+        for ns in sorted(n for n in namespaces if n):
+            for itype in ("get", "set"):
+                for payload in (
+                    f'<query xmlns="{ns}" node="{escaped}" queryid="{escaped}">{children}</query>',
+                    f'<x xmlns="{ns}"><x xmlns="{DATA}" type="submit">{many}</x></x>',
+                ):
+                    reply = await answer(customer, target, payload, itype)
+                    asked += 1
+                    assert condition(reply) != "internal-server-error", (ns, itype, reply)
+    assert asked >= 40
+    await round_trip(company, customer, agent)
+    assert disconnections(component) == before
+    new_log = component.log_path.read_text()[len(log_before) :]
+    assert not [line for line in new_log.splitlines() if any(c in line for c in CRASHES)]

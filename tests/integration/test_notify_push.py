@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from component.config import PushSettings
 from component.features.notify.push import (
     MAX_PLAINTEXT,
+    SERVICE_BACKOFF_MIN,
     PushOutcome,
     PushSender,
     generate_vapid_key,
@@ -200,6 +201,27 @@ async def test_a_push_service_that_never_answers_is_retry(push: PushEndpoint) ->
     assert (result.outcome, result.status, result.detail) == (PushOutcome.RETRY, None, "timeout")
     assert time.monotonic() - started < 3
     assert len(push.requests) == 1
+
+
+async def test_a_push_service_that_never_answers_is_left_alone_for_a_while(
+    push: PushEndpoint,
+) -> None:
+    """One timeout per backoff period, not one per subscription: the next
+    pushes to that service are answered "retry" at once; other services are
+    still tried."""
+    sender = PushSender(settings(timeout=0.5))
+    push.hang = True
+    first = await sender.send(push.subscribe().model(), PAYLOAD)
+    assert (first.outcome, first.detail) == (PushOutcome.RETRY, "timeout")
+    assert first.retry_after == SERVICE_BACKOFF_MIN
+    again = await sender.send(push.subscribe().model(id=2), PAYLOAD)
+    assert again.outcome is PushOutcome.RETRY
+    assert again.detail == "push service failing: not tried"
+    assert 0 < (again.retry_after or 0) <= SERVICE_BACKOFF_MIN
+    assert len(push.requests) == 1
+    async with PushEndpoint() as other:
+        elsewhere = await sender.send(other.subscribe().model(), PAYLOAD)
+    assert elsewhere.outcome is PushOutcome.SENT
 
 
 async def test_a_huge_payload_is_cut_and_still_decrypts(

@@ -69,8 +69,6 @@ from storage.protocols import ContactStore, NotifyStore, PresenceStore
 
 log = get_logger(__name__)
 
-#: Jobs taken per look; the rest waits for the next one (immediately after).
-CLAIM_LIMIT = 50
 #: Jobs run at once: a slow push service or relay holds its own job only.
 CONCURRENT_JOBS = 16
 #: Characters of a message shown in a push notification.
@@ -162,37 +160,50 @@ class Cascade(RoutingHooks):
     # -- the job loop ------------------------------------------------------------
 
     async def run(self) -> None:
-        """Run due jobs until cancelled (every component process does)."""
-        while True:
-            raise_if_cancelling()
-            try:
-                taken = await self.run_due()
-            except Unavailable as exc:
-                log.warning("notify.storage_unavailable", error=str(exc))
-                taken = 0
-            if taken < CLAIM_LIMIT:
-                await asyncio.sleep(self.settings.poll_interval)
+        """Run due jobs until cancelled (every component process does).
 
-    async def run_due(self) -> int:
-        """Run the jobs due now; returns how many were taken."""
-        jobs = await self.notify.claim(self.now(), CLAIM_LIMIT, self.settings.job_lease)
-        slots = asyncio.Semaphore(CONCURRENT_JOBS)
+        A pool of ``CONCURRENT_JOBS`` slots: a job is claimed only when a slot
+        is free, and each job frees its slot when it ends, so a push service
+        or relay that never answers holds one slot for its timeout while the
+        other jobs go on (no job waits for another one to finish).
+        """
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                raise_if_cancelling()
+                free = CONCURRENT_JOBS - len(running)
+                jobs: list[NotifyJob] = []
+                if free > 0:
+                    try:
+                        jobs = await self.notify.claim(self.now(), free, self.settings.job_lease)
+                    except Unavailable as exc:
+                        log.warning("notify.storage_unavailable", error=str(exc))
+                for job in jobs:
+                    task = asyncio.create_task(self._guarded(job), name=f"notify-job-{job.id}")
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if len(running) >= CONCURRENT_JOBS:
+                    # Every slot taken: claim again as soon as one frees.
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                elif len(jobs) < free:
+                    # Nothing more due now.
+                    await asyncio.sleep(self.settings.poll_interval)
+        finally:
+            for task in running:
+                task.cancel()
 
-        async def one(job: NotifyJob) -> None:
-            async with slots:
-                try:
-                    await self._run(job)
-                except Unavailable as exc:
-                    # The lease runs out and the job is taken again.
-                    log.warning("notify.storage_unavailable", job=job.id, error=str(exc))
-                except Exception as exc:
-                    raise_if_cancelling(exc)
-                    log.exception("notify.job_crashed", job=job.id)
-                    with contextlib.suppress(Unavailable):
-                        await self.notify.retry(job.id, self._backoff(job), repr(exc))
-
-        await asyncio.gather(*(one(job) for job in jobs))
-        return len(jobs)
+    async def _guarded(self, job: NotifyJob) -> None:
+        """Run one job; whatever it raises is logged and the job retried later."""
+        try:
+            await self._run(job)
+        except Unavailable as exc:
+            # The lease runs out and the job is taken again.
+            log.warning("notify.storage_unavailable", job=job.id, error=str(exc))
+        except Exception as exc:
+            raise_if_cancelling(exc)
+            log.exception("notify.job_crashed", job=job.id)
+            with contextlib.suppress(Unavailable):
+                await self.notify.retry(job.id, self._backoff(job), repr(exc))
 
     async def _run(self, job: NotifyJob) -> None:
         try:

@@ -56,7 +56,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -81,6 +81,12 @@ RECORD_SIZE = 4096
 VAPID_LIFETIME = 12 * 3600
 #: Characters of a push service's error body kept in :attr:`PushResult.detail`.
 DETAIL_CHARS = 200
+#: A push service that did not answer (timeout, refused, reset) is left alone
+#: this long, doubled after each further failure up to the maximum (seconds).
+SERVICE_BACKOFF_MIN = 5.0
+SERVICE_BACKOFF_MAX = 300.0
+#: Push services remembered as failing; beyond it the oldest is forgotten.
+MAX_FAILING_SERVICES = 10_000
 
 #: Order of the P-256 group: a raw private key is an integer in [1, n - 1].
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -404,6 +410,48 @@ def classify(status: int, retry_after: str | None, detail: str) -> PushResult:
     return PushResult(PushOutcome.REJECTED, status, detail)
 
 
+class ServiceBackoff:
+    """Push services that did not answer, and until when they are left alone.
+
+    Per process (a view of one process's own attempts, not shared state): a
+    push service that is down costs each process one timeout per backoff
+    period instead of one per subscription and job. Monotonic clock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        #: origin -> (left alone until, current backoff)
+        self._until: dict[str, tuple[float, float]] = {}
+
+    def remaining(self, origin: str) -> float:
+        """Seconds ``origin`` is still left alone (0: try it)."""
+        entry = self._until.get(origin)
+        return 0.0 if entry is None else max(0.0, entry[0] - self._clock())
+
+    def failed(self, origin: str) -> float:
+        """Record a failure; returns how long ``origin`` is now left alone."""
+        previous = self._until.pop(origin, None)
+        now = self._clock()
+        # A failure long after the last one starts the backoff over.
+        if previous is None or now - previous[0] > SERVICE_BACKOFF_MAX:
+            backoff = SERVICE_BACKOFF_MIN
+        else:
+            backoff = min(previous[1] * 2, SERVICE_BACKOFF_MAX)
+        if len(self._until) >= MAX_FAILING_SERVICES:
+            del self._until[next(iter(self._until))]
+        self._until[origin] = (now + backoff, backoff)
+        return backoff
+
+    def answered(self, origin: str) -> None:
+        """The service answered (whatever it said): it is up again."""
+        self._until.pop(origin, None)
+
+
+def _origin(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:DETAIL_CHARS]
 
@@ -425,6 +473,7 @@ class PushSender:
                 raise ValueError(f"push.vapid_private_key: {exc}") from None
             self._public = b64url_encode(_public_bytes(self._key.public_key()))
         self._tls = httpx.create_ssl_context()
+        self._failing = ServiceBackoff()
 
     @property
     def enabled(self) -> bool:
@@ -484,14 +533,23 @@ class PushSender:
         }
         if topic is not None:
             headers["Topic"] = topic
+        service = _origin(sub.endpoint)
+        wait = self._failing.remaining(service)
+        if wait > 0:
+            return PushResult(PushOutcome.RETRY, None, "push service failing: not tried", wait)
         try:
-            return await self._post(sub.endpoint, headers, body)
+            result = await self._post(sub.endpoint, headers, body)
         except httpx.InvalidURL as exc:
             return PushResult(PushOutcome.REJECTED, None, f"unusable subscription: {exc}")
         except (httpx.TimeoutException, TimeoutError):
-            return PushResult(PushOutcome.RETRY, None, "timeout")
+            result = PushResult(PushOutcome.RETRY, None, "timeout")
         except (httpx.HTTPError, OSError) as exc:
-            return PushResult(PushOutcome.RETRY, None, _one_line(f"{type(exc).__name__}: {exc}"))
+            detail = _one_line(f"{type(exc).__name__}: {exc}")
+            result = PushResult(PushOutcome.RETRY, None, detail)
+        else:
+            self._failing.answered(service)
+            return result
+        return dataclasses.replace(result, retry_after=self._failing.failed(service))
 
     async def _post(self, endpoint: str, headers: dict[str, str], body: bytes) -> PushResult:
         timeout = self.settings.timeout
