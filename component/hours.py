@@ -1,24 +1,64 @@
-"""Opening hours: a small subset of OpenStreetMap's ``opening_hours`` syntax.
+"""Opening hours: OpenStreetMap's ``opening_hours`` syntax, in full.
 
     24/7
-    Mo-Fr 09:00-18:00; Sa 10:00-14:00
-    Mo,We,Fr 08:00-12:00,13:00-17:00; Su off
-    Fr-Sa 18:00-02:00          (closing after midnight)
+    Mo-Fr 09:00-18:00; Sa 10:00-14:00; PH off
+    Mo,We,Fr 08:00-12:00,13:00-17:00; Dec 25 off
+    Fr-Sa 20:00-02:00                (closing after midnight)
+    Sa[1] 10:00-14:00                (the first Saturday of each month)
+    week 01-26 Mo-Fr 09:00-18:00     (ISO week numbers)
+    Mo-Fr 10:00+                     (open end)
+    Sa 09:00-13:00 "by appointment"  (a comment)
 
-Rules are separated by ``;``; a later rule for a day replaces an earlier one.
-Days not mentioned are closed. Times are local to the company's time zone.
+The syntax (https://wiki.openstreetmap.org/wiki/Key:opening_hours/specification)
+is read and evaluated by ``opening-hours-py``, the Python binding of the Rust
+crate ``opening-hours``: maintained, the whole syntax real directory data uses,
+and fast (a specification parses in some microseconds, an evaluation takes
+fewer). Times are local to the company's time zone; times no rule covers are
+closed. Rules are separated by ``;``, and the last rule naming a day decides
+that day, its first hours after midnight included: ``Mo-Sa 18:00-02:00; Su
+12:00-16:00`` and ``Mo-Su 10:00-14:00; Sa 20:00-02:00`` are closed at 01:00 on
+Sunday, ``Mo-Sa 18:00-02:00, Su 12:00-16:00`` (``,`` adds to what earlier
+rules say of a day instead of replacing it) is open.
+
+What counts as open:
+
+* public (and school) holidays: companies have no country on record, so
+  ``PH`` and ``SH`` never match: ``Mo-Fr 09:00-18:00; PH off`` is open on a
+  holiday weekday, and ``PH off`` alone never opens;
+* an open end (``10:00+``) is open until midnight;
+* without coordinates on record, sunrise and sunset are 07:00 and 19:00, dawn
+  and dusk 06:00 and 20:00 (the library's defaults);
+* ``unknown`` (``Mo-Fr 09:00-18:00 unknown``) counts as open, like hours not
+  published at all; a comment does not change a rule (``Sa 09:00-13:00 "by
+  appointment"`` is open then, ``"by appointment"`` alone always).
+
+The next opening is looked for up to a year ahead. Empty rules and repeated
+spaces (``Mo-Fr  09:00-18:00;``), which the syntax refuses but hours written
+before it may have, are ignored.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
+import itertools
 import re
 import zoneinfo
 
-DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+import opening_hours
+
 _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+#: Where the library's syntax error points: ``--> line:column``.
+_ERROR_AT = re.compile(r"-->\s*(\d+):(\d+)")
+_EXAMPLE = "write e.g. 'Mo-Fr 09:00-18:00; Sa 10:00-14:00; PH off'"
+#: How far ahead the next opening is looked for (hours may open once a year).
+_HORIZON = dt.timedelta(days=366)
+#: How many closed intervals (comments cut a closed time into several) are looked
+#: through for it: far more than real hours have, few enough that crafted hours
+#: cannot slow down every search.
+_MAX_INTERVALS = 200
+#: The library raises it on a syntax error; its type stub (2.1.4) leaves it out.
+_ParserError: type[Exception] = opening_hours.ParserError  # type: ignore[attr-defined]
 
 
 class HoursError(ValueError):
@@ -36,51 +76,41 @@ def check_timezone(name: str) -> str:
     return name
 
 
-@dataclasses.dataclass(frozen=True)
-class OpeningHours:
-    """For each weekday (0 = Monday), the open intervals in minutes after midnight.
-
-    An interval may end after 24:00 (closing after midnight).
-    """
-
-    week: tuple[tuple[tuple[int, int], ...], ...]
-
-    def is_open(self, weekday: int, minute: int) -> bool:
-        if any(start <= minute < end for start, end in self.week[weekday]):
-            return True
-        yesterday = self.week[(weekday - 1) % 7]
-        return any(end > 1440 and minute < end - 1440 for _, end in yesterday)
-
-    def next_opening(self, weekday: int, minute: int) -> tuple[int, int] | None:
-        """(days ahead, minute) of the next interval start after ``minute``; None: never."""
-        for ahead in range(8):
-            for start, _ in self.week[(weekday + ahead) % 7]:
-                if ahead > 0 or start > minute:
-                    return ahead, start
-        return None
+# Away replies and searches read a company's hours on every customer message:
+# parse each distinct specification once (the library takes 5-20 µs to parse
+# one, a few µs to evaluate it; a failed parse is not cached).
+@functools.lru_cache(maxsize=4096)
+def parse(spec: str) -> opening_hours.OpeningHours:
+    """The parsed specification; HoursError saying where it is wrong."""
+    text = _tidy(spec)
+    if not text:
+        raise HoursError("empty opening hours")
+    try:
+        return opening_hours.OpeningHours(text)
+    except _ParserError as exc:
+        raise HoursError(_syntax_error(text, str(exc))) from None
 
 
 def open_now(spec: str | None, timezone: str, now: dt.datetime) -> tuple[bool, dt.datetime | None]:
     """Whether a company is open at ``now``, and if not when it opens (its local time).
 
     Unknown or unreadable hours count as open: a business without published
-    hours is not turned away.
+    hours is not turned away. None for the opening: not within a year.
     """
     if not spec:
         return True, None
     try:
         hours = parse(spec)
-        local = now.astimezone(zoneinfo.ZoneInfo(timezone))
+        zone = zoneinfo.ZoneInfo(timezone)
     except (HoursError, zoneinfo.ZoneInfoNotFoundError, ValueError):
         return True, None
-    minute = local.hour * 60 + local.minute
-    if hours.is_open(local.weekday(), minute):
-        return True, None
-    nxt = hours.next_opening(local.weekday(), minute)
-    if nxt is None:
-        return False, None
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return False, midnight + dt.timedelta(days=nxt[0], minutes=nxt[1])
+    # The library reads naive times as local wall-clock times.
+    local = now.astimezone(zone).replace(tzinfo=None)
+    intervals = hours.intervals(local, local + _HORIZON)
+    for start, _, state, _ in itertools.islice(intervals, _MAX_INTERVALS):
+        if state != opening_hours.State.CLOSED:
+            return (True, None) if start <= local else (False, start.replace(tzinfo=zone))
+    return False, None
 
 
 def check_quiet_hours(spec: str) -> tuple[int, int]:
@@ -111,58 +141,28 @@ def quiet_until(spec: str | None, timezone: str | None, now: dt.datetime) -> dt.
     return None
 
 
-# Away replies and searches read a company's hours on every customer message:
-# parse each distinct specification once.
-@functools.lru_cache(maxsize=4096)
-def parse(spec: str) -> OpeningHours:
-    spec = spec.strip()
-    if not spec:
-        raise HoursError("empty opening hours")
-    if spec == "24/7":
-        return OpeningHours(tuple(((0, 1440),) for _ in DAYS))
-    week: list[tuple[tuple[int, int], ...]] = [() for _ in DAYS]
-    for raw_rule in spec.split(";"):
-        rule = raw_rule.strip()
-        if not rule:
-            continue
-        days_part, _, times_part = rule.partition(" ")
-        days = _parse_days(days_part)
-        intervals = _parse_times(times_part.strip(), rule)
-        for day in days:
-            week[day] = intervals
-    return OpeningHours(tuple(week))
+def _tidy(spec: str) -> str:
+    """``spec`` without empty rules (``Mo 09:00-12:00;``) and repeated spaces.
+
+    The syntax refuses both; hours stored before it may have them. Comments are kept.
+    """
+    parts = spec.split('"')
+    parts[::2] = [re.sub(r";( ?;)+", ";", re.sub(r"\s+", " ", part)) for part in parts[::2]]
+    return '"'.join(parts).strip(" ;")
 
 
-def _parse_days(text: str) -> list[int]:
-    days: list[int] = []
-    for part in text.split(","):
-        first, sep, last = part.partition("-")
-        if first not in DAYS or (sep and last not in DAYS):
-            raise HoursError(f"bad day {part!r} (use {', '.join(DAYS)} and ranges like Mo-Fr)")
-        start = DAYS.index(first)
-        end = DAYS.index(last) if sep else start
-        span = (end - start) % 7
-        days.extend((start + i) % 7 for i in range(span + 1))
-    return days
-
-
-def _parse_times(text: str, rule: str) -> tuple[tuple[int, int], ...]:
-    if text == "off":
-        return ()
-    if not text:
-        raise HoursError(f"no times in {rule!r} (e.g. 'Mo-Fr 09:00-18:00' or 'Su off')")
-    intervals = []
-    for part in text.split(","):
-        start_s, sep, end_s = part.strip().partition("-")
-        if not sep:
-            raise HoursError(f"bad time range {part!r} (expected HH:MM-HH:MM)")
-        start, end = _minutes(start_s), _minutes(end_s)
-        if end <= start:
-            end += 1440  # closes after midnight
-        if start >= 1440 or end - start > 1440:
-            raise HoursError(f"bad time range {part!r}")
-        intervals.append((start, end))
-    return tuple(sorted(intervals))
+def _syntax_error(spec: str, library_message: str) -> str:
+    """A one-line message for the library's multi-line syntax error."""
+    match = _ERROR_AT.search(library_message)
+    if match is None:
+        return f"not OpenStreetMap opening hours ({_EXAMPLE})"
+    line, column = int(match.group(1)), int(match.group(2))
+    at = sum(len(text) + 1 for text in spec.split("\n")[: line - 1]) + column - 1
+    if at >= len(spec):
+        return f"{spec!r} is incomplete ({_EXAMPLE})"
+    rest = spec[at:]
+    shown = rest if len(rest) <= 20 else rest[:20] + "..."
+    return f"unexpected {shown!r} at character {at + 1} ({_EXAMPLE})"
 
 
 def _minutes(text: str) -> int:

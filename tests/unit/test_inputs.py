@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -52,24 +54,151 @@ def test_jid_normalisation() -> None:
     assert normalize_bare_jid("Mario@LocalHost") == "mario@localhost"
 
 
-def test_opening_hours() -> None:
-    spec = hours.parse("Mo-Fr 09:00-13:00,14:00-18:00; Sa 10:00-14:00; Fr-Sa 20:00-02:00")
-    assert spec.is_open(0, 9 * 60)
-    assert not spec.is_open(0, 13 * 60 + 30)
-    assert not spec.is_open(6, 12 * 60)  # Sunday closed
-    assert spec.is_open(4, 23 * 60)  # Friday night
-    assert spec.is_open(5, 60)  # ... until 02:00 on Saturday
-    assert not spec.is_open(5, 12 * 60)  # Saturday's later rule replaced 10-14
-    assert hours.parse("24/7").is_open(6, 0)
-    assert hours.parse("Su off").week[6] == ()
+NSK = ZoneInfo("Asia/Novosibirsk")  # UTC+7 all year
+MSK = ZoneInfo("Europe/Moscow")  # UTC+3 all year
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def at(zone: ZoneInfo, month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
+    """A local time in 2025 (Monday 3 March, Saturday 8 March, ...)."""
+    return dt.datetime(2025, month, day, hour, minute, tzinfo=zone)
+
+
+OLD_SYNTAX = "Mo-Fr 09:00-13:00,14:00-18:00; Sa 10:00-14:00; Fr-Sa 20:00-02:00"
+
+
+# Specifications the former hand-written parser read, with its answers.
+@pytest.mark.parametrize(
+    ("spec", "now", "expected"),
+    [
+        (OLD_SYNTAX, at(NSK, 3, 3, 9), (True, None)),  # Monday
+        (OLD_SYNTAX, at(NSK, 3, 3, 8, 59), (False, at(NSK, 3, 3, 9))),
+        (OLD_SYNTAX, at(NSK, 3, 3, 13, 30), (False, at(NSK, 3, 3, 14))),  # lunch
+        (OLD_SYNTAX, at(NSK, 3, 3, 18), (False, at(NSK, 3, 4, 9))),
+        (OLD_SYNTAX, at(NSK, 3, 7, 12), (False, at(NSK, 3, 7, 20))),  # Friday: the last rule
+        (OLD_SYNTAX, at(NSK, 3, 7, 23), (True, None)),
+        (OLD_SYNTAX, at(NSK, 3, 8, 1, 59), (True, None)),  # ... until 02:00 on Saturday
+        (OLD_SYNTAX, at(NSK, 3, 8, 2), (False, at(NSK, 3, 8, 20))),
+        (OLD_SYNTAX, at(NSK, 3, 8, 12), (False, at(NSK, 3, 8, 20))),  # Sa 10-14 replaced
+        (OLD_SYNTAX, at(NSK, 3, 9, 1), (True, None)),  # Saturday night
+        (OLD_SYNTAX, at(NSK, 3, 9, 12), (False, at(NSK, 3, 10, 9))),  # over the weekend
+        ("Fr-Sa 20:00-02:00", at(MSK, 3, 7, 19, 59), (False, at(MSK, 3, 7, 20))),
+        ("Fr-Sa 20:00-02:00", at(MSK, 3, 8, 1), (True, None)),
+        ("Fr-Sa 20:00-02:00", at(MSK, 3, 9, 1, 59), (True, None)),
+        ("Fr-Sa 20:00-02:00", at(MSK, 3, 9, 2), (False, at(MSK, 3, 14, 20))),
+        ("Fr-Sa 20:00-02:00", at(MSK, 3, 10, 12), (False, at(MSK, 3, 14, 20))),
+        ("Mo-Fr 09:00-18:00; Sa 10:00-14:00", at(MSK, 3, 7, 18), (False, at(MSK, 3, 8, 10))),
+        ("Mo-Fr 09:00-18:00; Sa 10:00-14:00", at(MSK, 3, 8, 14), (False, at(MSK, 3, 10, 9))),
+        ("Mo-Fr 09:00-18:00; Sa 10:00-14:00", at(MSK, 3, 9, 23, 59), (False, at(MSK, 3, 10, 9))),
+        ("Mo,We,Fr 08:00-12:00,13:00-17:00; Su off", at(MSK, 3, 4, 10), (False, at(MSK, 3, 5, 8))),
+        ("Mo,We,Fr 08:00-12:00, 13:00-17:00", at(MSK, 3, 5, 12, 30), (False, at(MSK, 3, 5, 13))),
+        ("Sa-Mo 10:00-12:00", at(NSK, 3, 9, 11), (True, None)),
+        ("Sa-Mo 10:00-12:00", at(NSK, 3, 4, 11), (False, at(NSK, 3, 8, 10))),
+        ("Mo 22:00-24:00", at(NSK, 3, 3, 23, 59), (True, None)),
+        ("Mo 22:00-24:00", at(NSK, 3, 4, 0), (False, at(NSK, 3, 10, 22))),
+        ("24/7", at(NSK, 3, 9, 3), (True, None)),
+        ("Su off", at(NSK, 3, 9, 12), (False, None)),  # never opens
+        ("Mo-Fr  09:00-18:00;", at(NSK, 3, 3, 12), (True, None)),  # stored before the full syntax
+    ],
+)
+def test_former_hours_answer_as_before(
+    spec: str, now: dt.datetime, expected: tuple[bool, dt.datetime | None]
+) -> None:
+    assert answer(spec, now) == expected
+
+
+def answer(spec: str, now: dt.datetime) -> tuple[bool, dt.datetime | None]:
+    """``open_now`` in the time zone of ``now``, asked in UTC."""
+    zone = now.tzinfo
+    assert isinstance(zone, ZoneInfo)
+    is_open, opens = hours.open_now(spec, zone.key, now.astimezone(dt.UTC))
+    assert opens is None or opens.tzinfo == zone  # in the company's time zone
+    return is_open, opens
+
+
+WEEKDAYS_LUNCH = 'Mo-Fr 08:00-12:00,13:00-17:30; Sa 09:00-13:00 "by appointment"'
+
+
+# Real directory data the former parser refused (2025: 1 March and 25 December are
+# a Saturday and a Thursday, 29 December starts ISO week 1 of 2026).
+@pytest.mark.parametrize(
+    ("spec", "now", "expected"),
+    [
+        ("PH off", at(NSK, 12, 25, 12), (False, None)),  # nothing else: never open
+        # No country on record: public holidays never match.
+        ("Mo-Fr 09:00-18:00; PH off", at(MSK, 1, 1, 12), (True, None)),
+        ("Mo-Fr 09:00-18:00; PH off", at(MSK, 1, 1, 19), (False, at(MSK, 1, 2, 9))),
+        ("Dec 25 off", at(NSK, 12, 25, 12), (False, None)),  # nothing opens, either day
+        ("Dec 25 off", at(NSK, 12, 26, 12), (False, None)),
+        ("Mo-Su 09:00-18:00; Dec 25 off", at(NSK, 12, 24, 18), (False, at(NSK, 12, 26, 9))),
+        ("Mo-Su 09:00-18:00; Dec 25 off", at(NSK, 12, 25, 12), (False, at(NSK, 12, 26, 9))),
+        ("Mo-Su 09:00-18:00; Dec 25 off", at(NSK, 12, 26, 12), (True, None)),
+        ("Sa[1] 10:00-14:00", at(NSK, 3, 1, 12), (True, None)),
+        ("Sa[1] 10:00-14:00", at(NSK, 3, 8, 12), (False, at(NSK, 4, 5, 10))),
+        ("Mo-Fr 10:00+", at(MSK, 3, 5, 9), (False, at(MSK, 3, 5, 10))),
+        ("Mo-Fr 10:00+", at(MSK, 3, 5, 23, 30), (True, None)),  # open end: open
+        ("Mo-Fr 10:00+", at(MSK, 3, 8, 12), (False, at(MSK, 3, 10, 10))),
+        (WEEKDAYS_LUNCH, at(MSK, 3, 5, 12, 30), (False, at(MSK, 3, 5, 13))),
+        (WEEKDAYS_LUNCH, at(MSK, 3, 5, 17, 30), (False, at(MSK, 3, 6, 8))),
+        (WEEKDAYS_LUNCH, at(MSK, 3, 8, 10), (True, None)),  # a comment: still open
+        (WEEKDAYS_LUNCH, at(MSK, 3, 8, 13), (False, at(MSK, 3, 10, 8))),
+        ("week 01-26 Mo-Fr 09:00-18:00", at(NSK, 7, 1, 12), (False, at(NSK, 12, 29, 9))),
+        ("Mo-Fr 09:00-18:00 unknown", at(MSK, 3, 5, 12), (True, None)),  # unknown: open
+        ("Mo-Fr 09:00-18:00 unknown", at(MSK, 3, 5, 19), (False, at(MSK, 3, 6, 9))),
+        ('"by appointment"', at(MSK, 3, 9, 3), (True, None)),
+        ("Mo", at(NSK, 3, 3, 0), (True, None)),  # a day alone: all day
+        # The last rule naming Sunday decides Sunday, after midnight included;
+        # "," adds to a day instead.
+        ("Mo-Sa 18:00-02:00; Su 12:00-16:00", at(NSK, 3, 9, 1), (False, at(NSK, 3, 9, 12))),
+        ("Mo-Su 10:00-14:00; Sa 20:00-02:00", at(NSK, 3, 9, 1), (False, at(NSK, 3, 9, 10))),
+        ("Mo-Sa 18:00-02:00, Su 12:00-16:00", at(NSK, 3, 9, 1), (True, None)),
+    ],
+)
+def test_osm_hours(spec: str, now: dt.datetime, expected: tuple[bool, dt.datetime | None]) -> None:
+    assert answer(spec, now) == expected
+
+
+def test_next_opening_across_a_change_to_summer_time() -> None:
+    is_open, opens = answer("Mo-Fr 09:00-18:00", at(BERLIN, 3, 29, 12))  # summer time from 30 March
+    assert not is_open and opens == at(BERLIN, 3, 31, 9)
+    assert opens.utcoffset() == dt.timedelta(hours=2)
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "Mon 09:00-18:00", "Mo 9-18", "Mo 09:00", "Mo 25:00-26:00", "Mo"]
+    ("spec", "timezone"),
+    [(None, "UTC"), ("", "UTC"), ("whenever", "UTC"), ("Mo 09:00-10:00", "Mars/Olympus")],
 )
-def test_bad_opening_hours(bad: str) -> None:
-    with pytest.raises(hours.HoursError):
+def test_unknown_or_unreadable_hours_count_as_open(spec: str | None, timezone: str) -> None:
+    assert hours.open_now(spec, timezone, at(NSK, 3, 4, 12)) == (True, None)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("", "empty opening hours"),
+        (" ; ", "empty opening hours"),
+        ("Mon 09:00-18:00", "unexpected 'n 09:00-18:00' at character 3"),
+        ("Mo 9-18", "unexpected '9-18' at character 4"),
+        ("Mo 09:00", "'Mo 09:00' is incomplete"),
+        ("Mo 25:00-26:00", "unexpected '25:00-26:00' at character 4"),
+        ("whenever", "unexpected 'whenever' at character 1"),
+        ("Mo-Fr 09:00-18:00 Sa 10:00-14:00", "unexpected 'Sa 10:00-14:00' at character 19"),
+        ("Mo-Fr 09:00-18:00 by appointment only", "unexpected 'by appointment only' at"),
+        ("Mo-Fr 09:00-18:00 or by appointment only", "unexpected 'or by appointment on...' at"),
+    ],
+)
+def test_bad_opening_hours(bad: str, message: str) -> None:
+    with pytest.raises(hours.HoursError) as caught:
         hours.parse(bad)
+    text = str(caught.value)
+    assert text.startswith(message)
+    assert "\n" not in text and "_" not in text  # one line, none of the library's grammar
+    if text != "empty opening hours":
+        assert text.endswith("(write e.g. 'Mo-Fr 09:00-18:00; Sa 10:00-14:00; PH off')")
+
+
+def test_each_specification_is_parsed_once() -> None:
+    assert hours.parse("Mo-Fr 09:00-18:00; PH off") is hours.parse("Mo-Fr 09:00-18:00; PH off")
 
 
 def test_company_draft_validation() -> None:
@@ -77,12 +206,17 @@ def test_company_draft_validation() -> None:
         "pizza", " Pizza ", "a@b.example", "Asia/Novosibirsk", "Mo-Fr 09:00-18:00"
     )
     assert draft.name == "Pizza" and draft.timezone == "Asia/Novosibirsk"
+    osm = 'Mo-Fr 08:00-12:00,13:00-17:30; Sa[1] 09:00-13:00 "by appointment"; PH off'
+    assert company_draft("pizza", "P", hours_spec=osm).hours == osm
     for args, message in [
         (("Pizza!", "x"), "invalid slug"),
         (("pizza", "  "), "name must not be empty"),
         (("pizza", "P", "not-an-email"), "invalid email"),
         (("pizza", "P", None, "Mars/Olympus"), "unknown time zone"),
-        (("pizza", "P", None, "UTC", "whenever"), "invalid opening hours"),
+        (
+            ("pizza", "P", None, "UTC", "Mo-Fr 9-18"),
+            r"invalid opening hours 'Mo-Fr 9-18': unexpected '9-18' at character 7 \(write",
+        ),
     ]:
         with pytest.raises(InputError, match=message):
             company_draft(*args)  # type: ignore[arg-type]

@@ -1,11 +1,13 @@
 """Property-based tests (hypothesis) of what parses untrusted input: whatever a
-client or a mail server sends, the parsers answer with a result or their own
-error (PayloadError, a refusal), never with a crash, and what the component
-writes back is well-formed XML that reads back the same."""
+client, a mail server or a company's admin sends, the parsers answer with a
+result or their own error (PayloadError, HoursError, a refusal), never with a
+crash, and what the component writes back is well-formed XML that reads back
+the same."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import email.policy
 from email.parser import BytesParser
 from xml.etree import ElementTree as ET
@@ -13,6 +15,7 @@ from xml.etree import ElementTree as ET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from component import hours
 from component.features.notify.inbound import extract_text, xml_safe
 from component.features.notify.quotes import html_to_text, strip_reply
 from component.routing.wire import clean_nick, parse_message, render_chat
@@ -38,6 +41,15 @@ namespaces = st.sampled_from(
      "http://jabber.org/protocol/nick", "urn:xmpp:receipts", "urn:xmpp:chat-markers:0",
      "http://jabber.org/protocol/rsm", "urn:x:unknown"]
 )  # fmt: skip
+
+
+#: Pieces of opening hours, so that generated hours get past their first character.
+hours_pieces = st.sampled_from(
+    ["Mo", "Sa", "Su", "Mo-Fr", "Sa[1]", "PH", "Dec", "25", "week", "01-26", "2025", "09:00",
+     "18:00", "24:00", "26:00", "10:00+", "-", ",", ";", "||", "off", "unknown", '"by appt"',
+     "24/7", "sunrise", "easter", "/", ":", " "]
+)  # fmt: skip
+opening_hours_text = st.lists(hours_pieces, max_size=12).map(" ".join) | st.text(max_size=80)
 
 
 @st.composite
@@ -111,3 +123,17 @@ def test_any_email_bytes_give_text_xml_can_carry_or_a_refusal(raw: bytes) -> Non
         return  # the inbound server answers 550 for what cannot be read
     assert xml_safe(text) == text
     ET.fromstring(f"<body>{escape_text(text)}</body>")
+
+
+@given(
+    opening_hours_text,
+    st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)),
+)
+@settings(max_examples=300)
+def test_opening_hours_answer_or_refuse_in_one_line(spec: str, now: dt.datetime) -> None:
+    try:
+        hours.parse(spec)
+    except hours.HoursError as exc:
+        assert "\n" not in str(exc)
+    is_open, opens = hours.open_now(spec, "Europe/Berlin", now)
+    assert opens is None or (not is_open and opens > now)

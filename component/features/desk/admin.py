@@ -122,8 +122,8 @@ class OpeningHours(DeskCommand):
                         "hours",
                         "Opening hours",
                         default=company.hours,
-                        desc="e.g. Mo-Fr 09:00-18:00; Sa 10:00-14:00 (or 24/7); "
-                        "empty: none published",
+                        desc="OpenStreetMap syntax, e.g. Mo-Fr 09:00-18:00; Sa 10:00-14:00; "
+                        "PH off (or 24/7); empty: none published",
                     ),
                     Field.text_single(
                         "timezone",

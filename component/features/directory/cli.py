@@ -53,7 +53,10 @@ def add_parsers(sub: Subparsers, parser_class: type[argparse.ArgumentParser]) ->
     add.add_argument("--name", required=True)
     add.add_argument("--email")
     add.add_argument("--timezone", default="UTC")
-    add.add_argument("--hours", help="opening hours, e.g. 'Mo-Fr 09:00-18:00; Sa 10:00-14:00'")
+    add.add_argument(
+        "--hours",
+        help="opening hours in OpenStreetMap syntax, e.g. 'Mo-Fr 09:00-18:00; PH off'",
+    )
     add.add_argument("--category")
     add.add_argument("--city")
     add.add_argument("--phone", help="phone number, e.g. '+7 383 555-01-00'")
