@@ -37,6 +37,7 @@ from component.routing.iq import IqHandlers
 from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
 from component.routing.router import MessageRouter, wait_idle
+from component.search import DirectorySearch
 from component.xmpp import ComponentStream
 from storage import postgres
 from storage import redis as redis_store
@@ -82,11 +83,13 @@ async def build(cfg: Config) -> Parts:
         cfg.redis.url, prefix=f"{cfg.redis.prefix}:{domain}", timeout=cfg.redis.timeout
     )
     stream = ComponentStream(cfg.component)
+    directory = Directory(pg.directory)
     core = Core(
         config=cfg,
         pg=pg,
         rd=rd,
-        directory=Directory(pg.directory),
+        directory=directory,
+        search=DirectorySearch(pg.search, directory),
         stream=stream,
         outbox=Outbox(stream.write, cfg.component.max_stanza_size),
     )
@@ -168,6 +171,7 @@ def _register(core: Core, contributions: list[Contribution]) -> None:
     IqHandlers(
         domain=core.domain,
         directory=core.directory,
+        search=core.search,
         conversations=core.pg.conversations,
         commands=commands,
         disco_extensions=[d for c in contributions for d in c.disco],

@@ -28,6 +28,9 @@ class Directory:
         self._agents: dict[int, dict[str, Agent]] = {}
         self._by_agent: dict[str, set[int]] = {}
         self.loaded = asyncio.Event()
+        #: Counts the changes seen, so that what is derived from the directory
+        #: (the search forms' choices) knows when to be read again.
+        self.generation = 0
 
     # -- lookups (hot path) -------------------------------------------------
 
@@ -36,9 +39,6 @@ class Directory:
 
     def company_by_id(self, company_id: int) -> Company | None:
         return self._by_id.get(company_id)
-
-    def companies(self) -> list[Company]:
-        return sorted(self._by_slug.values(), key=lambda c: c.slug)
 
     def agents(self, company_id: int) -> Iterable[str]:
         return self._agents.get(company_id, {}).keys()
@@ -71,6 +71,7 @@ class Directory:
             agents.setdefault(agent.company_id, {})[agent.jid] = agent
         self._agents = agents
         self._reindex_agents()
+        self.generation += 1
         self.loaded.set()
         log.info("directory.loaded", companies=len(self._by_slug), agents=len(snap.agents))
 
@@ -103,4 +104,5 @@ class Directory:
             self._by_id[company.id] = company
             self._agents[company.id] = {a.jid: a for a in agents}
         self._reindex_agents()
+        self.generation += 1
         log.info("directory.reloaded", slug=slug, present=company is not None)

@@ -33,6 +33,7 @@ from component.routing.hooks import RoutingHooks
 from component.routing.iq import DiscoExtension
 from component.routing.outbox import Outbox
 from component.routing.router import MessageRouter
+from component.search import DirectorySearch
 from component.xmpp import ComponentStream
 from storage import postgres
 from storage import redis as redis_store
@@ -46,6 +47,7 @@ class Core:
     pg: postgres.PostgresStores
     rd: redis_store.RedisStores
     directory: Directory
+    search: DirectorySearch
     stream: ComponentStream
     outbox: Outbox
 

@@ -108,6 +108,42 @@ class DirectorySnapshot:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class CompanySearch:
+    """What a directory search looks for; None (or False) leaves a criterion out.
+
+    Case-insensitive, with surrounding and repeated white space ignored.
+    """
+
+    name: str | None = None  #: any part of the company's name
+    text: str | None = None  #: any part of the name, the slug or the category
+    category: str | None = None  #: the whole category
+    city: str | None = None  #: the whole city
+    takes_requests: bool = False  #: only companies that take requests to several companies
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SearchCursor:
+    """Where a page of search results starts (XEP-0059's ways of asking).
+
+    ``after``/``before`` name a company (its slug) of the results; ``last``
+    asks for the last page; otherwise the page starts at result ``index``.
+    """
+
+    after: str | None = None
+    before: str | None = None
+    last: bool = False
+    index: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KnownValues:
+    """The distinct categories and cities of the directory, as they are spelled."""
+
+    categories: tuple[str, ...]
+    cities: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ImportedCompany:
     """One company of an import file, with its agents."""
 

@@ -21,6 +21,7 @@ from storage.models import (
     Channel,
     Company,
     CompanyDraft,
+    CompanySearch,
     Contact,
     Conversation,
     ConversationStatus,
@@ -35,6 +36,7 @@ from storage.models import (
     Forgotten,
     ImportedCompany,
     ImportReport,
+    KnownValues,
     Limit,
     NewMessage,
     NewRequest,
@@ -51,6 +53,7 @@ from storage.models import (
     RequestState,
     Role,
     RosterJob,
+    SearchCursor,
     StatusChange,
     TargetUpdate,
     Unseen,
@@ -59,6 +62,27 @@ from storage.models import (
 #: Called with a company slug when it (or one of its agents) changed, or with
 #: None when every cached entry must be reloaded (after a reconnect).
 DirectoryListener = Callable[[str | None], Awaitable[None]]
+
+
+class DirectorySearchStore(Protocol):
+    """The directory's search (PostgreSQL, indexed): ordered by relevance, then
+    name, then slug; see :mod:`storage.postgres.tables.company_search`."""
+
+    async def page(
+        self, criteria: CompanySearch, cursor: SearchCursor, limit: int
+    ) -> list[Company] | None:
+        """Up to ``limit`` results from ``cursor``, in order; None when the
+        cursor names a company that is not among the results."""
+
+    async def count(self, criteria: CompanySearch, cap: int) -> int:
+        """How many companies match, counting no further than ``cap``."""
+
+    async def position(self, criteria: CompanySearch, slug: str, cap: int) -> int | None:
+        """How many results come before the company ``slug`` (None: at least
+        ``cap``, or not a result)."""
+
+    async def known_values(self) -> KnownValues:
+        """The distinct categories and cities, in order, as they are spelled."""
 
 
 class DirectoryStore(Protocol):

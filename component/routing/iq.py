@@ -41,6 +41,7 @@ from component.routing.commands import (
     Target,
     resolve_target,
 )
+from component.routing.rsm import NS_RSM
 from component.routing.wire import (
     NS_CHATSTATES,
     NS_CORRECT,
@@ -49,13 +50,13 @@ from component.routing.wire import (
     NS_RECEIPTS,
     NS_SID,
 )
+from component.search import DirectorySearch, SearchQuery
 from extensions.forms import NS_DATA
 from storage.models import Company, Conversation
 from storage.protocols import ConversationStore
 
 NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
 NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
-NS_RSM = "http://jabber.org/protocol/rsm"
 NS_PING = "urn:xmpp:ping"
 NS_VERSION = "jabber:iq:version"
 
@@ -119,12 +120,14 @@ class IqHandlers:
         *,
         domain: str,
         directory: Directory,
+        search: DirectorySearch,
         conversations: ConversationStore,
         commands: CommandRegistry | None = None,
         disco_extensions: Sequence[DiscoExtension] = (),
     ) -> None:
         self.domain = domain
         self.directory = directory
+        self.search = search
         self.conversations = conversations
         self.commands = commands
         self.disco_extensions = disco_extensions
@@ -199,20 +202,20 @@ class IqHandlers:
         out = Element(f"{{{NS_DISCO_ITEMS}}}query")
         reply = iq.reply(clear=True)
         if company is None and (query is None or not query.get("node")):
-            companies = self.directory.companies()
+            # XEP-0030 §4.1: the domain's items are its companies, by name.
             rsm = query.find(f"{{{NS_RSM}}}set") if query is not None else None
-            page, first = _page(companies, rsm)
-            truncated = rsm is None and len(page) < len(companies)
-            for c in page:
+            found, rsm_out = await self.search.paged(
+                SearchQuery(), rsm, MAX_ITEMS_PAGE, self.domain
+            )
+            for hit in found.hits:
                 SubElement(
                     out,
                     f"{{{NS_DISCO_ITEMS}}}item",
-                    jid=company_jid(c.slug, self.domain),
-                    name=c.name,
+                    jid=company_jid(hit.company.slug, self.domain),
+                    name=hit.company.name,
                 )
-            if rsm is not None or truncated:
-                # XEP-0059 §2.6: a limited result without a request says so too.
-                out.append(_rsm_result(first, page, len(companies), self.domain))
+            if rsm_out is not None:
+                out.append(rsm_out)
         elif query is not None and query.get("node") == NS_COMMANDS and self.commands:
             # XEP-0050 §2.2: the commands this requester may run at this address.
             out.set("node", NS_COMMANDS)
@@ -289,49 +292,6 @@ def _identity(query: Element, category: str, itype: str, name: str) -> None:
 
 def _text(parent: Element, tag: str, text: str, ns: str) -> None:
     SubElement(parent, f"{{{ns}}}{tag}").text = text
-
-
-def _page(companies: list[Company], rsm: Element | None) -> tuple[list[Company], int]:
-    """XEP-0059: apply <max/>, <after/>, <before/> and <index/> to the slug order."""
-    limit = MAX_ITEMS_PAGE
-    start, end = 0, len(companies)
-    if rsm is not None:
-        max_el = rsm.find(f"{{{NS_RSM}}}max")
-        after = rsm.find(f"{{{NS_RSM}}}after")
-        before = rsm.find(f"{{{NS_RSM}}}before")
-        index = rsm.find(f"{{{NS_RSM}}}index")
-        try:
-            if max_el is not None and max_el.text is not None:
-                limit = max(0, min(int(max_el.text), MAX_ITEMS_PAGE))
-            if index is not None and index.text is not None:
-                start = max(0, int(index.text))
-        except ValueError:
-            raise XMPPError("bad-request", "Malformed result set request", etype="modify") from None
-        slugs = [c.slug for c in companies]
-        if after is not None and after.text:
-            start = _position(slugs, after.text) + 1
-        if before is not None:
-            end = _position(slugs, before.text) if before.text else len(companies)
-            start = max(0, end - limit)
-    return companies[start : min(end, start + limit)], start
-
-
-def _position(slugs: list[str], jid: str) -> int:
-    slug = jid.partition("@")[0]
-    try:
-        return slugs.index(slug)
-    except ValueError:
-        raise XMPPError("item-not-found", "Unknown result set position", etype="cancel") from None
-
-
-def _rsm_result(first_index: int, page: list[Company], count: int, domain: str) -> Element:
-    out = Element(f"{{{NS_RSM}}}set")
-    if page:
-        first = SubElement(out, f"{{{NS_RSM}}}first", index=str(first_index))
-        first.text = company_jid(page[0].slug, domain)
-        SubElement(out, f"{{{NS_RSM}}}last").text = company_jid(page[-1].slug, domain)
-    SubElement(out, f"{{{NS_RSM}}}count").text = str(count)
-    return out
 
 
 def _version() -> str:

@@ -54,12 +54,14 @@ from storage.postgres.pool import Database, unavailable_on_driver_errors
 from storage.postgres.requests import PgRequestStore
 from storage.postgres.response_times import PgResponseTimeStore
 from storage.postgres.roster_jobs import PgRosterJobStore
+from storage.postgres.search import PgDirectorySearchStore
 from storage.protocols import (
     ArchiveStore,
     ContactStore,
     ConversationStore,
     CustomerStore,
     DeskStore,
+    DirectorySearchStore,
     DirectoryStore,
     NotifyStore,
     RequestStore,
@@ -79,6 +81,7 @@ class PostgresStores:
     def __init__(self, db: Database, *, company_domain: str | None = None) -> None:
         self._db = db
         self.directory: DirectoryStore = PgDirectoryStore(db)
+        self.search: DirectorySearchStore = PgDirectorySearchStore(db)
         self.roster_jobs: RosterJobStore = PgRosterJobStore(db)
         self.conversations: ConversationStore = PgConversationStore(db)
         self.archive: ArchiveStore = PgArchiveStore(db)

@@ -475,11 +475,12 @@ async def test_customer_rate_limit_and_body_length(
 async def test_disco_items_are_paged_with_rsm(
     component: ComponentProcess, clients: Any, db: asyncpg.Connection
 ) -> None:
-    # Three companies next to each other in slug order: nothing can sort between them.
+    # Three companies next to each other in name order (the items' order):
+    # nothing can sort between them.
     prefix = f"t{RUN}-rsm{new_id()[:6]}"
     slugs = [f"{prefix}-{n}" for n in "abc"]
     for slug in slugs:
-        result = await orgchat("company", "add", slug, "--name", f"Paged {slug[-1]}")
+        result = await orgchat("company", "add", slug, "--name", f"Paged {slug}")
         assert result.code == 0, result.err
     customer = await clients(await register("customer"))
 

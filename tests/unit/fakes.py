@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from component.config import ArchiveSettings, LimitsSettings
 from component.directory import Directory
@@ -29,15 +29,18 @@ from storage.models import (
     ArchivedMessage,
     ArchiveResult,
     Company,
+    CompanySearch,
     Conversation,
     Delivery,
     DirectorySnapshot,
+    KnownValues,
     Limit,
     NewMessage,
     Once,
     Party,
     PresenceChange,
     Role,
+    SearchCursor,
 )
 
 
@@ -85,6 +88,95 @@ class FakeDirectoryStore:
         if slug not in self.companies:
             raise NotFound(slug)
         return sorted(self.agents.get(self.companies[slug].id, []), key=lambda a: a.jid)
+
+
+class FakeDirectorySearchStore:
+    """The directory's search over companies in memory, by PostgreSQL's rules
+    (tests/contracts/test_search.py holds the two to the same results)."""
+
+    def __init__(self, companies: Iterable[Company] | dict[str, Company] = ()) -> None:
+        """``companies`` by slug (a FakeDirectoryStore's, shared) or a list of them."""
+        self.companies: dict[str, Company] = (
+            companies if isinstance(companies, dict) else {c.slug: c for c in companies}
+        )
+
+    def _ordered(self, criteria: CompanySearch) -> list[Company]:
+        name, text = _blank_to_none(criteria.name), _blank_to_none(criteria.text)
+        category, city = _blank_to_none(criteria.category), _blank_to_none(criteria.city)
+        found = []
+        for c in self.companies.values():
+            folded = _fold(c.name)
+            if criteria.takes_requests and not c.accepts_requests:
+                continue
+            if name is not None and _fold(name) not in folded:
+                continue
+            if text is not None and not any(
+                _fold(text) in value for value in (folded, c.slug, _fold(c.category or ""))
+            ):
+                continue
+            if category is not None and _fold(c.category or "") != _fold(category):
+                continue
+            if city is not None and _fold(c.city or "") != _fold(city):
+                continue
+            found.append(c)
+        ranked_by = name if name is not None else text
+
+        def key(c: Company) -> tuple[int, str, str]:
+            folded = _fold(c.name)
+            rank = 0
+            if ranked_by is not None:
+                part = _fold(ranked_by)
+                rank = 0 if folded.startswith(part) or f" {part}" in folded else 1
+            return rank, folded, c.slug
+
+        return sorted(found, key=key)
+
+    async def page(
+        self, criteria: CompanySearch, cursor: SearchCursor, limit: int
+    ) -> list[Company] | None:
+        ordered = self._ordered(criteria)
+        slugs = [c.slug for c in ordered]
+        anchor = cursor.before if cursor.before is not None else cursor.after
+        if anchor is not None and anchor not in slugs:
+            return None
+        if cursor.before is not None:
+            end = slugs.index(cursor.before)
+            return ordered[max(0, end - limit) : end]
+        if cursor.last:
+            return ordered[max(0, len(ordered) - limit) :]
+        start = slugs.index(cursor.after) + 1 if cursor.after is not None else cursor.index
+        return ordered[start : start + limit]
+
+    async def count(self, criteria: CompanySearch, cap: int) -> int:
+        return min(len(self._ordered(criteria)), cap)
+
+    async def position(self, criteria: CompanySearch, slug: str, cap: int) -> int | None:
+        slugs = [c.slug for c in self._ordered(criteria)]
+        if slug not in slugs or slugs.index(slug) >= cap:
+            return None
+        return slugs.index(slug)
+
+    async def known_values(self) -> KnownValues:
+        def distinct(values: Iterable[str | None]) -> tuple[str, ...]:
+            spelled: dict[str, str] = {}
+            for value in values:
+                if value and value.strip():
+                    spelled.setdefault(_fold(value), " ".join(value.split()))
+            return tuple(spelled[key] for key in sorted(spelled))
+
+        by_slug = sorted(self.companies.values(), key=lambda c: c.slug)
+        return KnownValues(
+            categories=distinct(c.category for c in by_slug),
+            cities=distinct(c.city for c in by_slug),
+        )
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value if value is not None and value.strip() else None
 
 
 class FakeConversations:

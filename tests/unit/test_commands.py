@@ -28,11 +28,12 @@ from component.routing.commands import (
     Target,
 )
 from component.routing.iq import IqHandlers
+from component.search import DirectorySearch
 from extensions.forms import NS_DATA, Column, Field, Form, Option, ResultForm, Table
 from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
 from storage.errors import Unavailable
-from tests.unit.fakes import FakeConversations, FakeDirectoryStore
+from tests.unit.fakes import FakeConversations, FakeDirectorySearchStore, FakeDirectoryStore
 
 DOMAIN = "biz.localhost"
 NS = "jabber:component:accept"
@@ -222,7 +223,11 @@ async def env(monkeypatch: pytest.MonkeyPatch) -> Env:
     for command in (order, hours, Desk(directory)):
         registry.add(command)
     handlers = IqHandlers(
-        domain=DOMAIN, directory=directory, conversations=FakeConversations(), commands=registry
+        domain=DOMAIN,
+        directory=directory,
+        search=DirectorySearch(FakeDirectorySearchStore(store.companies), directory),
+        conversations=FakeConversations(),
+        commands=registry,
     )
     return Env(registry, handlers, order, hours, clock, sent)
 

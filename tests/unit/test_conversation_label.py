@@ -12,7 +12,8 @@ from component.directory import Directory
 from component.features.directory.iq import DirectoryIqHandlers
 from component.features.directory.response_times import ResponseTimes
 from component.routing.iq import IqHandlers
-from tests.unit.fakes import FakeConversations, FakeDirectoryStore
+from component.search import DirectorySearch
+from tests.unit.fakes import FakeConversations, FakeDirectorySearchStore, FakeDirectoryStore
 from tests.unit.test_directory_iq import FakeResponseTimes
 
 pytestmark = pytest.mark.asyncio
@@ -48,10 +49,14 @@ async def test_vcard_and_disco_name_match_the_messages_label(
     company = directory.company("pizza")
     assert company is not None
     [conv] = await conversations.open_many([(company.id, "alice@localhost", nick)])
-    handlers = IqHandlers(domain=DOMAIN, directory=directory, conversations=conversations)
+    search = DirectorySearch(FakeDirectorySearchStore(store.companies), directory)
+    handlers = IqHandlers(
+        domain=DOMAIN, directory=directory, search=search, conversations=conversations
+    )
     cards = DirectoryIqHandlers(
         domain=DOMAIN,
         directory=directory,
+        search=search,
         conversations=conversations,
         response_times=ResponseTimes(FakeResponseTimes()),
     )

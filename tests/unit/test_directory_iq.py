@@ -1,7 +1,8 @@
 """The directory's IQs without sockets: search forms, result pages, cards, extended info.
 
 Stanza tests (exact XML in, exact XML out) of :mod:`component.features.directory.iq`
-and of the matching rules in :mod:`component.features.directory.search`, then the
+and of the search's pages (:mod:`component.search`, over the fake search store
+that tests/contracts/test_search.py holds to PostgreSQL's answers), then the
 handlers fed with IQs, as slixmpp would call them.
 """
 
@@ -24,14 +25,14 @@ from component.features.directory import cards
 from component.features.directory import iq as d
 from component.features.directory.input import load_import
 from component.features.directory.response_times import ResponseTimes
-from component.features.directory.search import SearchQuery, fold, known_values, search
 from component.routing.commands import Target
 from component.routing.iq import IqHandlers
-from component.routing.rsm import NS_RSM, rsm_window
+from component.routing.rsm import NS_RSM
+from component.search import MAX_EXAMINED, DirectorySearch, SearchQuery
 from extensions.xml import PayloadError
 from storage.errors import Unavailable
-from storage.models import Company
-from tests.unit.fakes import FakeConversations, FakeDirectoryStore
+from storage.models import Company, CompanySearch, SearchCursor
+from tests.unit.fakes import FakeConversations, FakeDirectorySearchStore, FakeDirectoryStore
 
 NS = "jabber:component:accept"
 DOMAIN = "biz.localhost"
@@ -70,34 +71,75 @@ def canonical(xml: str | ET.Element) -> str:
     return ET.canonicalize(ET.tostring(el, encoding="unicode"), strip_text=True)
 
 
-# -- matching -------------------------------------------------------------------------
+# -- pages ----------------------------------------------------------------------------
 
 
-def test_matching_is_case_insensitive_and_ordered_by_name() -> None:
-    everyone = [PIZZA, VELO, APTEKA, BARE]
-    hits = search(everyone, SearchQuery(), NOON)
-    assert [h.company.slug for h in hits] == ["apteka", "bare", "pizza-napoli", "velo"]
+def searching(*companies: Company, now: dt.datetime = NOON) -> DirectorySearch:
+    return DirectorySearch(
+        FakeDirectorySearchStore(companies), Directory(FakeDirectoryStore()), lambda: now
+    )
+
+
+@pytest.mark.asyncio
+async def test_open_now_is_judged_in_each_companys_time_zone() -> None:
+    search = searching(PIZZA, VELO, APTEKA, BARE)
+    found = await search.find(SearchQuery(), limit=10)
+    assert found is not None
+    assert [h.company.slug for h in found.hits] == ["apteka", "bare", "pizza-napoli", "velo"]
     # 19:00 in Novosibirsk (open till 21:00); Velo opens at 13:00 UTC.
-    assert [h.open_now for h in hits] == [True, True, True, False]
-
-    def slugs(**criteria: object) -> list[str]:
-        query = SearchQuery(**criteria)  # type: ignore[arg-type]
-        return [h.company.slug for h in search(everyone, query, NOON)]
-
-    assert slugs(name="NAPOLI") == ["pizza-napoli"]
-    assert slugs(name="apteka tomsk") == ["apteka"]  # repeated spaces do not matter
-    assert slugs(name="shop") == ["bare"]
-    assert slugs(category="bike-shop") == ["velo"]
-    assert slugs(category="bike") == []  # whole values only
-    assert slugs(city=" NOVOSIBIRSK ") == ["pizza-napoli", "velo"]
-    assert slugs(city="Novosibirsk", open_now=True) == ["pizza-napoli"]
-    assert slugs(open_now=True) == ["apteka", "bare", "pizza-napoli"]
-    assert fold("  Bike   Shop ") == "bike shop"
+    assert [h.open_now for h in found.hits] == [True, True, True, False]
+    assert (found.index, found.count, found.more) == (0, 4, False)
+    only_open = await search.find(SearchQuery(open_now=True), limit=10)
+    assert only_open is not None
+    assert [h.company.slug for h in only_open.hits] == ["apteka", "bare", "pizza-napoli"]
+    assert (only_open.index, only_open.count) == (None, None)  # not counted
 
 
-def test_known_values_are_distinct_case_insensitively() -> None:
-    assert known_values([PIZZA, VELO, APTEKA, BARE], lambda c: c.city) == ["Novosibirsk", "Tomsk"]
-    assert known_values([PIZZA, VELO, BARE], lambda c: c.category) == ["Bike-Shop", "restaurant"]
+@pytest.mark.asyncio
+async def test_pages_of_open_companies_skip_the_closed_ones() -> None:
+    closed = "Mo-Su 00:00-00:01"  # closed at noon, every day
+    many = [
+        company(n, f"c{n:03d}", f"Company {n:03d}", hours=None if n % 3 == 0 else closed)
+        for n in range(300)
+    ]
+    search = searching(*many)
+    found = await search.find(SearchQuery(open_now=True), limit=20)
+    assert found is not None
+    assert [h.company.slug for h in found.hits] == [f"c{n:03d}" for n in range(0, 60, 3)]
+    assert found.more
+    after = await search.find(
+        SearchQuery(open_now=True), limit=20, cursor=SearchCursor(after="c057")
+    )
+    assert after is not None
+    assert [h.company.slug for h in after.hits] == [f"c{n:03d}" for n in range(60, 120, 3)]
+    before = await search.find(
+        SearchQuery(open_now=True), limit=3, cursor=SearchCursor(before="c060")
+    )
+    assert before is not None
+    assert [h.company.slug for h in before.hits] == ["c051", "c054", "c057"]
+
+
+@pytest.mark.asyncio
+async def test_a_page_of_open_companies_looks_at_a_bounded_number() -> None:
+    closed = "Mo-Su 00:00-00:01"
+    many = [company(n, f"c{n:04d}", f"Company {n:04d}", hours=closed) for n in range(2000)]
+    many.append(company(9999, "z-open", "Zz open"))
+    found = await searching(*many).find(SearchQuery(open_now=True), limit=20)
+    assert found is not None
+    assert found.hits == [] and found.more  # looked at MAX_EXAMINED, then gave up
+    store = FakeDirectorySearchStore(many)
+    looked: list[int] = []
+    page = store.page
+
+    async def counting(*args: object) -> list[Company] | None:
+        got = await page(*args)  # type: ignore[arg-type]
+        looked.append(len(got or []))
+        return got
+
+    store.page = counting  # type: ignore[method-assign]
+    search = DirectorySearch(store, Directory(FakeDirectoryStore()), lambda: NOON)
+    await search.find(SearchQuery(open_now=True), limit=20)
+    assert sum(looked) == MAX_EXAMINED
 
 
 # -- XEP-0055 forms ---------------------------------------------------------------------
@@ -130,8 +172,10 @@ SEARCH_FORM = f"""
 """
 
 
-def test_search_form_is_built_from_the_directory() -> None:
-    assert canonical(d.search_form([PIZZA, APTEKA, BARE])) == canonical(SEARCH_FORM)
+@pytest.mark.asyncio
+async def test_search_form_is_built_from_the_directory() -> None:
+    known = await searching(PIZZA, APTEKA, BARE).known_values()
+    assert canonical(d.search_form(known)) == canonical(SEARCH_FORM)
 
 
 SUBMITTED = """
@@ -147,7 +191,7 @@ SUBMITTED = """
 
 def test_parse_a_submitted_form() -> None:
     query = d.parse_search(ET.fromstring(SUBMITTED))
-    assert query == SearchQuery(name="napoli", category=None, city="Novosibirsk", open_now=True)
+    assert query == SearchQuery(CompanySearch(name="napoli", city="Novosibirsk"), open_now=True)
     # Only the fields a client filled in; no FORM_TYPE is fine too.
     empty = ET.fromstring(f'<x xmlns="{DATA}" type="submit"/>')
     assert d.parse_search(empty) == SearchQuery()
@@ -227,20 +271,21 @@ RESULTS = """
 """
 
 
-def test_a_page_of_results() -> None:
-    hits = search([PIZZA, APTEKA, BARE], SearchQuery(), NOON)
+@pytest.mark.asyncio
+async def test_a_page_of_results() -> None:
     rsm = ET.fromstring(
         '<set xmlns="http://jabber.org/protocol/rsm"><max>2</max>'
         "<after>apteka@biz.localhost</after></set>"
     )
-    assert canonical(d.search_results(hits, rsm, DOMAIN)) == canonical(RESULTS)
+    found, out = await searching(PIZZA, APTEKA, BARE).paged(SearchQuery(), rsm, 50, DOMAIN)
+    assert canonical(d.search_results(found.hits, out, DOMAIN)) == canonical(RESULTS)
 
 
 def _rsm(inner: str) -> ET.Element:
     return ET.fromstring(f'<set xmlns="http://jabber.org/protocol/rsm">{inner}</set>')
 
 
-KEYS = [f"k{n}" for n in range(10)]
+KEYS = [company(n, f"k{n}", f"Key {n}") for n in range(10)]
 
 
 @pytest.mark.parametrize(
@@ -251,38 +296,65 @@ KEYS = [f"k{n}" for n in range(10)]
         ("<max>3</max>", (0, 3)),
         ("<max>100</max>", (0, 4)),  # never more than the limit
         ("<max>0</max>", (0, 0)),  # the count only
-        ("<max>3</max><after>k2</after>", (3, 6)),
-        ("<max>3</max><after>k8</after>", (9, 10)),
-        ("<max>3</max><after>k9</after>", (10, 10)),
+        ("<max>3</max><after>k2@biz.localhost</after>", (3, 6)),
+        ("<max>3</max><after>k8@biz.localhost</after>", (9, 10)),
+        ("<max>3</max><after>k9@biz.localhost</after>", (10, 10)),
         ("<max>3</max><before/>", (7, 10)),  # the last page
-        ("<max>3</max><before>k5</before>", (2, 5)),
-        ("<max>3</max><before>k1</before>", (0, 1)),
+        ("<max>3</max><before>k5@biz.localhost</before>", (2, 5)),
+        ("<max>3</max><before>k1@biz.localhost</before>", (0, 1)),
         ("<max>2</max><index>4</index>", (4, 6)),
         ("<max>2</max><index>40</index>", (10, 10)),
     ],
 )
-def test_result_set_windows(rsm: str | None, window: tuple[int, int]) -> None:
-    assert rsm_window(KEYS, None if rsm is None else _rsm(rsm), 4) == window
+@pytest.mark.asyncio
+async def test_result_set_windows(rsm: str | None, window: tuple[int, int]) -> None:
+    found, out = await searching(*KEYS).paged(
+        SearchQuery(), None if rsm is None else _rsm(rsm), 4, DOMAIN
+    )
+    start, end = window
+    assert [h.company.slug for h in found.hits] == [f"k{n}" for n in range(start, end)]
+    if rsm is None:
+        assert out is not None  # more than a page: it says so, unasked
+    assert out is not None
+    assert out.findtext(f"{{{NS_RSM}}}count") == "10"
+    first = out.find(f"{{{NS_RSM}}}first")
+    if start == end:
+        assert first is None
+    else:
+        assert first is not None and first.get("index") == str(start)
+        assert first.text == f"k{start}@biz.localhost"
+        assert out.findtext(f"{{{NS_RSM}}}last") == f"k{end - 1}@biz.localhost"
 
 
 @pytest.mark.parametrize(
     ("rsm", "condition"),
     [
-        ("<after>nobody</after>", "item-not-found"),
-        ("<before>nobody</before>", "item-not-found"),
+        ("<after>nobody@biz.localhost</after>", "item-not-found"),
+        ("<before>nobody@biz.localhost</before>", "item-not-found"),
+        ("<after>k1@elsewhere.example</after>", "item-not-found"),
+        ("<after>k1+abcdefghij@biz.localhost</after>", "item-not-found"),
         ("<max>many</max>", "bad-request"),
         ("<index>first</index>", "bad-request"),
     ],
 )
-def test_result_set_errors(rsm: str, condition: str) -> None:
+@pytest.mark.asyncio
+async def test_result_set_errors(rsm: str, condition: str) -> None:
     with pytest.raises(XMPPError) as refused:
-        rsm_window(KEYS, _rsm(rsm), 4)
+        await searching(*KEYS).paged(SearchQuery(), _rsm(rsm), 4, DOMAIN)
     assert refused.value.condition == condition
 
 
-def test_more_than_a_page_says_so_without_a_request() -> None:
+@pytest.mark.asyncio
+async def test_everything_in_one_page_needs_no_set() -> None:
+    found, out = await searching(*KEYS).paged(SearchQuery(), None, 50, DOMAIN)
+    assert len(found.hits) == 10 and out is None
+
+
+@pytest.mark.asyncio
+async def test_more_than_a_page_says_so_without_a_request() -> None:
     many = [company(n, f"c{n:03d}", f"Company {n:03d}") for n in range(60)]
-    out = d.search_results(search(many, SearchQuery(), NOON), None, DOMAIN)
+    found, rsm = await searching(*many).paged(SearchQuery(), None, d.MAX_SEARCH_PAGE, DOMAIN)
+    out = d.search_results(found.hits, rsm, DOMAIN)
     assert len(out.findall(f"{{{DATA}}}x/{{{DATA}}}item")) == d.MAX_SEARCH_PAGE
     assert (
         out.findtext("{http://jabber.org/protocol/rsm}set/{http://jabber.org/protocol/rsm}count")
@@ -413,9 +485,13 @@ async def _handlers(
         directory_store.agents[c.id] = []
     directory = Directory(directory_store)
     await directory.reload(None)
+    search = DirectorySearch(
+        FakeDirectorySearchStore((PIZZA, VELO, APTEKA)), directory, lambda: NOON
+    )
     directory_iq = d.DirectoryIqHandlers(
         domain=DOMAIN,
         directory=directory,
+        search=search,
         conversations=FakeConversations(),
         response_times=ResponseTimes(store, wait_s=0.2),
         now=lambda: NOON,
@@ -423,6 +499,7 @@ async def _handlers(
     iq_handlers = IqHandlers(
         domain=DOMAIN,
         directory=directory,
+        search=search,
         conversations=FakeConversations(),
         disco_extensions=[directory_iq],
     )
@@ -636,14 +713,17 @@ def _demo() -> list[Company]:
     ]
 
 
-def test_the_documented_examples_are_what_the_code_does() -> None:
+@pytest.mark.asyncio
+async def test_the_documented_examples_are_what_the_code_does() -> None:
     demo = _demo()
-    assert canonical(_documented("s1", "result")) == canonical(d.search_form(demo))
+    search = searching(*demo, now=DOC_NOW)
+    form = d.search_form(await search.known_values())
+    assert canonical(_documented("s1", "result")) == canonical(form)
 
     submitted = _documented("s2", "set")
     criteria = d.parse_search(submitted.find(f"{{{DATA}}}x"))
-    hits = search(demo, criteria, DOC_NOW)
-    results = d.search_results(hits, submitted.find(f"{{{NS_RSM}}}set"), DOMAIN)
+    found, rsm = await search.paged(criteria, submitted.find(f"{{{NS_RSM}}}set"), 50, DOMAIN)
+    results = d.search_results(found.hits, rsm, DOMAIN)
     assert canonical(_documented("s2", "result")) == canonical(results)
 
     pizza = next(c for c in demo if c.slug == "pizza-napoli")

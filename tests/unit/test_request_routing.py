@@ -23,6 +23,7 @@ from component.errors import (
 from component.features.requests.hooks import RequestHooks
 from component.features.requests.service import RequestService
 from component.routing.outbox import Outbox
+from component.search import DirectorySearch
 from extensions.request.create import Create, Search
 from extensions.request.offers import offer_text, parse_offer
 from extensions.request.stanza import FORM_OFFER
@@ -33,6 +34,7 @@ from storage.models import (
 from tests.unit.fakes import (
     FakeArchive,
     FakeConversations,
+    FakeDirectorySearchStore,
     FakeDirectoryStore,
     FakeLimits,
     message_router,
@@ -99,6 +101,7 @@ async def env() -> AsyncIterator[Env]:
     service = RequestService(
         domain=DOMAIN,
         directory=directory,
+        search=DirectorySearch(FakeDirectorySearchStore(store.companies), directory, lambda: NOW),
         store=requests,
         limits=limits,
         router=router,
@@ -166,10 +169,10 @@ async def test_customer_rate_and_company_intake(env: Env) -> None:
 
 
 async def test_search_open_first_case_insensitive(env: Env) -> None:
-    found = env.service.search(Search("TYRES", None, None, None), 10)
+    found = await env.service.search(Search("TYRES", None, None, None), 10)
     # north is open on Monday noon; south (weekends) after; quiet opted out.
     assert [c.slug for c in found] == ["east", "north", "south"]
-    found = env.service.search(Search("tyres", "tomsk", "nor", None), 10)
+    found = await env.service.search(Search("tyres", "tomsk", "nor", None), 10)
     assert [c.slug for c in found] == ["north"]
     view = await env.service.create(CUSTOMER, ask(search=Search("tyres", "Tomsk", None, 1)))
     assert [(t.jid, t.status) for t in view.targets] == [(jid("north"), "sent")]

@@ -1,8 +1,8 @@
 """The company directory as customers see it, and as the operator keeps it.
 
-* :mod:`.search`: the one search of the directory (XEP-0055 here, and the
-  companies of a request to several companies);
-* :mod:`.iq`: XEP-0055 search, vcard-temp and vCard4 cards, and the company
+* :mod:`.iq`: XEP-0055 search (through the core's one search of the
+  directory, :mod:`component.search`, which requests to several companies
+  use too), vcard-temp and vCard4 cards, and the company
   information of service discovery; :mod:`.cards` builds the cards;
 * :mod:`.response_times`: the median first response shown on the cards;
 * :mod:`.input`, :mod:`.cli`: ``orgchat company``, ``agent``, ``import`` and
@@ -31,6 +31,7 @@ class DirectoryFeature(Feature):
         handlers = DirectoryIqHandlers(
             domain=core.domain,
             directory=core.directory,
+            search=core.search,
             conversations=core.pg.conversations,
             response_times=ResponseTimes(core.pg.response_times),
         )

@@ -9,8 +9,9 @@
   category, city, open now), an IQ set with the submitted form returns the
   matching companies as a ``<reported/>`` + ``<item/>`` table. Results are
   paged with XEP-0059 (``<set/>`` in ``<query/>``, at most
-  :data:`MAX_SEARCH_PAGE` per page; keys are company JIDs) and read from the
-  in-memory directory only (:mod:`component.features.directory.search`).
+  :data:`MAX_SEARCH_PAGE` per page; keys are company JIDs) and ordered by
+  relevance, then name; PostgreSQL's indexes answer them
+  (:mod:`component.search`).
 * XEP-0292 vCard4 of each company (and of the service): the IQ
   ``<vcard xmlns="urn:ietf:params:xml:ns:vcard-4.0"/>`` of XEP-0292 up to
   version 0.11, and the PEP-style ``<items node="urn:xmpp:vcard4"/>`` read of
@@ -30,7 +31,6 @@ offers no such service; XEP-0055 defines no error of its own).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -43,8 +43,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from component.addressing import company_jid, display_name
 from component.directory import Directory
-from component.errors import BadRequest, NotReady, RoutingError, xmpp_errors
-from component.features.directory import search as directory_search
+from component.errors import BadRequest, RoutingError, xmpp_errors
 from component.features.directory.cards import (
     NS_VCARD,
     NS_VCARD4,
@@ -56,14 +55,14 @@ from component.features.directory.cards import (
     vcard_temp,
 )
 from component.features.directory.response_times import ResponseTimes
-from component.features.directory.search import Hit, SearchQuery
 from component.routing.commands import Target, resolve_target
 from component.routing.iq import agent_conversation, only_get
-from component.routing.rsm import NS_RSM, rsm_set, rsm_window
+from component.routing.rsm import NS_RSM
+from component.search import DirectorySearch, Hit, SearchQuery
 from extensions.forms import NS_DATA, Column, Field, Form, Option, ResultForm, Table
 from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
-from storage.models import Company
+from storage.models import Company, CompanySearch, KnownValues
 from storage.protocols import ConversationStore
 
 NS_SEARCH = "jabber:iq:search"
@@ -109,12 +108,14 @@ class DirectoryIqHandlers:
         *,
         domain: str,
         directory: Directory,
+        search: DirectorySearch,
         conversations: ConversationStore,
         response_times: ResponseTimes,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.domain = domain
         self.directory = directory
+        self._search = search
         self.conversations = conversations
         self.response_times = response_times
         self._now = now
@@ -158,21 +159,16 @@ class DirectoryIqHandlers:
         target, _, _ = resolve_target(self.directory, iq["to"])
         if target is not Target.DOMAIN:
             raise NotOffered(f"Search the directory at {self.domain}")
-        if not self.directory.loaded.is_set():
-            raise NotReady("Service starting, retry later")
         query = iq.xml.find(f"{{{NS_SEARCH}}}query")
         assert query is not None  # the handler's matcher
-        companies = self.directory.companies()
-        # A scan of the whole directory: in a worker thread, so that a broad
-        # search never holds up the messages of everybody else.
         if iq["type"] == "get":
-            out = await asyncio.to_thread(search_form, companies)
+            out = search_form(await self._search.known_values())
         else:
             criteria = parse_search(query.find(f"{{{NS_DATA}}}x"))
-            hits = await asyncio.to_thread(
-                directory_search.search, companies, criteria, self._now()
+            found, rsm = await self._search.paged(
+                criteria, query.find(f"{{{NS_RSM}}}set"), MAX_SEARCH_PAGE, self.domain
             )
-            out = search_results(hits, query.find(f"{{{NS_RSM}}}set"), self.domain)
+            out = search_results(found.hits, rsm, self.domain)
         reply = iq.reply(clear=True)
         reply.append(out)
         reply.send()
@@ -234,20 +230,18 @@ class DirectoryIqHandlers:
 # -- XEP-0055 forms -------------------------------------------------------------------
 
 
-def search_form(companies: Sequence[Company]) -> Element:
+def search_form(known: KnownValues) -> Element:
     """The ``<query/>`` answering a search get: instructions and the data form."""
     out = Element(f"{{{NS_SEARCH}}}query")
     SubElement(out, f"{{{NS_SEARCH}}}instructions").text = SEARCH_INSTRUCTIONS
-    categories = directory_search.known_values(companies, lambda c: c.category)
-    cities = directory_search.known_values(companies, lambda c: c.city)
     form = Form(
         title="Find a company",
         instructions=SEARCH_INSTRUCTIONS,
         fields=[
             Field.hidden("FORM_TYPE", NS_SEARCH),
             Field.text_single("name", "Name", desc="Any part of the company's name"),
-            _choice("category", "Category", "Any category", categories),
-            _choice("city", "City", "Any city", cities),
+            _choice("category", "Category", "Any category", known.categories),
+            _choice("city", "City", "Any city", known.cities),
             Field.boolean("open-now", "Open now", default=False),
         ],
     )
@@ -281,34 +275,34 @@ def parse_search(x: Element | None) -> SearchQuery:
     category = form.text("category", required=False, label="Category")
     city = form.text("city", required=False, label="City")
     return SearchQuery(
-        name=name,
-        category=None if category == ANY else category,
-        city=None if city == ANY else city,
+        CompanySearch(
+            name=name,
+            category=None if category == ANY else category,
+            city=None if city == ANY else city,
+        ),
         open_now=form.boolean("open-now", label="Open now"),
     )
 
 
 def search_results(hits: Sequence[Hit], rsm: Element | None, domain: str) -> Element:
-    """The ``<query/>`` answering a search set: one page of the table, and ``<set/>``."""
-    jids = [company_jid(hit.company.slug, domain) for hit in hits]
-    start, end = rsm_window(jids, rsm, MAX_SEARCH_PAGE)
+    """The ``<query/>`` answering a search set: one page of the table, and its
+    ``<set/>`` when there is one."""
     rows = [
         {
-            "jid": jid,
+            "jid": company_jid(hit.company.slug, domain),
             "name": hit.company.name,
             "category": _values(hit.company.category),
             "city": _values(hit.company.city),
             "open-now": "true" if hit.open_now else "false",
         }
-        for hit, jid in zip(hits[start:end], jids[start:end], strict=True)
+        for hit in hits
     ]
     out = Element(f"{{{NS_SEARCH}}}query")
     # XEP-0004 §3.4 (2.13.1): a table result has no top-level field, so no
     # FORM_TYPE field either, unlike the older example of XEP-0055 §3.
     out.append(ResultForm(table=Table(RESULT_COLUMNS, rows)).element())
-    if rsm is not None or end - start < len(jids):
-        # XEP-0059 §2.6: a limited result without a request says so too.
-        out.append(rsm_set(jids, start, end))
+    if rsm is not None:
+        out.append(rsm)
     return out
 
 

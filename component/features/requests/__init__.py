@@ -35,6 +35,7 @@ class Requests(Feature):
         service = RequestService(
             domain=core.domain,
             directory=core.directory,
+            search=core.search,
             store=core.pg.requests,
             limits=core.rd.limits,
             router=router,

@@ -62,7 +62,7 @@ class Ask(Command):
         self.service = service
 
     async def start(self, ctx: Context) -> Step:
-        everyone = self.service.search(Search(None, None, None, None), MAX_LISTED)
+        everyone = await self.service.search(Search(None, None, None, None), MAX_LISTED)
         if not everyone:
             return Done(note="No company takes requests yet.", note_type="warn")
         most = self.service.settings.max_companies
@@ -82,9 +82,15 @@ class Ask(Command):
                         _company_options(everyone, self.service.domain),
                     ),
                     Field.list_single(
-                        "category", "Category", [Option("", "Any"), *self.service.categories()]
+                        "category",
+                        "Category",
+                        [Option("", "Any"), *await self.service.categories()],
                     ),
-                    Field.list_single("city", "City", [Option("", "Any"), *self.service.cities()]),
+                    Field.list_single(
+                        "city",
+                        "City",
+                        [Option("", "Any"), *await self.service.cities()],
+                    ),
                     Field.text_single("text", "Name contains"),
                     Field.text_single(
                         "max", f"How many companies (1-{most})", default=str(min(5, most))
@@ -101,7 +107,9 @@ class Ask(Command):
         )
 
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
-        listed = [f"{c.slug}@{self.service.domain}" for c in self.service.directory.companies()]
+        # The choices offered: the companies listed when the form was made.
+        offered = await self.service.search(Search(None, None, None, None), MAX_LISTED)
+        listed = [f"{c.slug}@{self.service.domain}" for c in offered]
         companies = tuple(form.choices("companies", listed, required=False, label="Companies"))
         category = form.text("category", required=False, label="Category")
         city = form.text("city", required=False, label="City")

@@ -42,13 +42,12 @@ from component.errors import (
     TooManyRecipients,
     UnknownAddress,
 )
-from component.features.directory import search as directory_search
-from component.features.directory.search import SearchQuery
 from component.features.requests.hooks import status_messages
 from component.hours import open_now
 from component.logs import get_logger
 from component.routing.outbox import Outbox, new_id
 from component.routing.router import MessageRouter
+from component.search import DirectorySearch, SearchQuery
 from extensions import forms
 from extensions.request.create import Create, Search
 from extensions.request.offers import offer_from_form
@@ -59,6 +58,7 @@ from extensions.request.views import RequestView, TargetView
 from storage.errors import Conflict, NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
     Company,
+    CompanySearch,
     Limit,
     NewRequest,
     Notice,
@@ -93,6 +93,7 @@ class RequestService:
         *,
         domain: str,
         directory: Directory,
+        search: DirectorySearch,
         store: RequestStore,
         limits: LimitStore,
         router: MessageRouter,
@@ -103,6 +104,7 @@ class RequestService:
     ) -> None:
         self.domain = domain
         self.directory = directory
+        self.finder = search
         self.store = store
         self.limits = limits
         self.router = router
@@ -126,7 +128,7 @@ class RequestService:
             assert ask.search is not None
             if ask.search.max is not None and ask.search.max > most:
                 raise TooManyRecipients(f"At most {most} companies per request")
-            found = self.search(ask.search, ask.search.max or most)
+            found = await self.search(ask.search, ask.search.max or most)
             if not found:
                 raise UnknownAddress("No company matches this search")
             candidates = [Candidate(company_jid(c.slug, self.domain), c) for c in found]
@@ -236,21 +238,30 @@ class RequestService:
 
     # -- directory ---------------------------------------------------------------
 
-    def search(self, search: Search, limit: int) -> list[Company]:
+    async def search(self, search: Search, limit: int) -> list[Company]:
         """Companies that take requests and match every given criterion (the
-        directory's search), open ones first, then by name."""
-        query = SearchQuery(
+        directory's search), open ones first, then by relevance and name."""
+        criteria = CompanySearch(
             category=search.category, city=search.city, text=search.text, takes_requests=True
         )
-        hits = directory_search.search(self.directory.companies(), query, self.now())
-        hits.sort(key=lambda hit: not hit.open_now)  # stable: by name within each
-        return [hit.company for hit in hits[: min(limit, SEARCH_MAX)]]
+        wanted = min(limit, SEARCH_MAX)
+        chosen: list[Company] = []
+        for open_only in (True, False):
+            found = await self.finder.find(
+                SearchQuery(criteria, open_now=open_only), limit=wanted, counted=False
+            )
+            assert found is not None  # no cursor: every search has a first page
+            seen = {c.slug for c in chosen}
+            chosen += [hit.company for hit in found.hits if hit.company.slug not in seen]
+            if len(chosen) >= wanted:
+                break
+        return chosen[:wanted]
 
-    def categories(self) -> list[str]:
-        return directory_search.known_values(self.directory.companies(), lambda c: c.category)
+    async def categories(self) -> tuple[str, ...]:
+        return (await self.finder.known_values()).categories
 
-    def cities(self) -> list[str]:
-        return directory_search.known_values(self.directory.companies(), lambda c: c.city)
+    async def cities(self) -> tuple[str, ...]:
+        return (await self.finder.known_values()).cities
 
     def _named(self, jid: str) -> Candidate:
         company = self._company_of(jid)

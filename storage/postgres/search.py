@@ -1,0 +1,46 @@
+"""DirectorySearchStore on PostgreSQL: the directory's search, through indexes.
+
+The SQL is :mod:`.tables.company_search`'s. Each search runs in a read-only
+transaction with ``plan_cache_mode = force_custom_plan``: asyncpg prepares
+every statement, and a generic plan (made without the searched text) could
+not tell a rare part of a name, which the trigram index finds at once, from
+a common one, best read in name order until a page is full.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from storage.models import Company, CompanySearch, KnownValues, SearchCursor
+from storage.postgres.pool import Conn, Database
+from storage.postgres.tables import company_search
+
+
+class PgDirectorySearchStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @contextlib.asynccontextmanager
+    async def _searching(self) -> AsyncIterator[Conn]:
+        async with self._db.acquire() as conn, conn.transaction(readonly=True):
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            yield conn
+
+    async def page(
+        self, criteria: CompanySearch, cursor: SearchCursor, limit: int
+    ) -> list[Company] | None:
+        async with self._searching() as conn:
+            return await company_search.page(conn, criteria, cursor, limit)
+
+    async def count(self, criteria: CompanySearch, cap: int) -> int:
+        async with self._searching() as conn:
+            return await company_search.count(conn, criteria, cap)
+
+    async def position(self, criteria: CompanySearch, slug: str, cap: int) -> int | None:
+        async with self._searching() as conn:
+            return await company_search.position(conn, criteria, slug, cap)
+
+    async def known_values(self) -> KnownValues:
+        async with self._db.acquire() as conn:
+            return await company_search.known_values(conn)

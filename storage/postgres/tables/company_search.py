@@ -1,0 +1,216 @@
+"""Searching the ``companies`` table through its indexes (migration 0012).
+
+Every criterion compares folded forms (``orgchat_fold``: lower case, runs of
+white space made one space): the query is folded by the same SQL function
+as the generated columns it is compared with. A part of the name (the slug,
+the category) is a ``LIKE '%...%'`` answered by a pg_trgm GIN index; a whole
+category or city is an equality on a btree index.
+
+Results are ordered by relevance, then name, then slug. With a name (or a
+text) to look for, companies whose name starts with it, or has a word that
+starts with it, come first (rank 0), then the other matches (rank 1). Each
+rank is read in that order (a btree index on the folded name, or the few
+rows a trigram index finds) and stops after a page, so that a broad query
+costs a page rather than a sort of every match. Pages are keyset pages: a
+page starts after (or ends before) a company of the results, wherever it
+ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import asyncpg
+
+from storage.models import Company, CompanySearch, KnownValues, SearchCursor
+from storage.postgres.pool import Conn
+from storage.postgres.tables.companies import COLUMNS, from_row
+
+_LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
+#: Distinct categories (cities) listed at most: the choices of a search form.
+MAX_KNOWN_VALUES = 1000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Key:
+    """Where a company sits in the order of the results."""
+
+    rank: int
+    name: str
+    slug: str
+
+
+class _Where:
+    """The conditions of a search and the arguments they refer to."""
+
+    def __init__(self, criteria: CompanySearch) -> None:
+        self.args: list[object] = []
+        conditions: list[str] = []
+        if criteria.takes_requests:
+            conditions.append("accepts_requests")
+        name, text = _given(criteria.name), _given(criteria.text)
+        name_part = text_part = None
+        if name is not None:
+            name_part = self._part(name)
+            conditions.append(f"name_folded LIKE '%' || {name_part} || '%'")
+        if text is not None:
+            text_part = self._part(text)
+            conditions.append(
+                f"(name_folded LIKE '%' || {text_part} || '%'"
+                f" OR slug LIKE '%' || {text_part} || '%'"
+                f" OR category_folded LIKE '%' || {text_part} || '%')"
+            )
+        for column, whole in (("category", criteria.category), ("city", criteria.city)):
+            if _given(whole) is not None:
+                conditions.append(f"{column}_folded = orgchat_fold({self.arg(whole)})")
+        self.sql = " AND ".join(conditions) or "true"
+        # Rank 0: the name starts with what is looked for, or one of its words does.
+        part = name_part or text_part
+        self.rank0 = (
+            None
+            if part is None
+            else f"(name_folded LIKE {part} || '%' OR name_folded LIKE '% ' || {part} || '%')"
+        )
+
+    def arg(self, value: object) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def _part(self, value: str) -> str:
+        """A folded LIKE pattern fragment matching ``value`` literally."""
+        return f"orgchat_fold({self.arg(value.translate(_LIKE_ESCAPES))})"
+
+    def ranks(self) -> list[tuple[int, str]]:
+        """(rank, condition) of each rank, in order."""
+        if self.rank0 is None:
+            return [(0, self.sql)]
+        return [(0, f"{self.sql} AND {self.rank0}"), (1, f"{self.sql} AND NOT {self.rank0}")]
+
+
+def _given(value: str | None) -> str | None:
+    return value if value is not None and value.strip() else None
+
+
+async def page(
+    conn: Conn, criteria: CompanySearch, cursor: SearchCursor, limit: int
+) -> list[Company] | None:
+    """One page of results, in order; None if the cursor's company is not among them."""
+    where = _Where(criteria)
+    backwards = cursor.before is not None or cursor.last
+    anchor = cursor.before if cursor.before is not None else cursor.after
+    key = None
+    if anchor is not None:
+        key = await _key(conn, criteria, anchor)
+        if key is None:
+            return None
+    offset = 0 if backwards or anchor is not None else max(0, cursor.index)
+    direction = "DESC" if backwards else "ASC"
+    branches = []
+    for rank, of_rank in where.ranks():
+        condition = of_rank
+        if key is not None:
+            beyond = _beyond(where, key, rank, backwards)
+            if beyond is None:
+                continue
+            condition = f"{of_rank} AND {beyond}"
+        order = f"name_folded {direction}, slug {direction}"
+        branches.append(
+            f"(SELECT {COLUMNS}, name_folded, {rank} AS rank FROM companies WHERE {condition}"
+            f" ORDER BY {order} LIMIT {where.arg(offset + limit)})"
+        )
+    if not branches:
+        return []
+    rows = await conn.fetch(
+        f"SELECT * FROM ({' UNION ALL '.join(branches)}) AS hits"
+        f" ORDER BY rank {direction}, name_folded {direction}, slug {direction}"
+        f" OFFSET {where.arg(offset)} LIMIT {where.arg(limit)}",
+        *where.args,
+    )
+    companies = [from_row(row) for row in rows]
+    return companies[::-1] if backwards else companies
+
+
+async def _key(conn: Conn, criteria: CompanySearch, slug: str) -> _Key | None:
+    """Where the company ``slug`` sits in the results (None: not a result)."""
+    where = _Where(criteria)
+    rank = "0" if where.rank0 is None else f"CASE WHEN {where.rank0} THEN 0 ELSE 1 END"
+    row = await conn.fetchrow(
+        f"SELECT {rank} AS rank, name_folded, slug FROM companies"
+        f" WHERE {where.sql} AND slug = {where.arg(slug)}",
+        *where.args,
+    )
+    return None if row is None else _Key(row["rank"], row["name_folded"], row["slug"])
+
+
+def _beyond(where: _Where, key: _Key, rank: int, backwards: bool) -> str | None:
+    """The condition on rank ``rank``'s rows to come after (before) ``key``;
+    None when none of them can."""
+    if rank != key.rank:
+        before_key = rank < key.rank
+        return "true" if before_key == backwards else None
+    operator = "<" if backwards else ">"
+    return f"(name_folded, slug) {operator} ({where.arg(key.name)}, {where.arg(key.slug)})"
+
+
+async def count(conn: Conn, criteria: CompanySearch, cap: int) -> int:
+    """How many companies match, counting no further than ``cap``."""
+    where = _Where(criteria)
+    return int(
+        await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM companies WHERE {where.sql}"
+            f" LIMIT {where.arg(cap)}) AS matches",
+            *where.args,
+        )
+    )
+
+
+async def position(conn: Conn, criteria: CompanySearch, slug: str, cap: int) -> int | None:
+    """How many results come before the company ``slug`` (None: beyond ``cap``,
+    or not a result)."""
+    key = await _key(conn, criteria, slug)
+    if key is None:
+        return None
+    where = _Where(criteria)
+    before = [
+        f"({condition} AND {beyond})"
+        for rank, condition in where.ranks()
+        if (beyond := _beyond(where, key, rank, backwards=True)) is not None
+    ]
+    if not before:
+        return 0
+    found = int(
+        await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM companies WHERE {' OR '.join(before)}"
+            f" LIMIT {where.arg(cap)}) AS earlier",
+            *where.args,
+        )
+    )
+    return None if found >= cap else found
+
+
+#: The distinct folded values of one column, an index probe each (a "loose
+#: index scan"), spelled as a company of each spells it, white space tidied.
+_DISTINCT = """
+    WITH RECURSIVE folded(value) AS (
+        (SELECT {column}_folded FROM companies WHERE {column}_folded <> ''
+          ORDER BY {column}_folded LIMIT 1)
+        UNION ALL
+        SELECT (SELECT {column}_folded FROM companies WHERE {column}_folded > folded.value
+                 ORDER BY {column}_folded LIMIT 1)
+          FROM folded WHERE folded.value IS NOT NULL
+    )
+    SELECT (SELECT btrim(regexp_replace({column}, '\\s+', ' ', 'g')) FROM companies
+             WHERE {column}_folded = folded.value LIMIT 1) AS spelled
+      FROM folded WHERE folded.value IS NOT NULL
+     LIMIT $1
+"""
+
+
+async def known_values(conn: Conn) -> KnownValues:
+    categories = await conn.fetch(_DISTINCT.format(column="category"), MAX_KNOWN_VALUES)
+    cities = await conn.fetch(_DISTINCT.format(column="city"), MAX_KNOWN_VALUES)
+    return KnownValues(categories=tuple(_spelled(categories)), cities=tuple(_spelled(cities)))
+
+
+def _spelled(rows: list[asyncpg.Record]) -> list[str]:
+    return [row["spelled"] for row in rows]

@@ -1,0 +1,172 @@
+"""DirectorySearchStore: PostgreSQL's indexed search against FakeDirectorySearchStore.
+
+Matching (folded, literal), relevance (names starting with what is looked
+for first), keyset pages, counts and the known categories and cities: the
+fake the unit tests search with answers as PostgreSQL does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Protocol
+
+import pytest
+
+from storage import postgres
+from storage.models import Company, CompanyDraft, CompanySearch, SearchCursor
+from storage.protocols import DirectorySearchStore
+from tests.contracts.conftest import RealPostgres, unique
+from tests.unit.fakes import FakeDirectorySearchStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+class Directory(Protocol):
+    search: DirectorySearchStore
+
+    async def add(self, slug: str, name: str, **fields: object) -> None: ...
+
+
+class PgDirectory:
+    def __init__(self, pg: postgres.PostgresStores) -> None:
+        self.pg = pg
+        self.search = pg.search
+
+    async def add(self, slug: str, name: str, **fields: object) -> None:
+        draft = CompanyDraft(slug=slug, name=name, **fields)  # type: ignore[arg-type]
+        await self.pg.directory.add_company(draft)
+
+
+class FakeDirectory:
+    def __init__(self) -> None:
+        self.search = self.fake = FakeDirectorySearchStore()
+        self._ids = itertools.count(1)
+
+    async def add(self, slug: str, name: str, **fields: object) -> None:
+        base = Company(next(self._ids), slug, name, None, "UTC", None, None, None)
+        self.fake.companies[slug] = dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def pg(pg_or_fake: RealPostgres | None) -> Directory:
+    return FakeDirectory() if pg_or_fake is None else PgDirectory(pg_or_fake.stores)
+
+
+@pytest.fixture
+def slug() -> str:
+    return unique("s-")
+
+
+async def add(pg: Directory, slug: str, name: str, **fields: object) -> None:
+    await pg.add(slug, name, **fields)
+
+
+async def slugs(
+    pg: Directory,
+    criteria: CompanySearch,
+    cursor: SearchCursor | None = None,
+    limit: int = 50,
+) -> list[str] | None:
+    page = await pg.search.page(criteria, cursor or SearchCursor(), limit)
+    return None if page is None else [c.slug for c in page]
+
+
+async def test_matching_is_folded_and_literal(pg: Directory, slug: str) -> None:
+    city = f"Город {slug}"
+    await add(pg, f"{slug}-a", "Шиномонтаж  «Колесо»", category="Tyres", city=city)
+    await add(pg, f"{slug}-b", "100% Pizza_Napoli", category="Pizza", city=city)
+    await add(pg, f"{slug}-c", "Apteka", category="pharmacy", city=city, accepts_requests=False)
+    everyone = CompanySearch(city=f"  город   {slug.upper()} ")
+    assert sorted(await slugs(pg, everyone) or []) == [f"{slug}-a", f"{slug}-b", f"{slug}-c"]
+
+    def where(**kw: object) -> CompanySearch:
+        return CompanySearch(city=city, **kw)  # type: ignore[arg-type]
+
+    # Case and runs of spaces do not matter, in Russian as in English.
+    assert await slugs(pg, where(name="ШИНОМОНТАЖ «колесо")) == [f"{slug}-a"]
+    # % and _ are letters, not patterns.
+    assert await slugs(pg, where(name="0% pizza_")) == [f"{slug}-b"]
+    assert await slugs(pg, where(name="%")) == [f"{slug}-b"]
+    assert await slugs(pg, where(name="pizz__napoli")) == []
+    # The whole category only; text is a part of the name, slug or category.
+    assert await slugs(pg, where(category="tyre")) == []
+    assert await slugs(pg, where(category="TYRES")) == [f"{slug}-a"]
+    assert await slugs(pg, where(text="harma")) == [f"{slug}-c"]
+    assert await slugs(pg, where(text=f"{slug}-b")) == [f"{slug}-b"]
+    assert await slugs(pg, where(text="harma", takes_requests=True)) == []
+    # Blank criteria are left out.
+    assert len(await slugs(pg, where(name="  ", category="")) or []) == 3
+
+
+async def test_names_starting_with_the_query_come_first(pg: Directory, slug: str) -> None:
+    category = f"bakery-{slug}"
+    for n, name in enumerate(
+        ["Zebra Bread", "Abread", "Bread & Co", "Black Bread", "Old Breadbox", "Nothing"]
+    ):
+        await add(pg, f"{slug}-{n}", name, category=category)
+    found = await slugs(pg, CompanySearch(name="bread", category=category))
+    # Name or a word of it starts with "bread", by name; then the rest, by name.
+    assert found == [f"{slug}-3", f"{slug}-2", f"{slug}-4", f"{slug}-0", f"{slug}-1"]
+    # Without a name or text: by name only.
+    assert await slugs(pg, CompanySearch(category=category)) == [
+        f"{slug}-{n}" for n in (1, 3, 2, 5, 4, 0)
+    ]
+
+
+async def test_keyset_pages_across_ranks(pg: Directory, slug: str) -> None:
+    category = f"paged-{slug}"
+    names = ["Bread A", "Bread B", "Bread C", "X Bread", "Y Bread", "Abread", "Cbread"]
+    for n, name in enumerate(names):
+        await add(pg, f"{slug}-{n}", name, category=category)
+    query = CompanySearch(name="bread", category=category)
+    everything = await slugs(pg, query)
+    assert everything == [f"{slug}-{n}" for n in (0, 1, 2, 3, 4, 5, 6)]
+    assert everything is not None
+
+    walked: list[str] = []
+    after = None
+    while True:
+        page = await slugs(pg, query, SearchCursor(after=after), limit=2)
+        assert page is not None
+        if not page:
+            break
+        assert await pg.search.position(query, page[0], cap=100) == len(walked)
+        walked += page
+        after = page[-1]
+    assert walked == everything
+
+    before = await slugs(pg, query, SearchCursor(before=everything[4]), limit=3)
+    assert before == everything[1:4]
+    assert await slugs(pg, query, SearchCursor(last=True), limit=3) == everything[-3:]
+    assert await slugs(pg, query, SearchCursor(index=5), limit=10) == everything[5:]
+    assert await slugs(pg, query, SearchCursor(after=f"{slug}-nobody")) is None
+    other = f"{slug}-other"
+    await add(pg, other, "Not here", category=category)
+    assert await slugs(pg, query, SearchCursor(after=other)) is None  # not a result
+    assert await pg.search.position(query, other, cap=100) is None
+
+
+async def test_counts_stop_at_the_cap(pg: Directory, slug: str) -> None:
+    category = f"counted-{slug}"
+    for n in range(7):
+        await add(pg, f"{slug}-{n}", f"Shop {n}", category=category)
+    query = CompanySearch(category=category)
+    assert await pg.search.count(query, cap=100) == 7
+    assert await pg.search.count(query, cap=5) == 5
+    named = CompanySearch(category=category, name="SHOP", text="shop ")
+    assert await pg.search.count(named, cap=100) == 7
+    assert await pg.search.position(named, f"{slug}-2", cap=100) == 2
+    assert await pg.search.position(query, f"{slug}-6", cap=100) == 6
+    assert await pg.search.position(query, f"{slug}-6", cap=3) is None
+
+
+async def test_known_values_are_distinct_and_spelled(pg: Directory, slug: str) -> None:
+    await add(pg, f"{slug}-1", "One", category=f"Zz Tyres {slug}", city=f"Zz  Omsk {slug}")
+    await add(pg, f"{slug}-2", "Two", category=f"zz tyres {slug}", city=f"Zz Omsk {slug}")
+    await add(pg, f"{slug}-3", "Three", category=f"Zz Apples {slug}")
+    known = await pg.search.known_values()
+    mine = [c for c in known.categories if c.casefold().endswith(slug)]
+    assert [c.casefold() for c in mine] == [f"zz apples {slug}", f"zz tyres {slug}"]
+    assert [c for c in known.cities if c.endswith(slug)] == [f"Zz Omsk {slug}"]
+    assert known.categories == tuple(sorted(known.categories, key=str.lower))
