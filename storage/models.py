@@ -101,7 +101,8 @@ class Agent:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DirectorySnapshot:
-    """Everything the component's in-memory directory cache holds."""
+    """What the component always keeps in memory: every agent, and the
+    companies that have agents (the others are loaded when needed)."""
 
     companies: tuple[Company, ...]
     agents: tuple[Agent, ...]

@@ -98,6 +98,12 @@ class DirectoryStore(Protocol):
 
     async def list_companies(self) -> list[Company]: ...
 
+    async def companies_by_slug(self, slugs: Sequence[str]) -> list[Company]:
+        """The existing companies among ``slugs``, in slug order."""
+
+    async def companies_by_id(self, ids: Sequence[int]) -> list[Company]:
+        """The existing companies among ``ids``, in id order."""
+
     async def add_agent(self, slug: str, jid: str, role: Role) -> Agent:
         """Raises NotFound (company) or Conflict (already an agent).
 
@@ -130,7 +136,8 @@ class DirectoryStore(Protocol):
         """None restores the service's default. Raises NotFound."""
 
     async def snapshot(self) -> DirectorySnapshot:
-        """Every company and agent, for the component's cache."""
+        """Every agent and the companies that have agents (in one instant),
+        what the component keeps in memory whatever the directory's size."""
 
     async def watch(self, listener: DirectoryListener) -> None:
         """Call ``listener`` on every directory change; runs until cancelled.

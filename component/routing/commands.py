@@ -257,12 +257,15 @@ def _command_error(condition: str, specific: str, text: str) -> XMPPError:
     )
 
 
-def resolve_target(directory: Directory, jid: JID) -> tuple[Target, Company | None, str | None]:
-    """(kind, company, conversation token) of an address of the domain."""
+async def resolve_target(
+    directory: Directory, jid: JID
+) -> tuple[Target, Company | None, str | None]:
+    """(kind, company, conversation token) of an address of the domain. Raises
+    UnknownAddress, or Unavailable when the company must be read and cannot."""
     if not jid.user:
         return Target.DOMAIN, None, None
     parts = split_local(jid.user)
-    company = directory.company(parts[0]) if parts else None
+    company = await directory.find(parts[0]) if parts else None
     if parts is None or company is None:
         raise UnknownAddress("No such company")
     slug_token = parts[1]
@@ -376,10 +379,10 @@ class CommandRegistry:
         """The commands the requester may run at ``ctx.target_jid`` (disco#items)."""
         return [c for c in self._commands[ctx.target].values() if c.allowed(ctx)]
 
-    def context(self, iq: Iq) -> Context:
+    async def context(self, iq: Iq) -> Context:
         """The context of an IQ to an address of the domain; raises if unknown."""
         to = iq["to"]
-        target, company, token = resolve_target(self.directory, to)
+        target, company, token = await resolve_target(self.directory, to)
         command = iq.xml.find(f"{{{NS_COMMANDS}}}command")
         lang = iq.xml.get(XML_LANG) or (command.get(XML_LANG) if command is not None else None)
         return Context(
@@ -434,7 +437,7 @@ class CommandRegistry:
             raise _command_error("bad-request", "malformed-action", f"Unknown action {action!r}")
         if not self.directory.loaded.is_set():
             raise NotReady("Service starting, retry later")
-        base = self.context(iq)
+        base = await self.context(iq)
         command = self.find(base.target, node)
         if command is None:
             raise UnknownAddress("No such command")

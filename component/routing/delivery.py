@@ -88,6 +88,7 @@ class Deliveries:
         messages = delivery.messages
         convs = await self._conversations_by_id({m.conversation_id for m in messages})
         company_ids = {c.company_id for c in convs.values()}
+        await self.directory.load_ids(company_ids)
         candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
         online = await self.presence.online_among(candidates) if candidates else set()
         agents: dict[int, list[str]] = {}

@@ -152,9 +152,9 @@ class IqHandlers:
 
     # -- targets --------------------------------------------------------------
 
-    def _target(self, iq: Iq) -> tuple[Company | None, str | None]:
+    async def _target(self, iq: Iq) -> tuple[Company | None, str | None]:
         """(company, conversation token) addressed by the IQ; raises if unknown."""
-        _, company, token = resolve_target(self.directory, iq["to"])
+        _, company, token = await resolve_target(self.directory, iq["to"])
         return company, token
 
     async def _conversation(self, iq: Iq, company: Company, token: str) -> Conversation:
@@ -169,8 +169,8 @@ class IqHandlers:
         query = iq.xml.find(f"{{{NS_DISCO_INFO}}}query")
         node = query.get("node") if query is not None else None
         if node:
-            return self._command_node_info(iq, node)
-        target, company, token = resolve_target(self.directory, iq["to"])
+            return await self._command_node_info(iq, node)
+        target, company, token = await resolve_target(self.directory, iq["to"])
         reply = iq.reply(clear=True)
         out = Element(f"{{{NS_DISCO_INFO}}}query")
         if company is None:
@@ -197,7 +197,7 @@ class IqHandlers:
 
     @xmpp_errors
     async def disco_items(self, iq: Iq) -> None:
-        company, _ = self._target(iq)
+        company, _ = await self._target(iq)
         query = iq.xml.find(f"{{{NS_DISCO_ITEMS}}}query")
         out = Element(f"{{{NS_DISCO_ITEMS}}}query")
         reply = iq.reply(clear=True)
@@ -219,7 +219,7 @@ class IqHandlers:
         elif query is not None and query.get("node") == NS_COMMANDS and self.commands:
             # XEP-0050 §2.2: the commands this requester may run at this address.
             out.set("node", NS_COMMANDS)
-            ctx = self.commands.context(iq)
+            ctx = await self.commands.context(iq)
             for command in self.commands.items_for(ctx):
                 SubElement(
                     out,
@@ -233,11 +233,11 @@ class IqHandlers:
         reply.append(out)
         reply.send()
 
-    def _command_node_info(self, iq: Iq, node: str) -> None:
+    async def _command_node_info(self, iq: Iq, node: str) -> None:
         """XEP-0050 §2.2: disco#info of the command list or of one command."""
         if self.commands is None:
             raise UnknownAddress("No such node")
-        ctx: Context = self.commands.context(iq)
+        ctx: Context = await self.commands.context(iq)
         out = Element(f"{{{NS_DISCO_INFO}}}query", node=node)
         if node == NS_COMMANDS:
             if not self.commands.has_commands(ctx.target):
@@ -260,7 +260,7 @@ class IqHandlers:
 
     @xmpp_errors
     async def ping(self, iq: Iq) -> None:
-        self._target(iq)
+        await self._target(iq)
         iq.reply(clear=True).send()
 
     @xmpp_errors

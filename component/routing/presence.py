@@ -158,7 +158,7 @@ class PresenceRouter:
         log.debug("presence.received", sender=sender, to=to, type=ptype)
         local = to.partition("@")[0] if "@" in to else ""
         parts = split_local(local) if local else None
-        company = self.directory.company(parts[0]) if parts else None
+        company = await self.directory.find(parts[0]) if parts else None
         if ptype == "error":
             log.info("presence.error_received", sender=sender, to=to)
             return
@@ -275,6 +275,7 @@ class PresenceRouter:
             return []
         since = dt.datetime.now(dt.UTC) - ACTIVE_CUSTOMERS_WINDOW
         found = await self.conversations.active_customers(since, ACTIVE_CUSTOMERS_MAX)
+        await self.directory.load_ids(company_id for company_id, _ in found)
         return [
             (company.slug, jid)
             for company_id, jid in found

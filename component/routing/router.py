@@ -21,7 +21,9 @@ acknowledged that was not committed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
+import itertools
 from collections.abc import Callable, Sequence
 from xml.etree.ElementTree import Element
 
@@ -111,6 +113,10 @@ class MessageRouter:
         #: Payload namespaces some feature understands (see RoutingHooks.namespaces).
         self.namespaces = frozenset().union(*(h.namespaces for h in hooks))
         self._queue: list[Item] = []
+        #: Messages waiting for their company to be read from PostgreSQL, and
+        #: every message that arrived after them (arrival order is kept).
+        self._arrivals: collections.deque[Inbound] = collections.deque()
+        self._arrived = asyncio.Event()
         #: Delivery records whose stanzas were written, not yet confirmed.
         self._confirmed: list[int] = []
         #: Archived messages delivered later (pending, fan-out, redelivery).
@@ -133,6 +139,17 @@ class MessageRouter:
     def submit(self, xml: Element) -> None:
         """Take one <message/> from ejabberd."""
         msg = parse_message(xml, self.namespaces)
+        slug = _slug(msg)
+        if self._arrivals or (slug is not None and not self.directory.knows(slug)):
+            # Its company is not in memory: read it (with those of the
+            # messages arriving meanwhile, which wait behind it).
+            self._arrivals.append(msg)
+            self._idle.clear()
+            self._arrived.set()
+            return
+        self._take(msg)
+
+    def _take(self, msg: Inbound) -> None:
         try:
             item = self._classify(msg)
         except RoutingError as exc:
@@ -140,6 +157,28 @@ class MessageRouter:
             return
         if item is not None:
             self._enqueue(item)
+
+    async def _admit_arrivals(self) -> None:
+        """Read the companies that waiting messages are for, then take the
+        messages in arrival order; runs until cancelled."""
+        while True:
+            raise_if_cancelling()
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._arrivals:
+                waiting = list(itertools.islice(self._arrivals, self.batch_max))
+                try:
+                    await self.directory.load(s for msg in waiting if (s := _slug(msg)))
+                except Unavailable as exc:
+                    log.warning("routing.storage_unavailable", error=str(exc), size=len(waiting))
+                    for _ in waiting:
+                        msg = self._arrivals.popleft()
+                        self.outbox.send_or_drop([self._error_for(msg, Refused(*UNAVAILABLE))])
+                    continue
+                for _ in waiting:
+                    self._take(self._arrivals.popleft())
+            if not self._queue and not self._arrivals:
+                self._idle.set()
 
     async def post_as(
         self,
@@ -163,6 +202,8 @@ class MessageRouter:
         whose signed token names the conversation).
         """
         msg = compose(sender, to, body=body, origin_id=origin_id, payloads=payloads)
+        if (slug := _slug(msg)) is not None:
+            await self.directory.load([slug])
         item = self._classify(msg, verified=verified)
         if item is None:
             raise BadRequest("Nothing to send")
@@ -227,7 +268,10 @@ class MessageRouter:
     # -- the batch loop -----------------------------------------------------
 
     async def run(self) -> None:
-        """Process queued messages until cancelled."""
+        """Process arriving and queued messages until cancelled."""
+        await asyncio.gather(self._admit_arrivals(), self._batches())
+
+    async def _batches(self) -> None:
         while True:
             raise_if_cancelling()
             await self._wakeup.wait()
@@ -260,7 +304,8 @@ class MessageRouter:
                 except Exception as exc:
                     raise_if_cancelling(exc)
                     log.exception("routing.confirm_crashed")
-                self._idle.set()
+                if not self._queue and not self._arrivals:
+                    self._idle.set()
 
     async def drain(self) -> None:
         """Wait until every queued message has been handled."""
@@ -569,6 +614,12 @@ class MessageRouter:
         return render_chat(
             self.domain, msg.sender, new_id(), body=HELP_TEXT.format(domain=self.domain)
         )
+
+
+def _slug(msg: Inbound) -> str | None:
+    """The company a message is addressed to (its slug), if any."""
+    parts = split_local(msg.to_local) if msg.to_local else None
+    return parts[0] if parts else None
 
 
 def _marker_key(item: Item) -> tuple[int, str, str]:

@@ -53,6 +53,14 @@ class PgDirectoryStore:
         async with self._db.acquire() as conn:
             return await companies.list_all(conn)
 
+    async def companies_by_slug(self, slugs: Sequence[str]) -> list[Company]:
+        async with self._db.acquire() as conn:
+            return await companies.by_slugs(conn, slugs)
+
+    async def companies_by_id(self, ids: Sequence[int]) -> list[Company]:
+        async with self._db.acquire() as conn:
+            return await companies.by_ids(conn, ids)
+
     async def add_agent(self, slug: str, jid: str, role: Role) -> Agent:
         async with self._db.acquire() as conn:
             agent = await agents.insert(conn, slug, jid, role)
@@ -141,9 +149,9 @@ class PgDirectoryStore:
             self._db.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            all_companies = await companies.list_all(conn)
+            staffed = await companies.with_agents(conn)
             all_agents = await agents.list_all(conn)
-        return DirectorySnapshot(companies=tuple(all_companies), agents=tuple(all_agents))
+        return DirectorySnapshot(companies=tuple(staffed), agents=tuple(all_agents))
 
     async def watch(self, listener: DirectoryListener) -> None:
         await listen(self._db, CHANNEL, listener)

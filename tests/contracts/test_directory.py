@@ -78,12 +78,16 @@ async def test_agents_are_listed_by_jid(directory: Directory) -> None:
         await directory.store.list_agents(unique("none-"))
 
 
-async def test_the_snapshot_holds_every_company_and_agent_in_order(directory: Directory) -> None:
+async def test_the_snapshot_holds_every_agent_and_their_companies_in_order(
+    directory: Directory,
+) -> None:
     # Added out of order: companies come by slug, agents by company and JID.
     second = await directory.add(unique("c-b-"), "Second", ["b@localhost", "a@localhost"])
     first = await directory.add(unique("c-a-"), "First", ["c@localhost"])
-    mine = {first.id, second.id}
+    alone = await directory.add(unique("c-c-"), "No agents")
+    mine = {first.id, second.id, alone.id}
     snapshot = await directory.store.snapshot()
+    # A company without agents is read when needed, not held in memory.
     assert [c for c in snapshot.companies if c.id in mine] == [first, second]
     assert [(a.company_id, a.jid) for a in snapshot.agents if a.company_id in mine] == sorted(
         [
@@ -91,4 +95,15 @@ async def test_the_snapshot_holds_every_company_and_agent_in_order(directory: Di
             (second.id, "a@localhost"),
             (second.id, "b@localhost"),
         ]
+    )
+
+
+async def test_companies_are_read_by_slug_and_by_id(directory: Directory) -> None:
+    b = await directory.add(unique("c-b-"), "B")
+    a = await directory.add(unique("c-a-"), "A", ["a@localhost"])
+    missing = unique("c-none-")
+    assert await directory.store.companies_by_slug([b.slug, missing, a.slug, a.slug]) == [a, b]
+    assert await directory.store.companies_by_slug([]) == []
+    assert await directory.store.companies_by_id([b.id, -1, a.id]) == sorted(
+        [a, b], key=lambda c: c.id
     )

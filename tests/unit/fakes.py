@@ -74,8 +74,11 @@ class FakeDirectoryStore:
         return company
 
     async def snapshot(self) -> DirectorySnapshot:
-        # In PostgreSQL's order: companies by slug, agents by company and JID.
-        companies = sorted(self.companies.values(), key=lambda c: c.slug)
+        # In PostgreSQL's order: companies (with agents) by slug, agents by
+        # company and JID.
+        companies = sorted(
+            (c for c in self.companies.values() if self.agents.get(c.id)), key=lambda c: c.slug
+        )
         agents = sorted(
             (a for lst in self.agents.values() for a in lst), key=lambda a: (a.company_id, a.jid)
         )
@@ -83,6 +86,13 @@ class FakeDirectoryStore:
 
     async def get_company(self, slug: str) -> Company | None:
         return self.companies.get(slug)
+
+    async def companies_by_slug(self, slugs: Sequence[str]) -> list[Company]:
+        return sorted((self.companies[s] for s in set(slugs) if s in self.companies), key=_slug)
+
+    async def companies_by_id(self, ids: Sequence[int]) -> list[Company]:
+        wanted = set(ids)
+        return sorted((c for c in self.companies.values() if c.id in wanted), key=_id)
 
     async def list_agents(self, slug: str) -> list[Agent]:
         if slug not in self.companies:
@@ -169,6 +179,14 @@ class FakeDirectorySearchStore:
             categories=distinct(c.category for c in by_slug),
             cities=distinct(c.city for c in by_slug),
         )
+
+
+def _slug(company: Company) -> str:
+    return company.slug
+
+
+def _id(company: Company) -> int:
+    return company.id
 
 
 def _fold(text: str) -> str:

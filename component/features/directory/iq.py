@@ -156,7 +156,7 @@ class DirectoryIqHandlers:
     async def search(self, iq: Iq) -> None:
         if iq["type"] not in ("get", "set"):
             return  # results and errors of IQs we never sent
-        target, _, _ = resolve_target(self.directory, iq["to"])
+        target, _, _ = await resolve_target(self.directory, iq["to"])
         if target is not Target.DOMAIN:
             raise NotOffered(f"Search the directory at {self.domain}")
         query = iq.xml.find(f"{{{NS_SEARCH}}}query")
@@ -177,7 +177,7 @@ class DirectoryIqHandlers:
 
     @xmpp_errors
     async def vcard(self, iq: Iq) -> None:
-        _, company, token = resolve_target(self.directory, iq["to"])
+        _, company, token = await resolve_target(self.directory, iq["to"])
         if company is None:
             out = vcard_temp(SERVICE_NAME)
         elif token is None:
@@ -194,7 +194,7 @@ class DirectoryIqHandlers:
     @xmpp_errors
     async def vcard4(self, iq: Iq) -> None:
         reply = iq.reply(clear=True)
-        reply.append(self._card(iq))
+        reply.append(await self._card(iq))
         reply.send()
 
     @xmpp_errors
@@ -204,7 +204,7 @@ class DirectoryIqHandlers:
         items = pubsub.find(f"{{{NS_PUBSUB}}}items") if pubsub is not None else None
         if items is None:
             raise XMPPError("feature-not-implemented", "Only item retrieval is supported here")
-        card = self._card(iq)
+        card = await self._card(iq)
         node_name = items.get("node") or ""
         if node_name not in VCARD4_NODES:
             raise XMPPError("item-not-found", "No such node", etype="cancel")
@@ -218,8 +218,8 @@ class DirectoryIqHandlers:
         reply.append(out)
         reply.send()
 
-    def _card(self, iq: Iq) -> Element:
-        target, company, _ = resolve_target(self.directory, iq["to"])
+    async def _card(self, iq: Iq) -> Element:
+        target, company, _ = await resolve_target(self.directory, iq["to"])
         if target is Target.DOMAIN:
             return service_vcard4(self.domain)
         if target is Target.COMPANY and company is not None:

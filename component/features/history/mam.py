@@ -261,7 +261,7 @@ class MamHandler:
         """The archive addressed, for this requester; raises if unknown or forbidden."""
         requester = iq["from"].bare
         address = parse_address(str(iq["to"]), self.domain)
-        company = self.directory.company(address.slug) if address and address.slug else None
+        company = await self.directory.find(address.slug) if address and address.slug else None
         if address is None or address.slug is None or company is None:
             raise UnknownAddress("No archive here")
         slug, token = address.slug, address.token

@@ -215,7 +215,7 @@ class Cascade(RoutingHooks):
             await self.notify.cancel(job.id, "seen")
             log.info("notify.cancelled", job=job.id, reason="seen")
             return
-        company = self.directory.company_by_id(unseen.conversation.company_id)
+        company = await self.directory.find_by_id(unseen.conversation.company_id)
         if company is None:
             await self.notify.cancel(job.id, "company removed")
             return

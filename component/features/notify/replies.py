@@ -44,7 +44,7 @@ class EmailReplies:
         found = await self.conversations.by_ids([conversation_id])
         if not found:
             return None
-        company = self.directory.company_by_id(found[0].company_id)
+        company = await self.directory.find_by_id(found[0].company_id)
         return (found[0], company) if company is not None else None
 
     async def expected_sender(self, conversation_id: int, party: Party) -> str | None:

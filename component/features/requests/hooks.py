@@ -56,10 +56,11 @@ def answer_of(item: Item) -> Answer | None:
     return None
 
 
-def status_messages(
+async def status_messages(
     directory: Directory, domain: str, changes: Sequence[StatusChange]
 ) -> list[str]:
     """One body-less headline per request, listing its targets that moved."""
+    await directory.load_ids(change.company_id for change in changes)
     grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for change in changes:
         company = directory.company_by_id(change.company_id)
@@ -144,7 +145,7 @@ class RequestHooks(RoutingHooks):
                 updates.append(TargetUpdate(item.conv.id, TargetStatus.SEEN))
         if not updates:
             return []
-        return status_messages(self.directory, self.domain, await self.store.advance(updates))
+        return await status_messages(self.directory, self.domain, await self.store.advance(updates))
 
     async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:
         """A request's message written to an agent: that company has it."""
@@ -155,4 +156,4 @@ class RequestHooks(RoutingHooks):
         ]
         if not updates:
             return []
-        return status_messages(self.directory, self.domain, await self.store.advance(updates))
+        return await status_messages(self.directory, self.domain, await self.store.advance(updates))

@@ -123,7 +123,7 @@ class RequestService:
         if ask.companies:
             if len(ask.companies) > most:
                 raise TooManyRecipients(f"At most {most} companies per request")
-            candidates = [self._named(jid) for jid in ask.companies]
+            candidates = [await self._named(jid) for jid in ask.companies]
         else:
             assert ask.search is not None
             if ask.search.max is not None and ask.search.max > most:
@@ -177,10 +177,10 @@ class RequestService:
         if created.delivery is not None:
             await self.router.deliveries.deliver(created.delivery)
         refused = [c for c in candidates if c.refused is not None]
-        return self.view(created.request, refused=refused, duplicate=created.duplicate)
+        return await self.view(created.request, refused=refused, duplicate=created.duplicate)
 
     async def get(self, customer: str, public_id: str) -> RequestView:
-        return self.view(await self._own(customer, public_id), full=True)
+        return await self.view(await self._own(customer, public_id), full=True)
 
     async def list_requests(
         self, customer: str, query: ListQuery
@@ -196,14 +196,14 @@ class RequestService:
             )
         except NotFound:
             raise UnknownAddress("Unknown result set position") from None
-        return [self.view(r) for r in page.requests], page.first_index, page.count
+        return [await self.view(r) for r in page.requests], page.first_index, page.count
 
     async def close(self, customer: str, close: Close) -> RequestView:
         """Close an open request, optionally accepting one company's offer."""
         request = await self._own(customer, close.request)
         accepted: int | None = None
         if close.accept is not None:
-            company = self._company_of(close.accept)
+            company = await self._company_of(close.accept)
             if company is None or company.id not in {t.company_id for t in request.targets}:
                 raise UnknownAddress("That company is not part of this request")
             accepted = company.id
@@ -230,7 +230,7 @@ class RequestService:
         log.info("request.closed", request=request.public_id, accepted=accepted is not None)
         if delivery is not None:
             await self.router.deliveries.deliver(delivery)
-        return self.view(closed, full=True)
+        return await self.view(closed, full=True)
 
     async def open_request(self, conversation_id: int) -> str | None:
         """The public id of the conversation's newest open request, if any."""
@@ -263,15 +263,15 @@ class RequestService:
     async def cities(self) -> tuple[str, ...]:
         return (await self.finder.known_values()).cities
 
-    def _named(self, jid: str) -> Candidate:
-        company = self._company_of(jid)
+    async def _named(self, jid: str) -> Candidate:
+        company = await self._company_of(jid)
         return Candidate(jid, company, None if company else "unknown")
 
-    def _company_of(self, jid: str) -> Company | None:
+    async def _company_of(self, jid: str) -> Company | None:
         address = parse_address(jid, self.domain)
         if address is None or address.slug is None or address.token is not None:
             return None
-        return self.directory.company(address.slug)
+        return await self.directory.find(address.slug)
 
     def _check_open(self, cand: Candidate, now: dt.datetime, include_closed: bool) -> None:
         company = cand.company
@@ -305,7 +305,7 @@ class RequestService:
 
     # -- views -------------------------------------------------------------------
 
-    def view(
+    async def view(
         self,
         request: Request,
         *,
@@ -313,6 +313,9 @@ class RequestService:
         refused: Sequence[Candidate] = (),
         duplicate: bool = False,
     ) -> RequestView:
+        await self.directory.load_ids(
+            [t.company_id for t in request.targets] + [request.accepted_company_id or 0]
+        )
         targets = []
         for t in request.targets:
             company = self.directory.company_by_id(t.company_id)
@@ -372,7 +375,7 @@ class RequestService:
                     for t in request.targets
                     if t.status is TargetStatus.EXPIRED
                 ]
-                out.extend(status_messages(self.directory, self.domain, changes))
+                out.extend(await status_messages(self.directory, self.domain, changes))
             try:
                 self.outbox.send(out)
             except NotConnected:

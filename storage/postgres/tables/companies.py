@@ -151,6 +151,31 @@ async def list_all(conn: Conn) -> list[Company]:
     return [from_row(row) for row in rows]
 
 
+async def with_agents(conn: Conn) -> list[Company]:
+    """The companies that have at least one agent, by slug."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM companies c"
+        " WHERE EXISTS (SELECT 1 FROM agents a WHERE a.company_id = c.id) ORDER BY slug"
+    )
+    return [from_row(row) for row in rows]
+
+
+async def by_slugs(conn: Conn, slugs: Sequence[str]) -> list[Company]:
+    """The existing companies among ``slugs``, by slug."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM companies WHERE slug = ANY($1::text[]) ORDER BY slug", list(slugs)
+    )
+    return [from_row(row) for row in rows]
+
+
+async def by_ids(conn: Conn, ids: Sequence[int]) -> list[Company]:
+    """The existing companies among ``ids``, by id."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM companies WHERE id = ANY($1::bigint[]) ORDER BY id", list(ids)
+    )
+    return [from_row(row) for row in rows]
+
+
 async def set_hours(conn: Conn, company_id: int, hours: str | None, timezone: str) -> bool:
     """Set opening hours and time zone (the agent desk); False if no such company."""
     status = await conn.execute(
