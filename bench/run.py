@@ -1,12 +1,15 @@
 """orgchat benchmark: archived messaging through orgchat vs ejabberd alone.
 
-Three paths, same message size, same number of senders and receivers, same
+Four paths, same message size, same number of senders and receivers, same
 load generator (bench/loadgen.py), same machine, same run:
 
   A  customer -> customer through ejabberd, archived by ejabberd's mod_mam in
      PostgreSQL (virtual host bench-mam.localhost): the anchor;
   B  customer -> customer through ejabberd, no archive (vhost localhost): the
      ceiling of anything that goes through ejabberd;
+  R  customer -> company@biz-bench.localhost -> agent through a raw relay
+     component (bench/relay.py) with exactly C's routings and receipts, and
+     nothing else: what ejabberd and one Python process allow;
   C  customer -> company@biz-bench.localhost -> agent through orgchat, archived
      in PostgreSQL, every message asking for a XEP-0184 receipt (a receipt
      means "committed"); the component runs with the development config, its
@@ -16,7 +19,7 @@ For each path the offered load steps up until messages are lost or the p99
 latency passes the limit; the highest passing step is the path's maximum
 sustained rate. Every measurement is repeated (median and spread reported).
 
-    python -m bench.run [--quick] [--runs N] [--senders N] [--paths ABC] [--out FILE]
+    python -m bench.run [--quick] [--runs N] [--senders N] [--paths ABRC] [--out FILE]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,7 @@ RUN_IDS = itertools.count(int(time.time() * 1000) % 10**9)
 PATHS = {
     "A": "ejabberd + mod_mam (PostgreSQL)",
     "B": "ejabberd, no archive",
+    "R": "raw relay component (C's routings and receipts, nothing stored)",
     "C": "orgchat (archive + receipts)",
 }
 
@@ -199,28 +204,39 @@ def orgchat(*args: str) -> str:
 
 
 class Component:
-    """The orgchat process under test, on the bench domain."""
+    """A component process under test on the bench domain: orgchat (path C), or
+    the raw relay (path R)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, command: list[str], ready: Path) -> None:
+        self.name = name
+        self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
-        self.ready = Path(component_env()["ORGCHAT_COMPONENT_READY_FILE"])
+        self.ready = ready
+
+    @classmethod
+    def orgchat(cls) -> Component:
+        ready = Path(component_env()["ORGCHAT_COMPONENT_READY_FILE"])
+        return cls("component", [sys.executable, "-m", "component", "run"], ready)
+
+    @classmethod
+    def relay(cls) -> Component:
+        ready = REPO / ".run" / "bench-relay.ready"
+        secret = tomllib.loads((REPO / "config" / "dev.toml").read_text())["component"]["secret"]
+        command = [sys.executable, "-m", "bench.relay", "--domain", DOMAIN]
+        command += ["--port", str(COMPONENT_PORT), "--secret", secret, "--vhost", VHOST_PLAIN]
+        return cls("relay", [*command, "--ready", str(ready)], ready)
 
     def start(self) -> None:
         self.ready.unlink(missing_ok=True)
-        log = (REPO / ".run" / "log" / "bench-component.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "component", "run"],
-            env=component_env(),
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-        )
+        log_path = REPO / ".run" / "log" / f"bench-{self.name}.log"
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.command, env=component_env(), cwd=REPO, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 30
         while not self.ready.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(
-                    "bench: the component did not start; see .run/log/bench-component.log"
-                )
+                raise SystemExit(f"bench: the {self.name} did not start; see {log_path}")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -272,12 +288,12 @@ async def connect(path: str, n: int) -> Topology:
     receivers = [RawClient(f"bench-r{i}@{host}", PASSWORD) for i in range(n)]
     for c in senders + receivers:
         await c.login()
-    if path == "C":
+    if path in "RC":
         targets = [f"bench-c{i}@{DOMAIN}" for i in range(n)]
     else:
         targets = [r.jid for r in receivers]
     await asyncio.sleep(0.5)  # presence reaches the component (C) or the sessions settle
-    return Topology(senders, receivers, targets, receipts=path == "C")
+    return Topology(senders, receivers, targets, receipts=path in "RC")
 
 
 # -- measuring ----------------------------------------------------------------------
@@ -441,20 +457,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    s = QUICK if args.quick else DEFAULT
-    if args.runs:
-        s = dataclasses.replace(s, runs=args.runs)
-    if args.senders:
-        s = dataclasses.replace(s, senders=args.senders)
-    paths = [p for p in args.paths.upper() if p in PATHS]
-    n = s.senders
+async def prepare(paths: list[str], n: int) -> None:
+    """Accounts, an empty ejabberd archive (A), the orgchat database and companies (C)."""
     print(f"bench: preparing {n} senders and {n} receivers per path", flush=True)
     for i in range(n):
         for host in (VHOST_PLAIN, VHOST_MAM):
             ensure_account(f"bench-s{i}", host)
             ensure_account(f"bench-r{i}", host)
-    component = Component()
     if "A" in paths:
         await empty_ejabberd_archive()
     if "C" in paths:
@@ -470,11 +479,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         spec = REPO / ".run" / "bench-companies.json"
         spec.write_text(json.dumps(companies))
         orgchat("import", str(spec))
-        component.start()
-        wait_for_rosters(
-            [f"bench-r{i}@{VHOST_PLAIN}" for i in range(n)],
-            [f"bench-c{i}@{DOMAIN}" for i in range(n)],
-        )
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    s = QUICK if args.quick else DEFAULT
+    if args.runs:
+        s = dataclasses.replace(s, runs=args.runs)
+    if args.senders:
+        s = dataclasses.replace(s, senders=args.senders)
+    paths = [p for p in args.paths.upper() if p in PATHS]
+    n = s.senders
+    await prepare(paths, n)
+    component, relay = Component.orgchat(), Component.relay()
     try:
         results: dict[str, Any] = {"paths": {}}
         half_max_p99: float | None = None
@@ -485,8 +501,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "redis": redis_pids,
                 "loadgen": lambda: [os.getpid()],
             }
+            # R and C attach to the same domain, one at a time.
+            under_test = {"R": relay, "C": component}.get(path)
+            if under_test is not None:
+                under_test.start()
+                groups["component"] = lambda p=under_test: [p.pid]  # type: ignore[misc]
             if path == "C":
-                groups["component"] = lambda: [component.pid]
+                wait_for_rosters(
+                    [f"bench-r{i}@{VHOST_PLAIN}" for i in range(n)],
+                    [f"bench-c{i}@{DOMAIN}" for i in range(n)],
+                )
             meter = CpuMeter(groups)
             topo = await connect(path, n)
             print(f"bench: path {path}: {PATHS[path]}", flush=True)
@@ -506,6 +530,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 half_max_p99 = r.p99_ms
             for c in topo.senders + topo.receivers:
                 await c.close()
+            if path == "R":
+                relay.stop()
         p = results["paths"]
         results.update(
             {
@@ -514,6 +540,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 else None,
                 "ratio_c_over_b": round(p["C"]["max_rate"] / p["B"]["max_rate"], 2)
                 if {"B", "C"} <= p.keys()
+                else None,
+                "ratio_c_over_r": round(p["C"]["max_rate"] / p["R"]["max_rate"], 2)
+                if {"R", "C"} <= p.keys()
                 else None,
                 "p99_ms_c_at_half_max": half_max_p99,
                 "component_cpu_ms_per_msg": p["C"]["cpu_ms_per_msg"].get("component")
@@ -528,6 +557,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         )
         return results
     finally:
+        relay.stop()
         component.stop()
 
 
@@ -548,6 +578,7 @@ def print_table(results: dict[str, Any]) -> None:
     for key in (
         "ratio_c_over_a",
         "ratio_c_over_b",
+        "ratio_c_over_r",
         "p99_ms_c_at_half_max",
         "component_cpu_ms_per_msg",
     ):
@@ -559,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one short run per path (< 30 s)")
     parser.add_argument("--runs", type=int, help="repetitions per path")
     parser.add_argument("--senders", type=int, help="senders (= receivers) per path")
-    parser.add_argument("--paths", default="ABC", help="which paths to measure (default ABC)")
+    parser.add_argument("--paths", default="ABRC", help="which paths to measure (default ABRC)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     if (args.runs is not None and args.runs < 1) or (args.senders is not None and args.senders < 1):

@@ -22,6 +22,7 @@ TOP_KEYS = {
     "paths",
     "ratio_c_over_a",
     "ratio_c_over_b",
+    "ratio_c_over_r",
     "p99_ms_c_at_half_max",
     "component_cpu_ms_per_msg",
     "machine",
@@ -50,7 +51,7 @@ async def test_quick_bench_loses_nothing_and_writes_a_complete_report(
     report = json.loads(out.read_text())
     assert report == json.loads((REPO / "bench" / "results" / "latest.json").read_text())
     assert report.keys() >= TOP_KEYS
-    assert set(report["paths"]) == {"A", "B", "C"}
+    assert set(report["paths"]) == {"A", "B", "R", "C"}
     for name, path in report["paths"].items():
         assert path.keys() >= PATH_KEYS, name
         assert path["max_rate"] > 0
@@ -59,11 +60,13 @@ async def test_quick_bench_loses_nothing_and_writes_a_complete_report(
             # the orgchat path every message was also acknowledged (archived).
             assert run["delivered"] == run["sent"] > 0, (name, run)
             assert run["errors"] == 0, (name, run)
-            if name == "C":
+            if name in "RC":
                 assert run["receipts"] == run["sent"], run
         assert {"ejabberd", "postgres", "redis", "loadgen"} <= path["cpu_ms_per_msg"].keys()
     assert "component" in report["paths"]["C"]["cpu_ms_per_msg"]
+    assert "component" in report["paths"]["R"]["cpu_ms_per_msg"]
     assert report["ratio_c_over_a"] > 0 and report["ratio_c_over_b"] > 0
+    assert report["ratio_c_over_r"] > 0
     assert report["p99_ms_c_at_half_max"] is not None
     assert report["machine"]["cores"] >= 1
     # The table is printed too.
