@@ -25,13 +25,13 @@ from component.routing.rsm import RsmRequest, parse_rsm, rsm_result, unknown_pos
 from storage.models import Company, CompanySearch, KnownValues, SearchCursor
 from storage.protocols import DirectorySearchStore
 
-#: Companies read per query when only open ones are wanted.
-CHUNK = 100
-#: Companies looked at, at most, for one page of open companies: past it the
-#: page is returned short (its last company lets the client go on).
+#: Companies looked at, at most, for one page of open companies (in one
+#: query): past it the page is returned short (its last company lets the
+#: client go on).
 MAX_EXAMINED = 500
-#: Counting stops here; the count then reported is approximate (XEP-0059 allows it).
-COUNT_CAP = 10_000
+#: Counting stops here: a count of this many means "at least" (XEP-0059 allows
+#: an approximate count); counting further would read every match.
+COUNT_CAP = 1_000
 #: Seconds the form's categories and cities are reused, unless the directory changes.
 VALUES_TTL = 60.0
 
@@ -107,7 +107,7 @@ class DirectorySearch:
         hits: list[Hit] = []
         examined, more = 0, False
         while limit > 0:
-            want = min(CHUNK, MAX_EXAMINED - examined) if open_now else limit
+            want = MAX_EXAMINED - examined if open_now else limit
             chunk = await self.store.page(criteria, cursor, want)
             if chunk is None:
                 return None
@@ -129,8 +129,8 @@ class DirectorySearch:
         if open_now or not counted:
             return Found(hits, None, None, more)
         count = await self.store.count(criteria, COUNT_CAP)
-        index: int | None = 0
-        if hits:
+        index: int | None = cursor.index
+        if hits and (cursor.after is not None or cursor.before is not None or cursor.last):
             index = await self.store.position(criteria, hits[0].company.slug, COUNT_CAP)
         return Found(hits, index, count, index is None or index + len(hits) < count)
 

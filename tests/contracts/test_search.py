@@ -87,7 +87,11 @@ async def test_matching_is_folded_and_literal(pg: Directory, slug: str) -> None:
     assert await slugs(pg, where(name="ШИНОМОНТАЖ «колесо")) == [f"{slug}-a"]
     # % and _ are letters, not patterns.
     assert await slugs(pg, where(name="0% pizza_")) == [f"{slug}-b"]
-    assert await slugs(pg, where(name="%")) == [f"{slug}-b"]
+    assert await slugs(pg, where(name="0%")) == []  # two letters: a word's start only
+    assert await slugs(pg, where(name="0% ")) == []
+    assert await slugs(pg, where(name="pi")) == [f"{slug}-b"]
+    assert await slugs(pg, where(name="zz")) == []  # inside a word
+    assert await slugs(pg, where(text="ph")) == [f"{slug}-c"]  # the category's start
     assert await slugs(pg, where(name="pizz__napoli")) == []
     # The whole category only; text is a part of the name, slug or category.
     assert await slugs(pg, where(category="tyre")) == []

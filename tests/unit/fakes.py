@@ -118,10 +118,11 @@ class FakeDirectorySearchStore:
             folded = _fold(c.name)
             if criteria.takes_requests and not c.accepts_requests:
                 continue
-            if name is not None and _fold(name) not in folded:
+            if name is not None and not _part_of(_fold(name), folded, words=True):
                 continue
-            if text is not None and not any(
-                _fold(text) in value for value in (folded, c.slug, _fold(c.category or ""))
+            if text is not None and not (
+                _part_of(_fold(text), folded, words=True)
+                or any(_part_of(_fold(text), v) for v in (c.slug, _fold(c.category or "")))
             ):
                 continue
             if category is not None and _fold(c.category or "") != _fold(category):
@@ -191,6 +192,14 @@ def _id(company: Company) -> int:
 
 def _fold(text: str) -> str:
     return " ".join(text.split()).lower()
+
+
+def _part_of(part: str, value: str, *, words: bool = False) -> bool:
+    """PostgreSQL's rule: a part of three letters or more anywhere; a shorter one
+    at the start of ``value`` (or, with ``words``, of one of its words)."""
+    if len(part) >= 3:
+        return part in value
+    return value.startswith(part) or (words and f" {part}" in value)
 
 
 def _blank_to_none(value: str | None) -> str | None:

@@ -10,10 +10,12 @@ Results are ordered by relevance, then name, then slug. With a name (or a
 text) to look for, companies whose name starts with it, or has a word that
 starts with it, come first (rank 0), then the other matches (rank 1). Each
 rank is read in that order (a btree index on the folded name, or the few
-rows a trigram index finds) and stops after a page, so that a broad query
-costs a page rather than a sort of every match. Pages are keyset pages: a
-page starts after (or ends before) a company of the results, wherever it
-ranks.
+rows a trigram index finds) and stops after a page, and the second rank is
+read only when the first does not fill the page, so that a broad query
+costs a page rather than a sort of every match. One or two letters (no
+trigram to look up) find the names with a word starting with them. Pages are
+keyset pages: a page starts after (or ends before) a company of the results,
+wherever it ranks.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from storage.postgres.tables.companies import COLUMNS, from_row
 _LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 #: Distinct categories (cities) listed at most: the choices of a search form.
 MAX_KNOWN_VALUES = 1000
+#: A part of a name shorter than this (one or two letters) has no trigram to
+#: look up: it finds names with a word that starts with it, through the index.
+SHORTEST_PART = 3
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,28 +54,32 @@ class _Where:
         if criteria.takes_requests:
             conditions.append("accepts_requests")
         name, text = _given(criteria.name), _given(criteria.text)
-        name_part = text_part = None
+        ranked_by: str | None = None
         if name is not None:
-            name_part = self._part(name)
-            conditions.append(f"name_folded LIKE '%' || {name_part} || '%'")
+            ranked_by = part = self._part(name)
+            if _short(name):
+                conditions.append(_word_start("name_folded", part))
+            else:
+                conditions.append(f"name_folded LIKE '%' || {part} || '%'")
         if text is not None:
-            text_part = self._part(text)
-            conditions.append(
-                f"(name_folded LIKE '%' || {text_part} || '%'"
-                f" OR slug LIKE '%' || {text_part} || '%'"
-                f" OR category_folded LIKE '%' || {text_part} || '%')"
-            )
+            part = self._part(text)
+            ranked_by = ranked_by or part
+            if _short(text):
+                conditions.append(
+                    f"({_word_start('name_folded', part)} OR slug LIKE {part} || '%'"
+                    f" OR category_folded LIKE {part} || '%')"
+                )
+            else:
+                conditions.append(
+                    f"(name_folded LIKE '%' || {part} || '%' OR slug LIKE '%' || {part} || '%'"
+                    f" OR category_folded LIKE '%' || {part} || '%')"
+                )
         for column, whole in (("category", criteria.category), ("city", criteria.city)):
             if _given(whole) is not None:
                 conditions.append(f"{column}_folded = orgchat_fold({self.arg(whole)})")
         self.sql = " AND ".join(conditions) or "true"
         # Rank 0: the name starts with what is looked for, or one of its words does.
-        part = name_part or text_part
-        self.rank0 = (
-            None
-            if part is None
-            else f"(name_folded LIKE {part} || '%' OR name_folded LIKE '% ' || {part} || '%')"
-        )
+        self.rank0 = None if ranked_by is None else _word_start("name_folded", ranked_by)
 
     def arg(self, value: object) -> str:
         self.args.append(value)
@@ -91,11 +100,19 @@ def _given(value: str | None) -> str | None:
     return value if value is not None and value.strip() else None
 
 
+def _short(value: str) -> bool:
+    """Too short for a trigram index: one or two characters, folded."""
+    return len(" ".join(value.split())) < SHORTEST_PART
+
+
+def _word_start(column: str, part: str) -> str:
+    return f"({column} LIKE {part} || '%' OR {column} LIKE '% ' || {part} || '%')"
+
+
 async def page(
     conn: Conn, criteria: CompanySearch, cursor: SearchCursor, limit: int
 ) -> list[Company] | None:
     """One page of results, in order; None if the cursor's company is not among them."""
-    where = _Where(criteria)
     backwards = cursor.before is not None or cursor.last
     anchor = cursor.before if cursor.before is not None else cursor.after
     key = None
@@ -105,28 +122,31 @@ async def page(
             return None
     offset = 0 if backwards or anchor is not None else max(0, cursor.index)
     direction = "DESC" if backwards else "ASC"
-    branches = []
-    for rank, of_rank in where.ranks():
+    order = [0, 1] if not backwards else [1, 0]
+    found: list[Company] = []
+    # Rank by rank, each through an index in the results' order: the next
+    # rank is read only when the page is not full yet.
+    for wanted_rank in order:
+        where = _Where(criteria)  # the arguments of this one statement
+        of_rank = dict(where.ranks()).get(wanted_rank)
+        if of_rank is None:
+            continue
         condition = of_rank
         if key is not None:
-            beyond = _beyond(where, key, rank, backwards)
+            beyond = _beyond(where, key, wanted_rank, backwards)
             if beyond is None:
                 continue
             condition = f"{of_rank} AND {beyond}"
-        order = f"name_folded {direction}, slug {direction}"
-        branches.append(
-            f"(SELECT {COLUMNS}, name_folded, {rank} AS rank FROM companies WHERE {condition}"
-            f" ORDER BY {order} LIMIT {where.arg(offset + limit)})"
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM companies WHERE {condition}"
+            f" ORDER BY name_folded {direction}, slug {direction}"
+            f" LIMIT {where.arg(offset + limit - len(found))}",
+            *where.args,
         )
-    if not branches:
-        return []
-    rows = await conn.fetch(
-        f"SELECT * FROM ({' UNION ALL '.join(branches)}) AS hits"
-        f" ORDER BY rank {direction}, name_folded {direction}, slug {direction}"
-        f" OFFSET {where.arg(offset)} LIMIT {where.arg(limit)}",
-        *where.args,
-    )
-    companies = [from_row(row) for row in rows]
+        found.extend(from_row(row) for row in rows)
+        if len(found) >= offset + limit:
+            break
+    companies = found[offset : offset + limit]
     return companies[::-1] if backwards else companies
 
 

@@ -1,0 +1,319 @@
+"""The directory at city size, with the component running: search and paging
+latency, start-up and memory, and what broad searches do to everybody's
+messages.
+
+    python -m bench.directory_load [--companies 100000] [--rate 1000] [--seconds 6]
+
+Against the development stack (``make up``), on the benchmark's own domain
+and database (``biz-bench.localhost``, ``orgchat_bench``; see bench/run.py):
+
+1. fills the directory with ``--companies`` synthetic companies straight in
+   SQL (names of a few words, Russian and English, 40 categories, 60 cities,
+   opening hours), plus the benchmark's companies with agents;
+2. starts a component process and times it until it is ready (``startup_s``),
+   then reads its resident memory (``rss_mb``);
+3. times XEP-0055 searches of three kinds, one at a time (``search``: p50 and
+   p99 in ms): a unique part of a name, a category and a city, a part of a
+   name that thousands of companies share; and pages of disco#items;
+4. sends ``--rate`` messages per second for ``--seconds`` (customer ->
+   company -> agent, receipts on) and reports their p99, first alone, then
+   with 10 broad searches per second running (``messages``).
+
+Prints one JSON document and writes ``bench/results/directory-load.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.loadgen import RawClient
+from bench.procstat import CpuMeter, ejabberd_pids, postgres_pids
+from bench.run import (
+    DOMAIN,
+    PASSWORD,
+    RESULTS,
+    RUN_IDS,
+    VHOST_PLAIN,
+    Component,
+    Settings,
+    component_env,
+    connect,
+    ensure_account,
+    percentile,
+    prepare,
+    step,
+    wait_for_rosters,
+)
+
+NS_SEARCH = "jabber:iq:search"
+NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+WORDS = [
+    "Шина",
+    "Колесо",
+    "Аптека",
+    "Пицца",
+    "Ремонт",
+    "Сервис",
+    "Мастер",
+    "Центр",
+    "Дом",
+    "Сад",
+    "Авто",
+    "Вело",
+    "Книга",
+    "Мода",
+    "Tyre",
+    "Wheel",
+    "Pharmacy",
+    "Pizza",
+    "Repair",
+    "Service",
+    "Master",
+    "Centre",
+    "Home",
+    "Garden",
+    "Auto",
+    "Bike",
+    "Book",
+    "Style",
+    "Nord",
+    "Sibir",
+    "Ural",
+    "Volga",
+    "Baikal",
+    "Ob",
+    "Irtysh",
+    "Tomsk",
+    "Altai",
+    "Sever",
+    "Yug",
+    "Vostok",
+    "Zapad",
+]
+CITIES = [f"City {n}" for n in range(60)]
+CATEGORIES = [f"category {n}" for n in range(40)]
+#: A part of a name that thousands of companies share (broad).
+BROAD = "ма"
+
+
+async def fill(companies: int) -> None:
+    """``companies`` synthetic companies, straight in SQL (the indexes built as it goes)."""
+    db = await asyncpg.connect(component_env()["ORGCHAT_DATABASE_URL"])
+    try:
+        await db.execute("DELETE FROM companies WHERE slug LIKE 'dir-%'")
+        await db.execute(
+            """
+            INSERT INTO companies (slug, name, timezone, hours, category, city)
+            SELECT 'dir-' || n,
+                   ($2::text[])[1 + (n * 7) % array_length($2, 1)] || ' '
+                   || ($2::text[])[1 + (n / 41 * 13) % array_length($2, 1)] || ' ' || n,
+                   'Asia/Novosibirsk',
+                   CASE WHEN n % 3 = 0 THEN '24/7' ELSE 'Mo-Fr 09:00-18:00; Sa 10:00-14:00' END,
+                   ($3::text[])[1 + n % array_length($3, 1)],
+                   ($4::text[])[1 + (n / 7) % array_length($4, 1)]
+              FROM generate_series(1, $1) AS n
+            """,
+            companies,
+            WORDS,
+            CATEGORIES,
+            CITIES,
+        )
+        await db.execute("ANALYZE companies")
+    finally:
+        await db.close()
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return round(int(match.group(1)) / 1024, 1) if match else 0.0
+
+
+class Asker:
+    """One account that sends IQs and times their answers."""
+
+    def __init__(self, client: RawClient) -> None:
+        self.client = client
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.sent_at: dict[str, float] = {}
+        self._n = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.client.reader is not None
+        data = b""
+        while chunk := await self.client.reader.read(262144):
+            now = time.monotonic()
+            data += chunk
+            for match in re.finditer(rb"<iq\b[^>]*?\bid=['\"](q\d+)['\"]", data):
+                iq_id = match.group(1).decode()
+                future = self.waiting.pop(iq_id, None)
+                if future is not None and not future.done():
+                    future.set_result((now - self.sent_at.pop(iq_id)) * 1000)
+            data = data[data.rfind(b"<") :] if b"<" in data else b""
+
+    async def ask(self, payload: str, iq_type: str = "set") -> float:
+        self._n += 1
+        iq_id = f"q{self._n}"
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[iq_id] = future
+        self.sent_at[iq_id] = time.monotonic()
+        self.client.write(
+            f"<iq type='{iq_type}' id='{iq_id}' to='{DOMAIN}'>{payload}</iq>".encode()
+        )
+        return await asyncio.wait_for(future, 30)
+
+
+def search_form(**fields: str) -> str:
+    values = "".join(
+        f"<field var='{var}'><value>{value}</value></field>" for var, value in fields.items()
+    )
+    return (
+        f"<query xmlns='{NS_SEARCH}'><x xmlns='jabber:x:data' type='submit'>"
+        f"<field var='FORM_TYPE' type='hidden'><value>{NS_SEARCH}</value></field>{values}"
+        "</x></query>"
+    )
+
+
+def _name(n: int) -> str:
+    """The name ``fill`` gave company ``dir-<n>``."""
+    return f"{WORDS[(n * 7) % len(WORDS)]} {WORDS[(n // 41 * 13) % len(WORDS)]} {n}"
+
+
+def figures(latencies: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+    }
+
+
+async def searches(asker: Asker, companies: int, repeat: int) -> dict[str, dict[str, float]]:
+    kinds: dict[str, Callable[[int], str]] = {
+        "unique_substring": lambda n: search_form(name=_name(1 + (n * 7919) % companies)),
+        "category_and_city": lambda n: search_form(
+            category=CATEGORIES[n % len(CATEGORIES)], city=CITIES[n % len(CITIES)]
+        ),
+        "broad_substring": lambda n: search_form(name=BROAD),
+        "broad_open_now": lambda n: search_form(name=BROAD, **{"open-now": "true"}),
+        "disco_items_page": lambda n: f"<query xmlns='{NS_DISCO_ITEMS}'/>",
+    }
+    out = {}
+    for kind, payload in kinds.items():
+        iq_type = "get" if kind == "disco_items_page" else "set"
+        latencies = [await asker.ask(payload(n), iq_type) for n in range(repeat)]
+        out[kind] = figures(latencies)
+    return out
+
+
+async def messages_with_searches(
+    topo: Any, asker: Asker, rate: float, seconds: float, per_s: float
+) -> dict[str, Any]:
+    settings = Settings(
+        runs=1, senders=len(topo.senders), step_s=seconds, drain_s=3.0, first_rate=rate,
+        max_steps=1, refine=0,
+    )  # fmt: skip
+    meter = CpuMeter({"ejabberd": ejabberd_pids, "postgres": postgres_pids})
+    alone = await step(topo, meter, rate, settings, next(RUN_IDS))
+    stop = asyncio.Event()
+    search_latencies: list[float] = []
+
+    async def searching() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            search_latencies.append(await asker.ask(search_form(name=BROAD)))
+            await asyncio.sleep(max(0.0, 1 / per_s - (time.monotonic() - started)))
+
+    searcher = asyncio.create_task(searching())
+    loaded = await step(topo, meter, rate, settings, next(RUN_IDS))
+    stop.set()
+    await searcher
+    return {
+        "rate": rate,
+        "alone": {"p99_ms": alone.p99_ms, "delivered": alone.delivered, "sent": alone.sent},
+        "with_searches": {
+            "p99_ms": loaded.p99_ms,
+            "delivered": loaded.delivered,
+            "sent": loaded.sent,
+            "searches_per_s": per_s,
+            "search": figures(search_latencies) if search_latencies else None,
+        },
+        "p99_ratio": round(loaded.p99_ms / alone.p99_ms, 2) if alone.p99_ms else None,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    n = args.senders
+    await prepare(["C"], n)
+    ensure_account("bench-q0", VHOST_PLAIN)
+    print(f"directory: filling {args.companies} companies", flush=True)
+    started = time.monotonic()
+    await fill(args.companies)
+    fill_s = round(time.monotonic() - started, 1)
+    component = Component.orgchat()
+    started = time.monotonic()
+    component.start()
+    startup_s = round(time.monotonic() - started, 2)
+    try:
+        wait_for_rosters(
+            [f"bench-r{i}@{VHOST_PLAIN}" for i in range(n)],
+            [f"bench-c{i}@{DOMAIN}" for i in range(n)],
+        )
+        client = RawClient(f"bench-q0@{VHOST_PLAIN}", PASSWORD)
+        await client.login(presence=False)
+        asker = Asker(client)
+        asker.start()
+        print("directory: searching", flush=True)
+        result: dict[str, Any] = {
+            "companies": args.companies,
+            "fill_s": fill_s,
+            "startup_s": startup_s,
+            "rss_mb_at_start": rss_mb(component.pid),
+            "search": await searches(asker, args.companies, args.repeat),
+        }
+        print("directory: messages, alone then with broad searches", flush=True)
+        topo = await connect("C", n)
+        result["messages"] = await messages_with_searches(
+            topo, asker, args.rate, args.seconds, args.searches_per_s
+        )
+        result["rss_mb_at_end"] = rss_mb(component.pid)
+        for c in [*topo.senders, *topo.receivers, client]:
+            await c.close()
+        return result
+    finally:
+        component.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.directory_load", description=__doc__)
+    parser.add_argument("--companies", type=int, default=100_000)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=1000.0, help="messages per second")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--searches-per-s", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=100, help="searches of each kind")
+    parser.add_argument("--out", type=Path, default=RESULTS / "directory-load.json")
+    args = parser.parse_args(argv)
+    result = asyncio.run(main_async(args))
+    text = json.dumps(result, indent=2)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
