@@ -4,7 +4,9 @@ Routing looks companies and agents up on every message, so they are served
 from memory. PostgreSQL stays the source of truth: ``DirectoryStore.watch``
 reports every change (CLI, import, SQL) and every reconnection, and the
 affected entries are reloaded, so a change takes effect in every running
-component process without a restart.
+component process without a restart. A change of one company reloads that
+company; a change of several at once (an import) and a reconnection reload
+everything, once.
 """
 
 from __future__ import annotations

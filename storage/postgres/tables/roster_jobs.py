@@ -16,6 +16,8 @@ import asyncpg
 
 from storage.models import RosterJob, RosterOp
 from storage.postgres.pool import Conn
+from storage.postgres.tables.company_imports import BULK_TIMEOUT
+from storage.postgres.tables.company_imports import TABLE as IMPORTS
 
 #: How long a claimed job stays invisible to other workers: far longer than
 #: one call to ejabberd's API, short enough that a crashed worker's jobs
@@ -81,6 +83,17 @@ async def postpone(conn: Conn, job_id: int, delay_s: float, error: str) -> None:
     )
 
 
+#: Queue an "add" job for every agent of the companies ``{companies}`` selects.
+_QUEUE_ADDS = """
+    WITH queued AS (
+        SELECT roster_jobs_queue('add', c.slug, c.name, a.jid)
+          FROM agents a JOIN companies c ON c.id = a.company_id
+         WHERE {companies}
+    )
+    SELECT count(*) FROM queued
+"""
+
+
 async def queue_adds(conn: Conn, slugs: Sequence[str] | None) -> int:
     """Queue an "add" job for every agent of these companies (of all: None).
 
@@ -89,14 +102,16 @@ async def queue_adds(conn: Conn, slugs: Sequence[str] | None) -> int:
     item that exists already only rewrites it.
     """
     count: int = await conn.fetchval(
-        """
-        WITH queued AS (
-            SELECT roster_jobs_queue('add', c.slug, c.name, a.jid)
-              FROM agents a JOIN companies c ON c.id = a.company_id
-             WHERE $1::text[] IS NULL OR c.slug = ANY($1::text[])
-        )
-        SELECT count(*) FROM queued
-        """,
+        _QUEUE_ADDS.format(companies="$1::text[] IS NULL OR c.slug = ANY($1::text[])"),
         None if slugs is None else list(slugs),
+    )
+    return count
+
+
+async def queue_imported_adds(conn: Conn) -> int:
+    """:func:`queue_adds` for the companies of ``company_imports``."""
+    count: int = await conn.fetchval(
+        _QUEUE_ADDS.format(companies=f"c.slug IN (SELECT slug FROM {IMPORTS})"),
+        timeout=BULK_TIMEOUT,
     )
     return count
