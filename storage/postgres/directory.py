@@ -95,9 +95,10 @@ class PgDirectoryStore:
             if not await company_imports.copy(conn, items):
                 return ImportReport(0, 0, 0, 0)
             added, updated = await companies.merge_imported(conn)
-            agents_added = await agents.merge_imported(conn)
+            # The agents there already; the agents' trigger queues the new ones.
             queued = await roster_jobs.queue_imported_adds(conn)
-        return ImportReport(added, updated, agents_added, queued)
+            agents_added = await agents.merge_imported(conn)
+        return ImportReport(added, updated, agents_added, queued + agents_added)
 
     async def resync_rosters(self, slugs: Sequence[str] | None = None) -> int:
         async with self._db.transaction() as conn:

@@ -1,4 +1,6 @@
--- 0011_bulk_directory: one directory notification per statement, not per row.
+-- 0011_bulk_directory: what a bulk import needs of the triggers: one directory
+-- notification per statement, not per row, and roster jobs queued many at a
+-- time.
 --
 -- The row-level triggers of 0001 sent NOTIFY orgchat_directory once per
 -- changed company: an import of 100,000 companies made every running
@@ -90,3 +92,60 @@ CREATE TRIGGER agents_notify_directory_update
 CREATE TRIGGER agents_notify_directory_delete
     AFTER DELETE ON agents REFERENCING OLD TABLE AS old_agents
     FOR EACH STATEMENT EXECUTE FUNCTION agents_notify_directory();
+
+
+-- Roster jobs, many at a time ------------------------------------------------
+-- roster_jobs_queue (0001) queues one job per call, and the agents' trigger
+-- called it once per row: an import of 500,000 agents made 500,000 calls,
+-- and its resynchronisation as many again. roster_jobs_queue_many queues a
+-- set of distinct roster items at once, with the same rule: only the latest
+-- intent per item matters, so older jobs for them that no worker holds are
+-- dropped. roster_jobs_queue is now the one-item case of it; the agents'
+-- inserts queue theirs per statement.
+
+CREATE FUNCTION roster_jobs_queue_many(op text, slugs text[], names text[], jids text[])
+RETURNS bigint LANGUAGE sql AS $$
+    DELETE FROM roster_jobs j
+     USING unnest(slugs, jids) AS i(slug, jid)
+     WHERE j.company_slug = i.slug AND j.agent_jid = i.jid AND j.leased_until IS NULL;
+    WITH queued AS (
+        INSERT INTO roster_jobs (op, company_slug, company_name, agent_jid)
+        SELECT op, i.slug, i.name, i.jid FROM unnest(slugs, names, jids) AS i(slug, name, jid)
+        RETURNING 1
+    )
+    SELECT count(*) FROM queued;
+$$;
+
+CREATE OR REPLACE FUNCTION roster_jobs_queue(op text, slug text, name text, jid text)
+RETURNS void LANGUAGE sql AS $$
+    SELECT roster_jobs_queue_many(op, ARRAY[slug], ARRAY[name], ARRAY[jid]);
+$$;
+
+CREATE OR REPLACE FUNCTION agents_queue_roster_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' OR (OLD.company_id, OLD.jid) IS DISTINCT FROM (NEW.company_id, NEW.jid) THEN
+        PERFORM roster_jobs_queue('remove', c.slug, c.name, OLD.jid)
+           FROM companies c WHERE c.id = OLD.company_id;
+    END IF;
+    IF TG_OP = 'UPDATE' AND (OLD.company_id, OLD.jid) IS DISTINCT FROM (NEW.company_id, NEW.jid) THEN
+        PERFORM roster_jobs_queue('add', c.slug, c.name, NEW.jid)
+           FROM companies c WHERE c.id = NEW.company_id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER agents_queue_roster_jobs ON agents;
+CREATE TRIGGER agents_queue_roster_jobs
+    AFTER UPDATE OR DELETE ON agents
+    FOR EACH ROW EXECUTE FUNCTION agents_queue_roster_jobs();
+
+CREATE FUNCTION agents_queue_roster_adds() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM roster_jobs_queue_many('add', array_agg(c.slug), array_agg(c.name), array_agg(a.jid))
+       FROM new_agents a JOIN companies c ON c.id = a.company_id;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER agents_queue_roster_adds
+    AFTER INSERT ON agents REFERENCING NEW TABLE AS new_agents
+    FOR EACH STATEMENT EXECUTE FUNCTION agents_queue_roster_adds();

@@ -103,15 +103,19 @@ async def merge_imported(conn: Conn) -> tuple[int, int]:
     not rewritten (nor counted). Raises ValueError if a slug is malformed.
     """
     stored = ", ".join(f"c.{field}" for field in _DRAFT_FIELDS)
+    imports = ", ".join(f"i.{field}" for field in _DRAFT_FIELDS)
     imported = ", ".join(f"excluded.{field}" for field in _DRAFT_FIELDS)
     with _slug_checked():
         row = await conn.fetchrow(
             f"""
             WITH latest AS (
                 SELECT DISTINCT ON (slug) * FROM {IMPORTS} ORDER BY slug, ord DESC
+            ), changed AS (  -- not even locking the companies that stay as they are
+                SELECT i.* FROM latest i LEFT JOIN companies c USING (slug)
+                 WHERE c.id IS NULL OR ({stored}) IS DISTINCT FROM ({imports})
             ), written AS (
                 INSERT INTO companies AS c (slug, {_DRAFT_COLUMNS})
-                SELECT slug, {_DRAFT_COLUMNS} FROM latest
+                SELECT slug, {_DRAFT_COLUMNS} FROM changed
                 ON CONFLICT (slug) DO UPDATE SET ({_DRAFT_COLUMNS}) = ({imported})
                  WHERE ({stored}) IS DISTINCT FROM ({imported})
                 -- xmax is 0 in a row version this statement inserted, not in one it updated.

@@ -1,9 +1,10 @@
 """The ``roster_jobs`` table: a durable queue of ejabberd roster edits.
 
-Jobs are queued by triggers on ``agents`` and ``companies`` (migration 0001),
-never by Python code, so that every way of changing the directory queues
-them. Workers lease jobs for :data:`LEASE`; a worker that dies lets its lease
-expire and the job comes back. The jobs of one roster item (company, agent)
+Jobs are queued by triggers on ``agents`` and ``companies`` (migrations 0001
+and 0011), never by Python code, so that every way of changing the directory
+queues them; :func:`queue_adds` only queues them again. Workers lease jobs
+for :data:`LEASE`; a worker that dies lets its lease expire and the job
+comes back. The jobs of one roster item (company, agent)
 are handed out in order, one at a time, so an "add" can never overtake the
 "remove" queued after it.
 """
@@ -85,12 +86,9 @@ async def postpone(conn: Conn, job_id: int, delay_s: float, error: str) -> None:
 
 #: Queue an "add" job for every agent of the companies ``{companies}`` selects.
 _QUEUE_ADDS = """
-    WITH queued AS (
-        SELECT roster_jobs_queue('add', c.slug, c.name, a.jid)
-          FROM agents a JOIN companies c ON c.id = a.company_id
-         WHERE {companies}
-    )
-    SELECT count(*) FROM queued
+    SELECT roster_jobs_queue_many('add', array_agg(c.slug), array_agg(c.name), array_agg(a.jid))
+      FROM agents a JOIN companies c ON c.id = a.company_id
+     WHERE {companies}
 """
 
 

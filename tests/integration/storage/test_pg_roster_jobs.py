@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from storage import postgres
-from storage.models import CompanyDraft, Role, RosterJob, RosterOp
+from storage.models import CompanyDraft, ImportedCompany, Role, RosterJob, RosterOp
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -173,3 +173,23 @@ async def test_resync_rosters_queues_an_add_per_agent(
         [company, other],
     )
     assert [tuple(r) for r in mine] == [(company, "bob@localhost"), (other, "eve@localhost")]
+
+
+async def test_an_import_supersedes_waiting_jobs_not_leased_ones(
+    pg: postgres.PostgresStores, sql: Sql, company: str
+) -> None:
+    """Roster jobs queued many at a time keep the rule: the latest intent per item."""
+    agents = (("bob@localhost", Role.AGENT), ("eve@localhost", Role.AGENT))
+    items = [ImportedCompany(CompanyDraft(slug=company, name="Pizza"), agents=agents)]
+    await pg.directory.import_companies(items)
+    [leased] = await pg.roster_jobs.claim(1)
+
+    await pg.directory.import_companies(items)
+    await pg.directory.import_companies(items)
+
+    rows = await sql.fetch(
+        "SELECT agent_jid, leased_until IS NOT NULL AS leased FROM roster_jobs ORDER BY id"
+    )
+    first, *waiting = [tuple(r) for r in rows]
+    assert first == (leased.agent_jid, True)  # in flight: it stays, and runs first
+    assert sorted(waiting) == [("bob@localhost", False), ("eve@localhost", False)]
