@@ -77,8 +77,7 @@ class PgDirectoryStore:
         return found
 
     async def import_companies(self, items: Iterable[ImportedCompany]) -> ImportReport:
-        """Upsert companies by slug, add their missing agents and queue their roster
-        items, in one transaction.
+        """Upsert companies by slug with their agents and roster jobs, in one transaction.
 
         ``items`` is copied into PostgreSQL (COPY) as it yields them, then
         merged by a few set-based statements; an exception it raises rolls
@@ -95,7 +94,8 @@ class PgDirectoryStore:
             if not await company_imports.copy(conn, items):
                 return ImportReport(0, 0, 0, 0)
             added, updated = await companies.merge_imported(conn)
-            # The agents there already; the agents' trigger queues the new ones.
+            # Roster adds for the agents there already; the agents' trigger
+            # queues the new ones' as they are inserted.
             queued = await roster_jobs.queue_imported_adds(conn)
             agents_added = await agents.merge_imported(conn)
         return ImportReport(added, updated, agents_added, queued + agents_added)

@@ -88,6 +88,7 @@ def company_draft(
 
 
 def check_name(name: str | None) -> str:
+    """The company's name, trimmed; never blank."""
     name = (name or "").strip()
     if not name:
         raise FieldError("name", "the company name must not be empty")
@@ -95,6 +96,7 @@ def check_name(name: str | None) -> str:
 
 
 def check_email(email: str | None) -> str | None:
+    """The company's email address (for the notification cascade); blank: none."""
     if email and not _EMAIL.match(email):
         raise FieldError("email", f"invalid email address {email!r}")
     return email or None
@@ -103,6 +105,7 @@ def check_email(email: str | None) -> str | None:
 # An import names the same few zones on every row: look each up once.
 @functools.lru_cache(maxsize=1024)
 def check_timezone(name: str) -> str:
+    """An IANA time zone name (:func:`component.hours.check_timezone`)."""
     try:
         return hours.check_timezone(name)
     except hours.HoursError as exc:
@@ -253,14 +256,17 @@ class BadRows:
 
     def _refusal(self, fatal: bool) -> Iterator[str]:
         yield from map(str, self.listed)
-        if self.count == 1:
-            return
         path = self.listed[0].path
-        if fatal:
-            yield f"{path}: {self.count} bad rows, nothing imported: it cannot be read on"
-            return
-        shown = f" (the first {len(self.listed)} above)" if self.count > len(self.listed) else ""
-        yield f"{path}: {self.count} bad rows{shown}, nothing imported (--skip-bad: the others)"
+        if fatal and (self.skip or self.count > 1):
+            yield f"{path}: nothing imported: the rest of the file cannot be read"
+        elif self.count > 1:
+            shown = (
+                f" (the first {len(self.listed)} above)" if self.count > len(self.listed) else ""
+            )
+            yield (
+                f"{path}: {self.count} bad rows{shown}, nothing imported "
+                "(--skip-bad imports the rest)"
+            )
 
 
 class _Unreadable(InputError):
