@@ -104,17 +104,21 @@ CREATE TRIGGER agents_notify_directory_delete
 -- inserts queue theirs per statement.
 
 CREATE FUNCTION roster_jobs_queue_many(op text, slugs text[], names text[], jids text[])
-RETURNS bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    queued bigint;
+BEGIN
+    IF coalesce(cardinality(slugs), 0) = 0 THEN
+        RETURN 0;  -- no INSERT, so no wake-up of the roster workers
+    END IF;
     DELETE FROM roster_jobs j
      USING unnest(slugs, jids) AS i(slug, jid)
      WHERE j.company_slug = i.slug AND j.agent_jid = i.jid AND j.leased_until IS NULL;
-    WITH queued AS (
-        INSERT INTO roster_jobs (op, company_slug, company_name, agent_jid)
-        SELECT op, i.slug, i.name, i.jid FROM unnest(slugs, names, jids) AS i(slug, name, jid)
-        RETURNING 1
-    )
-    SELECT count(*) FROM queued;
-$$;
+    INSERT INTO roster_jobs (op, company_slug, company_name, agent_jid)
+    SELECT op, i.slug, i.name, i.jid FROM unnest(slugs, names, jids) AS i(slug, name, jid);
+    GET DIAGNOSTICS queued = ROW_COUNT;
+    RETURN queued;
+END $$;
 
 CREATE OR REPLACE FUNCTION roster_jobs_queue(op text, slug text, name text, jid text)
 RETURNS void LANGUAGE sql AS $$

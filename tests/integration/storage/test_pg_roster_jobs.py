@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -135,7 +136,9 @@ async def test_concurrent_claimers_get_disjoint_jobs(
     assert len(ids_first | ids_second) == 40
 
 
-async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: str) -> None:
+@contextlib.asynccontextmanager
+async def watching(pg: postgres.PostgresStores) -> AsyncIterator[asyncio.Queue[None]]:
+    """Run roster_jobs.watch() in a task; yield the queue of its wake-ups, once connected."""
     wakeups: asyncio.Queue[None] = asyncio.Queue()
 
     async def wakeup() -> None:
@@ -144,12 +147,24 @@ async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: 
     task = asyncio.create_task(pg.roster_jobs.watch(wakeup))
     try:
         await asyncio.wait_for(wakeups.get(), 10)  # after connecting
-        await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
-        await asyncio.wait_for(wakeups.get(), 10)
+        yield wakeups
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: str) -> None:
+    async with watching(pg) as wakeups:
+        await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+        await asyncio.wait_for(wakeups.get(), 10)
+
+
+async def test_no_job_no_wake_up(pg: postgres.PostgresStores, company: str) -> None:
+    async with watching(pg) as wakeups:
+        await pg.directory.import_companies([ImportedCompany(CompanyDraft(company, "Pizza"))])
+        await asyncio.sleep(0.3)
+        assert wakeups.empty()
 
 
 async def test_resync_rosters_queues_an_add_per_agent(
