@@ -1,8 +1,9 @@
-"""The directory at city size, with the component running: search and paging
-latency, start-up and memory, and what broad searches do to everybody's
-messages.
+"""The directory at city size, with the component running (``python -m
+bench.directory search``): search and paging latency, start-up and memory,
+and what broad searches do to everybody's messages.
 
-    python -m bench.directory_load [--companies 100000] [--rate 1000] [--seconds 6]
+    .venv/bin/python -m bench.directory search [--companies 100000] [--rate 1000]
+                                               [--seconds 6] [--out FILE]
 
 Against the development stack (``make up``), on the benchmark's own domain
 and database (``biz-bench.localhost``, ``orgchat_bench``; see bench/run.py):
@@ -19,7 +20,8 @@ and database (``biz-bench.localhost``, ``orgchat_bench``; see bench/run.py):
    company -> agent, receipts on) and reports their p99, first alone, then
    with 10 broad searches per second running (``messages``).
 
-Prints one JSON document and writes ``bench/results/directory-load.json``.
+Prints one JSON document and writes it to ``--out`` (by default
+``bench/results/directory-search.json``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import asyncio
 import json
 import re
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -297,23 +298,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         component.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.directory_load", description=__doc__)
-    parser.add_argument("--companies", type=int, default=100_000)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--companies", type=int, default=100_000, metavar="N")
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--rate", type=float, default=1000.0, help="messages per second")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--searches-per-s", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=100, help="searches of each kind")
-    parser.add_argument("--out", type=Path, default=RESULTS / "directory-load.json")
-    args = parser.parse_args(argv)
-    result = asyncio.run(main_async(args))
+    parser.add_argument("--out", type=Path, default=RESULTS / "directory-search.json")
+
+
+async def search_command(args: argparse.Namespace) -> None:
+    result = await main_async(args)
     text = json.dumps(result, indent=2)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

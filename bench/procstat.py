@@ -50,23 +50,38 @@ def redis_pids() -> list[int]:
 
 
 class CpuMeter:
-    """CPU milliseconds used by named groups of processes between two readings."""
+    """CPU milliseconds used by named groups of processes between two readings.
+
+    A process that exits before :meth:`stop` counts up to the last
+    :meth:`sample` that saw it (not at all without one).
+    """
 
     def __init__(self, groups: Mapping[str, Callable[[], Iterable[int]]]) -> None:
         self.groups = groups
         self._start: dict[str, dict[int, float]] = {}
+        self._last: dict[str, dict[int, float]] = {}
 
     def start(self) -> None:
         self._start = {name: {p: cpu_ms(p) for p in find()} for name, find in self.groups.items()}
+        self._last = {name: {} for name in self.groups}
+
+    def sample(self) -> None:
+        """Read every process of every group now (call it often while they come and go)."""
+        for name, find in self.groups.items():
+            last = self._last.setdefault(name, {})
+            for pid in find():
+                if now := cpu_ms(pid):
+                    last[pid] = now
 
     def stop(self) -> dict[str, float]:
         used: dict[str, float] = {}
         for name, find in self.groups.items():
             before = self._start.get(name, {})
+            last = self._last.get(name, {})
             total = 0.0
-            for pid in set(find()) | set(before):
-                now = cpu_ms(pid)
-                if now:  # a process that exited meanwhile is not counted
+            for pid in set(find()) | set(before) | set(last):
+                now = cpu_ms(pid) or last.get(pid, 0.0)
+                if now:  # a process that exited unseen is not counted
                     total += now - before.get(pid, 0.0)  # a new one counts from zero
             used[name] = total
         return used

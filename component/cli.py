@@ -11,7 +11,7 @@ The verbs of each feature live in its package (its ``cli`` module, see
                                        [--no-requests] [--retention-days N]
     orgchat [--config FILE] company list | show SLUG | remove SLUG | emails SLUG on|off
     orgchat [--config FILE] agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
-    orgchat [--config FILE] import FILE
+    orgchat [--config FILE] import FILE [--skip-bad]
     orgchat [--config FILE] roster sync [SLUG...]
     orgchat [--config FILE] desk list SLUG [--all] | claim|transfer CONVERSATION AGENT_JID
                                | release|resolve|reopen|log CONVERSATION
@@ -22,8 +22,9 @@ The verbs of each feature live in its package (its ``cli`` module, see
     orgchat [--config FILE] forget JID --yes
     orgchat config docs | check
 
-Every error is one line on stderr and a non-zero exit status: 2 for bad
-input (nothing was changed), 1 when a service is unavailable.
+Every error is one line on stderr (one per bad row of an import file) and a
+non-zero exit status: 2 for bad input (nothing was changed), 1 when a service
+is unavailable.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"orgchat: error: {message}", file=sys.stderr)
+    for line in message.splitlines():
+        print(f"orgchat: error: {line}", file=sys.stderr)
     return code
 
 

@@ -3,7 +3,8 @@ features' ``cli`` modules).
 
 A verb checks its arguments first (a bad one raises :class:`InputError`: a
 one-line error, exit 2, nothing touched) and returns a :data:`Run`, which the
-command runs with the PostgreSQL stores.
+command runs with the PostgreSQL stores. A verb that reads a file as it
+writes (``orgchat import``) raises InputError from its Run, before it commits.
 """
 
 from __future__ import annotations
@@ -38,15 +39,24 @@ class CliVerbs:
 
 
 class InputError(ValueError):
-    """Operator input that cannot be accepted; the message is one line."""
+    """Operator input that cannot be accepted; the message is one line per problem."""
+
+
+class FieldError(InputError):
+    """Input refused because of one field (as import files name it: ``slug``, ``email``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def check_slug(slug: str) -> str:
     """A company's slug as typed."""
     if not is_slug(slug):
-        raise InputError(
+        raise FieldError(
+            "slug",
             f"invalid slug {slug!r}: use 1-64 characters a-z, 0-9 and '-', "
-            "not starting or ending with '-'"
+            "not starting or ending with '-'",
         )
     return slug
 

@@ -16,8 +16,9 @@ what may not be in memory is loaded first, in one query for many
 (:meth:`Directory.load`, :meth:`Directory.find`). PostgreSQL stays the
 source of truth: ``DirectoryStore.watch`` reports every change (CLI, import,
 SQL) and every reconnection; a change to a company in memory reloads it, a
-new company clears its "absent" mark, and a bulk change or a reconnection
-reloads the snapshot and forgets the cache, so a change takes effect in
+new company clears its "absent" mark, and a bulk change (an import: one
+notification for all) or a reconnection reloads the snapshot and forgets the
+cache, so a change takes effect in
 every running component process without a restart.
 """
 
@@ -38,8 +39,6 @@ log = get_logger(__name__)
 CACHE_SIZE = 20_000
 #: Addresses remembered as no company.
 ABSENT_SIZE = 20_000
-#: What a change notification carries for "many companies changed".
-EVERYTHING = "*"
 
 
 class Directory:
@@ -170,8 +169,8 @@ class Directory:
         self._by_agent = by_agent
 
     async def reload(self, slug: str | None) -> None:
-        """Reload one company (``slug``) or everything (``None`` or ``"*"``)."""
-        if slug is None or slug == EVERYTHING:
+        """Reload one company (``slug``) or everything (``None``: many changed)."""
+        if slug is None:
             self.apply_snapshot(await self._store.snapshot())
             return
         company = await self._store.get_company(slug)

@@ -157,6 +157,7 @@ class ImportReport:
     companies_added: int
     companies_updated: int
     agents_added: int
+    roster_updates: int  #: "add" jobs queued: one per agent of an imported company
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

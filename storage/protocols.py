@@ -8,7 +8,7 @@ routing layer use in-memory fakes of the same shape. Every method may raise
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from storage.models import (
@@ -60,7 +60,8 @@ from storage.models import (
 )
 
 #: Called with a company slug when it (or one of its agents) changed, or with
-#: None when every cached entry must be reloaded (after a reconnect).
+#: None when every cached entry must be reloaded (after a reconnect, or a
+#: change of several companies at once, such as an import).
 DirectoryListener = Callable[[str | None], Awaitable[None]]
 
 
@@ -116,8 +117,13 @@ class DirectoryStore(Protocol):
     async def list_agents(self, slug: str) -> list[Agent]:
         """Raises NotFound if the company does not exist."""
 
-    async def import_companies(self, items: Sequence[ImportedCompany]) -> ImportReport:
-        """Upsert companies and add missing agents, all in one transaction."""
+    async def import_companies(self, items: Iterable[ImportedCompany]) -> ImportReport:
+        """Upsert companies, add missing agents and queue their roster jobs, in one transaction.
+
+        ``items`` is consumed as it is written, so it may stream a file of any
+        size; an exception it raises rolls the whole import back. Listeners
+        of ``watch`` hear of it once.
+        """
 
     async def resync_rosters(self, slugs: Sequence[str] | None = None) -> int:
         """Queue RosterJob(ADD) for every agent of these companies (None: all).

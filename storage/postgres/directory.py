@@ -1,13 +1,14 @@
 """DirectoryStore on PostgreSQL: companies and agents, composed from their table modules.
 
 This module owns the transactions and the mapping of "no row" to NotFound;
-the SQL lives in :mod:`.tables.companies` and :mod:`.tables.agents`.
+the SQL lives in :mod:`.tables.companies`, :mod:`.tables.agents` and, for
+imports, :mod:`.tables.company_imports`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from storage.errors import NotFound
 from storage.models import (
@@ -21,11 +22,14 @@ from storage.models import (
 )
 from storage.postgres.listen import listen
 from storage.postgres.pool import Database
-from storage.postgres.tables import agents, companies, roster_jobs
+from storage.postgres.tables import agents, companies, company_imports, roster_jobs
 from storage.protocols import DirectoryListener
 
-#: Channel of the companies/agents triggers; the payload is the company slug.
+#: Channel of the companies/agents triggers (migration 0011); the payload is
+#: the slug of the one company a statement changed, or EVERYTHING.
 CHANNEL = "orgchat_directory"
+#: The payload of a statement that changed several companies (an import).
+EVERYTHING = "*"
 
 
 class PgDirectoryStore:
@@ -80,46 +84,29 @@ class PgDirectoryStore:
             raise NotFound(f"no company {slug!r}")
         return found
 
-    async def import_companies(self, items: Sequence[ImportedCompany]) -> ImportReport:
-        """Upsert companies by slug and add their missing agents, in one transaction.
+    async def import_companies(self, items: Iterable[ImportedCompany]) -> ImportReport:
+        """Upsert companies by slug with their agents and roster jobs, in one transaction.
 
-        Companies whose fields already match are not rewritten (and not counted
-        as updated). Existing agents keep their row; only their role is
-        corrected. An item repeating an earlier slug overrides its fields and
-        adds its agents. Raises Conflict if another writer created one of the
-        new companies meanwhile (retry), ValueError on a malformed slug.
+        ``items`` is copied into PostgreSQL (COPY) as it yields them, then
+        merged by a few set-based statements; an exception it raises rolls
+        everything back. Companies whose fields already match are not
+        rewritten (and not counted as updated). Existing agents keep their
+        row; only their role is corrected; agents not listed stay. An item
+        repeating an earlier slug overrides its fields and adds its agents.
+        Every agent of an imported company gets a roster "add" job, so that an
+        import also repairs rosters an ejabberd lost. Raises ValueError on a
+        malformed slug.
         """
-        drafts: dict[str, CompanyDraft] = {}
-        roles: dict[str, dict[str, Role]] = {}
-        for item in items:
-            drafts[item.company.slug] = item.company
-            roles.setdefault(item.company.slug, {}).update(item.agents)
-
         async with self._db.transaction() as conn:
-            existing = await companies.lock_by_slugs(conn, list(drafts))
-            new = [d for slug, d in drafts.items() if slug not in existing]
-            changed = [
-                d
-                for slug, d in drafts.items()
-                if slug in existing and companies.differs(existing[slug], d)
-            ]
-            ids = {slug: company.id for slug, company in existing.items()}
-            if new:
-                ids.update((c.slug, c.id) for c in await companies.insert_many(conn, new))
-            if changed:
-                await companies.update_many(conn, changed)
-            rows = [
-                (ids[slug], jid, role)
-                for slug, by_jid in roles.items()
-                for jid, role in by_jid.items()
-            ]
-            added = 0
-            if rows:
-                added = await agents.insert_missing(conn, rows)
-                await agents.update_roles(conn, rows)
-        return ImportReport(
-            companies_added=len(new), companies_updated=len(changed), agents_added=added
-        )
+            await company_imports.create(conn)
+            if not await company_imports.copy(conn, items):
+                return ImportReport(0, 0, 0, 0)
+            added, updated = await companies.merge_imported(conn)
+            # Roster adds for the agents there already; the agents' trigger
+            # queues the new ones' as they are inserted.
+            queued = await roster_jobs.queue_imported_adds(conn)
+            agents_added = await agents.merge_imported(conn)
+        return ImportReport(added, updated, agents_added, queued + agents_added)
 
     async def resync_rosters(self, slugs: Sequence[str] | None = None) -> int:
         async with self._db.transaction() as conn:
@@ -154,4 +141,7 @@ class PgDirectoryStore:
         return DirectorySnapshot(companies=tuple(staffed), agents=tuple(all_agents))
 
     async def watch(self, listener: DirectoryListener) -> None:
-        await listen(self._db, CHANNEL, listener)
+        async def changed(payload: str | None) -> None:
+            await listener(None if payload == EVERYTHING else payload)
+
+        await listen(self._db, CHANNEL, changed)

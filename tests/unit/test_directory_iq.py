@@ -23,7 +23,6 @@ from component.directory import Directory
 from component.errors import condition_for
 from component.features.directory import cards
 from component.features.directory import iq as d
-from component.features.directory.input import load_import
 from component.features.directory.response_times import ResponseTimes
 from component.routing.commands import Target
 from component.routing.iq import IqHandlers
@@ -33,6 +32,7 @@ from extensions.xml import PayloadError
 from storage.errors import Unavailable
 from storage.models import Company, CompanySearch, SearchCursor
 from tests.unit.fakes import FakeConversations, FakeDirectorySearchStore, FakeDirectoryStore
+from tests.unit.test_inputs import load_import
 
 NS = "jabber:component:accept"
 DOMAIN = "biz.localhost"

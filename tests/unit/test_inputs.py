@@ -13,8 +13,13 @@ from component import config as config_mod
 from component import hours
 from component.addressing import conversation_jid, normalize_bare_jid, split_local
 from component.cli_common import InputError
-from component.features.directory.input import company_draft, load_import
-from storage.models import Role
+from component.features.directory.input import BadRows, company_draft, read_import
+from storage.models import ImportedCompany, Role
+
+
+def load_import(path: Path, agents_host: str) -> list[ImportedCompany]:
+    """Every company of an import file, or InputError listing its bad rows."""
+    return list(BadRows(skip=False).good(read_import(path, agents_host)))
 
 
 @pytest.mark.parametrize(
@@ -267,18 +272,18 @@ def test_import_json_accepts_requests(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "suffix", "message"),
     [
-        ('[{"slug": "Bad Slug", "name": "x"}]', ".json", "company #1: invalid slug"),
+        ('[{"slug": "Bad Slug", "name": "x"}]', ".json", "company #1: slug: invalid slug"),
         ("{not json", ".json", "invalid JSON"),
         ('[{"slug": "a", "name": "x", "colour": "red"}]', ".json", "unknown field"),
         (
             '[{"slug": "a", "name": "x", "accepts_requests": "no"}]',
             ".json",
-            "company #1: 'accepts_requests' must be true or false",
+            "company #1: accepts_requests: must be true or false",
         ),
         ('[{"slug": "a", "name": "x", "accepts_requests": 0}]', ".json", "true or false"),
         ("slug,name,accepts_requests\na,A,no\n", ".csv", "unknown column"),
         ('[{"slug": "a", "name": "x"}, {"slug": "a", "name": "y"}]', ".json", "duplicate slug"),
-        ("slug,name,agents\na,A,notajid\n", ".csv", r"c\.csv:2: invalid JID"),
+        ("slug,name,agents\na,A,notajid\n", ".csv", r"c\.csv:2: agents: invalid JID"),
         ("slug,name,agents\na,A,x@y:boss\n", ".csv", "role must be"),
         ("name\nA\n", ".csv", "header"),
         ("slug,name\n", ".txt", "unknown file type"),

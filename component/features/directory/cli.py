@@ -6,18 +6,26 @@
                         [--address STREET] [--no-requests] [--retention-days N]
     orgchat company list | show SLUG | remove SLUG | emails SLUG on|off
     orgchat agent add SLUG JID [--admin] | list SLUG | remove SLUG JID
-    orgchat import FILE
+    orgchat import FILE [--skip-bad]
     orgchat roster sync [SLUG...]
 
 Every argument is checked before PostgreSQL is touched (see
 :mod:`component.cli`); a running component learns about every change by
-itself (the directory's notifications).
+itself (the directory's notifications: one per import, however large).
+
+``import`` reads a JSON list (or ``{"companies": [...]}``), JSON Lines or CSV
+file (:func:`~component.features.directory.input.read_import`) as it copies
+it into PostgreSQL, all in one transaction. Each bad row is one line
+``FILE:LINE: field: message``; any bad row imports nothing (exit 2, the first
+50 listed), unless ``--skip-bad``, which imports the others and lists what
+it skipped on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 from component.addressing import company_jid
@@ -31,7 +39,7 @@ from component.cli_common import (
     known_company,
 )
 from component.config import Config
-from component.features.directory.input import company_draft, load_import
+from component.features.directory.input import BadRows, company_draft, read_import
 from storage import postgres
 from storage.errors import Conflict, NotFound
 from storage.models import Channel, Company, Role
@@ -43,7 +51,12 @@ MAX_RETENTION_DAYS = 36500
 def add_parsers(sub: Subparsers, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add ``import``, ``company``, ``agent`` and ``roster`` to the command's subparsers."""
     imp = sub.add_parser("import", help="import companies with agents from JSON or CSV")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="a .json, .jsonl or .csv file")
+    imp.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="import the valid rows and list the bad ones (default: a bad row imports nothing)",
+    )
 
     company = sub.add_parser("company", help="manage companies").add_subparsers(
         dest="action", required=True, parser_class=parser_class
@@ -120,17 +133,20 @@ def retention_days(value: str) -> int:
 
 
 def import_(args: argparse.Namespace, config: Config) -> Run:
-    items = load_import(args.file, config.ejabberd.vhost)
+    rows = read_import(args.file, config.ejabberd.vhost)
+    bad = BadRows(skip=args.skip_bad)
 
     async def run(pg: postgres.PostgresStores) -> int:
-        report = await pg.directory.import_companies(items)
-        # Whatever changed, make ejabberd's rosters match the imported
-        # directory again (an ejabberd may have lost them).
-        queued = await pg.directory.resync_rosters([i.company.slug for i in items])
+        # The store reads the rows as it writes them; a bad row (unless
+        # skipped) raises InputError from within, which rolls it all back.
+        report = await pg.directory.import_companies(bad.good(rows))
+        for row in bad.listed:
+            print(f"orgchat: skipped {row}", file=sys.stderr)
+        skipped = f"; {bad.count} bad rows skipped" if bad.count else ""
         print(
-            f"imported {len(items)} companies: {report.companies_added} added, "
+            f"imported {bad.passed} companies: {report.companies_added} added, "
             f"{report.companies_updated} updated, {report.agents_added} agents added; "
-            f"{queued} roster updates queued"
+            f"{report.roster_updates} roster updates queued{skipped}"
         )
         return 0
 

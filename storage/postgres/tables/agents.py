@@ -2,23 +2,21 @@
 
 Callers name companies by slug, so the queries here join ``companies`` to
 resolve it in the same statement. Inserting or deleting a row queues the
-matching roster job through the table's triggers (migration 0001).
+matching roster job through the table's triggers (migration 0001); every
+statement that changes rows notifies the directory's listeners (0011).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import asyncpg
 
 from storage.errors import Conflict
 from storage.models import Agent, Role
 from storage.postgres.pool import Conn
+from storage.postgres.tables.company_imports import BULK_TIMEOUT
+from storage.postgres.tables.company_imports import TABLE as IMPORTS
 
 COLUMNS = "company_id, jid, role"
-
-#: (company_id, jid, role): one agent as the import writes it.
-AgentRow = tuple[int, str, Role]
 
 
 def from_row(row: asyncpg.Record) -> Agent:
@@ -78,36 +76,31 @@ async def list_all(conn: Conn) -> list[Agent]:
     return [from_row(row) for row in rows]
 
 
-async def insert_missing(conn: Conn, agents: Sequence[AgentRow]) -> int:
-    """Add the agents that are not there yet; return how many were added."""
-    rows = await conn.fetch(
-        """
-        INSERT INTO agents (company_id, jid, role)
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
-        ON CONFLICT (company_id, jid) DO NOTHING
-        RETURNING jid
+async def merge_imported(conn: Conn) -> int:
+    """Add the agents listed in ``company_imports``; return how many were new.
+
+    A listed agent already there keeps its row; only its role is corrected
+    (the last listing wins). Agents not listed stay.
+    """
+    added: int = await conn.fetchval(
+        f"""
+        WITH listed AS (
+            SELECT DISTINCT ON (c.id, a.jid) c.id AS company_id, a.jid, a.role
+              FROM {IMPORTS} i
+             CROSS JOIN LATERAL unnest(i.agent_jids, i.agent_roles) WITH ORDINALITY
+                   AS a(jid, role, n)
+              JOIN companies c ON c.slug = i.slug
+             ORDER BY c.id, a.jid, i.ord DESC, a.n DESC
+        ), written AS (
+            INSERT INTO agents AS a (company_id, jid, role)
+            SELECT company_id, jid, role FROM listed
+            ON CONFLICT (company_id, jid) DO UPDATE SET role = excluded.role
+             WHERE a.role <> excluded.role
+            -- xmax is 0 in a row version this statement inserted, not in one it updated.
+            RETURNING xmax = 0 AS added
+        )
+        SELECT count(*) FILTER (WHERE added) FROM written
         """,
-        *_columns(agents),
+        timeout=BULK_TIMEOUT,
     )
-    return len(rows)
-
-
-async def update_roles(conn: Conn, agents: Sequence[AgentRow]) -> None:
-    """Set the role of existing agents; rows already right are not rewritten."""
-    await conn.execute(
-        """
-        UPDATE agents SET role = u.role
-          FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(company_id, jid, role)
-         WHERE agents.company_id = u.company_id AND agents.jid = u.jid
-           AND agents.role <> u.role
-        """,
-        *_columns(agents),
-    )
-
-
-def _columns(agents: Sequence[AgentRow]) -> tuple[list[int], list[str], list[str]]:
-    return (
-        [company_id for company_id, _, _ in agents],
-        [jid for _, jid, _ in agents],
-        [role.value for _, _, role in agents],
-    )
+    return added

@@ -1,11 +1,13 @@
 """The ``companies`` table: one row per company (its slug is the JID's local part).
 
 Roster jobs and directory notifications that follow from changes here are
-queued by the table's triggers (migration 0001), not by this module.
+queued and sent by the table's triggers (migrations 0001 and 0011), not by
+this module.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 
 import asyncpg
@@ -13,6 +15,8 @@ import asyncpg
 from storage.errors import Conflict
 from storage.models import Company, CompanyDraft
 from storage.postgres.pool import Conn
+from storage.postgres.tables.company_imports import BULK_TIMEOUT
+from storage.postgres.tables.company_imports import TABLE as IMPORTS
 
 COLUMNS = (
     "id, slug, name, email, timezone, hours, category, city, accepts_requests,"
@@ -20,6 +24,12 @@ COLUMNS = (
     ", retention_days"
 )
 
+#: What a CompanyDraft sets besides the slug: what an import overwrites.
+_DRAFT_FIELDS = (
+    "name", "email", "timezone", "hours", "category", "city", "accepts_requests", "phone", "url",
+    "address",
+)  # fmt: skip
+_DRAFT_COLUMNS = ", ".join(_DRAFT_FIELDS)
 # The columns a CompanyDraft sets, in the order of the unnest() arrays below.
 _DRAFT_ARRAYS = (
     "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
@@ -47,26 +57,6 @@ def from_row(row: asyncpg.Record) -> Company:
     )
 
 
-def _fields(c: Company | CompanyDraft) -> tuple[str | bool | None, ...]:
-    return (
-        c.name,
-        c.email,
-        c.timezone,
-        c.hours,
-        c.category,
-        c.city,
-        c.accepts_requests,
-        c.phone,
-        c.url,
-        c.address,
-    )
-
-
-def differs(company: Company, draft: CompanyDraft) -> bool:
-    """Would writing ``draft`` over ``company`` change anything?"""
-    return _fields(company) != _fields(draft)
-
-
 def _columns(drafts: Sequence[CompanyDraft]) -> Iterator[Sequence[str | bool | None]]:
     """The drafts as one list per column (slug first), for unnest()."""
     yield [d.slug for d in drafts]
@@ -88,42 +78,70 @@ async def insert_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> list[Compan
     Raises Conflict if a slug exists, ValueError if a slug is malformed.
     """
     try:
-        rows = await conn.fetch(
-            f"""
-            INSERT INTO companies (slug, name, email, timezone, hours, category, city,
-                                   accepts_requests, phone, url, address)
-            SELECT s, n, e, t, h, c, ci, ar, ph, u, ad
-              FROM {_DRAFT_ARRAYS} WITH ORDINALITY
-                   AS d(s, n, e, t, h, c, ci, ar, ph, u, ad, ord)
-             ORDER BY ord
-            RETURNING {COLUMNS}
-            """,
-            *_columns(drafts),
-        )
+        with _slug_checked():
+            rows = await conn.fetch(
+                f"""
+                INSERT INTO companies (slug, {_DRAFT_COLUMNS})
+                SELECT s, n, e, t, h, c, ci, ar, ph, u, ad
+                  FROM {_DRAFT_ARRAYS} WITH ORDINALITY
+                       AS d(s, n, e, t, h, c, ci, ar, ph, u, ad, ord)
+                 ORDER BY ord
+                RETURNING {COLUMNS}
+                """,
+                *_columns(drafts),
+            )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"company already exists: {exc.detail}") from exc
+    by_slug = {row["slug"]: from_row(row) for row in rows}
+    return [by_slug[d.slug] for d in drafts]
+
+
+async def merge_imported(conn: Conn) -> tuple[int, int]:
+    """Upsert the companies of ``company_imports`` by slug; (added, updated).
+
+    A later row of a slug wins. A company whose fields already match is
+    not rewritten (nor counted). Raises ValueError if a slug is malformed.
+    """
+    stored = ", ".join(f"c.{field}" for field in _DRAFT_FIELDS)
+    imports = ", ".join(f"i.{field}" for field in _DRAFT_FIELDS)
+    imported = ", ".join(f"excluded.{field}" for field in _DRAFT_FIELDS)
+    with _slug_checked():
+        row = await conn.fetchrow(
+            f"""
+            WITH latest AS (
+                SELECT DISTINCT ON (slug) * FROM {IMPORTS} ORDER BY slug, ord DESC
+            ), changed AS (  -- not even locking the companies that stay as they are
+                SELECT i.* FROM latest i LEFT JOIN companies c USING (slug)
+                 WHERE c.id IS NULL OR ({stored}) IS DISTINCT FROM ({imports})
+            ), written AS (
+                INSERT INTO companies AS c (slug, {_DRAFT_COLUMNS})
+                SELECT slug, {_DRAFT_COLUMNS} FROM changed
+                ON CONFLICT (slug) DO UPDATE SET ({_DRAFT_COLUMNS}) = ({imported})
+                 WHERE ({stored}) IS DISTINCT FROM ({imported})
+                -- xmax is 0 in a row version this statement inserted, not in one it updated.
+                RETURNING xmax = 0 AS added
+            )
+            SELECT count(*) FILTER (WHERE added) AS added,
+                   count(*) FILTER (WHERE NOT added) AS updated
+              FROM written
+            """,
+            timeout=BULK_TIMEOUT,
+        )
+    assert row is not None  # an aggregate without GROUP BY: one row
+    return row["added"], row["updated"]
+
+
+@contextlib.contextmanager
+def _slug_checked() -> Iterator[None]:
+    """Turn the slug's CHECK constraint into ValueError."""
+    try:
+        yield
     except asyncpg.CheckViolationError as exc:
         if exc.constraint_name != "companies_slug_format":
             raise
         raise ValueError(
             "company slug must be 1-64 characters of a-z, 0-9 and inner hyphens"
         ) from exc
-    by_slug = {row["slug"]: from_row(row) for row in rows}
-    return [by_slug[d.slug] for d in drafts]
-
-
-async def update_many(conn: Conn, drafts: Sequence[CompanyDraft]) -> None:
-    """Overwrite every field but the slug of existing companies, matched by slug."""
-    await conn.execute(
-        f"""
-        UPDATE companies SET name = d.n, email = d.e, timezone = d.t, hours = d.h,
-                             category = d.c, city = d.ci, accepts_requests = d.ar,
-                             phone = d.ph, url = d.u, address = d.ad
-          FROM {_DRAFT_ARRAYS} AS d(s, n, e, t, h, c, ci, ar, ph, u, ad)
-         WHERE companies.slug = d.s
-        """,
-        *_columns(drafts),
-    )
 
 
 async def delete(conn: Conn, slug: str) -> bool:
@@ -135,15 +153,6 @@ async def delete(conn: Conn, slug: str) -> bool:
 async def by_slug(conn: Conn, slug: str) -> Company | None:
     row = await conn.fetchrow(f"SELECT {COLUMNS} FROM companies WHERE slug = $1", slug)
     return None if row is None else from_row(row)
-
-
-async def lock_by_slugs(conn: Conn, slugs: Sequence[str]) -> dict[str, Company]:
-    """The existing companies among ``slugs``, locked until the transaction ends."""
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM companies WHERE slug = ANY($1::text[]) ORDER BY id FOR UPDATE",
-        list(slugs),
-    )
-    return {row["slug"]: from_row(row) for row in rows}
 
 
 async def list_all(conn: Conn) -> list[Company]:

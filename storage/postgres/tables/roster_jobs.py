@@ -1,9 +1,10 @@
 """The ``roster_jobs`` table: a durable queue of ejabberd roster edits.
 
-Jobs are queued by triggers on ``agents`` and ``companies`` (migration 0001),
-never by Python code, so that every way of changing the directory queues
-them. Workers lease jobs for :data:`LEASE`; a worker that dies lets its lease
-expire and the job comes back. The jobs of one roster item (company, agent)
+Jobs are queued by triggers on ``agents`` and ``companies`` (migrations 0001
+and 0011), never by Python code, so that every way of changing the directory
+queues them; :func:`queue_adds` only queues them again. Workers lease jobs
+for :data:`LEASE`; a worker that dies lets its lease expire and the job
+comes back. The jobs of one roster item (company, agent)
 are handed out in order, one at a time, so an "add" can never overtake the
 "remove" queued after it.
 """
@@ -16,6 +17,8 @@ import asyncpg
 
 from storage.models import RosterJob, RosterOp
 from storage.postgres.pool import Conn
+from storage.postgres.tables.company_imports import BULK_TIMEOUT
+from storage.postgres.tables.company_imports import TABLE as IMPORTS
 
 #: How long a claimed job stays invisible to other workers: far longer than
 #: one call to ejabberd's API, short enough that a crashed worker's jobs
@@ -81,6 +84,14 @@ async def postpone(conn: Conn, job_id: int, delay_s: float, error: str) -> None:
     )
 
 
+#: Queue an "add" job for every agent of the companies ``{companies}`` selects.
+_QUEUE_ADDS = """
+    SELECT roster_jobs_queue_many('add', array_agg(c.slug), array_agg(c.name), array_agg(a.jid))
+      FROM agents a JOIN companies c ON c.id = a.company_id
+     WHERE {companies}
+"""
+
+
 async def queue_adds(conn: Conn, slugs: Sequence[str] | None) -> int:
     """Queue an "add" job for every agent of these companies (of all: None).
 
@@ -89,14 +100,16 @@ async def queue_adds(conn: Conn, slugs: Sequence[str] | None) -> int:
     item that exists already only rewrites it.
     """
     count: int = await conn.fetchval(
-        """
-        WITH queued AS (
-            SELECT roster_jobs_queue('add', c.slug, c.name, a.jid)
-              FROM agents a JOIN companies c ON c.id = a.company_id
-             WHERE $1::text[] IS NULL OR c.slug = ANY($1::text[])
-        )
-        SELECT count(*) FROM queued
-        """,
+        _QUEUE_ADDS.format(companies="$1::text[] IS NULL OR c.slug = ANY($1::text[])"),
         None if slugs is None else list(slugs),
+    )
+    return count
+
+
+async def queue_imported_adds(conn: Conn) -> int:
+    """:func:`queue_adds` for the companies of ``company_imports``."""
+    count: int = await conn.fetchval(
+        _QUEUE_ADDS.format(companies=f"c.slug IN (SELECT slug FROM {IMPORTS})"),
+        timeout=BULK_TIMEOUT,
     )
     return count

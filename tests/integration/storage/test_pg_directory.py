@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -13,6 +13,7 @@ import pytest
 from storage import postgres
 from storage.errors import Conflict, NotFound
 from storage.models import Agent, CompanyDraft, ImportedCompany, ImportReport, Role
+from storage.postgres.directory import CHANNEL
 
 if TYPE_CHECKING:
     from tests.conftest import TcpProxy
@@ -196,7 +197,9 @@ async def test_import_adds_updates_and_skips(
         ]
     )
 
-    assert report == ImportReport(companies_added=1, companies_updated=1, agents_added=3)
+    assert report == ImportReport(
+        companies_added=1, companies_updated=1, agents_added=3, roster_updates=4
+    )
     # An unchanged company is not rewritten (no new row version).
     assert await sql.fetchval("SELECT xmin::text FROM companies WHERE slug = $1", same) == before
     changed_company = await pg.directory.get_company(changed)
@@ -218,7 +221,9 @@ async def test_import_adds_updates_and_skips(
             ImportedCompany(draft(changed, city="Tomsk"), agents=(("dave@localhost", Role.AGENT),)),
         ]
     )
-    assert again == ImportReport(companies_added=0, companies_updated=0, agents_added=0)
+    assert again == ImportReport(
+        companies_added=0, companies_updated=0, agents_added=0, roster_updates=3
+    )
 
 
 async def test_import_merges_repeated_slugs(pg: postgres.PostgresStores, slug: str) -> None:
@@ -232,7 +237,9 @@ async def test_import_merges_repeated_slugs(pg: postgres.PostgresStores, slug: s
         ]
     )
 
-    assert report == ImportReport(companies_added=1, companies_updated=0, agents_added=2)
+    assert report == ImportReport(
+        companies_added=1, companies_updated=0, agents_added=2, roster_updates=2
+    )
     company = await pg.directory.get_company(slug)
     assert company is not None and company.name == "Second"
     assert [(a.jid, a.role) for a in await pg.directory.list_agents(slug)] == [
@@ -253,7 +260,47 @@ async def test_import_is_one_transaction(pg: postgres.PostgresStores, slug: str)
 
 
 async def test_import_nothing(pg: postgres.PostgresStores) -> None:
-    assert await pg.directory.import_companies([]) == ImportReport(0, 0, 0)
+    assert await pg.directory.import_companies([]) == ImportReport(0, 0, 0, 0)
+
+
+async def test_import_reads_its_items_as_it_writes(
+    pg: postgres.PostgresStores, sql: Sql, slug: str
+) -> None:
+    """A generator's exception rolls back what it yielded before; the store stays usable."""
+
+    def items() -> Iterator[ImportedCompany]:
+        yield ImportedCompany(draft(f"{slug}-1"), agents=(("a@localhost", Role.AGENT),))
+        yield ImportedCompany(draft(f"{slug}-2"))
+        raise RuntimeError("bad row 3")
+
+    with pytest.raises(RuntimeError, match="bad row 3"):
+        await pg.directory.import_companies(items())
+    assert await sql.fetchval("SELECT count(*) FROM companies WHERE slug LIKE $1", f"{slug}-%") == 0
+
+    many = (ImportedCompany(draft(f"{slug}-{n}")) for n in range(5000))
+    assert await pg.directory.import_companies(many) == ImportReport(5000, 0, 0, 0)
+    assert await sql.fetchval("SELECT count(*) FROM companies WHERE slug LIKE $1", f"{slug}-%") == (
+        5000
+    )
+    await sql.execute("DELETE FROM companies WHERE slug LIKE $1", f"{slug}-%")
+
+
+async def test_import_queues_every_imported_agents_roster_item(
+    pg: postgres.PostgresStores, sql: Sql, slug: str
+) -> None:
+    await pg.directory.add_company(draft(slug, name="Pizza"))
+    await pg.directory.add_agent(slug, "old@localhost", Role.AGENT)
+    await sql.execute("DELETE FROM roster_jobs WHERE company_slug = $1", slug)
+
+    report = await pg.directory.import_companies(
+        [ImportedCompany(draft(slug, name="Pizza"), agents=(("new@localhost", Role.AGENT),))]
+    )
+
+    assert report == ImportReport(0, 0, 1, 2)  # the agent not listed stays, and is re-added
+    assert sorted(await jobs_of(sql, slug)) == [
+        ("add", "Pizza", "new@localhost"),
+        ("add", "Pizza", "old@localhost"),
+    ]
 
 
 async def test_accepts_requests_round_trip(
@@ -276,8 +323,8 @@ async def test_accepts_requests_round_trip(
         ImportedCompany(CompanyDraft(slug=slug, name=f"Company {slug}", accepts_requests=False)),
         ImportedCompany(CompanyDraft(slug=other, name="Opted out", accepts_requests=True)),
     ]
-    assert await pg.directory.import_companies(flip) == ImportReport(0, 2, 0)
-    assert await pg.directory.import_companies(flip) == ImportReport(0, 0, 0)
+    assert await pg.directory.import_companies(flip) == ImportReport(0, 2, 0, 0)
+    assert await pg.directory.import_companies(flip) == ImportReport(0, 0, 0, 0)
     read = {c.slug: c for c in await pg.directory.companies_by_slug([slug, other])}
     assert (read[slug].accepts_requests, read[other].accepts_requests) == (False, True)
     new = f"{slug}-new"
@@ -440,6 +487,84 @@ async def test_watch_reports_changes(pg: postgres.PostgresStores, slug: str) -> 
         assert await next_event(seen) == slug
         await pg.directory.remove_company(slug)
         assert await next_event(seen) == slug  # one notification per transaction and slug
+        await asyncio.sleep(0.2)
+        assert seen.empty()
+
+
+@contextlib.asynccontextmanager
+async def notified(pg_dsn: str, sql: Sql) -> AsyncIterator[list[str]]:
+    """The payloads of NOTIFY orgchat_directory sent until the block ends, in order."""
+    got: list[str] = []
+    ended = asyncio.Event()
+
+    def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == "end":
+            ended.set()
+        else:
+            got.append(payload)
+
+    listener = await asyncpg.connect(pg_dsn)
+    await listener.add_listener(CHANNEL, heard)
+    try:
+        yield got
+        # Notifications arrive in commit order: once this one is in, so is the rest.
+        await sql.execute("SELECT pg_notify($1, 'end')", CHANNEL)
+        await asyncio.wait_for(ended.wait(), 10)
+    finally:
+        await listener.close()
+
+
+async def test_an_import_is_one_notification(
+    pg: postgres.PostgresStores, pg_dsn: str, sql: Sql, slug: str
+) -> None:
+    items = [
+        ImportedCompany(draft(f"{slug}-{n}"), agents=((f"agent{n}@localhost", Role.AGENT),))
+        for n in range(2000)
+    ]
+    async with notified(pg_dsn, sql) as got:
+        await pg.directory.import_companies(items)
+    assert got == ["*"]
+
+    async with notified(pg_dsn, sql) as got:
+        await pg.directory.import_companies(items)  # nothing changes
+    assert got == []
+
+    async with notified(pg_dsn, sql) as got:
+        await sql.execute("DELETE FROM companies WHERE slug LIKE $1", f"{slug}-%")
+    assert got == ["*"]
+
+
+async def test_a_change_of_one_company_names_it(
+    pg: postgres.PostgresStores, pg_dsn: str, sql: Sql, slug: str
+) -> None:
+    async with notified(pg_dsn, sql) as got:
+        await pg.directory.add_company(draft(slug))
+    assert got == [slug]
+
+    agents = tuple((f"a{n}@localhost", Role.AGENT) for n in range(3))
+    async with notified(pg_dsn, sql) as got:  # one company, several agent rows
+        await pg.directory.import_companies([ImportedCompany(draft(slug), agents=agents)])
+    assert got == [slug]
+
+    moved = f"{slug}-moved"
+    async with notified(pg_dsn, sql) as got:
+        await sql.execute("UPDATE companies SET slug = $2 WHERE slug = $1", slug, moved)
+    assert got == [moved, slug]
+
+    async with notified(pg_dsn, sql) as got:
+        await pg.directory.remove_company(moved)
+    assert got == [moved]
+
+
+async def test_watch_hears_a_bulk_change_as_reload_everything(
+    pg: postgres.PostgresStores, slug: str
+) -> None:
+    async with watching(pg) as seen:
+        assert await next_event(seen) is None  # connected
+        await pg.directory.import_companies(
+            [ImportedCompany(draft(f"{slug}-{n}")) for n in range(3)]
+        )
+        assert await next_event(seen) is None
         await asyncio.sleep(0.2)
         assert seen.empty()
 

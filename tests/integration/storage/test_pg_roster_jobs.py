@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
 from storage import postgres
-from storage.models import CompanyDraft, Role, RosterJob, RosterOp
+from storage.models import CompanyDraft, ImportedCompany, Role, RosterJob, RosterOp
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -135,7 +136,9 @@ async def test_concurrent_claimers_get_disjoint_jobs(
     assert len(ids_first | ids_second) == 40
 
 
-async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: str) -> None:
+@contextlib.asynccontextmanager
+async def watching(pg: postgres.PostgresStores) -> AsyncIterator[asyncio.Queue[None]]:
+    """Run roster_jobs.watch() in a task; yield the queue of its wake-ups, once connected."""
     wakeups: asyncio.Queue[None] = asyncio.Queue()
 
     async def wakeup() -> None:
@@ -144,12 +147,24 @@ async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: 
     task = asyncio.create_task(pg.roster_jobs.watch(wakeup))
     try:
         await asyncio.wait_for(wakeups.get(), 10)  # after connecting
-        await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
-        await asyncio.wait_for(wakeups.get(), 10)
+        yield wakeups
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_watch_wakes_up_on_new_jobs(pg: postgres.PostgresStores, company: str) -> None:
+    async with watching(pg) as wakeups:
+        await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+        await asyncio.wait_for(wakeups.get(), 10)
+
+
+async def test_no_job_no_wake_up(pg: postgres.PostgresStores, company: str) -> None:
+    async with watching(pg) as wakeups:
+        await pg.directory.import_companies([ImportedCompany(CompanyDraft(company, "Pizza"))])
+        await asyncio.sleep(0.3)
+        assert wakeups.empty()
 
 
 async def test_resync_rosters_queues_an_add_per_agent(
@@ -173,3 +188,23 @@ async def test_resync_rosters_queues_an_add_per_agent(
         [company, other],
     )
     assert [tuple(r) for r in mine] == [(company, "bob@localhost"), (other, "eve@localhost")]
+
+
+async def test_an_import_supersedes_waiting_jobs_not_leased_ones(
+    pg: postgres.PostgresStores, sql: Sql, company: str
+) -> None:
+    """Roster jobs queued many at a time keep the rule: the latest intent per item."""
+    agents = (("bob@localhost", Role.AGENT), ("eve@localhost", Role.AGENT))
+    items = [ImportedCompany(CompanyDraft(slug=company, name="Pizza"), agents=agents)]
+    await pg.directory.import_companies(items)
+    [leased] = await pg.roster_jobs.claim(1)
+
+    await pg.directory.import_companies(items)
+    await pg.directory.import_companies(items)
+
+    rows = await sql.fetch(
+        "SELECT agent_jid, leased_until IS NOT NULL AS leased FROM roster_jobs ORDER BY id"
+    )
+    first, *waiting = [tuple(r) for r in rows]
+    assert first == (leased.agent_jid, True)  # in flight: it stays, and runs first
+    assert sorted(waiting) == [("bob@localhost", False), ("eve@localhost", False)]
