@@ -5,7 +5,7 @@ storage's (:class:`storage.models.CompanySearch`; the SQL and its indexes are
 :mod:`storage.postgres.tables.company_search`), so that a search costs an
 index lookup, not a scan of the directory. What needs the clock is added
 here: whether each company is open now, and pages of open companies only,
-read a chunk at a time and bounded. The XEP-0055 search
+judged among a bounded number of companies read in one query. The XEP-0055 search
 (:mod:`component.features.directory.iq`) and requests to several companies
 (:mod:`component.features.requests`) both search through this module.
 """
@@ -105,24 +105,18 @@ class DirectorySearch:
         now = self.now()
         backwards = cursor.before is not None or cursor.last
         hits: list[Hit] = []
-        examined, more = 0, False
-        while limit > 0:
-            want = MAX_EXAMINED - examined if open_now else limit
+        more = False
+        if limit > 0:
+            # Only open ones: look at up to MAX_EXAMINED, keep the open ones.
+            want = MAX_EXAMINED if open_now else limit
             chunk = await self.store.page(criteria, cursor, want)
             if chunk is None:
                 return None
-            examined += len(chunk)
             for company in reversed(chunk) if backwards else chunk:
                 is_open, _ = hours.open_now(company.hours, company.timezone, now)
                 if is_open or not open_now:
                     hits.append(Hit(company, is_open))
-            more = len(chunk) == want
-            if len(hits) >= limit or not more or examined >= MAX_EXAMINED:
-                break
-            edge = chunk[0] if backwards else chunk[-1]
-            cursor = SearchCursor(before=edge.slug) if backwards else SearchCursor(after=edge.slug)
-        if len(hits) > limit:
-            more = True
+            more = len(chunk) == want or len(hits) > limit
             hits = hits[:limit]
         if backwards:
             hits.reverse()
