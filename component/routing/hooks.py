@@ -53,6 +53,11 @@ class RoutingHooks:
     ) -> None:
         """Narrow, in place, the online agents a conversation's customer messages go to.
 
+        Never to nobody while someone is online: a message is archived as
+        pending (no agent online) at the same time as this runs. A rule
+        that raises Unavailable is skipped for the batch (every online
+        agent gets the message).
+
         ``agents``: conversation id -> the company's online agents.
         ``written``: the conversations whose customer wrote a message now
         (not a marker or chat state); empty for archived messages delivered

@@ -70,6 +70,10 @@ from storage.protocols import ArchiveStore, ConversationStore, LimitStore, Prese
 
 log = get_logger(__name__)
 
+#: The online agents of each conversation (to narrow), the conversations a
+#: customer wrote in now, and the customers' items.
+Recipients = tuple[dict[int, list[str]], list[int], list[Item]]
+
 #: How long an agent's receipt or marker is remembered to forward it only once.
 MARKER_DEDUP_TTL_S = 86_400
 
@@ -364,10 +368,34 @@ class MessageRouter:
 
     async def _archive(self, batch: list[Item]) -> list[int]:
         await self._resolve(batch)
-        await self._admit(batch)
+        recipients = await self._admit(batch)
         for hooks in self.hooks:
             await hooks.before_store(batch)
-        return await self._store(batch)
+        # Whom a message goes to (the features' rules, the desk's claims) and
+        # its archiving do not depend on each other: a customer's message is
+        # pending when no agent is online, whoever the rules pick among the
+        # online ones. Their round trips overlap.
+        stored, _ = await asyncio.gather(self._store(batch), self._narrow(recipients))
+        return stored
+
+    async def _narrow(self, recipients: Recipients | None) -> None:
+        """Apply the features' ``recipients`` rules to the online agents of each item.
+
+        A rule that cannot be applied now (storage unavailable) leaves the
+        message to every online agent: delivered, if not to the one the rule
+        would pick.
+        """
+        if recipients is None:
+            return
+        agents, written, items = recipients
+        for hooks in self.hooks:
+            try:
+                await hooks.recipients(agents, written)
+            except Unavailable as exc:
+                log.warning("routing.rule_skipped", hook=type(hooks).__name__, error=str(exc))
+        for item in items:
+            assert item.conv is not None
+            item.online = agents[item.conv.id]
 
     async def _flush_confirmed(self) -> None:
         if not self._confirmed:
@@ -418,8 +446,10 @@ class MessageRouter:
             if item.author is Party.CUSTOMER and item.conv is None:
                 item.conv = self.cache.by_pair(item.company.id, item.msg.sender_bare)
 
-    async def _admit(self, batch: list[Item]) -> None:
-        """Rate limits, agent presence and marker dedup: at most three Redis round trips."""
+    async def _admit(self, batch: list[Item]) -> Recipients | None:
+        """Rate limits, agent presence and marker dedup: at most three Redis round
+        trips. Returns the online agents of the customers' conversations, for
+        the features' rules to narrow (:meth:`_narrow`)."""
         live = [i for i in batch if i.error is None and i.conv is not None]
         customers = [i for i in live if i.author is Party.CUSTOMER]
         limited = [i for i in customers if i.msg.body is not None]
@@ -445,6 +475,7 @@ class MessageRouter:
         for item, ok in zip(signals, signalled, strict=True):
             item.forward = ok  # a chat state or marker over the limit is dropped
         needs_presence = [i for i in live if i.error is None and i.author is Party.CUSTOMER]
+        recipients: Recipients | None = None
         if needs_presence:
             company_ids = {i.company.id for i in needs_presence}
             candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
@@ -456,11 +487,10 @@ class MessageRouter:
                     a for a in self.directory.agents(item.company.id) if a in online
                 ]
             written = sorted({i.conv.id for i in needs_presence if i.conv and i.msg.body})
-            for hooks in self.hooks:
-                await hooks.recipients(agents, written)
             for item in needs_presence:
                 assert item.conv is not None
-                item.online = agents[item.conv.id]
+                item.online = list(agents[item.conv.id])
+            recipients = (agents, written, needs_presence)
         markers = [
             i
             for i in live
@@ -476,6 +506,7 @@ class MessageRouter:
             )
             for item, first in zip(markers, firsts, strict=True):
                 item.forward = first
+        return recipients
 
     async def _store(self, batch: list[Item]) -> list[int]:
         """Archive every accepted body in one transaction; returns its delivery records.
