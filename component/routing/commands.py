@@ -71,7 +71,8 @@ any of them, so nothing about a session is kept in memory:
   the session id. Clients return hidden fields (XEP-0004), so ``next`` and
   ``complete`` know the stage; without it, or with an altered one, the answer
   is ``bad-request`` + ``<bad-payload/>``. An action the stage did not offer is
-  ``bad-request`` + ``<bad-action/>``.
+  ``bad-request`` + ``<bad-action/>``, but for ``next`` and ``complete`` at a
+  stage with one way forward, which both take it (:func:`_stage_action`).
 * ``prev`` usually comes without a form: :meth:`Command.back` then gets
   ``stage=None`` (a command with two stages simply starts again).
 * Data a later stage needs goes into the form too (hidden fields, defaults),
@@ -255,6 +256,31 @@ def _command_error(condition: str, specific: str, text: str) -> XMPPError:
         extension=specific,
         extension_ns=NS_COMMANDS,
     )
+
+
+def _stage_action(action: str, stage: StageToken | None) -> str:
+    """The action a submission takes at its stage; ``bad-action`` if the stage
+    does not offer it.
+
+    ``execute`` is the stage's default. A stage with one way forward takes
+    either name for it (XEP-0050 §3.4 leaves clients free to send ``next``
+    or ``complete``; Poezio submits every stage with ``next``, the last one
+    too).
+    """
+    if action == "execute":
+        if stage is None:
+            raise PayloadError("Send the form back with its hidden fields")
+        return stage.default
+    if stage is None:
+        return action
+    forward = [a for a in stage.actions if a != "prev"]
+    if action in ("next", "complete") and action not in forward and len(forward) == 1:
+        return forward[0]
+    if action not in stage.actions:
+        raise _command_error(
+            "bad-request", "bad-action", f"This stage does not offer the action {action!r}"
+        )
+    return action
 
 
 async def resolve_target(
@@ -466,14 +492,7 @@ class CommandRegistry:
         stage = self.sessions.read_stage(sid, tokens[0]) if len(tokens) == 1 else None
         if len(tokens) > 1:
             raise PayloadError("The form's hidden field orgchat-stage was altered")
-        if action == "execute":
-            if stage is None:
-                raise PayloadError("Send the form back with its hidden fields")
-            action = stage.default
-        if stage is not None and action not in stage.actions:
-            raise _command_error(
-                "bad-request", "bad-action", f"This stage does not offer the action {action!r}"
-            )
+        action = _stage_action(action, stage)
         ctx = dataclasses.replace(base, session=sid, action=cast(Action, action))
         self._check_allowed(command, ctx)
         if action == "prev":

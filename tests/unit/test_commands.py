@@ -557,20 +557,36 @@ async def test_actions_the_stage_does_not_offer_are_bad_actions(env: Env) -> Non
     first = await start_order(env)
     sid = first.get("sessionid")
     reply = await env.run(
-        PIZZA, command("order", action="complete", sid=sid, form=echo(first, size="S"))
+        PIZZA, command("order", action="prev", sid=sid, form=echo(first, size="S"))
     )
     assert error(reply)[1:] == (
         "bad-request",
         "bad-action",
-        "This stage does not offer the action 'complete'",
+        "This stage does not offer the action 'prev'",
     )
-    second = cmd(await env.run(PIZZA, command("order", sid=sid, form=echo(first, size="S"))))
-    reply = await env.run(PIZZA, command("order", action="next", sid=sid, form=echo(second)))
-    assert error(reply)[2] == "bad-action"
     # Continuing without a session.
     for action in ("next", "complete", "prev"):
         reply = await env.run(PIZZA, command("order", action=action, form=echo(first, size="S")))
         assert error(reply)[1:3] == ("bad-request", "bad-action")
+
+
+@pytest.mark.asyncio
+async def test_a_stage_with_one_way_forward_takes_either_name_for_it(env: Env) -> None:
+    """XEP-0050: "next" on the last stage (what Poezio sends) completes it, and
+    "complete" on a stage that only goes on goes on."""
+    first = await start_order(env)
+    sid = first.get("sessionid")
+    second = cmd(
+        await env.run(
+            PIZZA, command("order", action="complete", sid=sid, form=echo(first, size="S"))
+        )
+    )
+    assert second.get("status") == "executing"
+    done = cmd(
+        await env.run(PIZZA, command("order", action="next", sid=sid, form=echo(second, sure="1")))
+    )
+    assert done.get("status") == "completed"
+    assert env.order.orders == [(sid, "complete", "S")]
 
 
 @pytest.mark.asyncio
