@@ -150,6 +150,10 @@ class Field:
             if not options:
                 raise ValueError(f"field {var!r}: a list field needs options")
             offered = [o.value for o in options]
+            if "" in offered:
+                # XEP-0004 §3.3: an option has a value; clients such as
+                # Profanity crash on an empty one. "Any"/"none" is a value too.
+                raise ValueError(f"field {var!r}: an option needs a non-empty value")
             if len(set(offered)) != len(offered):
                 raise ValueError(f"field {var!r}: option values must be unique")
             unknown = [v for v in values if v not in offered]
@@ -285,9 +289,9 @@ class Field:
         for value in self.values:
             SubElement(el, f"{{{NS_DATA}}}value").text = value
         for option in self.options:
-            opt = SubElement(el, f"{{{NS_DATA}}}option")
-            if option.label:
-                opt.set("label", option.label)
+            # Every option labelled (its value when it has no label of its
+            # own): some clients (Poezio) show an unlabelled option blank.
+            opt = SubElement(el, f"{{{NS_DATA}}}option", label=option.label or option.value)
             SubElement(opt, f"{{{NS_DATA}}}value").text = option.value
         return el
 

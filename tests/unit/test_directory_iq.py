@@ -157,14 +157,14 @@ SEARCH_FORM = f"""
     <field var="category" type="list-single" label="Category">
       <value>*</value>
       <option label="Any category"><value>*</value></option>
-      <option><value>pharmacy</value></option>
-      <option><value>restaurant</value></option>
+      <option label="pharmacy"><value>pharmacy</value></option>
+      <option label="restaurant"><value>restaurant</value></option>
     </field>
     <field var="city" type="list-single" label="City">
       <value>*</value>
       <option label="Any city"><value>*</value></option>
-      <option><value>Novosibirsk</value></option>
-      <option><value>Tomsk</value></option>
+      <option label="Novosibirsk"><value>Novosibirsk</value></option>
+      <option label="Tomsk"><value>Tomsk</value></option>
     </field>
     <field var="open-now" type="boolean" label="Open now"><value>false</value></field>
   </x>

@@ -51,6 +51,10 @@ from storage.protocols import ConversationStore
 MAX_LISTED = 100
 #: Requests shown by "My requests" and offered by "Close a request".
 RECENT = 20
+#: The choices "any category/city" and "accept no offer": XEP-0004 options
+#: need a value, and an empty one crashes some clients (Profanity).
+ANY = "*"
+NONE = "none"
 
 
 class Ask(Command):
@@ -84,12 +88,12 @@ class Ask(Command):
                     Field.list_single(
                         "category",
                         "Category",
-                        [Option("", "Any"), *await self.service.categories()],
+                        [Option(ANY, "Any"), *await self.service.categories()],
                     ),
                     Field.list_single(
                         "city",
                         "City",
-                        [Option("", "Any"), *await self.service.cities()],
+                        [Option(ANY, "Any"), *await self.service.cities()],
                     ),
                     Field.text_single("text", "Name contains"),
                     Field.text_single(
@@ -111,8 +115,8 @@ class Ask(Command):
         offered = await self.service.search(Search(None, None, None, None), MAX_LISTED)
         listed = [f"{c.slug}@{self.service.domain}" for c in offered]
         companies = tuple(form.choices("companies", listed, required=False, label="Companies"))
-        category = form.text("category", required=False, label="Category")
-        city = form.text("city", required=False, label="City")
+        category = _unless_any(form.text("category", required=False, label="Category"))
+        city = _unless_any(form.text("city", required=False, label="City"))
         text = form.text("text", required=False, label="Name contains")
         search = None
         if not companies:
@@ -204,7 +208,7 @@ class CloseRequest(Command):
             raise BadRequest("Request: not a request id")
         view = await self.service.get(ctx.requester.bare, public_id)
         if stage == "pick":
-            options = [Option("", "None: just close it")] + [
+            options = [Option(NONE, "None: just close it")] + [
                 Option(t.jid, f"{t.name or t.jid}: {t.status}") for t in view.targets
             ]
             return Next(
@@ -214,14 +218,16 @@ class CloseRequest(Command):
                     instructions="The companies are told, politely. You can accept one offer.",
                     fields=[
                         Field.hidden("request", view.id),
-                        Field.list_single("accept", "Accept the offer of", options, default=""),
+                        Field.list_single("accept", "Accept the offer of", options, default=NONE),
                     ],
                 ),
             )
         accepted = form.choice(
-            "accept", ["", *(t.jid for t in view.targets)], required=False, label="Accept"
+            "accept", [NONE, *(t.jid for t in view.targets)], required=False, label="Accept"
         )
-        closed = await self.service.close(ctx.requester.bare, Close(view.id, accepted or None))
+        closed = await self.service.close(
+            ctx.requester.bare, Close(view.id, None if accepted in (None, NONE) else accepted)
+        )
         return Done(note="Request closed; the companies were told.", form=_result(closed))
 
 
@@ -343,6 +349,10 @@ def request_commands(
         MakeOffer(service, router, conversations),
         DeclineRequest(service, router, conversations),
     ]
+
+
+def _unless_any(value: str | None) -> str | None:
+    return None if value == ANY else value
 
 
 def _company_options(companies: Sequence[Company], domain: str) -> list[Option]:
