@@ -103,6 +103,10 @@ FALSE_VALUES = frozenset({"0", "false"})
 # -- building -------------------------------------------------------------------
 
 
+#: Lines of a result's text summary (:meth:`ResultForm.summary`).
+SUMMARY_LINES = 20
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Option:
     """One choice of a list field: the value submitted and the label shown."""
@@ -380,6 +384,23 @@ class ResultForm:
             raise ValueError("a result form has fields or a table, not both")
         _check_unique(self.fields)
 
+    def summary(self, max_lines: int = SUMMARY_LINES) -> str:
+        """The result as a few lines of text, for clients that show a command's
+        note but no result form (Profanity, Poezio): a line per row, or per
+        field, at most ``max_lines`` and a line saying how many more."""
+        lines: list[str] = []
+        if self.table is not None:
+            for row in self.table.rows:
+                cells = ((col.label, _joined(row.get(col.var, ()))) for col in self.table.columns)
+                lines.append("; ".join(f"{label}: {text}" for label, text in cells if text))
+        for fld in self.fields:
+            text = _joined(fld.values)
+            if fld.type != "hidden" and text:
+                lines.append(f"{fld.label or fld.var}: {text}")
+        if len(lines) > max_lines:
+            lines = [*lines[:max_lines], f"… and {len(lines) - max_lines} more"]
+        return "\n".join(line for line in lines if line)
+
     def element(self) -> Element:
         x = _head("result", self.title, self.instructions)
         for fld in self.fields:
@@ -403,6 +424,10 @@ class ResultForm:
 
 def _one(value: str | None) -> tuple[str, ...]:
     return () if value is None else (value,)
+
+
+def _joined(value: str | Sequence[str]) -> str:
+    return value if isinstance(value, str) else ", ".join(value)
 
 
 def _options(options: Iterable[Option | str]) -> tuple[Option, ...]:

@@ -514,7 +514,11 @@ class CommandRegistry:
         if isinstance(step, Done):
             log.debug("command.completed", node=command.node)
             payload = [step.form.element()] if step.form is not None else []
-            return _reply(iq, command.node, sid, "completed", payload, step.note, step.note_type)
+            # The result also as text in the note: several clients show the
+            # note and no result form (tables least of all).
+            summary = step.form.summary() if step.form is not None else ""
+            note = "\n\n".join(part for part in (step.note, summary) if part)
+            return _reply(iq, command.node, sid, "completed", payload, note, step.note_type)
         if "prev" in step.actions and not command.supports_back:
             raise RuntimeError(f"{type(command).__name__} offers 'prev' but has no back()")
         actions = Element(f"{{{NS_COMMANDS}}}actions", execute=step.default_action)

@@ -364,7 +364,9 @@ async def test_next_then_complete_keeps_the_session_id_and_completes(env: Env) -
     assert done.get("status") == "completed" and done.get("sessionid") == sid
     assert done.find(f"{{{NS_COMMANDS}}}actions") is None
     note = done.find(f"{{{NS_COMMANDS}}}note")
-    assert note is not None and note.get("type") == "info" and note.text == "Ordered"
+    # The result also as text, for clients that show no result form.
+    assert note is not None and note.get("type") == "info"
+    assert note.text == "Ordered\n\nSize: L; Company: Pizza Napoli"
     result = form_of(done)
     assert result.get("type") == "result"
     reported = result.find(f"{{{NS_DATA}}}reported")
@@ -401,7 +403,7 @@ async def test_execute_within_a_session_is_the_stage_default(env: Env) -> None:
 async def test_a_single_stage_command_completes_at_once(env: Env) -> None:
     done = cmd(await env.run(DOMAIN, command("hours")))
     assert done.get("status") == "completed" and done.get("sessionid")
-    assert done.findtext(f"{{{NS_COMMANDS}}}note") == "Times are local"
+    assert done.findtext(f"{{{NS_COMMANDS}}}note") == "Times are local\n\nHours: Mo-Fr 09-18"
     hours = fields(form_of(done))["hours"]
     assert hours.findtext(f"{{{NS_DATA}}}value") == "Mo-Fr 09-18"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extensions.forms import NS_DATA, Field, Form, Option
+from extensions.forms import NS_DATA, Column, Field, Form, Option, ResultForm, Table
 
 
 def test_an_option_with_an_empty_value_is_refused() -> None:
@@ -23,3 +23,22 @@ def test_every_option_is_labelled() -> None:
         ("Any city", "*"),
         ("Tomsk", "Tomsk"),
     ]
+
+
+def test_a_result_reads_as_text_too() -> None:
+    """What Profanity and Poezio show of a result: its note, so the summary."""
+    table = Table(
+        [Column("jid", "Address", "jid-single"), Column("status", "Status")],
+        [{"jid": f"c{n}@biz.localhost", "status": ("sent", "seen")} for n in range(25)],
+    )
+    lines = ResultForm(table=table).summary(max_lines=3).split("\n")
+    assert lines == [
+        "Address: c0@biz.localhost; Status: sent, seen",
+        "Address: c1@biz.localhost; Status: sent, seen",
+        "Address: c2@biz.localhost; Status: sent, seen",
+        "… and 22 more",
+    ]
+    fields = ResultForm(
+        fields=[Field.hidden("stage", "x"), Field.text_single("a", "A", default="1")]
+    )
+    assert fields.summary() == "A: 1"
