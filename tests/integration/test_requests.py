@@ -183,7 +183,9 @@ async def test_fan_out_answers_statuses_and_close(
     )
     await statuses(customer, rid, (north.jid, "seen"))
     agent_n.send_xml(chat(conv_n, "Four for 320 EUR fitted.", extra=OFFER))
-    offer_msg = await customer.inbox.expect(has_thread(rid, "Four for 320 EUR fitted."))
+    # The offer's terms are in the body too: what every client shows.
+    offer_body = "Four for 320 EUR fitted.\n\nOffer: 320.00 EUR, in stock, valid until 2030-12-05"
+    offer_msg = await customer.inbox.expect(has_thread(rid, offer_body))
     assert offer_msg.get("from", "").split("/")[0] == north.jid
     offer_el = child(offer_msg, "offer", NS)
     assert offer_el is not None and offer_el.get("request") == rid

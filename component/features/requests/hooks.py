@@ -84,16 +84,19 @@ class RequestHooks(RoutingHooks):
         self.store = store
 
     def check(self, item: Item) -> None:
-        """Validate an offer or decline; give a body-less one the text clients show."""
+        """Validate an offer or decline, and write its terms into the body: what
+        every client shows (the payload is for clients that understand it)."""
         try:
             answer = answer_of(item)
         except PayloadError as exc:
             raise BadRequest(str(exc)) from None
-        if answer is None or item.msg.body is not None:
+        if answer is None:
             return
         if answer.offer is not None:
-            item.msg.body = offers.offer_text(answer.offer)
-        else:
+            terms = offers.offer_text(answer.offer)
+            body = item.msg.body
+            item.msg.body = terms if body is None else f"{body}\n\n{terms}"
+        elif item.msg.body is None:
             item.msg.body = offers.decline_text(answer.reason)
 
     async def before_store(self, batch: Sequence[Item]) -> None:
