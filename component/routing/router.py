@@ -35,6 +35,7 @@ from component.errors import (
     BadRequest,
     BodyTooLong,
     NotAcceptable,
+    NotAllowed,
     NotAnAgent,
     NotConnected,
     NotImplementedPayload,
@@ -253,6 +254,15 @@ class MessageRouter:
             and not self.directory.is_agent(company.id, msg.sender_bare)
         ):
             raise NotAnAgent("Only the company's agents may write to this conversation")
+        if token is None and msg.body is not None and self.directory.is_agent(
+            company.id, msg.sender_bare
+        ):
+            # The company in an agent's roster is there for its presence: an
+            # agent writing to it would become its own customer.
+            raise NotAllowed(
+                f"You answer for {company.name}: write to a customer's conversation "
+                f"address instead (the company's commands list them)"
+            )
         if msg.encrypted:
             raise NotAcceptable(
                 "End-to-end encrypted messages cannot be read here; please send plain text"

@@ -455,3 +455,15 @@ async def test_a_conversation_deleted_under_the_batch_is_looked_up_again(env: En
     out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "again", "m2"))
     assert [body(s) for s in out] == ["again"]
     assert calls == 2 and len(env.conversations.rows) == 1  # opened anew
+
+
+async def test_an_agent_writing_to_his_own_company_is_not_its_customer(env: Env) -> None:
+    """The company sits in its agents' rosters for its presence: a message to it
+    from one of them opens no conversation and reaches nobody."""
+    [error] = await env.send(chat("mario@localhost/desk", "pizza@biz.localhost", "hello?"))
+    assert error_condition(error) == ("cancel", "not-allowed")
+    assert "Pizza Napoli" in (error.findtext(f"{{{NS}}}error/{{{STANZAS}}}text") or "")
+    assert env.archive.rows == [] and env.conversations.rows == {}
+    # To another company, the same account is a customer like any other.
+    out = await env.send(chat("mario@localhost/desk", "bikes@biz.localhost", "a bike?"))
+    assert all(el.get("type") != "error" for el in out)
