@@ -80,8 +80,9 @@ MARKER_DEDUP_TTL_S = 86_400
 
 HELP_TEXT = (
     "This is {domain}, the business messenger. To write to a company, open a chat "
-    "with its address, for example company-name@{domain}. Your service directory "
-    "lists the companies (XEP-0030 disco#items on {domain})."
+    "with its address, for example company-name@{domain}. To find one, use your "
+    "app's search or service discovery on {domain}: it lists the companies, by "
+    "name, category and city."
 )
 
 
