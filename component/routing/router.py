@@ -255,8 +255,10 @@ class MessageRouter:
             and not self.directory.is_agent(company.id, msg.sender_bare)
         ):
             raise NotAnAgent("Only the company's agents may write to this conversation")
-        if token is None and msg.body is not None and self.directory.is_agent(
-            company.id, msg.sender_bare
+        if (
+            token is None
+            and msg.body is not None
+            and self.directory.is_agent(company.id, msg.sender_bare)
         ):
             # The company in an agent's roster is there for its presence: an
             # agent writing to it would become its own customer.
