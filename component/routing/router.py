@@ -271,6 +271,12 @@ class MessageRouter:
                 "End-to-end encrypted messages cannot be read here; please send plain text"
             )
         author = Party.CUSTOMER if token is None else Party.COMPANY
+        if author is Party.COMPANY and msg.chat_state == "gone":
+            # XEP-0085 "gone" says the user left the conversation: one agent
+            # closing his window (or logging out) is not the company leaving.
+            msg.chat_state = None
+            if not msg.understood:
+                return None
         item = Item(msg=msg, author=author, company=company, token=token)
         for hooks in self.hooks:
             hooks.check(item)

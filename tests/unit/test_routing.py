@@ -283,6 +283,15 @@ async def test_chat_states_pass_both_ways_and_are_not_archived(env: Env) -> None
     [back] = await env.send(chat("mario@localhost/desk", conv_jid, None, "c2", composing))
     assert back.get("from") == "pizza@biz.localhost" and back.get("to") == "alice@localhost"
     assert len(env.archive.rows) == 1
+    # An agent closing his window (or logging out) is not the company leaving.
+    gone = '<gone xmlns="http://jabber.org/protocol/chatstates"/>'
+    assert await env.send(chat("mario@localhost/desk", conv_jid, None, "c3", gone)) == []
+    [reply] = await env.send(chat("mario@localhost/desk", conv_jid, "bye", "c4", gone))
+    assert body(reply) == "bye"
+    assert reply.find("{http://jabber.org/protocol/chatstates}gone") is None
+    # A customer's "gone" still reaches the agents.
+    out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", None, "c5", gone))
+    assert {s.get("to") for s in out} == {"mario@localhost", "luigi@localhost"}
 
 
 async def test_agent_markers_reach_the_customer_once(env: Env) -> None:
