@@ -308,6 +308,24 @@ async def test_away_reply_once_per_closed_period(make_company: MakeCompany, clie
     )
 
 
+async def test_no_away_reply_while_an_agent_is_online(
+    make_company: MakeCompany, clients: Any, rds: aioredis.Redis
+) -> None:
+    company = await make_company(
+        agents=1, name="Late Shop", hours=f"{day_after_tomorrow()} 09:00-18:00",
+        timezone="Asia/Novosibirsk",
+    )  # fmt: skip
+    agent = await clients(company.agents[0])
+    await customer_online(rds, company.agents[0].jid)  # the component sees the agent
+    customer = await clients(await register("late"))
+    customer.send_xml(chat(company.jid, "Anyone there?"))
+    await agent.inbox.expect(is_message("Anyone there?"))
+    # An away reply waits up to 3 s for the client's time (XEP-0202) first.
+    await customer.inbox.absent(
+        lambda el: "closed now" in (el.findtext("{jabber:client}body") or ""), wait=5
+    )
+
+
 async def test_push_then_email_to_an_offline_customer(
     make_company: MakeCompany,
     clients: Any,

@@ -5,8 +5,9 @@ own time zone) gets one chat message from the company saying when it opens,
 in the company's local time and in the customer's (asked of their client with
 XEP-0202 Entity Time; in UTC when the client does not say). One per
 conversation and closed period: a Redis key named after the next opening time,
-shared by every component process. The customer's message itself is delivered
-and archived as usual (and the cascade emails the company as usual).
+shared by every component process. Not while an agent is online: whoever is
+there answers, opening hours or not. The customer's message itself is
+delivered and archived as usual (and the cascade emails the company as usual).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class AwayReplies(RoutingHooks):
                 or item.author is not Party.CUSTOMER
                 or item.msg.body is None
                 or item.duplicate
+                or item.online  # an agent is there to answer, opening hours or not
             ):
                 continue
             is_open, opens = open_now(item.company.hours, item.company.timezone, now)
