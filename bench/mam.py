@@ -1,21 +1,43 @@
-"""Archive queries on a large archive: pages of 50 from a conversation of 100,000 messages.
+"""Archive queries on a large archive: pages of 50 from up to 10 million archived messages.
 
 Run on demand (never by the test suite); PostgreSQL must be up (`make up`):
 
-    .venv/bin/python -m bench.mam [--messages 100000] [--runs 200] [--keep]
+    .venv/bin/python -m bench.mam [--messages 1000000] [--companies 10]
+                                  [--written 100000] [--runs 200] [--keep]
 
-It recreates the database ``orgchat_bench_mam``, applies the migrations and,
-through the ArchiveStore (the component's own write path: batches of 1,000),
-fills one company's conversation with ``--messages`` messages, 20 smaller
-conversations of the same company and a neighbouring company of the same
-size (so that the full-text index and the company index hold other rows
-too). Bodies are drawn from a fixed vocabulary with a Zipf-like skew,
-English and Russian; ``akademgorodok`` is in about 0.1 % of the big
-conversation's bodies, ``delivery`` in about 1 %. Then VACUUM ANALYZE, and
-each query is timed ``--runs`` times through ArchiveStore.page, which is
-all the SQL a XEP-0313 query runs (the stanza-id lookup, the count and the
-page); the XMPP round trip (rendering and ejabberd's routing) is not part of
-it. Prints p50 and p99 in milliseconds per query.
+It recreates the database ``orgchat_bench_mam``, applies the migrations and
+fills it with ``--messages`` messages spread over a year and interleaved as
+an archive grows: 10 % in one big conversation of the company measured
+(``bench-shop``), 40 % in its other conversations and the rest in
+``--companies`` - 1 neighbouring companies; besides the big one,
+conversations hold 500 messages on average, their sizes Pareto-distributed.
+Customers write two messages in three, one of three agents of the company
+the others. Bodies are drawn from a fixed vocabulary with a Zipf-like skew,
+English and Russian; ``akademgorodok`` is in about 0.1 % of them,
+``delivery`` in about 1 % and ``price`` in one in six.
+
+The rows are those the archiving INSERT writes (storage/postgres/tables/
+messages.py), column for column: ``company_id`` copied from the conversation,
+96-bit hexadecimal stanza-ids, a client id and its origin-id key. All but
+the newest ``--written`` are written in bulk with COPY, the table's indexes
+dropped meanwhile and built again from their own definitions; the newest go
+through ArchiveStore.append_batch in batches of 1,000, the confirmations
+folded into the next batch as the component does, and their rate (the write
+path on an archive of that size) is printed. Then VACUUM ANALYZE (what
+autovacuum does in production).
+
+Each query kind is then timed ``--runs`` times (or for BUDGET_S seconds)
+through ArchiveStore.page, which is all the SQL a XEP-0313 query runs (the
+stanza-id lookup, the count and the page); the XMPP round trip (rendering
+and ejabberd's routing) is not part of it. The kinds: in the big
+conversation, the newest, the oldest and a random middle page (by RSM
+``<after/>``, ``<before/>`` and ``after-id``), a random day of the middle
+month, everything since a day ago, full-text searches (newest matches first)
+for each of the three words and for the 1 % word before a random middle
+message; the newest page and a search of a conversation of median size;
+and across the company's whole archive, the newest and a middle page, a
+day, an hour and two searches. Prints p50 and p99 in milliseconds, and the
+count the page carried ("-": left out, as XEP-0313 allows).
 """
 
 from __future__ import annotations
@@ -24,23 +46,37 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import random
 import statistics
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import asyncpg
 
 from storage import postgres
-from storage.models import ArchiveQuery, CompanyDraft, Conversation, NewMessage, Party
+from storage.models import ArchiveQuery, Company, CompanyDraft, Conversation, NewMessage, Party
+from storage.postgres.tables import messages as messages_table
 
 PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
 BENCH_DB = "orgchat_bench_mam"
 DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB
 PAGE = 50
 BATCH = 1000
-RARE, COMMON = "akademgorodok", "delivery"
+#: Rows per COPY statement of the bulk fill (one progress line each).
+COPY_CHUNK = 1_000_000
+RARE, COMMON, FREQUENT = "akademgorodok", "delivery", "price"
+RARE_SHARE, COMMON_SHARE = 0.001, 0.01
+#: The big conversation's share of the archive, and the rest of its company's.
+BIG_SHARE, SHOP_SHARE = 0.10, 0.40
+#: Messages per conversation on average, the big one aside.
+CONVERSATION_SIZE = 500
+AGENTS = 3
+DAYS = 365
+DAY = dt.timedelta(days=1)
+#: A query's runs stop after this many seconds, once it has had MIN_RUNS.
+BUDGET_S, MIN_RUNS = 60.0, 20
 
 _WORDS = [
     "hello",
@@ -106,44 +142,230 @@ _WORDS = [
     "карта",
     "скидка",
 ]
+# Word n (from 0) is drawn when a Pareto variate (alpha 1.2, from 1) falls in
+# [n + 1, n + 2), the last word for everything beyond: P(word <= n) is
+# 1 - (n + 2) ** -1.2. "price", the seventh, is in one body of six.
+_CUMULATIVE = [1 - (n + 2) ** -1.2 for n in range(len(_WORDS) - 1)] + [1.0]
+
+#: The columns the archiving INSERT writes (tables/messages.py, _INSERT_ROWS).
+_COPY_COLUMNS = (
+    "conversation_id",
+    "company_id",
+    "direction",
+    "sender_jid",
+    "body",
+    "stanza_id",
+    "client_id",
+    "client_key",
+    "pending",
+    "ts",
+    "thread",
+    "payload",
+)
 
 
-def _body(rng: random.Random, big: bool) -> str:
-    words = [_WORDS[min(int(rng.paretovariate(1.2)) - 1, len(_WORDS) - 1)] for _ in range(12)]
-    rng.shuffle(words)
-    if big and rng.random() < 0.001:
+def _body(rng: random.Random) -> str:
+    words = rng.choices(_WORDS, cum_weights=_CUMULATIVE, k=12)
+    if rng.random() < RARE_SHARE:
         words.insert(3, RARE)
-    if big and rng.random() < 0.01:
+    if rng.random() < COMMON_SHARE:
         words.insert(1, COMMON)
     return " ".join(words).capitalize() + "?"
 
 
-async def _fill(pg: postgres.PostgresStores, conv: Conversation, n: int, big: bool) -> None:
-    rng = random.Random(conv.id)
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=n)
-    for first in range(0, n, BATCH):
-        batch = []
-        for i in range(first, min(n, first + BATCH)):
-            out = i % 3 == 2
-            batch.append(
-                NewMessage(
-                    conversation_id=conv.id,
-                    author=Party.COMPANY if out else Party.CUSTOMER,
-                    sender_jid="agent@localhost" if out else conv.customer_jid,
-                    body=_body(rng, big),
-                    stanza_id=uuid.uuid4().hex[:24],
-                    client_id=None,
-                    client_key=None,
-                    pending=False,
-                    ts=start + dt.timedelta(seconds=i),
-                )
+@dataclasses.dataclass(frozen=True)
+class Archive:
+    """Who writes in the bench's archive, and each conversation's share of it."""
+
+    shop: Company
+    big: Conversation
+    #: A conversation of the shop of median share: what most customers have.
+    typical: Conversation
+    conversations: list[Conversation]
+    cumulative: list[float]  #: the conversations' cumulative shares
+    agents: dict[int, list[str]]  #: company id -> its agents' JIDs
+
+
+def _shares(rng: random.Random, n: int, total: float) -> list[float]:
+    """``n`` Pareto-distributed shares adding up to ``total``."""
+    weights = [rng.paretovariate(1.5) for _ in range(n)]
+    scale = total / sum(weights)
+    return [w * scale for w in weights]
+
+
+async def _archive(pg: postgres.PostgresStores, messages: int, companies: int) -> Archive:
+    """The companies and their conversations (the first company is the shop)."""
+    rng = random.Random(0)
+    others = 1 - BIG_SHARE - SHOP_SHARE
+    plan = [("bench-shop", SHOP_SHARE)] + [
+        (f"neighbour-{n}", others / (companies - 1)) for n in range(1, companies)
+    ]
+    convs: list[Conversation] = []
+    shares: list[float] = []
+    agents: dict[int, list[str]] = {}
+    for index, (slug, share) in enumerate(plan):
+        company = await pg.directory.add_company(CompanyDraft(slug=slug, name=slug))
+        agents[company.id] = [f"agent{n}@{slug}.localhost" for n in range(AGENTS)]
+        n = max(20, round(messages * share / CONVERSATION_SIZE))
+        pairs = [(company.id, f"customer{k}@localhost", None) for k in range(n + (index == 0))]
+        for first in range(0, len(pairs), 5000):
+            convs += await pg.conversations.open_many(pairs[first : first + 5000])
+        if index == 0:
+            shop, big = company, convs[0]
+            shares.append(BIG_SHARE)
+            small = _shares(rng, n, share)
+            median = sorted(range(n), key=small.__getitem__)[n // 2]
+            typical = convs[1 + median]
+            shares += small
+        else:
+            shares += _shares(rng, n, share)
+    return Archive(shop, big, typical, convs, list(itertools.accumulate(shares)), agents)
+
+
+def _messages(archive: Archive, count: int) -> Iterator[NewMessage]:
+    """The archive's ``count`` messages, oldest first, at a steady rate up to now."""
+    rng = random.Random(1)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=DAYS)
+    step = dt.timedelta(days=DAYS) / count
+    for first in range(0, count, BATCH):
+        n = min(BATCH, count - first)
+        chosen = rng.choices(archive.conversations, cum_weights=archive.cumulative, k=n)
+        for i, conv in enumerate(chosen, first):
+            out = rng.random() < 1 / 3
+            origin_id = f"{rng.getrandbits(128):032x}"
+            yield NewMessage(
+                conversation_id=conv.id,
+                author=Party.COMPANY if out else Party.CUSTOMER,
+                sender_jid=rng.choice(archive.agents[conv.company_id])
+                if out
+                else conv.customer_jid,
+                body=_body(rng),
+                stanza_id=f"{rng.getrandbits(96):024x}",
+                client_id=origin_id,
+                client_key="o:" + origin_id,
+                pending=False,
+                ts=start + step * i,
             )
-        result = await pg.archive.append_batch(batch)
-        if result.delivery_id is not None:
-            await pg.archive.confirm([result.delivery_id])
 
 
-async def _prepare(messages: int) -> None:
+def _record(message: NewMessage, company_id: int) -> tuple[Any, ...]:
+    """One row for COPY, in the order of _COPY_COLUMNS."""
+    m = message
+    return (
+        m.conversation_id,
+        company_id,
+        messages_table.direction(m.author),
+        m.sender_jid,
+        m.body,
+        m.stanza_id,
+        m.client_id,
+        m.client_key,
+        m.pending,
+        m.ts,
+        m.thread,
+        m.payload,
+    )
+
+
+async def _drop_indexes(conn: asyncpg.Connection[asyncpg.Record]) -> list[str]:
+    """Drop every index of ``messages`` but its primary key; returns what rebuilds them."""
+    rows = await conn.fetch(
+        """
+        SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS index,
+               c.conname, pg_get_constraintdef(c.oid) AS constraint
+          FROM pg_index i
+          LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+         WHERE i.indrelid = 'messages'::regclass AND NOT i.indisprimary
+        """
+    )
+    rebuild = []
+    for row in rows:
+        if row["conname"] is None:
+            await conn.execute(f"DROP INDEX {row['name']}")
+            rebuild.append(row["index"])
+        else:
+            await conn.execute(f"ALTER TABLE messages DROP CONSTRAINT {row['conname']}")
+            rebuild.append(
+                f"ALTER TABLE messages ADD CONSTRAINT {row['conname']} {row['constraint']}"
+            )
+    return rebuild
+
+
+async def _bulk(archive: Archive, found: Iterable[NewMessage], count: int) -> None:
+    """COPY ``count`` messages into ``messages``, without its indexes, then build them."""
+    company_of = {conv.id: conv.company_id for conv in archive.conversations}
+    rows = iter(found)
+    conn = await asyncpg.connect(DSN)
+    try:
+        rebuild = await _drop_indexes(conn)
+        began = time.perf_counter()
+        for first in range(0, count, COPY_CHUNK):
+            chunk = itertools.islice(rows, min(COPY_CHUNK, count - first))
+            await conn.copy_records_to_table(
+                "messages",
+                records=(_record(m, company_of[m.conversation_id]) for m in chunk),
+                columns=_COPY_COLUMNS,
+            )
+            done = min(count, first + COPY_CHUNK)
+            elapsed = time.perf_counter() - began
+            print(f"  COPY: {done:,} rows, {elapsed:.0f} s ({done / elapsed:,.0f}/s)", flush=True)
+        began = time.perf_counter()
+        await conn.execute("SET maintenance_work_mem = '1GB'")
+        for statement in rebuild:
+            await conn.execute(statement)
+        print(f"  {len(rebuild)} indexes built in {time.perf_counter() - began:.0f} s", flush=True)
+    finally:
+        await conn.close()
+
+
+async def _write(pg: postgres.PostgresStores, found: Iterable[NewMessage]) -> tuple[int, float]:
+    """Archive through ArchiveStore in batches; returns (messages, seconds)."""
+    rows = iter(found)
+    began = time.perf_counter()
+    written = 0
+    confirmed: list[int] = []
+    while batch := list(itertools.islice(rows, BATCH)):
+        result = await pg.archive.append_batch(batch, confirmed)
+        confirmed = [] if result.delivery_id is None else [result.delivery_id]
+        written += len(batch)
+    await pg.archive.confirm(confirmed)
+    return written, time.perf_counter() - began
+
+
+async def _fill(pg: postgres.PostgresStores, archive: Archive, messages: int, written: int) -> None:
+    found = _messages(archive, messages)
+    bulk = max(0, messages - written)
+    if bulk:
+        await _bulk(archive, found, bulk)
+    n, seconds = await _write(pg, found)
+    if n:
+        print(
+            f"  ArchiveStore.append_batch: {n:,} messages in {seconds:.1f} s"
+            f" ({n / seconds:,.0f} msg/s) on top of {bulk:,}",
+            flush=True,
+        )
+    conn = await asyncpg.connect(DSN)
+    try:
+        began = time.perf_counter()
+        await conn.execute("VACUUM ANALYZE messages")
+        await conn.execute("ANALYZE conversations")
+        print(f"  VACUUM ANALYZE: {time.perf_counter() - began:.0f} s", flush=True)
+        sizes = await conn.fetch(
+            """
+            SELECT c.relname, pg_relation_size(c.oid) AS bytes
+              FROM pg_class c
+             WHERE c.oid = 'messages'::regclass
+                OR c.oid IN (SELECT indexrelid FROM pg_index
+                              WHERE indrelid = 'messages'::regclass)
+             ORDER BY c.relkind DESC, c.relname
+            """
+        )
+        print("  " + ", ".join(f"{r['relname']} {r['bytes'] / 2**20:,.0f} MB" for r in sizes))
+    finally:
+        await conn.close()
+
+
+async def _prepare() -> None:
     admin = await asyncpg.connect(PG_ADMIN)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
@@ -158,6 +380,7 @@ class Timing:
     name: str
     ms: list[float]
     rows: int
+    count: int | None  #: the result set's count, None when the page left it out
 
     @property
     def p50(self) -> float:
@@ -169,98 +392,134 @@ class Timing:
         return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-async def _time(name: str, runs: int, run: Callable[[int], Awaitable[int]]) -> Timing:
-    await run(0)  # warm the statement cache and the buffers once
+async def _time(
+    pg: postgres.PostgresStores, name: str, runs: int, query: Callable[[int], ArchiveQuery]
+) -> Timing:
+    """Time up to ``runs`` pages of ``query(run)``, after one that warms the statement cache.
+
+    A slow query stops after BUDGET_S seconds (and at least MIN_RUNS runs).
+    """
+    await pg.archive.page(query(0))
     ms: list[float] = []
-    rows = 0
-    for n in range(runs):
-        began = time.perf_counter()
-        rows = await run(n)
-        ms.append((time.perf_counter() - began) * 1000)
-    return Timing(name, ms, rows)
-
-
-async def main(messages: int, runs: int, keep: bool) -> None:
-    print(f"filling {BENCH_DB}: {messages} messages in one conversation ...", flush=True)
+    page = None
     began = time.perf_counter()
-    await _prepare(messages)
-    pg = await postgres.connect(DSN, min_size=1, max_size=4, command_timeout=60.0)
+    for n in range(runs):
+        start = time.perf_counter()
+        page = await pg.archive.page(query(n))
+        ms.append((time.perf_counter() - start) * 1000)
+        if n + 1 >= MIN_RUNS and time.perf_counter() - began > BUDGET_S:
+            break
+    assert page is not None
+    return Timing(name, ms, len(page.messages), page.count)
+
+
+async def _middle(column: str, value: int, n: int) -> list[str]:
+    """``n`` random stanza-ids from the middle fifth of a scope's archive."""
+    conn = await asyncpg.connect(DSN)
     try:
-        shop = await pg.directory.add_company(CompanyDraft(slug="bench-shop", name="Bench Shop"))
-        other = await pg.directory.add_company(CompanyDraft(slug="neighbour", name="Neighbour"))
-        [big, *small] = await pg.conversations.open_many(
-            [(shop.id, f"customer{n}@localhost", None) for n in range(21)]
+        bounds = await conn.fetchrow(
+            f"SELECT min(id), max(id) FROM messages WHERE {column} = $1", value
         )
-        [theirs] = await pg.conversations.open_many([(other.id, "customer0@localhost", None)])
-        await _fill(pg, big, messages, big=True)
-        for conv in small:
-            await _fill(pg, conv, 1000, big=False)
-        await _fill(pg, theirs, messages, big=True)
+        assert bounds is not None
+        low, high = bounds
+        rows = await conn.fetch(
+            f"SELECT stanza_id FROM messages WHERE {column} = $1 AND id BETWEEN $2 AND $3"
+            " ORDER BY random() LIMIT $4",
+            value,
+            low + (high - low) * 2 // 5,
+            low + (high - low) * 3 // 5,
+            n,
+        )
+        return [row["stanza_id"] for row in rows]
+    finally:
+        await conn.close()
+
+
+async def _measure(pg: postgres.PostgresStores, archive: Archive, runs: int) -> list[Timing]:
+    """Time every query kind, one after the other."""
+    rng = random.Random(2)
+    big = ArchiveQuery(company_id=archive.shop.id, conversation_id=archive.big.id, limit=PAGE)
+    typical = _replace(big, conversation_id=archive.typical.id)
+    company = ArchiveQuery(company_id=archive.shop.id, limit=PAGE)
+    in_big = await _middle("conversation_id", archive.big.id, runs + 1)
+    in_company = await _middle("company_id", archive.shop.id, runs + 1)
+    now = dt.datetime.now(dt.UTC)
+    # A day or an hour starting at a random minute of the archive's middle month.
+    middle = now - dt.timedelta(days=DAYS / 2)
+
+    def period(query: ArchiveQuery, hours: int) -> Callable[[int], ArchiveQuery]:
+        def at(_: int) -> ArchiveQuery:
+            start = middle + dt.timedelta(minutes=rng.randrange(30 * 24 * 60))
+            return _replace(query, start=start, end=start + dt.timedelta(hours=hours))
+
+        return at
+
+    queries: list[tuple[str, Callable[[int], ArchiveQuery]]] = [
+        ("conversation: newest page (<before/>)", lambda n: _replace(big, before="")),
+        ("conversation: oldest page", lambda n: big),
+        ("conversation: middle, RSM <after/>", lambda n: _replace(big, after=in_big[n])),
+        ("conversation: middle, RSM <before/>", lambda n: _replace(big, before=in_big[n])),
+        ("conversation: middle, after-id", lambda n: _replace(big, after_id=in_big[n])),
+        ("conversation: a day (start, end)", period(big, 24)),
+        ("conversation: since a day ago (start)", lambda n: _replace(big, start=now - DAY)),
+        (f"conversation: text, rare ({RARE})", lambda n: _replace(big, text=RARE, before="")),
+        (f"conversation: text, 1 % ({COMMON})", lambda n: _replace(big, text=COMMON, before="")),
+        (
+            "conversation: text, 1 %, middle <before/>",
+            lambda n: _replace(big, text=COMMON, before=in_big[n]),
+        ),
+        (
+            f"conversation: text, 1 in 6 ({FREQUENT})",
+            lambda n: _replace(big, text=FREQUENT, before=""),
+        ),
+        ("typical conversation: newest page", lambda n: _replace(typical, before="")),
+        ("typical conversation: text, 1 %", lambda n: _replace(typical, text=COMMON, before="")),
+        ("company: newest page (<before/>)", lambda n: _replace(company, before="")),
+        ("company: middle, RSM <after/>", lambda n: _replace(company, after=in_company[n])),
+        ("company: a day (start, end)", period(company, 24)),
+        ("company: an hour (start, end)", period(company, 1)),
+        (f"company: text, rare ({RARE})", lambda n: _replace(company, text=RARE, before="")),
+        (f"company: text, 1 % ({COMMON})", lambda n: _replace(company, text=COMMON, before="")),
+    ]
+    return [await _time(pg, name, runs, query) for name, query in queries]
+
+
+def _replace(query: ArchiveQuery, **changes: Any) -> ArchiveQuery:
+    """The query with some of its fields changed."""
+    return dataclasses.replace(query, **changes)
+
+
+async def main(messages: int, companies: int, written: int, runs: int, keep: bool) -> None:
+    print(f"filling {BENCH_DB}: {messages:,} messages, {companies} companies ...", flush=True)
+    began = time.perf_counter()
+    await _prepare()
+    pg = await postgres.connect(DSN, min_size=1, max_size=4, command_timeout=600.0)
+    try:
+        archive = await _archive(pg, messages, companies)
+        await _fill(pg, archive, messages, written)
         conn = await asyncpg.connect(DSN)
         try:
-            await conn.execute("VACUUM ANALYZE messages")
-            ids: list[str] = [
-                r["stanza_id"]
-                for r in await conn.fetch(
-                    "SELECT stanza_id FROM messages WHERE conversation_id = $1 ORDER BY id",
-                    big.id,
+            sizes = {
+                row["conversation_id"]: row["n"]
+                for row in await conn.fetch(
+                    "SELECT conversation_id, count(*) AS n FROM messages"
+                    " WHERE conversation_id = ANY($1::bigint[]) GROUP BY conversation_id",
+                    [archive.big.id, archive.typical.id],
                 )
-            ]
+            }
+            shop = await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE company_id = $1", archive.shop.id
+            )
         finally:
             await conn.close()
-        print(f"filled in {time.perf_counter() - began:.1f} s; {runs} runs per query\n")
-
-        rng = random.Random(1)
-        one = ArchiveQuery(company_id=shop.id, conversation_id=big.id, limit=PAGE)
-        whole = ArchiveQuery(company_id=shop.id, limit=PAGE)
-
-        def timed(query: Callable[[int], ArchiveQuery]) -> Callable[[int], Awaitable[int]]:
-            async def run(n: int) -> int:
-                return len((await pg.archive.page(query(n))).messages)
-
-            return run
-
-        def middle(_: int) -> str:
-            return ids[rng.randrange(len(ids) * 2 // 5, len(ids) * 3 // 5)]
-
-        timings = [
-            await _time("first page", runs, timed(lambda n: one)),
-            await _time(
-                "last page (<before/>)",
-                runs,
-                timed(lambda n: dataclasses.replace(one, before="")),
-            ),
-            await _time(
-                "middle page (after-id)",
-                runs,
-                timed(lambda n: dataclasses.replace(one, after_id=middle(n))),
-            ),
-            await _time(
-                "middle page (RSM <after/>)",
-                runs,
-                timed(lambda n: dataclasses.replace(one, after=middle(n))),
-            ),
-            await _time(
-                f"full text, rare word ({RARE})",
-                runs,
-                timed(lambda n: dataclasses.replace(one, text=RARE)),
-            ),
-            await _time(
-                f"full text, 1 % word ({COMMON})",
-                runs,
-                timed(lambda n: dataclasses.replace(one, text=COMMON)),
-            ),
-            await _time(
-                "full text, frequent word (price)",
-                runs,
-                timed(lambda n: dataclasses.replace(one, text="price")),
-            ),
-            await _time(
-                "company archive, last page",
-                runs,
-                timed(lambda n: dataclasses.replace(whole, before="")),
-            ),
-        ]
+        print(
+            f"filled in {time.perf_counter() - began:.0f} s: {len(archive.conversations):,}"
+            f" conversations; the shop's archive {shop:,} messages, its big conversation"
+            f" {sizes.get(archive.big.id, 0):,}, a typical one"
+            f" {sizes.get(archive.typical.id, 0):,}; {runs} runs per query\n",
+            flush=True,
+        )
+        timings = await _measure(pg, archive, runs)
     finally:
         await pg.close()
         if not keep:
@@ -271,18 +530,31 @@ async def main(messages: int, runs: int, keep: bool) -> None:
                 await admin.close()
 
     width = max(len(t.name) for t in timings)
-    print(f"{'query (page of 50)':<{width}}  {'rows':>4}  {'p50 ms':>7}  {'p99 ms':>7}")
+    print(
+        f"{'query (page of 50)':<{width}}  {'rows':>4}  {'count':>7}  {'runs':>4}"
+        f"  {'p50 ms':>8}  {'p99 ms':>8}"
+    )
     for t in timings:
-        print(f"{t.name:<{width}}  {t.rows:>4}  {t.p50:>7.2f}  {t.p99:>7.2f}")
+        count = "-" if t.count is None else str(t.count)
+        print(
+            f"{t.name:<{width}}  {t.rows:>4}  {count:>7}  {len(t.ms):>4}"
+            f"  {t.p50:>8.2f}  {t.p99:>8.2f}"
+        )
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.mam", description=__doc__)
-    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=1_000_000, help="the whole archive")
+    parser.add_argument("--companies", type=int, default=10, help="the shop and its neighbours")
+    parser.add_argument(
+        "--written", type=int, default=100_000, help="the newest, through ArchiveStore"
+    )
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DB} afterwards")
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.runs, args.keep))
+    if args.companies < 2:
+        parser.error("--companies: at least 2 (the shop and a neighbour)")
+    asyncio.run(main(args.messages, args.companies, args.written, args.runs, args.keep))
 
 
 if __name__ == "__main__":
