@@ -175,11 +175,17 @@ class MessageRouter:
                 waiting = list(itertools.islice(self._arrivals, self.batch_max))
                 try:
                     await self.directory.load(s for msg in waiting if (s := _slug(msg)))
-                except Unavailable as exc:
-                    log.warning("routing.storage_unavailable", error=str(exc), size=len(waiting))
+                except Exception as exc:
+                    raise_if_cancelling(exc)
+                    # An outage (or a bug): every waiting sender is answered.
+                    if isinstance(exc, Unavailable):
+                        log.warning("routing.storage_unavailable", error=str(exc))
+                    else:
+                        log.exception("routing.directory_load_failed", size=len(waiting))
+                    refusal = Refused(*condition_for(exc))
                     for _ in waiting:
                         msg = self._arrivals.popleft()
-                        self.outbox.send_or_drop([self._error_for(msg, Refused(*UNAVAILABLE))])
+                        self.outbox.send_or_drop([self._error_for(msg, refusal)])
                     continue
                 for _ in waiting:
                     self._take(self._arrivals.popleft())
@@ -291,8 +297,11 @@ class MessageRouter:
     # -- the batch loop -----------------------------------------------------
 
     async def run(self) -> None:
-        """Process arriving and queued messages until cancelled."""
-        await asyncio.gather(self._admit_arrivals(), self._batches())
+        """Process arriving and queued messages until cancelled (if one of the
+        two loops ever fails, both stop, and the supervisor starts them again)."""
+        async with asyncio.TaskGroup() as loops:
+            loops.create_task(self._admit_arrivals())
+            loops.create_task(self._batches())
 
     async def _batches(self) -> None:
         while True:
