@@ -37,7 +37,9 @@ from tests.integration.mailbox import Mailbox
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "biz-test.localhost"
-VHOST = "localhost"
+#: The tests' own ejabberd virtual host (ejabberd-config/dev.yml): its users'
+#: own archives live in the tests' database, which the tests' components write.
+VHOST = "test.localhost"
 API = "http://127.0.0.1:5280/api"
 PG_ADMIN_URL = os.environ.get(
     "ORGCHAT_TEST_PG_ADMIN_URL", "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
@@ -81,6 +83,7 @@ def component_env(**overrides: str) -> dict[str, str]:
             "ORGCHAT_DEV_MODE": "1",
             "ORGCHAT_COMPONENT_DOMAIN": DOMAIN,
             "ORGCHAT_COMPONENT_PORT": "5348",
+            "ORGCHAT_EJABBERD_VHOST": VHOST,
             "ORGCHAT_DATABASE_URL": TEST_DB_URL,
             "ORGCHAT_REDIS_URL": REDIS_URL,
             "ORGCHAT_REDIS_PREFIX": REDIS_PREFIX,

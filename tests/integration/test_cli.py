@@ -285,7 +285,7 @@ async def test_roster_sync_puts_companies_back_into_rosters(db: asyncpg.Connecti
     # ejabberd loses the roster item (restored from an old backup, replaced...).
     await api(
         "delete_rosteritem",
-        {"localuser": agent.user, "localhost": "localhost", "user": slug, "host": DOMAIN},
+        {"localuser": agent.user, "localhost": VHOST, "user": slug, "host": DOMAIN},
     )
     assert not [i for i in await roster_of(agent) if i["jid"] == f"{slug}@{DOMAIN}"]
     assert (await ok("roster", "sync", slug)).out.strip() == "1 roster updates queued"
@@ -473,7 +473,7 @@ async def test_bad_agent_arguments_are_refused(
     db: asyncpg.Connection, existing: tuple[str, Account]
 ) -> None:
     slug, agent = existing
-    for jid in ("mario", f"mario@{VHOST}/desk", "@localhost", ""):
+    for jid in ("mario", f"mario@{VHOST}/desk", f"@{VHOST}", ""):
         line = await refused(db, "agent", "add", slug, jid)
         assert "invalid JID" in line, line
         line = await refused(db, "agent", "remove", slug, jid)

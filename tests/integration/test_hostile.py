@@ -13,6 +13,7 @@ import pytest
 from tests.integration.clients import child, is_message, new_id
 from tests.integration.conftest import (
     DOMAIN,
+    VHOST,
     ComponentProcess,
     MakeCompany,
     orgchat,
@@ -83,7 +84,7 @@ async def test_an_agent_must_be_an_account_of_the_service(make_company: MakeComp
     for address in (other.jid, company.jid, DOMAIN, "someone@elsewhere.example"):
         result = await orgchat("agent", "add", company.slug, address)
         assert result.code == 2, (address, result.out)
-        assert "not an account of localhost" in result.err or "expected user@domain" in (
+        assert f"not an account of {VHOST}" in result.err or "expected user@domain" in (
             result.err
         ), result.err
 
