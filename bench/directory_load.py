@@ -264,7 +264,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     await fill(args.companies)
     fill_s = round(time.monotonic() - started, 1)
-    component = Component.orgchat()
+    component = Component.orgchat(own_archives=True)
     started = time.monotonic()
     component.start()
     startup_s = round(time.monotonic() - started, 2)

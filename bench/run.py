@@ -20,6 +20,7 @@ latency passes the limit; the highest passing step is the path's maximum
 sustained rate. Every measurement is repeated (median and spread reported).
 
     python -m bench.run [--quick] [--runs N] [--senders N] [--paths ABRC] [--out FILE]
+                        [--no-own-archives]
 """
 
 from __future__ import annotations
@@ -143,7 +144,9 @@ def ensure_account(user: str, host: str) -> None:
     api("change_password", {"user": user, "host": host, "newpass": PASSWORD})
 
 
-def component_env() -> dict[str, str]:
+def component_env(own_archives: bool = True) -> dict[str, str]:
+    """The environment of path C's component (``own_archives``: write the copies
+    of each message to the users' own archives, as in production)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORGCHAT_")}
     env.update(
         {
@@ -157,6 +160,7 @@ def component_env() -> dict[str, str]:
             # (replies by email) is the demo component's.
             "ORGCHAT_INBOUND_ENABLED": "0",
             "ORGCHAT_LOG_LEVEL": "INFO",
+            "ORGCHAT_EJABBERD_OWN_ARCHIVES": "1" if own_archives else "0",
         }
     )
     return env
@@ -207,16 +211,20 @@ class Component:
     """A component process under test on the bench domain: orgchat (path C), or
     the raw relay (path R)."""
 
-    def __init__(self, name: str, command: list[str], ready: Path) -> None:
+    def __init__(
+        self, name: str, command: list[str], ready: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.command = command
+        self.env = env or component_env()
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready = ready
 
     @classmethod
-    def orgchat(cls) -> Component:
-        ready = Path(component_env()["ORGCHAT_COMPONENT_READY_FILE"])
-        return cls("component", [sys.executable, "-m", "component", "run"], ready)
+    def orgchat(cls, own_archives: bool) -> Component:
+        env = component_env(own_archives)
+        ready = Path(env["ORGCHAT_COMPONENT_READY_FILE"])
+        return cls("component", [sys.executable, "-m", "component", "run"], ready, env)
 
     @classmethod
     def relay(cls) -> Component:
@@ -231,7 +239,7 @@ class Component:
         log_path = REPO / ".run" / "log" / f"bench-{self.name}.log"
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.command, env=component_env(), cwd=REPO, stdout=log, stderr=log
+                self.command, env=self.env, cwd=REPO, stdout=log, stderr=log
             )
         deadline = time.monotonic() + 30
         while not self.ready.exists():
@@ -490,7 +498,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     paths = [p for p in args.paths.upper() if p in PATHS]
     n = s.senders
     await prepare(paths, n)
-    component, relay = Component.orgchat(), Component.relay()
+    component, relay = Component.orgchat(own_archives=not args.no_own_archives), Component.relay()
     try:
         results: dict[str, Any] = {"paths": {}}
         half_max_p99: float | None = None
@@ -551,7 +559,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "machine": machine(),
                 "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "settings": dataclasses.asdict(s)
-                | {"latency_limit_ms": LATENCY_LIMIT_MS, "quick": args.quick},
+                | {
+                    "latency_limit_ms": LATENCY_LIMIT_MS,
+                    "quick": args.quick,
+                    "own_archives": not args.no_own_archives,
+                },
                 "loadgen_cpu_ms": cpu_ms(os.getpid()),
             }
         )
@@ -592,6 +604,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, help="senders (= receivers) per path")
     parser.add_argument("--paths", default="ABRC", help="which paths to measure (default ABRC)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument(
+        "--no-own-archives",
+        action="store_true",
+        help="path C without the copies in users' own archives (to measure their cost)",
+    )
     args = parser.parse_args(argv)
     if (args.runs is not None and args.runs < 1) or (args.senders is not None and args.senders < 1):
         parser.error("--runs and --senders must be at least 1")

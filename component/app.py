@@ -96,7 +96,7 @@ async def build(cfg: Config) -> Parts:
     features = [feature(core) for feature in FEATURES]
     messages = MessageRouter(
         domain=domain,
-        host=cfg.ejabberd.vhost,
+        own_archives=cfg.ejabberd.vhost if cfg.ejabberd.own_archives else None,
         directory=core.directory,
         cache=ConversationCache(),
         conversations=pg.conversations,

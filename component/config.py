@@ -103,6 +103,15 @@ class EjabberdSettings:
         secret=True,
     )
     api_timeout: float = setting(5.0, "Timeout (seconds) of one HTTP API call.")
+    own_archives: bool = setting(
+        True,
+        "Write every message also to the users' own archives (ejabberd's `archive` "
+        "table in orgchat's database), where standard clients look for one-to-one "
+        "history: for the customer and for each agent of the company, users of "
+        "`vhost` only. Needs ejabberd's mod_mam on `vhost` reading that table "
+        "(ejabberd-config/). Off: history is only on the company's and the "
+        "conversations' addresses.",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,6 +66,7 @@ from storage.models import (
     Limit,
     NewMessage,
     Once,
+    OwnCopy,
     Party,
 )
 from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
@@ -92,7 +93,7 @@ class MessageRouter:
         self,
         *,
         domain: str,
-        host: str,
+        own_archives: str | None,
         directory: Directory,
         cache: ConversationCache,
         conversations: ConversationStore,
@@ -106,8 +107,8 @@ class MessageRouter:
         hooks: Sequence[RoutingHooks] = (),
     ) -> None:
         self.domain = domain
-        #: The ejabberd host of customers and agents: its users have own archives.
-        self.host = host
+        #: The ejabberd host whose users' own archives get copies (None: no copies).
+        self.own_archives = own_archives
         self.directory = directory
         self.cache = cache
         self.conversations = conversations
@@ -572,19 +573,7 @@ class MessageRouter:
             assert conv is not None and body is not None
             customer = item.author is Party.CUSTOMER
             stanza_id = new_id()
-            copies = own_copies(
-                author=item.author,
-                sender=item.msg.sender_bare,
-                echo=item.echo,
-                body=body,
-                message_id=item.msg.id or stanza_id,
-                stanza_id=stanza_id,
-                customer=conv.customer_jid,
-                company_address=company_jid(item.company.slug, self.domain),
-                conversation_address=conversation_jid(item.company.slug, conv.token, self.domain),
-                agents=self.directory.agents(item.company.id),
-                host=self.host,
-            )
+            copies = self._copies(item, stanza_id)
             rows.append(
                 NewMessage(
                     conversation_id=conv.id,
@@ -618,6 +607,25 @@ class MessageRouter:
         pending = sum(1 for r in rows if r.pending)
         log.debug("archive.batch", size=len(rows), pending=pending)
         return [] if archived.delivery_id is None else [archived.delivery_id]
+
+    def _copies(self, item: Item, stanza_id: str) -> tuple[OwnCopy, ...]:
+        """The message's rows in users' own archives (see views.py)."""
+        conv, body = item.conv, item.msg.body
+        if self.own_archives is None or conv is None or body is None:
+            return ()
+        return own_copies(
+            author=item.author,
+            sender=item.msg.sender_bare,
+            echo=item.echo,
+            body=body,
+            message_id=item.msg.id or stanza_id,
+            stanza_id=stanza_id,
+            customer=conv.customer_jid,
+            company_address=company_jid(item.company.slug, self.domain),
+            conversation_address=conversation_jid(item.company.slug, conv.token, self.domain),
+            agents=self.directory.agents(item.company.id),
+            host=self.own_archives,
+        )
 
     async def _store_alone(self, items: list[Item], rows: list[NewMessage]) -> list[int]:
         """Archive each message in its own statement; a refused one gets an error."""

@@ -476,7 +476,7 @@ def message_router(
     outbox: Outbox,
     *,
     domain: str = "biz.localhost",
-    host: str = "localhost",
+    own_archives: str | None = "localhost",
     conversations: FakeConversations | None = None,
     archive: FakeArchive | None = None,
     presence: FakePresence | None = None,
@@ -488,7 +488,7 @@ def message_router(
     conversations = conversations or FakeConversations()
     return MessageRouter(
         domain=domain,
-        host=host,
+        own_archives=own_archives,
         directory=directory,
         cache=ConversationCache(),
         conversations=conversations,
