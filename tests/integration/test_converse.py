@@ -13,9 +13,10 @@ that the component writes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -24,7 +25,10 @@ from playwright.async_api import Browser, expect
 
 from tests.integration.browser import TIMEOUT_MS, ConversePage, StaticSite, chromium, site_problem
 from tests.integration.clients import chat, is_message
-from tests.integration.conftest import Account, MakeCompany, TestCompany, register
+from tests.integration.conftest import VHOST, Account, MakeCompany, register
+
+if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
+    from tests.integration.conftest import TestCompany
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -124,11 +128,38 @@ async def test_customer_on_converse_chats_with_an_agent(
     assert {r["customer_jid"] for r in rows} == {ex.customer.jid}
 
 
+async def own_archive(
+    db: asyncpg.Connection, customer: Account, peer: str, count: int, wait: float = 10
+) -> list[asyncpg.Record]:
+    """The rows of ``customer``'s own archive with ``peer`` (ejabberd's ``archive``
+    table), once there are ``count`` of them or ``wait`` seconds have passed."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        rows = await db.fetch(
+            """SELECT xml FROM archive
+               WHERE server_host = $1 AND username = $2 AND bare_peer = $3
+               ORDER BY timestamp, id""",
+            VHOST,
+            customer.user,
+            peer,
+        )
+        if len(rows) >= count or asyncio.get_running_loop().time() > deadline:
+            return rows
+        await asyncio.sleep(0.1)
+
+
 async def test_history_on_a_new_device(
-    make_company: MakeCompany, clients: Any, converse: OpenConverse
+    make_company: MakeCompany, clients: Any, converse: OpenConverse, db: asyncpg.Connection
 ) -> None:
     ex = await customer_asks_agent_answers(make_company, clients, converse)
     await ex.page.close()
+
+    # Where ejabberd's mod_mam reads the customer's history from: one row per
+    # message, the customer's own first.
+    rows = await own_archive(db, ex.customer, ex.company.jid, 2)
+    assert len(rows) == 2, f"the customer's own archive with {ex.company.jid}: {rows}"
+    assert ex.question in rows[0]["xml"], rows[0]["xml"]
+    assert ex.answer in rows[1]["xml"], rows[1]["xml"]
 
     # A new device: empty browser storage, so whatever it shows came from the
     # customer's own archive on the server.
