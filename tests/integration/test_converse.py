@@ -47,7 +47,8 @@ def converse_site() -> Iterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
+async def browser(converse_site: str) -> AsyncIterator[Browser]:
+    """Chromium for the session, once the site check has passed (its message says why not)."""
     async with chromium() as browser:
         yield browser
 
