@@ -96,6 +96,7 @@ async def build(cfg: Config) -> Parts:
     features = [feature(core) for feature in FEATURES]
     messages = MessageRouter(
         domain=domain,
+        host=cfg.ejabberd.vhost,
         directory=core.directory,
         cache=ConversationCache(),
         conversations=pg.conversations,

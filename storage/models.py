@@ -172,6 +172,23 @@ class Conversation:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class OwnCopy:
+    """A message as one user's client shows it: a row of that user's own archive.
+
+    Standard clients read one-to-one history from the user's own archive
+    (XEP-0313 on their account, ``with`` = the contact), so each message is
+    also written there for the customer and for the company's agents, as
+    each of them saw it live (same ``id``, so a client recognises it).
+    """
+
+    owner: str  #: bare JID of the account whose archive holds it
+    peer: str  #: bare JID the owner's client shows it with (company or conversation address)
+    outgoing: bool  #: the owner sent it from this account
+    message_id: str  #: the ``id`` of the stanza the owner's client saw
+    body: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message accepted by routing, to be archived."""
 
@@ -189,6 +206,8 @@ class NewMessage:
     #: Extra XML (our own namespaces only) rendered after the body when the
     #: message is delivered or served from the archive; written by the component.
     payload: str | None = None
+    #: Its rows in users' own archives, written with it (none for a duplicate).
+    copies: tuple[OwnCopy, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -282,6 +301,7 @@ class Forgotten:
     contacts: int
     push_subscriptions: int
     roster_jobs: int
+    own_archives: int  #: rows of users' own archives: theirs, and agents' copies
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -32,3 +32,6 @@ class Item:
     payload: str | None = None
     #: Resolved once the item has been handled (see MessageRouter.post_as).
     done: asyncio.Future[None] | None = None
+    #: Written by the component on the sender's behalf (post_as): his own
+    #: client never showed it, so he is sent a copy (views.py).
+    echo: bool = False

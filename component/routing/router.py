@@ -52,6 +52,7 @@ from component.routing.delivery import Deliveries
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from component.routing.outbox import Outbox, new_id
+from component.routing.views import colleague_text, own_copies
 from component.routing.wire import (
     Inbound,
     compose,
@@ -91,6 +92,7 @@ class MessageRouter:
         self,
         *,
         domain: str,
+        host: str,
         directory: Directory,
         cache: ConversationCache,
         conversations: ConversationStore,
@@ -104,6 +106,8 @@ class MessageRouter:
         hooks: Sequence[RoutingHooks] = (),
     ) -> None:
         self.domain = domain
+        #: The ejabberd host of customers and agents: its users have own archives.
+        self.host = host
         self.directory = directory
         self.cache = cache
         self.conversations = conversations
@@ -220,6 +224,7 @@ class MessageRouter:
         if item is None:
             raise BadRequest("Nothing to send")
         item.done = asyncio.get_running_loop().create_future()
+        item.echo = True
         self._enqueue(item)
         await item.done
         if item.error is not None:
@@ -502,7 +507,13 @@ class MessageRouter:
                 item.error = condition_for(RateLimited("Too many messages, slow down"))
         for item, ok in zip(signals, signalled, strict=True):
             item.forward = ok  # a chat state or marker over the limit is dropped
-        needs_presence = [i for i in live if i.error is None and i.author is Party.CUSTOMER]
+        # A customer's message goes to the online agents; an agent's answer
+        # to those of his colleagues (views.py), whom the same rules pick.
+        needs_presence = [
+            i
+            for i in live
+            if i.error is None and (i.author is Party.CUSTOMER or i.msg.body is not None)
+        ]
         recipients: Recipients | None = None
         if needs_presence:
             company_ids = {i.company.id for i in needs_presence}
@@ -514,7 +525,13 @@ class MessageRouter:
                 agents[item.conv.id] = [
                     a for a in self.directory.agents(item.company.id) if a in online
                 ]
-            written = sorted({i.conv.id for i in needs_presence if i.conv and i.msg.body})
+            written = sorted(
+                {
+                    i.conv.id
+                    for i in needs_presence
+                    if i.conv and i.msg.body and i.author is Party.CUSTOMER
+                }
+            )
             for item in needs_presence:
                 assert item.conv is not None
                 item.online = list(agents[item.conv.id])
@@ -551,21 +568,37 @@ class MessageRouter:
             return []
         rows = []
         for item in items:
-            assert item.conv is not None and item.msg.body is not None
+            conv, body = item.conv, item.msg.body
+            assert conv is not None and body is not None
             customer = item.author is Party.CUSTOMER
+            stanza_id = new_id()
+            copies = own_copies(
+                author=item.author,
+                sender=item.msg.sender_bare,
+                echo=item.echo,
+                body=body,
+                message_id=item.msg.id or stanza_id,
+                stanza_id=stanza_id,
+                customer=conv.customer_jid,
+                company_address=company_jid(item.company.slug, self.domain),
+                conversation_address=conversation_jid(item.company.slug, conv.token, self.domain),
+                agents=self.directory.agents(item.company.id),
+                host=self.host,
+            )
             rows.append(
                 NewMessage(
-                    conversation_id=item.conv.id,
+                    conversation_id=conv.id,
                     author=item.author,
                     sender_jid=item.msg.sender_bare,
-                    body=item.msg.body,
-                    stanza_id=new_id(),
+                    body=body,
+                    stanza_id=stanza_id,
                     client_id=item.msg.id,
                     client_key=item.msg.client_key,
                     pending=customer and not item.online,
                     ts=ts,
                     thread=item.thread,
                     payload=item.payload,
+                    copies=copies,
                 )
             )
         try:
@@ -659,6 +692,15 @@ class MessageRouter:
                         payload=item.payload,
                     )
                 )
+                # The shared inbox: the colleagues (and the sender, when the
+                # component wrote it for him) see the answer in their chat.
+                assert item.stanza_id is not None
+                text = colleague_text(msg.sender_bare, msg.body)
+                for agent in item.online:
+                    if agent != msg.sender_bare or item.echo:
+                        out.append(
+                            render_chat(conversation_address, agent, item.stanza_id, body=text)
+                        )
             if msg.receipt_request and msg.id:
                 out.append(render_receipt(conversation_address, msg.sender, new_id(), msg.id))
         elif item.forward:

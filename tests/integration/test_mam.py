@@ -434,3 +434,50 @@ async def test_nobody_reads_what_is_not_theirs(make_company: MakeCompany, client
     # Nor does `with` open another conversation to an agent.
     got, _ = await mam(stranger_agent, other.jid, form=form(**{"with": conv}))
     assert got == []
+
+
+async def test_history_is_in_each_users_own_archive_where_clients_look(
+    make_company: MakeCompany, clients: Any
+) -> None:
+    """Conversations, Gajim, Dino, Poezio and converse.js fetch one-to-one
+    history from the user's own archive (ejabberd's MAM on their account,
+    ``with`` = the contact): there each party finds the conversation as it
+    saw it live, the colleague who did not answer included."""
+    company = await make_company(agents=2, name="Own Archive Shop")
+    mario, luigi = company.agents
+    mario_client, luigi_client = await clients(mario), await clients(luigi)
+    customer_account = await register("customer")
+    customer = await clients(customer_account)
+    customer.send_xml(chat(company.jid, "Do you have 205/55 R16?", "q1"))
+    got = await mario_client.inbox.expect(is_message("Do you have 205/55 R16?"))
+    conv_jid = got.get("from", "").split("/")[0]
+    mario_client.send_xml(chat(conv_jid, "Yes, 4 in stock", "a1"))
+    await customer.inbox.expect(is_message("Yes, 4 in stock"))
+    # Luigi saw Mario's answer live in the same chat, marked with who wrote it.
+    marked = f"{mario.user}: Yes, 4 in stock"
+    live = await luigi_client.inbox.expect(is_message(marked, frm=conv_jid))
+
+    async def own(client: Any, owner: str, peer: str) -> list[tuple[str, str | None, str | None]]:
+        """(from, to, body) of each message in ``owner``'s own archive with ``peer``."""
+        results, answer = await mam(client, owner, form=form(**{"with": peer}))
+        assert fin(answer).get("complete") == "true"
+        return [forwarded(r)[1:] for r in results]
+
+    assert await own(customer, customer_account.jid, company.jid) == [
+        (customer_account.jid, company.jid, "Do you have 205/55 R16?"),
+        (company.jid, customer_account.jid, "Yes, 4 in stock"),
+    ]
+    assert await own(mario_client, mario.jid, conv_jid) == [
+        (conv_jid, mario.jid, "Do you have 205/55 R16?"),
+        (mario.jid, conv_jid, "Yes, 4 in stock"),
+    ]
+    assert await own(luigi_client, luigi.jid, conv_jid) == [
+        (conv_jid, luigi.jid, "Do you have 205/55 R16?"),
+        (conv_jid, luigi.jid, marked),
+    ]
+    # The copy carries the id of the stanza Luigi got live: one message to his client.
+    results, _ = await mam(luigi_client, luigi.jid, form=form(**{"with": conv_jid}))
+    stored = results[-1].find(f"{{{MAM}}}result/{{{FORWARD}}}forwarded/{{{CLIENT}}}message")
+    assert stored is not None and stored.get("id") == live.get("id")
+    # Nobody else's archive is touched: the customer's address never reaches the agents'.
+    assert await own(customer, customer_account.jid, conv_jid) == []

@@ -534,9 +534,14 @@ async def test_the_whole_flow_from_standard_clients(
     assert offered.status == aioxmpp.adhoc.CommandStatus.COMPLETED, notes(offered)
     offer_msg = await customer.inbox.expect(is_message("Offer: 45.00 EUR, to order"))
     assert offer_msg.get("from", "").split("/")[0] == bakery.jid
+    # The agent sees in the conversation's chat what the command sent for him.
+    echo = f"{bakery.agents[0].user}: Offer: 45.00 EUR, to order"
+    await agent_1.inbox.expect(is_message(echo, frm=conv_1))
     declined = await run_command(agent_2, conv_2, "decline", {"reason": ["Fully booked"]})
     assert declined.status == aioxmpp.adhoc.CommandStatus.COMPLETED
     await customer.inbox.expect(is_message("Declined: Fully booked"))
+    echo = f"{other.agents[0].user}: Declined: Fully booked"
+    await agent_2.inbox.expect(is_message(echo, frm=conv_2))
 
     # Only the company's agents may answer in a conversation.
     with pytest.raises(aioxmpp.errors.XMPPCancelError) as refused:

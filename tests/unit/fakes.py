@@ -476,6 +476,7 @@ def message_router(
     outbox: Outbox,
     *,
     domain: str = "biz.localhost",
+    host: str = "localhost",
     conversations: FakeConversations | None = None,
     archive: FakeArchive | None = None,
     presence: FakePresence | None = None,
@@ -487,6 +488,7 @@ def message_router(
     conversations = conversations or FakeConversations()
     return MessageRouter(
         domain=domain,
+        host=host,
         directory=directory,
         cache=ConversationCache(),
         conversations=conversations,

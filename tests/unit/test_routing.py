@@ -286,8 +286,8 @@ async def test_chat_states_pass_both_ways_and_are_not_archived(env: Env) -> None
     # An agent closing his window (or logging out) is not the company leaving.
     gone = '<gone xmlns="http://jabber.org/protocol/chatstates"/>'
     assert await env.send(chat("mario@localhost/desk", conv_jid, None, "c3", gone)) == []
-    [reply] = await env.send(chat("mario@localhost/desk", conv_jid, "bye", "c4", gone))
-    assert body(reply) == "bye"
+    [reply, colleague] = await env.send(chat("mario@localhost/desk", conv_jid, "bye", "c4", gone))
+    assert body(reply) == "bye" and body(colleague) == "mario: bye"
     assert reply.find("{http://jabber.org/protocol/chatstates}gone") is None
     # A customer's "gone" still reaches the agents.
     out = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", None, "c5", gone))
@@ -476,3 +476,56 @@ async def test_an_agent_writing_to_his_own_company_is_not_its_customer(env: Env)
     # To another company, the same account is a customer like any other.
     out = await env.send(chat("mario@localhost/desk", "bikes@biz.localhost", "a bike?"))
     assert all(el.get("type") != "error" for el in out)
+
+
+async def test_an_answer_reaches_the_online_colleagues_marked_with_its_author(env: Env) -> None:
+    """The shared inbox: Luigi sees in the conversation's chat what Mario answered."""
+    await env.online("mario@localhost", "luigi@localhost")
+    [to_agent, _] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hi"))
+    conv_jid = to_agent.get("from") or ""
+    out = await env.send(chat("mario@localhost/desk", conv_jid, "It is 12 euros", "r1"))
+    by_to = {s.get("to"): s for s in out}
+    assert set(by_to) == {"alice@localhost", "luigi@localhost"}
+    copy = by_to["luigi@localhost"]
+    assert copy.get("from") == conv_jid and body(copy) == "mario: It is 12 euros"
+    # The same id as Luigi's copy in his own archive, so his client sees one message.
+    [(_, row)] = [r for r in env.archive.rows if r[1].body == "It is 12 euros"]
+    assert copy.get("id") == row.stanza_id
+
+
+async def test_an_answer_written_by_the_component_is_echoed_to_its_sender(env: Env) -> None:
+    """A canned reply or an offer (post_as) never showed in the sender's own
+    client: he gets it as his colleagues do."""
+    await env.online("mario@localhost", "luigi@localhost")
+    [to_agent, _] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hi"))
+    conv_jid = to_agent.get("from") or ""
+    await env.router.post_as("mario@localhost", conv_jid, body="Canned: we open at 9")
+    out = await env.output()
+    copies = {s.get("to"): body(s) for s in out if s.get("from") == conv_jid}
+    assert copies == {
+        "mario@localhost": "mario: Canned: we open at 9",
+        "luigi@localhost": "mario: Canned: we open at 9",
+    }
+
+
+async def test_each_message_is_copied_to_the_own_archives_of_customer_and_agents(
+    env: Env,
+) -> None:
+    """Rows for users' own archives (where standard clients look for history),
+    as each of them saw the message live."""
+    await env.online("mario@localhost")
+    [to_mario] = await env.send(chat("alice@localhost/phone", "pizza@biz.localhost", "hi", "c-1"))
+    conv_jid = to_mario.get("from") or ""
+    await env.send(chat("mario@localhost/desk", conv_jid, "hello", "a-1"))
+    [(_, question), (_, answer)] = env.archive.rows
+    company = "pizza@biz.localhost"
+    assert {(c.owner, c.peer, c.outgoing, c.message_id, c.body) for c in question.copies} == {
+        ("alice@localhost", company, True, "c-1", "hi"),
+        ("mario@localhost", conv_jid, False, "c-1", "hi"),
+        ("luigi@localhost", conv_jid, False, "c-1", "hi"),  # offline: history all the same
+    }
+    assert {(c.owner, c.peer, c.outgoing, c.message_id, c.body) for c in answer.copies} == {
+        ("alice@localhost", company, False, "a-1", "hello"),
+        ("mario@localhost", conv_jid, True, "a-1", "hello"),
+        ("luigi@localhost", conv_jid, False, answer.stanza_id, "mario: hello"),
+    }

@@ -138,6 +138,7 @@ def forget(args: argparse.Namespace, config: config_mod.Config) -> Run:
         print(f"  contact rows:       {gone.contacts}")
         print(f"  push subscriptions: {gone.push_subscriptions}")
         print(f"  roster jobs:        {gone.roster_jobs}")
+        print(f"  own archive rows:   {gone.own_archives}")
         snapshot = await pg.directory.snapshot()
         is_agent = any(agent.jid == jid for agent in snapshot.agents)
         print(f"  redis:              {await _forget_in_redis(config, jid, is_agent)}")

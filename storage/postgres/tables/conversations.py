@@ -201,6 +201,22 @@ _FORGET = """
         SELECT count(*) AS n FROM notify_jobs j
           JOIN conversations c ON c.id = j.conversation_id
          WHERE c.customer_jid = $1
+    ), own_archive_gone AS (
+        -- Their own archive (user_archives.py): every row is orgchat's.
+        DELETE FROM archive
+         WHERE server_host = split_part($1, '@', 2) AND username = split_part($1, '@', 1)
+        RETURNING 1
+    ), copies_gone AS (
+        -- The copies of their conversations in the company's agents' archives.
+        DELETE FROM archive a
+         USING conversations c
+               JOIN companies co ON co.id = c.company_id
+               JOIN agents ag ON ag.company_id = c.company_id
+         WHERE c.customer_jid = $1
+           AND a.server_host = split_part(ag.jid, '@', 2)
+           AND a.username = split_part(ag.jid, '@', 1)
+           AND a.bare_peer LIKE co.slug || '+' || c.token || '@%'
+        RETURNING 1
     ), conversations_gone AS (
         DELETE FROM conversations WHERE customer_jid = $1 RETURNING id
     ), requests_gone AS (
@@ -222,7 +238,9 @@ _FORGET = """
            (SELECT n FROM jobs) AS notify_jobs,
            (SELECT count(*) FROM contacts_gone) AS contacts,
            (SELECT count(*) FROM push_gone) AS push_subscriptions,
-           (SELECT count(*) FROM roster_gone) AS roster_jobs
+           (SELECT count(*) FROM roster_gone) AS roster_jobs,
+           (SELECT count(*) FROM own_archive_gone)
+               + (SELECT count(*) FROM copies_gone) AS own_archives
 """
 
 

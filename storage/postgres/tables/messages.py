@@ -36,6 +36,7 @@ import asyncpg
 from storage.errors import Conflict, NotFound
 from storage.models import ArchivedMessage, Delivery, NewMessage, Party
 from storage.postgres.pool import Conn
+from storage.postgres.tables import user_archives
 
 COLUMNS = (
     "id, conversation_id, direction, sender_jid, body, stanza_id, client_id, ts, thread, payload"
@@ -98,7 +99,9 @@ _INSERT_ROWS = """
 # (a retransmission) and stanza_id (the same batch retried after its commit
 # was lost in transit: those rows are already archived).
 # The new rows that are not pending are recorded as one delivery in the same
-# statement (see deliveries.py); every returned row carries its id. Earlier
+# statement (see deliveries.py); every returned row carries its id. The new
+# rows' copies in users' own archives are written by the same statement
+# (user_archives.py), a duplicate's are not. Earlier
 # deliveries that were confirmed meanwhile are deleted by the same statement,
 # so a busy component commits once per batch, not twice.
 _INSERT = f"""
@@ -111,7 +114,7 @@ _INSERT = f"""
         RETURNING id
     ), confirmed AS (
         DELETE FROM deliveries WHERE id = ANY($12::bigint[])
-    )
+    ), {user_archives.insert_cte(13, "ins")}
     SELECT ins.stanza_id, (SELECT id FROM delivery) AS delivery_id FROM ins
 """
 
@@ -144,7 +147,9 @@ async def insert_batch(
     Returns the stanza-ids inserted and the new delivery's id (or None).
     """
     try:
-        rows = await conn.fetch(_INSERT, *_arrays(messages), list(confirmed))
+        rows = await conn.fetch(
+            _INSERT, *_arrays(messages), list(confirmed), *user_archives.arrays(messages)
+        )
     except _MISSING_CONVERSATION as exc:
         raise NotFound(f"conversation does not exist: {exc.detail}") from exc
     delivery_id = rows[0]["delivery_id"] if rows else None
@@ -178,7 +183,7 @@ _INSERT_DELIVERED = f"""
         INSERT INTO deliveries (message_ids)
         SELECT array_agg(id ORDER BY id) FROM ins
         RETURNING id
-    )
+    ), {user_archives.insert_cte(12, "ins")}
     SELECT ins.*, (SELECT id FROM delivery) AS delivery_id FROM ins ORDER BY ins.id
 """
 
@@ -193,7 +198,9 @@ async def insert_delivered(conn: Conn, messages: Sequence[NewMessage]) -> Delive
     if not messages or any(m.pending for m in messages):
         raise ValueError("insert_delivered takes one or more messages, none pending")
     try:
-        rows = await conn.fetch(_INSERT_DELIVERED, *_arrays(messages))
+        rows = await conn.fetch(
+            _INSERT_DELIVERED, *_arrays(messages), *user_archives.arrays(messages)
+        )
     except _MISSING_CONVERSATION as exc:
         raise NotFound(f"conversation does not exist: {exc.detail}") from exc
     except asyncpg.UniqueViolationError as exc:

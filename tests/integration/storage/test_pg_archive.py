@@ -24,6 +24,7 @@ from storage.models import (
     CompanyDraft,
     Conversation,
     NewMessage,
+    OwnCopy,
     Party,
 )
 
@@ -430,3 +431,39 @@ async def test_thread_and_payload_travel_with_a_message(
         ("plain", None, None),
     ]
     await pg.archive.confirm([taken.id, delivery.id])
+
+
+async def test_copies_in_users_own_archives_are_written_with_their_message(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    """Each new message's copies land in ejabberd's ``archive`` table, as
+    ejabberd would store them; a duplicate's copies do not."""
+    owner = f"u{uuid.uuid4().hex[:10]}@localhost"
+    company = "shop@biz.localhost"
+
+    now = dt.datetime.now(dt.UTC)  # a batch's messages share its arrival time
+
+    def copied(body: str, key: str, outgoing: bool) -> NewMessage:
+        copy = OwnCopy(owner, company, outgoing, message_id=key, body=body)
+        return dataclasses.replace(message(conv, body, key=key), copies=(copy,), ts=now)
+
+    first, second = copied('1 < 2 & "ok"', "k1", True), copied("answer", "k2", False)
+    await pg.archive.append_batch([first, second])
+    await pg.archive.append_batch([copied('1 < 2 & "ok"', "k1", True)])  # a retransmission
+
+    rows = await sql.fetch(
+        "SELECT * FROM archive WHERE username = $1 ORDER BY timestamp", owner.partition("@")[0]
+    )
+    assert [(r["server_host"], r["peer"], r["bare_peer"], r["txt"]) for r in rows] == [
+        ("localhost", company, company, '1 < 2 & "ok"'),
+        ("localhost", company, company, "answer"),
+    ]
+    assert rows[0]["xml"] == (
+        f'<message xmlns="jabber:client" type="chat" id="k1" from="{owner}" to="{company}">'
+        '<body>1 &lt; 2 &amp; "ok"</body></message>'
+    )
+    assert f'from="{company}" to="{owner}"' in rows[1]["xml"]
+    # Microseconds since the epoch (ejabberd's archive id), one apart in a batch.
+    micros = (now - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    assert [r["timestamp"] for r in rows] == [micros, micros + 1]
+    assert {r["kind"] for r in rows} == {"chat"}

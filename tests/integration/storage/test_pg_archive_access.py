@@ -24,6 +24,7 @@ from storage.models import (
     Limit,
     NewMessage,
     NewRequest,
+    OwnCopy,
     Party,
     Role,
 )
@@ -402,3 +403,43 @@ async def test_forget_drops_the_rate_limit_counters_in_redis(
     # Glob characters in a JID are matched literally.
     assert await rd.limits.forget("*@localhost") == 0
     assert await rd.limits.hit(Limit.CUSTOMER_MESSAGES, [other], 1, 60) == [False]  # still counted
+
+
+async def test_forgetting_a_customer_empties_their_own_archive_and_the_agents_copies(
+    pg: postgres.PostgresStores, sql: Sql, slug: str
+) -> None:
+    """Users' own archives (ejabberd's ``archive`` table) follow the forget:
+    the customer's whole own archive, and the copies of their conversations
+    in the archives of the company's agents; nobody else's."""
+    _, [gone_conv, other_conv] = await company_with(pg, slug, 2)
+    agent = f"a-{uuid.uuid4().hex[:10]}@localhost"
+    await pg.directory.add_agent(slug, agent, Role.AGENT)
+    company_address = f"{slug}@biz.localhost"
+
+    def copied(conv: Conversation, body: str) -> NewMessage:
+        conv_address = f"{slug}+{conv.token}@biz.localhost"
+        copies = (
+            OwnCopy(conv.customer_jid, company_address, True, "m1", body),
+            OwnCopy(agent, conv_address, False, "m1", body),
+        )
+        return dataclasses.replace(message(conv, body), copies=copies)
+
+    await archive(pg, copied(gone_conv, "forget me"), copied(other_conv, "keep me"))
+
+    async def count(owner: str) -> int:
+        user, _, host = owner.partition("@")
+        return int(
+            await sql.fetchval(
+                "SELECT count(*) FROM archive WHERE username = $1 AND server_host = $2", user, host
+            )
+        )
+
+    assert (await count(gone_conv.customer_jid), await count(agent)) == (1, 2)
+
+    forgotten = await pg.customers.forget(gone_conv.customer_jid)
+
+    assert forgotten.own_archives == 2
+    assert await count(gone_conv.customer_jid) == 0
+    assert await count(other_conv.customer_jid) == 1
+    rows = await sql.fetch("SELECT txt FROM archive WHERE username = $1", agent.partition("@")[0])
+    assert [row["txt"] for row in rows] == ["keep me"]
