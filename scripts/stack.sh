@@ -22,7 +22,8 @@ readonly LOGS=$RUN/log
 readonly VENV=$ROOT/.venv
 readonly CONFIG=config/dev.toml
 
-readonly DEBS=(ejabberd erlang-p1-pgsql postgresql redis-server python3-venv curl iproute2 procps)
+readonly DEBS=(ejabberd erlang-p1-pgsql postgresql redis-server python3-venv curl iproute2 procps
+  chromium fonts-liberation)
 
 readonly PG_PORT=5432 PG_USER=orgchat PG_PASSWORD=orgchat-dev PG_DB=orgchat
 readonly REDIS_PORT=6379
@@ -181,7 +182,9 @@ ensure_venv() {
     return
   fi
   say venv "pip install -e '.[dev]' + aioxmpp (log: .run/log/pip.log)"
-  local pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+  # Playwright (tests) drives Debian's chromium; it must never fetch a browser of its own.
+  local pip=(env PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check)
   if ! { "${pip[@]}" -e '.[dev]' &&
     "${pip[@]}" -r requirements/aioxmpp.txt &&
     "${pip[@]}" --no-deps -r requirements/aioxmpp-nodeps.txt; } >>"$LOGS/pip.log" 2>&1; then
@@ -189,6 +192,31 @@ ensure_venv() {
     die "pip install failed"
   fi
   echo "$want" >"$VENV/.stack-installed"
+}
+
+# ---------------------------------------------------------------- converse.js
+
+# The browser tests' client (tests/integration/test_converse.py), from its npm
+# lock file; installed again only when package.json or the lock changes.
+readonly CONVERSE=tests/integration/converse
+
+converse_hash() { hash_of "$CONVERSE/package.json" "$CONVERSE/package-lock.json"; }
+
+ensure_converse() {
+  local want
+  want=$(converse_hash)
+  if [[ $(cat "$CONVERSE/node_modules/.stack-installed" 2>/dev/null) == "$want" ]]; then
+    say converse "$CONVERSE/node_modules up to date"
+    return
+  fi
+  command -v npm >/dev/null || die "npm is missing: the browser tests need Node.js 20 with npm"
+  say converse "npm ci in $CONVERSE (log: .run/log/npm.log)"
+  # No install scripts: only the prebuilt dist/ is served.
+  if ! (cd "$CONVERSE" && npm ci --ignore-scripts --no-audit --no-fund) >>"$LOGS/npm.log" 2>&1 9>&-; then
+    show_tail "$LOGS/npm.log"
+    die "npm ci failed in $CONVERSE"
+  fi
+  echo "$want" >"$CONVERSE/node_modules/.stack-installed"
 }
 
 # ---------------------------------------------------------------- postgresql
@@ -535,6 +563,7 @@ cmd_up() {
   lock
   ensure_packages
   ensure_venv
+  ensure_converse
   ensure_postgres
   ensure_ejabberd_db
   ensure_redis
