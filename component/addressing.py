@@ -71,6 +71,10 @@ def parse_conversation(value: str, domain: str) -> tuple[str, str] | None:
     return address.slug, address.token
 
 
+#: The resource of a company's available presence (IQs to it are the company's).
+COMPANY_RESOURCE = "orgchat"
+
+
 def company_jid(slug: str, domain: str) -> str:
     return f"{slug}@{domain}"
 

@@ -39,7 +39,7 @@ import datetime as dt
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
-from component.addressing import company_jid, split_local
+from component.addressing import COMPANY_RESOURCE, company_jid, split_local
 from component.directory import Directory
 from component.errors import NotConnected
 from component.logs import get_logger
@@ -228,9 +228,14 @@ class PresenceRouter:
         self._send(out)
 
     def _company_presence(self, frm: str, to: str) -> str:
+        """The company is available, from a full JID (RFC 6121 §4.6.1: an
+        available presence comes from a resource): clients that address IQs to
+        the resource they saw (mcabber) otherwise send them to ``bare/``."""
         slug = frm.partition("@")[0]
         company = self.directory.company(slug)
-        return render_presence(frm, to, status=company.name if company else None)
+        return render_presence(
+            f"{frm}/{COMPANY_RESOURCE}", to, status=company.name if company else None
+        )
 
     def _send(self, data: list[str]) -> None:
         try:

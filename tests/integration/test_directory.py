@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from component import hours
-from tests.integration.clients import child, is_message, local, new_id, text_of
+from tests.integration.clients import chat, child, is_message, local, new_id, text_of
 from tests.integration.conftest import DOMAIN, RUN, MakeCompany, orgchat, register
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -531,6 +531,25 @@ async def test_extended_disco_info(make_company: MakeCompany, clients: Any) -> N
     [ext] = [form for form in result.exts if form.get_form_type() == COMPANY_INFO]
     assert {f.var: list(f.values) for f in ext.fields}["city"] == ["Omsk"]
     assert "urn:ietf:params:xml:ns:vcard-4.0" in result.features
+
+
+async def test_a_company_answers_at_the_resource_of_its_presence(
+    make_company: MakeCompany, clients: Any
+) -> None:
+    """A company's presence comes from ``slug@domain/orgchat``; clients that
+    address what follows to that full JID (mcabber does) reach the company."""
+    company = await make_company(agents=1, name="Resource Shop", city="Tomsk")
+    agent = await clients(company.agents[0])
+    customer = await clients(await register("customer"))
+    full = f"{company.jid}/orgchat"
+    info = await iq(customer, full, f'<query xmlns="{DISCO_INFO}"/>')
+    assert info.get("type") == "result", xml(info)
+    assert company_info(info)["city"] == ["Tomsk"]
+    card = await iq(customer, full, f'<vCard xmlns="{VCARD}"/>')
+    assert card.get("type") == "result" and "Resource Shop" in xml(card)
+    customer.send_xml(chat(full, "to the resource", new_id()))
+    got = await agent.inbox.expect(is_message("to the resource"))
+    assert got.get("from", "").startswith(company.slug + "+")
 
 
 async def test_first_response_time_in_disco_info(make_company: MakeCompany, clients: Any) -> None:

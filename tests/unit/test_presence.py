@@ -86,7 +86,8 @@ async def test_probes_are_answered_by_companies_only(rig: Rig) -> None:
     out = await rig.send(
         '<presence from="mario@localhost/d" to="pizza@biz.localhost" type="probe"/>'
     )
-    assert types(out) == [None] and out[0].get("from") == "pizza@biz.localhost"
+    # Available, so from a resource: IQs to the resource a client saw are the company's.
+    assert types(out) == [None] and out[0].get("from") == "pizza@biz.localhost/orgchat"
     out = await rig.send(
         '<presence from="mario@localhost/d" to="ghost@biz.localhost" type="probe"/>'
     )
