@@ -5,11 +5,11 @@ The tests type into Profanity as a person would (``/connect``, ``/msg``,
 the terminal, captured with ``tmux capture-pane``. Nothing here looks at
 Profanity's stanzas or logs to decide whether a test passes.
 
-Each instance runs on a tmux server of its own (a socket in its temporary
-directory), with its own ``HOME``, ``XDG_CONFIG_HOME`` and ``XDG_DATA_HOME``,
-so instances never share settings, certificates or windows, and stopping one
-stops nothing else. ``remain-on-exit`` keeps the pane after Profanity exits,
-so a crash is seen (and its last screen kept) instead of the session vanishing.
+Each instance runs on a tmux server of its own (``tmux -L orgchat-NAME``),
+with its own ``HOME``, ``XDG_CONFIG_HOME`` and ``XDG_DATA_HOME``, so instances
+never share settings, certificates or windows, and stopping one stops nothing
+else. ``remain-on-exit`` keeps the pane after Profanity exits, so a crash is
+seen (and its last screen kept) instead of the session vanishing.
 """
 
 from __future__ import annotations
@@ -66,8 +66,11 @@ class Profanity:
     def __init__(self, tmp: Path, name: str) -> None:
         self.name = name
         self.dir = tmp / name
-        self.socket = self.dir / "tmux.sock"
+        # A tmux server of its own, named (not a socket path in ``tmp``: socket
+        # paths are limited to 107 bytes and pytest's temporary paths are long).
+        self.server = f"orgchat-{name}"
         self.pid: int | None = None
+        self._started = False
 
     # -- life cycle ------------------------------------------------------------
 
@@ -76,18 +79,8 @@ class Profanity:
         for tool in ("tmux", "profanity"):
             if shutil.which(tool) is None:
                 raise AssertionError(f"{tool} is not installed (scripts/stack.sh installs it)")
-        home, config, data = (self.dir / d for d in ("home", "config", "data"))
-        for d in (home, config / "profanity", data):
-            d.mkdir(parents=True, exist_ok=True)
-        (config / "profanity" / "profrc").write_text(PROFRC)
-        (self.dir / "tmux.conf").write_text(TMUX_CONF)
-        env = {
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(config),
-            "XDG_DATA_HOME": str(data),
-            "LANG": "C.UTF-8",
-            "TERM": "tmux-256color",
-        }
+        env = self._prepare()
+        self._started = True
         await self._tmux(
             "-f",
             str(self.dir / "tmux.conf"),
@@ -111,31 +104,27 @@ class Profanity:
 
     async def stop(self) -> None:
         """Stop this instance's tmux server, and Profanity with it; idempotent."""
-        if self.socket.exists():
-            proc = await asyncio.create_subprocess_exec(
-                "tmux",
-                "-S",
-                str(self.socket),
-                "kill-server",
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            await proc.wait()
-        self.socket.unlink(missing_ok=True)
+        if not self._started:
+            return
+        proc = await asyncio.create_subprocess_exec(
+            "tmux",
+            "-L",
+            self.server,
+            "kill-server",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await proc.wait()
+        self._started = False
 
     async def alive(self) -> bool:
         """Whether the Profanity process still runs (not exited, not a zombie)."""
-        if self.pid is None or not self.socket.exists():
+        if self.pid is None or not self._started:
             return False
         dead = await self._tmux("display-message", "-p", "-t", self.name, "#{pane_dead}")
         if dead.strip() != "0":
             return False
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
-        except OSError:
-            return False
-        return stat.rsplit(")", 1)[-1].split()[0] != "Z" and b"profanity" in cmdline
+        return _running(self.pid, "profanity")
 
     async def exit_status(self) -> str:
         """How the pane's process ended, for failure messages."""
@@ -216,17 +205,34 @@ class Profanity:
         text = await self.screen()
         return {
             m.group(2): m.group(1)
-            for m in re.finditer(r"^\d\d:\d\d:\d\d - \[(field\d+)\] (.+?)(?: \(required\))?:", text, re.M)
+            for m in re.finditer(
+                r"^\d\d:\d\d:\d\d - \[(field\d+)\] (.+?)(?: \(required\))?:", text, re.M
+            )
         }
 
     # -- internals -------------------------------------------------------------
+
+    def _prepare(self) -> dict[str, str]:
+        """Write the instance's own settings; return the environment Profanity runs in."""
+        home, config, data = (self.dir / d for d in ("home", "config", "data"))
+        for d in (home, config / "profanity", data):
+            d.mkdir(parents=True, exist_ok=True)
+        (config / "profanity" / "profrc").write_text(PROFRC)
+        (self.dir / "tmux.conf").write_text(TMUX_CONF)
+        return {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(config),
+            "XDG_DATA_HOME": str(data),
+            "LANG": "C.UTF-8",
+            "TERM": "tmux-256color",
+        }
 
     async def _tmux(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
             "tmux",
             "-u",
-            "-S",
-            str(self.socket),
+            "-L",
+            self.server,
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -235,3 +241,13 @@ class Profanity:
         if proc.returncode != 0:
             raise AssertionError(f"tmux {' '.join(args)}: {err.decode(errors='replace')}")
         return out.decode(errors="replace")
+
+
+def _running(pid: int, name: str) -> bool:
+    """The process exists, is not a zombie, and is the program ``name``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and name.encode() in cmdline

@@ -28,7 +28,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from tests.integration.clients import chat, child, is_message, new_id, text_of
+from tests.integration.clients import chat, is_message, new_id, text_of
 from tests.integration.conftest import (
     DOMAIN,
     RUN,
@@ -44,6 +44,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 RECEIPTS = "urn:xmpp:receipts"
 #: A line of a window: "12:34:56 - text" (or "!" for command output).
 LINE = r"^\d\d:\d\d:\d\d [-!] "
+#: An empty line of a window, which ends a block of lines.
+BLANK = r"^\d\d:\d\d:\d\d [-!]$"
 
 StartProfanity = Callable[[Account], Awaitable[Profanity]]
 
@@ -127,7 +129,9 @@ async def test_agent_in_profanity_answers_a_customer(
 
     # Profanity announces a new chat in its console, from the conversation address.
     arrived = await prof.wait_for(
-        re.compile(rf"<< chat message: ({re.escape(company.slug)}\+\S+@{re.escape(DOMAIN)}) \(win (\d+)\)")
+        re.compile(
+            rf"<< chat message: ({re.escape(company.slug)}\+\S+@{re.escape(DOMAIN)}) \(win (\d+)\)"
+        )
     )
     conversation, window = arrived.group(1), arrived.group(2)
     assert customer_account.user not in conversation
@@ -157,7 +161,9 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
 
     # The commands of the service, listed in the console.
     await prof.type(f"/cmd list {DOMAIN}")
-    listed = await prof.wait_for(re.compile(rf"{LINE}Ad hoc commands:\n((?:{LINE} +\S+\n?)+)", re.M))
+    listed = await prof.wait_for(
+        re.compile(rf"{LINE}Ad hoc commands:\n((?:{LINE} +\S+\n?)+)", re.M)
+    )
     nodes = re.findall(r"! +(\S+)$", listed.group(1), re.M)
     assert {"ask", "requests", "close-request"} <= set(nodes), nodes
 
@@ -184,6 +190,7 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     # Completed: the result form opens in a window of its own, the note goes to
     # the console. Profanity shows no table, so the note carries the result too.
     await prof.wait_for(f"Form title: {subject}")
+    shown = await prof.wait_for(re.compile(rf"{LINE}Request (\S+): open$", re.M))
     await prof.type("/form cancel")  # close the result window: back to the console
     await prof.wait_for("Sent to 2 companies; the answers arrive as chats.")
     await prof.wait_for("Company: Cakes North; Status: sent")
@@ -191,7 +198,7 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     assert await prof.alive()
 
     rid = await db.fetchval("SELECT public_id FROM requests WHERE customer_jid = $1", account.jid)
-    assert rid is not None
+    assert shown.group(1) == rid
     got_n = await agent_n.inbox.expect(is_message())
     await agent_s.inbox.expect(is_message())
     body = text_of(got_n, "body") or ""
@@ -200,7 +207,8 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     conv_n = (got_n.get("from") or "").split("/")[0]
     offer = f"45 EUR, chocolate. {RUN}"
     agent_n.send_xml(chat(conv_n, offer))
-    await prof.wait_for(re.compile(rf"<< chat message: {re.escape(north.jid)}"))
+    # The companies joined the customer's roster when asked: Profanity names them.
+    await prof.wait_for(f"<< chat message: {north.name} (win ")
 
     # "Close a request": stage 1 picks the request, stage 2 the offer to accept.
     await prof.type("/win 1")
@@ -209,25 +217,34 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     request_tag = (await prof.form_tags())["Request"]
     await prof.clear()
     await prof.type(f"/form help {request_tag}")
-    await prof.wait_for(re.compile(rf"{LINE} +{re.escape(rid)}$", re.M))  # its only open request
-    await prof.type(f"/{request_tag} {rid}")
+    # The choices are request ids: the customer's only open request is offered.
+    choices = await prof.wait_for(
+        re.compile(rf"<value> is one of\n((?:{LINE} +\S+\n)+){BLANK}", re.M)
+    )
+    offered = re.findall(r" +(\S+)$", choices.group(1), re.M)
+    assert offered == [rid]
+    await prof.type(f"/{request_tag} {offered[0]}")
+    # Once chosen, Profanity shows the options with their labels: the subject.
     await prof.wait_for(re.compile(rf"\[{re.escape(rid)}\] {re.escape(subject)} \("))
     await prof.type("/form submit")
 
     await prof.wait_for(f"Form title: Close “{subject}”")
-    await prof.wait_for("None: just close it")  # the default choice, shown with its label
+    await prof.wait_for("[none] None: just close it")  # the default, so the options show
     accept_tag = (await prof.form_tags())["Accept the offer of"]
-    await prof.wait_for(re.compile(rf"\[{re.escape(north.jid)}\] Cakes North: answered"))
+    await prof.wait_for(f"[{north.jid}] Cakes North: answered")
+    await prof.wait_for(f"[{south.jid}] Cakes South: delivered")
     await prof.type(f"/{accept_tag} {north.jid}")
     await prof.type("/form submit")
 
     await prof.wait_for(re.compile(rf"Form title: {re.escape(subject)}\n"))
+    await prof.wait_for(f"Request {rid}: closed")
     await prof.type("/form cancel")
     await prof.wait_for("Request closed; the companies were told.")
+    await prof.wait_for("Company: Cakes North; Status: answered")
     assert await prof.alive(), await prof.exit_status()
 
+    assert await db.fetchval("SELECT state FROM requests WHERE public_id = $1", rid) == "closed"
     notice = await agent_n.inbox.expect(is_message())
     assert "accepted your offer" in (text_of(notice, "body") or "")
-    assert await db.fetchval("SELECT state FROM requests WHERE public_id = $1", rid) == "closed"
     told = await agent_s.inbox.expect(is_message())
-    assert child(told, "body") is not None
+    assert "chose another offer" in (text_of(told, "body") or "")
