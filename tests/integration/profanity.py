@@ -70,6 +70,7 @@ class Profanity:
         # paths are limited to 107 bytes and pytest's temporary paths are long).
         self.server = f"orgchat-{name}"
         self.pid: int | None = None
+        self._socket: Path | None = None
         self._started = False
 
     # -- life cycle ------------------------------------------------------------
@@ -98,7 +99,10 @@ class Profanity:
             "profanity",
             "--log=DEBUG",  # data/profanity/logs/profanity.log, to debug a failure
         )
-        self.pid = int(await self._tmux("display-message", "-p", "-t", self.name, "#{pane_pid}"))
+        pid, socket = (
+            await self._tmux("display-message", "-p", "-t", self.name, "#{pane_pid} #{socket_path}")
+        ).split()
+        self.pid, self._socket = int(pid), Path(socket)
         await self.wait_for("Type /help for help information")
         return self
 
@@ -115,6 +119,8 @@ class Profanity:
             stderr=asyncio.subprocess.DEVNULL,
         )
         await proc.wait()
+        if self._socket is not None:  # tmux leaves it behind
+            self._socket.unlink(missing_ok=True)
         self._started = False
 
     async def alive(self) -> bool:
