@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from tests.integration.conftest import (
     presence_shows,
     register,
 )
-from tests.integration.profanity import Profanity
+from tests.integration.profanity import Profanity, ProfanityDied
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -76,6 +78,21 @@ async def wait_online(rds: aioredis.Redis, jid: str) -> str:
             return next(iter(shows))
         await asyncio.sleep(0.1)
     raise AssertionError(f"the component never saw {jid} online")
+
+
+async def test_a_crashed_profanity_is_noticed(tmp_path: Path) -> None:
+    """The "no crash" checks below can fail: a Profanity that dies is seen at once."""
+    prof = Profanity(tmp_path, f"prof-crash-{RUN}")
+    try:
+        await prof.start()
+        assert await prof.alive()
+        assert prof.pid is not None
+        os.kill(prof.pid, signal.SIGSEGV)  # as its autocomplete does on an empty option
+        with pytest.raises(ProfanityDied):
+            await prof.wait_for("text that never comes", timeout=30)
+        assert not await prof.alive()
+    finally:
+        await prof.stop()
 
 
 async def test_customer_in_profanity_writes_to_a_company(
@@ -248,3 +265,39 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     assert "accepted your offer" in (text_of(notice, "body") or "")
     told = await agent_s.inbox.expect(is_message())
     assert "chose another offer" in (text_of(told, "body") or "")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Profanity 0.13.1 prints a command's <note/> as a printf format "
+    "(win_handle_command_exec_result_note): a '%' in a note is garbled or crashes it",
+)
+async def test_a_percent_sign_in_a_note_reaches_profanity_intact(
+    make_company: MakeCompany, clients: Any, profanity: StartProfanity
+) -> None:
+    """ "My requests" puts the customer's own subject into its note; Profanity shows it as is.
+
+    Fails today: ``50% sale`` is shown as ``50<garbage>ale`` (``% s`` is a
+    conversion), and ``%s%n`` kills Profanity. The note is built by the
+    component (``routing/commands.py``), which can keep ``%`` out of it.
+    """
+    shop = await make_company(agents=1, name="Shoe Shop")
+    prof = await profanity(await register("ppercent"))
+    subject = f"Is the 50% sale still on? {RUN}"
+    await prof.type(f"/cmd exec ask {DOMAIN}")
+    await prof.wait_for("Form title: Ask several companies")
+    tags = await prof.form_tags()
+    await prof.type(f"/{tags['Companies']} add {shop.jid}")
+    await prof.type(f'/{tags["Subject"]} "{subject}"')
+    await prof.type(f"/{tags['Your question']} add Until when?")
+    await prof.type("/form submit")
+    await prof.wait_for(f"Form title: {subject}")  # a form's title is printed safely
+    await prof.type("/form cancel")
+    await prof.wait_for("Sent to 1 company")
+
+    await prof.type(f"/cmd exec requests {DOMAIN}")
+    await prof.wait_for("Form title: My requests")
+    await prof.type("/form cancel")
+    await prof.wait_for(re.compile(r"Subject: Is the 50.*?; Request: open"))
+    assert f"Subject: {subject}; Request: open" in await prof.screen()
+    assert await prof.alive()
