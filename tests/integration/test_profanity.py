@@ -114,17 +114,17 @@ async def test_customer_in_profanity_writes_to_a_company(
 
     answer = f"Yes, at 8 pm. {RUN}"
     agent.send_xml(chat(conversation, answer))
-    # The answer is in the customer's chat window, from the company address.
-    # The component put the company in the customer's roster, so Profanity
-    # names it; the answer is in the window opened for the company's address
-    # (Profanity files messages by bare address: another sender gets a window
-    # of its own) and the title bar names the company.
+    # The answer is in the window /msg opened for the company's address:
+    # Profanity files messages by sender's bare address, another sender would
+    # get a window of its own. The component put the company in the
+    # customer's roster, so Profanity names it in the line and the title bar.
     shown = await prof.wait_for(re.compile(rf"{LINE}(.+?): {re.escape(answer)}$", re.M))
     assert shown.group(1) == company.name
     screen = await prof.screen()
     assert screen.splitlines()[0].startswith(f" {company.name} [")
-    assert "<< chat message" not in screen
-    # ... and the person sees no agent's address, nor the conversation's.
+    windows = screen.splitlines()[-1].split()[-1]  # the status bar's list: "[1]-2-"
+    assert re.findall(r"\d+", windows) == ["1", "2"], windows
+    # The person sees no agent's address, nor the conversation's.
     assert company.agents[0].user not in screen
     assert conversation not in screen
     assert await prof.alive()
@@ -191,11 +191,9 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     assert {"Companies", "Subject", "Your question"} <= set(tags), tags
     subject = f"Cake {RUN}"
     question = f"A cake for 12 people on Saturday? {RUN}"
-    await prof.clear()
-    await prof.type(f"/form help {tags['Companies']}")
-    # The companies offered are the directory's; both of ours are among them.
-    await prof.wait_for(re.compile(rf"{LINE} +{re.escape(south.jid)}$", re.M))
-    assert re.search(rf"{LINE} +{re.escape(north.jid)}$", await prof.screen(), re.M)
+    # Profanity accepts only offered values ("Invalid command" otherwise); what
+    # it accepted shows in the note below. (The options are not read from the
+    # screen: with the whole suite's companies they are more than it holds.)
     await prof.type(f"/{tags['Companies']} add {north.jid}")
     await prof.type(f"/{tags['Companies']} add {south.jid}")
     await prof.type(f'/{tags["Subject"]} "{subject}"')
