@@ -55,6 +55,11 @@ set-option -g remain-on-exit on
 set-option -g history-limit 5000
 """
 
+#: How the pane's process ended: tmux has an exit status only for an exit.
+DEAD_FORMAT = (
+    "#{?#{==:#{pane_dead_status},},killed by a signal,exited with status #{pane_dead_status}}"
+)
+
 
 class ProfanityDied(AssertionError):
     """The Profanity process is gone (a crash, or it quit)."""
@@ -127,20 +132,18 @@ class Profanity:
         """Whether the Profanity process still runs (not exited, not a zombie)."""
         if self.pid is None or not self._started:
             return False
-        dead = await self._tmux("display-message", "-p", "-t", self.name, "#{pane_dead}")
-        if dead.strip() != "0":
+        try:
+            dead = await self._tmux("display-message", "-p", "-t", self.name, "#{pane_dead}")
+        except AssertionError:  # no tmux server or session any more
             return False
-        return _running(self.pid, "profanity")
+        return dead.strip() == "0" and _running(self.pid, "profanity")
 
     async def exit_status(self) -> str:
         """How the pane's process ended, for failure messages."""
-        return await self._tmux(
-            "display-message",
-            "-p",
-            "-t",
-            self.name,
-            "dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}",
-        )
+        try:
+            return (await self._tmux("display-message", "-p", "-t", self.name, DEAD_FORMAT)).strip()
+        except AssertionError as exc:
+            return str(exc)
 
     # -- typing and reading ----------------------------------------------------
 

@@ -88,7 +88,7 @@ async def test_a_crashed_profanity_is_noticed(tmp_path: Path) -> None:
         assert await prof.alive()
         assert prof.pid is not None
         os.kill(prof.pid, signal.SIGSEGV)  # as its autocomplete does on an empty option
-        with pytest.raises(ProfanityDied):
+        with pytest.raises(ProfanityDied, match="killed by a signal"):
             await prof.wait_for("text that never comes", timeout=30)
         assert not await prof.alive()
     finally:
@@ -274,7 +274,7 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
 async def test_a_percent_sign_in_a_note_reaches_profanity_intact(
     make_company: MakeCompany, clients: Any, profanity: StartProfanity
 ) -> None:
-    """ "My requests" puts the customer's own subject into its note; Profanity shows it as is.
+    """The note of "My requests" holds the customer's own subject; Profanity shows it as is.
 
     Fails today: ``50% sale`` is shown as ``50<garbage>ale`` (``% s`` is a
     conversion), and ``%s%n`` kills Profanity. The note is built by the
