@@ -533,6 +533,10 @@ class CommandRegistry:
         )
 
 
+#: What a "%" becomes in a command's note (see _reply).
+NOTE_PERCENT = "\uff05"
+
+
 def _reply(
     iq: Iq,
     node: str,
@@ -548,7 +552,10 @@ def _reply(
     children = list(payload)
     if note:
         note_el = Element(f"{{{NS_COMMANDS}}}note", type=note_type)
-        note_el.text = note
+        # Profanity (0.13) prints a note as a printf format: a "%" in it (a
+        # subject, a company's name) garbles the text or crashes the client.
+        # A full-width percent sign reads the same.
+        note_el.text = note.replace("%", NOTE_PERCENT)
         # <actions/> first, then the note, then the form (payload order is precedence).
         children.insert(1 if children and children[0].tag.endswith("}actions") else 0, note_el)
     for child in children:
