@@ -44,6 +44,7 @@ from component.errors import (
 )
 from component.features.requests.hooks import status_messages
 from component.hours import open_now
+from component.i18n import Text, _, listing, n_
 from component.logs import get_logger
 from component.routing.outbox import Outbox, new_id
 from component.routing.router import MessageRouter
@@ -118,19 +119,25 @@ class RequestService:
     async def create(self, customer: str, ask: Create, nick: str | None = None) -> RequestView:
         """Send one request to several companies; raises RoutingError subclasses."""
         if len(ask.body) > self.max_body_chars:
-            raise BodyTooLong(f"Request text longer than {self.max_body_chars} characters")
+            raise BodyTooLong(
+                n_(
+                    "Request text longer than {count} character",
+                    "Request text longer than {count} characters",
+                    self.max_body_chars,
+                )
+            )
         most = self.settings.max_companies
         if ask.companies:
             if len(ask.companies) > most:
-                raise TooManyRecipients(f"At most {most} companies per request")
+                raise TooManyRecipients(_too_many(most))
             candidates = [await self._named(jid) for jid in ask.companies]
         else:
             assert ask.search is not None
             if ask.search.max is not None and ask.search.max > most:
-                raise TooManyRecipients(f"At most {most} companies per request")
+                raise TooManyRecipients(_too_many(most))
             found = await self.search(ask.search, ask.search.max or most)
             if not found:
-                raise UnknownAddress("No company matches this search")
+                raise UnknownAddress(_("No company matches this search"))
             candidates = [Candidate(company_jid(c.slug, self.domain), c) for c in found]
         now = self.now()
         for cand in candidates:
@@ -143,7 +150,7 @@ class RequestService:
             Limit.CUSTOMER_REQUESTS, [customer], self.settings.rate, self.settings.rate_window
         )
         if not allowed:
-            raise RateLimited("Too many requests to several companies; try again later")
+            raise RateLimited(_("Too many requests to several companies; try again later"))
         await self._check_intake([c for c in candidates if c.refused is None])
         sendable = [c for c in candidates if c.refused is None]
         if not sendable:
@@ -195,7 +202,7 @@ class RequestService:
                 limit=query.max,
             )
         except NotFound:
-            raise UnknownAddress("Unknown result set position") from None
+            raise UnknownAddress(_("Unknown result set position")) from None
         return [await self.view(r) for r in page.requests], page.first_index, page.count
 
     async def close(self, customer: str, close: Close) -> RequestView:
@@ -205,10 +212,12 @@ class RequestService:
         if close.accept is not None:
             company = await self._company_of(close.accept)
             if company is None or company.id not in {t.company_id for t in request.targets}:
-                raise UnknownAddress("That company is not part of this request")
+                raise UnknownAddress(_("That company is not part of this request"))
             accepted = company.id
         if request.state is not RequestState.OPEN:
-            raise NotAllowed(f"This request is already {request.state}")
+            raise NotAllowed(
+                _("This request is already {state}", state=STATES[request.state.value])
+            )
         notices = [
             Notice(
                 company_id=t.company_id,
@@ -224,9 +233,9 @@ class RequestService:
                 request.public_id, customer, accepted, notices
             )
         except NotFound:
-            raise UnknownAddress("No such request") from None
+            raise UnknownAddress(_("No such request")) from None
         except Conflict:
-            raise NotAllowed("This request is no longer open") from None
+            raise NotAllowed(_("This request is no longer open")) from None
         log.info("request.closed", request=request.public_id, accepted=accepted is not None)
         if delivery is not None:
             await self.router.deliveries.deliver(delivery)
@@ -300,7 +309,7 @@ class RequestService:
         request = await self.store.get(public_id)
         if request is None or request.customer_jid != customer:
             # Someone else's request does not exist, as far as this customer knows.
-            raise UnknownAddress("No such request")
+            raise UnknownAddress(_("No such request"))
         return request
 
     # -- views -------------------------------------------------------------------
@@ -400,17 +409,33 @@ def _dedup_key(subject: str, body: str, form: str | None, company_ids: Sequence[
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def _refusals_text(candidates: Sequence[Candidate]) -> str:
-    reasons = {
-        "unknown": "no such company",
-        "closed": "closed now",
-        "opted-out": "does not take requests",
-        "over-limit": "receives too many requests right now",
-    }
+#: Why a company was not sent a request (``Candidate.refused``), as people say it.
+REFUSALS: dict[str, Text] = {
+    "unknown": _("no such company"),
+    "closed": _("closed now"),
+    "opted-out": _("does not take requests"),
+    "over-limit": _("receives too many requests right now"),
+}
+#: A request's state (wire code, ``RequestState``'s value), as people say it.
+STATES: dict[str, Text] = {"open": _("open"), "closed": _("closed"), "expired": _("expired")}
+
+
+def _too_many(most: int) -> Text:
+    return n_("At most {count} company per request", "At most {count} companies per request", most)
+
+
+def _refusals_text(candidates: Sequence[Candidate]) -> Text:
     listed = []
     for cand in candidates:
-        reason = reasons.get(cand.refused or "", cand.refused or "")
+        reason: str = REFUSALS.get(cand.refused or "", cand.refused or "")
         if cand.refused == "closed" and cand.opens is not None:
-            reason += f", opens {cand.opens.strftime('%a %H:%M')} local time"
-        listed.append(f"{cand.jid} ({reason})")
-    return "None of the companies can take this request: " + "; ".join(listed)
+            reason = _(
+                "{reason}, opens {time} local time",
+                reason=reason,
+                time=cand.opens.strftime("%a %H:%M"),
+            )
+        listed.append(_("{company} ({reason})", company=cand.jid, reason=reason))
+    return _(
+        "None of the companies can take this request: {refusals}",
+        refusals=listing(listed),
+    )
