@@ -74,7 +74,7 @@ class Text(str):
 
     msgid: str
     plural: str | None
-    count: int | None
+    number: int | None  #: the count of an ``n_()`` text
     values: dict[str, object]
 
     def __new__(
@@ -84,7 +84,7 @@ class Text(str):
         self = super().__new__(cls, _format(english, values, DEFAULT))
         self.msgid = msgid
         self.plural = plural
-        self.count = count
+        self.number = count
         self.values = values
         return self
 
@@ -97,8 +97,8 @@ class Text(str):
         if self.plural is None:
             template = catalogue.gettext(self.msgid)
         else:
-            assert self.count is not None
-            template = catalogue.ngettext(self.msgid, self.plural, self.count)
+            assert self.number is not None
+            template = catalogue.ngettext(self.msgid, self.plural, self.number)
         try:
             return _format(template, self.values, lang)
         except (KeyError, IndexError, ValueError) as exc:
@@ -128,7 +128,7 @@ class _Listing(Text):
 
     def __new__(cls, items: Sequence[str], separator: str) -> _Listing:
         self = str.__new__(cls, separator.join(items))
-        self.msgid, self.plural, self.count, self.values = str(self), None, None, {}
+        self.msgid, self.plural, self.number, self.values = str(self), None, None, {}
         self.items, self.separator = tuple(items), separator
         return self
 
