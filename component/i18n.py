@@ -27,6 +27,7 @@ edits the catalogue and how a language is added: a directory under ``locale/``.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import gettext
 import io
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
 
+from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -215,6 +217,12 @@ def translate_form(form: F, lang: str | None) -> F:
         fields=fields,
         table=table,
     )
+
+
+def moment(value: dt.datetime, lang: str | None) -> str:
+    """A moment of the coming week as people of ``lang`` write it, in the time zone
+    of ``value``: ``Mon 30 Nov 09:00``, ``пн 30 нояб. 09:00``."""
+    return format_datetime(value, "EEE dd MMM HH:mm", locale=language(lang))
 
 
 def _maybe(value: str, lang: str | None) -> str:

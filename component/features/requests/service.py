@@ -171,7 +171,7 @@ class RequestService:
                 created_at=now,
                 expires_at=expires,
                 company_ids=ids,
-                stanza_ids=tuple(new_id() for _ in ids),
+                stanza_ids=tuple(new_id() for _id in ids),
                 message_body=fanout_text(ask.subject, ask.body, ask.form),
                 message_payload=fanout_payload(public_id, ask.subject, expires, ask.form),
             ),
