@@ -61,9 +61,9 @@ POT := .run/orgchat.pot
 messages:
 	@$(STACK) venv
 	@mkdir -p .run
-	$(VENV)/bin/pybabel extract -q --no-default-keywords -k _ -k n_:1,2 --sort-by-file \
+	$(VENV)/bin/pybabel extract --no-default-keywords -k _ -k n_:1,2 --sort-by-file \
 		--add-location=file --project=orgchat -o $(POT) component
-	$(VENV)/bin/pybabel update -q -i $(POT) -d component/locale -D orgchat \
+	$(VENV)/bin/pybabel update -i $(POT) -d component/locale -D orgchat \
 		--ignore-obsolete --no-fuzzy-matching
 
 # Every check runs even if an earlier one fails, so that one CI run reports

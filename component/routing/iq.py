@@ -82,8 +82,11 @@ class DiscoExtension(Protocol):
     def features(self, target: Target) -> Sequence[str]:
         """Features to advertise at an address of that kind."""
 
-    async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
-        """XEP-0128 forms (``<x type="result"/>``, each with its own FORM_TYPE)."""
+    async def forms(
+        self, target: Target, company: Company | None, lang: str | None = None
+    ) -> Sequence[Element]:
+        """XEP-0128 forms (``<x type="result"/>``, each with its own FORM_TYPE),
+        labelled in ``lang`` (the query's ``xml:lang``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,7 +98,9 @@ class Advertised:
     def features(self, target: Target) -> Sequence[str]:
         return self.by_target.get(target, ())
 
-    async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
+    async def forms(
+        self, target: Target, company: Company | None, lang: str | None = None
+    ) -> Sequence[Element]:
         return ()
 
 
@@ -175,7 +180,8 @@ class IqHandlers:
         reply = iq.reply(clear=True)
         out = Element(f"{{{NS_DISCO_INFO}}}query")
         if company is None:
-            _identity(out, "component", "generic", "orgchat business messenger")
+            name = translate(_("orgchat business messenger"), stanza_lang(iq.xml))
+            _identity(out, "component", "generic", name)
             features: tuple[str, ...] = SERVICE_FEATURES
         elif token is None:
             _identity(out, "account", "registered", company.name)
@@ -192,7 +198,7 @@ class IqHandlers:
         for feature in features:
             SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
         for extension in self.disco_extensions:
-            out.extend(await extension.forms(target, company))
+            out.extend(await extension.forms(target, company, stanza_lang(iq.xml)))
         reply.append(out)
         reply.send()
 

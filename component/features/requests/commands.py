@@ -109,12 +109,12 @@ class Ask(Command):
                     Field.list_single(
                         "category",
                         _("Category"),
-                        [Option(ANY, _("Any")), *await self.service.categories()],
+                        [Option(ANY, _("Any category")), *await self.service.categories()],
                     ),
                     Field.list_single(
                         "city",
                         _("City"),
-                        [Option(ANY, _("Any")), *await self.service.cities()],
+                        [Option(ANY, _("Any city")), *await self.service.cities()],
                     ),
                     Field.text_single("text", _("Name contains")),
                     Field.text_single(
