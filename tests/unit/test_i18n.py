@@ -109,7 +109,7 @@ def test_russian_has_three_plural_forms(count: int, form: str) -> None:
         count,
         company="Pizza Napoli",
     )
-    assert translate(text, "ru") == f"Pizza Napoli отправила вам {count} {form}"
+    assert translate(text, "ru") == f"Компания «Pizza Napoli» отправила вам {count} {form}"
 
 
 class _Broken(gettext.NullTranslations):
