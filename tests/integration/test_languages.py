@@ -18,7 +18,11 @@ from tests.integration.clients import child, local, new_id
 from tests.integration.conftest import DOMAIN, MakeCompany, register
 from tests.integration.test_requests import day_after_tomorrow
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("component"),  # the session's `orgchat run` answers, not ejabberd
+]
 
 COMMANDS = "http://jabber.org/protocol/commands"
 DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
