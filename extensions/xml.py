@@ -40,7 +40,9 @@ class PayloadError(ValueError):
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason[:1].upper() + reason[1:])
+        # A reason already capitalised is kept as given: the component's are
+        # translatable strings (component/i18n.py), which a new string would lose.
+        super().__init__(reason if reason[:1].isupper() else reason[:1].upper() + reason[1:])
 
 
 # -- writing ----------------------------------------------------------------------

@@ -14,8 +14,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from component import i18n
+from component.errors import NotAllowed, condition_for
 from component.i18n import _, language, n_, translate, translate_form
 from extensions.forms import Column, Field, Form, Option, ResultForm, Table
+from extensions.xml import PayloadError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,6 +153,14 @@ def test_forms_are_translated_labels_and_all() -> None:
         table=Table([Column("s", _("Status"))], [{"s": _("closed")}, {"s": "other"}]),
     )
     assert translate_form(result, "ru").summary() == "Статус: закрыт\nСтатус: other"
+
+
+def test_error_texts_keep_their_translation() -> None:
+    refused = condition_for(NotAllowed(_("Wrong or outdated confirmation code")))
+    assert translate(refused[2], "ru") == "Неверный или устаревший код подтверждения"
+    malformed = condition_for(PayloadError(_("Time zone: {error}", error="unknown zone")))
+    assert malformed[2] == "Time zone: unknown zone"
+    assert translate(malformed[2], "ru") == "Часовой пояс: unknown zone"
 
 
 # -- the catalogues against the code ------------------------------------------------------
