@@ -55,14 +55,14 @@ lint:
 	@$(VENV)/bin/mypy $(SCRIPTS_PY)
 	@if command -v shellcheck >/dev/null; then echo "==> shellcheck"; shellcheck $(STACK) .ci/run; fi
 
-# Texts are marked _() and n_() (component/i18n.py). New ones are added to each
+# Texts are marked _() and n_() (component/i18n.py), N_() in extensions/. New ones are added to each
 # catalogue untranslated, texts the code no longer uses are dropped.
 POT := .run/orgchat.pot
 messages:
 	@$(STACK) venv
 	@mkdir -p .run
-	$(VENV)/bin/pybabel extract --no-default-keywords -k _ -k n_:1,2 --sort-by-file \
-		--add-location=file --project=orgchat -o $(POT) component
+	$(VENV)/bin/pybabel extract --no-default-keywords -k _ -k n_:1,2 -k N_ --sort-by-file \
+		--add-location=file --project=orgchat -o $(POT) component extensions
 	$(VENV)/bin/pybabel update -i $(POT) -d component/locale -D orgchat \
 		--ignore-obsolete --no-fuzzy-matching
 

@@ -20,7 +20,7 @@ from slixmpp.exceptions import XMPPError
 from slixmpp.stanza.error import Error
 from slixmpp.xmlstream import StanzaBase
 
-from component.i18n import _, stanza_lang, translate
+from component.i18n import Text, _, stanza_lang, translate
 from component.logs import get_logger
 from extensions.xml import PayloadError
 from storage.errors import Unavailable
@@ -122,8 +122,10 @@ def condition_for(exc: BaseException) -> tuple[str, str, str | None]:
     if isinstance(exc, RoutingError):
         return exc.etype, exc.condition, exc.text
     if isinstance(exc, PayloadError):
-        # A malformed payload or form (extensions' parsers): its text says why.
-        # The component raises some with a Text, kept for translation.
+        # A malformed payload or form (extensions' parsers): its text says why,
+        # translatable if it was written as a template or by the component.
+        if exc.template is not None:
+            return "modify", "bad-request", Text(exc.template, None, None, exc.values)
         first = exc.args[0] if len(exc.args) == 1 else None
         return "modify", "bad-request", first if isinstance(first, str) else str(exc)
     if isinstance(exc, Unavailable):

@@ -52,7 +52,9 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 #: The keywords marking texts in the code, as Babel's extractor takes them
 #: (``pybabel extract -k``; the catalogue test uses them too).
-KEYWORDS: dict[str, Any] = {"_": None, "n_": (1, 2)}
+KEYWORDS: dict[str, Any] = {"_": None, "n_": (1, 2), "N_": None}
+#: Where the texts are: the component, and the templates ``extensions`` marks ``N_()``.
+SOURCES = ("component", "extensions")
 
 
 def catalogue_path(lang: str) -> Path:

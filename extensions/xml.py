@@ -32,17 +32,28 @@ _ATTR_SPECIAL = re.compile('[&<>"\r\n\t]')
 _INTEGER = re.compile(r"\+?[0-9]{1,30}")
 
 
+def N_(template: str) -> str:
+    """Mark a text people read that ``extensions`` writes (a :class:`PayloadError`
+    template): the component's catalogues translate it (component/i18n.py)."""
+    return template
+
+
 class PayloadError(ValueError):
     """A malformed payload; str(exc) is a short human-readable reason.
 
     The reason is sent to the user as the error text; it starts with a
-    capital letter and has no final full stop.
+    capital letter and has no final full stop. Given ``values``, the reason
+    is a template (marked :func:`N_`) with ``{named}`` placeholders, kept in
+    ``template`` and ``values`` so that the component can translate it.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, /, **values: object) -> None:
+        text = reason.format_map(values) if values else reason
         # A reason already capitalised is kept as given: the component's are
         # translatable strings (component/i18n.py), which a new string would lose.
-        super().__init__(reason if reason[:1].isupper() else reason[:1].upper() + reason[1:])
+        super().__init__(text if text[:1].isupper() else text[:1].upper() + text[1:])
+        self.template = reason if values else None
+        self.values = values
 
 
 # -- writing ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from component import i18n
 from component.errors import NotAllowed, condition_for
 from component.i18n import _, language, n_, translate, translate_form
 from extensions.forms import Column, Field, Form, Option, ResultForm, Table
+from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +156,18 @@ def test_forms_are_translated_labels_and_all() -> None:
     assert translate_form(result, "ru").summary() == "Статус: закрыт\nСтатус: other"
 
 
+def test_form_errors_name_the_field_in_the_language() -> None:
+    form = SubmittedForm({"size": ["XXL"]})
+    with pytest.raises(PayloadError) as labelled:
+        form.choice("size", ["S", "M"], label=_("Subject"))
+    text = condition_for(labelled.value)[2]
+    assert text == "'Subject': 'XXL' is not one of the choices"
+    assert translate(text, "ru") == "«Тема»: 'XXL' нет среди вариантов"
+    with pytest.raises(PayloadError) as unlabelled:
+        SubmittedForm().text("size")
+    assert translate(condition_for(unlabelled.value)[2], "ru") == "Поле «size» обязательно"
+
+
 def test_error_texts_keep_their_translation() -> None:
     refused = condition_for(NotAllowed(_("Wrong or outdated confirmation code")))
     assert translate(refused[2], "ru") == "Неверный или устаревший код подтверждения"
@@ -167,10 +180,11 @@ def test_error_texts_keep_their_translation() -> None:
 
 
 def _code_texts() -> Iterator[tuple[str, int, str | tuple[str, str]]]:
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT / "component"), method_map=[("**.py", "python")], keywords=i18n.KEYWORDS
-    ):
-        yield filename, lineno, message
+    for source in i18n.SOURCES:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT / source), method_map=[("**.py", "python")], keywords=i18n.KEYWORDS
+        ):
+            yield f"{source}/{filename}", lineno, message
 
 
 def _catalogue(lang: str) -> Catalog:
@@ -199,10 +213,10 @@ def test_every_text_of_the_code_is_translated(lang: str) -> None:
         msgid = message[0] if isinstance(message, tuple) else message
         entry = catalogue.get(msgid)
         if entry is None or entry.fuzzy or not all(_strings(entry)):
-            missing.append(f"component/{filename}:{lineno}: {msgid!r}")
+            missing.append(f"{filename}:{lineno}: {msgid!r}")
             continue
         if isinstance(message, tuple) != entry.pluralizable:
-            missing.append(f"component/{filename}:{lineno}: {msgid!r} (plural or not?)")
+            missing.append(f"{filename}:{lineno}: {msgid!r} (plural or not?)")
     assert not missing, f"untranslated in {lang} (run `make messages`, then translate):\n" + (
         "\n".join(missing)
     )
