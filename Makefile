@@ -55,8 +55,8 @@ lint:
 	@$(VENV)/bin/mypy $(SCRIPTS_PY)
 	@if command -v shellcheck >/dev/null; then echo "==> shellcheck"; shellcheck $(STACK) .ci/run; fi
 
-# Texts are marked _() and n_() (component/i18n.py), N_() in extensions/. New ones are added to each
-# catalogue untranslated, texts the code no longer uses are dropped.
+# Texts are marked _() and n_() (component/i18n.py), N_() in extensions/. New ones
+# are added to each catalogue untranslated; texts the code no longer uses are dropped.
 POT := .run/orgchat.pot
 messages:
 	@$(STACK) venv

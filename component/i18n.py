@@ -14,6 +14,10 @@ language is known, at the edge: :func:`translate` (or :func:`translate_form`
 for a whole data form) with a language chosen by :func:`language` from an
 ``xml:lang`` (:func:`stanza_lang`). Values that are :class:`Text` themselves are
 translated into the same language; other values are inserted as they are.
+``extensions/`` cannot import this module: the few texts it writes for people
+(the form getters' errors) are templates marked ``N_()`` that
+:class:`~extensions.xml.PayloadError` keeps with their values, and
+:func:`component.errors.condition_for` turns into a :class:`Text`.
 
 The catalogue is gettext's: ``component/locale/<lang>/LC_MESSAGES/orgchat.po``,
 the English texts being the message ids. It is read with Babel and compiled in
@@ -197,7 +201,7 @@ def translate(value: object, lang: str | None) -> str:
 def translate_form(form: F, lang: str | None) -> F:
     """``form`` with its title, instructions, labels, descriptions, option labels,
     column labels and table cells translated (values a client submits are not)."""
-    tr: Callable[[str], str] = functools.partial(_maybe, lang=lang)
+    tr: Callable[[str], str] = functools.partial(translate, lang=lang)
     fields = [_field(f, tr) for f in form.fields]
     if isinstance(form, Form):
         return dataclasses.replace(
@@ -225,10 +229,6 @@ def moment(value: dt.datetime, lang: str | None) -> str:
     """A moment of the coming week as people of ``lang`` write it, in the time zone
     of ``value``: ``Mon 30 Nov 09:00``, ``пн 30 нояб. 09:00``."""
     return format_datetime(value, "EEE dd MMM HH:mm", locale=language(lang))
-
-
-def _maybe(value: str, lang: str | None) -> str:
-    return translate(value, lang) if isinstance(value, Text) else value
 
 
 def _opt(value: str | None, tr: Callable[[str], str]) -> str | None:

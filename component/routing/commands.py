@@ -28,7 +28,7 @@ the step after a submitted stage::
             ]))
 
         async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
-            mood = form.choice("mood", ["good", "bad"], label="How was it?")
+            mood = form.choice("mood", ["good", "bad"], label=_("How was it?"))
             text = form.multiline("text", required=False, max_chars=2000)
             await self.store.save(ctx.company, ctx.requester.bare, mood, text)
             return Done(note=_("Thank you, {name}!", name=ctx.requester.user))
