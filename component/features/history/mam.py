@@ -222,7 +222,9 @@ class MamHandler:
         elif narrowed.reader is Reader.CUSTOMER and narrowed.conversation is None:
             # A customer who never wrote: an empty archive, where no stanza-id is.
             if after or before or filters.after_id or filters.before_id or filters.ids:
-                raise XMPPError("item-not-found", "No such message in this archive", etype="cancel")
+                raise XMPPError(
+                    "item-not-found", _("No such message in this archive"), etype="cancel"
+                )
             page = ArchivePage([], True, 0)
         else:
             try:
@@ -387,7 +389,7 @@ def _form(query: Element) -> Filters:
                 continue
             found = [v.text.strip() for v in field.findall(f"{{{NS_DATA}}}value") if v.text]
             values.setdefault(var, []).extend(v for v in found if v)
-    known = {"FORM_TYPE", *(var for var, _label in FIELDS)}
+    known = {"FORM_TYPE", *(var for var, _type in FIELDS)}
     unknown = set(values) - known
     if unknown:
         raise XMPPError(
