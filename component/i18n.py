@@ -46,6 +46,7 @@ from babel.messages.pofile import read_po
 
 from component.logs import get_logger
 from extensions.forms import Field, Form, Option, ResultForm, Table
+from extensions.xml import Write
 
 log = get_logger(__name__)
 
@@ -223,6 +224,15 @@ def translate_form(form: F, lang: str | None) -> F:
         fields=fields,
         table=table,
     )
+
+
+def writer(lang: str | None) -> Write:
+    """What ``extensions`` writes for people (templates marked ``N_()``), in ``lang``."""
+
+    def write(template: str, /, **values: object) -> str:
+        return translate(_(template, **values), lang)
+
+    return write
 
 
 def moment(value: dt.datetime, lang: str | None) -> str:

@@ -21,6 +21,7 @@ serialiser, and the checks a payload parser needs.
 from __future__ import annotations
 
 import re
+from typing import Protocol
 from xml.etree.ElementTree import Element
 
 from slixmpp.jid import JID
@@ -34,8 +35,21 @@ _INTEGER = re.compile(r"\+?[0-9]{1,30}")
 
 def N_(template: str) -> str:
     """Mark a text people read that ``extensions`` writes (a :class:`PayloadError`
-    template): the component's catalogues translate it (component/i18n.py)."""
+    template, a message body): the component's catalogues translate it
+    (component/i18n.py)."""
     return template
+
+
+class Write(Protocol):
+    """Writes a template marked :func:`N_` in the reader's language, ``values``
+    filling its ``{named}`` placeholders; the component gives one per language."""
+
+    def __call__(self, template: str, /, **values: object) -> str: ...
+
+
+def english(template: str, /, **values: object) -> str:
+    """The :class:`Write` of English, the templates' own language."""
+    return template.format_map(values) if values else template
 
 
 class PayloadError(ValueError):
@@ -48,7 +62,7 @@ class PayloadError(ValueError):
     """
 
     def __init__(self, reason: str, /, **values: object) -> None:
-        text = reason.format_map(values) if values else reason
+        text = english(reason, **values)
         # A reason already capitalised is kept as given: the component's are
         # translatable strings (component/i18n.py), which a new string would lose.
         super().__init__(text if text[:1].isupper() else text[:1].upper() + text[1:])

@@ -27,7 +27,7 @@ from extensions.request.stanza import (
     once,
     q,
 )
-from extensions.xml import PayloadError, show
+from extensions.xml import N_, PayloadError, Write, english, show
 
 _OFFER_VARS = ("price", "currency", "availability", "valid-until")
 _PRICE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
@@ -147,15 +147,33 @@ def offer_element(offer: Offer) -> Element:
     return el
 
 
-def offer_text(offer: Offer) -> str:
+#: Each availability (wire code) as people say it.
+AVAILABILITY_TEXT = {
+    "in-stock": N_("in stock"),
+    "to-order": N_("to order"),
+    "unavailable": N_("unavailable"),
+}
+
+
+def offer_text(offer: Offer, write: Write = english) -> str:
     """The body written for an offer sent without one:
     ``Offer: 320.00 EUR, in stock, valid until 2026-12-05``."""
-    text = (
-        f"Offer: {price_text(offer.price)} {offer.currency}, {offer.availability.replace('-', ' ')}"
+    price = price_text(offer.price)
+    availability = write(AVAILABILITY_TEXT[offer.availability])
+    if offer.valid_until is None:
+        return write(
+            N_("Offer: {price} {currency}, {availability}"),
+            price=price,
+            currency=offer.currency,
+            availability=availability,
+        )
+    return write(
+        N_("Offer: {price} {currency}, {availability}, valid until {date}"),
+        price=price,
+        currency=offer.currency,
+        availability=availability,
+        date=offer.valid_until.isoformat(),
     )
-    if offer.valid_until is not None:
-        text += f", valid until {offer.valid_until.isoformat()}"
-    return text
 
 
 def parse_decline(el: Element) -> str | None:
@@ -191,6 +209,6 @@ def decline_element(reason: str | None) -> Element:
     return el
 
 
-def decline_text(reason: str | None) -> str:
+def decline_text(reason: str | None, write: Write = english) -> str:
     """The body for a decline sent without one: ``Declined: Out of stock`` / ``Declined.``"""
-    return f"Declined: {reason}" if reason else "Declined."
+    return write(N_("Declined: {reason}"), reason=reason) if reason else write(N_("Declined."))

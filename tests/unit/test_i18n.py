@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
 import string
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,10 @@ from babel.messages.pofile import read_po
 
 from component import i18n
 from component.errors import NotAllowed, condition_for
-from component.i18n import _, language, n_, translate, translate_form
+from component.i18n import _, language, n_, translate, translate_form, writer
 from extensions.forms import Column, Field, Form, Option, ResultForm, Table
+from extensions.request.offers import Offer, decline_text, offer_text
+from extensions.request.payloads import closed_text, fanout_text
 from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
 
@@ -166,6 +170,24 @@ def test_form_errors_name_the_field_in_the_language() -> None:
     with pytest.raises(PayloadError) as unlabelled:
         SubmittedForm().text("size")
     assert translate(condition_for(unlabelled.value)[2], "ru") == "Поле «size» обязательно"
+
+
+def test_what_extensions_write_is_translated_by_a_writer() -> None:
+    offer = Offer(Decimal("320"), "EUR", "in-stock", dt.date(2026, 12, 5))
+    assert offer_text(offer) == "Offer: 320.00 EUR, in stock, valid until 2026-12-05"
+    assert offer_text(offer, writer("en")) == offer_text(offer)
+    assert offer_text(offer, writer("ru")) == (
+        "Предложение: 320.00 EUR, в наличии, действует до 2026-12-05"
+    )
+    assert decline_text(None, writer("ru")) == "Отказ."
+    assert closed_text(False, False, writer("ru-RU")) == (
+        "Клиент закрыл этот запрос. Спасибо за ваш ответ."
+    )
+    form = Form([Field.boolean("fitted", "Fitted", default=True)])
+    assert fanout_text("Шины", "Сколько?", form, writer("ru")) == (
+        "Запрос: Шины\n\nСколько?\n\nFitted: да\n\n(Вопрос задан нескольким компаниям. "
+        "Ответьте здесь; ваш ответ увидит только этот клиент.)"
+    )
 
 
 def test_error_texts_keep_their_translation() -> None:

@@ -28,6 +28,7 @@ from component.routing.router import MessageRouter
 from extensions.forms import Column, Field, Form, Option, ResultForm, Table
 from extensions.request.create import Create, Search
 from extensions.request.offers import (
+    AVAILABILITY_TEXT,
     decline_element,
     decline_text,
     offer_element,
@@ -65,12 +66,6 @@ STATUSES: dict[str, Text] = {
     "declined": _("declined"),
     "expired": _("expired"),
     "refused": _("not sent"),
-}
-#: Offer availability (wire codes) as people say it.
-AVAILABILITIES: dict[str, Text] = {
-    "in-stock": _("in stock"),
-    "to-order": _("to order"),
-    "unavailable": _("unavailable"),
 }
 
 
@@ -158,7 +153,7 @@ class Ask(Command):
             form=None,
             include_closed=form.boolean("include-closed"),
         )
-        view = await self.service.create(ctx.requester.bare, ask)
+        view = await self.service.create(ctx.requester.bare, ask, lang=ctx.lang)
         sent = sum(1 for t in view.targets if t.status != "refused")
         note = n_(
             "Sent to {count} company; the answers arrive as chats.",
@@ -268,7 +263,9 @@ class CloseRequest(Command):
             "accept", [NONE, *(t.jid for t in view.targets)], required=False, label=_("Accept")
         )
         closed = await self.service.close(
-            ctx.requester.bare, Close(view.id, None if accepted in (None, NONE) else accepted)
+            ctx.requester.bare,
+            Close(view.id, None if accepted in (None, NONE) else accepted),
+            ctx.lang,
         )
         return Done(note=_("Request closed; the companies were told."), form=_result(closed))
 
@@ -337,7 +334,7 @@ class MakeOffer(_Answer):
                     Field.list_single(
                         "availability",
                         _("Availability"),
-                        [Option(a, AVAILABILITIES.get(a, a)) for a in AVAILABILITY],
+                        [Option(a, _(AVAILABILITY_TEXT[a])) for a in AVAILABILITY],
                         required=True,
                         default="in-stock",
                     ),

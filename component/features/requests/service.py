@@ -44,7 +44,7 @@ from component.errors import (
 )
 from component.features.requests.hooks import status_messages
 from component.hours import open_now
-from component.i18n import Text, _, listing, n_
+from component.i18n import Text, _, listing, n_, writer
 from component.logs import get_logger
 from component.routing.outbox import Outbox, new_id
 from component.routing.router import MessageRouter
@@ -116,8 +116,14 @@ class RequestService:
 
     # -- the customer's operations --------------------------------------------
 
-    async def create(self, customer: str, ask: Create, nick: str | None = None) -> RequestView:
-        """Send one request to several companies; raises RoutingError subclasses."""
+    async def create(
+        self, customer: str, ask: Create, nick: str | None = None, lang: str | None = None
+    ) -> RequestView:
+        """Send one request to several companies; raises RoutingError subclasses.
+
+        The texts around the question are in the customer's language ``lang``
+        (an ``xml:lang``), the question's own: the companies have none recorded.
+        """
         if len(ask.body) > self.max_body_chars:
             raise BodyTooLong(
                 n_(
@@ -172,7 +178,7 @@ class RequestService:
                 expires_at=expires,
                 company_ids=ids,
                 stanza_ids=tuple(new_id() for _id in ids),
-                message_body=fanout_text(ask.subject, ask.body, ask.form),
+                message_body=fanout_text(ask.subject, ask.body, ask.form, writer(lang)),
                 message_payload=fanout_payload(public_id, ask.subject, expires, ask.form),
             ),
             self.settings.duplicate_window,
@@ -205,8 +211,9 @@ class RequestService:
             raise UnknownAddress(_("Unknown result set position")) from None
         return [await self.view(r) for r in page.requests], page.first_index, page.count
 
-    async def close(self, customer: str, close: Close) -> RequestView:
-        """Close an open request, optionally accepting one company's offer."""
+    async def close(self, customer: str, close: Close, lang: str | None = None) -> RequestView:
+        """Close an open request, optionally accepting one company's offer; the
+        companies are told in the customer's language ``lang``, as the request was."""
         request = await self._own(customer, close.request)
         accepted: int | None = None
         if close.accept is not None:
@@ -222,7 +229,7 @@ class RequestService:
             Notice(
                 company_id=t.company_id,
                 stanza_id=new_id(),
-                body=closed_text(t.company_id == accepted, accepted is not None),
+                body=closed_text(t.company_id == accepted, accepted is not None, writer(lang)),
                 payload=closed_payload(request.public_id, t.company_id == accepted),
             )
             for t in request.targets
