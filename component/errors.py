@@ -20,7 +20,7 @@ from slixmpp.exceptions import XMPPError
 from slixmpp.stanza.error import Error
 from slixmpp.xmlstream import StanzaBase
 
-from component.i18n import _, stanza_lang, translate
+from component.i18n import Text, _, stanza_lang, translate
 from component.logs import get_logger
 from extensions.xml import PayloadError
 from storage.errors import Unavailable
@@ -123,11 +123,11 @@ def condition_for(exc: BaseException) -> tuple[str, str, str | None]:
         return exc.etype, exc.condition, exc.text
     if isinstance(exc, PayloadError):
         # A malformed payload or form (extensions' parsers): its text says why,
-        # translatable if it was written as a template or by the component.
-        if exc.template is not None:
-            return "modify", "bad-request", _(exc.template, **exc.values)
-        first = exc.args[0] if len(exc.args) == 1 else None
-        return "modify", "bad-request", first if isinstance(first, str) else str(exc)
+        # in the reader's language if a catalogue has it. The component raises
+        # some with a Text of its own.
+        if isinstance(exc.template, Text):
+            return "modify", "bad-request", exc.template
+        return "modify", "bad-request", _(exc.template, **exc.values)
     if isinstance(exc, Unavailable):
         return UNAVAILABLE
     return "wait", "internal-server-error", _("Internal error")

@@ -15,9 +15,10 @@ for a whole data form) with a language chosen by :func:`language` from an
 ``xml:lang`` (:func:`stanza_lang`). Values that are :class:`Text` themselves are
 translated into the same language; other values are inserted as they are.
 ``extensions/`` cannot import this module: the few texts it writes for people
-(the form getters' errors) are templates marked ``N_()`` that
-:class:`~extensions.xml.PayloadError` keeps with their values, and
-:func:`component.errors.condition_for` turns into a :class:`Text`.
+(errors of forms and offers, message bodies) are templates marked ``N_()``,
+which :class:`~extensions.xml.PayloadError` keeps with their values for
+:func:`component.errors.condition_for` to translate, or which extensions write
+through a :class:`~extensions.xml.Write` given by :func:`writer`.
 
 The catalogue is gettext's: ``component/locale/<lang>/LC_MESSAGES/orgchat.po``,
 the English texts being the message ids. It is read with Babel and compiled in

@@ -56,18 +56,18 @@ class PayloadError(ValueError):
     """A malformed payload; str(exc) is a short human-readable reason.
 
     The reason is sent to the user as the error text; it starts with a
-    capital letter and has no final full stop. Given ``values``, the reason
-    is a template (marked :func:`N_`) with ``{named}`` placeholders, kept in
-    ``template`` and ``values`` so that the component can translate it.
+    capital letter and has no final full stop. It is kept in ``template``
+    with its ``values`` (which fill its ``{named}`` placeholders, if given) so
+    that the component can translate it: a reason marked :func:`N_` is in its
+    catalogues.
     """
 
     def __init__(self, reason: str, /, **values: object) -> None:
-        text = english(reason, **values)
         # A reason already capitalised is kept as given: the component's are
         # translatable strings (component/i18n.py), which a new string would lose.
-        super().__init__(text if text[:1].isupper() else text[:1].upper() + text[1:])
-        self.template = reason if values else None
+        self.template = reason if reason[:1].isupper() else reason[:1].upper() + reason[1:]
         self.values = values
+        super().__init__(english(self.template, **values))
 
 
 # -- writing ----------------------------------------------------------------------

@@ -19,8 +19,9 @@ from component import i18n
 from component.errors import NotAllowed, condition_for
 from component.i18n import _, language, n_, translate, translate_form, writer
 from extensions.forms import Column, Field, Form, Option, ResultForm, Table
-from extensions.request.offers import Offer, decline_text, offer_text
+from extensions.request.offers import Offer, decline_text, offer_from_form, offer_text
 from extensions.request.payloads import closed_text, fanout_text
+from extensions.request.stanza import FORM_OFFER
 from extensions.submitted_form import SubmittedForm
 from extensions.xml import PayloadError
 
@@ -188,6 +189,22 @@ def test_what_extensions_write_is_translated_by_a_writer() -> None:
         "Запрос: Шины\n\nСколько?\n\nFitted: да\n\n(Вопрос задан нескольким компаниям. "
         "Ответьте здесь; ваш ответ увидит только этот клиент.)"
     )
+
+
+def test_an_offer_s_errors_in_the_language() -> None:
+    form = Form(
+        [Field("price", ("3.999",)), Field("currency", ("EUR",)), Field("availability", ("x",))],
+        form_type=FORM_OFFER,
+    )
+    with pytest.raises(PayloadError) as bad:
+        offer_from_form(form)
+    text = condition_for(bad.value)[2]
+    assert text == str(bad.value) == "The offer's price has more than 2 decimals"
+    assert translate(text, "ru") == "В цене предложения больше двух знаков после точки"
+    with pytest.raises(PayloadError) as unknown:
+        offer_from_form(Form([Field("colour", ("red",))], form_type=FORM_OFFER))
+    # Not in the catalogue (a mistake of desk software, not of a person): English.
+    assert translate(condition_for(unknown.value)[2], "ru") == str(unknown.value)
 
 
 def test_error_texts_keep_their_translation() -> None:
