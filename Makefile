@@ -5,6 +5,8 @@
 #   make test     make up, then ruff, mypy and pytest; what CI runs (.ci/run)
 #   make bench    make up, then the benchmark (bench/README.md); BENCH_ARGS=--quick
 #   make faults   make up, then the fault suite (bench/faults.py); FAULTS_ARGS=--only kill9
+#   make messages the translators' catalogues (component/locale/) brought up to
+#                 date with the texts of the code (docs/architecture.md, "Languages")
 #   make status | logs | lint | down | clean
 
 SHELL := /bin/bash
@@ -17,7 +19,7 @@ STACK  := scripts/stack.sh
 # application (pyproject.toml).
 SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py
 
-.PHONY: help up down test bench faults status logs lint clean
+.PHONY: help up down test bench faults status logs lint messages clean
 
 help:
 	@echo "make up      start the development stack (installs missing packages)"
@@ -27,6 +29,7 @@ help:
 	@echo "make status  one line per service"
 	@echo "make logs    follow .run/log/*.log"
 	@echo "make lint    ruff + mypy (+ shellcheck when installed)"
+	@echo "make messages  add the code's new texts to the catalogues (component/locale/)"
 	@echo "make down    stop what the stack started"
 	@echo "make clean   make down, then remove .run/"
 
@@ -51,6 +54,17 @@ lint:
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/mypy $(SCRIPTS_PY)
 	@if command -v shellcheck >/dev/null; then echo "==> shellcheck"; shellcheck $(STACK) .ci/run; fi
+
+# Texts are marked _() and n_() (component/i18n.py), N_() in extensions/. New ones
+# are added to each catalogue untranslated; texts the code no longer uses are dropped.
+POT := .run/orgchat.pot
+messages:
+	@$(STACK) venv
+	@mkdir -p .run
+	$(VENV)/bin/pybabel extract --no-default-keywords -k _ -k n_:1,2 -k N_ --sort-by-file \
+		--add-location=file --project=orgchat -o $(POT) component extensions
+	$(VENV)/bin/pybabel update -i $(POT) -d component/locale -D orgchat \
+		--ignore-obsolete --no-fuzzy-matching
 
 # Every check runs even if an earlier one fails, so that one CI run reports
 # them all; pytest goes last so that its summary is the last line printed.

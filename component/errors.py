@@ -4,6 +4,10 @@ Routing and every feature raise (or record) these exceptions; :func:`condition_f
 exception into an RFC 6120 §8.3 (type, condition, text) triple, and
 :func:`xmpp_errors` wraps slixmpp handlers (IQ, presence) so that every
 failure becomes a correct error reply instead of silence or a crash.
+
+Texts are :func:`component.i18n._` texts, translated by :func:`xmpp_errors`
+into the ``xml:lang`` of the stanza answered (by whoever renders the error
+otherwise: :func:`component.i18n.translate`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from slixmpp.exceptions import XMPPError
 from slixmpp.stanza.error import Error
+from slixmpp.xmlstream import StanzaBase
 
+from component.i18n import Text, _, stanza_lang, translate
 from component.logs import get_logger
 from extensions.xml import PayloadError
 from storage.errors import Unavailable
@@ -107,19 +113,24 @@ class NotConnected(Exception):
 
 
 #: Storage outages: the sender should retry; nothing was accepted.
-UNAVAILABLE = ("wait", "internal-server-error", "Service temporarily unavailable, retry later")
+UNAVAILABLE = ("wait", "internal-server-error", _("Service temporarily unavailable, retry later"))
 
 
 def condition_for(exc: BaseException) -> tuple[str, str, str | None]:
-    """(error type, defined condition, text) for any exception."""
+    """(error type, defined condition, text) for any exception; the text is
+    English, a :class:`~component.i18n.Text` when it can be translated."""
     if isinstance(exc, RoutingError):
         return exc.etype, exc.condition, exc.text
     if isinstance(exc, PayloadError):
-        # A malformed payload or form (extensions' parsers): its text says why.
-        return "modify", "bad-request", str(exc)
+        # A malformed payload or form (extensions' parsers): its text says why,
+        # in the reader's language if a catalogue has it. The component raises
+        # some with a Text of its own.
+        if isinstance(exc.template, Text):
+            return "modify", "bad-request", exc.template
+        return "modify", "bad-request", _(exc.template, **exc.values)
     if isinstance(exc, Unavailable):
         return UNAVAILABLE
-    return "wait", "internal-server-error", "Internal error"
+    return "wait", "internal-server-error", _("Internal error")
 
 
 P = ParamSpec("P")
@@ -129,19 +140,28 @@ R = TypeVar("R")
 def xmpp_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Turn domain exceptions raised by a slixmpp handler into XMPPError.
 
-    slixmpp then answers the stanza with the error (``rootstanza.exception``).
+    slixmpp then answers the stanza with the error (``rootstanza.exception``),
+    its text in the language of the stanza (the handler's first stanza argument).
     """
 
     @functools.wraps(handler)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await handler(*args, **kwargs)
-        except XMPPError:
+        except XMPPError as exc:
+            if exc.text:
+                exc.text = translate(exc.text, _lang_of(args))
             raise
         except Exception as exc:
             etype, condition, text = condition_for(exc)
             if not isinstance(exc, RoutingError | PayloadError | Unavailable):
                 log.exception("handler.failed", handler=handler.__qualname__)
+            text = None if text is None else translate(text, _lang_of(args))
             raise XMPPError(cast(Any, condition), text, etype=cast(Any, etype)) from exc
 
     return wrapper
+
+
+def _lang_of(args: tuple[object, ...]) -> str | None:
+    stanza = next((a for a in args if isinstance(a, StanzaBase)), None)
+    return None if stanza is None else stanza_lang(stanza.xml)

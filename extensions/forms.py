@@ -57,7 +57,7 @@ form is built, not when a client reads it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, cast, get_args
 from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring
 
@@ -384,10 +384,15 @@ class ResultForm:
             raise ValueError("a result form has fields or a table, not both")
         _check_unique(self.fields)
 
-    def summary(self, max_lines: int = SUMMARY_LINES) -> str:
+    def summary(
+        self,
+        max_lines: int = SUMMARY_LINES,
+        more: Callable[[int], str] = lambda count: f"… and {count} more",
+    ) -> str:
         """The result as a few lines of text, for clients that show a command's
         note but no result form (Profanity, Poezio): a line per row, or per
-        field, at most ``max_lines`` and a line saying how many more."""
+        field, at most ``max_lines`` and a line saying how many more (``more``
+        writes it, in the reader's language)."""
         lines: list[str] = []
         if self.table is not None:
             for row in self.table.rows:
@@ -398,7 +403,7 @@ class ResultForm:
             if fld.type != "hidden" and text:
                 lines.append(f"{fld.label or fld.var}: {text}")
         if len(lines) > max_lines:
-            lines = [*lines[:max_lines], f"… and {len(lines) - max_lines} more"]
+            lines = [*lines[:max_lines], more(len(lines) - max_lines)]
         return "\n".join(line for line in lines if line)
 
     def element(self) -> Element:

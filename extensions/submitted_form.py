@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 from slixmpp.jid import JID, InvalidJID
 
 from extensions.forms import FALSE_VALUES, NS_DATA, TRUE_VALUES
-from extensions.xml import PayloadError
+from extensions.xml import N_, PayloadError
 
 
 class SubmittedForm:
@@ -164,7 +164,7 @@ class SubmittedForm:
         if not value:
             return self._missing(var, label, required)
         if value not in set(options):
-            raise PayloadError(f"{_name(var, label)}: {value!r} is not one of the choices")
+            raise _not_a_choice(var, label, value)
         return value
 
     def choices(
@@ -182,11 +182,16 @@ class SubmittedForm:
             if not value:
                 continue
             if value not in allowed:
-                raise PayloadError(f"{_name(var, label)}: {value!r} is not one of the choices")
+                raise _not_a_choice(var, label, value)
             if value not in chosen:
                 chosen.append(value)
         if not chosen and required:
-            raise PayloadError(f"{_name(var, label)}: choose at least one")
+            raise _invalid(
+                var,
+                label,
+                N_("'{label}': choose at least one"),
+                N_("Field '{var}': choose at least one"),
+            )
         return chosen
 
     @overload
@@ -210,7 +215,7 @@ class SubmittedForm:
                 jid = _parse_jid(var, label, value.strip())
                 out.setdefault(str(jid), jid)
         if not out and required:
-            raise PayloadError(f"{_name(var, label)} is required")
+            raise _required(var, label)
         return list(out.values())
 
     def boolean(self, var: str, *, default: bool = False, label: str | None = None) -> bool:
@@ -222,7 +227,13 @@ class SubmittedForm:
             return True
         if value in FALSE_VALUES:
             return False
-        raise PayloadError(f"{_name(var, label)}: {value!r} is not a boolean")
+        raise _invalid(
+            var,
+            label,
+            N_("'{label}': {value} is not a boolean"),
+            N_("Field '{var}': {value} is not a boolean"),
+            value=repr(value),
+        )
 
     @overload
     def integer(
@@ -262,11 +273,29 @@ class SubmittedForm:
         try:
             number = int(value)
         except ValueError:
-            raise PayloadError(f"{_name(var, label)}: {value!r} is not a whole number") from None
+            raise _invalid(
+                var,
+                label,
+                N_("'{label}': {value} is not a whole number"),
+                N_("Field '{var}': {value} is not a whole number"),
+                value=repr(value),
+            ) from None
         if minimum is not None and number < minimum:
-            raise PayloadError(f"{_name(var, label)} must be at least {minimum}")
+            raise _invalid(
+                var,
+                label,
+                N_("'{label}' must be at least {minimum}"),
+                N_("Field '{var}' must be at least {minimum}"),
+                minimum=minimum,
+            )
         if maximum is not None and number > maximum:
-            raise PayloadError(f"{_name(var, label)} must be at most {maximum}")
+            raise _invalid(
+                var,
+                label,
+                N_("'{label}' must be at most {maximum}"),
+                N_("Field '{var}' must be at most {maximum}"),
+                maximum=maximum,
+            )
         return number
 
     # -- helpers ------------------------------------------------------------------
@@ -274,13 +303,15 @@ class SubmittedForm:
     def _single(self, var: str, label: str | None) -> str | None:
         values = [v for v in self._values.get(var, ()) if v.strip()]
         if len(values) > 1:
-            raise PayloadError(f"{_name(var, label)} takes one value")
+            raise _invalid(
+                var, label, N_("'{label}' takes one value"), N_("Field '{var}' takes one value")
+            )
         return values[0] if values else None
 
     @staticmethod
     def _missing(var: str, label: str | None, required: bool) -> None:
         if required:
-            raise PayloadError(f"{_name(var, label)} is required")
+            raise _required(var, label)
 
     def _check_text(
         self, var: str, label: str | None, value: str | None, required: bool, max_chars: int | None
@@ -288,19 +319,51 @@ class SubmittedForm:
         if value is None:
             return self._missing(var, label, required)
         if max_chars is not None and len(value) > max_chars:
-            raise PayloadError(f"{_name(var, label)} is longer than {max_chars} characters")
+            raise _invalid(
+                var,
+                label,
+                N_("'{label}' is longer than {max_chars} characters"),
+                N_("Field '{var}' is longer than {max_chars} characters"),
+                max_chars=max_chars,
+            )
         return value
 
 
-def _name(var: str, label: str | None) -> str:
-    return f"{label!r}" if label else f"Field {var!r}"
+def _invalid(
+    var: str, label: str | None, labelled: str, unlabelled: str, **values: object
+) -> PayloadError:
+    """The error about a field, named by its label (itself translatable) if it
+    has one, else by its var; ``labelled`` and ``unlabelled`` are the templates."""
+    if label:
+        return PayloadError(labelled, label=label, **values)
+    return PayloadError(unlabelled, var=var, **values)
+
+
+def _required(var: str, label: str | None) -> PayloadError:
+    return _invalid(var, label, N_("'{label}' is required"), N_("Field '{var}' is required"))
+
+
+def _not_a_choice(var: str, label: str | None, value: str) -> PayloadError:
+    return _invalid(
+        var,
+        label,
+        N_("'{label}': {value} is not one of the choices"),
+        N_("Field '{var}': {value} is not one of the choices"),
+        value=repr(value),
+    )
 
 
 def _parse_jid(var: str, label: str | None, value: str) -> JID:
     try:
         jid = JID(value)
     except InvalidJID:
-        raise PayloadError(f"{_name(var, label)}: {value!r} is not a valid address") from None
-    if not jid.domain:
-        raise PayloadError(f"{_name(var, label)}: {value!r} is not a valid address")
+        jid = None
+    if jid is None or not jid.domain:
+        raise _invalid(
+            var,
+            label,
+            N_("'{label}': {value} is not a valid address"),
+            N_("Field '{var}': {value} is not a valid address"),
+            value=repr(value),
+        )
     return jid

@@ -21,6 +21,7 @@ serialiser, and the checks a payload parser needs.
 from __future__ import annotations
 
 import re
+from typing import Protocol
 from xml.etree.ElementTree import Element
 
 from slixmpp.jid import JID
@@ -32,15 +33,41 @@ _ATTR_SPECIAL = re.compile('[&<>"\r\n\t]')
 _INTEGER = re.compile(r"\+?[0-9]{1,30}")
 
 
+def N_(template: str) -> str:
+    """Mark a text people read that ``extensions`` writes (a :class:`PayloadError`
+    template, a message body): the component's catalogues translate it
+    (component/i18n.py)."""
+    return template
+
+
+class Write(Protocol):
+    """Writes a template marked :func:`N_` in the reader's language, ``values``
+    filling its ``{named}`` placeholders; the component gives one per language."""
+
+    def __call__(self, template: str, /, **values: object) -> str: ...
+
+
+def english(template: str, /, **values: object) -> str:
+    """The :class:`Write` of English, the templates' own language."""
+    return template.format_map(values) if values else template
+
+
 class PayloadError(ValueError):
     """A malformed payload; str(exc) is a short human-readable reason.
 
     The reason is sent to the user as the error text; it starts with a
-    capital letter and has no final full stop.
+    capital letter and has no final full stop. It is kept in ``template``
+    with its ``values`` (which fill its ``{named}`` placeholders, if given) so
+    that the component can translate it: a reason marked :func:`N_` is in its
+    catalogues.
     """
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason[:1].upper() + reason[1:])
+    def __init__(self, reason: str, /, **values: object) -> None:
+        # A reason already capitalised is kept as given: the component's are
+        # translatable strings (component/i18n.py), which a new string would lose.
+        self.template = reason if reason[:1].isupper() else reason[:1].upper() + reason[1:]
+        self.values = values
+        super().__init__(english(self.template, **values))
 
 
 # -- writing ----------------------------------------------------------------------

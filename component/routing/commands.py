@@ -15,25 +15,31 @@ the step after a submitted stage::
 
     class Feedback(Command):
         node = "feedback"
-        name = "Send feedback"
+        name = _("Send feedback")
         target = Target.COMPANY
 
         def allowed(self, ctx: Context) -> bool:  # listed and runnable only if True
             return ctx.company is not None and ctx.company.accepts_requests
 
         async def start(self, ctx: Context) -> Step:
-            return Next("write", Form(title="Feedback", fields=[
-                Field.list_single("mood", "How was it?", ["good", "bad"], required=True),
-                Field.text_multi("text", "Anything else?"),
+            return Next("write", Form(title=_("Feedback"), fields=[
+                Field.list_single("mood", _("How was it?"), ["good", "bad"], required=True),
+                Field.text_multi("text", _("Anything else?")),
             ]))
 
         async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
-            mood = form.choice("mood", ["good", "bad"], label="How was it?")
+            mood = form.choice("mood", ["good", "bad"], label=_("How was it?"))
             text = form.multiline("text", required=False, max_chars=2000)
             await self.store.save(ctx.company, ctx.requester.bare, mood, text)
-            return Done(note="Thank you!")
+            return Done(note=_("Thank you, {name}!", name=ctx.requester.user))
 
     registry.add(Feedback())      # before the stream starts: Parts.commands in app.wire
+
+Every text a person reads is written in English with :func:`component.i18n._`
+(``n_`` where a count decides the grammar): the responder translates the
+notes, the command's name, the form's title, instructions and labels, and the
+error texts into the request's ``xml:lang`` (``ctx.lang``), so commands never
+translate themselves.
 
 * :class:`Next` (``status="executing"``): a stage name, its :class:`Form`, the
   actions it offers (``"next"``, ``"complete"``, and ``"prev"`` if the command
@@ -120,6 +126,7 @@ from component.errors import (
     condition_for,
     xmpp_errors,
 )
+from component.i18n import _, stanza_lang, translate, translate_form
 from component.logs import get_logger
 from extensions.forms import NS_DATA, Field, Form, ResultForm
 from extensions.submitted_form import SubmittedForm
@@ -129,7 +136,6 @@ from storage.models import Company
 log = get_logger(__name__)
 
 NS_COMMANDS = "http://jabber.org/protocol/commands"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 #: The hidden field that carries the signed stage (see the module docstring).
 STAGE_VAR = "orgchat-stage"
 
@@ -213,7 +219,7 @@ class Command(abc.ABC):
     """One ad-hoc command. Set ``node``, ``name`` and ``target`` on the class."""
 
     node: str  #: unique among the commands of one target kind
-    name: str  #: shown in clients' command lists
+    name: str  #: shown in clients' command lists: an ``_()`` text
     target: Target
 
     def allowed(self, ctx: Context) -> bool:
@@ -233,7 +239,7 @@ class Command(abc.ABC):
 
         Override it to offer ``"prev"`` in :class:`Next` actions.
         """
-        raise _command_error("bad-request", "bad-action", "This command cannot go back")
+        raise _command_error("bad-request", "bad-action", _("This command cannot go back"))
 
     @property
     def supports_back(self) -> bool:
@@ -269,7 +275,7 @@ def _stage_action(action: str, stage: StageToken | None) -> str:
     """
     if action == "execute":
         if stage is None:
-            raise PayloadError("Send the form back with its hidden fields")
+            raise PayloadError(_("Send the form back with its hidden fields"))
         return stage.default
     if stage is None:
         return action
@@ -278,7 +284,9 @@ def _stage_action(action: str, stage: StageToken | None) -> str:
         return forward[0]
     if action not in stage.actions:
         raise _command_error(
-            "bad-request", "bad-action", f"This stage does not offer the action {action!r}"
+            "bad-request",
+            "bad-action",
+            _("This stage does not offer the action {action}", action=repr(action)),
         )
     return action
 
@@ -293,7 +301,7 @@ async def resolve_target(
     parts = split_local(jid.user)
     company = await directory.find(parts[0]) if parts else None
     if parts is None or company is None:
-        raise UnknownAddress("No such company")
+        raise UnknownAddress(_("No such company"))
     slug_token = parts[1]
     return (Target.COMPANY if slug_token is None else Target.CONVERSATION), company, slug_token
 
@@ -330,17 +338,17 @@ class Sessions:
             or not parts[1].isascii()
             or not parts[1].isdigit()
         ):
-            raise _command_error("bad-request", "bad-sessionid", "Unknown session")
+            raise _command_error("bad-request", "bad-sessionid", _("Unknown session"))
         nonce, issued, mac = parts
         expected = self._mac("sid", requester, target, node, nonce, issued)
         if not hmac.compare_digest(mac.encode(), expected.encode()):
-            raise _command_error("bad-request", "bad-sessionid", "Unknown session")
+            raise _command_error("bad-request", "bad-sessionid", _("Unknown session"))
         age = self._clock() - int(issued)
         if age < -CLOCK_SKEW_S:
-            raise _command_error("bad-request", "bad-sessionid", "Unknown session")
+            raise _command_error("bad-request", "bad-sessionid", _("Unknown session"))
         if age > self.ttl:
             raise _command_error(
-                "not-allowed", "session-expired", "This session has expired; start again"
+                "not-allowed", "session-expired", _("This session has expired; start again")
             )
 
     def stage_token(self, sid: str, step: Next) -> str:
@@ -359,7 +367,7 @@ class Sessions:
                 actions = tuple(_CODES[c.lower()] for c in codes)
                 default = next(_CODES[c.lower()] for c in codes if c.isupper())
                 return StageToken(stage, actions, default)
-        raise PayloadError("The form's hidden field orgchat-stage was altered")
+        raise PayloadError(_("The form's hidden field orgchat-stage was altered"))
 
     def _mac(self, *parts: str) -> str:
         # Length-prefixed, so that no two different tuples give the same input.
@@ -409,15 +417,13 @@ class CommandRegistry:
         """The context of an IQ to an address of the domain; raises if unknown."""
         to = iq["to"]
         target, company, token = await resolve_target(self.directory, to)
-        command = iq.xml.find(f"{{{NS_COMMANDS}}}command")
-        lang = iq.xml.get(XML_LANG) or (command.get(XML_LANG) if command is not None else None)
         return Context(
             requester=iq["from"],
             target_jid=JID(to.bare),
             target=target,
             company=company,
             token=token,
-            lang=lang or None,
+            lang=iq_lang(iq),
         )
 
     def register(self, xmpp: Any) -> None:
@@ -435,7 +441,9 @@ class CommandRegistry:
             await self.execute(iq)
         elif iq["type"] == "get":
             raise XMPPError(
-                "bad-request", "Ad-hoc commands are executed with IQ type set", etype="modify"
+                "bad-request",
+                translate(_("Ad-hoc commands are executed with IQ type set"), iq_lang(iq)),
+                etype="modify",
             )
 
     @xmpp_errors
@@ -457,16 +465,18 @@ class CommandRegistry:
         assert el is not None  # the handler's matcher
         node = el.get("node")
         if not node:
-            raise BadRequest("The command has no node")
+            raise BadRequest(_("The command has no node"))
         action = el.get("action") or "execute"
         if action not in ACTIONS:
-            raise _command_error("bad-request", "malformed-action", f"Unknown action {action!r}")
+            raise _command_error(
+                "bad-request", "malformed-action", _("Unknown action {action}", action=repr(action))
+            )
         if not self.directory.loaded.is_set():
-            raise NotReady("Service starting, retry later")
+            raise NotReady(_("Service starting, retry later"))
         base = await self.context(iq)
         command = self.find(base.target, node)
         if command is None:
-            raise UnknownAddress("No such command")
+            raise UnknownAddress(_("No such command"))
         requester, target = str(base.requester), str(base.target_jid)
         sid = el.get("sessionid")
 
@@ -475,13 +485,13 @@ class CommandRegistry:
                 return _reply(iq, node, None, "canceled")
             if action != "execute":
                 raise _command_error(
-                    "bad-request", "bad-action", "Start the command with action 'execute'"
+                    "bad-request", "bad-action", _("Start the command with action 'execute'")
                 )
             sid = self.sessions.new(requester, target, node)
             ctx = dataclasses.replace(base, session=sid, action="execute")
             self._check_allowed(command, ctx)
             step = await command.start(ctx)
-            return self._send_step(iq, command, sid, step)
+            return self._send_step(iq, command, sid, step, ctx.lang)
 
         self.sessions.check(sid, requester, target, node)
         if action == "cancel":
@@ -491,33 +501,36 @@ class CommandRegistry:
         tokens = form.values(STAGE_VAR)
         stage = self.sessions.read_stage(sid, tokens[0]) if len(tokens) == 1 else None
         if len(tokens) > 1:
-            raise PayloadError("The form's hidden field orgchat-stage was altered")
+            raise PayloadError(_("The form's hidden field orgchat-stage was altered"))
         action = _stage_action(action, stage)
         ctx = dataclasses.replace(base, session=sid, action=cast(Action, action))
         self._check_allowed(command, ctx)
         if action == "prev":
             if not command.supports_back:
-                raise _command_error("bad-request", "bad-action", "This command cannot go back")
+                raise _command_error("bad-request", "bad-action", _("This command cannot go back"))
             step = await command.back(ctx, stage.stage if stage else None)
         else:
             if stage is None:
-                raise PayloadError("Send the form back with its hidden fields")
+                raise PayloadError(_("Send the form back with its hidden fields"))
             step = await command.submit(ctx, stage.stage, form.without(STAGE_VAR))
-        self._send_step(iq, command, sid, step)
+        self._send_step(iq, command, sid, step, ctx.lang)
 
     @staticmethod
     def _check_allowed(command: Command, ctx: Context) -> None:
         if not command.allowed(ctx):
-            raise Forbidden("You may not run this command here")
+            raise Forbidden(_("You may not run this command here"))
 
-    def _send_step(self, iq: Iq, command: Command, sid: str, step: Step) -> None:
+    def _send_step(self, iq: Iq, command: Command, sid: str, step: Step, lang: str | None) -> None:
+        """Send ``step``, its texts translated into ``lang`` (the request's)."""
+        note = translate(step.note, lang) if step.note else None
         if isinstance(step, Done):
             log.debug("command.completed", node=command.node)
-            payload = [step.form.element()] if step.form is not None else []
+            result = translate_form(step.form, lang) if step.form is not None else None
+            payload = [result.element()] if result is not None else []
             # The result also as text in the note: several clients show the
             # note and no result form (tables least of all).
-            summary = step.form.summary() if step.form is not None else ""
-            note = "\n\n".join(part for part in (step.note, summary) if part)
+            summary = result.summary(more=_more(lang)) if result is not None else ""
+            note = "\n\n".join(part for part in (note, summary) if part)
             return _reply(iq, command.node, sid, "completed", payload, note, step.note_type)
         if "prev" in step.actions and not command.supports_back:
             raise RuntimeError(f"{type(command).__name__} offers 'prev' but has no back()")
@@ -525,12 +538,19 @@ class CommandRegistry:
         for action in _ORDER:
             if action in step.actions:
                 SubElement(actions, f"{{{NS_COMMANDS}}}{action}")
-        form = step.form.element(
+        form = translate_form(step.form, lang).element(
             extra=[Field.hidden(STAGE_VAR, self.sessions.stage_token(sid, step))]
         )
-        return _reply(
-            iq, command.node, sid, "executing", [actions, form], step.note, step.note_type
-        )
+        return _reply(iq, command.node, sid, "executing", [actions, form], note, step.note_type)
+
+
+def iq_lang(iq: Iq) -> str | None:
+    """The language of a command request (XEP-0050 §3.7): the IQ's, else the command's."""
+    return stanza_lang(iq.xml, f"{{{NS_COMMANDS}}}command")
+
+
+def _more(lang: str | None) -> Callable[[int], str]:
+    return lambda count: translate(_("… and {count} more", count=count), lang)
 
 
 #: What a "%" becomes in a command's note (see _reply).

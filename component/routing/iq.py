@@ -33,6 +33,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from component.addressing import company_jid, display_name
 from component.directory import Directory
 from component.errors import NotAnAgent, UnknownAddress, xmpp_errors
+from component.i18n import _, stanza_lang, translate
 from component.routing.commands import (
     NS_COMMANDS,
     CommandRegistry,
@@ -81,8 +82,11 @@ class DiscoExtension(Protocol):
     def features(self, target: Target) -> Sequence[str]:
         """Features to advertise at an address of that kind."""
 
-    async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
-        """XEP-0128 forms (``<x type="result"/>``, each with its own FORM_TYPE)."""
+    async def forms(
+        self, target: Target, company: Company | None, lang: str | None = None
+    ) -> Sequence[Element]:
+        """XEP-0128 forms (``<x type="result"/>``, each with its own FORM_TYPE),
+        labelled in ``lang`` (the query's ``xml:lang``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,7 +98,9 @@ class Advertised:
     def features(self, target: Target) -> Sequence[str]:
         return self.by_target.get(target, ())
 
-    async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
+    async def forms(
+        self, target: Target, company: Company | None, lang: str | None = None
+    ) -> Sequence[Element]:
         return ()
 
 
@@ -107,10 +113,10 @@ async def agent_conversation(
 ) -> Conversation:
     """A conversation of the company queried by one of its agents; raises otherwise."""
     if not directory.is_agent(company.id, requester):
-        raise NotAnAgent("Only the company's agents may query this conversation")
+        raise NotAnAgent(_("Only the company's agents may query this conversation"))
     conv = await conversations.of_company(company.id, token)
     if conv is None:
-        raise UnknownAddress("No such conversation")
+        raise UnknownAddress(_("No such conversation"))
     return conv
 
 
@@ -154,7 +160,7 @@ class IqHandlers:
 
     async def _target(self, iq: Iq) -> tuple[Company | None, str | None]:
         """(company, conversation token) addressed by the IQ; raises if unknown."""
-        _, company, token = await resolve_target(self.directory, iq["to"])
+        _kind, company, token = await resolve_target(self.directory, iq["to"])
         return company, token
 
     async def _conversation(self, iq: Iq, company: Company, token: str) -> Conversation:
@@ -174,7 +180,8 @@ class IqHandlers:
         reply = iq.reply(clear=True)
         out = Element(f"{{{NS_DISCO_INFO}}}query")
         if company is None:
-            _identity(out, "component", "generic", "orgchat business messenger")
+            name = translate(_("orgchat business messenger"), stanza_lang(iq.xml))
+            _identity(out, "component", "generic", name)
             features: tuple[str, ...] = SERVICE_FEATURES
         elif token is None:
             _identity(out, "account", "registered", company.name)
@@ -191,13 +198,13 @@ class IqHandlers:
         for feature in features:
             SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
         for extension in self.disco_extensions:
-            out.extend(await extension.forms(target, company))
+            out.extend(await extension.forms(target, company, stanza_lang(iq.xml)))
         reply.append(out)
         reply.send()
 
     @xmpp_errors
     async def disco_items(self, iq: Iq) -> None:
-        company, _ = await self._target(iq)
+        company, _token = await self._target(iq)
         query = iq.xml.find(f"{{{NS_DISCO_ITEMS}}}query")
         out = Element(f"{{{NS_DISCO_ITEMS}}}query")
         reply = iq.reply(clear=True)
@@ -226,31 +233,31 @@ class IqHandlers:
                     f"{{{NS_DISCO_ITEMS}}}item",
                     jid=str(ctx.target_jid),
                     node=command.node,
-                    name=command.name,
+                    name=translate(command.name, ctx.lang),
                 )
         elif query is not None and query.get("node"):
-            raise UnknownAddress("No such node")
+            raise UnknownAddress(_("No such node"))
         reply.append(out)
         reply.send()
 
     async def _command_node_info(self, iq: Iq, node: str) -> None:
         """XEP-0050 §2.2: disco#info of the command list or of one command."""
         if self.commands is None:
-            raise UnknownAddress("No such node")
+            raise UnknownAddress(_("No such node"))
         ctx: Context = await self.commands.context(iq)
         out = Element(f"{{{NS_DISCO_INFO}}}query", node=node)
         if node == NS_COMMANDS:
             if not self.commands.has_commands(ctx.target):
-                raise UnknownAddress("No such node")
-            _identity(out, "automation", "command-list", "Commands")
+                raise UnknownAddress(_("No such node"))
+            _identity(out, "automation", "command-list", translate(_("Commands"), ctx.lang))
             features: tuple[str, ...] = (NS_DISCO_INFO, NS_DISCO_ITEMS)
         else:
             command = self.commands.find(ctx.target, node)
             if command is None:
-                raise UnknownAddress("No such node")
+                raise UnknownAddress(_("No such node"))
             if not command.allowed(ctx):
-                raise Forbidden("You may not run this command here")
-            _identity(out, "automation", "command-node", command.name)
+                raise Forbidden(_("You may not run this command here"))
+            _identity(out, "automation", "command-node", translate(command.name, ctx.lang))
             features = (NS_COMMANDS, NS_DATA)
         for feature in features:
             SubElement(out, f"{{{NS_DISCO_INFO}}}feature", var=feature)
@@ -280,7 +287,8 @@ def only_get(handler: Callable[[Iq], Awaitable[None]]) -> Callable[[Any], Awaita
         if iq["type"] == "get":
             await handler(iq)
         elif iq["type"] == "set":
-            raise XMPPError("feature-not-implemented", "Only queries (type get) are supported")
+            text = _("Only queries (type get) are supported")
+            raise XMPPError("feature-not-implemented", translate(text, stanza_lang(iq.xml)))
         # Results and errors of IQs we never sent: nothing to answer.
 
     return wrapper

@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
+from component.i18n import XML_LANG, language, translate
 from extensions.xml import escape_attr, escape_text
 
 NS_COMPONENT = "jabber:component:accept"
@@ -97,6 +98,9 @@ class Inbound:
     encrypted: bool = False
     has_error: bool = False
     unknown_payload: bool = False  #: a child element we do not understand
+    #: The stanza's xml:lang: the sender's language (ejabberd gives a client's
+    #: messages the language of its stream when they carry none).
+    lang: str | None = None
     #: Children in the namespaces features registered, for their routing hooks.
     payloads: list[Element] = dataclasses.field(default_factory=list)
 
@@ -150,6 +154,7 @@ def parse_message(xml: Element, namespaces: frozenset[str] = frozenset()) -> Inb
     msg = _addressed(
         xml.get("from") or "", xml.get("to") or "", xml.get("id"), xml.get("type") or "normal"
     )
+    msg.lang = xml.get(XML_LANG) or None
     for child in xml:
         tag = child.tag
         if tag in _BODIES:
@@ -285,11 +290,23 @@ def render_receipt(frm: str, to: str, msg_id: str, for_id: str) -> str:
 
 
 def render_error(
-    frm: str, to: str, msg_id: str | None, etype: str, condition: str, text: str | None
+    frm: str,
+    to: str,
+    msg_id: str | None,
+    etype: str,
+    condition: str,
+    text: str | None,
+    lang: str | None = None,
 ) -> str:
-    """RFC 6120 §8.3 message error reply."""
+    """RFC 6120 §8.3 message error reply; ``text`` is translated into ``lang``
+    (the ``xml:lang`` of the message answered)."""
     id_attr = f' id="{escape_attr(msg_id)}"' if msg_id is not None else ""
-    text_el = f'<text xmlns="{NS_STANZAS}" xml:lang="en">{escape_text(text)}</text>' if text else ""
+    text_el = (
+        f'<text xmlns="{NS_STANZAS}" xml:lang="{language(lang)}">'
+        f"{escape_text(translate(text, lang))}</text>"
+        if text
+        else ""
+    )
     return (
         f'<message type="error" from="{escape_attr(frm)}" to="{escape_attr(to)}"{id_attr}>'
         f'<error type="{etype}"><{condition} xmlns="{NS_STANZAS}"/>{text_el}</error></message>'

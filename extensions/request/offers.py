@@ -27,7 +27,7 @@ from extensions.request.stanza import (
     once,
     q,
 )
-from extensions.xml import PayloadError, show
+from extensions.xml import N_, PayloadError, Write, english, show
 
 _OFFER_VARS = ("price", "currency", "availability", "valid-until")
 _PRICE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
@@ -86,14 +86,14 @@ def offer_from_form(form: Form) -> Offer:
         values[field.var] = field.values[0].strip()
     for required in ("price", "currency", "availability"):
         if required not in values:
-            raise PayloadError(f"the offer has no {required}")
+            raise PayloadError(N_("The offer has no {field}"), field=required)
     price = _parse_price(values["price"])
     currency = values["currency"]
     if not _CURRENCY.fullmatch(currency):
-        raise PayloadError("the offer's currency must be three upper-case letters, such as EUR")
+        raise PayloadError(N_("The offer's currency must be three upper-case letters, such as EUR"))
     availability = values["availability"]
     if availability not in AVAILABILITY:
-        raise PayloadError("the offer's availability must be in-stock, to-order or unavailable")
+        raise PayloadError(N_("The offer's availability must be in-stock, to-order or unavailable"))
     valid_until: dt.date | None = None
     if "valid-until" in values:
         valid_until = _parse_date(values["valid-until"])
@@ -102,15 +102,15 @@ def offer_from_form(form: Form) -> Offer:
 
 def _parse_price(text: str) -> Decimal:
     if not _PRICE.fullmatch(text):
-        raise PayloadError("the offer's price must be a number such as 320.00")
+        raise PayloadError(N_("The offer's price must be a number such as 320.00"))
     try:
         price = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern only lets numbers through
-        raise PayloadError("the offer's price must be a number such as 320.00") from None
+        raise PayloadError(N_("The offer's price must be a number such as 320.00")) from None
     if price != price.quantize(_CENT):
-        raise PayloadError("the offer's price has more than 2 decimals")
+        raise PayloadError(N_("The offer's price has more than 2 decimals"))
     if price >= MAX_PRICE:
-        raise PayloadError("the offer's price is too large")
+        raise PayloadError(N_("The offer's price is too large"))
     return price.quantize(_CENT)
 
 
@@ -120,7 +120,7 @@ def _parse_date(text: str) -> dt.date:
             return dt.date.fromisoformat(text)
         except ValueError:
             pass
-    raise PayloadError("the offer's valid-until must be a date such as 2026-12-05")
+    raise PayloadError(N_("The offer's valid-until must be a date such as 2026-12-05"))
 
 
 def price_text(price: Decimal) -> str:
@@ -147,15 +147,33 @@ def offer_element(offer: Offer) -> Element:
     return el
 
 
-def offer_text(offer: Offer) -> str:
+#: Each availability (wire code) as people say it.
+AVAILABILITY_TEXT = {
+    "in-stock": N_("in stock"),
+    "to-order": N_("to order"),
+    "unavailable": N_("unavailable"),
+}
+
+
+def offer_text(offer: Offer, write: Write = english) -> str:
     """The body written for an offer sent without one:
     ``Offer: 320.00 EUR, in stock, valid until 2026-12-05``."""
-    text = (
-        f"Offer: {price_text(offer.price)} {offer.currency}, {offer.availability.replace('-', ' ')}"
+    price = price_text(offer.price)
+    availability = write(AVAILABILITY_TEXT[offer.availability])
+    if offer.valid_until is None:
+        return write(
+            N_("Offer: {price} {currency}, {availability}"),
+            price=price,
+            currency=offer.currency,
+            availability=availability,
+        )
+    return write(
+        N_("Offer: {price} {currency}, {availability}, valid until {date}"),
+        price=price,
+        currency=offer.currency,
+        availability=availability,
+        date=offer.valid_until.isoformat(),
     )
-    if offer.valid_until is not None:
-        text += f", valid until {offer.valid_until.isoformat()}"
-    return text
 
 
 def parse_decline(el: Element) -> str | None:
@@ -191,6 +209,6 @@ def decline_element(reason: str | None) -> Element:
     return el
 
 
-def decline_text(reason: str | None) -> str:
+def decline_text(reason: str | None, write: Write = english) -> str:
     """The body for a decline sent without one: ``Declined: Out of stock`` / ``Declined.``"""
-    return f"Declined: {reason}" if reason else "Declined."
+    return write(N_("Declined: {reason}"), reason=reason) if reason else write(N_("Declined."))

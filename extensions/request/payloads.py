@@ -26,7 +26,7 @@ from extensions.request.stanza import (
     required_attr,
     stamp,
 )
-from extensions.xml import PayloadError, boolean, escape_attr, to_xml
+from extensions.xml import N_, PayloadError, Write, boolean, english, escape_attr, to_xml
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def parse_fanout(el: Element) -> Fanout:
     )
 
 
-def fanout_text(subject: str, body: str, form: Form | None) -> str:
+def fanout_text(subject: str, body: str, form: Form | None, write: Write = english) -> str:
     """The plain-text body of the fan-out message::
 
         Request: Winter tyres 205/55 R16
@@ -98,25 +98,32 @@ def fanout_text(subject: str, body: str, form: Form | None) -> str:
 
     One line per field with values (label, else var; several values joined
     by ", ", by new lines for text-multi; booleans as yes/no); hidden fields
-    are left out, and so is the whole paragraph when no field is shown.
+    are left out, and so is the whole paragraph when no field is shown. The
+    fixed texts are written by ``write`` (English by default).
     """
-    parts = [f"Request: {subject}", body]
-    lines = [line for line in (_field_line(f) for f in form.fields) if line] if form else []
+    parts = [write(N_("Request: {subject}"), subject=subject), body]
+    lines = [line for f in form.fields if (line := _field_line(f, write))] if form else []
     if lines:
         parts.append("\n".join(lines))
     parts.append(
-        "(Asked of several companies. Reply here to answer; your reply reaches only this customer.)"
+        write(
+            N_(
+                "(Asked of several companies. Reply here to answer; your reply reaches only "
+                "this customer.)"
+            )
+        )
     )
     return "\n\n".join(parts)
 
 
-def _field_line(field: Field) -> str | None:
+def _field_line(field: Field, write: Write) -> str | None:
     if field.type == "hidden" or not field.values:
         return None
     values: tuple[str, ...] = field.values
     if field.type == "boolean":
+        yes, no = write(N_("yes")), write(N_("no"))
         values = tuple(
-            {"1": "yes", "true": "yes", "0": "no", "false": "no"}.get(v.strip(), v) for v in values
+            {"1": yes, "true": yes, "0": no, "false": no}.get(v.strip(), v) for v in values
         )
     joined = ("\n" if field.type == "text-multi" else ", ").join(values)
     return f"{field.label or field.var}: {joined}"
@@ -184,17 +191,19 @@ def parse_closed(el: Element) -> bool:
     return boolean(required_attr(el, "accepted"), "accepted", default=False)
 
 
-def closed_text(accepted: bool, other_accepted: bool) -> str:
+def closed_text(accepted: bool, other_accepted: bool, write: Write = english) -> str:
     """The body of a close notice, for a company whose offer was accepted, for the
     others when another offer was accepted, or when none was."""
     if accepted:
-        return "The customer has closed this request and accepted your offer. Thank you!"
+        return write(N_("The customer has closed this request and accepted your offer. Thank you!"))
     if other_accepted:
-        return (
-            "The customer has closed this request and chose another offer. "
-            "Thank you for your answer."
+        return write(
+            N_(
+                "The customer has closed this request and chose another offer. "
+                "Thank you for your answer."
+            )
         )
-    return "The customer has closed this request. Thank you for your answer."
+    return write(N_("The customer has closed this request. Thank you for your answer."))
 
 
 def payload_request(el: Element) -> str:

@@ -35,6 +35,7 @@ from component.addressing import (
 from component.directory import Directory
 from component.errors import RoutingError, UnknownAddress
 from component.features.desk import rules as desk
+from component.i18n import Text, _, listing
 from component.routing.commands import Command, Context, Done, Next, Step, Target
 from component.routing.router import MessageRouter
 from extensions.forms import Column, Field, Form, Option, ResultForm, Table
@@ -59,6 +60,11 @@ EXCERPT = 60
 #: Characters of each note in the list shown after adding one.
 NOTE_SHOWN = 500
 EVERYONE = "everyone"  #: the transfer choice "back to every agent"
+#: What a picker says when it has nothing to offer.
+NONE_TO_PICK: dict[ConversationStatus, Text] = {
+    ConversationStatus.OPEN: _("No open conversations."),
+    ConversationStatus.RESOLVED: _("No resolved conversations."),
+}
 
 
 class AlreadyThere(RoutingError):
@@ -99,7 +105,7 @@ class DeskCommand(Command):
     @staticmethod
     def company(ctx: Context) -> Company:
         if ctx.company is None:  # allowed() says no before this
-            raise UnknownAddress("No such company")
+            raise UnknownAddress(_("No such company"))
         return ctx.company
 
     def actor(self, ctx: Context) -> desk.Actor:
@@ -137,12 +143,12 @@ class _ConversationCommand(DeskCommand):
         else:
             listing = await self.parts.desk.conversations(self.company(ctx).id, self.offers, LISTED)
             if not listing.conversations:
-                return Done(note=f"No {self.offers.value} conversations.")
+                return Done(note=NONE_TO_PICK[self.offers])
             options = conversation_options(
                 listing.conversations, self.company(ctx).slug, self.parts.domain
             )
             fields = [
-                Field.list_single("conversation", "Conversation", options, required=True),
+                Field.list_single("conversation", _("Conversation"), options, required=True),
                 *extra,
             ]
         return Next("act", Form(title=self.name, fields=fields))
@@ -151,12 +157,12 @@ class _ConversationCommand(DeskCommand):
         if ctx.target is Target.CONVERSATION:
             conv = await self.here(ctx)
         else:
-            conv = await self.picked(ctx, form.text("conversation", label="Conversation"))
+            conv = await self.picked(ctx, form.text("conversation", label=_("Conversation")))
         return await self.act(ctx, conv, form)
 
     async def here(self, ctx: Context) -> Conversation:
         if ctx.token is None:
-            raise UnknownAddress("No such conversation")
+            raise UnknownAddress(_("No such conversation"))
         return await self._by_token(self.company(ctx), ctx.token)
 
     async def picked(self, ctx: Context, address: str) -> Conversation:
@@ -164,13 +170,19 @@ class _ConversationCommand(DeskCommand):
         company = self.company(ctx)
         parts = parse_conversation(address, self.parts.domain)
         if parts is None or parts[0] != company.slug:
-            raise UnknownAddress(f"{address} is not a conversation of {company.name}")
+            raise UnknownAddress(
+                _(
+                    "{address} is not a conversation of {company}",
+                    address=address,
+                    company=company.name,
+                )
+            )
         return await self._by_token(company, parts[1])
 
     async def _by_token(self, company: Company, token: str) -> Conversation:
         conv = await self.parts.conversations.of_company(company.id, token)
         if conv is None:
-            raise UnknownAddress("No such conversation")
+            raise UnknownAddress(_("No such conversation"))
         return conv
 
     def label(self, conv: Conversation) -> str:
@@ -184,137 +196,173 @@ class _ConversationCommand(DeskCommand):
 
 class Claim(_ConversationCommand):
     node = "claim"
-    name = "Claim a conversation"
+    name = _("Claim a conversation")
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
         actor = self.actor(ctx)
         assert actor.jid is not None
         before, after = await self.parts.desk.change(conv.id, desk.claim(actor, actor.jid))
         if before == after:
-            return Done(note=f"The conversation with {self.label(conv)} is yours already.")
-        taken = f" from {before.assignee}" if before.assignee else ""
+            return Done(
+                note=_(
+                    "The conversation with {customer} is yours already.", customer=self.label(conv)
+                )
+            )
+        if before.assignee:
+            return Done(
+                note=_(
+                    "You claimed the conversation with {customer} from {agent}: the "
+                    "customer's messages come to you alone while you are online.",
+                    customer=self.label(conv),
+                    agent=before.assignee,
+                )
+            )
         return Done(
-            note=f"You claimed the conversation with {self.label(conv)}{taken}: the "
-            "customer's messages come to you alone while you are online."
+            note=_(
+                "You claimed the conversation with {customer}: the customer's messages "
+                "come to you alone while you are online.",
+                customer=self.label(conv),
+            )
         )
 
 
 class Transfer(_ConversationCommand):
     node = "transfer"
-    name = "Transfer a conversation"
+    name = _("Transfer a conversation")
 
     async def fields(self, ctx: Context) -> list[Field] | Done:
         company = self.company(ctx)
         agents = sorted(self.parts.directory.agents(company.id))
-        options = [Option(EVERYONE, "Every agent (nobody claims it)"), *map(Option, agents)]
-        return [Field.list_single("agent", "Transfer to", options, required=True)]
+        options = [Option(EVERYONE, _("Every agent (nobody claims it)")), *map(Option, agents)]
+        return [Field.list_single("agent", _("Transfer to"), options, required=True)]
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
         company = self.company(ctx)
-        choice = form.text("agent", label="Transfer to")
+        choice = form.text("agent", label=_("Transfer to"))
         to: str | None = None
         if choice != EVERYONE:
             try:
                 to = normalize_bare_jid(choice)
             except ValueError as exc:
-                raise PayloadError(f"Transfer to: {exc}") from None
+                raise PayloadError(_("Transfer to: {error}", error=str(exc))) from None
             desk.check_agent(to, set(self.parts.directory.agents(company.id)), company.name)
         before, after = await self.parts.desk.change(conv.id, desk.transfer(self.actor(ctx), to))
         if before == after:
             return Done(note=desk.describe(before, after))
         if to is None:
             return Done(
-                note=f"The conversation with {self.label(conv)} goes to every online agent again."
+                note=_(
+                    "The conversation with {customer} goes to every online agent again.",
+                    customer=self.label(conv),
+                )
             )
-        return Done(note=f"The conversation with {self.label(conv)} is {to}'s now.")
+        return Done(
+            note=_(
+                "The conversation with {customer} is {agent}'s now.",
+                customer=self.label(conv),
+                agent=to,
+            )
+        )
 
 
 class Resolve(_ConversationCommand):
     node = "resolve"
-    name = "Resolve a conversation"
+    name = _("Resolve a conversation")
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
         await self.parts.desk.change(conv.id, desk.resolve(self.actor(ctx)))
         return Done(
-            note=f"Resolved the conversation with {self.label(conv)}. If the customer "
-            "writes again, it reopens."
+            note=_(
+                "Resolved the conversation with {customer}. If the customer writes again, "
+                "it reopens.",
+                customer=self.label(conv),
+            )
         )
 
 
 class Reopen(_ConversationCommand):
     node = "reopen"
-    name = "Reopen a conversation"
+    name = _("Reopen a conversation")
     offers = ConversationStatus.RESOLVED
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
-        _, after = await self.parts.desk.change(conv.id, desk.reopen(self.actor(ctx)))
-        who = f", claimed by {after.assignee}" if after.assignee else ""
-        return Done(note=f"Reopened the conversation with {self.label(conv)}{who}.")
+        _before, after = await self.parts.desk.change(conv.id, desk.reopen(self.actor(ctx)))
+        if after.assignee:
+            return Done(
+                note=_(
+                    "Reopened the conversation with {customer}, claimed by {agent}.",
+                    customer=self.label(conv),
+                    agent=after.assignee,
+                )
+            )
+        return Done(note=_("Reopened the conversation with {customer}.", customer=self.label(conv)))
 
 
 class AddNote(_ConversationCommand):
     node = "note"
-    name = "Add an internal note"
+    name = _("Add an internal note")
 
     async def fields(self, ctx: Context) -> list[Field] | Done:
         return [
             Field.text_multi(
                 "note",
-                "Note",
+                _("Note"),
                 required=True,
-                desc="Only the company's agents see it; it is never sent to the customer",
+                desc=_("Only the company's agents see it; it is never sent to the customer"),
             )
         ]
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
-        text = form.multiline("note", label="Note", max_chars=desk.MAX_NOTE)
+        text = form.multiline("note", label=_("Note"), max_chars=desk.MAX_NOTE)
         # The session id: a replayed stage finds its note instead of adding it twice.
         await self.parts.desk.add_note(conv.id, ctx.requester.bare, text, key=ctx.session)
         notes = await self.parts.desk.notes(conv.id, NOTES_SHOWN)
         return Done(
-            note="Note added; only the company's agents see it.",
-            form=notes_table(notes, f"Internal notes: {self.label(conv)}"),
+            note=_("Note added; only the company's agents see it."),
+            form=notes_table(notes, _("Internal notes: {customer}", customer=self.label(conv))),
         )
 
 
 class SendCanned(_ConversationCommand):
     node = "canned-reply"
-    name = "Send a canned reply"
+    name = _("Send a canned reply")
 
     async def fields(self, ctx: Context) -> list[Field] | Done:
         replies = await self.parts.desk.canned(self.company(ctx).id)
         if not replies:
             return Done(
-                note="No canned replies yet: a company admin adds them with “Canned replies”.",
+                note=_("No canned replies yet: a company admin adds them with “Canned replies”."),
                 note_type="warn",
             )
         options = [Option(str(r.id), r.title) for r in replies]
-        return [Field.list_single("reply", "Canned reply", options, required=True)]
+        return [Field.list_single("reply", _("Canned reply"), options, required=True)]
 
     async def act(self, ctx: Context, conv: Conversation, form: SubmittedForm) -> Done:
         company = self.company(ctx)
         replies = {str(r.id): r for r in await self.parts.desk.canned(company.id)}
-        chosen = replies.get(form.text("reply", label="Canned reply"))
+        chosen = replies.get(form.text("reply", label=_("Canned reply")))
         if chosen is None:
-            raise UnknownAddress("No such canned reply (removed meanwhile?)")
+            raise UnknownAddress(_("No such canned reply (removed meanwhile?)"))
         await self.parts.router.post_as(
             str(ctx.requester),
             conversation_jid(company.slug, conv.token, self.parts.domain),
             body=chosen.body,
             origin_id=ctx.session,  # a replayed stage is not sent twice
         )
-        return Done(note=f"Sent to {self.label(conv)}: {chosen.body}")
+        return Done(
+            note=_("Sent to {customer}: {text}", customer=self.label(conv), text=chosen.body)
+        )
 
 
 class OpenConversations(DeskCommand):
     node = "conversations"
-    name = "Open conversations"
+    name = _("Open conversations")
 
     async def start(self, ctx: Context) -> Step:
         company = self.company(ctx)
         listing = await self.parts.desk.conversations(company.id, ConversationStatus.OPEN, LISTED)
         if not listing.conversations:
-            return Done(note="No open conversations.")
+            return Done(note=NONE_TO_PICK[ConversationStatus.OPEN])
         rows = [
             {
                 "conversation": conversation_jid(
@@ -328,18 +376,22 @@ class OpenConversations(DeskCommand):
             for item in listing.conversations
         ]
         shown = len(listing.conversations)
-        count = f"{shown} of {listing.total}" if listing.total > shown else str(shown)
+        title = (
+            _("Open conversations ({shown} of {count})", shown=shown, count=listing.total)
+            if listing.total > shown
+            else _("Open conversations ({count})", count=shown)
+        )
         return Done(
             form=ResultForm(
-                title=f"Open conversations ({count})",
-                instructions="Unclaimed first, then the most recent.",
+                title=title,
+                instructions=_("Unclaimed first, then the most recent."),
                 table=Table(
                     [
-                        Column("conversation", "Conversation", "jid-single"),
-                        Column("customer", "Customer"),
-                        Column("last", "Last message"),
-                        Column("at", "At"),
-                        Column("assignee", "Claimed by"),
+                        Column("conversation", _("Conversation"), "jid-single"),
+                        Column("customer", _("Customer")),
+                        Column("last", _("Last message")),
+                        Column("at", _("At")),
+                        Column("assignee", _("Claimed by")),
                     ],
                     rows,
                 ),
@@ -350,9 +402,9 @@ class OpenConversations(DeskCommand):
 # -- helpers ------------------------------------------------------------------------
 
 
-def sentence(parts: Sequence[str]) -> str:
-    text = "; ".join(parts) + "."
-    return text[:1].upper() + text[1:]
+def sentence(parts: Sequence[Text]) -> Text:
+    """What a command did, one part after the other (each a sentence of its own)."""
+    return listing(parts, " ")
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -368,8 +420,9 @@ def _cut(text: str, limit: int) -> str:
 def last_message(item: DeskConversation) -> str:
     if item.last_body is None:
         return ""
-    who = "Customer" if item.last_author is Party.CUSTOMER else "Agent"
-    return f"{who}: {excerpt(item.last_body)}"
+    if item.last_author is Party.CUSTOMER:
+        return _("Customer: {text}", text=excerpt(item.last_body))
+    return _("Agent: {text}", text=excerpt(item.last_body))
 
 
 def conversation_options(items: Sequence[DeskConversation], slug: str, domain: str) -> list[Option]:
@@ -401,7 +454,9 @@ def notes_table(notes: Sequence[Note], title: str) -> ResultForm:
     ]
     return ResultForm(
         title=title,
-        table=Table([Column("at", "At"), Column("agent", "Agent"), Column("note", "Note")], rows),
+        table=Table(
+            [Column("at", _("At")), Column("agent", _("Agent")), Column("note", _("Note"))], rows
+        ),
     )
 
 

@@ -37,6 +37,7 @@ import dataclasses
 from collections.abc import Collection, MutableMapping, Sequence
 
 from component.errors import NotAllowed, RoutingError, UnknownAddress
+from component.i18n import Text, _
 from component.logs import get_logger
 from component.routing.hooks import RoutingHooks
 from storage.models import (
@@ -99,22 +100,25 @@ class Actor:
         return state.assignee is None or state.assignee == self.jid or self.admin
 
 
-def _resolved_first(state: DeskState, what: str) -> None:
+def _resolved_first(state: DeskState, refusal: Text) -> None:
     if state.status is RESOLVED:
-        raise WrongState(f"This conversation is resolved; reopen it before you {what} it")
+        raise WrongState(refusal)
 
 
 def claim(actor: Actor, agent: str) -> DeskDecision:
     """``agent`` takes the conversation (``agent`` is the actor, unless the operator)."""
 
     def decide(state: DeskState) -> DeskChange | None:
-        _resolved_first(state, "claim")
+        _resolved_first(state, _("This conversation is resolved; reopen it before you claim it"))
         if state.assignee == agent:
             return None
         if state.assignee is not None and not actor.admin:
             raise NotYours(
-                f"Already claimed by {state.assignee}: ask them to transfer it to you "
-                "(a company admin can take it over)"
+                _(
+                    "Already claimed by {agent}: ask them to transfer it to you "
+                    "(a company admin can take it over)",
+                    agent=state.assignee,
+                )
             )
         return actor.change(DeskEventKind.CLAIM, OPEN, agent)
 
@@ -125,10 +129,13 @@ def transfer(actor: Actor, to: str | None) -> DeskDecision:
     """Give the conversation to ``to`` (an agent checked by the caller), None: everyone."""
 
     def decide(state: DeskState) -> DeskChange | None:
-        _resolved_first(state, "transfer")
+        _resolved_first(state, _("This conversation is resolved; reopen it before you transfer it"))
         if not actor.owns_or_may(state):
             raise NotYours(
-                f"Claimed by {state.assignee}: only they or a company admin can transfer it"
+                _(
+                    "Claimed by {agent}: only they or a company admin can transfer it",
+                    agent=state.assignee,
+                )
             )
         if state.assignee == to:
             return None
@@ -141,10 +148,13 @@ def transfer(actor: Actor, to: str | None) -> DeskDecision:
 def resolve(actor: Actor) -> DeskDecision:
     def decide(state: DeskState) -> DeskChange | None:
         if state.status is RESOLVED:
-            raise WrongState("This conversation is resolved already")
+            raise WrongState(_("This conversation is resolved already"))
         if not actor.owns_or_may(state):
             raise NotYours(
-                f"Claimed by {state.assignee}: only they or a company admin can resolve it"
+                _(
+                    "Claimed by {agent}: only they or a company admin can resolve it",
+                    agent=state.assignee,
+                )
             )
         return actor.change(DeskEventKind.RESOLVE, RESOLVED, state.assignee)
 
@@ -154,7 +164,7 @@ def resolve(actor: Actor) -> DeskDecision:
 def reopen(actor: Actor) -> DeskDecision:
     def decide(state: DeskState) -> DeskChange | None:
         if state.status is OPEN:
-            raise WrongState("This conversation is open already")
+            raise WrongState(_("This conversation is open already"))
         return actor.change(DeskEventKind.REOPEN, OPEN, state.assignee)
 
     return decide
@@ -163,24 +173,40 @@ def reopen(actor: Actor) -> DeskDecision:
 def check_agent(jid: str, agents: Collection[str], company_name: str) -> str:
     """``jid`` if it is one of the company's agents; else item-not-found."""
     if jid not in agents:
-        raise NotAnAgentOf(f"{jid} is not an agent of {company_name}")
+        raise NotAnAgentOf(
+            _("{agent} is not an agent of {company}", agent=jid, company=company_name)
+        )
     return jid
 
 
-def describe(before: DeskState, after: DeskState) -> str:
+def describe(before: DeskState, after: DeskState) -> Text:
     """One line for the requester: what the command did (or that nothing changed)."""
     if before == after:
         if after.assignee is None:
-            return "Nothing changed: the conversation is not claimed by anyone."
-        return f"Nothing changed: the conversation is claimed by {after.assignee} already."
+            return _("Nothing changed: the conversation is not claimed by anyone.")
+        return _(
+            "Nothing changed: the conversation is claimed by {agent} already.",
+            agent=after.assignee,
+        )
     if before.status is not after.status:
-        who = f", claimed by {after.assignee}" if after.assignee else ""
-        return f"The conversation is {after.status.value} now{who}."
+        if after.status is RESOLVED:
+            if after.assignee:
+                return _(
+                    "The conversation is resolved now, claimed by {agent}.", agent=after.assignee
+                )
+            return _("The conversation is resolved now.")
+        if after.assignee:
+            return _("The conversation is open now, claimed by {agent}.", agent=after.assignee)
+        return _("The conversation is open now.")
     if after.assignee is None:
-        return "The conversation goes to every online agent again."
+        return _("The conversation goes to every online agent again.")
     if before.assignee is None:
-        return f"The conversation is claimed by {after.assignee}."
-    return f"The conversation moved from {before.assignee} to {after.assignee}."
+        return _("The conversation is claimed by {agent}.", agent=after.assignee)
+    return _(
+        "The conversation moved from {before} to {after}.",
+        before=before.assignee,
+        after=after.assignee,
+    )
 
 
 class DeskHooks(RoutingHooks):

@@ -12,6 +12,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from component import hours
 from component.addressing import company_jid
+from component.i18n import _, translate
 from extensions.forms import Field, ResultForm
 from storage.models import Company
 
@@ -34,7 +35,7 @@ def vcard_temp(fn: str, nickname: str | None = None) -> Element:
     return out
 
 
-def company_vcard_temp(company: Company, domain: str) -> Element:
+def company_vcard_temp(company: Company, domain: str, lang: str | None = None) -> Element:
     """A company's vcard-temp: name, email, street and city, phone, web site,
     category, opening hours and time zone, address."""
     out = vcard_temp(company.name, company.name)
@@ -59,7 +60,7 @@ def company_vcard_temp(company: Company, domain: str) -> Element:
     if company.category:
         cats = SubElement(out, f"{{{NS_VCARD}}}CATEGORIES")
         _text(cats, "KEYWORD", company.category)
-    _text(out, "DESC", card_note(company))
+    _text(out, "DESC", card_note(company, lang))
     _text(out, "JABBERID", company_jid(company.slug, domain))
     return out
 
@@ -71,7 +72,7 @@ def _text(parent: Element, tag: str, text: str) -> None:
 # -- XEP-0292 -------------------------------------------------------------------
 
 
-def company_vcard4(company: Company, domain: str) -> Element:
+def company_vcard4(company: Company, domain: str, lang: str | None = None) -> Element:
     """A company's card in vCard4 XML (RFC 6350, RFC 6351), KIND ``org``."""
     card = Element(f"{{{NS_VCARD4}}}vcard")
     _prop(card, "fn", "text", company.name)
@@ -101,7 +102,7 @@ def company_vcard4(company: Company, domain: str) -> Element:
         _prop(card, "url", "uri", company.url)
     _prop(card, "impp", "uri", f"xmpp:{company_jid(company.slug, domain)}")
     _prop(card, "tz", "text", company.timezone)
-    _prop(card, "note", "text", card_note(company))
+    _prop(card, "note", "text", card_note(company, lang))
     return card
 
 
@@ -114,12 +115,13 @@ def service_vcard4(domain: str) -> Element:
     return card
 
 
-def card_note(company: Company) -> str:
-    """Opening hours and time zone, as the vCards' NOTE (vCard4) and DESC (vcard-temp)."""
-    lines = [f"Time zone: {company.timezone}"]
+def card_note(company: Company, lang: str | None = None) -> str:
+    """Opening hours and time zone, as the vCards' NOTE (vCard4) and DESC
+    (vcard-temp), in ``lang`` (the query's ``xml:lang``)."""
+    lines = [_("Time zone: {timezone}", timezone=company.timezone)]
     if company.hours:
-        lines.insert(0, f"Opening hours: {company.hours}")
-    return "\n".join(lines)
+        lines.insert(0, _("Opening hours: {hours}", hours=company.hours))
+    return "\n".join(translate(line, lang) for line in lines)
 
 
 def tel_uri(phone: str) -> str | None:
@@ -154,20 +156,20 @@ def company_info(company: Company, now: dt.datetime, first_response_s: float | N
     is_open, opens = hours.open_now(company.hours, company.timezone, now)
     fields = [Field.hidden("FORM_TYPE", NS_COMPANY_INFO)]
     if company.category:
-        fields.append(Field.text_single("category", "Category", default=company.category))
+        fields.append(Field.text_single("category", _("Category"), default=company.category))
     if company.city:
-        fields.append(Field.text_single("city", "City", default=company.city))
-    fields.append(Field.text_single("timezone", "Time zone", default=company.timezone))
+        fields.append(Field.text_single("city", _("City"), default=company.city))
+    fields.append(Field.text_single("timezone", _("Time zone"), default=company.timezone))
     if company.hours:
-        fields.append(Field.text_single("hours", "Opening hours", default=company.hours))
-    fields.append(Field.boolean("open-now", "Open now", default=is_open))
+        fields.append(Field.text_single("hours", _("Opening hours"), default=company.hours))
+    fields.append(Field.boolean("open-now", _("Open now"), default=is_open))
     if not is_open and opens is not None:
-        fields.append(Field.text_single("next-opening", "Opens at", default=xep0082(opens)))
+        fields.append(Field.text_single("next-opening", _("Opens at"), default=xep0082(opens)))
     if first_response_s is not None:
         fields.append(
             Field.text_single(
                 "first-response",
-                "Median first response (seconds)",
+                _("Median first response (seconds)"),
                 default=str(round(first_response_s)),
             )
         )

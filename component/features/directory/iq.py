@@ -55,6 +55,7 @@ from component.features.directory.cards import (
     vcard_temp,
 )
 from component.features.directory.response_times import ResponseTimes
+from component.i18n import _, stanza_lang, translate, translate_form
 from component.routing.commands import Target, resolve_target
 from component.routing.iq import agent_conversation, only_get
 from component.routing.rsm import NS_RSM
@@ -81,16 +82,16 @@ MAX_NAME_CHARS = 100
 #: The list options meaning "no filter" (chosen by default).
 ANY = "*"
 
-SEARCH_INSTRUCTIONS = (
+SEARCH_INSTRUCTIONS = _(
     "Find a company: type any part of its name, or choose a category or a city, "
     "or only those open now. Leave a field empty to leave it out."
 )
 RESULT_COLUMNS = (
-    Column("jid", "Address", "jid-single"),
-    Column("name", "Name"),
-    Column("category", "Category"),
-    Column("city", "City"),
-    Column("open-now", "Open now", "boolean"),
+    Column("jid", _("Address"), "jid-single"),
+    Column("name", _("Name")),
+    Column("category", _("Category")),
+    Column("city", _("City")),
+    Column("open-now", _("Open now"), "boolean"),
 )
 
 
@@ -143,12 +144,14 @@ class DirectoryIqHandlers:
             return (NS_VCARD, NS_VCARD4)
         return (NS_VCARD,)
 
-    async def forms(self, target: Target, company: Company | None) -> Sequence[Element]:
+    async def forms(
+        self, target: Target, company: Company | None, lang: str | None = None
+    ) -> Sequence[Element]:
         """XEP-0128: the extended information of a company's disco#info."""
         if target is not Target.COMPANY or company is None:
             return ()
         median = await self.response_times.median(company.id)
-        return (company_info(company, self._now(), median).element(),)
+        return (translate_form(company_info(company, self._now(), median), lang).element(),)
 
     # -- XEP-0055 -------------------------------------------------------------------
 
@@ -156,19 +159,20 @@ class DirectoryIqHandlers:
     async def search(self, iq: Iq) -> None:
         if iq["type"] not in ("get", "set"):
             return  # results and errors of IQs we never sent
-        target, _, _ = await resolve_target(self.directory, iq["to"])
+        target, _company, _token = await resolve_target(self.directory, iq["to"])
         if target is not Target.DOMAIN:
-            raise NotOffered(f"Search the directory at {self.domain}")
+            raise NotOffered(_("Search the directory at {domain}", domain=self.domain))
         query = iq.xml.find(f"{{{NS_SEARCH}}}query")
         assert query is not None  # the handler's matcher
+        lang = stanza_lang(iq.xml)
         if iq["type"] == "get":
-            out = search_form(await self._search.known_values())
+            out = search_form(await self._search.known_values(), lang)
         else:
             criteria = parse_search(query.find(f"{{{NS_DATA}}}x"))
             found, rsm = await self._search.paged(
                 criteria, query.find(f"{{{NS_RSM}}}set"), MAX_SEARCH_PAGE, self.domain
             )
-            out = search_results(found.hits, rsm, self.domain)
+            out = search_results(found.hits, rsm, self.domain, lang)
         reply = iq.reply(clear=True)
         reply.append(out)
         reply.send()
@@ -177,11 +181,11 @@ class DirectoryIqHandlers:
 
     @xmpp_errors
     async def vcard(self, iq: Iq) -> None:
-        _, company, token = await resolve_target(self.directory, iq["to"])
+        _kind, company, token = await resolve_target(self.directory, iq["to"])
         if company is None:
             out = vcard_temp(SERVICE_NAME)
         elif token is None:
-            out = company_vcard_temp(company, self.domain)
+            out = company_vcard_temp(company, self.domain, stanza_lang(iq.xml))
         else:
             conv = await agent_conversation(
                 self.directory, self.conversations, iq["from"].bare, company, token
@@ -219,33 +223,34 @@ class DirectoryIqHandlers:
         reply.send()
 
     async def _card(self, iq: Iq) -> Element:
-        target, company, _ = await resolve_target(self.directory, iq["to"])
+        target, company, _token = await resolve_target(self.directory, iq["to"])
         if target is Target.DOMAIN:
             return service_vcard4(self.domain)
         if target is Target.COMPANY and company is not None:
-            return company_vcard4(company, self.domain)
-        raise NotOffered("Conversation addresses have no vCard4; ask for vcard-temp")
+            return company_vcard4(company, self.domain, stanza_lang(iq.xml))
+        raise NotOffered(_("Conversation addresses have no vCard4; ask for vcard-temp"))
 
 
 # -- XEP-0055 forms -------------------------------------------------------------------
 
 
-def search_form(known: KnownValues) -> Element:
-    """The ``<query/>`` answering a search get: instructions and the data form."""
+def search_form(known: KnownValues, lang: str | None = None) -> Element:
+    """The ``<query/>`` answering a search get: instructions and the data form,
+    in ``lang`` (the query's ``xml:lang``)."""
     out = Element(f"{{{NS_SEARCH}}}query")
-    SubElement(out, f"{{{NS_SEARCH}}}instructions").text = SEARCH_INSTRUCTIONS
+    SubElement(out, f"{{{NS_SEARCH}}}instructions").text = translate(SEARCH_INSTRUCTIONS, lang)
     form = Form(
-        title="Find a company",
+        title=_("Find a company"),
         instructions=SEARCH_INSTRUCTIONS,
         fields=[
             Field.hidden("FORM_TYPE", NS_SEARCH),
-            Field.text_single("name", "Name", desc="Any part of the company's name"),
-            _choice("category", "Category", "Any category", known.categories),
-            _choice("city", "City", "Any city", known.cities),
-            Field.boolean("open-now", "Open now", default=False),
+            Field.text_single("name", _("Name"), desc=_("Any part of the company's name")),
+            _choice("category", _("Category"), _("Any category"), known.categories),
+            _choice("city", _("City"), _("Any city"), known.cities),
+            Field.boolean("open-now", _("Open now"), default=False),
         ],
     )
-    out.append(form.element())
+    out.append(translate_form(form, lang).element())
     return out
 
 
@@ -263,7 +268,7 @@ def parse_search(x: Element | None) -> SearchQuery:
     """
     if x is None:
         raise BadRequest(
-            "Submit the search form (XEP-0004 data form): an IQ get of jabber:iq:search returns it"
+            _("Submit the search form (a data form): an IQ get of jabber:iq:search returns it")
         )
     form = SubmittedForm.parse(x)
     if x.get("type", "submit") != "submit":
@@ -271,22 +276,24 @@ def parse_search(x: Element | None) -> SearchQuery:
     form_type = form.values("FORM_TYPE")
     if form_type and form_type != [NS_SEARCH]:
         raise PayloadError(f"This is not a {NS_SEARCH} form")
-    name = form.text("name", required=False, label="Name", max_chars=MAX_NAME_CHARS)
-    category = form.text("category", required=False, label="Category")
-    city = form.text("city", required=False, label="City")
+    name = form.text("name", required=False, label=_("Name"), max_chars=MAX_NAME_CHARS)
+    category = form.text("category", required=False, label=_("Category"))
+    city = form.text("city", required=False, label=_("City"))
     return SearchQuery(
         CompanySearch(
             name=name,
             category=None if category == ANY else category,
             city=None if city == ANY else city,
         ),
-        open_now=form.boolean("open-now", label="Open now"),
+        open_now=form.boolean("open-now", label=_("Open now")),
     )
 
 
-def search_results(hits: Sequence[Hit], rsm: Element | None, domain: str) -> Element:
-    """The ``<query/>`` answering a search set: one page of the table, and its
-    ``<set/>`` when there is one."""
+def search_results(
+    hits: Sequence[Hit], rsm: Element | None, domain: str, lang: str | None = None
+) -> Element:
+    """The ``<query/>`` answering a search set: one page of the table (its
+    columns labelled in ``lang``), and its ``<set/>`` when there is one."""
     rows = [
         {
             "jid": company_jid(hit.company.slug, domain),
@@ -300,7 +307,7 @@ def search_results(hits: Sequence[Hit], rsm: Element | None, domain: str) -> Ele
     out = Element(f"{{{NS_SEARCH}}}query")
     # XEP-0004 §3.4 (2.13.1): a table result has no top-level field, so no
     # FORM_TYPE field either, unlike the older example of XEP-0055 §3.
-    out.append(ResultForm(table=Table(RESULT_COLUMNS, rows)).element())
+    out.append(translate_form(ResultForm(table=Table(RESULT_COLUMNS, rows)), lang).element())
     if rsm is not None:
         out.append(rsm)
     return out

@@ -47,6 +47,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from component.addressing import company_jid, conversation_jid, parse_address
 from component.directory import Directory
 from component.errors import NotAnAgent, UnknownAddress, xmpp_errors
+from component.i18n import _
 from component.routing.outbox import Outbox, new_id
 from component.routing.wire import NS_CLIENT, NS_DELAY
 from extensions.xml import escape_attr, escape_text
@@ -221,7 +222,9 @@ class MamHandler:
         elif narrowed.reader is Reader.CUSTOMER and narrowed.conversation is None:
             # A customer who never wrote: an empty archive, where no stanza-id is.
             if after or before or filters.after_id or filters.before_id or filters.ids:
-                raise XMPPError("item-not-found", "No such message in this archive", etype="cancel")
+                raise XMPPError(
+                    "item-not-found", _("No such message in this archive"), etype="cancel"
+                )
             page = ArchivePage([], True, 0)
         else:
             try:
@@ -263,7 +266,7 @@ class MamHandler:
         address = parse_address(str(iq["to"]), self.domain)
         company = await self.directory.find(address.slug) if address and address.slug else None
         if address is None or address.slug is None or company is None:
-            raise UnknownAddress("No archive here")
+            raise UnknownAddress(_("No archive here"))
         slug, token = address.slug, address.token
         is_agent = self.directory.is_agent(company.id, requester)
         if token is None:
@@ -273,10 +276,10 @@ class MamHandler:
             conv = await self.conversations.find(company.id, requester)
             return Archive(Reader.CUSTOMER, company, jid, requester, conv)
         if not is_agent:
-            raise NotAnAgent("Only the company's agents may read this conversation")
+            raise NotAnAgent(_("Only the company's agents may read this conversation"))
         conv = await self.conversations.of_company(company.id, token)
         if conv is None:
-            raise UnknownAddress("No such conversation")
+            raise UnknownAddress(_("No such conversation"))
         jid = conversation_jid(slug, token, self.domain)
         return Archive(Reader.CONVERSATION, company, jid, requester, conv)
 
@@ -386,7 +389,7 @@ def _form(query: Element) -> Filters:
                 continue
             found = [v.text.strip() for v in field.findall(f"{{{NS_DATA}}}value") if v.text]
             values.setdefault(var, []).extend(v for v in found if v)
-    known = {"FORM_TYPE", *(var for var, _ in FIELDS)}
+    known = {"FORM_TYPE", *(var for var, _type in FIELDS)}
     unknown = set(values) - known
     if unknown:
         raise XMPPError(

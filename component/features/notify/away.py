@@ -3,7 +3,8 @@
 A customer who writes while the company is closed (its opening hours, in its
 own time zone) gets one chat message from the company saying when it opens,
 in the company's local time and in the customer's (asked of their client with
-XEP-0202 Entity Time; in UTC when the client does not say). One per
+XEP-0202 Entity Time; in UTC when the client does not say), in the language of
+the customer's message (its ``xml:lang``). One per
 conversation and closed period: a Redis key named after the next opening time,
 shared by every component process. Not while an agent is online: whoever is
 there answers, opening hours or not. The customer's message itself is
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from component.addressing import company_jid
 from component.errors import NotConnected
 from component.hours import open_now
+from component.i18n import _, moment, translate
 from component.logs import get_logger
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
@@ -75,23 +77,29 @@ class AwayReplies(RoutingHooks):
                 due.append((item, (item.conv.id, period), opens))
         if not due:
             return []
-        ttl = max(_ttl(now, opens) for _, _, opens in due)
+        ttl = max(_ttl(now, opens) for _item, _key, opens in due)
         try:
-            firsts = await self.limits.first_seen(Once.AWAY_REPLY, [key for _, key, _ in due], ttl)
+            firsts = await self.limits.first_seen(
+                Once.AWAY_REPLY, [key for _item, key, _opens in due], ttl
+            )
         except Unavailable as exc:
             log.warning("away.unavailable", error=str(exc))  # no away reply beats two
             return []
-        for (item, _, opens), first in zip(due, firsts, strict=True):
+        for (item, _key, opens), first in zip(due, firsts, strict=True):
             if first:
-                task = asyncio.create_task(self._reply(item.msg.sender, item.company, opens))
+                task = asyncio.create_task(
+                    self._reply(item.msg.sender, item.company, opens, item.msg.lang)
+                )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         return []
 
-    async def _reply(self, customer: str, company: Company, opens: dt.datetime | None) -> None:
+    async def _reply(
+        self, customer: str, company: Company, opens: dt.datetime | None, lang: str | None
+    ) -> None:
         company_address = company_jid(company.slug, self.domain)
         offset = await self.entity_time(customer, company_address) if opens is not None else None
-        text = away_text(company, opens, offset)
+        text = away_text(company, opens, offset, lang)
         try:
             self.outbox.send(
                 [render_chat(company_address, customer, new_id(), body=text, nick=company.name)]
@@ -102,24 +110,38 @@ class AwayReplies(RoutingHooks):
         log.info("away.sent", company=company.slug, customer_offset=str(offset))
 
 
-def away_text(company: Company, opens: dt.datetime | None, offset: dt.timedelta | None) -> str:
+def away_text(
+    company: Company,
+    opens: dt.datetime | None,
+    offset: dt.timedelta | None,
+    lang: str | None = None,
+) -> str:
     """The away message: the company's own (agent desk) if any, then when it opens,
-    in its time and the customer's."""
+    in its time and the customer's, in ``lang`` (an ``xml:lang``)."""
     own = f"{company.away_message.strip()}\n\n" if company.away_message else ""
     if opens is None:
-        return own + (
-            f"{company.name} is closed and has no opening hours published. Your message "
-            "was passed on; they will answer when they can."
+        return own + translate(
+            _(
+                "{company} is closed and has no opening hours published. Your message was "
+                "passed on; they will answer when they can.",
+                company=company.name,
+            ),
+            lang,
         )
-    local = f"{opens:%a %d %b %H:%M} ({company.timezone}, UTC{_offset(opens.utcoffset())})"
+    local = f"{moment(opens, lang)} ({company.timezone}, UTC{_offset(opens.utcoffset())})"
     if offset is not None:
-        theirs = opens.astimezone(dt.timezone(offset))
-        yours = f"{theirs:%a %d %b %H:%M} your time"
+        yours = _("{time} your time", time=moment(opens.astimezone(dt.timezone(offset)), lang))
     else:
-        yours = f"{opens.astimezone(dt.UTC):%a %d %b %H:%M} UTC"
-    return own + (
-        f"{company.name} is closed now and opens {local}, that is {yours}. Your message "
-        "was passed on; they will answer when they open."
+        yours = _("{time} UTC", time=moment(opens.astimezone(dt.UTC), lang))
+    return own + translate(
+        _(
+            "{company} is closed now and opens {local}, that is {yours}. Your message was "
+            "passed on; they will answer when they open.",
+            company=company.name,
+            local=local,
+            yours=yours,
+        ),
+        lang,
     )
 
 

@@ -52,6 +52,7 @@ from component.features.notify.email import (
 from component.features.notify.push import PushOutcome, PushSender
 from component.features.notify.tokens import Purpose, Tokens
 from component.hours import quiet_until
+from component.i18n import _
 from component.logs import get_logger
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
@@ -238,9 +239,13 @@ class Cascade(RoutingHooks):
         online = await self.presence.online_among(agents) if agents else set()
         minutes = max(1, round(self._reaction_window(company) / 60))
         note = (
-            f"Nobody at {company.name} has answered for {minutes} min."
+            _(
+                "Nobody at {company} has answered for {minutes} min.",
+                company=company.name,
+                minutes=minutes,
+            )
             if online
-            else f"No agent of {company.name} is online."
+            else _("No agent of {company} is online.", company=company.name)
         )
         label = display_name(conv)
         await self._email(

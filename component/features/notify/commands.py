@@ -7,6 +7,7 @@ address" (``confirm-email``) on the service domain, doing what the
 from __future__ import annotations
 
 from component.features.notify.preferences import Preferences
+from component.i18n import _, listing, n_
 from component.routing.commands import Command, Context, Done, Next, Step, Target
 from extensions.forms import Field, Form
 from extensions.submitted_form import SubmittedForm
@@ -15,7 +16,7 @@ from storage.models import Channel
 
 class NotificationSettings(Command):
     node = "notifications"
-    name = "Notification settings"
+    name = _("Notification settings")
     target = Target.DOMAIN
 
     def __init__(self, preferences: Preferences) -> None:
@@ -24,42 +25,56 @@ class NotificationSettings(Command):
     async def start(self, ctx: Context) -> Step:
         current = await self.preferences.get(ctx.requester.bare)
         contact = current.contact
-        status = (
-            f"Emails go to {contact.email}." if contact.email else "No confirmed email address yet."
-        )
+        status = [
+            _("Emails go to {email}.", email=contact.email)
+            if contact.email
+            else _("No confirmed email address yet.")
+        ]
         if contact.pending_email and contact.pending_email != contact.email:
-            status += f" {contact.pending_email} waits for its confirmation code."
+            status.append(
+                _("{email} waits for its confirmation code.", email=contact.pending_email)
+            )
         return Next(
             "settings",
             Form(
                 title=self.name,
-                instructions=(
-                    "When you are offline and a company writes to you, orgchat first "
-                    "notifies your devices (web push), then sends one email if the "
-                    f"message stays unread. {status} Push: {current.push_devices} "
-                    "device(s) registered."
+                instructions=listing(
+                    [
+                        _(
+                            "When you are offline and a company writes to you, orgchat first "
+                            "notifies your devices (web push), then sends one email if the "
+                            "message stays unread."
+                        ),
+                        *status,
+                        n_(
+                            "Push: {count} device registered.",
+                            "Push: {count} devices registered.",
+                            current.push_devices,
+                        ),
+                    ],
+                    " ",
                 ),
                 fields=[
                     Field.text_single(
                         "email",
-                        "Email address",
-                        desc="A new address gets a confirmation code",
+                        _("Email address"),
+                        desc=_("A new address gets a confirmation code"),
                         default=contact.email or None,
                     ),
-                    Field.boolean("email-on", "Emails", default=not contact.email_opt_out),
+                    Field.boolean("email-on", _("Emails"), default=not contact.email_opt_out),
                     Field.boolean(
-                        "push-on", "Push notifications", default=not contact.push_opt_out
+                        "push-on", _("Push notifications"), default=not contact.push_opt_out
                     ),
                     Field.text_single(
                         "quiet-hours",
-                        "Quiet hours",
-                        desc="No push and no email then, e.g. 22:00-07:00; empty: none",
+                        _("Quiet hours"),
+                        desc=_("No push and no email then, e.g. 22:00-07:00; empty: none"),
                         default=contact.quiet_hours,
                     ),
                     Field.text_single(
                         "timezone",
-                        "Your time zone",
-                        desc="e.g. Europe/Berlin",
+                        _("Your time zone"),
+                        desc=_("e.g. Europe/Berlin"),
                         default=contact.quiet_timezone or "UTC",
                     ),
                 ],
@@ -77,22 +92,26 @@ class NotificationSettings(Command):
         )
         await self.preferences.set_quiet_hours(
             address,
-            form.text("quiet-hours", required=False, max_chars=20, label="Quiet hours"),
-            form.text("timezone", required=False, max_chars=64, label="Your time zone"),
+            form.text("quiet-hours", required=False, max_chars=20, label=_("Quiet hours")),
+            form.text("timezone", required=False, max_chars=64, label=_("Your time zone")),
         )
-        email = form.text("email", required=False, max_chars=254, label="Email address")
+        email = form.text("email", required=False, max_chars=254, label=_("Email address"))
         if email and email.strip().lower() != (current.email or "").lower():
-            sent_to = await self.preferences.set_email(address, email)
+            sent_to = await self.preferences.set_email(address, email, ctx.lang)
             return Done(
-                note=f"Settings saved. A confirmation code was sent to {sent_to}: enter it "
-                "with the command “Confirm email address”."
+                note=_(
+                    "Settings saved. A confirmation code was sent to {email}: enter it with "
+                    "the command “{command}”.",
+                    email=sent_to,
+                    command=ConfirmEmail.name,
+                )
             )
-        return Done(note="Settings saved.")
+        return Done(note=_("Settings saved."))
 
 
 class ConfirmEmail(Command):
     node = "confirm-email"
-    name = "Confirm email address"
+    name = _("Confirm email address")
     target = Target.DOMAIN
 
     def __init__(self, preferences: Preferences) -> None:
@@ -103,14 +122,14 @@ class ConfirmEmail(Command):
             "code",
             Form(
                 title=self.name,
-                fields=[Field.text_single("code", "Code from the email", required=True)],
+                fields=[Field.text_single("code", _("Code from the email"), required=True)],
             ),
         )
 
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
-        code = form.text("code", label="Code from the email", max_chars=20)
+        code = form.text("code", label=_("Code from the email"), max_chars=20)
         email = await self.preferences.confirm_email(ctx.requester.bare, code)
-        return Done(note=f"Confirmed: notifications may now go to {email}.")
+        return Done(note=_("Confirmed: notifications may now go to {email}.", email=email))
 
 
 def notify_commands(preferences: Preferences) -> list[Command]:

@@ -39,6 +39,7 @@ from email.utils import format_datetime, getaddresses, parseaddr
 import aiosmtplib
 
 from component.config import SmtpSettings
+from component.i18n import Text, _, language, n_, translate
 from component.logs import get_logger
 from storage.models import Party
 
@@ -90,6 +91,12 @@ class Notification:
     #: the local part of the thread's message id (letters, digits, ``._+=-``).
     thread_key: str
     note: str | None = None  #: e.g. "No agent of Pizza Napoli is online."
+    #: The recipient's language (an ``xml:lang`` tag); None: English.
+    lang: str | None = None
+
+    def tr(self, text: str) -> str:
+        """``text`` in the recipient's language."""
+        return translate(text, self.lang)
 
 
 def _one_line(text: str, limit: int = _MAX_NAME) -> str:
@@ -109,62 +116,92 @@ def subject(n: Notification) -> str:
     if n.party is Party.COMPANY:
         who = _one_line(n.conversation_label)
         if count > 1:
-            return f"{count} new messages from {who} at {company}"
-        return f"New message from {who} at {company}"
+            return n.tr(
+                n_(
+                    "{count} new message from {customer} at {company}",
+                    "{count} new messages from {customer} at {company}",
+                    count,
+                    customer=who,
+                    company=company,
+                )
+            )
+        return n.tr(_("New message from {customer} at {company}", customer=who, company=company))
     if count > 1:
-        return f"{company} sent you {count} messages"
-    return f"{company} answered you"
+        return n.tr(
+            n_(
+                "{company} sent you {count} message",
+                "{company} sent you {count} messages",
+                count,
+                company=company,
+            )
+        )
+    return n.tr(_("{company} answered you", company=company))
 
 
-def _intro(n: Notification) -> str:
+def _intro(n: Notification) -> Text:
     label = _one_line(n.conversation_label)
     company = _one_line(n.company_name)
-    count = len(n.excerpts)
-    noun = "messages" if count > 1 else "a message"
+    several = len(n.excerpts) > 1
     if n.party is Party.COMPANY:
-        return f"{label} sent {noun} to {company} in the chat:"
-    return f"{company} sent you {noun} in the chat:"
-
-
-def _why(n: Notification) -> str:
-    if n.party is Party.COMPANY:
-        return (
-            f"You get this email because a customer's messages to {_one_line(n.company_name)} "
-            "were not read in the chat."
+        if several:
+            return _(
+                "{customer} sent messages to {company} in the chat:",
+                customer=label,
+                company=company,
+            )
+        return _(
+            "{customer} sent a message to {company} in the chat:", customer=label, company=company
         )
-    return (
-        f"You get this email because you did not see the messages of "
-        f"{_one_line(n.company_name)} in the chat."
+    if several:
+        return _("{company} sent you messages in the chat:", company=company)
+    return _("{company} sent you a message in the chat:", company=company)
+
+
+def _why(n: Notification) -> Text:
+    if n.party is Party.COMPANY:
+        return _(
+            "You get this email because a customer's messages to {company} were not read "
+            "in the chat.",
+            company=_one_line(n.company_name),
+        )
+    return _(
+        "You get this email because you did not see the messages of {company} in the chat.",
+        company=_one_line(n.company_name),
     )
 
 
-_REPLY_LINE = "Reply to this email to answer in the chat."
-_REPLY_HINT = "Only the text above the quoted message is posted; attachments are not."
+_REPLY_LINE = _("Reply to this email to answer in the chat.")
+_REPLY_HINT = _("Only the text above the quoted message is posted; attachments are not.")
+_NO_TEXT = _("(no text)")
+
+
+def _hello(n: Notification) -> str:
+    name = _one_line(n.recipient_name) if n.recipient_name else ""
+    return n.tr(_("Hello {name},", name=name) if name else _("Hello,"))
 
 
 def _plain(n: Notification) -> str:
     out: list[str] = []
-    name = _one_line(n.recipient_name) if n.recipient_name else ""
-    out.append(f"Hello {name}," if name else "Hello,")
+    out.append(_hello(n))
     out.append("")
-    out.append(_intro(n))
+    out.append(n.tr(_intro(n)))
     out.append("")
     if n.note:
-        out.append(_one_line(n.note, 300))
+        out.append(_one_line(n.tr(n.note), 300))
         out.append("")
     for excerpt in n.excerpts:
         out.append(f"{_one_line(excerpt.sender)}, {_when(excerpt.ts)}:")
         body = excerpt.body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
-        out.extend(body.split("\n") if body else ["(no text)"])
+        out.extend(body.split("\n") if body else [n.tr(_NO_TEXT)])
         out.append("")
-    out.append(_REPLY_LINE)
-    out.append(_REPLY_HINT)
-    out.append(f"Open the chat: {n.chat_link}")
+    out.append(n.tr(_REPLY_LINE))
+    out.append(n.tr(_REPLY_HINT))
+    out.append(n.tr(_("Open the chat: {link}", link=n.chat_link)))
     out.append("")
     out.append("-- ")
-    out.append(_why(n))
+    out.append(n.tr(_why(n)))
     if n.unsubscribe:
-        out.append(f"To stop these emails: mailto:{n.unsubscribe}")
+        out.append(n.tr(_("To stop these emails: {link}", link=f"mailto:{n.unsubscribe}")))
     return "\n".join(out) + "\n"
 
 
@@ -173,33 +210,37 @@ def _e(text: str) -> str:
 
 
 def _html(n: Notification, title: str) -> str:
-    name = _one_line(n.recipient_name) if n.recipient_name else ""
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{language(n.lang)}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title></head>",
         '<body style="font-family: -apple-system, Segoe UI, Roboto, Helvetica, Arial, '
         'sans-serif; font-size: 15px; line-height: 1.45; color: #222;">',
-        f"<p>{_e(f'Hello {name},' if name else 'Hello,')}</p>",
-        f"<p>{_e(_intro(n))}</p>",
+        f"<p>{_e(_hello(n))}</p>",
+        f"<p>{_e(n.tr(_intro(n)))}</p>",
     ]
     if n.note:
-        parts.append(f'<p style="color: #8a4b00;">{_e(_one_line(n.note, 300))}</p>')
+        parts.append(f'<p style="color: #8a4b00;">{_e(_one_line(n.tr(n.note), 300))}</p>')
     for excerpt in n.excerpts:
         body = excerpt.body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
-        shown = "<br>\n".join(_e(line) for line in body.split("\n")) if body else "<i>(no text)</i>"
+        shown = (
+            "<br>\n".join(_e(line) for line in body.split("\n"))
+            if body
+            else f"<i>{_e(n.tr(_NO_TEXT))}</i>"
+        )
         parts.append(
             '<div style="border-left: 3px solid #c9d3de; margin: 12px 0; padding: 2px 12px;">'
             f'<div style="color: #667; font-size: 13px;">{_e(_one_line(excerpt.sender))}'
             f" &middot; {_e(_when(excerpt.ts))}</div>"
             f"<div>{shown}</div></div>"
         )
-    parts.append(f"<p><strong>{_e(_REPLY_LINE)}</strong><br>{_e(_REPLY_HINT)}</p>")
-    parts.append(f'<p><a href="{_e(n.chat_link)}">Open the chat</a></p>')
-    footer = _e(_why(n))
+    parts.append(f"<p><strong>{_e(n.tr(_REPLY_LINE))}</strong><br>{_e(n.tr(_REPLY_HINT))}</p>")
+    parts.append(f'<p><a href="{_e(n.chat_link)}">{_e(n.tr(_("Open the chat")))}</a></p>')
+    footer = _e(n.tr(_why(n)))
     if n.unsubscribe:
-        footer += f' <a href="mailto:{_e(n.unsubscribe)}">Unsubscribe</a>'
+        unsubscribe = n.tr(_("Unsubscribe"))
+        footer += f' <a href="mailto:{_e(n.unsubscribe)}">{_e(unsubscribe)}</a>'
     parts.append(
         '<hr style="border: none; border-top: 1px solid #ddd;">'
         f'<p style="color: #777; font-size: 12px;">{footer}</p>'
@@ -300,7 +341,7 @@ class SmtpSender:
         sender = parseaddr(str(message.get("Sender") or message.get("From") or ""))[1]
         recipients = [
             addr
-            for _, addr in getaddresses(
+            for _name, addr in getaddresses(
                 [str(v) for key in ("To", "Cc", "Bcc") for v in message.get_all(key, [])]
             )
             if addr
@@ -309,7 +350,7 @@ class SmtpSender:
             raise PermanentFailure("the message has no sender or no recipient")
         s = self.settings
         try:
-            errors, _ = await aiosmtplib.send(
+            errors, _reply = await aiosmtplib.send(
                 message,
                 sender=sender,
                 recipients=recipients,

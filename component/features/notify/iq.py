@@ -18,6 +18,7 @@ from slixmpp.stanza import Iq
 
 from component.errors import NotImplementedPayload
 from component.features.notify.preferences import Preferences
+from component.i18n import _, stanza_lang
 from component.routing import domain_iq
 from extensions.notify import stanza as nt
 from storage.models import Channel
@@ -63,7 +64,7 @@ class NotifyIqHandlers:
             if change.quiet_hours is not None:
                 await self.preferences.set_quiet_hours(address, *change.quiet_hours)
             if change.email is not None:
-                await self.preferences.set_email(address, change.email)
+                await self.preferences.set_email(address, change.email, stanza_lang(iq.xml))
         return await self.view(address)
 
     async def confirm(self, iq: Iq, payload: Element) -> Element | None:
@@ -72,7 +73,7 @@ class NotifyIqHandlers:
 
     async def subscribe(self, iq: Iq, payload: Element) -> Element | None:
         if self.push_key is None:
-            raise NotImplementedPayload("Web push is not enabled on this service")
+            raise NotImplementedPayload(_("Web push is not enabled on this service"))
         sub = nt.parse_subscribe(payload)
         await self.preferences.add_push(iq["from"].bare, sub.endpoint, sub.p256dh, sub.auth)
         return None

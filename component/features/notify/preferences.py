@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from component.errors import BadRequest, NotAllowed, RateLimited, RoutingError
 from component.features.notify.email import PermanentFailure, SmtpSender, TemporaryFailure
 from component.hours import HoursError, check_quiet_hours, check_timezone
+from component.i18n import _, n_, translate
 from component.logs import get_logger
 from storage.models import Channel, Contact, Limit
 from storage.protocols import ContactStore, LimitStore
@@ -85,12 +86,13 @@ class Preferences:
         devices = await self.contacts.push_subscriptions(address)
         return Settings(contact, len(devices))
 
-    async def set_email(self, address: str, email: str) -> str:
-        """Send a confirmation code to ``email``; returns the normalised address."""
+    async def set_email(self, address: str, email: str, lang: str | None = None) -> str:
+        """Send a confirmation code to ``email``, written in ``lang`` (the
+        ``xml:lang`` of the request); returns the normalised address."""
         email = email.strip()
         if not EMAIL_RE.match(email):
-            raise BadRequest(f"Not an email address: {email!r}")
-        local, _, domain = email.rpartition("@")
+            raise BadRequest(_("Not an email address: {email}", email=repr(email)))
+        local, _at, domain = email.rpartition("@")
         email = f"{local}@{domain.lower()}"
         (mine,) = await self.limits.hit(
             Limit.CODES_REQUESTED, [address], CODES_PER_ACCOUNT, CODES_WINDOW_S
@@ -99,28 +101,35 @@ class Preferences:
             Limit.CODES_RECEIVED, [email.lower()], CODES_PER_ADDRESS, CODES_WINDOW_S
         )
         if not (mine and theirs):
-            raise RateLimited("Too many confirmation emails; try again tomorrow")
-        code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+            raise RateLimited(_("Too many confirmation emails; try again tomorrow"))
+        code = "".join(secrets.choice("0123456789") for _digit in range(CODE_DIGITS))
         await self.contacts.request_email(address, email, code_hash(address, code))
         message = EmailMessage(policy=SMTP)
         message["From"] = self.sender
         message["To"] = email
-        message["Subject"] = f"Your {self.service_name} confirmation code: {code}"
+        message["Subject"] = translate(
+            _("Your {service} confirmation code: {code}", service=self.service_name, code=code),
+            lang,
+        )
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip(">"))
         message["Auto-Submitted"] = "auto-generated"
-        message.set_content(
-            f"Someone (hopefully you) asked {self.service_name} to send notifications "
-            f"to this address.\n\nYour confirmation code: {code}\n\n"
-            'Enter it with the command "Confirm email address" in your chat app. If it '
-            "was not you, ignore this email: nothing will be sent here.\n"
+        body = _(
+            "Someone (hopefully you) asked {service} to send notifications to this "
+            "address.\n\nYour confirmation code: {code}\n\nEnter it with the command "
+            "“{command}” in your chat app. If it was not you, ignore this email: nothing "
+            "will be sent here.\n",
+            service=self.service_name,
+            code=code,
+            command=_("Confirm email address"),
         )
+        message.set_content(translate(body, lang))
         try:
             await self.smtp.send(message)
         except (TemporaryFailure, PermanentFailure) as exc:
             log.warning("preferences.code_not_sent", error=str(exc))
             raise MailUnavailable(
-                "The confirmation email could not be sent; try again later"
+                _("The confirmation email could not be sent; try again later")
             ) from exc
         log.info("preferences.code_sent")
         return email
@@ -130,10 +139,10 @@ class Preferences:
             Limit.EMAIL_CONFIRMATIONS, [address], CONFIRM_ATTEMPTS, CONFIRM_WINDOW_S
         )
         if not allowed:
-            raise RateLimited("Too many attempts; try again in an hour")
+            raise RateLimited(_("Too many attempts; try again in an hour"))
         confirmed = await self.contacts.confirm_email(address, code_hash(address, code.strip()))
         if confirmed is None:
-            raise NotAllowed("Wrong or outdated confirmation code")
+            raise NotAllowed(_("Wrong or outdated confirmation code"))
         log.info("preferences.email_confirmed")
         return confirmed
 
@@ -148,11 +157,11 @@ class Preferences:
         try:
             check_quiet_hours(spec)
         except HoursError as exc:
-            raise BadRequest(f"Quiet hours: {exc}") from None
+            raise BadRequest(_("Quiet hours: {error}", error=str(exc))) from None
         try:
             check_timezone(timezone or "UTC")
         except HoursError as exc:
-            raise BadRequest(f"Time zone: {exc}") from None
+            raise BadRequest(_("Time zone: {error}", error=str(exc))) from None
         await self.contacts.set_quiet_hours(address, spec.strip(), timezone or "UTC")
 
     async def add_push(self, address: str, endpoint: str, p256dh: str, auth: str) -> int:
@@ -171,7 +180,11 @@ class Preferences:
         known = await self.contacts.push_subscriptions(address)
         if len(known) >= MAX_PUSH_DEVICES and endpoint not in {s.endpoint for s in known}:
             raise RateLimited(
-                f"At most {MAX_PUSH_DEVICES} devices receive notifications; remove one first"
+                n_(
+                    "At most {count} device receives notifications; remove one first",
+                    "At most {count} devices receive notifications; remove one first",
+                    MAX_PUSH_DEVICES,
+                )
             )
         return await self.contacts.add_push(address, endpoint, p256dh, auth)
 

@@ -21,12 +21,14 @@ from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
 from component.errors import BadRequest, NotAnAgent, UnknownAddress
-from component.features.requests.service import RequestService
+from component.features.requests.service import REFUSALS, STATES, RequestService
+from component.i18n import Text, _, n_
 from component.routing.commands import Command, Context, Done, Next, Step, Target
 from component.routing.router import MessageRouter
 from extensions.forms import Column, Field, Form, Option, ResultForm, Table
 from extensions.request.create import Create, Search
 from extensions.request.offers import (
+    AVAILABILITY_TEXT,
     decline_element,
     decline_text,
     offer_element,
@@ -55,11 +57,21 @@ RECENT = 20
 #: need a value, and an empty one crashes some clients (Profanity).
 ANY = "*"
 NONE = "none"
+#: What the target statuses (wire codes) say to people.
+STATUSES: dict[str, Text] = {
+    "sent": _("sent"),
+    "delivered": _("delivered"),
+    "seen": _("seen"),
+    "answered": _("answered"),
+    "declined": _("declined"),
+    "expired": _("expired"),
+    "refused": _("not sent"),
+}
 
 
 class Ask(Command):
     node = "ask"
-    name = "Ask several companies"
+    name = _("Ask several companies")
     target = Target.DOMAIN
 
     def __init__(self, service: RequestService) -> None:
@@ -68,42 +80,48 @@ class Ask(Command):
     async def start(self, ctx: Context) -> Step:
         everyone = await self.service.search(Search(None, None, None, None), MAX_LISTED)
         if not everyone:
-            return Done(note="No company takes requests yet.", note_type="warn")
+            return Done(note=_("No company takes requests yet."), note_type="warn")
         most = self.service.settings.max_companies
         return Next(
             "write",
             Form(
                 title=self.name,
-                instructions=(
-                    f"Choose up to {most} companies, or a category and a city (the first "
+                instructions=n_(
+                    "Choose up to {count} company, or a category and a city (the first "
                     "matching companies are asked), then write your question. Every "
-                    "company answers you in its own chat."
+                    "company answers you in its own chat.",
+                    "Choose up to {count} companies, or a category and a city (the first "
+                    "matching companies are asked), then write your question. Every "
+                    "company answers you in its own chat.",
+                    most,
                 ),
                 fields=[
                     Field.list_multi(
                         "companies",
-                        "Companies",
+                        _("Companies"),
                         _company_options(everyone, self.service.domain),
                     ),
                     Field.list_single(
                         "category",
-                        "Category",
-                        [Option(ANY, "Any"), *await self.service.categories()],
+                        _("Category"),
+                        [Option(ANY, _("Any category")), *await self.service.categories()],
                     ),
                     Field.list_single(
                         "city",
-                        "City",
-                        [Option(ANY, "Any"), *await self.service.cities()],
+                        _("City"),
+                        [Option(ANY, _("Any city")), *await self.service.cities()],
                     ),
-                    Field.text_single("text", "Name contains"),
+                    Field.text_single("text", _("Name contains")),
                     Field.text_single(
-                        "max", f"How many companies (1-{most})", default=str(min(5, most))
+                        "max",
+                        _("How many companies (1-{most})", most=most),
+                        default=str(min(5, most)),
                     ),
-                    Field.text_single("subject", "Subject", required=True),
-                    Field.text_multi("body", "Your question", required=True),
+                    Field.text_single("subject", _("Subject"), required=True),
+                    Field.text_multi("body", _("Your question"), required=True),
                     Field.boolean(
                         "include-closed",
-                        "Also ask companies that are closed now",
+                        _("Also ask companies that are closed now"),
                         default=False,
                     ),
                 ],
@@ -114,121 +132,142 @@ class Ask(Command):
         # The choices offered: the companies listed when the form was made.
         offered = await self.service.search(Search(None, None, None, None), MAX_LISTED)
         listed = [f"{c.slug}@{self.service.domain}" for c in offered]
-        companies = tuple(form.choices("companies", listed, required=False, label="Companies"))
-        category = _unless_any(form.text("category", required=False, label="Category"))
-        city = _unless_any(form.text("city", required=False, label="City"))
-        text = form.text("text", required=False, label="Name contains")
+        companies = tuple(form.choices("companies", listed, required=False, label=_("Companies")))
+        category = _unless_any(form.text("category", required=False, label=_("Category")))
+        city = _unless_any(form.text("city", required=False, label=_("City")))
+        text = form.text("text", required=False, label=_("Name contains"))
         search = None
         if not companies:
             if not (category or city or text):
-                raise BadRequest("Choose companies, or a category, a city or a name")
+                raise BadRequest(_("Choose companies, or a category, a city or a name"))
             most = self.service.settings.max_companies
-            count = form.integer("max", required=False, minimum=1, maximum=most, label="How many")
+            count = form.integer(
+                "max", required=False, minimum=1, maximum=most, label=_("How many")
+            )
             search = Search(category, city, text, count)
         ask = Create(
-            subject=form.text("subject", label="Subject", max_chars=MAX_SUBJECT),
-            body=form.multiline("body", label="Your question"),
+            subject=form.text("subject", label=_("Subject"), max_chars=MAX_SUBJECT),
+            body=form.multiline("body", label=_("Your question")),
             companies=companies,
             search=search,
             form=None,
             include_closed=form.boolean("include-closed"),
         )
-        view = await self.service.create(ctx.requester.bare, ask)
+        view = await self.service.create(ctx.requester.bare, ask, lang=ctx.lang)
         sent = sum(1 for t in view.targets if t.status != "refused")
-        noun = "company" if sent == 1 else "companies"
-        note = f"Sent to {sent} {noun}; the answers arrive as chats."
+        note = n_(
+            "Sent to {count} company; the answers arrive as chats.",
+            "Sent to {count} companies; the answers arrive as chats.",
+            sent,
+        )
         if view.duplicate:
-            note = "You sent this already; nothing was sent again."
+            note = _("You sent this already; nothing was sent again.")
         return Done(note=note, form=_result(view))
 
 
 class MyRequests(Command):
     node = "requests"
-    name = "My requests"
+    name = _("My requests")
     target = Target.DOMAIN
 
     def __init__(self, service: RequestService) -> None:
         self.service = service
 
     async def start(self, ctx: Context) -> Step:
-        views, _, count = await self.service.list_requests(
+        views, _last, count = await self.service.list_requests(
             ctx.requester.bare, ListQuery(None, RECENT, None, None)
         )
         if not views:
-            return Done(note="You have no requests yet. Try “Ask several companies”.")
+            return Done(note=_("You have no requests yet. Try “Ask several companies”."))
         rows = [
             {
                 "request": v.id,
                 "subject": v.subject,
-                "state": v.state,
+                "state": STATES.get(v.state, v.state),
                 "company": t.name or t.jid,
-                "status": t.status,
+                "status": STATUSES.get(t.status, t.status),
             }
             for v in views
             for t in v.targets
         ]
         columns = [
-            Column("subject", "Subject"),
-            Column("state", "Request"),
-            Column("company", "Company"),
-            Column("status", "Status"),
-            Column("request", "Id"),
+            Column("subject", _("Subject")),
+            Column("state", _("Request")),
+            Column("company", _("Company")),
+            Column("status", _("Status")),
+            Column("request", _("Id")),
         ]
-        title = f"My requests ({len(views)} of {count})" if count > len(views) else "My requests"
+        title = (
+            _("My requests ({shown} of {count})", shown=len(views), count=count)
+            if count > len(views)
+            else self.name
+        )
         return Done(form=ResultForm(title=title, table=Table(columns, rows)))
 
 
 class CloseRequest(Command):
     node = "close-request"
-    name = "Close a request"
+    name = _("Close a request")
     target = Target.DOMAIN
 
     def __init__(self, service: RequestService) -> None:
         self.service = service
 
     async def start(self, ctx: Context) -> Step:
-        views, _, _ = await self.service.list_requests(
+        views, _last, _count = await self.service.list_requests(
             ctx.requester.bare, ListQuery("open", RECENT, None, None)
         )
         if not views:
-            return Done(note="You have no open requests.")
+            return Done(note=_("You have no open requests."))
         options = [Option(v.id, f"{v.subject} ({v.created:%Y-%m-%d %H:%M} UTC)") for v in views]
         return Next(
             "pick",
             Form(
                 title=self.name,
-                fields=[Field.list_single("request", "Request", options, required=True)],
+                fields=[Field.list_single("request", _("Request"), options, required=True)],
             ),
             actions=("next",),
         )
 
     async def submit(self, ctx: Context, stage: str, form: SubmittedForm) -> Step:
-        public_id = form.text("request", label="Request")
+        public_id = form.text("request", label=_("Request"))
         if not is_request_id(public_id):
-            raise BadRequest("Request: not a request id")
+            raise BadRequest(_("Request: not a request id"))
         view = await self.service.get(ctx.requester.bare, public_id)
         if stage == "pick":
-            options = [Option(NONE, "None: just close it")] + [
-                Option(t.jid, f"{t.name or t.jid}: {t.status}") for t in view.targets
+            options = [Option(NONE, _("None: just close it"))] + [
+                Option(
+                    t.jid,
+                    _(
+                        "{company}: {status}",
+                        company=t.name or t.jid,
+                        status=STATUSES.get(t.status, t.status),
+                    ),
+                )
+                for t in view.targets
             ]
             return Next(
                 "accept",
                 Form(
-                    title=f"Close “{view.subject}”",
-                    instructions="The companies are told, politely. You can accept one offer.",
+                    title=_("Close “{subject}”", subject=view.subject),
+                    instructions=_("The companies are told, politely. You can accept one offer."),
                     fields=[
                         Field.hidden("request", view.id),
-                        Field.list_single("accept", "Accept the offer of", options, default=NONE),
+                        Field.list_single(
+                            "accept", _("Accept the offer of"), options, default=NONE
+                        ),
                     ],
                 ),
             )
         accepted = form.choice(
-            "accept", [NONE, *(t.jid for t in view.targets)], required=False, label="Accept"
+            "accept", [NONE, *(t.jid for t in view.targets)], required=False, label=_("Accept")
         )
         closed = await self.service.close(
-            ctx.requester.bare, Close(view.id, None if accepted in (None, NONE) else accepted)
+            ctx.requester.bare,
+            Close(view.id, None if accepted in (None, NONE) else accepted),
+            ctx.lang,
         )
-        return Done(note="Request closed; the companies were told.", form=_result(closed))
+        return Done(note=_("Request closed; the companies were told."), form=_result(closed))
 
 
 class _Answer(Command):
@@ -250,15 +289,15 @@ class _Answer(Command):
 
     async def _open_request(self, ctx: Context) -> str:
         if ctx.company is None or ctx.token is None:
-            raise UnknownAddress("No such conversation")
+            raise UnknownAddress(_("No such conversation"))
         if not self.allowed(ctx):
-            raise NotAnAgent("Only the company's agents may answer here")
+            raise NotAnAgent(_("Only the company's agents may answer here"))
         conv = await self.conversations.of_company(ctx.company.id, ctx.token)
         if conv is None:
-            raise UnknownAddress("No such conversation")
+            raise UnknownAddress(_("No such conversation"))
         public_id = await self.service.open_request(conv.id)
         if public_id is None:
-            raise UnknownAddress("This conversation has no open request")
+            raise UnknownAddress(_("This conversation has no open request"))
         return public_id
 
     async def _post(self, ctx: Context, body: str | None, answer: Element) -> None:
@@ -275,7 +314,7 @@ class _Answer(Command):
 
 class MakeOffer(_Answer):
     node = "offer"
-    name = "Make an offer"
+    name = _("Make an offer")
 
     async def start(self, ctx: Context) -> Step:
         await self._open_request(ctx)
@@ -283,21 +322,24 @@ class MakeOffer(_Answer):
             "offer",
             Form(
                 title=self.name,
-                instructions="The customer sees your offer next to the other answers.",
+                instructions=_("The customer sees your offer next to the other answers."),
                 fields=[
-                    Field.text_single("price", "Price", required=True, desc="e.g. 320.00"),
+                    Field.text_single("price", _("Price"), required=True, desc=_("e.g. 320.00")),
                     Field.text_single(
-                        "currency", "Currency", required=True, desc="ISO 4217 code, e.g. EUR"
+                        "currency",
+                        _("Currency"),
+                        required=True,
+                        desc=_("ISO 4217 code, e.g. EUR"),
                     ),
                     Field.list_single(
                         "availability",
-                        "Availability",
-                        [Option(a, a.replace("-", " ")) for a in AVAILABILITY],
+                        _("Availability"),
+                        [Option(a, _(AVAILABILITY_TEXT[a])) for a in AVAILABILITY],
                         required=True,
                         default="in-stock",
                     ),
-                    Field.text_single("valid-until", "Valid until", desc="YYYY-MM-DD"),
-                    Field.text_multi("message", "Message to the customer"),
+                    Field.text_single("valid-until", _("Valid until"), desc=_("YYYY-MM-DD")),
+                    Field.text_multi("message", _("Message to the customer")),
                 ],
             ),
         )
@@ -311,12 +353,12 @@ class MakeOffer(_Answer):
         )
         offer = offer_from_form(Form(fields, form_type=FORM_OFFER))
         await self._post(ctx, form.multiline("message", required=False), offer_element(offer))
-        return Done(note=f"Sent to the customer: {offer_text(offer)}")
+        return Done(note=_("Sent to the customer: {answer}", answer=offer_text(offer)))
 
 
 class DeclineRequest(_Answer):
     node = "decline"
-    name = "Decline the request"
+    name = _("Decline the request")
 
     async def start(self, ctx: Context) -> Step:
         await self._open_request(ctx)
@@ -325,8 +367,8 @@ class DeclineRequest(_Answer):
             Form(
                 title=self.name,
                 fields=[
-                    Field.text_single("reason", "Reason", desc="e.g. Out of stock"),
-                    Field.text_multi("message", "Message to the customer"),
+                    Field.text_single("reason", _("Reason"), desc=_("e.g. Out of stock")),
+                    Field.text_multi("message", _("Message to the customer")),
                 ],
             ),
         )
@@ -336,7 +378,7 @@ class DeclineRequest(_Answer):
         reason = form.text("reason", required=False, max_chars=MAX_REASON)
         answer = decline_element(reason or None)
         await self._post(ctx, form.multiline("message", required=False), answer)
-        return Done(note=f"Sent to the customer: {decline_text(reason)}")
+        return Done(note=_("Sent to the customer: {answer}", answer=decline_text(reason)))
 
 
 def request_commands(
@@ -376,12 +418,16 @@ def _result(view: RequestView) -> ResultForm:
     rows = [
         {
             "company": t.name or t.jid,
-            "status": t.status if t.reason is None else f"not sent: {t.reason}",
+            "status": STATUSES.get(t.status, t.status)
+            if t.reason is None
+            else _("Not sent: {reason}", reason=REFUSALS.get(t.reason, t.reason)),
         }
         for t in view.targets
     ]
     return ResultForm(
         title=view.subject,
-        instructions=f"Request {view.id}: {view.state}",
-        table=Table([Column("company", "Company"), Column("status", "Status")], rows),
+        instructions=_(
+            "Request {id}: {state}", id=view.id, state=STATES.get(view.state, view.state)
+        ),
+        table=Table([Column("company", _("Company")), Column("status", _("Status"))], rows),
     )

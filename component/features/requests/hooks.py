@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from component.addressing import company_jid
 from component.directory import Directory
 from component.errors import BadRequest
+from component.i18n import writer
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from component.routing.outbox import new_id
@@ -93,11 +94,11 @@ class RequestHooks(RoutingHooks):
         if answer is None:
             return
         if answer.offer is not None:
-            terms = offers.offer_text(answer.offer)
+            terms = offers.offer_text(answer.offer, writer(item.msg.lang))
             body = item.msg.body
             item.msg.body = terms if body is None else f"{body}\n\n{terms}"
         elif item.msg.body is None:
-            item.msg.body = offers.decline_text(answer.reason)
+            item.msg.body = offers.decline_text(answer.reason, writer(item.msg.lang))
 
     async def before_store(self, batch: Sequence[Item]) -> None:
         """Mark every agent message of a conversation with an open request as part of it."""

@@ -21,6 +21,7 @@ from xml.etree.ElementTree import Element
 from slixmpp.stanza import Iq
 
 from component.features.requests.service import RequestService
+from component.i18n import stanza_lang
 from component.routing import domain_iq
 from extensions.request.create import parse_create
 from extensions.request.queries import parse_close, parse_get, parse_list
@@ -46,11 +47,15 @@ class RequestIqHandlers:
 
     async def create(self, iq: Iq, payload: Element) -> Element:
         ask = parse_create(payload)
-        return request_element(await self.service.create(iq["from"].bare, ask))
+        return request_element(
+            await self.service.create(iq["from"].bare, ask, lang=stanza_lang(iq.xml))
+        )
 
     async def close(self, iq: Iq, payload: Element) -> Element:
         close = parse_close(payload)
-        return request_element(await self.service.close(iq["from"].bare, close))
+        return request_element(
+            await self.service.close(iq["from"].bare, close, stanza_lang(iq.xml))
+        )
 
     async def get(self, iq: Iq, payload: Element) -> Element:
         public_id = parse_get(payload)

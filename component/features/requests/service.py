@@ -44,6 +44,7 @@ from component.errors import (
 )
 from component.features.requests.hooks import status_messages
 from component.hours import open_now
+from component.i18n import Text, _, listing, n_, writer
 from component.logs import get_logger
 from component.routing.outbox import Outbox, new_id
 from component.routing.router import MessageRouter
@@ -115,22 +116,34 @@ class RequestService:
 
     # -- the customer's operations --------------------------------------------
 
-    async def create(self, customer: str, ask: Create, nick: str | None = None) -> RequestView:
-        """Send one request to several companies; raises RoutingError subclasses."""
+    async def create(
+        self, customer: str, ask: Create, nick: str | None = None, lang: str | None = None
+    ) -> RequestView:
+        """Send one request to several companies; raises RoutingError subclasses.
+
+        The texts around the question are in the customer's language ``lang``
+        (an ``xml:lang``), the question's own: the companies have none recorded.
+        """
         if len(ask.body) > self.max_body_chars:
-            raise BodyTooLong(f"Request text longer than {self.max_body_chars} characters")
+            raise BodyTooLong(
+                n_(
+                    "Request text longer than {count} character",
+                    "Request text longer than {count} characters",
+                    self.max_body_chars,
+                )
+            )
         most = self.settings.max_companies
         if ask.companies:
             if len(ask.companies) > most:
-                raise TooManyRecipients(f"At most {most} companies per request")
+                raise TooManyRecipients(_too_many(most))
             candidates = [await self._named(jid) for jid in ask.companies]
         else:
             assert ask.search is not None
             if ask.search.max is not None and ask.search.max > most:
-                raise TooManyRecipients(f"At most {most} companies per request")
+                raise TooManyRecipients(_too_many(most))
             found = await self.search(ask.search, ask.search.max or most)
             if not found:
-                raise UnknownAddress("No company matches this search")
+                raise UnknownAddress(_("No company matches this search"))
             candidates = [Candidate(company_jid(c.slug, self.domain), c) for c in found]
         now = self.now()
         for cand in candidates:
@@ -143,7 +156,7 @@ class RequestService:
             Limit.CUSTOMER_REQUESTS, [customer], self.settings.rate, self.settings.rate_window
         )
         if not allowed:
-            raise RateLimited("Too many requests to several companies; try again later")
+            raise RateLimited(_("Too many requests to several companies; try again later"))
         await self._check_intake([c for c in candidates if c.refused is None])
         sendable = [c for c in candidates if c.refused is None]
         if not sendable:
@@ -164,8 +177,8 @@ class RequestService:
                 created_at=now,
                 expires_at=expires,
                 company_ids=ids,
-                stanza_ids=tuple(new_id() for _ in ids),
-                message_body=fanout_text(ask.subject, ask.body, ask.form),
+                stanza_ids=tuple(new_id() for _id in ids),
+                message_body=fanout_text(ask.subject, ask.body, ask.form, writer(lang)),
                 message_payload=fanout_payload(public_id, ask.subject, expires, ask.form),
             ),
             self.settings.duplicate_window,
@@ -195,25 +208,28 @@ class RequestService:
                 limit=query.max,
             )
         except NotFound:
-            raise UnknownAddress("Unknown result set position") from None
+            raise UnknownAddress(_("Unknown result set position")) from None
         return [await self.view(r) for r in page.requests], page.first_index, page.count
 
-    async def close(self, customer: str, close: Close) -> RequestView:
-        """Close an open request, optionally accepting one company's offer."""
+    async def close(self, customer: str, close: Close, lang: str | None = None) -> RequestView:
+        """Close an open request, optionally accepting one company's offer; the
+        companies are told in the customer's language ``lang``, as the request was."""
         request = await self._own(customer, close.request)
         accepted: int | None = None
         if close.accept is not None:
             company = await self._company_of(close.accept)
             if company is None or company.id not in {t.company_id for t in request.targets}:
-                raise UnknownAddress("That company is not part of this request")
+                raise UnknownAddress(_("That company is not part of this request"))
             accepted = company.id
         if request.state is not RequestState.OPEN:
-            raise NotAllowed(f"This request is already {request.state}")
+            raise NotAllowed(
+                _("This request is already {state}", state=STATES[request.state.value])
+            )
         notices = [
             Notice(
                 company_id=t.company_id,
                 stanza_id=new_id(),
-                body=closed_text(t.company_id == accepted, accepted is not None),
+                body=closed_text(t.company_id == accepted, accepted is not None, writer(lang)),
                 payload=closed_payload(request.public_id, t.company_id == accepted),
             )
             for t in request.targets
@@ -224,9 +240,9 @@ class RequestService:
                 request.public_id, customer, accepted, notices
             )
         except NotFound:
-            raise UnknownAddress("No such request") from None
+            raise UnknownAddress(_("No such request")) from None
         except Conflict:
-            raise NotAllowed("This request is no longer open") from None
+            raise NotAllowed(_("This request is no longer open")) from None
         log.info("request.closed", request=request.public_id, accepted=accepted is not None)
         if delivery is not None:
             await self.router.deliveries.deliver(delivery)
@@ -300,7 +316,7 @@ class RequestService:
         request = await self.store.get(public_id)
         if request is None or request.customer_jid != customer:
             # Someone else's request does not exist, as far as this customer knows.
-            raise UnknownAddress("No such request")
+            raise UnknownAddress(_("No such request"))
         return request
 
     # -- views -------------------------------------------------------------------
@@ -400,17 +416,33 @@ def _dedup_key(subject: str, body: str, form: str | None, company_ids: Sequence[
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def _refusals_text(candidates: Sequence[Candidate]) -> str:
-    reasons = {
-        "unknown": "no such company",
-        "closed": "closed now",
-        "opted-out": "does not take requests",
-        "over-limit": "receives too many requests right now",
-    }
+#: Why a company was not sent a request (``Candidate.refused``), as people say it.
+REFUSALS: dict[str, Text] = {
+    "unknown": _("no such company"),
+    "closed": _("closed now"),
+    "opted-out": _("does not take requests"),
+    "over-limit": _("receives too many requests right now"),
+}
+#: A request's state (wire code, ``RequestState``'s value), as people say it.
+STATES: dict[str, Text] = {"open": _("open"), "closed": _("closed"), "expired": _("expired")}
+
+
+def _too_many(most: int) -> Text:
+    return n_("At most {count} company per request", "At most {count} companies per request", most)
+
+
+def _refusals_text(candidates: Sequence[Candidate]) -> Text:
     listed = []
     for cand in candidates:
-        reason = reasons.get(cand.refused or "", cand.refused or "")
+        reason: str = REFUSALS.get(cand.refused or "", cand.refused or "")
         if cand.refused == "closed" and cand.opens is not None:
-            reason += f", opens {cand.opens.strftime('%a %H:%M')} local time"
-        listed.append(f"{cand.jid} ({reason})")
-    return "None of the companies can take this request: " + "; ".join(listed)
+            reason = _(
+                "{reason}, opens {time} local time",
+                reason=reason,
+                time=cand.opens.strftime("%a %H:%M"),
+            )
+        listed.append(_("{company} ({reason})", company=cand.jid, reason=reason))
+    return _(
+        "None of the companies can take this request: {refusals}",
+        refusals=listing(listed),
+    )
