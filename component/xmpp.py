@@ -22,14 +22,11 @@ would close the stream): it is dropped and logged instead.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import random
-import re
 from collections.abc import Awaitable, Callable
 from xml.etree.ElementTree import Element
 
 from slixmpp.componentxmpp import ComponentXMPP
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.xmlstream import NotConnectedError
 
 from component.config import ComponentSettings
@@ -40,8 +37,6 @@ from extensions.xml import escape_attr
 
 log = get_logger(__name__)
 
-NS_TIME = "urn:xmpp:time"
-_TZO = re.compile(r"^([+-])(\d{2}):(\d{2})$|^Z$")
 
 #: Deepest nesting below a stanza's root that is handled; orgchat's own payloads
 #: go 5 levels deep (iq > command > x > field > value).
@@ -136,22 +131,6 @@ class ComponentStream(ComponentXMPP):
         except NotConnectedError:
             raise NotConnected() from None
 
-    async def entity_time(self, jid: str, frm: str, wait_s: float = 3.0) -> dt.timedelta | None:
-        """The UTC offset of a user's client (XEP-0202 Entity Time), or None.
-
-        None when the client does not answer in time, does not support it, or
-        the answer reached another component process (ejabberd spreads IQ
-        results across them).
-        """
-        iq = self.Iq(stype="get", sto=jid, sfrom=frm)
-        iq.append(Element(f"{{{NS_TIME}}}time"))
-        try:
-            result = await iq.send(timeout=wait_s)
-        except (IqError, IqTimeout, NotConnectedError):
-            return None
-        tzo = result.xml.findtext(f"{{{NS_TIME}}}time/{{{NS_TIME}}}tzo")
-        return parse_tzo(tzo)
-
     # -- connection supervision ----------------------------------------------
 
     def start(self) -> None:
@@ -208,20 +187,6 @@ class ComponentStream(ComponentXMPP):
 def _domain(jid: str) -> str:
     bare = jid.partition("/")[0]
     return bare.rpartition("@")[2]
-
-
-def parse_tzo(text: str | None) -> dt.timedelta | None:
-    """XEP-0082 time zone offset (``+07:00``, ``-03:30``, ``Z``)."""
-    match = _TZO.match((text or "").strip())
-    if match is None:
-        return None
-    if match.group(0) == "Z":
-        return dt.timedelta(0)
-    sign = -1 if match.group(1) == "-" else 1
-    hours, minutes = int(match.group(2)), int(match.group(3))
-    if hours > 14 or minutes > 59:
-        return None
-    return sign * dt.timedelta(hours=hours, minutes=minutes)
 
 
 def too_deep(xml: Element, limit: int) -> bool:

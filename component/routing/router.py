@@ -46,6 +46,7 @@ from component.errors import (
     UnknownAddress,
     condition_for,
 )
+from component.i18n import _, translate
 from component.logs import get_logger
 from component.routing.conversation_cache import ConversationCache
 from component.routing.delivery import Deliveries
@@ -79,13 +80,6 @@ Recipients = tuple[dict[int, list[str]], list[int], list[Item]]
 
 #: How long an agent's receipt or marker is remembered to forward it only once.
 MARKER_DEDUP_TTL_S = 86_400
-
-HELP_TEXT = (
-    "This is {domain}, the business messenger. To write to a company, open a chat "
-    "with its address, for example company-name@{domain}. To find one, use your "
-    "app's search or service discovery on {domain}: it lists the companies, by "
-    "name, category and city."
-)
 
 
 class MessageRouter:
@@ -223,7 +217,7 @@ class MessageRouter:
             await self.directory.load([slug])
         item = self._classify(msg, verified=verified)
         if item is None:
-            raise BadRequest("Nothing to send")
+            raise BadRequest(_("Nothing to send"))
         item.done = asyncio.get_running_loop().create_future()
         item.echo = True
         self._enqueue(item)
@@ -244,7 +238,7 @@ class MessageRouter:
         if msg.type == "headline":
             return None  # RFC 6121 §5.2.2: never answered, not for us to route
         if msg.type == "groupchat":
-            raise BadRequest("Group chat messages are not accepted by this service")
+            raise BadRequest(_("Group chat messages are not accepted by this service"))
         if msg.body is not None and not msg.body.strip():
             msg.body = None  # an empty body is no message (clients send it with chat states)
         if not msg.to_local:
@@ -253,20 +247,20 @@ class MessageRouter:
                 return None
             if msg.chat_state or msg.receipt_for or msg.marker:
                 return None  # a client's chat window on the service: nothing to answer
-            raise NotImplementedPayload("This service only understands chat messages")
+            raise NotImplementedPayload(_("This service only understands chat messages"))
         if not self.directory.loaded.is_set():
-            raise NotReady("Service starting, retry later")
+            raise NotReady(_("Service starting, retry later"))
         parts = split_local(msg.to_local)
         company = self.directory.company(parts[0]) if parts else None
         if parts is None or company is None:
-            raise UnknownAddress("No such company")
+            raise UnknownAddress(_("No such company"))
         token = parts[1]
         if (
             token is not None
             and not verified
             and not self.directory.is_agent(company.id, msg.sender_bare)
         ):
-            raise NotAnAgent("Only the company's agents may write to this conversation")
+            raise NotAnAgent(_("Only the company's agents may write to this conversation"))
         if (
             token is None
             and msg.body is not None
@@ -275,12 +269,15 @@ class MessageRouter:
             # The company in an agent's roster is there for its presence: an
             # agent writing to it would become its own customer.
             raise NotAllowed(
-                f"You answer for {company.name}: write to a customer's conversation "
-                f"address instead (the company's commands list them)"
+                _(
+                    "You answer for {company}: write to a customer's conversation "
+                    "address instead (the company's commands list them)",
+                    company=company.name,
+                )
             )
         if msg.encrypted:
             raise NotAcceptable(
-                "End-to-end encrypted messages cannot be read here; please send plain text"
+                _("End-to-end encrypted messages cannot be read here; please send plain text")
             )
         author = Party.CUSTOMER if token is None else Party.COMPANY
         if author is Party.COMPANY and msg.chat_state == "gone":
@@ -293,10 +290,13 @@ class MessageRouter:
         for hooks in self.hooks:
             hooks.check(item)
         if not msg.understood:
-            raise NotImplementedPayload("This message has no content this service understands")
+            raise NotImplementedPayload(_("This message has no content this service understands"))
         if msg.body is not None and len(msg.body) > self.limit_settings.max_body_chars:
             raise BodyTooLong(
-                f"Message longer than {self.limit_settings.max_body_chars} characters"
+                _(
+                    "Message longer than {limit} characters",
+                    limit=self.limit_settings.max_body_chars,
+                )
             )
         return item
 
@@ -450,7 +450,7 @@ class MessageRouter:
                     if conv is not None:
                         self.cache.put(conv)
                 if conv is None:
-                    item.error = condition_for(UnknownAddress("No such conversation"))
+                    item.error = condition_for(UnknownAddress(_("No such conversation")))
                 else:
                     item.conv = conv
                 continue
@@ -505,7 +505,7 @@ class MessageRouter:
         )
         for item, ok in zip(limited, allowed, strict=True):
             if not ok:
-                item.error = condition_for(RateLimited("Too many messages, slow down"))
+                item.error = condition_for(RateLimited(_("Too many messages, slow down")))
         for item, ok in zip(signals, signalled, strict=True):
             item.forward = ok  # a chat state or marker over the limit is dropped
         # A customer's message goes to the online agents; an agent's answer
@@ -638,7 +638,7 @@ class MessageRouter:
             except Exception as exc:
                 raise_if_cancelling(exc)
                 log.warning("routing.message_refused", sender=item.msg.sender, error=repr(exc))
-                item.error = condition_for(BadRequest("This message cannot be stored"))
+                item.error = condition_for(BadRequest(_("This message cannot be stored")))
                 continue
             self._confirmed = []
             [result] = archived.results
@@ -653,7 +653,7 @@ class MessageRouter:
         msg = item.msg
         if item.error is not None:
             etype, condition, text = item.error
-            out.append(render_error(msg.to, msg.sender, msg.id, etype, condition, text))
+            out.append(render_error(msg.to, msg.sender, msg.id, etype, condition, text, msg.lang))
             return
         conv = item.conv
         if conv is None:
@@ -717,12 +717,19 @@ class MessageRouter:
     def _error_for(self, msg: Inbound, exc: RoutingError) -> str:
         etype, condition, text = condition_for(exc)
         log.info("message.refused", sender=msg.sender, to=msg.to, condition=condition)
-        return render_error(msg.to or self.domain, msg.sender, msg.id, etype, condition, text)
+        return render_error(
+            msg.to or self.domain, msg.sender, msg.id, etype, condition, text, msg.lang
+        )
 
     def _help(self, msg: Inbound) -> str:
-        return render_chat(
-            self.domain, msg.sender, new_id(), body=HELP_TEXT.format(domain=self.domain)
+        text = _(
+            "This is {domain}, the business messenger. To write to a company, open a chat "
+            "with its address, for example company-name@{domain}. To find one, use your "
+            "app's search for services on {domain}: it lists the companies, by name, "
+            "category and city.",
+            domain=self.domain,
         )
+        return render_chat(self.domain, msg.sender, new_id(), body=translate(text, msg.lang))
 
 
 def _slug(msg: Inbound) -> str | None:

@@ -54,8 +54,6 @@ class Notify(Feature):
         self.away = AwayReplies(
             domain=core.domain,
             limits=core.rd.limits,
-            outbox=core.outbox,
-            entity_time=core.stream.entity_time,
         )
 
     @property

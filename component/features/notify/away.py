@@ -2,9 +2,12 @@
 
 A customer who writes while the company is closed (its opening hours, in its
 own time zone) gets one chat message from the company saying when it opens,
-in the company's local time and in the customer's (asked of their client with
-XEP-0202 Entity Time; in UTC when the client does not say), in the language of
-the customer's message (its ``xml:lang``). One per
+in the company's local time with its zone and UTC offset, in the language of
+the customer's message (its ``xml:lang``), at once, with the batch. (The
+customer's own zone is not asked of their client with XEP-0202: many clients
+never answer, which held the reply for seconds, and one, go-sendxmpp, crashes
+on the question; a city directory's customers mostly share the company's
+zone.) One per
 conversation and closed period: a Redis key named after the next opening time,
 shared by every component process. Not while an agent is online: whoever is
 there answers, opening hours or not. The customer's message itself is
@@ -13,18 +16,16 @@ delivered and archived as usual (and the cascade emails the company as usual).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from component.addressing import company_jid
-from component.errors import NotConnected
 from component.hours import open_now
 from component.i18n import _, moment, translate
 from component.logs import get_logger
 from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
-from component.routing.outbox import Outbox, new_id
+from component.routing.outbox import new_id
 from component.routing.wire import render_chat
 from storage.errors import Unavailable
 from storage.models import Company, Once, Party
@@ -36,8 +37,6 @@ log = get_logger(__name__)
 #: has no next opening time (hours that never open).
 NEVER_OPENS_TTL_S = 7 * 86400
 
-EntityTime = Callable[[str, str], Awaitable[dt.timedelta | None]]
-
 
 class AwayReplies(RoutingHooks):
     """Answers customers outside opening hours (a routing hook)."""
@@ -47,16 +46,11 @@ class AwayReplies(RoutingHooks):
         *,
         domain: str,
         limits: LimitStore,
-        outbox: Outbox,
-        entity_time: EntityTime,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.domain = domain
         self.limits = limits
-        self.outbox = outbox
-        self.entity_time = entity_time
         self.now = now
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def after_store(self, batch: Sequence[Item]) -> list[str]:
         now = self.now()
@@ -85,39 +79,24 @@ class AwayReplies(RoutingHooks):
         except Unavailable as exc:
             log.warning("away.unavailable", error=str(exc))  # no away reply beats two
             return []
+        out = []
         for (item, _key, opens), first in zip(due, firsts, strict=True):
             if first:
-                task = asyncio.create_task(
-                    self._reply(item.msg.sender, item.company, opens, item.msg.lang)
+                company = item.company
+                text = away_text(company, opens, item.msg.lang)
+                company_address = company_jid(company.slug, self.domain)
+                out.append(
+                    render_chat(
+                        company_address, item.msg.sender, new_id(), body=text, nick=company.name
+                    )
                 )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-        return []
-
-    async def _reply(
-        self, customer: str, company: Company, opens: dt.datetime | None, lang: str | None
-    ) -> None:
-        company_address = company_jid(company.slug, self.domain)
-        offset = await self.entity_time(customer, company_address) if opens is not None else None
-        text = away_text(company, opens, offset, lang)
-        try:
-            self.outbox.send(
-                [render_chat(company_address, customer, new_id(), body=text, nick=company.name)]
-            )
-        except NotConnected:
-            log.warning("away.not_sent", reason="not connected")
-            return
-        log.info("away.sent", company=company.slug, customer_offset=str(offset))
+                log.info("away.sent", company=company.slug)
+        return out
 
 
-def away_text(
-    company: Company,
-    opens: dt.datetime | None,
-    offset: dt.timedelta | None,
-    lang: str | None = None,
-) -> str:
+def away_text(company: Company, opens: dt.datetime | None, lang: str | None = None) -> str:
     """The away message: the company's own (agent desk) if any, then when it opens,
-    in its time and the customer's, in ``lang`` (an ``xml:lang``)."""
+    in its time, in ``lang`` (an ``xml:lang``)."""
     own = f"{company.away_message.strip()}\n\n" if company.away_message else ""
     if opens is None:
         return own + translate(
@@ -129,17 +108,12 @@ def away_text(
             lang,
         )
     local = f"{moment(opens, lang)} ({company.timezone}, UTC{_offset(opens.utcoffset())})"
-    if offset is not None:
-        yours = _("{time} your time", time=moment(opens.astimezone(dt.timezone(offset)), lang))
-    else:
-        yours = _("{time} UTC", time=moment(opens.astimezone(dt.UTC), lang))
     return own + translate(
         _(
-            "{company} is closed now and opens {local}, that is {yours}. Your message was "
-            "passed on; they will answer when they open.",
+            "{company} is closed now and opens {local}. Your message was passed on; they "
+            "will answer when they open.",
             company=company.name,
             local=local,
-            yours=yours,
         ),
         lang,
     )
