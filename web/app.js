@@ -598,6 +598,11 @@ function renderLog() {
   const chat = chatOf(jid);
   const messages = [...chat.messages.values()].sort((a, b) => a.time - b.time);
   const details = state.details.get(jid) || {};
+  if (details.missing && !messages.length) {
+    $('log').replaceChildren();
+    $('typing').textContent = '';
+    return;
+  }
   const name = details.vcard?.name || details.info?.name || jid.split('@')[0];
   const clock = new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit' });
   $('log').replaceChildren(
