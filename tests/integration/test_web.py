@@ -12,6 +12,7 @@ assertion on the browser's side is on what a person sees.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import urllib.error
@@ -19,14 +20,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.integration.browser import CHROMIUM, OFF_LOOPBACK, TIMEOUT_MS, chromium
-from tests.integration.clients import chat, is_message
-from tests.integration.conftest import DOMAIN, REPO, RUN, VHOST, MakeCompany
+from tests.integration.clients import chat, is_message, local, new_id
+from tests.integration.conftest import DOMAIN, REPO, RUN, VHOST, MakeCompany, register
 
 if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
     from tests.integration.conftest import TestCompany
@@ -145,11 +147,15 @@ OpenPage = Callable[..., Awaitable[WebPage]]
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def web(browser: Browser) -> AsyncIterator[OpenPage]:
-    """Open the page in a fresh browser profile (``locale``: the browser's language)."""
+    """Open the page in a fresh browser profile (``locale``: the browser's language;
+    ``phone``: a phone-sized screen)."""
     contexts: list[BrowserContext] = []
 
-    async def open_page(locale: str = "en-US", **query: str) -> WebPage:
-        context = await browser.new_context(locale=locale, viewport={"width": 1200, "height": 900})
+    async def open_page(locale: str = "en-US", phone: bool = False, **query: str) -> WebPage:
+        viewport = {"width": 390, "height": 800} if phone else {"width": 1200, "height": 900}
+        context = await browser.new_context(
+            locale=locale, viewport=viewport, is_mobile=phone, has_touch=phone
+        )
         contexts.append(context)
         # Nothing off this machine: the page needs nothing but ejabberd.
         await context.route(OFF_LOOPBACK, lambda route: route.abort())
@@ -285,6 +291,25 @@ async def test_reload_keeps_the_guest_and_shows_the_history(
     await expect(other.log(company.name)).to_contain_text("Write your question", timeout=TIMEOUT_MS)
 
 
+async def first_response_measured(customer: Any, company: str, wait: float = 10) -> None:
+    """Ask the company's disco#info until it reports a first-response time
+    (the component measures it in the background after the first request)."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        qid = new_id()
+        customer.send_xml(
+            f'<iq type="get" id="{qid}" to="{company}">'
+            '<query xmlns="http://jabber.org/protocol/disco#info"/></iq>'
+        )
+        reply = await customer.inbox.expect(
+            lambda el, qid=qid: local(el.tag) == "iq" and el.get("id") == qid
+        )
+        if 'var="first-response"' in ET.tostring(reply, encoding="unicode"):
+            return
+        assert asyncio.get_running_loop().time() < deadline, "no first-response in disco#info"
+        await asyncio.sleep(0.2)
+
+
 async def test_deep_link_opens_the_company_chat(
     make_company: MakeCompany, clients: Any, web: OpenPage
 ) -> None:
@@ -293,13 +318,31 @@ async def test_deep_link_opens_the_company_chat(
         agents=1, name=name, category="bike-shop", address="Ulitsa Lenina 12", city="Novosibirsk"
     )
     agent = await clients(company.agents[0])
-    page = await web(company=company.slug)
+    # Another customer was answered before: the company has a first-response time.
+    earlier = await clients(await register("customer"))
+    earlier.send_xml(chat(company.jid, "Open on Sunday?"))
+    got = await agent.inbox.expect(is_message("Open on Sunday?"))
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Yes, 10 to 16."))
+    await earlier.inbox.expect(is_message("Yes, 10 to 16."))
+    await first_response_measured(earlier, company.jid)
 
+    # On a phone: the chat fills the screen, the company's card above it.
+    page = await web(company=company.slug, phone=True)
     chat_region = page.chat(name)
     await expect(chat_region).to_be_visible(timeout=TIMEOUT_MS)
     await expect(chat_region).to_contain_text("Ulitsa Lenina 12, Novosibirsk", timeout=TIMEOUT_MS)
+    await expect(chat_region).to_contain_text("Usually answers within a minute")
+    await expect(page.page.get_by_role("region", name="Companies")).to_be_hidden()
+    await expect(chat_region.get_by_label("Your message")).to_be_in_viewport()
+    await expect(chat_region.get_by_role("button", name="Send")).to_be_in_viewport()
     await page.send(name, "Do you repair carbon frames?")
     await agent.inbox.expect(is_message("Do you repair carbon frames?"))
+    await page.expect_messages(name, ["Do you repair carbon frames?"])
+
+    # Back to the list, which fills the screen in turn.
+    await chat_region.get_by_role("button", name="Back to the list").click()
+    await expect(page.page.get_by_role("region", name="Companies")).to_be_visible()
+    await expect(chat_region).to_be_hidden()
 
     # A company that does not exist: said in words, and nothing to type into.
     missing = await web(company=f"t{RUN}-no-such-company")
@@ -344,3 +387,45 @@ async def test_russian_from_the_browser_language(make_company: MakeCompany, web:
     await page.page.reload()
     await expect(page.page.get_by_text(GUEST)).to_be_visible(timeout=TIMEOUT_MS)
     await expect(page.page.get_by_role("button", name="Русский")).to_be_visible()
+
+
+async def test_a_person_logs_in_with_their_account(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    """An XMPP account instead of the guest: the conversation from another client is there."""
+    name = f"Hammer {RUN} Login"
+    company = await make_company(agents=1, name=name, category="hardware")
+    agent = await clients(company.agents[0])
+    account = await register("webuser")
+    phone = await clients(account)
+    phone.send_xml(chat(company.jid, "Do you cut keys?"))
+    got = await agent.inbox.expect(is_message("Do you cut keys?"))
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Yes, while you wait."))
+    await phone.inbox.expect(is_message("Yes, while you wait."))
+
+    page = await web()
+    guest = await page.guest_name()
+    await page.page.get_by_role("button", name="Log in").click()
+    dialog = page.page.get_by_role("dialog", name="Log in with your XMPP account")
+    await dialog.get_by_label("XMPP address").fill(account.jid)
+    await dialog.get_by_label("Password").fill("not the password")
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(dialog.get_by_role("alert")).to_have_text(
+        "Wrong address or password.", timeout=TIMEOUT_MS
+    )
+    await dialog.get_by_label("Password").fill(account.password)
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(page.page.get_by_text(f"Logged in as {account.jid}")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+
+    await page.search(name)
+    await page.card(name).get_by_role("button", name="Message").click()
+    await page.expect_messages(name, ["Do you cut keys?", "Yes, while you wait."])
+    mine = page.log(name).get_by_role("listitem").filter(has_text="Do you cut keys?")
+    await expect(mine).to_contain_text("You: Do you cut keys?")
+
+    # Logged out: the same guest as before, who never wrote to this company.
+    await page.page.get_by_role("button", name="Log out").click()
+    assert await page.guest_name() == guest
+    await expect(page.log(name)).to_contain_text("Write your question", timeout=TIMEOUT_MS)
