@@ -19,16 +19,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 
 from tests.integration.browser import CHROMIUM, OFF_LOOPBACK, TIMEOUT_MS, chromium
 from tests.integration.clients import chat, is_message, local, new_id
-from tests.integration.conftest import DOMAIN, REPO, RUN, VHOST, MakeCompany, register
+from tests.integration.conftest import DOMAIN, REPO, RUN, VHOST, MakeCompany, api, register
 
 if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
     from tests.integration.conftest import TestCompany
@@ -152,7 +153,9 @@ async def web(browser: Browser) -> AsyncIterator[OpenPage]:
     contexts: list[BrowserContext] = []
 
     async def open_page(locale: str = "en-US", phone: bool = False, **query: str) -> WebPage:
-        viewport = {"width": 390, "height": 800} if phone else {"width": 1200, "height": 900}
+        viewport: ViewportSize = (
+            {"width": 390, "height": 800} if phone else {"width": 1200, "height": 900}
+        )
         context = await browser.new_context(
             locale=locale, viewport=viewport, is_mobile=phone, has_touch=phone
         )
@@ -221,9 +224,18 @@ async def test_search_by_category_and_city_shows_the_cards(
     await expect(page.cards().get_by_role("heading")).to_have_text([open_shop.name])
 
 
+@dataclass
+class Exchange:
+    company: TestCompany
+    agent: Any
+    page: WebPage
+    question: str
+    answer: str
+
+
 async def guest_asks_agent_answers(
     make_company: MakeCompany, clients: Any, web: OpenPage, name: str
-) -> tuple[TestCompany, WebPage, str, str]:
+) -> Exchange:
     """A guest finds the company ``name`` by name and writes to it; its agent answers."""
     company = await make_company(agents=1, name=name, category="restaurant")
     agent = await clients(company.agents[0])
@@ -248,27 +260,34 @@ async def guest_asks_agent_answers(
     answer = "Yes, within 40 minutes. Pizza or pasta?"
     agent.send_xml(chat(conversation, answer))
     await page.expect_messages(name, [question, answer])
-    return company, page, question, answer
+    return Exchange(company, agent, page, question, answer)
 
 
 async def test_guest_chats_with_an_agent(
     make_company: MakeCompany, clients: Any, web: OpenPage
 ) -> None:
-    company, page, _, answer = await guest_asks_agent_answers(
-        make_company, clients, web, f"Pizza {RUN} Live"
-    )
-    await expect(page.page.locator("body")).not_to_contain_text("XEP")
+    ex = await guest_asks_agent_answers(make_company, clients, web, f"Pizza {RUN} Live")
+    await expect(ex.page.page.locator("body")).not_to_contain_text("XEP")
     # The company's answer is shown as the company's, not as the guest's.
-    theirs = page.log(company.name).get_by_role("listitem").filter(has_text=answer)
-    await expect(theirs).to_contain_text(f"{company.name}: {answer}")
+    theirs = ex.page.log(ex.company.name).get_by_role("listitem").filter(has_text=ex.answer)
+    await expect(theirs).to_contain_text(f"{ex.company.name}: {ex.answer}")
+
+    # The server drops the connection: the page says so, and comes back by itself.
+    guest = await ex.page.guest_name()
+    await api("kick_user", {"user": guest, "host": VHOST})
+    status = ex.page.page.get_by_role("status").filter(has_text="Connection lost. Reconnecting")
+    await expect(status).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(status).to_be_hidden(timeout=TIMEOUT_MS)
+    await ex.page.send(ex.company.name, "Pasta, please.")
+    await ex.agent.inbox.expect(is_message("Pasta, please."))
+    await ex.page.expect_messages(ex.company.name, [ex.question, ex.answer, "Pasta, please."])
 
 
 async def test_reload_keeps_the_guest_and_shows_the_history(
     make_company: MakeCompany, clients: Any, web: OpenPage
 ) -> None:
-    company, page, question, answer = await guest_asks_agent_answers(
-        make_company, clients, web, f"Pizza {RUN} History"
-    )
+    ex = await guest_asks_agent_answers(make_company, clients, web, f"Pizza {RUN} History")
+    company, page, question, answer = ex.company, ex.page, ex.question, ex.answer
     guest = await page.guest_name()
 
     # Reload: the address bar kept the open chat; the page keeps nothing but
