@@ -228,6 +228,7 @@ async def test_search_by_category_and_city_shows_the_cards(
 class Exchange:
     company: TestCompany
     agent: Any
+    conversation: str
     page: WebPage
     question: str
     answer: str
@@ -260,7 +261,7 @@ async def guest_asks_agent_answers(
     answer = "Yes, within 40 minutes. Pizza or pasta?"
     agent.send_xml(chat(conversation, answer))
     await page.expect_messages(name, [question, answer])
-    return Exchange(company, agent, page, question, answer)
+    return Exchange(company, agent, conversation, page, question, answer)
 
 
 async def test_guest_chats_with_an_agent(
@@ -272,6 +273,20 @@ async def test_guest_chats_with_an_agent(
     theirs = ex.page.log(ex.company.name).get_by_role("listitem").filter(has_text=ex.answer)
     await expect(theirs).to_contain_text(f"{ex.company.name}: {ex.answer}")
 
+    # The agent types: the page says so until the next message.
+    typing = ex.page.chat(ex.company.name).get_by_text(f"{ex.company.name} is typing…")
+    ex.agent.send_xml(
+        chat(
+            ex.conversation,
+            None,
+            extra='<composing xmlns="http://jabber.org/protocol/chatstates"/>',
+        )
+    )
+    await expect(typing).to_be_visible(timeout=TIMEOUT_MS)
+    ex.agent.send_xml(chat(ex.conversation, "Or both?"))
+    await expect(typing).to_be_hidden(timeout=TIMEOUT_MS)
+    await ex.page.expect_messages(ex.company.name, [ex.question, ex.answer, "Or both?"])
+
     # The server drops the connection: the page says so, and comes back by itself.
     guest = await ex.page.guest_name()
     await api("kick_user", {"user": guest, "host": VHOST})
@@ -280,7 +295,9 @@ async def test_guest_chats_with_an_agent(
     await expect(status).to_be_hidden(timeout=TIMEOUT_MS)
     await ex.page.send(ex.company.name, "Pasta, please.")
     await ex.agent.inbox.expect(is_message("Pasta, please."))
-    await ex.page.expect_messages(ex.company.name, [ex.question, ex.answer, "Pasta, please."])
+    await ex.page.expect_messages(
+        ex.company.name, [ex.question, ex.answer, "Or both?", "Pasta, please."]
+    )
 
 
 async def test_reload_keeps_the_guest_and_shows_the_history(
