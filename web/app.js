@@ -138,7 +138,7 @@ async function connectFailed(identity, registering, error) {
     forgetAccount();
     setStatus('wrongPassword');
     connect();
-  } else if (condition === 'not-authorized' && identity.guest) {
+  } else if (condition === 'not-authorized' && identity.guest && !registering) {
     // The guest account is gone (expired guests are removed): a new guest.
     localStorage.removeItem(KEYS.guest);
     connect();
@@ -541,6 +541,7 @@ function openChat(jid) {
 
 function closeChat() {
   state.open = null;
+  params.delete('company'); // not to be opened again on reconnection
   const url = new URL(location.href);
   url.searchParams.delete('company');
   window.history.replaceState(null, '', url);
