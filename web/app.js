@@ -430,7 +430,8 @@ function companyFacts(company, details) {
   const vcard = details.vcard || {};
   const info = details.info || {};
   const openNow = info.openNow ?? company?.openNow ?? null;
-  const address = [vcard.street, vcard.locality].filter(Boolean).join(', ');
+  // The city alone is already in the card's first line.
+  const address = vcard.street ? [vcard.street, vcard.locality].filter(Boolean).join(', ') : '';
   const facts = h('div', { class: 'facts' });
   if (openNow !== null) {
     const opening = !openNow && info.nextOpening ? opensAt(info.nextOpening, info.timezone) : '';
