@@ -51,7 +51,7 @@ def served_problem() -> str | None:
         return f"{CHROMIUM} is missing: run scripts/stack.sh up (Debian package chromium)"
     # ejabberd serves the web/ of the checkout that ran `make up` (WEB_ROOT):
     # test that page only if it is this checkout's.
-    for name in ("index.html", "app.js", "xmpp.js", "i18n.js"):
+    for name in ("index.html", "app.js", "xmpp.js", "i18n.js", "style.css"):
         try:
             with urllib.request.urlopen(SITE + name, timeout=10) as resp:
                 served = resp.read()
