@@ -219,6 +219,32 @@ ensure_converse() {
   echo "$want" >"$CONVERSE/node_modules/.stack-installed"
 }
 
+# ---------------------------------------------------------------- web page
+
+# The directory page (web/, served by ejabberd at /web/) loads Strophe.js
+# from web/node_modules, installed from its npm lock file; again only when
+# package.json or the lock changes.
+readonly WEB=web
+
+web_hash() { hash_of "$WEB/package.json" "$WEB/package-lock.json"; }
+
+ensure_web() {
+  local want
+  want=$(web_hash)
+  if [[ $(cat "$WEB/node_modules/.stack-installed" 2>/dev/null) == "$want" ]]; then
+    say web "$WEB/node_modules up to date"
+    return
+  fi
+  command -v npm >/dev/null || die "npm is missing: the web page needs Node.js 20 with npm"
+  say web "npm ci in $WEB (log: .run/log/npm.log)"
+  # No install scripts: only the prebuilt dist/ is served.
+  if ! (cd "$WEB" && npm ci --ignore-scripts --no-audit --no-fund) >>"$LOGS/npm.log" 2>&1 9>&-; then
+    show_tail "$LOGS/npm.log"
+    die "npm ci failed in $WEB"
+  fi
+  echo "$want" >"$WEB/node_modules/.stack-installed"
+}
+
 # ---------------------------------------------------------------- postgresql
 
 pg_superuser() {  # psql as the postgres superuser over the socket (works with peer auth)
@@ -548,6 +574,7 @@ endpoints() {
 orgchat development stack is up:
   XMPP c2s     127.0.0.1:5222  vhost localhost, plain TCP allowed (STARTTLS optional)
   component    biz.localhost on 127.0.0.1:5347 (XEP-0114, secret in $CONFIG), $COMPONENTS processes
+  web page     http://127.0.0.1:5280/web/  (a company's chat: ?company=SLUG)
   WebSocket    ws://127.0.0.1:5280/ws
   BOSH         http://127.0.0.1:5280/bosh
   HTTP API     $API (open to loopback, no credentials)
@@ -567,6 +594,7 @@ cmd_up() {
   ensure_packages
   ensure_venv
   ensure_converse
+  ensure_web
   ensure_postgres
   ensure_ejabberd_db
   ensure_redis

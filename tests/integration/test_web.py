@@ -1,0 +1,467 @@
+# ruff: noqa: RUF001  (the page's Russian texts are intended)
+"""The directory page (web/, issue 14) in a real browser.
+
+ejabberd serves the page at http://127.0.0.1:5280/web/ (mod_http_fileserver,
+WEB_ROOT); Debian's Chromium, driven by Playwright, opens it with the tests'
+own XMPP host and component domain in the query string. The page talks only
+XMPP over ejabberd's WebSocket: a guest account by in-band registration, the
+search, vCards and disco#info of the tests' component, messages, and the
+history from the guest's own archive. Agents are slixmpp clients. Every
+assertion on the browser's side is on what a person sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
+
+from tests.integration.browser import CHROMIUM, OFF_LOOPBACK, TIMEOUT_MS, chromium
+from tests.integration.clients import chat, is_message, local, new_id
+from tests.integration.conftest import DOMAIN, REPO, RUN, VHOST, MakeCompany, api, register
+
+if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
+    from tests.integration.conftest import TestCompany
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+WEB = REPO / "web"
+SITE = "http://127.0.0.1:5280/web/"
+#: The tests' host and domain instead of the development stack's defaults.
+OVERRIDES = {"xmpp": VHOST, "service": DOMAIN}
+GUEST = re.compile(r"You are a guest: (guest-[0-9a-f]{8})")
+
+
+def served_problem() -> str | None:
+    """Why the page that ejabberd serves cannot be tested here, or None."""
+    if not (WEB / "node_modules" / "strophe.js" / "dist" / "strophe.esm.js").exists():
+        return f"Strophe.js is not installed in {WEB}: run scripts/stack.sh up (npm ci)"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing: run scripts/stack.sh up (Debian package chromium)"
+    # ejabberd serves the web/ of the checkout that ran `make up` (WEB_ROOT):
+    # test that page only if it is this checkout's.
+    for name in ("index.html", "app.js", "xmpp.js", "i18n.js", "style.css"):
+        try:
+            with urllib.request.urlopen(SITE + name, timeout=10) as resp:
+                served = resp.read()
+        except (urllib.error.URLError, OSError) as exc:
+            return f"ejabberd does not serve {SITE}{name}: {exc}"
+        if served != (WEB / name).read_bytes():
+            return (
+                f"ejabberd serves another {name} at {SITE} than {WEB / name}: its WEB_ROOT "
+                "is another checkout's web/ (run scripts/stack.sh up from this one)"
+            )
+    return None
+
+
+def page_url(**query: str) -> str:
+    return SITE + "?" + urllib.parse.urlencode({**OVERRIDES, **query})
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser(services: None) -> AsyncIterator[Browser]:
+    problem = served_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    async with chromium() as browser:
+        yield browser
+
+
+class WebPage:
+    """The directory page in one browser context (one browser profile: its own storage)."""
+
+    def __init__(self, context: BrowserContext, page: Page) -> None:
+        self.context = context
+        self.page = page
+        self.console: list[str] = []
+        page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda exc: self.console.append(f"pageerror: {exc}"))
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.console[-lines:])
+
+    async def goto(self, **query: str) -> None:
+        await self.page.goto(page_url(**query))
+
+    async def new_tab(self) -> None:
+        """Close this tab and open the page again in a new one (same profile)."""
+        await self.page.close()
+        self.page = await self.context.new_page()
+
+    async def guest_name(self) -> str:
+        """The guest's name the page shows once it is online."""
+        identity = self.page.get_by_text(GUEST)
+        try:
+            await expect(identity).to_be_visible(timeout=TIMEOUT_MS)
+        except AssertionError as exc:
+            raise AssertionError(f"no guest shown:\n{self.log_tail()}") from exc
+        match = GUEST.search(await identity.inner_text())
+        assert match, await identity.inner_text()
+        return match.group(1)
+
+    def cards(self) -> Locator:
+        return self.page.get_by_role("list").get_by_role("article")
+
+    def card(self, name: str) -> Locator:
+        return self.page.get_by_role("article", name=name, exact=True)
+
+    def chat(self, name: str) -> Locator:
+        return self.page.get_by_role("region", name=f"Chat with {name}")
+
+    def log(self, name: str) -> Locator:
+        return self.chat(name).get_by_role("log")
+
+    async def search(self, text: str) -> None:
+        await self.page.get_by_label("Find a company").fill(text)
+        await self.page.get_by_role("button", name="Search").click()
+
+    async def send(self, name: str, text: str) -> None:
+        box = self.chat(name).get_by_label("Your message")
+        await box.fill(text)
+        await self.chat(name).get_by_role("button", name="Send").click()
+
+    async def expect_messages(self, name: str, texts: list[str]) -> None:
+        """The chat with ``name`` shows exactly these messages, in this order."""
+        shown = self.log(name).get_by_role("listitem").locator(".text")
+        try:
+            await expect(shown).to_have_text(texts, timeout=TIMEOUT_MS)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"chat with {name}: {await shown.all_inner_texts()}, expected {texts}\n"
+                f"browser console:\n{self.log_tail()}"
+            ) from exc
+
+
+OpenPage = Callable[..., Awaitable[WebPage]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def web(browser: Browser) -> AsyncIterator[OpenPage]:
+    """Open the page in a fresh browser profile (``locale``: the browser's language;
+    ``phone``: a phone-sized screen)."""
+    contexts: list[BrowserContext] = []
+
+    async def open_page(locale: str = "en-US", phone: bool = False, **query: str) -> WebPage:
+        viewport: ViewportSize = (
+            {"width": 390, "height": 800} if phone else {"width": 1200, "height": 900}
+        )
+        context = await browser.new_context(
+            locale=locale, viewport=viewport, is_mobile=phone, has_touch=phone
+        )
+        contexts.append(context)
+        # Nothing off this machine: the page needs nothing but ejabberd.
+        await context.route(OFF_LOOPBACK, lambda route: route.abort())
+        page = WebPage(context, await context.new_page())
+        await page.goto(**query)
+        return page
+
+    try:
+        yield open_page
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+def closed_now_hours() -> str:
+    """Opening hours (UTC) that are closed now: two hours, three days from today."""
+    day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).weekday()
+    return f"{['Mo', 'Tu', 'We', 'Th', 'Fr', 'Sa', 'Su'][day]} 10:00-12:00"
+
+
+async def test_search_by_category_and_city_shows_the_cards(
+    make_company: MakeCompany, web: OpenPage
+) -> None:
+    city = f"Tyreton {RUN}"  # a city of this run alone
+    common = {"timezone": "UTC", "city": city}
+    open_shop = await make_company(
+        agents=0,
+        name="Koleso Web",
+        category="tyres",
+        hours="24/7",
+        address="Sibirskaya ulitsa 7",
+        phone="+7 383 555-07-00",
+        **common,
+    )
+    closed_shop = await make_company(
+        agents=0, name="Shina Web", category="tyres", hours=closed_now_hours(), **common
+    )
+    await make_company(agents=0, name="Pizza Web", category="restaurant", **common)
+    await make_company(agents=0, name="Koleso Elsewhere", category="tyres", city=f"Other {RUN}")
+
+    page = await web()
+    await page.guest_name()
+    await page.page.get_by_label("Category").select_option(label="Tyres")
+    await page.page.get_by_label("City").select_option(label=city)
+
+    await expect(page.cards()).to_have_count(2, timeout=TIMEOUT_MS)
+    await expect(page.cards().get_by_role("heading")).to_have_text(
+        [open_shop.name, closed_shop.name]
+    )
+    koleso = page.card(open_shop.name)
+    await expect(koleso).to_contain_text(f"Tyres · {city}")
+    await expect(koleso).to_contain_text("Open now")
+    await expect(koleso).to_contain_text(f"Sibirskaya ulitsa 7, {city}", timeout=TIMEOUT_MS)
+    await expect(koleso.get_by_role("link", name="+7 383 555-07-00")).to_be_visible()
+    await expect(koleso).to_contain_text("24/7")
+    await expect(koleso.get_by_role("button", name="Message")).to_be_visible()
+    shina = page.card(closed_shop.name)
+    await expect(shina).to_contain_text("Closed")
+    weekday = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).strftime("%A")
+    await expect(shina).to_contain_text(re.compile(rf"Opens {weekday}, .* at 10:00"))
+
+    await page.page.get_by_label("Open now").check()
+    await expect(page.cards().get_by_role("heading")).to_have_text([open_shop.name])
+
+
+@dataclass
+class Exchange:
+    company: TestCompany
+    agent: Any
+    conversation: str
+    page: WebPage
+    question: str
+    answer: str
+
+
+async def guest_asks_agent_answers(
+    make_company: MakeCompany, clients: Any, web: OpenPage, name: str
+) -> Exchange:
+    """A guest finds the company ``name`` by name and writes to it; its agent answers."""
+    company = await make_company(agents=1, name=name, category="restaurant")
+    agent = await clients(company.agents[0])
+    page = await web()
+    await page.guest_name()
+
+    await page.search(name.lower())
+    await expect(page.cards().get_by_role("heading")).to_have_text([name], timeout=TIMEOUT_MS)
+    await page.card(name).get_by_role("button", name="Message").click()
+    await expect(page.chat(name)).to_be_visible()
+
+    question = "Do you deliver to Akademgorodok?"
+    await page.send(name, question)
+    got = await agent.inbox.expect(is_message(question))
+    conversation = got.get("from", "").split("/")[0]
+    assert conversation.startswith(company.slug + "+"), conversation
+    # The company's receipt: the message is archived.
+    await expect(page.log(name).get_by_role("listitem").filter(has_text=question)).to_contain_text(
+        "Delivered", timeout=TIMEOUT_MS
+    )
+
+    answer = "Yes, within 40 minutes. Pizza or pasta?"
+    agent.send_xml(chat(conversation, answer))
+    await page.expect_messages(name, [question, answer])
+    return Exchange(company, agent, conversation, page, question, answer)
+
+
+async def test_guest_chats_with_an_agent(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    ex = await guest_asks_agent_answers(make_company, clients, web, f"Pizza {RUN} Live")
+    await expect(ex.page.page.locator("body")).not_to_contain_text("XEP")
+    # The company's answer is shown as the company's, not as the guest's.
+    theirs = ex.page.log(ex.company.name).get_by_role("listitem").filter(has_text=ex.answer)
+    await expect(theirs).to_contain_text(f"{ex.company.name}: {ex.answer}")
+
+    # The agent types: the page says so until the next message.
+    typing = ex.page.chat(ex.company.name).get_by_text(f"{ex.company.name} is typing…")
+    ex.agent.send_xml(
+        chat(
+            ex.conversation,
+            None,
+            extra='<composing xmlns="http://jabber.org/protocol/chatstates"/>',
+        )
+    )
+    await expect(typing).to_be_visible(timeout=TIMEOUT_MS)
+    ex.agent.send_xml(chat(ex.conversation, "Or both?"))
+    await expect(typing).to_be_hidden(timeout=TIMEOUT_MS)
+    await ex.page.expect_messages(ex.company.name, [ex.question, ex.answer, "Or both?"])
+
+    # The server drops the connection: the page says so, and comes back by itself.
+    guest = await ex.page.guest_name()
+    await api("kick_user", {"user": guest, "host": VHOST})
+    status = ex.page.page.get_by_role("status").filter(has_text="Connection lost. Reconnecting")
+    await expect(status).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(status).to_be_hidden(timeout=TIMEOUT_MS)
+    await ex.page.send(ex.company.name, "Pasta, please.")
+    await ex.agent.inbox.expect(is_message("Pasta, please."))
+    await ex.page.expect_messages(
+        ex.company.name, [ex.question, ex.answer, "Or both?", "Pasta, please."]
+    )
+
+
+async def test_reload_keeps_the_guest_and_shows_the_history(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    ex = await guest_asks_agent_answers(make_company, clients, web, f"Pizza {RUN} History")
+    company, page, question, answer = ex.company, ex.page, ex.question, ex.answer
+    guest = await page.guest_name()
+
+    # Reload: the address bar kept the open chat; the page keeps nothing but
+    # the guest's credentials, so the messages come from the guest's archive.
+    await page.page.reload()
+    assert await page.guest_name() == guest
+    await page.expect_messages(company.name, [question, answer])
+
+    # Close the tab, open the page again: the same guest, the same conversation.
+    await page.new_tab()
+    await page.goto()
+    assert await page.guest_name() == guest
+    await page.search(company.name)
+    await page.card(company.name).get_by_role("button", name="Message").click()
+    await page.expect_messages(company.name, [question, answer])
+
+    # Another browser is another guest, with no history.
+    other = await web(company=company.slug)
+    assert await other.guest_name() != guest
+    await expect(other.log(company.name)).to_contain_text("Write your question", timeout=TIMEOUT_MS)
+
+
+async def first_response_measured(customer: Any, company: str, wait: float = 10) -> None:
+    """Ask the company's disco#info until it reports a first-response time
+    (the component measures it in the background after the first request)."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        qid = new_id()
+        customer.send_xml(
+            f'<iq type="get" id="{qid}" to="{company}">'
+            '<query xmlns="http://jabber.org/protocol/disco#info"/></iq>'
+        )
+        reply = await customer.inbox.expect(
+            lambda el, qid=qid: local(el.tag) == "iq" and el.get("id") == qid
+        )
+        if 'var="first-response"' in ET.tostring(reply, encoding="unicode"):
+            return
+        assert asyncio.get_running_loop().time() < deadline, "no first-response in disco#info"
+        await asyncio.sleep(0.2)
+
+
+async def test_deep_link_opens_the_company_chat(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    name = f"Velo {RUN} Link"
+    company = await make_company(
+        agents=1, name=name, category="bike-shop", address="Ulitsa Lenina 12", city="Novosibirsk"
+    )
+    agent = await clients(company.agents[0])
+    # Another customer was answered before: the company has a first-response time.
+    earlier = await clients(await register("customer"))
+    earlier.send_xml(chat(company.jid, "Open on Sunday?"))
+    got = await agent.inbox.expect(is_message("Open on Sunday?"))
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Yes, 10 to 16."))
+    await earlier.inbox.expect(is_message("Yes, 10 to 16."))
+    await first_response_measured(earlier, company.jid)
+
+    # On a phone: the chat fills the screen, the company's card above it.
+    page = await web(company=company.slug, phone=True)
+    chat_region = page.chat(name)
+    await expect(chat_region).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(chat_region).to_contain_text("Ulitsa Lenina 12, Novosibirsk", timeout=TIMEOUT_MS)
+    await expect(chat_region).to_contain_text("Usually answers within a minute")
+    await expect(page.page.get_by_role("region", name="Companies")).to_be_hidden()
+    await expect(chat_region.get_by_label("Your message")).to_be_in_viewport()
+    await expect(chat_region.get_by_role("button", name="Send")).to_be_in_viewport()
+    await page.send(name, "Do you repair carbon frames?")
+    await agent.inbox.expect(is_message("Do you repair carbon frames?"))
+    await page.expect_messages(name, ["Do you repair carbon frames?"])
+
+    # Back to the list, which fills the screen in turn.
+    await chat_region.get_by_role("button", name="Back to the list").click()
+    await expect(page.page.get_by_role("region", name="Companies")).to_be_visible()
+    await expect(chat_region).to_be_hidden()
+
+    # A company that does not exist: said in words, and nothing to type into.
+    missing = await web(company=f"t{RUN}-no-such-company")
+    await expect(missing.page.get_by_text("This company was not found")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    await expect(missing.page.get_by_label("Your message")).to_be_hidden()
+
+
+async def test_russian_from_the_browser_language(make_company: MakeCompany, web: OpenPage) -> None:
+    name = f"Apteka {RUN}"
+    await make_company(
+        agents=0,
+        name=name,
+        category="pharmacy",
+        city="Tomsk",
+        timezone="UTC",
+        hours=closed_now_hours(),
+    )
+    page = await web(locale="ru-RU")
+
+    await expect(page.page.get_by_text(re.compile(r"Вы гость: guest-"))).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    await expect(page.page.get_by_role("heading", name="Справочник города")).to_be_visible()
+    await page.page.get_by_label("Найти компанию").fill(name)
+    await page.page.get_by_role("button", name="Найти").click()
+    card = page.card(name)
+    await expect(card).to_contain_text("Аптека · Tomsk", timeout=TIMEOUT_MS)
+    weekday = closed_now_hours().split()[0]
+    day = {"Mo": "Пн", "Tu": "Вт", "We": "Ср", "Th": "Чт", "Fr": "Пт", "Sa": "Сб", "Su": "Вс"}[
+        weekday
+    ]
+    await expect(card).to_contain_text("Закрыто · Откроется")
+    await expect(card).to_contain_text(f"{day} 10:00-12:00")
+    await expect(page.page.locator("body")).not_to_contain_text("XEP")
+    await expect(card.get_by_role("button", name="Написать")).to_be_visible()
+
+    # Switched by hand, and kept.
+    await page.page.get_by_role("button", name="English").click()
+    await expect(card.get_by_role("button", name="Message")).to_be_visible()
+    await page.page.reload()
+    await expect(page.page.get_by_text(GUEST)).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(page.page.get_by_role("button", name="Русский")).to_be_visible()
+
+
+async def test_a_person_logs_in_with_their_account(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    """An XMPP account instead of the guest: the conversation from another client is there."""
+    name = f"Hammer {RUN} Login"
+    company = await make_company(agents=1, name=name, category="hardware")
+    agent = await clients(company.agents[0])
+    account = await register("webuser")
+    phone = await clients(account)
+    phone.send_xml(chat(company.jid, "Do you cut keys?"))
+    got = await agent.inbox.expect(is_message("Do you cut keys?"))
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Yes, while you wait."))
+    await phone.inbox.expect(is_message("Yes, while you wait."))
+
+    page = await web()
+    guest = await page.guest_name()
+    await page.page.get_by_role("button", name="Log in").click()
+    dialog = page.page.get_by_role("dialog", name="Log in with your XMPP account")
+    await dialog.get_by_label("XMPP address").fill(account.jid)
+    await dialog.get_by_label("Password").fill("not the password")
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(dialog.get_by_role("alert")).to_have_text(
+        "Wrong address or password.", timeout=TIMEOUT_MS
+    )
+    await dialog.get_by_label("Password").fill(account.password)
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(page.page.get_by_text(f"Logged in as {account.jid}")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+
+    await page.search(name)
+    await page.card(name).get_by_role("button", name="Message").click()
+    await page.expect_messages(name, ["Do you cut keys?", "Yes, while you wait."])
+    mine = page.log(name).get_by_role("listitem").filter(has_text="Do you cut keys?")
+    await expect(mine).to_contain_text("You: Do you cut keys?")
+
+    # Logged out: the same guest as before, who never wrote to this company.
+    await page.page.get_by_role("button", name="Log out").click()
+    assert await page.guest_name() == guest
+    await expect(page.log(name)).to_contain_text("Write your question", timeout=TIMEOUT_MS)

@@ -1,0 +1,768 @@
+// The directory page: search, company cards, the chat with a company.
+// State lives here; what goes over the wire is xmpp.js; texts are i18n.js.
+// Everything received is put on the page with textContent, never as HTML.
+
+import { Session, Status, XmppError, bare, newGuest } from './xmpp.js';
+import { LANGUAGES, categoryName, hoursText, lang, plural, setLang, t } from './i18n.js';
+
+// ------------------------------------------------------------------ configuration
+
+// The development stack's defaults; the query string overrides them (the
+// integration tests use their own host and domain: ?xmpp=test.localhost&service=biz-test.localhost).
+const params = new URLSearchParams(location.search);
+const CONFIG = {
+  xmppHost: params.get('xmpp') || 'localhost',
+  service: params.get('service') || 'biz.localhost',
+  // Same origin as the page, which ejabberd serves beside its WebSocket.
+  websocket:
+    params.get('ws') ||
+    (location.protocol === 'http:' || location.protocol === 'https:'
+      ? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`
+      : 'ws://127.0.0.1:5280/ws'),
+};
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+const RESULTS_PAGE = 20;
+const DETAILS_TTL_MS = 60_000;
+
+// ------------------------------------------------------------------ identity
+
+// A guest's account is kept in localStorage (the same identity after a reload
+// or a restart of the browser); a person's own account in localStorage only
+// when they ask to stay logged in, otherwise for this tab (sessionStorage).
+const KEYS = {
+  guest: `orgchat:${CONFIG.xmppHost}:guest`,
+  account: `orgchat:${CONFIG.xmppHost}:account`,
+};
+
+function readStored(storage, key) {
+  try {
+    const value = JSON.parse(storage.getItem(key) || 'null');
+    return value && value.jid && value.password ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function storedAccount() {
+  return readStored(sessionStorage, KEYS.account) || readStored(localStorage, KEYS.account);
+}
+
+function forgetAccount() {
+  sessionStorage.removeItem(KEYS.account);
+  localStorage.removeItem(KEYS.account);
+}
+
+// ------------------------------------------------------------------ state
+
+const session = new Session({ websocket: CONFIG.websocket, service: CONFIG.service });
+const state = {
+  identity: null, // {jid, password, guest}
+  online: false,
+  everOnline: false,
+  statusKey: 'connecting',
+  choices: null, // {categories, cities}
+  results: [], // [{jid, name, category, city, openNow}]
+  resultsState: 'idle', // idle | searching | done | failed
+  more: false,
+  last: null,
+  searchSeq: 0,
+  details: new Map(), // jid -> {vcard, info, missing, failed, at}
+  chats: new Map(), // jid -> {messages: Map(key -> message), loaded, historyFailed, typing}
+  open: null, // the company JID whose chat is open
+};
+
+const $ = (id) => document.getElementById(id);
+
+/** A DOM element with attributes and children (strings become text nodes). */
+function h(tag, attrs = {}, ...kids) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? '' : value);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+// ------------------------------------------------------------------ connection
+
+let retryDelay = 1000;
+let retryTimer = null;
+
+function setStatus(key, params = {}) {
+  state.statusKey = key;
+  state.statusParams = params;
+  renderStatus();
+}
+
+function scheduleRetry() {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(connect, retryDelay);
+  retryDelay = Math.min(retryDelay * 2, 30_000);
+}
+
+/** Log in with the stored account, or as the stored guest, or as a new guest. */
+async function connect() {
+  clearTimeout(retryTimer);
+  const account = storedAccount();
+  let identity = account ? { ...account, guest: false } : readStored(localStorage, KEYS.guest);
+  let register = false;
+  if (!identity) {
+    identity = newGuest(CONFIG.xmppHost);
+    register = true;
+    setStatus('creatingGuest');
+  } else {
+    setStatus(state.everOnline ? 'reconnecting' : 'connecting');
+  }
+  try {
+    await session.connect(identity, { register });
+  } catch (error) {
+    await connectFailed(identity, register, error);
+    return;
+  }
+  if (identity.guest) localStorage.setItem(KEYS.guest, JSON.stringify(identity));
+  state.identity = identity;
+  retryDelay = 1000;
+  await online();
+}
+
+async function connectFailed(identity, registering, error) {
+  const condition = error instanceof XmppError ? error.condition : 'connection-failed';
+  if (condition === 'not-authorized' && !identity.guest) {
+    // A remembered account whose password changed: back to the guest.
+    forgetAccount();
+    setStatus('wrongPassword');
+    connect();
+  } else if (condition === 'not-authorized' && identity.guest && !registering) {
+    // The guest account is gone (expired guests are removed): a new guest.
+    localStorage.removeItem(KEYS.guest);
+    connect();
+  } else if (registering && condition === 'conflict') {
+    connect(); // the random name was taken: another one
+  } else if (registering && condition !== 'connection-failed') {
+    // resource-constraint / not-acceptable: ejabberd's limit on registrations
+    // from one address (registration_timeout).
+    setStatus(condition === 'resource-constraint' ? 'registrationRefused' : 'registrationFailed');
+    retryDelay = Math.max(retryDelay, 30_000);
+    scheduleRetry();
+  } else {
+    setStatus(state.everOnline ? 'reconnecting' : 'connectionFailed');
+    scheduleRetry();
+  }
+}
+
+session.on('status', (status) => {
+  if (status === Status.DISCONNECTED && state.online) {
+    state.online = false;
+    setStatus('reconnecting');
+    renderChat();
+    scheduleRetry();
+  }
+});
+
+async function online() {
+  state.online = true;
+  state.everOnline = true;
+  setStatus('');
+  renderIdentity();
+  if (!state.choices) {
+    try {
+      state.choices = await session.searchForm();
+      renderChoices();
+    } catch {
+      // the search still works without the lists
+    }
+  }
+  if (state.resultsState !== 'done') search();
+  const slug = params.get('company');
+  // After a reconnection, what was said meanwhile is in the archive.
+  for (const chat of state.chats.values()) chat.loaded = false;
+  if (state.open) {
+    openChat(state.open);
+  } else if (slug !== null) {
+    openChat(SLUG.test(slug) ? `${slug}@${CONFIG.service}` : '');
+  }
+}
+
+// ------------------------------------------------------------------ login and logout
+
+function openLogin() {
+  $('login-error').textContent = '';
+  $('login-dialog').showModal();
+  $('login-jid').focus();
+}
+
+async function logIn(event) {
+  event.preventDefault();
+  const jid = $('login-jid').value.trim();
+  const password = $('login-password').value;
+  if (!jid.includes('@')) {
+    $('login-error').textContent = t('wrongPassword');
+    return;
+  }
+  const remember = $('login-remember').checked;
+  resetChats();
+  state.online = false;
+  setStatus('connecting');
+  try {
+    await session.connect({ jid, password });
+  } catch (error) {
+    $('login-error').textContent =
+      error.condition === 'not-authorized' ? t('wrongPassword') : t('connectionFailed');
+    connect(); // back to the guest meanwhile
+    return;
+  }
+  forgetAccount();
+  (remember ? localStorage : sessionStorage).setItem(
+    KEYS.account,
+    JSON.stringify({ jid: bare(jid), password }),
+  );
+  $('login-password').value = '';
+  $('login-dialog').close();
+  state.identity = { jid: bare(jid), password, guest: false };
+  retryDelay = 1000;
+  await online();
+}
+
+function logOut() {
+  forgetAccount();
+  resetChats();
+  state.online = false;
+  connect();
+}
+
+function resetChats() {
+  state.chats.clear();
+  renderChat();
+}
+
+// ------------------------------------------------------------------ search
+
+let typingTimer = null;
+
+function searchCriteria() {
+  return {
+    name: $('q').value,
+    category: $('category').value,
+    city: $('city').value,
+    openNow: $('open-now').checked,
+  };
+}
+
+async function search({ more = false } = {}) {
+  if (!session.online) return;
+  const seq = ++state.searchSeq;
+  if (!more) {
+    state.resultsState = 'searching';
+    renderResultsStatus();
+  }
+  try {
+    const page = await session.search({
+      ...searchCriteria(),
+      after: more ? state.last : null,
+      max: RESULTS_PAGE,
+    });
+    if (seq !== state.searchSeq) return; // a newer search has started
+    state.results = more ? state.results.concat(page.companies) : page.companies;
+    state.more = page.more;
+    state.last = page.last;
+    state.resultsState = 'done';
+  } catch {
+    if (seq !== state.searchSeq) return;
+    state.resultsState = 'failed';
+    if (!more) state.results = [];
+  }
+  renderResults();
+  for (const company of state.results) loadDetails(company.jid);
+}
+
+/** The company's vCard and information form, fetched once a minute at most. */
+async function loadDetails(jid, { force = false } = {}) {
+  const known = state.details.get(jid);
+  if (known && !force && (known.pending || Date.now() - known.at < DETAILS_TTL_MS)) {
+    return known.pending || known;
+  }
+  const entry = { ...(known || {}), at: Date.now() };
+  entry.pending = (async () => {
+    const [vcard, info] = await Promise.allSettled([session.vcard(jid), session.companyInfo(jid)]);
+    const missing = [vcard, info].some(
+      (r) => r.status === 'rejected' && r.reason?.condition === 'item-not-found',
+    );
+    const failed = !missing && [vcard, info].every((r) => r.status === 'rejected');
+    const done = {
+      vcard: vcard.status === 'fulfilled' ? vcard.value : known?.vcard || null,
+      info: info.status === 'fulfilled' ? info.value : known?.info || null,
+      missing,
+      failed,
+      at: failed ? 0 : Date.now(),
+      pending: null,
+    };
+    state.details.set(jid, done);
+    renderCard(jid);
+    if (state.open === jid) renderChat();
+    return done;
+  })();
+  state.details.set(jid, entry);
+  return entry.pending;
+}
+
+// ------------------------------------------------------------------ rendering: header
+
+function renderStatus() {
+  const key = state.statusKey;
+  $('status').textContent = key ? t(key, state.statusParams || {}) : '';
+  $('status').hidden = !key;
+}
+
+function renderIdentity() {
+  const who = state.identity;
+  const guest = !who || who.guest;
+  $('identity').textContent = !who
+    ? ''
+    : guest
+      ? t('guestAs', { name: who.jid.split('@')[0] })
+      : t('loggedInAs', { jid: who.jid });
+  $('login-open').hidden = !who || !guest;
+  $('logout').hidden = !who || guest;
+}
+
+function renderTexts() {
+  document.documentElement.lang = lang();
+  document.title = t('title');
+  for (const el of document.querySelectorAll('[data-text]')) el.textContent = t(el.dataset.text);
+  for (const el of document.querySelectorAll('[data-label]')) {
+    el.setAttribute('aria-label', t(el.dataset.label));
+  }
+  for (const el of document.querySelectorAll('[data-placeholder]')) {
+    el.setAttribute('placeholder', t(el.dataset.placeholder));
+  }
+  $('q').setAttribute('placeholder', t('searchPlaceholder'));
+  const other = lang() === 'ru' ? 'en' : 'ru';
+  const button = $('lang-switch');
+  button.textContent = LANGUAGES[other];
+  button.setAttribute('lang', other);
+  button.dataset.lang = other;
+}
+
+function renderAll() {
+  renderTexts();
+  renderStatus();
+  renderIdentity();
+  renderChoices();
+  renderResults();
+  renderChat();
+}
+
+function renderChoices() {
+  if (!state.choices) return;
+  for (const [id, list, name] of [
+    ['category', state.choices.categories, categoryName],
+    ['city', state.choices.cities, (v) => v],
+  ]) {
+    const select = $(id);
+    const chosen = select.value;
+    select.replaceChildren(
+      h('option', { value: '' }, t(id === 'category' ? 'anyCategory' : 'anyCity')),
+      ...list.map((o) => h('option', { value: o.value }, name(o.value))),
+    );
+    select.value = list.some((o) => o.value === chosen) ? chosen : '';
+  }
+}
+
+// ------------------------------------------------------------------ rendering: cards
+
+function renderResultsStatus() {
+  const key = {
+    searching: 'searching',
+    failed: 'searchFailed',
+    done: state.results.length ? '' : 'noResults',
+    idle: '',
+  }[state.resultsState];
+  $('results-status').textContent = key ? t(key) : '';
+}
+
+function renderResults() {
+  renderResultsStatus();
+  $('results').replaceChildren(...state.results.map((c) => h('li', {}, card(c))));
+  $('more').hidden = !(state.more && state.resultsState === 'done');
+}
+
+function renderCard(jid) {
+  const company = state.results.find((c) => c.jid === jid);
+  const el = document.querySelector(`article[data-jid="${CSS.escape(jid)}"]`);
+  if (company && el) el.replaceWith(card(company));
+}
+
+function cardId(jid) {
+  return `card-${jid.split('@')[0]}`;
+}
+
+/** One company's card: what the search said, completed by its vCard and information. */
+function card(company) {
+  const d = state.details.get(company.jid) || {};
+  const vcard = d.vcard || {};
+  const info = d.info || {};
+  const name = vcard.name || info.name || company.name;
+  const category = company.category || info.category || vcard.category;
+  const city = company.city || info.city || vcard.locality;
+  const titleId = cardId(company.jid);
+  return h(
+    'article',
+    { class: 'card', 'data-jid': company.jid, 'aria-labelledby': titleId },
+    h('h3', { id: titleId }, name),
+    h('p', { class: 'kind' }, [category && categoryName(category), city].filter(Boolean).join(' · ')),
+    companyFacts(company, d),
+    h(
+      'button',
+      { type: 'button', class: 'message', onclick: () => openChat(company.jid) },
+      t('message'),
+    ),
+  );
+}
+
+/** Address, phone, hours, open now / opens at, first response: the parts a card and a chat show. */
+function companyFacts(company, details) {
+  const vcard = details.vcard || {};
+  const info = details.info || {};
+  const openNow = info.openNow ?? company?.openNow ?? null;
+  // The city alone is already in the card's first line.
+  const address = vcard.street ? [vcard.street, vcard.locality].filter(Boolean).join(', ') : '';
+  const facts = h('div', { class: 'facts' });
+  if (openNow !== null) {
+    const opening = !openNow && info.nextOpening ? opensAt(info.nextOpening, info.timezone) : '';
+    facts.append(
+      h(
+        'p',
+        { class: openNow ? 'open-state open' : 'open-state closed' },
+        openNow ? t('openNow') : [t('closed'), opening].filter(Boolean).join(' · '),
+      ),
+    );
+  }
+  if (info.firstResponse !== null && info.firstResponse !== undefined) {
+    facts.append(h('p', { class: 'answers' }, t('answersWithin', { duration: duration(info.firstResponse) })));
+  }
+  if (address) facts.append(h('p', { class: 'address' }, address));
+  if (vcard.phone) {
+    facts.append(
+      h(
+        'p',
+        { class: 'phone' },
+        h('span', { class: 'visually-hidden' }, `${t('phone')}: `),
+        h('a', { href: `tel:${vcard.phone.replace(/[^+\d]/g, '')}` }, vcard.phone),
+      ),
+    );
+  }
+  if (info.hours) {
+    facts.append(
+      h('p', { class: 'hours' }, h('span', { class: 'visually-hidden' }, `${t('hours')}: `), hoursText(info.hours)),
+    );
+  }
+  return facts;
+}
+
+/** "Opens tomorrow at 09:00 GMT+7": the next opening in the company's time zone. */
+function opensAt(when, timeZone) {
+  const zone = timeZone || undefined;
+  let time;
+  let dayKey;
+  let todayKey;
+  let tomorrowKey;
+  let day;
+  try {
+    time = new Intl.DateTimeFormat(lang(), {
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZone: zone,
+      timeZoneName: 'shortOffset',
+    }).format(when);
+    const key = new Intl.DateTimeFormat('en-CA', { timeZone: zone });
+    dayKey = key.format(when);
+    todayKey = key.format(new Date());
+    tomorrowKey = key.format(new Date(Date.now() + 86_400_000));
+    day = new Intl.DateTimeFormat(lang(), { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone }).format(when);
+  } catch {
+    return '';
+  }
+  if (dayKey === todayKey) return t('opensToday', { time });
+  if (dayKey === tomorrowKey) return t('opensTomorrow', { time });
+  return t('opensOn', { day, time });
+}
+
+/** A median first response in seconds, as a person says it. */
+function duration(seconds) {
+  if (seconds <= 60) return t('aMinute');
+  if (seconds < 3600) return plural('minutes', Math.ceil(seconds / 60));
+  return plural('hoursN', Math.ceil(seconds / 3600));
+}
+
+// ------------------------------------------------------------------ chat
+
+function chatOf(jid) {
+  if (!state.chats.has(jid)) {
+    state.chats.set(jid, { messages: new Map(), loaded: false, historyFailed: false, typing: false });
+  }
+  return state.chats.get(jid);
+}
+
+function messageKey(message) {
+  return `${message.from}|${message.id || message.time.getTime() + message.text}`;
+}
+
+function addMessage(message) {
+  const chat = chatOf(message.peer);
+  const key = messageKey(message);
+  const known = chat.messages.get(key);
+  // A message seen live and again in the archive: keep the first, with its status.
+  if (!known) chat.messages.set(key, message);
+  else if (!known.status && message.status) known.status = message.status;
+  if (!message.mine) chat.typing = false;
+  if (state.open === message.peer) renderLog();
+}
+
+function openChat(jid) {
+  state.open = jid;
+  const slug = jid ? jid.split('@')[0] : params.get('company') || '';
+  const url = new URL(location.href);
+  url.searchParams.set('company', slug);
+  window.history.replaceState(null, '', url);
+  document.body.classList.add('chatting');
+  $('chat').hidden = false;
+  if (jid) {
+    loadDetails(jid);
+    if (session.online && !chatOf(jid).loaded) loadHistory(jid);
+  }
+  renderChat();
+  if (!matchMedia('(pointer: coarse)').matches) $('text').focus();
+}
+
+function closeChat() {
+  state.open = null;
+  params.delete('company'); // not to be opened again on reconnection
+  const url = new URL(location.href);
+  url.searchParams.delete('company');
+  window.history.replaceState(null, '', url);
+  document.body.classList.remove('chatting');
+  $('chat').hidden = true;
+}
+
+async function loadHistory(jid) {
+  const chat = chatOf(jid);
+  chat.loading = true;
+  renderChat();
+  try {
+    const messages = await session.history(jid);
+    // What is in the user's archive was archived by the company: delivered.
+    for (const m of messages) addMessage({ ...m, status: m.mine ? 'delivered' : null });
+    chat.loaded = true;
+    chat.historyFailed = false;
+  } catch {
+    chat.historyFailed = true;
+  }
+  chat.loading = false;
+  renderChat();
+}
+
+function renderChat() {
+  const jid = state.open;
+  $('chat').hidden = jid === null;
+  if (jid === null) return;
+  const details = (jid && state.details.get(jid)) || {};
+  const known = state.results.find((c) => c.jid === jid);
+  const name = details.vcard?.name || details.info?.name || known?.name || (jid ? jid.split('@')[0] : '');
+  $('chat-title').textContent = t('chatWith', { name });
+  const missing = !jid || details.missing;
+  $('chat-card').replaceChildren(missing ? '' : companyFacts(known || null, details));
+  const chat = jid ? chatOf(jid) : null;
+  let status = '';
+  if (missing) status = t('notFound');
+  else if (details.failed) status = t('unavailable');
+  else if (!state.online) status = t('offlineCannotSend');
+  else if (chat.loading && !chat.messages.size) status = t('loadingHistory');
+  else if (chat.historyFailed) status = t('historyFailed');
+  $('chat-status').textContent = status;
+  $('chat-status').hidden = !status;
+  $('compose').hidden = Boolean(missing);
+  renderLog();
+}
+
+function renderLog() {
+  const jid = state.open;
+  if (!jid) {
+    $('log').replaceChildren();
+    $('typing').textContent = '';
+    return;
+  }
+  const chat = chatOf(jid);
+  const messages = [...chat.messages.values()].sort((a, b) => a.time - b.time);
+  const details = state.details.get(jid) || {};
+  if (details.missing && !messages.length) {
+    $('log').replaceChildren();
+    $('typing').textContent = '';
+    return;
+  }
+  const name = details.vcard?.name || details.info?.name || jid.split('@')[0];
+  const clock = new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit' });
+  $('log').replaceChildren(
+    ...(messages.length || chat.loading
+      ? messages.map((m) =>
+          h(
+            'li',
+            { class: m.mine ? 'msg mine' : 'msg theirs', 'data-id': m.id },
+            h('span', { class: 'visually-hidden' }, `${m.mine ? t('you') : name}: `),
+            h('p', { class: 'text' }, m.text),
+            h(
+              'span',
+              { class: 'meta' },
+              clock.format(m.time),
+              m.mine && m.status ? h('span', { class: `state ${m.status}` }, ` · ${t(statusText(m.status))}`) : null,
+            ),
+            m.error ? h('span', { class: 'error' }, m.error) : null,
+          ),
+        )
+      : [h('li', { class: 'empty' }, t('emptyChat'))]),
+  );
+  $('typing').textContent = chat.typing ? t('typing', { name }) : '';
+  const log = $('log');
+  log.scrollTop = log.scrollHeight;
+  markSeen(jid, messages);
+}
+
+function statusText(status) {
+  return { sending: 'sending', delivered: 'delivered', read: 'read', failed: 'notDelivered' }[status];
+}
+
+/** Tell the company the person has seen its last message (when the page is in view). */
+function markSeen(jid, messages) {
+  if (document.visibilityState !== 'visible' || !session.online) return;
+  const chat = chatOf(jid);
+  const last = [...messages].reverse().find((m) => !m.mine && m.markable && m.id);
+  if (last && chat.seen !== last.id) {
+    chat.seen = last.id;
+    session.markDisplayed(jid, last.id);
+  }
+}
+
+let composing = null;
+
+function sendMessage(event) {
+  event.preventDefault();
+  const jid = state.open;
+  const box = $('text');
+  const text = box.value.trim();
+  if (!jid || !text) return;
+  if (!session.online) {
+    $('chat-status').textContent = t('offlineCannotSend');
+    $('chat-status').hidden = false;
+    return;
+  }
+  clearTimeout(composing);
+  composing = null;
+  const id = session.send(jid, text);
+  addMessage({
+    id,
+    from: bare(session.jid),
+    to: jid,
+    peer: jid,
+    mine: true,
+    text,
+    time: new Date(),
+    status: 'sending',
+  });
+  box.value = '';
+  box.focus();
+}
+
+function onTyping() {
+  const jid = state.open;
+  if (!jid || !session.online) return;
+  if (composing === null) session.chatState(jid, 'composing');
+  clearTimeout(composing);
+  composing = setTimeout(() => {
+    composing = null;
+    session.chatState(jid, 'paused');
+  }, 5000);
+}
+
+function findMine(peer, id) {
+  const chat = state.chats.get(peer);
+  if (!chat || !id) return null;
+  return [...chat.messages.values()].find((m) => m.mine && m.id === id) || null;
+}
+
+const RANK = { sending: 0, failed: 0, delivered: 1, read: 2 };
+
+function setMineStatus(peer, id, status, error = '') {
+  const message = findMine(peer, id);
+  if (!message || RANK[status] < RANK[message.status || 'sending']) return;
+  message.status = status;
+  message.error = error;
+  if (state.open === peer) renderLog();
+}
+
+session.on('message', (message) => addMessage(message));
+session.on('receipt', ({ from, id }) => setMineStatus(from, id, 'delivered'));
+session.on('displayed', ({ from, id }) => setMineStatus(from, id, 'read'));
+session.on('bounce', ({ from, id, error }) => {
+  const message = findMine(from, id);
+  if (message) {
+    message.status = 'failed';
+    message.error = t(
+      ['item-not-found', 'service-unavailable', 'remote-server-not-found'].includes(error.condition)
+        ? 'unavailable'
+        : 'notDelivered',
+    );
+    if (state.open === from) renderLog();
+  }
+});
+session.on('chatstate', ({ from, state: chatState }) => {
+  const chat = state.chats.get(from);
+  if (!chat) return;
+  chat.typing = chatState === 'composing';
+  if (state.open === from) renderLog();
+});
+
+// ------------------------------------------------------------------ wiring
+
+function start() {
+  renderAll();
+  $('search-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    clearTimeout(typingTimer);
+    search();
+  });
+  $('q').addEventListener('input', () => {
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => search(), 400);
+  });
+  for (const id of ['category', 'city', 'open-now']) $(id).addEventListener('change', () => search());
+  $('more').addEventListener('click', () => search({ more: true }));
+  $('chat-close').addEventListener('click', closeChat);
+  $('compose').addEventListener('submit', sendMessage);
+  $('text').addEventListener('input', onTyping);
+  $('text').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) sendMessage(event);
+  });
+  $('lang-switch').addEventListener('click', () => {
+    setLang($('lang-switch').dataset.lang);
+    renderAll();
+  });
+  $('login-open').addEventListener('click', openLogin);
+  $('login-cancel').addEventListener('click', () => $('login-dialog').close());
+  $('login-form').addEventListener('submit', logIn);
+  $('logout').addEventListener('click', logOut);
+  document.addEventListener('visibilitychange', () => state.open && renderLog());
+  if (params.has('company')) {
+    const slug = params.get('company');
+    state.open = SLUG.test(slug) ? `${slug}@${CONFIG.service}` : '';
+    document.body.classList.add('chatting');
+    renderChat();
+  }
+  connect();
+}
+
+start();

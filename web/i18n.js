@@ -1,0 +1,216 @@
+// The page's texts in English and Russian. The language is the browser's
+// (navigator.language) until the person picks the other one; the choice is
+// kept in localStorage. Texts are plain strings: the page inserts them with
+// textContent, never as HTML.
+
+const STORE_KEY = 'orgchat:lang';
+
+export const LANGUAGES = { en: 'English', ru: 'Русский' };
+
+const TEXTS = {
+  en: {
+    title: 'City directory',
+    language: 'Language',
+    connecting: 'Connecting…',
+    reconnecting: 'Connection lost. Reconnecting…',
+    creatingGuest: 'Preparing your guest access…',
+    guestAs: 'You are a guest: {name}',
+    loggedInAs: 'Logged in as {jid}',
+    logIn: 'Log in',
+    logOut: 'Log out',
+    loginTitle: 'Log in with your XMPP account',
+    loginHint: 'You will see the same conversations as in your other chat apps.',
+    address: 'XMPP address',
+    password: 'Password',
+    remember: 'Stay logged in on this device',
+    cancel: 'Cancel',
+    wrongPassword: 'Wrong address or password.',
+    registrationRefused:
+      'Too many new visitors from your network right now. Please try again in a few minutes.',
+    registrationFailed: 'Could not create your guest access. Please try again later.',
+    connectionFailed: 'Cannot reach the chat server. Retrying…',
+    searchLabel: 'Find a company',
+    searchPlaceholder: 'Name, e.g. pizza',
+    search: 'Search',
+    category: 'Category',
+    anyCategory: 'Any category',
+    city: 'City',
+    anyCity: 'Any city',
+    openNowFilter: 'Open now',
+    results: 'Companies',
+    searching: 'Searching…',
+    noResults: 'Nothing found. Try another name or fewer filters.',
+    searchFailed: 'The search is not available right now. Please try again.',
+    showMore: 'Show more',
+    message: 'Message',
+    phone: 'Phone',
+    hours: 'Opening hours',
+    openNow: 'Open now',
+    closed: 'Closed',
+    opensToday: 'Opens today at {time}',
+    opensTomorrow: 'Opens tomorrow at {time}',
+    opensOn: 'Opens {day} at {time}',
+    answersWithin: 'Usually answers within {duration}',
+    minutes: { one: '{n} minute', other: '{n} minutes' },
+    hoursN: { one: '{n} hour', other: '{n} hours' },
+    aMinute: 'a minute',
+    chatWith: 'Chat with {name}',
+    closeChat: 'Back to the list',
+    messages: 'Messages',
+    yourMessage: 'Your message',
+    typeMessage: 'Type a message…',
+    send: 'Send',
+    loadingHistory: 'Loading the conversation…',
+    historyFailed: 'Earlier messages could not be loaded.',
+    emptyChat: 'Write your question: the company answers here.',
+    typing: '{name} is typing…',
+    you: 'You',
+    sending: 'Sending…',
+    delivered: 'Delivered',
+    read: 'Read',
+    notDelivered: 'Not delivered',
+    notFound: 'This company was not found. It may have left the directory.',
+    unavailable: 'The chat service is not available right now. Your message was not sent.',
+    offlineCannotSend: 'You are offline: the message will not be sent until the connection is back.',
+  },
+  ru: {
+    title: 'Справочник города',
+    language: 'Язык',
+    connecting: 'Подключение…',
+    reconnecting: 'Связь потеряна. Подключаемся снова…',
+    creatingGuest: 'Готовим гостевой доступ…',
+    guestAs: 'Вы гость: {name}',
+    loggedInAs: 'Вы вошли как {jid}',
+    logIn: 'Войти',
+    logOut: 'Выйти',
+    loginTitle: 'Вход с вашим XMPP-аккаунтом',
+    loginHint: 'Вы увидите те же переписки, что и в других ваших мессенджерах.',
+    address: 'XMPP-адрес',
+    password: 'Пароль',
+    remember: 'Не выходить на этом устройстве',
+    cancel: 'Отмена',
+    wrongPassword: 'Неверный адрес или пароль.',
+    registrationRefused:
+      'Сейчас из вашей сети слишком много новых посетителей. Попробуйте через несколько минут.',
+    registrationFailed: 'Не удалось создать гостевой доступ. Попробуйте позже.',
+    connectionFailed: 'Сервер чата недоступен. Пробуем снова…',
+    searchLabel: 'Найти компанию',
+    searchPlaceholder: 'Название, например «пицца»',
+    search: 'Найти',
+    category: 'Категория',
+    anyCategory: 'Любая категория',
+    city: 'Город',
+    anyCity: 'Любой город',
+    openNowFilter: 'Открыто сейчас',
+    results: 'Компании',
+    searching: 'Ищем…',
+    noResults: 'Ничего не найдено. Попробуйте другое название или меньше фильтров.',
+    searchFailed: 'Поиск сейчас недоступен. Попробуйте ещё раз.',
+    showMore: 'Показать ещё',
+    message: 'Написать',
+    phone: 'Телефон',
+    hours: 'Часы работы',
+    openNow: 'Открыто',
+    closed: 'Закрыто',
+    opensToday: 'Откроется сегодня в {time}',
+    opensTomorrow: 'Откроется завтра в {time}',
+    opensOn: 'Откроется {day} в {time}',
+    answersWithin: 'Обычно отвечает в течение {duration}',
+    minutes: { one: '{n} минуты', few: '{n} минут', many: '{n} минут', other: '{n} минуты' },
+    hoursN: { one: '{n} часа', few: '{n} часов', many: '{n} часов', other: '{n} часа' },
+    aMinute: 'минуты',
+    chatWith: 'Чат с компанией {name}',
+    closeChat: 'Назад к списку',
+    messages: 'Сообщения',
+    yourMessage: 'Ваше сообщение',
+    typeMessage: 'Напишите сообщение…',
+    send: 'Отправить',
+    loadingHistory: 'Загружаем переписку…',
+    historyFailed: 'Не удалось загрузить прежние сообщения.',
+    emptyChat: 'Задайте вопрос: компания ответит здесь.',
+    typing: '{name} печатает…',
+    you: 'Вы',
+    sending: 'Отправляется…',
+    delivered: 'Доставлено',
+    read: 'Прочитано',
+    notDelivered: 'Не доставлено',
+    notFound: 'Такой компании нет. Возможно, она ушла из справочника.',
+    unavailable: 'Сервис чата сейчас недоступен. Сообщение не отправлено.',
+    offlineCannotSend: 'Нет связи: сообщение не отправится, пока связь не восстановится.',
+  },
+};
+
+// Categories of the directory that have a name in the page's languages;
+// any other category is shown as the directory spells it.
+const CATEGORIES = {
+  en: {
+    'bike-shop': 'Bike shop',
+    hardware: 'Hardware',
+    pharmacy: 'Pharmacy',
+    restaurant: 'Restaurant',
+    tyres: 'Tyres',
+  },
+  ru: {
+    'bike-shop': 'Веломагазин',
+    hardware: 'Хозтовары',
+    pharmacy: 'Аптека',
+    restaurant: 'Ресторан',
+    tyres: 'Шины',
+  },
+};
+
+// OpenStreetMap opening_hours words (docs/protocol.md, "Company information").
+const HOURS_WORDS = {
+  ru: { Mo: 'Пн', Tu: 'Вт', We: 'Ср', Th: 'Чт', Fr: 'Пт', Sa: 'Сб', Su: 'Вс', PH: 'праздники', off: 'выходной' },
+};
+
+let current = pick();
+
+function pick() {
+  const stored = localStorage.getItem(STORE_KEY);
+  if (stored && stored in TEXTS) return stored;
+  const wanted = (navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language]) || [];
+  for (const tag of wanted) {
+    const lang = String(tag || '').toLowerCase().split('-')[0];
+    if (lang in TEXTS) return lang;
+  }
+  return 'en';
+}
+
+export function lang() {
+  return current;
+}
+
+export function setLang(value) {
+  if (value in TEXTS) {
+    current = value;
+    localStorage.setItem(STORE_KEY, value);
+  }
+}
+
+function fill(text, params) {
+  return text.replace(/\{(\w+)\}/g, (m, key) => (key in params ? String(params[key]) : m));
+}
+
+/** The text ``key`` in the current language, with ``{name}`` placeholders filled. */
+export function t(key, params = {}) {
+  const text = TEXTS[current][key] ?? TEXTS.en[key] ?? key;
+  return fill(text, params);
+}
+
+/** A count with its plural form, e.g. plural('minutes', 5) → "5 minutes" / "5 минут". */
+export function plural(key, n) {
+  const forms = TEXTS[current][key];
+  const rule = new Intl.PluralRules(current).select(n);
+  return fill(forms[rule] ?? forms.other, { n });
+}
+
+export function categoryName(value) {
+  return CATEGORIES[current][value] || value;
+}
+
+export function hoursText(hours) {
+  const words = HOURS_WORDS[current];
+  if (!words) return hours;
+  return hours.replace(/\b(Mo|Tu|We|Th|Fr|Sa|Su|PH|off)\b/g, (w) => words[w]);
+}

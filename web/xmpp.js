@@ -1,0 +1,514 @@
+// The page's XMPP session: everything it says to ejabberd and to orgchat's
+// component, over ejabberd's WebSocket (RFC 7395), through Strophe.js.
+// No XML is written or parsed by hand here: stanzas are built with Strophe's
+// builders and read with the DOM that Strophe hands over.
+//
+// What the component answers is specified in docs/protocol.md: the search
+// (XEP-0055, "Search"), vCards (XEP-0054), the company information form in
+// disco#info (XEP-0128, FORM_TYPE urn:orgchat:company:0), messages with
+// receipts (XEP-0184), chat markers (XEP-0333) and chat states (XEP-0085),
+// and the history in the user's own archive (XEP-0313, served by ejabberd).
+
+import { $iq, $msg, $pres, Strophe } from './node_modules/strophe.js/dist/strophe.esm.js';
+
+export const NS = {
+  REGISTER: 'jabber:iq:register', // XEP-0077 in-band registration
+  SEARCH: 'jabber:iq:search', // XEP-0055
+  DATA: 'jabber:x:data', // XEP-0004
+  RSM: 'http://jabber.org/protocol/rsm', // XEP-0059
+  DISCO_INFO: 'http://jabber.org/protocol/disco#info', // XEP-0030
+  VCARD: 'vcard-temp', // XEP-0054
+  COMPANY: 'urn:orgchat:company:0', // orgchat's XEP-0128 form
+  MAM: 'urn:xmpp:mam:2', // XEP-0313
+  FORWARD: 'urn:xmpp:forward:0', // XEP-0297
+  DELAY: 'urn:xmpp:delay', // XEP-0203
+  RECEIPTS: 'urn:xmpp:receipts', // XEP-0184
+  MARKERS: 'urn:xmpp:chat-markers:0', // XEP-0333
+  CHATSTATES: 'http://jabber.org/protocol/chatstates', // XEP-0085
+  SID: 'urn:xmpp:sid:0', // XEP-0359
+  STANZAS: 'urn:ietf:params:xml:ns:xmpp-stanzas',
+};
+
+const IQ_TIMEOUT_MS = 15_000;
+
+/** Strophe's connection states, as ``status`` events carry them. */
+export const Status = Strophe.Status;
+
+/** An IQ that came back as an error (or never came back: condition "timeout"). */
+export class XmppError extends Error {
+  constructor(condition, text = '', type = '') {
+    super(text || condition);
+    this.condition = condition;
+    this.type = type;
+  }
+
+  static from(stanza) {
+    if (!stanza) return new XmppError('timeout');
+    const error = first(stanza, 'error');
+    if (!error) return new XmppError('undefined-condition');
+    let condition = 'undefined-condition';
+    let text = '';
+    for (const el of error.children) {
+      if (el.namespaceURI !== NS.STANZAS) continue;
+      if (el.localName === 'text') text = el.textContent;
+      else condition = el.localName;
+    }
+    return new XmppError(condition, text, error.getAttribute('type') || '');
+  }
+}
+
+// ------------------------------------------------------------------ DOM reading
+
+/** The first descendant named ``name`` (in ``ns``, if given), or null. */
+export function first(el, name, ns = null) {
+  if (!el) return null;
+  const found = ns ? el.getElementsByTagNameNS(ns, name) : el.getElementsByTagName(name);
+  return found.length ? found[0] : null;
+}
+
+/** The direct children of ``el`` named ``name`` (in ``ns``, if given). */
+function children(el, name, ns = null) {
+  return Array.from(el ? el.children : []).filter(
+    (c) => c.localName === name && (ns === null || c.namespaceURI === ns),
+  );
+}
+
+function child(el, name, ns = null) {
+  return children(el, name, ns)[0] || null;
+}
+
+function textOf(el, ...path) {
+  let cur = el;
+  for (const name of path) {
+    cur = child(cur, name);
+    if (!cur) return '';
+  }
+  return cur.textContent.trim();
+}
+
+/** XEP-0004: the values of the fields of a form (or of one of its items), by var. */
+function fieldValues(el) {
+  const values = {};
+  for (const field of children(el, 'field')) {
+    values[field.getAttribute('var')] = children(field, 'value').map((v) => v.textContent);
+  }
+  return values;
+}
+
+/** XEP-0004: the options of a list field, as [{value, label}]. */
+function fieldOptions(form, name) {
+  const field = children(form, 'field').find((f) => f.getAttribute('var') === name);
+  return children(field, 'option').map((o) => ({
+    value: textOf(o, 'value'),
+    label: o.getAttribute('label') || textOf(o, 'value'),
+  }));
+}
+
+export function bare(jid) {
+  return Strophe.getBareJidFromJid(jid || '') || '';
+}
+
+function randomToken(bytes) {
+  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A guest's credentials: a name that says it is a guest, a strong password. */
+export function newGuest(host) {
+  return { jid: `guest-${randomToken(4)}@${host}`, password: randomToken(16), guest: true };
+}
+
+// ------------------------------------------------------------------ the session
+
+/**
+ * One connection to ejabberd. Events (``on(name, fn)``): ``status`` (a
+ * Strophe.Status and its condition), ``message`` (a chat message, live or
+ * offline), ``receipt``, ``displayed``, ``chatstate``, ``bounce`` (an error
+ * for a message we sent).
+ */
+export class Session {
+  constructor({ websocket, service }) {
+    this.websocket = websocket;
+    this.service = service;
+    this.conn = null;
+    this.jid = '';
+    this.listeners = {};
+  }
+
+  on(name, fn) {
+    (this.listeners[name] ||= []).push(fn);
+  }
+
+  emit(name, ...args) {
+    for (const fn of this.listeners[name] || []) fn(...args);
+  }
+
+  /**
+   * Log in (first registering the account in-band, XEP-0077, when
+   * ``register`` is true). Resolves once online; rejects with an XmppError
+   * whose condition is "not-authorized" (wrong password), "conflict" (the
+   * name is taken), "resource-constraint" (registrations too frequent),
+   * "connection-failed" or the registration's error condition.
+   */
+  connect({ jid, password }, { register = false } = {}) {
+    this.close();
+    const conn = new Strophe.Connection(this.websocket);
+    this.conn = conn;
+    let registration = null;
+    if (register) {
+      // Strophe.js has no XEP-0077: register on the new stream before SASL,
+      // then let Strophe authenticate with the same credentials. ejabberd's
+      // mod_register answers the unauthenticated stream; Strophe only
+      // dispatches to its system handlers before authentication.
+      const authenticate = conn.authenticate.bind(conn);
+      conn.authenticate = (mechanisms) => {
+        const iq = $iq({ type: 'set', id: conn.getUniqueId('register') })
+          .c('query', { xmlns: NS.REGISTER })
+          .c('username')
+          .t(Strophe.getNodeFromJid(jid))
+          .up()
+          .c('password')
+          .t(password);
+        conn._addSysHandler(
+          (answer) => {
+            if (answer.getAttribute('type') === 'result') {
+              authenticate(mechanisms);
+            } else {
+              registration = XmppError.from(answer);
+              conn.disconnect('registration failed');
+            }
+            return false;
+          },
+          null,
+          'iq',
+          null,
+          iq.tree().getAttribute('id'),
+        );
+        conn.send(iq);
+      };
+    }
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (fn, value) => {
+        if (!settled) {
+          settled = true;
+          fn(value);
+        }
+      };
+      conn.connect(jid, password, (status, condition) => {
+        if (conn !== this.conn) return; // a connection we have since replaced
+        if (status === Strophe.Status.CONNECTED) {
+          this.jid = conn.jid;
+          this._online();
+          settle(resolve, this.jid);
+        } else if (status === Strophe.Status.AUTHFAIL) {
+          settle(reject, new XmppError('not-authorized', condition || ''));
+        } else if (
+          status === Strophe.Status.CONNFAIL ||
+          status === Strophe.Status.ERROR ||
+          status === Strophe.Status.CONNTIMEOUT
+        ) {
+          settle(reject, registration || new XmppError('connection-failed', condition || ''));
+        } else if (status === Strophe.Status.DISCONNECTED) {
+          settle(reject, registration || new XmppError('connection-failed', condition || ''));
+        }
+        this.emit('status', status, condition);
+      });
+    });
+  }
+
+  close() {
+    if (this.conn) {
+      const conn = this.conn;
+      this.conn = null;
+      try {
+        conn.disconnect('bye');
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  get online() {
+    return Boolean(this.conn && this.conn.authenticated && this.conn.connected);
+  }
+
+  _online() {
+    const conn = this.conn;
+    conn.addHandler((stanza) => this._message(stanza), null, 'message');
+    // Roster pushes (the component puts a company into a customer's roster
+    // on their first message): acknowledged, as RFC 6121 §2.1.6 asks.
+    conn.addHandler(
+      (iq) => {
+        const from = iq.getAttribute('from');
+        if (!from || bare(from) === bare(conn.jid)) {
+          conn.send($iq({ type: 'result', id: iq.getAttribute('id') }));
+        }
+        return true;
+      },
+      'jabber:iq:roster',
+      'iq',
+      'set',
+    );
+    // Answer what a client must answer (RFC 6120 §8.2.3): Strophe answers
+    // unknown IQs itself. Available presence: ejabberd delivers messages to
+    // the bare JID (the company's answers) only to available resources, and
+    // flushes what waited offline.
+    conn.send($pres());
+  }
+
+  _message(stanza) {
+    const type = stanza.getAttribute('type') || 'normal';
+    const from = bare(stanza.getAttribute('from'));
+    const id = stanza.getAttribute('id') || '';
+    if (first(stanza, 'result', NS.MAM)) return true; // history: collected by its query
+    if (type === 'error') {
+      this.emit('bounce', { from, id, error: XmppError.from(stanza) });
+      return true;
+    }
+    const received = child(stanza, 'received', NS.RECEIPTS);
+    if (received) this.emit('receipt', { from, id: received.getAttribute('id') });
+    const displayed = child(stanza, 'displayed', NS.MARKERS);
+    if (displayed) this.emit('displayed', { from, id: displayed.getAttribute('id') });
+    const state = Array.from(stanza.children).find((c) => c.namespaceURI === NS.CHATSTATES);
+    const body = child(stanza, 'body');
+    if (state && !body) this.emit('chatstate', { from, state: state.localName });
+    if (body) {
+      const message = readMessage(stanza, this.jid);
+      if (message) {
+        this.emit('message', message);
+        if (state) this.emit('chatstate', { from, state: state.localName });
+        if (child(stanza, 'request', NS.RECEIPTS) && id) {
+          this.conn.send(
+            $msg({ to: stanza.getAttribute('from'), id: this.conn.getUniqueId('receipt') }).c(
+              'received',
+              { xmlns: NS.RECEIPTS, id },
+            ),
+          );
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Send an IQ; resolves with the result stanza, rejects with an XmppError. */
+  iq(stanza) {
+    return new Promise((resolve, reject) => {
+      if (!this.online) {
+        reject(new XmppError('remote-server-timeout', 'offline'));
+        return;
+      }
+      this.conn.sendIQ(stanza, resolve, (answer) => reject(XmppError.from(answer)), IQ_TIMEOUT_MS);
+    });
+  }
+
+  // ---------------------------------------------------------------- the directory
+
+  /** The search form's choices (XEP-0055 IQ get): {categories, cities}. */
+  async searchForm() {
+    const answer = await this.iq($iq({ type: 'get', to: this.service }).c('query', { xmlns: NS.SEARCH }));
+    const form = first(answer, 'x', NS.DATA);
+    const choices = (name) => fieldOptions(form, name).filter((o) => o.value !== '*');
+    return { categories: choices('category'), cities: choices('city') };
+  }
+
+  /**
+   * Search the directory (XEP-0055 with a data form, paged by XEP-0059).
+   * Resolves with {companies: [{jid, name, category, city, openNow}], last, more}.
+   */
+  async search({ name = '', category = '', city = '', openNow = false, after = null, max = 20 }) {
+    const iq = $iq({ type: 'set', to: this.service })
+      .c('query', { xmlns: NS.SEARCH })
+      .c('x', { xmlns: NS.DATA, type: 'submit' })
+      .c('field', { var: 'FORM_TYPE', type: 'hidden' })
+      .c('value')
+      .t(NS.SEARCH)
+      .up()
+      .up();
+    const fields = { name: name.trim(), category: category || '*', city: city || '*' };
+    for (const [key, value] of Object.entries(fields)) {
+      iq.c('field', { var: key }).c('value').t(value).up().up();
+    }
+    iq.c('field', { var: 'open-now' }).c('value').t(openNow ? 'true' : 'false').up().up();
+    iq.up().c('set', { xmlns: NS.RSM }).c('max').t(String(max)).up();
+    if (after) iq.c('after').t(after).up();
+    const answer = await this.iq(iq);
+    const form = first(answer, 'x', NS.DATA);
+    const companies = children(form, 'item').map((item) => {
+      const v = fieldValues(item);
+      return {
+        jid: (v.jid || [''])[0],
+        name: (v.name || [''])[0],
+        category: (v.category || [''])[0],
+        city: (v.city || [''])[0],
+        openNow: ['true', '1'].includes((v['open-now'] || [''])[0]),
+      };
+    });
+    const set = first(answer, 'set', NS.RSM);
+    const last = textOf(set, 'last');
+    const count = Number(textOf(set, 'count') || NaN);
+    // With open-now the count is left out and a page may be short while more
+    // follow: ask again after the last one while there was a full page.
+    const more = Number.isFinite(count)
+      ? Boolean(last) && (Number(child(set, 'first')?.getAttribute('index') || 0) + companies.length < count)
+      : Boolean(last) && companies.length > 0;
+    return { companies, last, more };
+  }
+
+  /** A company's vCard (vcard-temp): {name, street, locality, phone, email, url, category}. */
+  async vcard(jid) {
+    const answer = await this.iq($iq({ type: 'get', to: jid }).c('vCard', { xmlns: NS.VCARD }));
+    const card = first(answer, 'vCard', NS.VCARD);
+    const adr = child(card, 'ADR');
+    const tel = child(card, 'TEL');
+    return {
+      name: textOf(card, 'FN'),
+      street: textOf(adr, 'STREET'),
+      locality: textOf(adr, 'LOCALITY'),
+      phone: textOf(tel, 'NUMBER'),
+      email: textOf(child(card, 'EMAIL'), 'USERID'),
+      url: textOf(card, 'URL'),
+      category: textOf(child(card, 'CATEGORIES'), 'KEYWORD'),
+    };
+  }
+
+  /**
+   * A company's disco#info: its name and orgchat's company information form
+   * (XEP-0128): {name, category, city, timezone, hours, openNow, nextOpening,
+   * firstResponse (seconds)}; fields the component leaves out are null.
+   */
+  async companyInfo(jid) {
+    const answer = await this.iq($iq({ type: 'get', to: jid }).c('query', { xmlns: NS.DISCO_INFO }));
+    const query = first(answer, 'query', NS.DISCO_INFO);
+    const identity = child(query, 'identity');
+    const form = children(query, 'x', NS.DATA).find(
+      (x) => (fieldValues(x).FORM_TYPE || [])[0] === NS.COMPANY,
+    );
+    const v = form ? fieldValues(form) : {};
+    const one = (key) => (v[key] && v[key].length ? v[key][0] : null);
+    const seconds = Number(one('first-response'));
+    return {
+      name: identity ? identity.getAttribute('name') || '' : '',
+      category: one('category'),
+      city: one('city'),
+      timezone: one('timezone'),
+      hours: one('hours'),
+      openNow: one('open-now') === null ? null : ['true', '1'].includes(one('open-now')),
+      nextOpening: one('next-opening') ? new Date(one('next-opening')) : null,
+      firstResponse: one('first-response') !== null && Number.isFinite(seconds) ? seconds : null,
+    };
+  }
+
+  // ---------------------------------------------------------------- chat
+
+  /** Send a chat message; returns its id (receipts and markers refer to it). */
+  send(to, text) {
+    const id = `${Date.now().toString(36)}-${randomToken(6)}`;
+    this.conn.send(
+      $msg({ to, type: 'chat', id })
+        .c('body')
+        .t(text)
+        .up()
+        .c('request', { xmlns: NS.RECEIPTS })
+        .up()
+        .c('markable', { xmlns: NS.MARKERS })
+        .up()
+        .c('origin-id', { xmlns: NS.SID, id })
+        .up()
+        .c('active', { xmlns: NS.CHATSTATES }),
+    );
+    return id;
+  }
+
+  /** XEP-0085: "composing", "paused", "active". */
+  chatState(to, state) {
+    if (this.online) this.conn.send($msg({ to, type: 'chat' }).c(state, { xmlns: NS.CHATSTATES }));
+  }
+
+  /** XEP-0333: the person has seen the message ``id`` from ``to``. */
+  markDisplayed(to, id) {
+    if (this.online) {
+      this.conn.send($msg({ to, type: 'chat' }).c('displayed', { xmlns: NS.MARKERS, id }));
+    }
+  }
+
+  /**
+   * The last ``max`` messages with ``peer`` from the user's own archive
+   * (XEP-0313 query to their own account, ``with`` = peer), oldest first.
+   */
+  history(peer, max = 50) {
+    const queryid = this.conn.getUniqueId('mam');
+    const iq = $iq({ type: 'set' })
+      .c('query', { xmlns: NS.MAM, queryid })
+      .c('x', { xmlns: NS.DATA, type: 'submit' })
+      .c('field', { var: 'FORM_TYPE', type: 'hidden' })
+      .c('value')
+      .t(NS.MAM)
+      .up()
+      .up()
+      .c('field', { var: 'with' })
+      .c('value')
+      .t(peer)
+      .up()
+      .up()
+      .up()
+      .c('set', { xmlns: NS.RSM })
+      .c('max')
+      .t(String(max))
+      .up()
+      .c('before');
+    const messages = [];
+    const handler = this.conn.addHandler(
+      (stanza) => {
+        const result = first(stanza, 'result', NS.MAM);
+        if (!result || result.getAttribute('queryid') !== queryid) return true;
+        // Only the user's own archive answers: from our bare JID, or no from.
+        const from = stanza.getAttribute('from');
+        if (from && bare(from) !== bare(this.jid)) return true;
+        const forwarded = child(result, 'forwarded', NS.FORWARD);
+        const inner = child(forwarded, 'message');
+        const delay = child(forwarded, 'delay', NS.DELAY);
+        const message = inner && readMessage(inner, this.jid, delay);
+        if (message) messages.push(message);
+        return true;
+      },
+      NS.MAM,
+      'message',
+    );
+    return this.iq(iq).then(
+      () => {
+        this.conn.deleteHandler(handler);
+        return messages;
+      },
+      (error) => {
+        this.conn?.deleteHandler(handler);
+        throw error;
+      },
+    );
+  }
+}
+
+/**
+ * A chat message as the page keeps it: {id, from, to, peer, mine, text, time}.
+ * ``peer`` is the other side; ``mine`` says whether the user sent it.
+ */
+function readMessage(stanza, ownJid, outerDelay = null) {
+  const body = child(stanza, 'body');
+  if (!body) return null;
+  const from = bare(stanza.getAttribute('from') || ownJid);
+  const to = bare(stanza.getAttribute('to') || ownJid);
+  const mine = from === bare(ownJid);
+  const delay = outerDelay || child(stanza, 'delay', NS.DELAY);
+  const stamp = delay && delay.getAttribute('stamp');
+  const originId = child(stanza, 'origin-id', NS.SID);
+  return {
+    id: stanza.getAttribute('id') || (originId && originId.getAttribute('id')) || '',
+    from,
+    to,
+    peer: mine ? to : from,
+    mine,
+    text: body.textContent,
+    markable: Boolean(child(stanza, 'markable', NS.MARKERS)),
+    time: stamp ? new Date(stamp) : new Date(),
+  };
+}
