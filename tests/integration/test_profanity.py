@@ -254,7 +254,7 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     await prof.wait_for(re.compile(rf"Form title: {re.escape(subject)}\n"))
     await prof.wait_for(f"Request {rid}: closed")
     await prof.type("/form cancel")
-    await prof.wait_for("Request closed; the companies were told.")
+    await prof.wait_for("Request closed: you accepted the offer of Cakes North.")
     await prof.wait_for("Company: Cakes North; Status: answered")
     assert await prof.alive(), await prof.exit_status()
 

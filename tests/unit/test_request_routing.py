@@ -264,3 +264,17 @@ async def test_company_options_have_unique_labels() -> None:
         ("b@biz.localhost", "Shop (tyres, Tomsk) <b>"),
         ("c@biz.localhost", "Shop (tyres)"),
     ]
+
+
+async def test_a_closed_company_left_out_by_the_limit_is_reported_not_dropped(env: Env) -> None:
+    """Asked by search with room for one company, the open one takes it; the
+    closed one that matched better is listed as not sent (closed), not left out."""
+    company(env.directory_store, "able", category="Tyres", city="Tomsk", hours="Sa 10:00-14:00")
+    view = await env.service.create(CUSTOMER, ask(search=Search("Tyres", "Tomsk", None, 1)))
+    statuses = {t.jid: (t.status, t.reason) for t in view.targets}
+    assert statuses == {jid("north"): ("sent", None), jid("able"): ("refused", "closed")}
+    # Including closed companies, the limit counts them like the others.
+    view = await env.service.create(
+        "bob@localhost", ask(search=Search("Tyres", "Tomsk", None, 1), include_closed=True)
+    )
+    assert [t.status for t in view.targets] == ["sent"]

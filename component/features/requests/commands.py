@@ -105,11 +105,15 @@ class Ask(Command):
                         "category",
                         _("Category"),
                         [Option(ANY, _("Any category")), *await self.service.categories()],
+                        # A value shown from the start: some clients (Profanity)
+                        # list a field's choices with their labels only then.
+                        default=ANY,
                     ),
                     Field.list_single(
                         "city",
                         _("City"),
                         [Option(ANY, _("Any city")), *await self.service.cities()],
+                        default=ANY,
                     ),
                     Field.text_single("text", _("Name contains")),
                     Field.text_single(
@@ -224,7 +228,11 @@ class CloseRequest(Command):
             "pick",
             Form(
                 title=self.name,
-                fields=[Field.list_single("request", _("Request"), options, required=True)],
+                fields=[
+                    Field.list_single(
+                        "request", _("Request"), options, required=True, default=views[0].id
+                    )
+                ],
             ),
             actions=("next",),
         )
@@ -262,12 +270,17 @@ class CloseRequest(Command):
         accepted = form.choice(
             "accept", [NONE, *(t.jid for t in view.targets)], required=False, label=_("Accept")
         )
-        closed = await self.service.close(
-            ctx.requester.bare,
-            Close(view.id, None if accepted in (None, NONE) else accepted),
-            ctx.lang,
-        )
-        return Done(note=_("Request closed; the companies were told."), form=_result(closed))
+        chosen = None if accepted in (None, NONE) else accepted
+        closed = await self.service.close(ctx.requester.bare, Close(view.id, chosen), ctx.lang)
+        if chosen is None:
+            note = _("Request closed; the companies were told.")
+        else:
+            company = next((t.name or t.jid for t in view.targets if t.jid == chosen), chosen)
+            note = _(
+                "Request closed: you accepted the offer of {company}. The companies were told.",
+                company=company,
+            )
+        return Done(note=note, form=_result(closed))
 
 
 class _Answer(Command):

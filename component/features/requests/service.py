@@ -141,10 +141,16 @@ class RequestService:
             assert ask.search is not None
             if ask.search.max is not None and ask.search.max > most:
                 raise TooManyRecipients(_too_many(most))
-            found = await self.search(ask.search, ask.search.max or most)
+            found, passed_over = await self._search(ask.search, ask.search.max or most)
             if not found:
                 raise UnknownAddress(_("No company matches this search"))
-            candidates = [Candidate(company_jid(c.slug, self.domain), c) for c in found]
+            # Closed companies that open ones took the place of are reported
+            # ("not sent: closed"), not silently left out.
+            if ask.include_closed:
+                passed_over = []
+            candidates = [
+                Candidate(company_jid(c.slug, self.domain), c) for c in found + passed_over
+            ]
         now = self.now()
         for cand in candidates:
             self._check_open(cand, now, ask.include_closed)
@@ -257,21 +263,28 @@ class RequestService:
     async def search(self, search: Search, limit: int) -> list[Company]:
         """Companies that take requests and match every given criterion (the
         directory's search), open ones first, then by relevance and name."""
+        chosen, _passed_over = await self._search(search, limit)
+        return chosen
+
+    async def _search(self, search: Search, limit: int) -> tuple[list[Company], list[Company]]:
+        """(what :meth:`search` returns, the closed companies among the ``limit``
+        best matches that open ones took the place of)."""
         criteria = CompanySearch(
             category=search.category, city=search.city, text=search.text, takes_requests=True
         )
         wanted = min(limit, SEARCH_MAX)
-        chosen: list[Company] = []
-        for open_only in (True, False):
-            found = await self.finder.find(
-                SearchQuery(criteria, open_now=open_only), limit=wanted, counted=False
-            )
-            assert found is not None  # no cursor: every search has a first page
-            seen = {c.slug for c in chosen}
-            chosen += [hit.company for hit in found.hits if hit.company.slug not in seen]
-            if len(chosen) >= wanted:
-                break
-        return chosen[:wanted]
+        opened = await self.finder.find(
+            SearchQuery(criteria, open_now=True), limit=wanted, counted=False
+        )
+        best = await self.finder.find(
+            SearchQuery(criteria, open_now=False), limit=wanted, counted=False
+        )
+        assert opened is not None and best is not None  # no cursor: there is a first page
+        chosen = [hit.company for hit in opened.hits]
+        slugs = {c.slug for c in chosen}
+        rest = [hit.company for hit in best.hits if hit.company.slug not in slugs]
+        room = wanted - len(chosen)
+        return chosen + rest[:room], rest[room:]
 
     async def categories(self) -> tuple[str, ...]:
         return (await self.finder.known_values()).categories
