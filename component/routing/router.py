@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import itertools
 from collections.abc import Callable, Sequence
@@ -80,6 +81,13 @@ Recipients = tuple[dict[int, list[str]], list[int], list[Item]]
 
 #: How long an agent's receipt or marker is remembered to forward it only once.
 MARKER_DEDUP_TTL_S = 86_400
+#: Messages that may wait for their company (or, at start, for the directory)
+#: to be read; beyond, a message is answered "retry later" at once.
+ARRIVALS_MAX = 10_000
+#: How long messages that arrive before the directory is read wait for it
+#: (the stream is up a moment before the directory, at start), before they
+#: are answered "retry later".
+STARTUP_WAIT_S = 10.0
 
 
 class MessageRouter:
@@ -145,9 +153,17 @@ class MessageRouter:
         """Take one <message/> from ejabberd."""
         msg = parse_message(xml, self.namespaces)
         slug = _slug(msg)
-        if self._arrivals or (slug is not None and not self.directory.knows(slug)):
-            # Its company is not in memory: read it (with those of the
-            # messages arriving meanwhile, which wait behind it).
+        if (
+            self._arrivals
+            or not self.directory.loaded.is_set()
+            or (slug is not None and not self.directory.knows(slug))
+        ):
+            # Its company is not in memory (or, at start, the directory is
+            # not read yet): read it (with those of the messages arriving
+            # meanwhile, which wait behind it).
+            if len(self._arrivals) >= ARRIVALS_MAX:
+                self.outbox.send_or_drop([self._error_for(msg, NotReady(_("Busy, retry later")))])
+                return
             self._arrivals.append(msg)
             self._idle.clear()
             self._arrived.set()
@@ -170,6 +186,11 @@ class MessageRouter:
             raise_if_cancelling()
             await self._arrived.wait()
             self._arrived.clear()
+            if not self.directory.loaded.is_set():
+                # Not given up on: past the wait, each message is answered
+                # "retry later" (NotReady) as it is taken.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.directory.loaded.wait(), STARTUP_WAIT_S)
             while self._arrivals:
                 waiting = list(itertools.islice(self._arrivals, self.batch_max))
                 try:

@@ -15,6 +15,7 @@ import pytest_asyncio
 from component.config import LimitsSettings
 from component.directory import Directory
 from component.errors import NotConnected
+from component.routing import router as router_module
 from component.routing.outbox import Outbox
 from component.routing.router import MessageRouter
 from storage.errors import NotFound
@@ -381,7 +382,23 @@ async def test_a_burst_is_archived_in_few_transactions_and_delivered_in_order(en
     assert len(env.archive.batches) <= 2
 
 
-async def test_not_loaded_directory_answers_wait(env: Env) -> None:
+async def test_messages_before_the_directory_is_read_wait_for_it(env: Env) -> None:
+    """At start the stream is up a moment before the directory is read: what
+    arrives meanwhile waits for it, in order, rather than being refused."""
+    await env.online("mario@localhost")
+    env.directory.loaded.clear()
+    env.submit(chat("alice@localhost/p", "pizza@biz.localhost", "first", "m1"))
+    env.submit(chat("alice@localhost/p", "pizza@biz.localhost", "second", "m2"))
+    await asyncio.sleep(0.05)
+    assert env.written == []  # waiting, not refused
+    env.directory.loaded.set()
+    assert [body(s) for s in await env.output()] == ["first", "second"]
+
+
+async def test_a_directory_not_read_in_time_answers_wait(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router_module, "STARTUP_WAIT_S", 0.05)
     env.directory.loaded.clear()
     [err] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "hi"))
     assert error_condition(err) == ("wait", "internal-server-error")
