@@ -395,6 +395,9 @@ class NewRequest:
     stanza_ids: tuple[str, ...]  #: one per company, same order
     message_body: str
     message_payload: str
+    #: The message's copies in users' own archives, one tuple per company,
+    #: same order (empty: none).
+    copies: tuple[tuple[OwnCopy, ...], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

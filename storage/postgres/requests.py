@@ -88,17 +88,23 @@ def request_message(
 
 def fan_out(new: NewRequest, conversation_ids: Sequence[int]) -> list[NewMessage]:
     """The request's message in each company's conversation (in ``new.company_ids``' order)."""
+    copies = new.copies or tuple(() for _id in new.company_ids)
     return [
-        request_message(
-            conversation_id,
-            new.customer_jid,
-            new.public_id,
-            new.message_body,
-            new.message_payload,
-            stanza_id,
-            new.created_at,
+        dataclasses.replace(
+            request_message(
+                conversation_id,
+                new.customer_jid,
+                new.public_id,
+                new.message_body,
+                new.message_payload,
+                stanza_id,
+                new.created_at,
+            ),
+            copies=own,
         )
-        for conversation_id, stanza_id in zip(conversation_ids, new.stanza_ids, strict=True)
+        for conversation_id, stanza_id, own in zip(
+            conversation_ids, new.stanza_ids, copies, strict=True
+        )
     ]
 
 

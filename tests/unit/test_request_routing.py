@@ -278,3 +278,20 @@ async def test_a_closed_company_left_out_by_the_limit_is_reported_not_dropped(en
         "bob@localhost", ask(search=Search("Tyres", "Tomsk", None, 1), include_closed=True)
     )
     assert [t.status for t in view.targets] == ["sent"]
+
+
+async def test_the_request_is_in_the_customers_own_archive(env: Env) -> None:
+    """Like any message, a request's message is copied where standard clients
+    look for history: the customer's own archive, with each company, under the
+    id it is delivered with. (The agents here are accounts of another host,
+    which has no archive of ours: they get none.)"""
+    await env.service.create(CUSTOMER, ask(jid("north"), jid("east")))
+    rows = [m for _, m in env.archive.rows]
+    assert len(rows) == 2
+    slugs = {c.id: slug for slug, c in env.directory_store.companies.items()}
+    for message in rows:
+        conv = next(c for c in env.conversations.rows.values() if c.id == message.conversation_id)
+        slug = slugs[conv.company_id]
+        assert [(c.owner, c.peer, c.outgoing, c.message_id) for c in message.copies] == [
+            (CUSTOMER, jid(slug), True, message.stanza_id)
+        ]

@@ -30,7 +30,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
 
-from component.addressing import company_jid, parse_address
+from component.addressing import company_jid, conversation_jid, parse_address
 from component.config import RequestSettings
 from component.directory import Directory
 from component.errors import (
@@ -48,6 +48,7 @@ from component.i18n import Text, _, listing, n_, writer
 from component.logs import get_logger
 from component.routing.outbox import Outbox, new_id
 from component.routing.router import MessageRouter
+from component.routing.views import own_copies
 from component.search import DirectorySearch, SearchQuery
 from extensions import forms
 from extensions.request.create import Create, Search
@@ -63,6 +64,8 @@ from storage.models import (
     Limit,
     NewRequest,
     Notice,
+    OwnCopy,
+    Party,
     Request,
     RequestState,
     StatusChange,
@@ -170,7 +173,10 @@ class RequestService:
         public_id = new_request_id()
         expires = now + dt.timedelta(seconds=self.settings.expire_after)
         form_xml = forms.to_xml(ask.form) if ask.form is not None else None
-        ids = tuple(c.company.id for c in sendable if c.company is not None)
+        companies = [c.company for c in sendable if c.company is not None]
+        ids = tuple(company.id for company in companies)
+        stanza_ids = tuple(new_id() for _id in ids)
+        body = fanout_text(ask.subject, ask.body, ask.form, writer(lang))
         created = await self.store.create(
             NewRequest(
                 public_id=public_id,
@@ -183,9 +189,10 @@ class RequestService:
                 created_at=now,
                 expires_at=expires,
                 company_ids=ids,
-                stanza_ids=tuple(new_id() for _id in ids),
-                message_body=fanout_text(ask.subject, ask.body, ask.form, writer(lang)),
+                stanza_ids=stanza_ids,
+                message_body=body,
                 message_payload=fanout_payload(public_id, ask.subject, expires, ask.form),
+                copies=await self._copies(customer, nick, companies, stanza_ids, body),
             ),
             self.settings.duplicate_window,
         )
@@ -253,6 +260,42 @@ class RequestService:
         if delivery is not None:
             await self.router.deliveries.deliver(delivery)
         return await self.view(closed, full=True)
+
+    async def _copies(
+        self,
+        customer: str,
+        nick: str | None,
+        companies: Sequence[Company],
+        stanza_ids: Sequence[str],
+        body: str,
+    ) -> tuple[tuple[OwnCopy, ...], ...]:
+        """The request's message in the users' own archives, per company: the
+        customer's and the agents' (routing/views.py). Their conversation
+        addresses are needed first, so the conversations are opened here (the
+        request's statement finds them open)."""
+        host = self.router.own_archives
+        if host is None:
+            return ()
+        opened = await self.router.conversations.open_many(
+            [(company.id, customer, nick) for company in companies]
+        )
+        token = {conv.company_id: conv.token for conv in opened}
+        return tuple(
+            own_copies(
+                author=Party.CUSTOMER,
+                sender=customer,
+                echo=False,
+                body=body,
+                message_id=stanza_id,
+                stanza_id=stanza_id,
+                customer=customer,
+                company_address=company_jid(company.slug, self.domain),
+                conversation_address=conversation_jid(company.slug, token[company.id], self.domain),
+                agents=self.directory.agents(company.id),
+                host=host,
+            )
+            for company, stanza_id in zip(companies, stanza_ids, strict=True)
+        )
 
     async def open_request(self, conversation_id: int) -> str | None:
         """The public id of the conversation's newest open request, if any."""

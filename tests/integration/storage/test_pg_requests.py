@@ -20,6 +20,7 @@ from storage.models import (
     CreatedRequest,
     NewRequest,
     Notice,
+    OwnCopy,
     Party,
     Request,
     RequestState,
@@ -176,6 +177,31 @@ async def test_create_fans_out_in_one_go(
     await pg.archive.confirm([delivery.id])
 
     assert await pg.requests.get(new.public_id) == request
+
+
+async def test_create_writes_each_messages_copies_in_users_own_archives(
+    pg: postgres.PostgresStores, sql: Sql, customer: str, companies: list[int]
+) -> None:
+    new = new_request(customer, companies[:2])
+    copies = tuple(
+        (OwnCopy(customer, f"co{n}@biz.localhost", True, new.stanza_ids[n], new.message_body),)
+        for n in range(2)
+    )
+    created = await pg.requests.create(dataclasses.replace(new, copies=copies), 60.0)
+    assert not created.duplicate
+    rows = await sql.fetch(
+        "SELECT peer, xml FROM archive WHERE username = $1 ORDER BY peer",
+        customer.partition("@")[0],
+    )
+    assert [r["peer"] for r in rows] == ["co0@biz.localhost", "co1@biz.localhost"]
+    assert all(f'id="{sid}"' in r["xml"] for r, sid in zip(rows, new.stanza_ids, strict=True))
+    # The same request again (a duplicate) writes nothing more.
+    again = dataclasses.replace(new, public_id=public_id(), copies=copies)
+    assert (await pg.requests.create(again, 60.0)).duplicate
+    count = await sql.fetchval(
+        "SELECT count(*) FROM archive WHERE username = $1", customer.partition("@")[0]
+    )
+    assert count == 2
 
 
 async def test_create_refusals_write_nothing(
