@@ -87,7 +87,7 @@ ARRIVALS_MAX = 10_000
 #: How long messages that arrive before the directory is read wait for it
 #: (the stream is up a moment before the directory, at start), before they
 #: are answered "retry later".
-STARTUP_WAIT_S = 10.0
+STARTUP_WAIT_S = 2.0
 
 
 class MessageRouter:
