@@ -171,11 +171,15 @@ class RosterJobStore(Protocol):
 class ConversationStore(Protocol):
     """(company, customer) pairs and their opaque tokens (PostgreSQL)."""
 
-    async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
+    async def open_many(
+        self, pairs: Sequence[tuple[int, str, str | None]], *, by_request: bool = False
+    ) -> list[Conversation]:
         """Get or create the conversation of each (company_id, customer_jid, nick).
 
         Returns them in the given order. A non-None nick different from the
-        stored one replaces it.
+        stored one replaces it. ``by_request``: the conversations created are
+        opened by a request to several companies; such a company joins the
+        customer's roster only once it answers (not when merely asked).
         """
 
     async def find(self, company_id: int, customer_jid: str) -> Conversation | None: ...

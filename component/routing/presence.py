@@ -1,10 +1,10 @@
 """Presence: agents' and customers' availability (RFC 6121 §4), the companies' own presence.
 
 Each agent, and each customer of the service's own ejabberd host once they
-have written to a company, has the company JID in their roster with a mutual
-subscription (put there through ejabberd's HTTP API, see
-:mod:`component.roster_sync`), so ejabberd sends their presence to the
-company, including the ``unavailable`` when a connection drops, and probes
+have written to a company (or it answered their request), has the company
+JID in their roster with a mutual subscription (put there through ejabberd's
+HTTP API, see :mod:`component.roster_sync`), so ejabberd sends their
+presence to the company, including the ``unavailable`` when a connection drops, and probes
 the company when they log in. Availability per resource is kept in Redis,
 shared by every component process: agents' decides who gets a customer's
 message, customers' whether the notification cascade must reach them off

@@ -193,17 +193,17 @@ def parse_closed(el: Element) -> bool:
 
 def closed_text(accepted: bool, other_accepted: bool, write: Write = english) -> str:
     """The body of a close notice, for a company whose offer was accepted, for the
-    others when another offer was accepted, or when none was."""
+    others when another offer was accepted, or when none was.
+
+    The notice is posted on the customer's behalf, so it is written as an
+    action of theirs (XEP-0245, ``/me``): clients show it as an event in the
+    conversation ("* Anna closed this request"), not as words the customer
+    typed."""
     if accepted:
-        return write(N_("The customer has closed this request and accepted your offer. Thank you!"))
+        return write(N_("/me closed this request and accepted your offer."))
     if other_accepted:
-        return write(
-            N_(
-                "The customer has closed this request and chose another offer. "
-                "Thank you for your answer."
-            )
-        )
-    return write(N_("The customer has closed this request. Thank you for your answer."))
+        return write(N_("/me closed this request and chose another company's offer."))
+    return write(N_("/me closed this request."))
 
 
 def payload_request(el: Element) -> str:

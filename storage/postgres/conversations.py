@@ -26,10 +26,12 @@ class PgConversationStore:
         """See ConversationStore (migration 0006 notifies)."""
         await listen(self._db, DELETED_CHANNEL, listener)
 
-    async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
+    async def open_many(
+        self, pairs: Sequence[tuple[int, str, str | None]], *, by_request: bool = False
+    ) -> list[Conversation]:
         """See :func:`storage.postgres.tables.conversations.open_many`."""
         async with self._db.acquire() as conn:
-            return await conversations.open_many(conn, pairs)
+            return await conversations.open_many(conn, pairs, by_request=by_request)
 
     async def find(self, company_id: int, customer_jid: str) -> Conversation | None:
         async with self._db.acquire() as conn:

@@ -152,6 +152,7 @@ class PgRequestStore:
                     (company_id, new.customer_jid, new.customer_nick)
                     for company_id in new.company_ids
                 ],
+                by_request=True,
             )
             delivery = await messages.insert_delivered(
                 conn,

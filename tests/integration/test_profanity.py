@@ -38,6 +38,8 @@ from tests.integration.conftest import (
     MakeCompany,
     presence_shows,
     register,
+    roster_of,
+    wait_in_roster,
 )
 from tests.integration.profanity import Profanity, ProfanityDied
 
@@ -222,8 +224,12 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     conv_n = (got_n.get("from") or "").split("/")[0]
     offer = f"45 EUR, chocolate. {RUN}"
     agent_n.send_xml(chat(conv_n, offer))
-    # The companies joined the customer's roster when asked: Profanity names them.
-    await prof.wait_for(f"<< chat message: {north.name} (win ")
+    # North joins the customer's roster as it answers; South, asked but
+    # silent, is no contact of the customer's.
+    await prof.wait_for("<< chat message: ")
+    await wait_in_roster(account, north.jid)
+    contacts = {item["jid"] for item in await roster_of(account)}
+    assert north.jid in contacts and south.jid not in contacts, contacts
 
     # "Close a request": stage 1 picks the request, stage 2 the offer to accept.
     await prof.type("/win 1")
@@ -259,10 +265,11 @@ async def test_ask_several_companies_and_close_the_request_through_forms(
     assert await prof.alive(), await prof.exit_status()
 
     assert await db.fetchval("SELECT state FROM requests WHERE public_id = $1", rid) == "closed"
+    # The agents read the notice as the customer's action, not as their words.
     notice = await agent_n.inbox.expect(is_message())
-    assert "accepted your offer" in (text_of(notice, "body") or "")
+    assert text_of(notice, "body") == "/me closed this request and accepted your offer."
     told = await agent_s.inbox.expect(is_message())
-    assert "chose another offer" in (text_of(told, "body") or "")
+    assert text_of(told, "body") == "/me closed this request and chose another company's offer."
 
 
 async def test_a_percent_sign_in_a_note_reaches_profanity_intact(

@@ -217,7 +217,9 @@ class FakeConversations:
         """The company of a conversation (None: no such conversation)."""
         return next((c.company_id for c in self.rows.values() if c.id == conversation_id), None)
 
-    async def open_many(self, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
+    async def open_many(
+        self, pairs: Sequence[tuple[int, str, str | None]], *, by_request: bool = False
+    ) -> list[Conversation]:
         self.switch.check()
         # A pair repeated in the call is one conversation; its last non-None nick wins.
         nicks: dict[tuple[int, str], str | None] = {}

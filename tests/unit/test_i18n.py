@@ -181,9 +181,7 @@ def test_what_extensions_write_is_translated_by_a_writer() -> None:
         "Предложение: 320.00 EUR, в наличии, действует до 2026-12-05"
     )
     assert decline_text(None, writer("ru")) == "Отказ."
-    assert closed_text(False, False, writer("ru-RU")) == (
-        "Клиент закрыл этот запрос. Спасибо за ваш ответ."
-    )
+    assert closed_text(False, False, writer("ru-RU")) == "/me закрывает этот запрос."
     form = Form([Field.boolean("fitted", "Fitted", default=True)])
     assert fanout_text("Шины", "Сколько?", form, writer("ru")) == (
         "Запрос: Шины\n\nСколько?\n\nFitted: да\n\n(Вопрос задан нескольким компаниям. "

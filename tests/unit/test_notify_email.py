@@ -156,6 +156,15 @@ def test_bodies() -> None:
     assert "\n-- \n" in plain
 
 
+def test_an_action_reads_as_clients_show_it() -> None:
+    # A request's closing notice is the customer's action (/me ...).
+    mail = company_mail(excerpts=[Excerpt("Anna", TS, "/me closed this request.")])
+    plain, rich = bodies(parse(wire(mail)))
+    for text in (plain, html_to_text(rich)):
+        assert "* Anna closed this request." in text
+        assert "/me" not in text
+
+
 def test_times_in_utc() -> None:
     novosibirsk = dt.timezone(dt.timedelta(hours=7))
     local = dt.datetime(2026, 11, 28, 4, 15, tzinfo=novosibirsk)

@@ -960,16 +960,13 @@ def test_status_message_shape() -> None:
 
 
 def test_closed_texts() -> None:
-    assert closed_text(True, False) == (
-        "The customer has closed this request and accepted your offer. Thank you!"
-    )
+    # Actions of the customer's (/me), not words they typed (issue 13).
+    assert closed_text(True, False) == "/me closed this request and accepted your offer."
     assert closed_text(True, True) == closed_text(True, False)
     assert closed_text(False, True) == (
-        "The customer has closed this request and chose another offer. Thank you for your answer."
+        "/me closed this request and chose another company's offer."
     )
-    assert closed_text(False, False) == (
-        "The customer has closed this request. Thank you for your answer."
-    )
+    assert closed_text(False, False) == "/me closed this request."
     assert parse_closed(parse(closed_payload(RID, False))) is False
 
 

@@ -191,7 +191,7 @@ def _plain(n: Notification) -> str:
         out.append("")
     for excerpt in n.excerpts:
         out.append(f"{_one_line(excerpt.sender)}, {_when(excerpt.ts)}:")
-        body = excerpt.body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+        body = _text(excerpt)
         out.extend(body.split("\n") if body else [n.tr(_NO_TEXT)])
         out.append("")
     out.append(n.tr(_REPLY_LINE))
@@ -203,6 +203,15 @@ def _plain(n: Notification) -> str:
     if n.unsubscribe:
         out.append(n.tr(_("To stop these emails: {link}", link=f"mailto:{n.unsubscribe}")))
     return "\n".join(out) + "\n"
+
+
+def _text(excerpt: Excerpt) -> str:
+    """The excerpt's lines; an action (XEP-0245, a body starting ``/me ``) written
+    out as chat clients show it: ``* Anna closed this request.``"""
+    body = excerpt.body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    if body.startswith("/me "):
+        return f"* {_one_line(excerpt.sender)} {body[4:]}"
+    return body
 
 
 def _e(text: str) -> str:
@@ -223,7 +232,7 @@ def _html(n: Notification, title: str) -> str:
     if n.note:
         parts.append(f'<p style="color: #8a4b00;">{_e(_one_line(n.tr(n.note), 300))}</p>')
     for excerpt in n.excerpts:
-        body = excerpt.body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+        body = _text(excerpt)
         shown = (
             "<br>\n".join(_e(line) for line in body.split("\n"))
             if body

@@ -277,7 +277,7 @@ class RequestService:
         if host is None:
             return ()
         opened = await self.router.conversations.open_many(
-            [(company.id, customer, nick) for company in companies]
+            [(company.id, customer, nick) for company in companies], by_request=True
         )
         token = {conv.company_id: conv.token for conv in opened}
         return tuple(

@@ -70,7 +70,7 @@ async def find_many(conn: Conn, keys: Sequence[Key]) -> dict[Key, Conversation]:
 
 
 async def insert_new(
-    conn: Conn, items: Sequence[tuple[int, str, str | None]]
+    conn: Conn, items: Sequence[tuple[int, str, str | None]], *, by_request: bool = False
 ) -> dict[Key, Conversation]:
     """Insert (company_id, customer_jid, nick) rows with fresh tokens.
 
@@ -81,8 +81,8 @@ async def insert_new(
     try:
         rows = await conn.fetch(
             f"""
-            INSERT INTO conversations (company_id, customer_jid, token, customer_nick)
-            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+            INSERT INTO conversations (company_id, customer_jid, token, customer_nick, by_request)
+            SELECT *, $5::boolean FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
             ON CONFLICT DO NOTHING
             RETURNING {COLUMNS}
             """,
@@ -90,6 +90,7 @@ async def insert_new(
             [jid for _, jid, _ in items],
             [new_token() for _ in items],
             [nick for _, _, nick in items],
+            by_request,
         )
     except asyncpg.ForeignKeyViolationError as exc:
         raise NotFound(f"company does not exist: {exc.detail}") from exc
@@ -109,11 +110,15 @@ async def set_nicks(conn: Conn, nicks: Sequence[tuple[int, str]]) -> None:
     )
 
 
-async def open_many(conn: Conn, pairs: Sequence[tuple[int, str, str | None]]) -> list[Conversation]:
+async def open_many(
+    conn: Conn, pairs: Sequence[tuple[int, str, str | None]], *, by_request: bool = False
+) -> list[Conversation]:
     """Get or create each pair's conversation (raises NotFound for an unknown company).
 
     A pair repeated in the call is looked up once; its last non-None nick wins.
-    Works inside a caller's transaction as well as without one.
+    Works inside a caller's transaction as well as without one. ``by_request``:
+    the conversations it creates are opened by a request (migration 0015: the
+    company joins the customer's roster when it answers).
     """
     nicks: dict[Key, str | None] = {}
     for company_id, jid, nick in pairs:
@@ -125,7 +130,9 @@ async def open_many(conn: Conn, pairs: Sequence[tuple[int, str, str | None]]) ->
     for _ in range(_INSERT_ROUNDS):
         if not missing:
             break
-        found |= await insert_new(conn, [(*key, nicks[key]) for key in missing])
+        found |= await insert_new(
+            conn, [(*key, nicks[key]) for key in missing], by_request=by_request
+        )
         skipped = [key for key in missing if key not in found]
         if skipped:  # another process created them meanwhile, or a token collided
             found |= await find_many(conn, skipped)

@@ -204,6 +204,36 @@ async def test_create_writes_each_messages_copies_in_users_own_archives(
     assert count == 2
 
 
+async def test_an_asked_company_joins_the_customers_roster_when_it_answers(
+    pg: postgres.PostgresStores, sql: Sql, slug: str, customer: str, companies: list[int]
+) -> None:
+    # Migration 0015: asking ten shops must not make ten contacts; the company
+    # the customer wrote to is one at once, an asked one once it answers.
+    async def roster() -> list[str]:
+        rows = await sql.fetch(
+            "SELECT company_slug FROM roster_jobs WHERE agent_jid = $1 AND op = 'add'"
+            " ORDER BY company_slug",
+            customer,
+        )
+        return [row["company_slug"] for row in rows]
+
+    await pg.conversations.open_many([(companies[0], customer, None)])
+    request = await create(pg, customer, companies)
+    assert await roster() == [f"{slug}-0"]
+
+    asked = request.targets[2].conversation_id
+    await pg.requests.advance([TargetUpdate(asked, TargetStatus.SEEN)])
+    assert await roster() == [f"{slug}-0"]
+    await pg.requests.advance([TargetUpdate(asked, TargetStatus.ANSWERED, offer="<x>1</x>")])
+    assert await roster() == [f"{slug}-0", f"{slug}-2"]
+
+    # A renamed company renames the items of those who have it, and no other.
+    await sql.execute("DELETE FROM roster_jobs WHERE agent_jid = $1", customer)
+    for company_id in companies:
+        await sql.execute("UPDATE companies SET name = name || '!' WHERE id = $1", company_id)
+    assert await roster() == [f"{slug}-0", f"{slug}-2"]
+
+
 async def test_create_refusals_write_nothing(
     pg: postgres.PostgresStores, sql: Sql, customer: str, companies: list[int]
 ) -> None:
