@@ -121,7 +121,9 @@ async def build(cfg: Config) -> Parts:
         local_host=cfg.ejabberd.vhost,
         jobs=pg.roster_jobs,
         api=EjabberdApi(cfg.ejabberd.api_url, cfg.ejabberd.api_token, cfg.ejabberd.api_timeout),
-        on_added=lambda slug, jid: presence.refresh([(slug, jid)]),
+        directory=core.directory,
+        conversations=pg.conversations,
+        on_added=presence.contact_added,
         on_removed=presence.agent_removed,
     )
     contributions = [feature.contribute(messages) for feature in features]

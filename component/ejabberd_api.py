@@ -1,8 +1,9 @@
 """A small client for ejabberd's HTTP API (mod_http_api).
 
-Used to put a company into an agent's roster with a mutual subscription
-(``add_rosteritem``): XEP-0356 roster pushes fail on ejabberd 23.01, the HTTP
-API works. Calls run in a worker thread (urllib), they are rare.
+Used to put contacts into users' rosters (``add_rosteritem``): a company
+into its agents' and customers' rosters, a conversation into its agents'.
+XEP-0356 roster pushes fail on ejabberd 23.01, the HTTP API works. Calls run
+in a worker thread (urllib), they are rare.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-ROSTER_GROUP = "Companies"
+#: The roster group of companies (a conversation's group is its company's name).
+COMPANIES_GROUP = "Companies"
 
 
 class ApiError(Exception):
@@ -52,11 +54,13 @@ class EjabberdApi:
             raise ApiError(f"{command}: ejabberd answered {result}")
         return result
 
-    async def add_company_to_roster(
-        self, agent_jid: str, company_jid: str, company_name: str
+    async def add_to_roster(
+        self, user_jid: str, contact_jid: str, name: str, group: str, subscription: str
     ) -> None:
-        user, host = agent_jid.split("@", 1)
-        cuser, chost = company_jid.split("@", 1)
+        """Add or update ``contact_jid`` in ``user_jid``'s roster (RFC 6121
+        subscription ``both``, ``to``, ``from`` or ``none``, from the user's side)."""
+        user, host = user_jid.split("@", 1)
+        cuser, chost = contact_jid.split("@", 1)
         await self.call(
             "add_rosteritem",
             {
@@ -64,15 +68,15 @@ class EjabberdApi:
                 "localhost": host,
                 "user": cuser,
                 "host": chost,
-                "nick": company_name,
-                "group": ROSTER_GROUP,
-                "subs": "both",
+                "nick": name,
+                "group": group,
+                "subs": subscription,
             },
         )
 
-    async def remove_company_from_roster(self, agent_jid: str, company_jid: str) -> None:
-        user, host = agent_jid.split("@", 1)
-        cuser, chost = company_jid.split("@", 1)
+    async def remove_from_roster(self, user_jid: str, contact_jid: str) -> None:
+        user, host = user_jid.split("@", 1)
+        cuser, chost = contact_jid.split("@", 1)
         await self.call(
             "delete_rosteritem",
             {"localuser": user, "localhost": host, "user": cuser, "host": chost},

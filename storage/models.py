@@ -319,13 +319,16 @@ class RosterOp(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RosterJob:
-    """Put a company into an agent's roster, or take it out (durable job)."""
+    """Put a contact into a user's roster, or take it out (durable job): a company
+    into its agents' and customers' rosters, or a conversation into its agents'."""
 
     id: int
     op: RosterOp
+    #: The contact's local part: a company's slug, or a conversation's slug+token.
     company_slug: str
+    #: The company's name; empty for a conversation (named when the job runs).
     company_name: str
-    agent_jid: str
+    agent_jid: str  #: the user whose roster it is
     attempts: int
 
 

@@ -25,6 +25,13 @@ component attached), and a few seconds later drops from Redis the resources
 that did not answer. Every answer refreshes its resource's time, so agents
 that are really online never look offline in between.
 
+Agents see each conversation as a contact of their roster (subscription
+``to``, see :mod:`component.roster_sync`), online while its customer is:
+the component answers an agent's probe of a conversation's address with the
+customer's availability, and tells the company's agents whenever a
+customer's presence reaches the company (available while any of the
+customer's resources is).
+
 Redis may also lose everything (a restart without persistence): nothing
 fails, presence is simply gone, and agents who are online would look
 offline (their customers' messages pending, "nobody online" emails) until
@@ -39,7 +46,7 @@ import datetime as dt
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
-from component.addressing import COMPANY_RESOURCE, company_jid, split_local
+from component.addressing import COMPANY_RESOURCE, company_jid, conversation_jid, split_local
 from component.directory import Directory
 from component.errors import NotConnected
 from component.logs import get_logger
@@ -47,6 +54,7 @@ from component.routing.outbox import Outbox
 from component.routing.router import MessageRouter
 from component.routing.wire import NS_CLIENT, NS_COMPONENT, render_presence
 from storage.errors import Unavailable, raise_if_cancelling
+from storage.models import Company, Conversation
 from storage.protocols import ConversationStore, PresenceStore
 
 log = get_logger(__name__)
@@ -163,6 +171,14 @@ class PresenceRouter:
             log.info("presence.error_received", sender=sender, to=to)
             return
         if ptype == "probe":
+            if (
+                company is not None
+                and parts is not None
+                and parts[1] is not None
+                and self.directory.is_agent(company.id, bare)
+            ):
+                await self._show_conversation(company, parts[1], bare)
+                return
             self._answer_probe(
                 to, bare, company is not None and parts is not None and parts[1] is None
             )
@@ -184,7 +200,7 @@ class PresenceRouter:
             return
         if not self.directory.companies_of(bare):
             if company is not None and parts is not None and parts[1] is None:
-                await self._customer(bare, resource, ptype, xml)
+                await self._customer(company, bare, resource, ptype, xml)
             return
         if ptype is None:
             show = next((c.text for c in xml if c.tag in _SHOW), None)
@@ -202,13 +218,78 @@ class PresenceRouter:
             if change.was_online and not change.is_online:
                 log.info("presence.agent_offline", agent=bare)
 
-    async def _customer(self, bare: str, resource: str, ptype: str | None, xml: Element) -> None:
-        """A customer's presence to a company: only whether they are online matters."""
+    async def _customer(
+        self, company: Company, bare: str, resource: str, ptype: str | None, xml: Element
+    ) -> None:
+        """A customer's presence to a company: only whether they are online matters,
+        to the cascade and to the company's agents (their contact of the conversation)."""
         if ptype is None:
             show = next((c.text for c in xml if c.tag in _SHOW), None)
-            await self.presence.update(bare, resource, show if show in SHOWS else "available")
+            change = await self.presence.update(
+                bare, resource, show if show in SHOWS else "available"
+            )
         elif ptype == "unavailable":
-            await self.presence.update(bare, resource, None)
+            change = await self.presence.update(bare, resource, None)
+        else:
+            return
+        conv = await self._conversation(company.id, customer=bare)
+        if conv is not None:
+            agents = sorted(self.directory.agents(company.id))
+            self._send(self._conversation_presence(company, conv, agents, change.is_online))
+
+    async def contact_added(self, local: str, user: str) -> None:
+        """A contact joined a user's roster (roster_sync): a company, whose presence
+        is exchanged; or a conversation, whose customer's availability the agent gets."""
+        parts = split_local(local)
+        if parts is None:
+            return
+        slug, token = parts
+        if token is None:
+            await self.refresh([(slug, user)])
+            return
+        company = self.directory.company(slug)
+        if company is not None:
+            await self._show_conversation(company, token, user)
+
+    async def _show_conversation(self, company: Company, token: str, agent: str) -> None:
+        """Tell an agent whether the conversation's customer is online."""
+        conv = await self._conversation(company.id, token=token)
+        if conv is None:
+            self._send(
+                [
+                    render_presence(
+                        conversation_jid(company.slug, token, self.domain), agent, "unsubscribed"
+                    )
+                ]
+            )
+            return
+        online = conv.customer_jid in await self.presence.online_among([conv.customer_jid])
+        self._send(self._conversation_presence(company, conv, [agent], online))
+
+    def _conversation_presence(
+        self, company: Company, conv: Conversation, agents: Sequence[str], online: bool
+    ) -> list[str]:
+        frm = f"{conversation_jid(company.slug, conv.token, self.domain)}/{COMPANY_RESOURCE}"
+        return [render_presence(frm, agent, None if online else "unavailable") for agent in agents]
+
+    async def _conversation(
+        self, company_id: int, *, customer: str | None = None, token: str | None = None
+    ) -> Conversation | None:
+        """A conversation by its customer or its token: the router's cache, else storage."""
+        cache = self.messages.cache
+        if customer is not None:
+            conv = cache.by_pair(company_id, customer)
+        else:
+            conv = cache.of_company(company_id, token or "")
+        if conv is not None or self.conversations is None:
+            return conv
+        if customer is not None:
+            conv = await self.conversations.find(company_id, customer)
+        else:
+            conv = await self.conversations.of_company(company_id, token or "")
+        if conv is not None:
+            cache.put(conv)
+        return conv
 
     def _answer_probe(self, to: str, prober: str, is_company: bool) -> None:
         if is_company:

@@ -414,3 +414,72 @@ async def test_admin_commands(
         "SELECT away_message, reaction_window_s FROM companies WHERE slug = $1", shop.slug
     )
     assert (company["away_message"], company["reaction_window_s"]) == (None, None)
+
+
+async def test_agents_have_each_customer_by_name_in_their_roster(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    """A conversation is a contact of its agents: named after the customer,
+    grouped under the company, online while the customer is; resolved, it
+    leaves their rosters, and a forgotten customer's contact goes too."""
+    shop = await make_company(agents=2, name=f"Corner Shop {RUN}")
+    mario = await clients(shop.agents[0])
+    anna_account = await register("anna")
+    anna = await clients(anna_account)
+    anna.send_xml(
+        f'<message to="{shop.jid}" type="chat" id="{new_id()}"><body>Fresh bread?</body>'
+        '<nick xmlns="http://jabber.org/protocol/nick">Anna K.</nick></message>'
+    )
+    got = await mario.inbox.expect(is_message("Fresh bread?"))
+    conv = (got.get("from") or "").split("/")[0]
+
+    for agent in shop.agents:
+        await wait_in_roster(agent, conv)
+        [item] = [i for i in await roster_of(agent) if i["jid"] == conv]
+        assert (item["nick"], item["group"], item["subscription"]) == (
+            "Anna K.",
+            shop.name,
+            "to",
+        )
+
+    def conversation_presence(available: bool) -> Any:
+        def pred(el: Any) -> bool:
+            return (
+                local(el.tag) == "presence"
+                and (el.get("from") or "").split("/")[0] == conv
+                and (el.get("type") is None) == available
+            )
+
+        return pred
+
+    # Anna is online (her presence reaches the company once it is in her
+    # roster): so is her contact, for Mario.
+    await mario.inbox.expect(conversation_presence(True), wait=15)
+    await anna.stop()
+    await mario.inbox.expect(conversation_presence(False), wait=15)
+    # Resolved: the contact leaves the rosters.
+    assert (await orgchat("desk", "resolve", conv)).code == 0
+
+    async def gone(agent: Account) -> None:
+        for _ in range(200):
+            if all(i["jid"] != conv for i in await roster_of(agent)):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{conv} still in {agent.jid}'s roster")
+
+    for agent in shop.agents:
+        await gone(agent)
+    # Anna writes again: reopened, back in the rosters, still by her name.
+    anna = await clients(anna_account)
+    say(anna, shop, "And rolls?")
+    await mario.inbox.expect(is_message("And rolls?"))
+    for agent in shop.agents:
+        await wait_in_roster(agent, conv)
+    # Luigi logs in: his server probes his contacts, the component answers
+    # for Anna's conversation that she is online.
+    luigi = await clients(shop.agents[1])
+    await luigi.inbox.expect(conversation_presence(True), wait=15)
+    # Forgotten: gone from the agents' rosters with her data.
+    assert (await orgchat("forget", anna_account.jid, "--yes")).code == 0
+    for agent in shop.agents:
+        await gone(agent)

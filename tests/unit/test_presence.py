@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from xml.etree import ElementTree as ET
 
@@ -13,6 +14,7 @@ from component.directory import Directory
 from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
 from tests.unit.fakes import (
+    FakeConversations,
     FakeDirectoryStore,
     FakePresence,
     message_router,
@@ -37,10 +39,12 @@ class Rig:
         return list(root)
 
 
-@pytest_asyncio.fixture
-async def rig() -> AsyncIterator[Rig]:
+@contextlib.asynccontextmanager
+async def running(
+    agents: list[str], conversations: FakeConversations | None = None
+) -> AsyncIterator[tuple[Rig, Directory]]:
     store = FakeDirectoryStore()
-    store.add("pizza", "Pizza Napoli", ["mario@localhost"])
+    store.add("pizza", "Pizza Napoli", agents)
     directory = Directory(store)
     await directory.reload(None)
     written: list[str] = []
@@ -53,10 +57,17 @@ async def rig() -> AsyncIterator[Rig]:
         presence=presence,
         messages=messages,
         outbox=outbox,
+        conversations=conversations,
     )
     task = asyncio.create_task(router.run())
-    yield Rig(router, presence, written)
+    yield Rig(router, presence, written), directory
     task.cancel()
+
+
+@pytest_asyncio.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with running(["mario@localhost"]) as (rig, _):
+        yield rig
 
 
 def types(stanzas: list[ET.Element]) -> list[str | None]:
@@ -92,6 +103,46 @@ async def test_probes_are_answered_by_companies_only(rig: Rig) -> None:
         '<presence from="mario@localhost/d" to="ghost@biz.localhost" type="probe"/>'
     )
     assert types(out) == ["unsubscribed"]
+
+
+async def test_a_conversation_is_online_for_its_agents_while_its_customer_is() -> None:
+    conversations = FakeConversations()
+    async with running(["mario@localhost", "luigi@localhost"], conversations) as (rig, directory):
+        company = directory.company("pizza")
+        assert company is not None
+        [conv] = await conversations.open_many([(company.id, "anna@localhost", None)])
+        contact = f"pizza+{conv.token}@biz.localhost"
+
+        def seen(out: list[ET.Element]) -> list[tuple[str | None, ...]]:
+            return [(s.get("from"), s.get("to"), s.get("type")) for s in out]
+
+        # Anna's presence reaches the company: its agents see her contact online.
+        out = await rig.send('<presence from="anna@localhost/p" to="pizza@biz.localhost"/>')
+        assert seen(out) == [
+            (f"{contact}/orgchat", "luigi@localhost", None),
+            (f"{contact}/orgchat", "mario@localhost", None),
+        ]
+        # An agent's server probes the contact: answered with her availability.
+        probe = f'<presence from="mario@localhost/d" to="{contact}" type="probe"/>'
+        assert seen(await rig.send(probe)) == [(f"{contact}/orgchat", "mario@localhost", None)]
+        # Still online at another resource: still online for the agents.
+        await rig.send('<presence from="anna@localhost/q" to="pizza@biz.localhost"/>')
+        out = await rig.send(
+            '<presence from="anna@localhost/p" to="pizza@biz.localhost" type="unavailable"/>'
+        )
+        assert types(out) == [None, None]
+        out = await rig.send(
+            '<presence from="anna@localhost/q" to="pizza@biz.localhost" type="unavailable"/>'
+        )
+        assert types(out) == ["unavailable", "unavailable"]
+        assert types(await rig.send(probe)) == ["unavailable"]
+        # A stranger's probe, or a probe of a conversation that is gone, is refused.
+        stranger = f'<presence from="eve@localhost/x" to="{contact}" type="probe"/>'
+        assert types(await rig.send(stranger)) == ["unsubscribed"]
+        gone = (
+            '<presence from="mario@localhost/d" to="pizza+zzzzzzzzzz@biz.localhost" type="probe"/>'
+        )
+        assert types(await rig.send(gone)) == ["unsubscribed"]
 
 
 async def test_agents_availability_per_resource(rig: Rig) -> None:
