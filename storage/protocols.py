@@ -278,6 +278,14 @@ class ResponseTimeStore(Protocol):
         """
 
 
+class LeaseStore(Protocol):
+    """Named leases, so that one process of many runs a periodic job (PostgreSQL)."""
+
+    async def take(self, name: str, seconds: float) -> bool:
+        """Take the lease ``name`` for ``seconds`` from now, unless another
+        process holds it (then False). A lease is never released: it runs out."""
+
+
 class CustomerStore(Protocol):
     """Everything stored about one customer, across the tables (PostgreSQL)."""
 

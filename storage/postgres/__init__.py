@@ -1,6 +1,7 @@
 """PostgreSQL storage: the directory, roster jobs, conversations, the archive,
 requests to several companies, the notification cascade (its jobs and
-marks, contacts and push subscriptions) and the agent desk.
+marks, contacts and push subscriptions), the agent desk and the leases of
+periodic jobs.
 
     stores = await connect(dsn, min_size=2, max_size=10, command_timeout=10.0)
     company = await stores.directory.get_company("pizza-napoli")
@@ -22,7 +23,8 @@ The layout: two kinds of modules.
 * A **store module** per interface of :mod:`storage.protocols`, here:
   ``directory.py`` (DirectoryStore), ``roster_jobs.py``,
   ``conversations.py``, ``archive.py``, ``requests.py``, ``notify.py``,
-  ``contacts.py``, ``customers.py``, ``response_times.py``, ``desk.py``.
+  ``contacts.py``, ``customers.py``, ``response_times.py``, ``desk.py``,
+  ``leases.py``.
   Its ``Pg...Store`` class borrows connections, owns the transactions,
   maps "no row" to NotFound and composes table modules; it holds no SQL.
 
@@ -49,6 +51,7 @@ from storage.postgres.conversations import PgConversationStore
 from storage.postgres.customers import PgCustomerStore
 from storage.postgres.desk import PgDeskStore
 from storage.postgres.directory import PgDirectoryStore
+from storage.postgres.leases import PgLeaseStore
 from storage.postgres.notify import PgNotifyStore
 from storage.postgres.pool import Database, unavailable_on_driver_errors
 from storage.postgres.requests import PgRequestStore
@@ -63,6 +66,7 @@ from storage.protocols import (
     DeskStore,
     DirectorySearchStore,
     DirectoryStore,
+    LeaseStore,
     NotifyStore,
     RequestStore,
     ResponseTimeStore,
@@ -91,6 +95,7 @@ class PostgresStores:
         self.customers: CustomerStore = PgCustomerStore(db)
         self.response_times: ResponseTimeStore = PgResponseTimeStore(db)
         self.desk: DeskStore = PgDeskStore(db)
+        self.leases: LeaseStore = PgLeaseStore(db)
 
     async def close(self) -> None:
         """Close the pool; the caller cancels its running ``watch`` tasks."""
