@@ -10,13 +10,15 @@ writes (``orgchat import``) raises InputError from its Run, before it commits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 from component.addressing import agent_jid, is_slug, normalize_bare_jid, parse_conversation
 from component.config import Config
 from storage import postgres
+from storage import redis as redis_store
 from storage.errors import NotFound
 from storage.models import Company
 
@@ -93,3 +95,17 @@ async def known_company(pg: postgres.PostgresStores, slug: str) -> Company:
     if company is None:
         raise NotFound(f"unknown company {slug!r}")
     return company
+
+
+@contextlib.asynccontextmanager
+async def redis_stores(config: Config) -> AsyncIterator[redis_store.RedisStores]:
+    """The component's Redis stores (its key prefix), for one verb."""
+    rd = await redis_store.connect(
+        config.redis.url,
+        prefix=f"{config.redis.prefix}:{config.component.domain}",
+        timeout=config.redis.timeout,
+    )
+    try:
+        yield rd
+    finally:
+        await rd.close()

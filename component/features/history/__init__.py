@@ -3,6 +3,7 @@
 * :mod:`.mam`: XEP-0313 queries (with XEP-0059 paging, XEP-0431 full-text
   search) on company and conversation addresses;
 * :mod:`.retention`: the sweep that deletes what a company keeps no longer;
+* :mod:`.forget`: forgetting one customer, for ``orgchat forget`` and guest expiry;
 * :mod:`.cli`: ``orgchat archive prune``, ``orgchat export``, ``orgchat forget``.
 
 The archive itself is written by routing (:mod:`component.routing.router`);

@@ -39,11 +39,12 @@ from component.cli_common import (
     check_slug,
     conversation_argument,
     known_company,
+    redis_stores,
 )
+from component.features.history.forget import forget_customer
 from component.features.history.retention import prune_now
 from storage import postgres
-from storage import redis as redis_store
-from storage.errors import NotFound, Unavailable
+from storage.errors import NotFound
 from storage.models import ArchivedMessage, Company, Conversation, Party
 
 #: Messages read from the archive per round trip while exporting.
@@ -129,7 +130,9 @@ def forget(args: argparse.Namespace, config: config_mod.Config) -> Run:
         )
 
     async def run(pg: postgres.PostgresStores) -> int:
-        gone = await pg.customers.forget(jid)
+        async with redis_stores(config) as rd:
+            report = await forget_customer(pg, rd, jid)
+        gone = report.stored
         print(f"forgot {jid}:")
         print(f"  conversations:      {gone.conversations}")
         print(f"  messages:           {gone.messages}")
@@ -139,31 +142,10 @@ def forget(args: argparse.Namespace, config: config_mod.Config) -> Run:
         print(f"  push subscriptions: {gone.push_subscriptions}")
         print(f"  roster jobs:        {gone.roster_jobs}")
         print(f"  own archive rows:   {gone.own_archives}")
-        snapshot = await pg.directory.snapshot()
-        is_agent = any(agent.jid == jid for agent in snapshot.agents)
-        print(f"  redis:              {await _forget_in_redis(config, jid, is_agent)}")
+        print(f"  redis:              {report.redis}")
         return 0
 
     return run
-
-
-async def _forget_in_redis(config: config_mod.Config, jid: str, is_agent: bool) -> str:
-    """Drop the JID's rate-limit counters (and presence, unless an agent): a summary."""
-    rd = await redis_store.connect(
-        config.redis.url,
-        prefix=f"{config.redis.prefix}:{config.component.domain}",
-        timeout=config.redis.timeout,
-    )
-    try:
-        counters = await rd.limits.forget(jid)
-        if not is_agent:
-            await rd.presence.forget(jid)
-    except Unavailable as exc:
-        return f"not reachable ({exc}); its counters expire by themselves"
-    finally:
-        await rd.close()
-    presence = "" if is_agent else " and the presence entry"
-    return f"{counters} rate-limit counters{presence} deleted"
 
 
 async def _conversation(
