@@ -120,7 +120,7 @@ async def build(cfg: Config) -> Parts:
         domain=domain,
         local_host=cfg.ejabberd.vhost,
         jobs=pg.roster_jobs,
-        api=EjabberdApi(cfg.ejabberd.api_url, cfg.ejabberd.api_token, cfg.ejabberd.api_timeout),
+        api=EjabberdApi.from_settings(cfg.ejabberd),
         directory=core.directory,
         conversations=pg.conversations,
         on_added=presence.contact_added,

@@ -20,11 +20,12 @@ The verbs of each feature live in its package (its ``cli`` module, see
     orgchat [--config FILE] archive prune
     orgchat [--config FILE] export CONVERSATION | export --customer JID --company SLUG
     orgchat [--config FILE] forget JID --yes
+    orgchat [--config FILE] guests expire [--dry-run] [--older-than DAYS]
     orgchat config docs | check
 
 Every error is one line on stderr (one per bad row of an import file) and a
 non-zero exit status: 2 for bad input (nothing was changed), 1 when a service
-is unavailable.
+(PostgreSQL, ejabberd's HTTP API) is unavailable.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import asyncpg
 from component import config as config_mod
 from component import logs
 from component.cli_common import InputError, Run, Verb
+from component.ejabberd_api import ApiError
 from component.features import FEATURES
 from storage import postgres
 from storage.errors import Conflict, NotFound, Unavailable
@@ -129,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except Unavailable as exc:
         return _fail(f"database unavailable: {exc}", EXIT_UNAVAILABLE)
+    except ApiError as exc:
+        return _fail(f"ejabberd's HTTP API: {exc}", EXIT_UNAVAILABLE)
 
 
 def _fail(message: str, code: int) -> int:

@@ -348,6 +348,28 @@ class PushSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class GuestSettings:
+    """Guest accounts: the accounts the web page registers for browsers
+    (`guest-` and 8 hex digits, on `ejabberd.vhost`), removed once abandoned."""
+
+    expire_after_days: int = setting(
+        30,
+        "Days since a guest was last online (ejabberd's last activity) after which "
+        "the account is removed, with everything orgchat stores about it (as "
+        "`orgchat forget`). A guest who is online never expires.",
+    )
+    sweep_interval: float = setting(
+        3600.0,
+        "Seconds between two sweeps for abandoned guests; whichever component "
+        "process comes first runs it (a lease in PostgreSQL), the others skip it. "
+        "0: never (`orgchat guests expire` still does it by hand).",
+    )
+    sweep_batch: int = setting(
+        100, "Most guest accounts one sweep removes; the rest wait for the next sweep."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class LogSettings:
     """Structured logging."""
 
@@ -378,6 +400,7 @@ class Config:
     smtp: SmtpSettings = dataclasses.field(default_factory=SmtpSettings)
     inbound: InboundSettings = dataclasses.field(default_factory=InboundSettings)
     push: PushSettings = dataclasses.field(default_factory=PushSettings)
+    guests: GuestSettings = dataclasses.field(default_factory=GuestSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
 
     def check_secrets(self) -> None:
@@ -515,6 +538,12 @@ def _validate(config: Config) -> None:
         raise ConfigError("database.pool_min must be >= 1 and <= database.pool_max")
     if config.commands.session_ttl <= 0:
         raise ConfigError("commands.session_ttl must be positive")
+    if config.guests.expire_after_days < 1:
+        raise ConfigError("guests.expire_after_days must be at least 1")
+    if config.guests.sweep_interval < 0:
+        raise ConfigError("guests.sweep_interval must not be negative (0: never)")
+    if config.guests.sweep_batch < 1:
+        raise ConfigError("guests.sweep_batch must be at least 1")
     if config.log.format not in {"logfmt", "json"}:
         raise ConfigError("log.format must be `logfmt` or `json`")
     if not config.component.domain or "@" in config.component.domain:

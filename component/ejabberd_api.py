@@ -1,21 +1,51 @@
 """A small client for ejabberd's HTTP API (mod_http_api).
 
-Used to put contacts into users' rosters (``add_rosteritem``): a company
-into its agents' and customers' rosters, a conversation into its agents'.
-XEP-0356 roster pushes fail on ejabberd 23.01, the HTTP API works. Calls run
-in a worker thread (urllib), they are rare.
+Used to put contacts into users' rosters (``add_rosteritem``,
+``delete_rosteritem``): a company into its agents' and customers' rosters, a
+conversation into its agents'. XEP-0356 roster pushes fail on ejabberd 23.01,
+the HTTP API works. And to expire abandoned guest accounts
+(``registered_users``, ``get_last``, ``unregister``). Calls run in a worker
+thread (urllib), they are rare.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
 from typing import Any
 
+from component.config import EjabberdSettings
+
 #: The roster group of companies (a conversation's group is its company's name).
 COMPANIES_GROUP = "Companies"
+#: ``get_last``'s status of an account with a session now.
+STATUS_ONLINE = "ONLINE"
+#: ``get_last``'s status of an account ejabberd has no last activity of (its
+#: time is then the current time). An account registered and never used has
+#: one: its registration, status "Registered but didn't login".
+STATUS_UNKNOWN = "NOT FOUND"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LastActivity:
+    """An account's last activity as ejabberd's mod_last keeps it (``get_last``)."""
+
+    #: When the account was last seen (its last session ended); now if online.
+    at: dt.datetime
+    #: STATUS_ONLINE, STATUS_UNKNOWN, or the status text of its last presence.
+    status: str
+
+    @property
+    def online(self) -> bool:
+        return self.status == STATUS_ONLINE
+
+    @property
+    def known(self) -> bool:
+        return self.status != STATUS_UNKNOWN
 
 
 class ApiError(Exception):
@@ -27,6 +57,10 @@ class EjabberdApi:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: EjabberdSettings) -> EjabberdApi:
+        return cls(settings.api_url, settings.api_token, settings.api_timeout)
 
     async def call(self, command: str, args: dict[str, Any]) -> Any:
         return await asyncio.to_thread(self._call, command, args)
@@ -81,3 +115,20 @@ class EjabberdApi:
             "delete_rosteritem",
             {"localuser": user, "localhost": host, "user": cuser, "host": chost},
         )
+
+    async def registered_users(self, host: str) -> list[str]:
+        """The user names (local parts) of every account of ``host``."""
+        users = await self.call("registered_users", {"host": host})
+        return [str(user) for user in users]
+
+    async def last_activity(self, jid: str) -> LastActivity:
+        user, host = jid.split("@", 1)
+        result = await self.call("get_last", {"user": user, "host": host})
+        # XEP-0082 UTC: "2026-12-06T13:41:13.062302Z" or "2001-09-09T01:46:40Z".
+        return LastActivity(dt.datetime.fromisoformat(result["timestamp"]), result["status"])
+
+    async def unregister(self, jid: str) -> None:
+        """Remove the account and what ejabberd holds for it (roster, vCard,
+        offline messages, sessions); an account that does not exist is no error."""
+        user, host = jid.split("@", 1)
+        await self.call("unregister", {"user": user, "host": host})

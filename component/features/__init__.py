@@ -10,8 +10,16 @@ from __future__ import annotations
 from component.feature import Feature
 from component.features.desk import Desk
 from component.features.directory import DirectoryFeature
+from component.features.guests import Guests
 from component.features.history import History
 from component.features.notify import Notify
 from component.features.requests import Requests
 
-FEATURES: tuple[type[Feature], ...] = (DirectoryFeature, History, Desk, Requests, Notify)
+FEATURES: tuple[type[Feature], ...] = (
+    DirectoryFeature,
+    History,
+    Desk,
+    Requests,
+    Notify,
+    Guests,
+)
