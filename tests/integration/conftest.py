@@ -93,6 +93,9 @@ def component_env(**overrides: str) -> dict[str, str]:
             # Off: a sweep at a random moment would race the tests that
             # prune by hand (test_cli starts its own process to watch one).
             "ORGCHAT_ARCHIVE_RETENTION_INTERVAL": "0",
+            # Off for the same reason: the guest tests expire guests by hand
+            # (test_cli starts its own process to watch a sweep).
+            "ORGCHAT_GUESTS_SWEEP_INTERVAL": "0",
         }
     )
     env.update(overrides)

@@ -13,6 +13,8 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -957,3 +959,136 @@ async def test_company_emails_back_on_after_an_unsubscribe(db: asyncpg.Connectio
     assert "notification emails on" in on.out
     assert not await db.fetchval("SELECT email_opt_out FROM contacts WHERE address = $1", address)
     assert "unknown company" in await refused(db, "company", "emails", f"t{RUN}-nope", "on")
+
+
+# -- abandoned guest accounts expire (issue 14) -----------------------------------
+
+#: Older than guests.expire_after_days (30 by default).
+LONG_AGO = dt.timedelta(days=40)
+
+
+async def register_guest() -> Account:
+    """A guest account as the web page names it (web/xmpp.js, newGuest)."""
+    account = Account(f"guest-{secrets.token_hex(4)}@{VHOST}", secrets.token_hex(8))
+    await api("register", {"user": account.user, "host": VHOST, "password": account.password})
+    return account
+
+
+async def exists(account: Account) -> bool:
+    """ejabberd's check_account: 0 if the account exists, 1 if not."""
+    return await api("check_account", {"user": account.user, "host": VHOST}) == 0
+
+
+async def last_seen(account: Account) -> dict[str, str]:
+    result: dict[str, str] = await api("get_last", {"user": account.user, "host": VHOST})
+    return result
+
+
+async def set_long_ago(account: Account, *, logged_out: bool) -> None:
+    """Make the account look abandoned: last activity 40 days ago (ejabberd's set_last).
+
+    A client that logged out is recorded by ejabberd when its session ends:
+    wait for that first, or the record would overwrite ours.
+    """
+
+    async def offline() -> bool:
+        return (await last_seen(account))["status"] != "ONLINE"
+
+    if logged_out:
+        await until(offline, f"{account.jid} offline in ejabberd's last activity")
+    when = int((dt.datetime.now(dt.UTC) - LONG_AGO).timestamp())
+    args = {"user": account.user, "host": VHOST, "timestamp": when, "status": "gone"}
+    assert await api("set_last", args) == 0
+
+
+async def conversations_of(db: asyncpg.Connection, jid: str) -> int:
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM conversations WHERE customer_jid = $1", jid
+    )
+    return count
+
+
+async def abandoned_guests(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> tuple[Account, Account, Account]:
+    """(abandoned guest, online guest, customer of another name): each with a
+    conversation, all three last seen 40 days ago (the online one is online)."""
+    company = await make_company(agents=1, name="Tyre Shop")
+    agent = await clients(company.agents[0])
+    gone, online, customer = await register_guest(), await register_guest(), await register("old")
+    for account in (gone, online, customer):
+        client = await clients(account)
+        conv = await write(company, agent, client, f"is my tyre ready? ({account.user})")
+        agent.send_xml(chat(conv, f"tomorrow, {account.user}"))
+        await client.inbox.expect(is_message(f"tomorrow, {account.user}"))
+        if account is not online:
+            await client.stop()
+        await set_long_ago(account, logged_out=account is not online)
+        assert await conversations_of(db, account.jid) == 1
+    assert (await last_seen(online))["status"] == "ONLINE"
+    return gone, online, customer
+
+
+async def test_guests_expire_removes_abandoned_guests_with_their_data(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection, rds: Any
+) -> None:
+    gone, online, customer = await abandoned_guests(make_company, clients, db)
+    counter = f"{REDIS_PREFIX}:{DOMAIN}:limit:60:customer:{gone.jid}"
+    assert await rds.exists(counter)
+
+    # --dry-run: listed, nothing touched.
+    dry = await ok("guests", "expire", "--dry-run")
+    assert f"would remove {gone.jid} (last online " in dry.out
+    assert online.jid not in dry.out and customer.jid not in dry.out
+    assert re.search(
+        r"^\d+ guest accounts? not online for 30 days would be removed$", dry.out, re.M
+    )
+    assert await exists(gone) and await conversations_of(db, gone.jid) == 1
+
+    # Not yet abandoned under a longer period.
+    assert gone.jid not in (await ok("guests", "expire", "--older-than", "41")).out
+    assert await exists(gone)
+
+    done = await ok("guests", "expire")
+    assert f"removed {gone.jid} (last online " in done.out
+    assert f"{gone.jid} " in done.out and "): 1 conversations, 2 messages forgotten" in done.out
+    assert re.search(r"^\d+ guest accounts? not online for 30 days removed$", done.out, re.M)
+    assert not await exists(gone)
+    user_names = await api("registered_users", {"host": VHOST})
+    assert gone.user not in user_names
+    assert await conversations_of(db, gone.jid) == 0
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE sender_jid = $1", gone.jid) == 0
+    assert not await rds.exists(counter)
+    # The online guest and the customer of another name stay, with their data.
+    for kept in (online, customer):
+        assert kept.user in user_names and await exists(kept)
+        assert await conversations_of(db, kept.jid) == 1
+    # Nothing left to do for this guest the next time.
+    assert gone.jid not in (await ok("guests", "expire")).out
+
+
+async def test_the_component_sweeps_abandoned_guests(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    gone, online, customer = await abandoned_guests(make_company, clients, db)
+    sweepers = [
+        ComponentProcess(tmp_path, f"guest-sweeper{n}", ORGCHAT_GUESTS_SWEEP_INTERVAL="1")
+        for n in (1, 2)
+    ]
+    for sweeper in sweepers:
+        await sweeper.start()
+    try:
+
+        async def swept() -> bool:
+            return not await exists(gone) and await conversations_of(db, gone.jid) == 0
+
+        await until(swept, "the abandoned guest removed by the component's sweep", timeout=15)
+        await asyncio.sleep(2)  # a few more sweeps, which find nothing more to do
+    finally:
+        for sweeper in sweepers:
+            assert await sweeper.stop() == 0, sweeper.log_tail()
+    logs = "".join(sweeper.log_path.read_text() for sweeper in sweepers)
+    assert logs.count(f"jid={gone.jid}") == 1, "expired once, by one process"
+    assert "event=guests.swept" in logs
+    for kept in (online, customer):
+        assert await exists(kept) and await conversations_of(db, kept.jid) == 1
