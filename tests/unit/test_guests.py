@@ -245,3 +245,16 @@ async def test_no_sweep_when_switched_off() -> None:
         sweep_forever(GuestExpiry(api=api, pg=pg, rd=rd, vhost=VHOST), settings), 1
     )
     assert api.calls == []
+
+
+def test_production_allows_every_api_command_the_component_calls() -> None:
+    """production.yml lists the /api commands it allows; a missing one is a 403 in production."""
+    root = Path(__file__).parents[2]
+    called = set(
+        re.findall(r'self\.call\(\s*"(\w+)"', (root / "component" / "ejabberd_api.py").read_text())
+    )
+    assert {"registered_users", "get_last", "unregister", "add_rosteritem"} <= called
+    config = (root / "ejabberd-config" / "production.yml").read_text()
+    what = config.split('"orgchat component":', 1)[1].split("\n\n", 1)[0]
+    allowed = set(re.findall(r"^\s+- (\w+)\s*$", what, re.M))
+    assert called <= allowed, f"not allowed in production.yml: {sorted(called - allowed)}"
