@@ -115,7 +115,6 @@ function randomToken(bytes) {
 
 /** A guest's credentials: a name that says it is a guest, a strong password. */
 export function newGuest(host) {
-  // Guest expiry recognises this name: GUEST_NAME in component/features/guests/rules.py.
   return { jid: `guest-${randomToken(4)}@${host}`, password: randomToken(16), guest: true };
 }
 
