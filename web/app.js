@@ -2,7 +2,7 @@
 // State lives here; what goes over the wire is xmpp.js; texts are i18n.js.
 // Everything received is put on the page with textContent, never as HTML.
 
-import { Session, Status, XmppError, bare, newGuest } from './xmpp.js';
+import { Session, Status, XmppError, bare, messageId, newGuest } from './xmpp.js';
 import { LANGUAGES, categoryName, hoursText, lang, plural, setLang, t } from './i18n.js';
 
 // ------------------------------------------------------------------ configuration
@@ -10,15 +10,17 @@ import { LANGUAGES, categoryName, hoursText, lang, plural, setLang, t } from './
 // The development stack's defaults; the query string overrides them (the
 // integration tests use their own host and domain: ?xmpp=test.localhost&service=biz-test.localhost).
 const params = new URLSearchParams(location.search);
+const SERVED = location.protocol === 'http:' || location.protocol === 'https:';
 const CONFIG = {
   xmppHost: params.get('xmpp') || 'localhost',
   service: params.get('service') || 'biz.localhost',
-  // Same origin as the page, which ejabberd serves beside its WebSocket.
+  // Same origin as the page, which ejabberd serves beside /ws and /bosh.
   websocket:
     params.get('ws') ||
-    (location.protocol === 'http:' || location.protocol === 'https:'
+    (SERVED
       ? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`
       : 'ws://127.0.0.1:5280/ws'),
+  bosh: params.get('bosh') || (SERVED ? `${location.origin}/bosh` : 'http://127.0.0.1:5280/bosh'),
 };
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 const RESULTS_PAGE = 20;
@@ -32,6 +34,7 @@ const DETAILS_TTL_MS = 60_000;
 const KEYS = {
   guest: `orgchat:${CONFIG.xmppHost}:guest`,
   account: `orgchat:${CONFIG.xmppHost}:account`,
+  notify: 'orgchat:notify',
 };
 
 function readStored(storage, key) {
@@ -54,7 +57,7 @@ function forgetAccount() {
 
 // ------------------------------------------------------------------ state
 
-const session = new Session({ websocket: CONFIG.websocket, service: CONFIG.service });
+const session = new Session({ endpoints: [CONFIG.websocket, CONFIG.bosh], service: CONFIG.service });
 const state = {
   identity: null, // {jid, password, guest}
   online: false,
@@ -170,6 +173,8 @@ async function online() {
   state.everOnline = true;
   setStatus('');
   renderIdentity();
+  renderUnread();
+  sendQueued();
   if (!state.choices) {
     try {
       state.choices = await session.searchForm();
@@ -304,6 +309,7 @@ async function loadDetails(jid, { force = false } = {}) {
     };
     state.details.set(jid, done);
     renderCard(jid);
+    renderUnread();
     if (state.open === jid) renderChat();
     return done;
   })();
@@ -333,7 +339,6 @@ function renderIdentity() {
 
 function renderTexts() {
   document.documentElement.lang = lang();
-  document.title = t('title');
   for (const el of document.querySelectorAll('[data-text]')) el.textContent = t(el.dataset.text);
   for (const el of document.querySelectorAll('[data-label]')) {
     el.setAttribute('aria-label', t(el.dataset.label));
@@ -353,6 +358,8 @@ function renderAll() {
   renderTexts();
   renderStatus();
   renderIdentity();
+  renderNotify();
+  renderUnread();
   renderChoices();
   renderResults();
   renderChat();
@@ -415,6 +422,7 @@ function card(company) {
     'article',
     { class: 'card', 'data-jid': company.jid, 'aria-labelledby': titleId },
     h('h3', { id: titleId }, name),
+    unreadBadge(company.jid),
     h('p', { class: 'kind' }, [category && categoryName(category), city].filter(Boolean).join(' · ')),
     companyFacts(company, d),
     h(
@@ -510,9 +518,11 @@ function chatOf(jid) {
 }
 
 function messageKey(message) {
-  return `${message.from}|${message.id || message.time.getTime() + message.text}`;
+  // "me": a message written offline has no sender address yet.
+  return `${message.mine ? 'me' : message.from}|${message.id || message.time.getTime() + message.text}`;
 }
 
+/** Add a message to its chat; false if the chat already had it. */
 function addMessage(message) {
   const chat = chatOf(message.peer);
   const key = messageKey(message);
@@ -522,6 +532,13 @@ function addMessage(message) {
   else if (!known.status && message.status) known.status = message.status;
   if (!message.mine) chat.typing = false;
   if (state.open === message.peer) renderLog();
+  return !known;
+}
+
+function companyName(jid) {
+  const details = state.details.get(jid) || {};
+  const known = state.results.find((c) => c.jid === jid);
+  return details.vcard?.name || details.info?.name || known?.name || jid.split('@')[0];
 }
 
 function openChat(jid) {
@@ -573,7 +590,8 @@ function renderChat() {
   if (jid === null) return;
   const details = (jid && state.details.get(jid)) || {};
   const known = state.results.find((c) => c.jid === jid);
-  const name = details.vcard?.name || details.info?.name || known?.name || (jid ? jid.split('@')[0] : '');
+  // A deep link whose company cannot exist is named as the link spells it.
+  const name = jid ? companyName(jid) : params.get('company') || '';
   $('chat-title').textContent = t('chatWith', { name });
   const missing = !jid || details.missing;
   $('chat-card').replaceChildren(missing ? '' : companyFacts(known || null, details));
@@ -581,7 +599,7 @@ function renderChat() {
   let status = '';
   if (missing) status = t('notFound');
   else if (details.failed) status = t('unavailable');
-  else if (!state.online) status = t('offlineCannotSend');
+  else if (!state.online) status = t('offlineQueued');
   else if (chat.loading && !chat.messages.size) status = t('loadingHistory');
   else if (chat.historyFailed) status = t('historyFailed');
   $('chat-status').textContent = status;
@@ -605,7 +623,7 @@ function renderLog() {
     $('typing').textContent = '';
     return;
   }
-  const name = details.vcard?.name || details.info?.name || jid.split('@')[0];
+  const name = companyName(jid);
   const clock = new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit' });
   $('log').replaceChildren(
     ...(messages.length || chat.loading
@@ -633,12 +651,16 @@ function renderLog() {
 }
 
 function statusText(status) {
-  return { sending: 'sending', delivered: 'delivered', read: 'read', failed: 'notDelivered' }[status];
+  return { queued: 'queued', sending: 'sending', delivered: 'delivered', read: 'read', failed: 'notDelivered' }[
+    status
+  ];
 }
 
-/** Tell the company the person has seen its last message (when the page is in view). */
+/** The chat is in view: its answers are seen, and the company is told so. */
 function markSeen(jid, messages) {
-  if (document.visibilityState !== 'visible' || !session.online) return;
+  if (document.visibilityState !== 'visible') return;
+  clearUnread(jid);
+  if (!session.online) return;
   const chat = chatOf(jid);
   const last = [...messages].reverse().find((m) => !m.mine && m.markable && m.id);
   if (last && chat.seen !== last.id) {
@@ -655,26 +677,35 @@ function sendMessage(event) {
   const box = $('text');
   const text = box.value.trim();
   if (!jid || !text) return;
-  if (!session.online) {
-    $('chat-status').textContent = t('offlineCannotSend');
-    $('chat-status').hidden = false;
-    return;
-  }
   clearTimeout(composing);
   composing = null;
-  const id = session.send(jid, text);
-  addMessage({
-    id,
+  // Offline, the message waits in the chat, marked so, until the connection is back.
+  const message = {
+    id: messageId(),
     from: bare(session.jid),
     to: jid,
     peer: jid,
     mine: true,
     text,
     time: new Date(),
-    status: 'sending',
-  });
+    status: session.online ? 'sending' : 'queued',
+  };
+  addMessage(message);
+  if (session.online) session.send(jid, text, message.id);
   box.value = '';
   box.focus();
+}
+
+/** What was written offline goes out, in the order it was written. */
+function sendQueued() {
+  for (const chat of state.chats.values()) {
+    for (const message of chat.messages.values()) {
+      if (message.status !== 'queued') continue;
+      session.send(message.peer, message.text, message.id);
+      message.status = 'sending';
+    }
+  }
+  renderChat();
 }
 
 function onTyping() {
@@ -694,7 +725,7 @@ function findMine(peer, id) {
   return [...chat.messages.values()].find((m) => m.mine && m.id === id) || null;
 }
 
-const RANK = { sending: 0, failed: 0, delivered: 1, read: 2 };
+const RANK = { queued: 0, sending: 0, failed: 0, delivered: 1, read: 2 };
 
 function setMineStatus(peer, id, status, error = '') {
   const message = findMine(peer, id);
@@ -704,20 +735,27 @@ function setMineStatus(peer, id, status, error = '') {
   if (state.open === peer) renderLog();
 }
 
-session.on('message', (message) => addMessage(message));
+session.on('message', (message) => {
+  if (!addMessage(message) || message.mine || seeing(message.peer)) return;
+  countUnread(message);
+  if (document.visibilityState !== 'visible') notify(message);
+});
 session.on('receipt', ({ from, id }) => setMineStatus(from, id, 'delivered'));
 session.on('displayed', ({ from, id }) => setMineStatus(from, id, 'read'));
 session.on('bounce', ({ from, id, error }) => {
   const message = findMine(from, id);
-  if (message) {
-    message.status = 'failed';
+  if (!message) return;
+  message.status = 'failed';
+  if (error.condition === 'item-not-found') {
+    // The company left the directory since its chat was opened: the chat says so.
+    message.error = t('notFound');
+    loadDetails(from, { force: true });
+  } else {
     message.error = t(
-      ['item-not-found', 'service-unavailable', 'remote-server-not-found'].includes(error.condition)
-        ? 'unavailable'
-        : 'notDelivered',
+      ['service-unavailable', 'remote-server-not-found'].includes(error.condition) ? 'unavailable' : 'notDelivered',
     );
-    if (state.open === from) renderLog();
   }
+  if (state.open === from) renderLog();
 });
 session.on('chatstate', ({ from, state: chatState }) => {
   const chat = state.chats.get(from);
@@ -725,6 +763,118 @@ session.on('chatstate', ({ from, state: chatState }) => {
   chat.typing = chatState === 'composing';
   if (state.open === from) renderLog();
 });
+
+// ------------------------------------------------------------------ unread answers
+
+// The answers not seen yet, per company: {jid: [message key, …]} in
+// localStorage per account, so that a reload, a new tab or another tab count
+// them too (keys, not a number: two tabs receive the same answer).
+const UNREAD_KEPT = 99;
+
+function unreadKey() {
+  return state.identity && `orgchat:${CONFIG.xmppHost}:unread:${state.identity.jid}`;
+}
+
+function unread() {
+  try {
+    return (unreadKey() && JSON.parse(localStorage.getItem(unreadKey()) || '{}')) || {};
+  } catch {
+    return {};
+  }
+}
+
+function saveUnread(all) {
+  localStorage.setItem(unreadKey(), JSON.stringify(all));
+  renderUnread();
+}
+
+/** The chat with ``jid`` is on screen and the page in view. */
+function seeing(jid) {
+  return state.open === jid && document.visibilityState === 'visible';
+}
+
+function countUnread(message) {
+  const all = unread();
+  const keys = (all[message.peer] ||= []);
+  const key = messageKey(message);
+  if (keys.includes(key)) return;
+  keys.push(key);
+  all[message.peer] = keys.slice(-UNREAD_KEPT);
+  saveUnread(all);
+}
+
+function clearUnread(jid) {
+  const all = unread();
+  if (!(jid in all)) return;
+  delete all[jid];
+  saveUnread(all);
+}
+
+function unreadBadge(jid) {
+  const count = (unread()[jid] || []).length;
+  return h('p', { class: 'badge' }, count ? plural('newAnswers', count) : '');
+}
+
+/** The tab's title, the list of chats with new answers, the cards' badges. */
+function renderUnread() {
+  const all = Object.entries(unread());
+  const total = all.reduce((sum, [, keys]) => sum + keys.length, 0);
+  document.title = total ? `(${total}) ${t('title')}` : t('title');
+  $('unread').hidden = !all.length;
+  $('unread-list').replaceChildren(
+    ...all.map(([jid, keys]) => {
+      if (!state.details.has(jid)) loadDetails(jid); // for its name
+      return h(
+        'li',
+        {},
+        h('button', { type: 'button', class: 'link', onclick: () => openChat(jid) }, companyName(jid)),
+        h('span', { class: 'badge' }, plural('newAnswers', keys.length)),
+      );
+    }),
+  );
+  for (const el of document.querySelectorAll('article.card')) {
+    el.querySelector('.badge').replaceWith(unreadBadge(el.dataset.jid));
+  }
+}
+
+// ------------------------------------------------------------------ notifications
+
+// The browser's notifications of answers, while the page is in the
+// background: asked for by the person (a checkbox), remembered in localStorage.
+const CAN_NOTIFY = 'Notification' in window;
+
+function notifying() {
+  return CAN_NOTIFY && Notification.permission === 'granted' && localStorage.getItem(KEYS.notify) === 'on';
+}
+
+async function toggleNotify(event) {
+  // Asked on every check: the browser answers at once what the person already decided.
+  const on = event.target.checked && (await Notification.requestPermission()) === 'granted';
+  localStorage.setItem(KEYS.notify, on ? 'on' : 'off');
+  renderNotify();
+}
+
+function renderNotify() {
+  $('notify-control').hidden = !CAN_NOTIFY;
+  if (!CAN_NOTIFY) return;
+  const blocked = Notification.permission === 'denied';
+  $('notify').checked = notifying();
+  $('notify').disabled = blocked;
+  $('notify-label').textContent = t(blocked ? 'notifyBlocked' : 'notifyMe');
+}
+
+/** The company's name and its answer, as text; a click shows the chat. */
+async function notify(message) {
+  if (!notifying()) return;
+  const jid = message.peer;
+  await loadDetails(jid);
+  const note = new Notification(companyName(jid), { body: message.text, tag: jid, lang: lang() });
+  note.onclick = () => {
+    window.focus();
+    openChat(jid);
+    note.close();
+  };
+}
 
 // ------------------------------------------------------------------ wiring
 
@@ -755,7 +905,13 @@ function start() {
   $('login-cancel').addEventListener('click', () => $('login-dialog').close());
   $('login-form').addEventListener('submit', logIn);
   $('logout').addEventListener('click', logOut);
+  $('notify').addEventListener('change', toggleNotify);
   document.addEventListener('visibilitychange', () => state.open && renderLog());
+  // Another tab saw an answer, or turned notifications on or off.
+  window.addEventListener('storage', () => {
+    renderUnread();
+    renderNotify();
+  });
   if (params.has('company')) {
     const slug = params.get('company');
     state.open = SLUG.test(slug) ? `${slug}@${CONFIG.service}` : '';

@@ -71,7 +71,12 @@ const TEXTS = {
     notDelivered: 'Not delivered',
     notFound: 'This company was not found. It may have left the directory.',
     unavailable: 'The chat service is not available right now. Your message was not sent.',
-    offlineCannotSend: 'You are offline: the message will not be sent until the connection is back.',
+    offlineQueued: 'You are offline: what you write is sent when the connection is back.',
+    queued: 'Waiting for the connection',
+    newAnswersTitle: 'New answers',
+    newAnswers: { one: '{n} new answer', other: '{n} new answers' },
+    notifyMe: 'Notify me of answers',
+    notifyBlocked: 'Notifications are blocked in this browser',
   },
   ru: {
     title: 'Справочник города',
@@ -136,7 +141,17 @@ const TEXTS = {
     notDelivered: 'Не доставлено',
     notFound: 'Такой компании нет. Возможно, она ушла из справочника.',
     unavailable: 'Сервис чата сейчас недоступен. Сообщение не отправлено.',
-    offlineCannotSend: 'Нет связи: сообщение не отправится, пока связь не восстановится.',
+    offlineQueued: 'Нет связи: написанное отправится, когда связь восстановится.',
+    queued: 'Ждёт связи',
+    newAnswersTitle: 'Новые ответы',
+    newAnswers: {
+      one: '{n} новый ответ',
+      few: '{n} новых ответа',
+      many: '{n} новых ответов',
+      other: '{n} нового ответа',
+    },
+    notifyMe: 'Сообщать об ответах',
+    notifyBlocked: 'Уведомления запрещены в этом браузере',
   },
 };
 

@@ -1,5 +1,6 @@
 // The page's XMPP session: everything it says to ejabberd and to orgchat's
-// component, over ejabberd's WebSocket (RFC 7395), through Strophe.js.
+// component, over ejabberd's WebSocket (RFC 7395) or, where a WebSocket
+// cannot be established, over BOSH (XEP-0124/0206), through Strophe.js.
 // No XML is written or parsed by hand here: stanzas are built with Strophe's
 // builders and read with the DOM that Strophe hands over.
 //
@@ -30,6 +31,7 @@ export const NS = {
 };
 
 const IQ_TIMEOUT_MS = 15_000;
+const CONNECT_TIMEOUT_MS = 15_000;
 
 /** Strophe's connection states, as ``status`` events carry them. */
 export const Status = Strophe.Status;
@@ -113,6 +115,11 @@ function randomToken(bytes) {
   return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** A message id: receipts and markers refer to it. */
+export function messageId() {
+  return `${Date.now().toString(36)}-${randomToken(6)}`;
+}
+
 /** A guest's credentials: a name that says it is a guest, a strong password. */
 export function newGuest(host) {
   return { jid: `guest-${randomToken(4)}@${host}`, password: randomToken(16), guest: true };
@@ -127,8 +134,10 @@ export function newGuest(host) {
  * for a message we sent).
  */
 export class Session {
-  constructor({ websocket, service }) {
-    this.websocket = websocket;
+  /** ``endpoints``: the WebSocket's URL, then BOSH's, in the order to try them. */
+  constructor({ endpoints, service }) {
+    this.endpoints = endpoints;
+    this.endpoint = null; // the one that worked, kept for reconnections
     this.service = service;
     this.conn = null;
     this.jid = '';
@@ -150,9 +159,26 @@ export class Session {
    * name is taken), "resource-constraint" (registrations too frequent),
    * "connection-failed" or the registration's error condition.
    */
-  connect({ jid, password }, { register = false } = {}) {
+  async connect(credentials, options = {}) {
+    // The WebSocket first; BOSH when it cannot be established (a proxy that
+    // does not pass WebSockets). What worked is used again on reconnection.
+    let failure = null;
+    for (const endpoint of this.endpoint ? [this.endpoint] : this.endpoints) {
+      try {
+        await this._connect(endpoint, credentials, options);
+        this.endpoint = endpoint;
+        return this.jid;
+      } catch (error) {
+        if (error.condition !== 'connection-failed') throw error;
+        failure = error;
+      }
+    }
+    throw failure;
+  }
+
+  _connect(endpoint, { jid, password }, { register = false }) {
     this.close();
-    const conn = new Strophe.Connection(this.websocket);
+    const conn = new Strophe.Connection(endpoint);
     this.conn = conn;
     let registration = null;
     if (register) {
@@ -192,9 +218,17 @@ export class Session {
       const settle = (fn, value) => {
         if (!settled) {
           settled = true;
+          clearTimeout(timer);
           fn(value);
         }
       };
+      // Strophe reports nothing when a WebSocket is closed cleanly before the
+      // login is done: after a while, that is a failed connection too.
+      const timer = setTimeout(() => {
+        if (conn !== this.conn) return;
+        settle(reject, new XmppError('connection-failed', 'timeout'));
+        this.close();
+      }, CONNECT_TIMEOUT_MS);
       conn.connect(jid, password, (status, condition) => {
         if (conn !== this.conn) return; // a connection we have since replaced
         if (status === Strophe.Status.CONNECTED) {
@@ -401,9 +435,8 @@ export class Session {
 
   // ---------------------------------------------------------------- chat
 
-  /** Send a chat message; returns its id (receipts and markers refer to it). */
-  send(to, text) {
-    const id = `${Date.now().toString(36)}-${randomToken(6)}`;
+  /** Send a chat message with the id ``id`` (from ``messageId()``). */
+  send(to, text, id) {
     this.conn.send(
       $msg({ to, type: 'chat', id })
         .c('body')
@@ -417,7 +450,6 @@ export class Session {
         .up()
         .c('active', { xmlns: NS.CHATSTATES }),
     );
-    return id;
   }
 
   /** XEP-0085: "composing", "paused", "active". */

@@ -7,7 +7,9 @@ own XMPP host and component domain in the query string. The page talks only
 XMPP over ejabberd's WebSocket: a guest account by in-band registration, the
 search, vCards and disco#info of the tests' component, messages, and the
 history from the guest's own archive. Agents are slixmpp clients. Every
-assertion on the browser's side is on what a person sees.
+assertion on the browser's side is on what a person sees; the tests' hooks
+(``PAGE_HOOKS``) only put the page in the background and record the
+notifications it shows.
 """
 
 from __future__ import annotations
@@ -22,14 +24,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    ViewportSize,
+    WebSocketRoute,
+    expect,
+)
 
 from tests.integration.browser import CHROMIUM, OFF_LOOPBACK, TIMEOUT_MS, chromium
-from tests.integration.clients import chat, is_message, local, new_id
-from tests.integration.conftest import DOMAIN, REPO, RUN, VHOST, MakeCompany, api, register
+from tests.integration.clients import Predicate, chat, child, is_message, local, new_id
+from tests.integration.conftest import (
+    DOMAIN,
+    REPO,
+    RUN,
+    VHOST,
+    MakeCompany,
+    api,
+    orgchat,
+    register,
+)
 
 if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
     from tests.integration.conftest import TestCompany
@@ -41,6 +61,41 @@ SITE = "http://127.0.0.1:5280/web/"
 #: The tests' host and domain instead of the development stack's defaults.
 OVERRIDES = {"xmpp": VHOST, "service": DOMAIN}
 GUEST = re.compile(r"You are a guest: (guest-[0-9a-f]{8})")
+BOSH = "http://127.0.0.1:5280/bosh"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+MARKERS = "urn:xmpp:chat-markers:0"
+MARKABLE = f'<markable xmlns="{MARKERS}"/>'
+
+#: Run in the page before its own scripts. The page's visibility is the
+#: test's to set (``testSetHidden``: a tab in the background), and every
+#: notification the page shows is recorded (the real Notification, subclassed).
+PAGE_HOOKS = """
+(() => {
+  let hidden = false;
+  Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => hidden });
+  Object.defineProperty(Document.prototype, 'visibilityState', {
+    configurable: true,
+    get: () => (hidden ? 'hidden' : 'visible'),
+  });
+  window.testSetHidden = (value) => {
+    hidden = value;
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+  window.testNotifications = [];
+  window.testPermissionRequests = 0;
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.testNotifications.push(this);
+    }
+    static requestPermission() {
+      window.testPermissionRequests += 1;
+      return Real.requestPermission();
+    }
+  };
+})();
+"""
 
 
 def served_problem() -> str | None:
@@ -99,6 +154,17 @@ class WebPage:
         await self.page.close()
         self.page = await self.context.new_page()
 
+    async def set_hidden(self, hidden: bool) -> None:
+        """Put the page in the background (another tab in front), or back."""
+        await self.page.evaluate("hidden => window.testSetHidden(hidden)", hidden)
+
+    async def notifications(self) -> list[dict[str, str]]:
+        """The notifications the page has shown: their title and body."""
+        shown: list[dict[str, str]] = await self.page.evaluate(
+            "window.testNotifications.map(n => ({title: n.title, body: n.body}))"
+        )
+        return shown
+
     async def guest_name(self) -> str:
         """The guest's name the page shows once it is online."""
         identity = self.page.get_by_text(GUEST)
@@ -152,14 +218,21 @@ async def web(browser: Browser) -> AsyncIterator[OpenPage]:
     ``phone``: a phone-sized screen)."""
     contexts: list[BrowserContext] = []
 
-    async def open_page(locale: str = "en-US", phone: bool = False, **query: str) -> WebPage:
+    async def open_page(
+        locale: str = "en-US", phone: bool = False, permissions: tuple[str, ...] = (), **query: str
+    ) -> WebPage:
         viewport: ViewportSize = (
             {"width": 390, "height": 800} if phone else {"width": 1200, "height": 900}
         )
         context = await browser.new_context(
-            locale=locale, viewport=viewport, is_mobile=phone, has_touch=phone
+            locale=locale,
+            viewport=viewport,
+            is_mobile=phone,
+            has_touch=phone,
+            permissions=list(permissions),
         )
         contexts.append(context)
+        await context.add_init_script(PAGE_HOOKS)
         # Nothing off this machine: the page needs nothing but ejabberd.
         await context.route(OFF_LOOPBACK, lambda route: route.abort())
         page = WebPage(context, await context.new_page())
@@ -287,14 +360,32 @@ async def test_guest_chats_with_an_agent(
     await expect(typing).to_be_hidden(timeout=TIMEOUT_MS)
     await ex.page.expect_messages(ex.company.name, [ex.question, ex.answer, "Or both?"])
 
-    # The server drops the connection: the page says so, and comes back by itself.
+    # The server drops the connection, and the network stays down a while
+    # (each new WebSocket closes abnormally, as when it cannot be established):
+    # the page says so, keeps what is written meanwhile, and sends it once it
+    # is back by itself.
+    network_down = True
+
+    async def websocket(ws: WebSocketRoute) -> None:
+        if network_down:
+            await ws.close(code=1006)
+        else:
+            ws.connect_to_server()
+
+    await ex.page.page.route_web_socket(re.compile(r"/ws$"), websocket)
     guest = await ex.page.guest_name()
     await api("kick_user", {"user": guest, "host": VHOST})
-    status = ex.page.page.get_by_role("status").filter(has_text="Connection lost. Reconnecting")
+    status = ex.page.page.get_by_role("status").filter(has_text="Connection lost. Reconnecting…")
     await expect(status).to_be_visible(timeout=TIMEOUT_MS)
-    await expect(status).to_be_hidden(timeout=TIMEOUT_MS)
     await ex.page.send(ex.company.name, "Pasta, please.")
+    waiting = ex.page.log(ex.company.name).get_by_role("listitem").filter(has_text="Pasta, please.")
+    await expect(waiting).to_contain_text("Waiting for the connection")
+    await expect(ex.page.chat(ex.company.name)).to_contain_text("You are offline")
+    await ex.agent.inbox.absent(is_message("Pasta, please."))
+    network_down = False
+    await expect(status).to_be_hidden(timeout=TIMEOUT_MS)
     await ex.agent.inbox.expect(is_message("Pasta, please."))
+    await expect(waiting).to_contain_text("Delivered", timeout=TIMEOUT_MS)
     await ex.page.expect_messages(
         ex.company.name, [ex.question, ex.answer, "Or both?", "Pasta, please."]
     )
@@ -380,12 +471,23 @@ async def test_deep_link_opens_the_company_chat(
     await expect(page.page.get_by_role("region", name="Companies")).to_be_visible()
     await expect(chat_region).to_be_hidden()
 
-    # A company that does not exist: said in words, and nothing to type into.
-    missing = await web(company=f"t{RUN}-no-such-company")
-    await expect(missing.page.get_by_text("This company was not found")).to_be_visible(
-        timeout=TIMEOUT_MS
-    )
-    await expect(missing.page.get_by_label("Your message")).to_be_hidden()
+    # A company that never was, one removed from the directory, a link that no
+    # company can have: said in words, and nothing to type into.
+    gone = await make_company(agents=0, name=f"Gone {RUN}")
+    chatting = await web(company=gone.slug)
+    await expect(chatting.log(gone.name)).to_contain_text("Write your question", timeout=TIMEOUT_MS)
+    assert (await orgchat("company", "remove", gone.slug)).code == 0
+    await chatting.send(gone.name, "Still there?")
+    bounced = chatting.log(gone.name).get_by_role("listitem").filter(has_text="Still there?")
+    await expect(bounced).to_contain_text("Not delivered", timeout=TIMEOUT_MS)
+    await expect(bounced).to_contain_text("This company was not found")
+    await expect(chatting.page.get_by_label("Your message")).to_be_hidden()
+    for slug in (f"t{RUN}-no-such-company", gone.slug, "No such company!"):
+        missing = await web(company=slug)
+        await expect(missing.chat(slug)).to_contain_text(
+            "This company was not found. It may have left the directory.", timeout=TIMEOUT_MS
+        )
+        await expect(missing.page.get_by_label("Your message")).to_be_hidden()
 
 
 async def test_russian_from_the_browser_language(make_company: MakeCompany, web: OpenPage) -> None:
@@ -398,7 +500,7 @@ async def test_russian_from_the_browser_language(make_company: MakeCompany, web:
         timezone="UTC",
         hours=closed_now_hours(),
     )
-    page = await web(locale="ru-RU")
+    page = await web(locale="ru-RU", permissions=("notifications",))
 
     await expect(page.page.get_by_text(re.compile(r"Вы гость: guest-"))).to_be_visible(
         timeout=TIMEOUT_MS
@@ -416,6 +518,7 @@ async def test_russian_from_the_browser_language(make_company: MakeCompany, web:
     await expect(card).to_contain_text(f"{day} 10:00-12:00")
     await expect(page.page.locator("body")).not_to_contain_text("XEP")
     await expect(card.get_by_role("button", name="Написать")).to_be_visible()
+    await expect(page.page.get_by_role("checkbox", name="Сообщать об ответах")).to_be_visible()
 
     # Switched by hand, and kept.
     await page.page.get_by_role("button", name="English").click()
@@ -465,3 +568,213 @@ async def test_a_person_logs_in_with_their_account(
     await page.page.get_by_role("button", name="Log out").click()
     assert await page.guest_name() == guest
     await expect(page.log(name)).to_contain_text("Write your question", timeout=TIMEOUT_MS)
+
+
+def displayed(mid: str) -> Predicate:
+    """The company's agent is told that the person has seen the message ``mid``."""
+
+    def pred(el: ET.Element) -> bool:
+        marker = child(el, "displayed", MARKERS)
+        return local(el.tag) == "message" and marker is not None and marker.get("id") == mid
+
+    return pred
+
+
+async def ask(page: WebPage, agent: Any, name: str, question: str) -> str:
+    """The guest writes ``question`` in the open chat with ``name``; the agent gets it
+    from the conversation's address, which is returned."""
+    await page.send(name, question)
+    got = await agent.inbox.expect(is_message(question))
+    return got.get("from", "").split("/")[0]
+
+
+async def test_unread_answers_are_counted_until_seen(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    word = f"Unread {RUN}"
+    pizza = await make_company(agents=1, name=f"{word} Pizza", category="restaurant")
+    tyres = await make_company(agents=1, name=f"{word} Tyres", category="tyres")
+    pizza_agent = await clients(pizza.agents[0])
+    tyres_agent = await clients(tyres.agents[0])
+    page = await web()
+    await page.guest_name()
+    await page.search(word)
+    await expect(page.cards()).to_have_count(2, timeout=TIMEOUT_MS)
+    await page.card(tyres.name).get_by_role("button", name="Message").click()
+    tyres_conv = await ask(page, tyres_agent, tyres.name, "Winter tyres in stock?")
+    await page.card(pizza.name).get_by_role("button", name="Message").click()
+    pizza_conv = await ask(page, pizza_agent, pizza.name, "Open till midnight?")
+
+    # The tyre shop answers while the pizzeria's chat is open: counted on its
+    # card, in the list of new answers and in the tab's title.
+    tyres_agent.send_xml(chat(tyres_conv, "Yes, 16 inch too.", extra=MARKABLE))
+    await expect(page.card(tyres.name)).to_contain_text("1 new answer", timeout=TIMEOUT_MS)
+    await expect(page.page).to_have_title("(1) City directory")
+    new_answers = page.page.get_by_role("navigation", name="New answers")
+    await expect(new_answers.get_by_role("button", name=tyres.name)).to_be_visible()
+
+    # The pizzeria answers while the page is in the background: counted, not marked seen.
+    await page.set_hidden(True)
+    answer_id = new_id()
+    pizza_agent.send_xml(chat(pizza_conv, "Till 2 am.", answer_id, MARKABLE))
+    await expect(page.page).to_have_title("(2) City directory", timeout=TIMEOUT_MS)
+    await expect(page.card(pizza.name)).to_contain_text("1 new answer")
+    await pizza_agent.inbox.absent(displayed(answer_id))
+
+    # In front again: the open chat's answer is seen, and the pizzeria is told so.
+    await page.set_hidden(False)
+    await expect(page.page).to_have_title("(1) City directory", timeout=TIMEOUT_MS)
+    await expect(page.card(pizza.name)).not_to_contain_text("new answer")
+    await pizza_agent.inbox.expect(displayed(answer_id))
+
+    # A reload keeps the count; the list of new answers opens the chat.
+    await page.page.reload()
+    await page.guest_name()
+    await expect(page.page).to_have_title("(1) City directory", timeout=TIMEOUT_MS)
+    await new_answers.get_by_role("button", name=tyres.name).click()
+    await page.expect_messages(tyres.name, ["Winter tyres in stock?", "Yes, 16 inch too."])
+    await expect(page.page).to_have_title("City directory")
+    await expect(new_answers).to_be_hidden()
+
+
+async def test_a_notification_announces_an_answer_in_the_background(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    name = f"Notify {RUN} Pizza"
+    company = await make_company(agents=1, name=name, category="restaurant")
+    agent = await clients(company.agents[0])
+    page = await web(company=company.slug, permissions=("notifications",))
+    await page.guest_name()
+    notify = page.page.get_by_role("checkbox", name="Notify me of answers")
+    await notify.check()
+    await expect(notify).to_be_checked()
+    assert await page.page.evaluate("window.testPermissionRequests") == 1
+    question = "A table for two at 7 pm?"
+    conversation = await ask(page, agent, name, question)
+
+    # The page in front: the answer is in the chat, and no notification.
+    agent.send_xml(chat(conversation, "Inside or outside?"))
+    await page.expect_messages(name, [question, "Inside or outside?"])
+
+    # Back to the list, the page in the background: the next answer is announced,
+    # with the company's name and the answer as text.
+    await page.chat(name).get_by_role("button", name="Back to the list").click()
+    await page.set_hidden(True)
+    answer = "By the <b>window</b> & quiet?"
+    agent.send_xml(chat(conversation, escape(answer)))
+    await page.page.wait_for_function("window.testNotifications.length > 0", timeout=TIMEOUT_MS)
+    assert await page.notifications() == [{"title": name, "body": answer}]
+    await expect(page.page).to_have_title("(1) City directory")
+
+    # A click on the notification opens the chat; the answer is seen once the page is in front.
+    await page.page.evaluate("window.testNotifications[0].dispatchEvent(new Event('click'))")
+    await page.set_hidden(False)
+    await page.expect_messages(name, [question, "Inside or outside?", answer])
+    await expect(page.page).to_have_title("City directory")
+    assert len(await page.notifications()) == 1
+
+
+def bosh_problem() -> str | None:
+    """Why ejabberd's BOSH opens no session on the tests' host, or None."""
+    request = urllib.request.Request(
+        BOSH,
+        data=(
+            f"<body xmlns='http://jabber.org/protocol/httpbind' rid='1' to='{VHOST}' wait='1'"
+            " hold='1' ver='1.6' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>"
+        ).encode(),
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        answer = ET.fromstring(resp.read())
+    if answer.get("type") != "terminate":
+        return None
+    # Seen with ejabberd 23.01: mod_bosh opens every session with the options
+    # of the first virtual host in `hosts`, and crashes if that host's
+    # host_config `modules` leave mod_bosh out (bench-mam.localhost in
+    # ejabberd-config/dev.yml).
+    return (
+        f"ejabberd's {BOSH} opens no session ({answer.get('condition')}): is mod_bosh "
+        "loaded on the first host in `hosts`? (ejabberd's log: module_not_loaded)"
+    )
+
+
+async def test_bosh_when_the_websocket_cannot_be_established(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    name = f"Bosh {RUN} Pizza"
+    company = await make_company(agents=1, name=name, category="restaurant")
+    agent = await clients(company.agents[0])
+    # As behind a proxy that does not pass WebSockets: ejabberd has none at this path.
+    page = await web(company=company.slug, ws="ws://127.0.0.1:5280/no-websocket-here")
+    async with page.page.expect_request(BOSH, timeout=TIMEOUT_MS):
+        pass  # the page turns to BOSH (at once, or on its next attempt)
+    problem = await asyncio.to_thread(bosh_problem)
+    if problem:
+        pytest.xfail(problem)
+    await page.guest_name()
+    question = "Gluten-free dough?"
+    conversation = await ask(page, agent, name, question)
+    agent.send_xml(chat(conversation, "We have it."))
+    await page.expect_messages(name, [question, "We have it."])
+
+
+def brand() -> str:
+    """A made-up word, new in each run, that finds this run's companies by name."""
+    consonants, vowels = "bdfgklmnprstvz", "aeiou"
+    return "".join(
+        consonants[b % len(consonants)] + vowels[b // len(consonants) % len(vowels)]
+        for b in bytes.fromhex(RUN)
+    ).capitalize()
+
+
+async def test_screenshots_of_the_directory_and_a_chat(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    """docs/screenshots/directory.png and chat.png, which README.md shows."""
+    word = brand()
+    city = {"city": "Novosibirsk", "timezone": "Asia/Novosibirsk"}
+    pizza = await make_company(
+        agents=1,
+        name=f"{word} Pizza",
+        category="restaurant",
+        address="Krasny prospekt 25",
+        phone="+7 383 555-01-25",
+        hours="Mo-Su 10:00-23:00",
+        **city,
+    )
+    await make_company(
+        agents=0,
+        name=f"{word} Tyres",
+        category="tyres",
+        address="Sibirskaya ulitsa 7",
+        hours=closed_now_hours(),
+        **city,
+    )
+    await make_company(
+        agents=0,
+        name=f"{word} Pharmacy",
+        category="pharmacy",
+        address="Ulitsa Lenina 12",
+        hours="24/7",
+        **city,
+    )
+    agent = await clients(pizza.agents[0])
+    page = await web(permissions=("notifications",))
+    await page.page.set_viewport_size({"width": 1000, "height": 700})
+    await page.guest_name()
+    await page.search(word.lower())
+    await expect(page.cards()).to_have_count(3, timeout=TIMEOUT_MS)
+    for address in ("Krasny prospekt 25", "Sibirskaya ulitsa 7", "Ulitsa Lenina 12"):
+        await expect(page.cards().filter(has_text=address)).to_have_count(1, timeout=TIMEOUT_MS)
+    await expect(page.card(pizza.name)).to_contain_text("Mo-Su 10:00-23:00")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.page.screenshot(path=SCREENSHOTS / "directory.png")
+
+    await page.card(pizza.name).get_by_role("button", name="Message").click()
+    question = "Do you deliver to Akademgorodok?"
+    conversation = await ask(page, agent, pizza.name, question)
+    agent.send_xml(chat(conversation, "Yes, within 40 minutes. Pizza or pasta?"))
+    await page.expect_messages(pizza.name, [question, "Yes, within 40 minutes. Pizza or pasta?"])
+    mine = page.log(pizza.name).get_by_role("listitem").filter(has_text=question)
+    await expect(mine).to_contain_text("Delivered", timeout=TIMEOUT_MS)
+    await page.page.screenshot(path=SCREENSHOTS / "chat.png")
