@@ -146,18 +146,27 @@ async def test_agent_in_profanity_answers_a_customer(
     question = f"Is the rye bread fresh? {RUN}"
     customer.send_xml(chat(company.jid, question, new_id(), f'<request xmlns="{RECEIPTS}"/>'))
 
-    # Profanity announces a new chat in its console, from the conversation address.
-    arrived = await prof.wait_for(
+    # The conversation joins the agent's roster, named after the customer, and
+    # is online while the customer is: Profanity shows the name, not the address.
+    added = await prof.wait_for(
         re.compile(
-            rf"<< chat message: ({re.escape(company.slug)}\+\S+@{re.escape(DOMAIN)}) \(win (\d+)\)"
+            rf"Roster item added: ({re.escape(company.slug)}\+(\S+)@{re.escape(DOMAIN)}) "
+            r"\((.+?)\)$",
+            re.M,
         )
     )
-    conversation, window = arrived.group(1), arrived.group(2)
+    conversation, token, name = added.groups()
+    assert name == f"Customer {token[:4].upper()}"
     assert customer_account.user not in conversation
+    await prof.wait_for(f"++ {name} (orgchat) is online")
+    # Profanity announces the new chat in its console (by the address if the
+    # message overtook the roster item).
+    arrived = await prof.wait_for(re.compile(r"<< chat message: (.+?) \(win (\d+)\)"))
+    assert arrived.group(1) in (name, conversation)
 
-    await prof.type(f"/win {window}")
+    await prof.type(f"/win {arrived.group(2)}")
     shown = await prof.wait_for(re.compile(rf"{LINE}(.+?): {re.escape(question)}$", re.M))
-    assert shown.group(1).split("/")[0] == conversation
+    assert shown.group(1).split("/")[0] in (name, conversation)
     assert customer_account.user not in await prof.screen()
 
     answer = f"Baked at six this morning. {RUN}"

@@ -235,8 +235,10 @@ _FORGET = """
     ), roster_gone AS (
         DELETE FROM roster_jobs r
          WHERE r.agent_jid = $1
+           -- Kept: what they have as an agent (their company, its conversations).
            AND NOT EXISTS (SELECT 1 FROM agents a JOIN companies co ON co.id = a.company_id
-                            WHERE a.jid = r.agent_jid AND co.slug = r.company_slug)
+                            WHERE a.jid = r.agent_jid
+                              AND co.slug = split_part(r.company_slug, '+', 1))
         RETURNING r.id
     )
     SELECT (SELECT count(*) FROM conversations_gone) AS conversations,
