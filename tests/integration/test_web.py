@@ -674,30 +674,6 @@ async def test_a_notification_announces_an_answer_in_the_background(
     assert len(await page.notifications()) == 1
 
 
-def bosh_problem() -> str | None:
-    """Why ejabberd's BOSH opens no session on the tests' host, or None."""
-    request = urllib.request.Request(
-        BOSH,
-        data=(
-            f"<body xmlns='http://jabber.org/protocol/httpbind' rid='1' to='{VHOST}' wait='1'"
-            " hold='1' ver='1.6' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>"
-        ).encode(),
-        headers={"Content-Type": "text/xml; charset=utf-8"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        answer = ET.fromstring(resp.read())
-    if answer.get("type") != "terminate":
-        return None
-    # Seen with ejabberd 23.01: mod_bosh opens every session with the options
-    # of the first virtual host in `hosts`, and crashes if that host's
-    # host_config `modules` leave mod_bosh out (bench-mam.localhost in
-    # ejabberd-config/dev.yml).
-    return (
-        f"ejabberd's {BOSH} opens no session ({answer.get('condition')}): is mod_bosh "
-        "loaded on the first host in `hosts`? (ejabberd's log: module_not_loaded)"
-    )
-
-
 async def test_bosh_when_the_websocket_cannot_be_established(
     make_company: MakeCompany, clients: Any, web: OpenPage
 ) -> None:
@@ -708,9 +684,6 @@ async def test_bosh_when_the_websocket_cannot_be_established(
     page = await web(company=company.slug, ws="ws://127.0.0.1:5280/no-websocket-here")
     async with page.page.expect_request(BOSH, timeout=TIMEOUT_MS):
         pass  # the page turns to BOSH (at once, or on its next attempt)
-    problem = await asyncio.to_thread(bosh_problem)
-    if problem:
-        pytest.xfail(problem)
     await page.guest_name()
     question = "Gluten-free dough?"
     conversation = await ask(page, agent, name, question)
