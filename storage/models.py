@@ -478,6 +478,8 @@ class Notice:
     stanza_id: str
     body: str
     payload: str
+    #: Its copies in users' own archives (the customer's, the agents').
+    copies: tuple[OwnCopy, ...] = ()
 
 
 # -- the notification cascade ----------------------------------------------------

@@ -265,14 +265,17 @@ class PgRequestStore:
                 delivery = await messages.insert_delivered(
                     conn,
                     [
-                        request_message(
-                            by_company[notice.company_id].conversation_id,
-                            customer_jid,
-                            public_id,
-                            notice.body,
-                            notice.payload,
-                            notice.stanza_id,
-                            row["closed_at"],
+                        dataclasses.replace(
+                            request_message(
+                                by_company[notice.company_id].conversation_id,
+                                customer_jid,
+                                public_id,
+                                notice.body,
+                                notice.payload,
+                                notice.stanza_id,
+                                row["closed_at"],
+                            ),
+                            copies=notice.copies,
                         )
                         for notice in notices
                     ],

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.clients import chat, child, is_message, local, new_id
 from tests.integration.conftest import DOMAIN, RUN, MakeCompany, register
-from tests.integration.test_mam import CLIENT, FORWARD, MAM, mam
+from tests.integration.test_mam import CLIENT, FORWARD, MAM, form, forwarded, mam
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -559,6 +559,11 @@ async def test_the_whole_flow_from_standard_clients(
     )
     assert closed.status == aioxmpp.adhoc.CommandStatus.COMPLETED
     notice = await agent_1.inbox.expect(is_message())
-    assert "accepted your offer" in (child(notice, "body").text or "")  # type: ignore[union-attr]
+    told = "/me closed this request and accepted your offer."
+    assert child(notice, "body").text == told  # type: ignore[union-attr]
+    # History on a new device has it too: the agent's own archive with the conversation.
+    device = await clients(bakery.agents[0], announce=False, resource="new-device")
+    results, _answer = await mam(device, bakery.agents[0].jid, form=form(**{"with": conv_1}))
+    assert forwarded(results[-1])[3] == told
     assert await db.fetchval("SELECT state FROM requests WHERE public_id = $1", rid) == "closed"
     await agent_2.inbox.absent(is_message())  # it declined: not bothered again

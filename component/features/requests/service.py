@@ -238,16 +238,30 @@ class RequestService:
             raise NotAllowed(
                 _("This request is already {state}", state=STATES[request.state.value])
             )
-        notices = [
-            Notice(
-                company_id=t.company_id,
-                stanza_id=new_id(),
-                body=closed_text(t.company_id == accepted, accepted is not None, writer(lang)),
-                payload=closed_payload(request.public_id, t.company_id == accepted),
+        told = [t for t in request.targets if t.status is not TargetStatus.DECLINED]
+        tokens = {
+            conv.id: conv.token
+            for conv in await self.router.conversations.by_ids([t.conversation_id for t in told])
+        }
+        notices = []
+        for t in told:
+            stanza_id = new_id()
+            body = closed_text(t.company_id == accepted, accepted is not None, writer(lang))
+            company = await self.directory.find_by_id(t.company_id)
+            token = tokens.get(t.conversation_id)
+            notices.append(
+                Notice(
+                    company_id=t.company_id,
+                    stanza_id=stanza_id,
+                    body=body,
+                    payload=closed_payload(request.public_id, t.company_id == accepted),
+                    copies=(
+                        self._own_copies(customer, company, token, stanza_id, body)
+                        if company is not None and token is not None
+                        else ()
+                    ),
+                )
             )
-            for t in request.targets
-            if t.status is not TargetStatus.DECLINED
-        ]
         try:
             closed, delivery = await self.store.close(
                 request.public_id, customer, accepted, notices
@@ -273,28 +287,37 @@ class RequestService:
         customer's and the agents' (routing/views.py). Their conversation
         addresses are needed first, so the conversations are opened here (the
         request's statement finds them open)."""
-        host = self.router.own_archives
-        if host is None:
+        if self.router.own_archives is None:
             return ()
         opened = await self.router.conversations.open_many(
             [(company.id, customer, nick) for company in companies], by_request=True
         )
         token = {conv.company_id: conv.token for conv in opened}
         return tuple(
-            own_copies(
-                author=Party.CUSTOMER,
-                sender=customer,
-                echo=False,
-                body=body,
-                message_id=stanza_id,
-                stanza_id=stanza_id,
-                customer=customer,
-                company_address=company_jid(company.slug, self.domain),
-                conversation_address=conversation_jid(company.slug, token[company.id], self.domain),
-                agents=self.directory.agents(company.id),
-                host=host,
-            )
+            self._own_copies(customer, company, token[company.id], stanza_id, body)
             for company, stanza_id in zip(companies, stanza_ids, strict=True)
+        )
+
+    def _own_copies(
+        self, customer: str, company: Company, token: str, stanza_id: str, body: str
+    ) -> tuple[OwnCopy, ...]:
+        """What the customer posts in one company's conversation (the request, its
+        closing notice), in the users' own archives."""
+        host = self.router.own_archives
+        if host is None:
+            return ()
+        return own_copies(
+            author=Party.CUSTOMER,
+            sender=customer,
+            echo=False,
+            body=body,
+            message_id=stanza_id,
+            stanza_id=stanza_id,
+            customer=customer,
+            company_address=company_jid(company.slug, self.domain),
+            conversation_address=conversation_jid(company.slug, token, self.domain),
+            agents=self.directory.agents(company.id),
+            host=host,
         )
 
     async def open_request(self, conversation_id: int) -> str | None:

@@ -581,8 +581,10 @@ async def test_close_accepting_an_offer_posts_the_notices(
 ) -> None:
     request = await create(pg, customer, companies)
     notices = [
-        Notice(t.company_id, str(uuid.uuid4()), f"closed {n}", f'<closed n="{n}"/>')
+        Notice(t.company_id, sid, f"closed {n}", f'<closed n="{n}"/>', copies=(copy,))
         for n, t in enumerate(request.targets[:2])
+        for sid in [str(uuid.uuid4())]
+        for copy in [OwnCopy(customer, f"co{n}@biz.localhost", True, sid, f"closed {n}")]
     ]
     started = now()
 
@@ -607,6 +609,15 @@ async def test_close_accepting_an_offer_posts_the_notices(
         "SELECT message_ids FROM deliveries WHERE id = $1", delivery.id
     ) == sorted(m.id for m in delivery.messages)
     await pg.archive.confirm([delivery.id])
+    # The notices are in the users' own archives too (the customer's here).
+    rows = await sql.fetch(
+        "SELECT peer, txt FROM archive WHERE username = $1 ORDER BY peer",
+        customer.partition("@")[0],
+    )
+    assert [(r["peer"], r["txt"]) for r in rows] == [
+        ("co0@biz.localhost", "closed 0"),
+        ("co1@biz.localhost", "closed 1"),
+    ]
 
     with pytest.raises(Conflict):
         await pg.requests.close(request.public_id, customer, None, [])
