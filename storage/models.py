@@ -521,6 +521,8 @@ class Contact:
     push_opt_out: bool = False
     quiet_hours: str | None = None  #: "HH:MM-HH:MM": no push or email then
     quiet_timezone: str | None = None  #: IANA zone of ``quiet_hours``
+    #: Language of the emails (the ``xml:lang`` the address was set in); None: English.
+    lang: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

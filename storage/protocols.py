@@ -459,8 +459,11 @@ class ContactStore(Protocol):
         """The contact (defaults if none stored). For a company JID the email is
         the directory's, unless the company opted out."""
 
-    async def request_email(self, address: str, email: str, code_hash: str) -> None:
-        """Remember an address awaiting confirmation (replaces any earlier one)."""
+    async def request_email(
+        self, address: str, email: str, code_hash: str, lang: str | None = None
+    ) -> None:
+        """Remember an address awaiting confirmation (replaces any earlier one);
+        ``lang`` (an ``xml:lang``), if given, becomes the language of the emails."""
 
     async def confirm_email(self, address: str, code_hash: str) -> str | None:
         """Confirm the pending address if the code matches; returns it, else None."""

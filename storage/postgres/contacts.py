@@ -52,11 +52,14 @@ class PgContactStore:
             push_opt_out=row["push_opt_out"],
             quiet_hours=row["quiet_hours"],
             quiet_timezone=row["quiet_timezone"],
+            lang=row["lang"],
         )
 
-    async def request_email(self, address: str, email: str, code_hash: str) -> None:
+    async def request_email(
+        self, address: str, email: str, code_hash: str, lang: str | None = None
+    ) -> None:
         async with self._db.acquire() as conn:
-            await contacts.request_email(conn, address, email, code_hash)
+            await contacts.request_email(conn, address, email, code_hash, lang)
 
     async def confirm_email(self, address: str, code_hash: str) -> str | None:
         """The confirmed address replaces the earlier one; opt-outs are left as they are."""

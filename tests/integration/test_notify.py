@@ -79,9 +79,10 @@ async def reply_by_email(
     return 250, response[1]
 
 
-async def iq(client: Any, payload: str, itype: str = "set") -> Any:
+async def iq(client: Any, payload: str, itype: str = "set", lang: str | None = None) -> Any:
     iq_id = new_id()
-    client.send_xml(f'<iq type="{itype}" to="{DOMAIN}" id="{iq_id}">{payload}</iq>')
+    lang_attr = f' xml:lang="{lang}"' if lang else ""
+    client.send_xml(f'<iq type="{itype}" to="{DOMAIN}" id="{iq_id}"{lang_attr}>{payload}</iq>')
     return await client.inbox.expect(lambda el: local(el.tag) == "iq" and el.get("id") == iq_id)
 
 
@@ -110,9 +111,13 @@ async def log_out(customer: Any, rds: aioredis.Redis, jid: str) -> None:
     await customer_offline(rds, jid)
 
 
-async def confirm_email(customer: Any, mailbox: Mailbox, address: str) -> None:
-    """Set and confirm the customer's email address with the custom IQs."""
-    answer = await iq(customer, f'<settings xmlns="{NOTIFY}"><email>{address}</email></settings>')
+async def confirm_email(
+    customer: Any, mailbox: Mailbox, address: str, lang: str | None = None
+) -> None:
+    """Set and confirm the customer's email address with the custom IQs (in ``lang``)."""
+    answer = await iq(
+        customer, f'<settings xmlns="{NOTIFY}"><email>{address}</email></settings>', lang=lang
+    )
     assert answer.get("type") == "result"
     [code_mail] = await mailbox.expect(address)
     code = str(code_mail["Subject"]).rsplit(" ", 1)[1]
@@ -244,6 +249,25 @@ async def test_customer_email_reply_and_unsubscribe(
     mailbox.messages.clear()
     agent.send_xml(chat(conv, "See you!"))
     await mailbox.nothing_to(address, 5)
+
+
+async def test_emails_are_in_the_language_the_address_was_set_in(
+    make_company: MakeCompany, clients: Any, mailbox: Mailbox, rds: aioredis.Redis
+) -> None:
+    company = await make_company(agents=1, name="Russian Shop")
+    agent = await clients(company.agents[0])
+    account = await register("russian")
+    customer = await clients(account)
+    address = mail_address("russian")
+    await confirm_email(customer, mailbox, address, lang="ru")
+    customer.send_xml(chat(company.jid, "Есть в наличии?"))
+    got = await agent.inbox.expect(is_message("Есть в наличии?"))
+    await log_out(customer, rds, account.jid)
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Да, три штуки."))
+    [mail] = await mailbox.expect(address, wait=15)
+    text = text_of(mail)
+    assert "Здравствуйте!" in text and "Ответьте на это письмо, чтобы ответить в чате." in text
+    assert "Да, три штуки." in text and "Reply to this email" not in text
 
 
 async def test_smtp_down_then_back_and_permanent_failure(

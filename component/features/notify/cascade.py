@@ -263,6 +263,7 @@ class Cascade(RoutingHooks):
                 unsubscribe=self._address(conv, Party.COMPANY, Purpose.UNSUBSCRIBE),
                 thread_key=f"conv-{conv.token}-company",
                 note=note,
+                lang=contact.lang,
             ),
         )
 
@@ -290,6 +291,7 @@ class Cascade(RoutingHooks):
                 reply_to=self._address(conv, Party.CUSTOMER, Purpose.REPLY),
                 unsubscribe=self._address(conv, Party.CUSTOMER, Purpose.UNSUBSCRIBE),
                 thread_key=f"conv-{conv.token}-customer",
+                lang=contact.lang,
             ),
         )
 

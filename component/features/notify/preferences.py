@@ -103,7 +103,7 @@ class Preferences:
         if not (mine and theirs):
             raise RateLimited(_("Too many confirmation emails; try again tomorrow"))
         code = "".join(secrets.choice("0123456789") for _digit in range(CODE_DIGITS))
-        await self.contacts.request_email(address, email, code_hash(address, code))
+        await self.contacts.request_email(address, email, code_hash(address, code), lang)
         message = EmailMessage(policy=SMTP)
         message["From"] = self.sender
         message["To"] = email

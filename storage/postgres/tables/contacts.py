@@ -21,7 +21,7 @@ _GET = """
     SELECT c.email, c.pending_email,
            coalesce(c.email_opt_out, false) AS email_opt_out,
            coalesce(c.push_opt_out, false) AS push_opt_out,
-           c.quiet_hours, c.quiet_timezone,
+           c.quiet_hours, c.quiet_timezone, c.lang,
            (SELECT co.email FROM companies co
              WHERE strpos(a.address, '@') > 0
                AND co.slug = split_part(a.address, '@', 1)
@@ -30,14 +30,16 @@ _GET = """
       LEFT JOIN contacts c ON c.address = a.address
 """
 
-# A new request replaces any earlier one (its code no longer confirms).
+# A new request replaces any earlier one (its code no longer confirms); its
+# language (NULL: unknown) becomes the language of the emails.
 _REQUEST_EMAIL = """
-    INSERT INTO contacts (address, pending_email, pending_code_hash, pending_since)
-    VALUES ($1, $2, $3, now())
+    INSERT INTO contacts (address, pending_email, pending_code_hash, pending_since, lang)
+    VALUES ($1, $2, $3, now(), $4)
     ON CONFLICT (address) DO UPDATE
        SET pending_email = EXCLUDED.pending_email,
            pending_code_hash = EXCLUDED.pending_code_hash,
            pending_since = EXCLUDED.pending_since,
+           lang = coalesce(EXCLUDED.lang, contacts.lang),
            updated_at = now()
 """
 
@@ -78,8 +80,10 @@ async def get(conn: Conn, address: str, company_domain: str | None) -> asyncpg.R
     return row
 
 
-async def request_email(conn: Conn, address: str, email: str, code_hash: str) -> None:
-    await conn.execute(_REQUEST_EMAIL, address, email, code_hash)
+async def request_email(
+    conn: Conn, address: str, email: str, code_hash: str, lang: str | None
+) -> None:
+    await conn.execute(_REQUEST_EMAIL, address, email, code_hash, lang)
 
 
 async def confirm_email(conn: Conn, address: str, code_hash: str) -> str | None:

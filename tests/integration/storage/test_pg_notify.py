@@ -593,12 +593,15 @@ async def test_email_confirmation(pg: postgres.PostgresStores) -> None:
     assert await pg.contacts.confirm_email(who, "hash-2") is None  # used up
 
     # A new address waits for its own confirmation; the confirmed one stays.
+    # The language it was asked in becomes the emails' (none given: kept).
+    await pg.contacts.request_email(who, "new@example.org", "hash-3", "ru")
+    assert (await pg.contacts.get(who)).lang == "ru"
     await pg.contacts.request_email(who, "new@example.org", "hash-3")
     assert await pg.contacts.get(who) == Contact(
-        who, "carol@example.org", pending_email="new@example.org"
+        who, "carol@example.org", pending_email="new@example.org", lang="ru"
     )
     assert await pg.contacts.confirm_email(who, "hash-3") == "new@example.org"
-    assert await pg.contacts.get(who) == Contact(who, "new@example.org")
+    assert await pg.contacts.get(who) == Contact(who, "new@example.org", lang="ru")
 
 
 async def test_opt_outs_per_channel(pg: postgres.PostgresStores) -> None:
