@@ -4,8 +4,8 @@ Each agent, and each customer of the service's own ejabberd host once they
 have written to a company (or it answered their request), has the company
 JID in their roster with a mutual subscription (put there through ejabberd's
 HTTP API, see :mod:`component.roster_sync`), so ejabberd sends their
-presence to the company, including the ``unavailable`` when a connection drops, and probes
-the company when they log in. Availability per resource is kept in Redis,
+presence to the company, including the ``unavailable`` when a connection
+drops, and probes the company when they log in. Availability per resource is kept in Redis,
 shared by every component process: agents' decides who gets a customer's
 message, customers' whether the notification cascade must reach them off
 XMPP (an unknown customer counts as offline).
@@ -232,7 +232,7 @@ class PresenceRouter:
             change = await self.presence.update(bare, resource, None)
         else:
             return
-        conv = await self._conversation(company.id, customer=bare)
+        conv = await self._conversation_with(company.id, bare)
         if conv is not None:
             agents = sorted(self.directory.agents(company.id))
             self._send(self._conversation_presence(company, conv, agents, change.is_online))
@@ -253,7 +253,7 @@ class PresenceRouter:
 
     async def _show_conversation(self, company: Company, token: str, agent: str) -> None:
         """Tell an agent whether the conversation's customer is online."""
-        conv = await self._conversation(company.id, token=token)
+        conv = await self._conversation_at(company.id, token)
         if conv is None:
             self._send(
                 [
@@ -272,23 +272,22 @@ class PresenceRouter:
         frm = f"{conversation_jid(company.slug, conv.token, self.domain)}/{COMPANY_RESOURCE}"
         return [render_presence(frm, agent, None if online else "unavailable") for agent in agents]
 
-    async def _conversation(
-        self, company_id: int, *, customer: str | None = None, token: str | None = None
-    ) -> Conversation | None:
-        """A conversation by its customer or its token: the router's cache, else storage."""
-        cache = self.messages.cache
-        if customer is not None:
-            conv = cache.by_pair(company_id, customer)
-        else:
-            conv = cache.of_company(company_id, token or "")
-        if conv is not None or self.conversations is None:
-            return conv
-        if customer is not None:
+    async def _conversation_with(self, company_id: int, customer: str) -> Conversation | None:
+        """The company's conversation with a customer: the router's cache, else storage."""
+        conv = self.messages.cache.by_pair(company_id, customer)
+        if conv is None and self.conversations is not None:
             conv = await self.conversations.find(company_id, customer)
-        else:
-            conv = await self.conversations.of_company(company_id, token or "")
-        if conv is not None:
-            cache.put(conv)
+            if conv is not None:
+                self.messages.cache.put(conv)
+        return conv
+
+    async def _conversation_at(self, company_id: int, token: str) -> Conversation | None:
+        """The company's conversation of a token: the router's cache, else storage."""
+        conv = self.messages.cache.of_company(company_id, token)
+        if conv is None and self.conversations is not None:
+            conv = await self.conversations.of_company(company_id, token)
+            if conv is not None:
+                self.messages.cache.put(conv)
         return conv
 
     def _answer_probe(self, to: str, prober: str, is_company: bool) -> None:
