@@ -114,7 +114,9 @@ def add_parsers(sub: Subparsers, parser_class: type[argparse.ArgumentParser]) ->
         dest="action", required=True, parser_class=parser_class
     )
     sync = roster.add_parser(
-        "sync", help="put every company (or these) into its agents' rosters again"
+        "sync",
+        help="put every company (or these) into its agents' rosters again, with its open "
+        "conversations",
     )
     sync.add_argument("slugs", nargs="*", metavar="SLUG")
 

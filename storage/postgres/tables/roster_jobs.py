@@ -84,16 +84,24 @@ async def postpone(conn: Conn, job_id: int, delay_s: float, error: str) -> None:
     )
 
 
-#: Queue an "add" job for every agent of the companies ``{companies}`` selects.
+#: Queue an "add" job for every agent of the companies ``{companies}`` selects,
+#: and for its inbox (migration 0019: its newest unresolved conversations).
 _QUEUE_ADDS = """
-    SELECT roster_jobs_queue_many('add', array_agg(c.slug), array_agg(c.name), array_agg(a.jid))
-      FROM agents a JOIN companies c ON c.id = a.company_id
-     WHERE {companies}
+    WITH picked AS (
+        SELECT a.company_id, a.jid, c.slug, c.name
+          FROM agents a JOIN companies c ON c.id = a.company_id
+         WHERE {companies}
+    )
+    SELECT (SELECT roster_jobs_queue_many('add', array_agg(slug), array_agg(name), array_agg(jid))
+              FROM picked)
+         + (SELECT coalesce(roster_jobs_queue_inbox(array_agg(company_id), array_agg(jid)), 0)
+              FROM picked)
 """
 
 
 async def queue_adds(conn: Conn, slugs: Sequence[str] | None) -> int:
-    """Queue an "add" job for every agent of these companies (of all: None).
+    """Queue an "add" job for every agent of these companies (of all: None), and
+    for the conversations of its inbox.
 
     For when ejabberd's rosters may have lost what the directory says (an
     ejabberd restored or replaced, a directory re-imported); adding a roster

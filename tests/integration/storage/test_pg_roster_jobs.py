@@ -208,3 +208,68 @@ async def test_an_import_supersedes_waiting_jobs_not_leased_ones(
     first, *waiting = [tuple(r) for r in rows]
     assert first == (leased.agent_jid, True)  # in flight: it stays, and runs first
     assert sorted(waiting) == [("bob@localhost", False), ("eve@localhost", False)]
+
+
+async def test_an_agents_roster_holds_the_companys_open_inbox(
+    pg: postgres.PostgresStores, sql: Sql, company: str
+) -> None:
+    """Migrations 0016 and 0019: each unresolved conversation is a contact of its
+    company's agents (local part slug+token, named when the job runs)."""
+
+    async def queued() -> list[tuple[str, str, str]]:
+        rows = await sql.fetch(
+            "SELECT op, company_slug, agent_jid FROM roster_jobs"
+            " WHERE company_slug LIKE $1 || '+%' ORDER BY id",
+            company,
+        )
+        await sql.execute("DELETE FROM roster_jobs")
+        return [(r["op"], r["company_slug"], r["agent_jid"]) for r in rows]
+
+    await pg.directory.add_agent(company, "bob@localhost", Role.AGENT)
+    cid = await sql.fetchval("SELECT id FROM companies WHERE slug = $1", company)
+    a, b = await pg.conversations.open_many(
+        [(cid, "ann@localhost", None), (cid, "al@localhost", None)]
+    )
+    contact_a, contact_b = f"{company}+{a.token}", f"{company}+{b.token}"
+    # Named by the worker when it runs (the label is written once, in Python).
+    assert await sql.fetchval(
+        "SELECT array_agg(DISTINCT company_name) FROM roster_jobs WHERE company_slug LIKE $1",
+        f"{company}+%",
+    ) == [""]
+    assert await queued() == [
+        ("add", contact_a, "bob@localhost"),
+        ("add", contact_b, "bob@localhost"),
+    ]
+
+    # Resolved: out of the roster; reopened: back; renamed: named again.
+    await sql.execute(
+        "INSERT INTO desk_conversations (conversation_id, status) VALUES ($1, 'resolved')", a.id
+    )
+    assert await queued() == [("remove", contact_a, "bob@localhost")]
+    await sql.execute(
+        "UPDATE desk_conversations SET status = 'open' WHERE conversation_id = $1", a.id
+    )
+    assert await queued() == [("add", contact_a, "bob@localhost")]
+    await pg.conversations.open_many([(cid, "al@localhost", "Al")])
+    assert await queued() == [("add", contact_b, "bob@localhost")]
+
+    # A new agent gets the unresolved ones; resync queues them again; one who
+    # leaves loses them all; a forgotten customer leaves every roster.
+    await sql.execute(
+        "UPDATE desk_conversations SET status = 'resolved' WHERE conversation_id = $1", a.id
+    )
+    await queued()
+    await pg.directory.add_agent(company, "eve@localhost", Role.AGENT)
+    assert await queued() == [("add", contact_b, "eve@localhost")]
+    assert await pg.directory.resync_rosters([company]) == 4  # two companies items, two inboxes
+    assert sorted(await queued()) == [
+        ("add", contact_b, "bob@localhost"),
+        ("add", contact_b, "eve@localhost"),
+    ]
+    await pg.directory.remove_agent(company, "eve@localhost")
+    assert sorted(await queued()) == [
+        ("remove", contact_a, "eve@localhost"),
+        ("remove", contact_b, "eve@localhost"),
+    ]
+    await pg.customers.forget("al@localhost")
+    assert await queued() == [("remove", contact_b, "bob@localhost")]
