@@ -7,13 +7,14 @@ import { LANGUAGES, categoryName, hoursText, lang, plural, setLang, t } from './
 
 // ------------------------------------------------------------------ configuration
 
-// The development stack's defaults; the query string overrides them (the
-// integration tests use their own host and domain: ?xmpp=test.localhost&service=biz-test.localhost).
+// The development stack's host; orgchat's component domain is found by
+// service discovery on it. The query string overrides both (the integration
+// tests use their own host and domain: ?xmpp=test.localhost&service=biz-test.localhost).
 const params = new URLSearchParams(location.search);
 const SERVED = location.protocol === 'http:' || location.protocol === 'https:';
 const CONFIG = {
   xmppHost: params.get('xmpp') || 'localhost',
-  service: params.get('service') || 'biz.localhost',
+  service: params.get('service') || null,
   // Same origin as the page, which ejabberd serves beside /ws and /bosh.
   websocket:
     params.get('ws') ||
@@ -190,7 +191,11 @@ async function online() {
   if (state.open) {
     openChat(state.open);
   } else if (slug !== null) {
-    openChat(SLUG.test(slug) ? `${slug}@${CONFIG.service}` : '');
+    try {
+      openChat(SLUG.test(slug) ? `${slug}@${await session.directory()}` : '');
+    } catch {
+      // no directory on this host: the search says it is not available
+    }
   }
 }
 
@@ -342,6 +347,7 @@ function renderTexts() {
   for (const el of document.querySelectorAll('[data-text]')) el.textContent = t(el.dataset.text);
   for (const el of document.querySelectorAll('[data-label]')) {
     el.setAttribute('aria-label', t(el.dataset.label));
+    el.title = t(el.dataset.label);
   }
   for (const el of document.querySelectorAll('[data-placeholder]')) {
     el.setAttribute('placeholder', t(el.dataset.placeholder));
@@ -605,6 +611,10 @@ function renderChat() {
   $('chat-status').textContent = status;
   $('chat-status').hidden = !status;
   $('compose').hidden = Boolean(missing);
+  const upload = chat?.upload;
+  $('upload-status').textContent = upload ? t(upload.key, upload.params) : '';
+  $('upload-status').classList.toggle('error', Boolean(upload && !upload.busy));
+  $('attach').disabled = !state.online || Boolean(upload?.busy);
   renderLog();
 }
 
@@ -632,7 +642,7 @@ function renderLog() {
             'li',
             { class: m.mine ? 'msg mine' : 'msg theirs', 'data-id': m.id },
             h('span', { class: 'visually-hidden' }, `${m.mine ? t('you') : name}: `),
-            h('p', { class: 'text' }, m.text),
+            content(m),
             h(
               'span',
               { class: 'meta' },
@@ -669,6 +679,39 @@ function markSeen(jid, messages) {
   }
 }
 
+/** A message's text, or its photo (with the text, if that is more than the photo's address). */
+function content(message) {
+  const photo = photoOf(message);
+  if (!photo) return h('p', { class: 'text' }, message.text);
+  const img = h('img', { class: 'photo', alt: t('photo') });
+  img.referrerPolicy = 'no-referrer';
+  img.addEventListener('load', () => {
+    $('log').scrollTop = $('log').scrollHeight;
+  });
+  img.src = photo;
+  return [
+    h('a', { href: photo, target: '_blank', rel: 'noopener noreferrer' }, img),
+    message.text.trim() !== photo ? h('p', { class: 'text' }, message.text) : null,
+  ];
+}
+
+/**
+ * The address of the photo a message carries, or null: its link (as clients
+ * attach files) or else its whole text (the archive keeps only the text), if
+ * that is an image where the upload service keeps them, beside this page.
+ */
+function photoOf(message) {
+  const address = (message.link || message.text).trim();
+  let url;
+  try {
+    url = new URL(address);
+  } catch {
+    return null;
+  }
+  const image = /\.(jpe?g|png|webp|gif)$/i.test(url.pathname);
+  return SERVED && url.origin === location.origin && image && !/\s/.test(address) ? url.href : null;
+}
+
 let composing = null;
 
 function sendMessage(event) {
@@ -679,7 +722,13 @@ function sendMessage(event) {
   if (!jid || !text) return;
   clearTimeout(composing);
   composing = null;
-  // Offline, the message waits in the chat, marked so, until the connection is back.
+  post(jid, text);
+  box.value = '';
+  box.focus();
+}
+
+/** Send a message (offline, it waits in the chat, marked so, until the connection is back). */
+function post(jid, text, link = '') {
   const message = {
     id: messageId(),
     from: bare(session.jid),
@@ -687,13 +736,12 @@ function sendMessage(event) {
     peer: jid,
     mine: true,
     text,
+    link,
     time: new Date(),
     status: session.online ? 'sending' : 'queued',
   };
   addMessage(message);
-  if (session.online) session.send(jid, text, message.id);
-  box.value = '';
-  box.focus();
+  if (session.online) session.send(jid, text, message.id, link);
 }
 
 /** What was written offline goes out, in the order it was written. */
@@ -701,7 +749,7 @@ function sendQueued() {
   for (const chat of state.chats.values()) {
     for (const message of chat.messages.values()) {
       if (message.status !== 'queued') continue;
-      session.send(message.peer, message.text, message.id);
+      session.send(message.peer, message.text, message.id, message.link);
       message.status = 'sending';
     }
   }
@@ -763,6 +811,81 @@ session.on('chatstate', ({ from, state: chatState }) => {
   chat.typing = chatState === 'composing';
   if (state.open === from) renderLog();
 });
+
+// ------------------------------------------------------------------ photos
+
+// The photos a person may send, with the extension of the name they are
+// uploaded under (their own file name is not sent).
+const PHOTO_TYPES = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp', 'image/gif': 'gif' };
+
+/** Why a photo is not sent: a text's key and its parameters. */
+class Refusal extends Error {
+  constructor(key, params = {}) {
+    super(key);
+    this.key = key;
+    this.params = params;
+  }
+}
+
+function megabytes(bytes) {
+  return new Intl.NumberFormat(lang(), { maximumFractionDigits: 1 }).format(bytes / 1048576);
+}
+
+/** What the chat with ``jid`` says about the photo being sent: {key, params, busy}, or null. */
+function setUpload(jid, upload) {
+  chatOf(jid).upload = upload;
+  if (state.open === jid) renderChat();
+}
+
+/** A photo chosen in the open chat: checked, uploaded, then sent as its address. */
+async function attachPhoto(event) {
+  const file = event.target.files[0];
+  event.target.value = ''; // the same file may be chosen again
+  const jid = state.open;
+  if (!file || !jid) return;
+  try {
+    const service = await photoService(file);
+    setUpload(jid, { key: 'uploading', params: {}, busy: true });
+    const address = await uploadPhoto(service, file);
+    setUpload(jid, null);
+    post(jid, address, address);
+  } catch (error) {
+    const refusal = error instanceof Refusal ? error : new Refusal('uploadFailed');
+    setUpload(jid, { key: refusal.key, params: refusal.params, busy: false });
+  }
+}
+
+/** The upload service, once ``file`` is known to be a photo it takes; nothing is sent before. */
+async function photoService(file) {
+  if (!PHOTO_TYPES[file.type]) throw new Refusal('photoType');
+  let service;
+  try {
+    service = await session.uploadService();
+  } catch (error) {
+    throw new Refusal(error.condition === 'item-not-found' ? 'noUpload' : 'uploadFailed');
+  }
+  if (service.maxSize !== null && file.size > service.maxSize) {
+    throw new Refusal('photoTooBig', { size: megabytes(file.size), max: megabytes(service.maxSize) });
+  }
+  return service;
+}
+
+/** Upload ``file`` (a slot, then an HTTP PUT): the address it is served at. */
+async function uploadPhoto(service, file) {
+  let slot;
+  try {
+    slot = await session.uploadSlot(service.jid, file, `photo.${PHOTO_TYPES[file.type]}`);
+  } catch {
+    throw new Refusal('uploadRefused');
+  }
+  const response = await fetch(slot.put, {
+    method: 'PUT',
+    body: file,
+    headers: { ...slot.headers, 'Content-Type': file.type },
+  });
+  if (!response.ok) throw new Refusal('uploadFailed');
+  return slot.get;
+}
 
 // ------------------------------------------------------------------ unread answers
 
@@ -894,6 +1017,9 @@ function start() {
   $('chat-close').addEventListener('click', closeChat);
   $('compose').addEventListener('submit', sendMessage);
   $('text').addEventListener('input', onTyping);
+  $('photo').accept = Object.keys(PHOTO_TYPES).join(',');
+  $('attach').addEventListener('click', () => $('photo').click());
+  $('photo').addEventListener('change', attachPhoto);
   $('text').addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) sendMessage(event);
   });
@@ -912,12 +1038,6 @@ function start() {
     renderUnread();
     renderNotify();
   });
-  if (params.has('company')) {
-    const slug = params.get('company');
-    state.open = SLUG.test(slug) ? `${slug}@${CONFIG.service}` : '';
-    document.body.classList.add('chatting');
-    renderChat();
-  }
   connect();
 }
 

@@ -4,11 +4,16 @@
 // No XML is written or parsed by hand here: stanzas are built with Strophe's
 // builders and read with the DOM that Strophe hands over.
 //
+// The component's domain and the host's upload service are found by service
+// discovery (XEP-0030) on the user's host, and kept.
+//
 // What the component answers is specified in docs/protocol.md: the search
 // (XEP-0055, "Search"), vCards (XEP-0054), the company information form in
 // disco#info (XEP-0128, FORM_TYPE urn:orgchat:company:0), messages with
 // receipts (XEP-0184), chat markers (XEP-0333) and chat states (XEP-0085),
 // and the history in the user's own archive (XEP-0313, served by ejabberd).
+// Photos go to ejabberd's HTTP File Upload (XEP-0363) and are sent as a link
+// (XEP-0066), as standard clients send files.
 
 import { $iq, $msg, $pres, Strophe } from './node_modules/strophe.js/dist/strophe.esm.js';
 
@@ -18,6 +23,9 @@ export const NS = {
   DATA: 'jabber:x:data', // XEP-0004
   RSM: 'http://jabber.org/protocol/rsm', // XEP-0059
   DISCO_INFO: 'http://jabber.org/protocol/disco#info', // XEP-0030
+  DISCO_ITEMS: 'http://jabber.org/protocol/disco#items', // XEP-0030
+  UPLOAD: 'urn:xmpp:http:upload:0', // XEP-0363
+  OOB: 'jabber:x:oob', // XEP-0066
   VCARD: 'vcard-temp', // XEP-0054
   COMPANY: 'urn:orgchat:company:0', // orgchat's XEP-0128 form
   MAM: 'urn:xmpp:mam:2', // XEP-0313
@@ -134,11 +142,15 @@ export function newGuest(host) {
  * for a message we sent).
  */
 export class Session {
-  /** ``endpoints``: the WebSocket's URL, then BOSH's, in the order to try them. */
+  /**
+   * ``endpoints``: the WebSocket's URL, then BOSH's, in the order to try them;
+   * ``service``: orgchat's component domain, or null to find it by service discovery.
+   */
   constructor({ endpoints, service }) {
     this.endpoints = endpoints;
     this.endpoint = null; // the one that worked, kept for reconnections
     this.service = service;
+    this.found = new Map(); // what service discovery found: "kind host" -> a promise
     this.conn = null;
     this.jid = '';
     this.listeners = {};
@@ -336,11 +348,103 @@ export class Session {
     });
   }
 
+  // ---------------------------------------------------------------- service discovery
+
+  /** disco#info of ``jid``: {identities: [{category, type, name}], features: Set, forms: {FORM_TYPE: values}}. */
+  async discoInfo(jid) {
+    const answer = await this.iq($iq({ type: 'get', to: jid }).c('query', { xmlns: NS.DISCO_INFO }));
+    const query = first(answer, 'query', NS.DISCO_INFO);
+    const forms = {};
+    for (const x of children(query, 'x', NS.DATA)) {
+      const values = fieldValues(x);
+      forms[(values.FORM_TYPE || [''])[0]] = values;
+    }
+    return {
+      identities: children(query, 'identity').map((i) => ({
+        category: i.getAttribute('category') || '',
+        type: i.getAttribute('type') || '',
+        name: i.getAttribute('name') || '',
+      })),
+      features: new Set(children(query, 'feature').map((f) => f.getAttribute('var'))),
+      forms,
+    };
+  }
+
+  /**
+   * The first item of the user's host (disco#items) whose disco#info passes
+   * ``matches``: {jid, info}. Asked once per host and ``kind``, then kept
+   * (unless it failed); rejects with "item-not-found" when no item passes.
+   */
+  discover(kind, matches) {
+    const host = Strophe.getDomainFromJid(this.jid);
+    const key = `${kind} ${host}`;
+    if (!this.found.has(key)) {
+      const finding = (async () => {
+        const answer = await this.iq($iq({ type: 'get', to: host }).c('query', { xmlns: NS.DISCO_ITEMS }));
+        const jids = children(first(answer, 'query', NS.DISCO_ITEMS), 'item').map((i) => i.getAttribute('jid'));
+        const infos = await Promise.all(jids.map((jid) => this.discoInfo(jid).catch(() => null)));
+        const index = infos.findIndex((info) => info && matches(info));
+        if (index < 0) throw new XmppError('item-not-found', `no ${kind} on ${host}`);
+        return { jid: jids[index], info: infos[index] };
+      })();
+      finding.catch(() => this.found.delete(key));
+      this.found.set(key, finding);
+    }
+    return this.found.get(key);
+  }
+
+  /** orgchat's component domain: the one given, else the host's component that has the search. */
+  async directory() {
+    if (this.service) return this.service;
+    const { jid } = await this.discover(
+      'directory',
+      (info) => info.features.has(NS.SEARCH) && info.identities.some((i) => i.category === 'component'),
+    );
+    return jid;
+  }
+
+  // ---------------------------------------------------------------- uploads
+
+  /** The host's HTTP upload service: {jid, maxSize} (bytes; null when it says none). */
+  async uploadService() {
+    const { jid, info } = await this.discover('upload', (i) => i.features.has(NS.UPLOAD));
+    const size = Number((info.forms[NS.UPLOAD]?.['max-file-size'] || [])[0]);
+    return { jid, maxSize: size > 0 ? size : null };
+  }
+
+  /**
+   * A slot for ``file`` on the upload service ``service``, under the name
+   * ``filename``: {put, get, headers} (URLs, and the headers the PUT must
+   * carry). Rejects with an XmppError when the service refuses (too big,
+   * over a quota).
+   */
+  async uploadSlot(service, file, filename) {
+    const answer = await this.iq(
+      $iq({ type: 'get', to: service }).c('request', {
+        xmlns: NS.UPLOAD,
+        filename,
+        size: String(file.size),
+        'content-type': file.type,
+      }),
+    );
+    const slot = first(answer, 'slot', NS.UPLOAD);
+    const put = child(slot, 'put', NS.UPLOAD);
+    const get = child(slot, 'get', NS.UPLOAD);
+    if (!put || !get) throw new XmppError('undefined-condition', 'no slot in the answer');
+    // The only headers a service may ask for; no line breaks in them.
+    const headers = {};
+    for (const header of children(put, 'header', NS.UPLOAD)) {
+      const name = header.getAttribute('name') || '';
+      if (/^(authorization|cookie|expires)$/i.test(name)) headers[name] = header.textContent.replace(/[\r\n]/g, '');
+    }
+    return { put: put.getAttribute('url'), get: get.getAttribute('url'), headers };
+  }
+
   // ---------------------------------------------------------------- the directory
 
   /** The search form's choices (XEP-0055 IQ get): {categories, cities}. */
   async searchForm() {
-    const answer = await this.iq($iq({ type: 'get', to: this.service }).c('query', { xmlns: NS.SEARCH }));
+    const answer = await this.iq($iq({ type: 'get', to: await this.directory() }).c('query', { xmlns: NS.SEARCH }));
     const form = first(answer, 'x', NS.DATA);
     const choices = (name) => fieldOptions(form, name).filter((o) => o.value !== '*');
     return { categories: choices('category'), cities: choices('city') };
@@ -351,7 +455,7 @@ export class Session {
    * Resolves with {companies: [{jid, name, category, city, openNow}], last, more}.
    */
   async search({ name = '', category = '', city = '', openNow = false, after = null, max = 20 }) {
-    const iq = $iq({ type: 'set', to: this.service })
+    const iq = $iq({ type: 'set', to: await this.directory() })
       .c('query', { xmlns: NS.SEARCH })
       .c('x', { xmlns: NS.DATA, type: 'submit' })
       .c('field', { var: 'FORM_TYPE', type: 'hidden' })
@@ -412,17 +516,12 @@ export class Session {
    * firstResponse (seconds)}; fields the component leaves out are null.
    */
   async companyInfo(jid) {
-    const answer = await this.iq($iq({ type: 'get', to: jid }).c('query', { xmlns: NS.DISCO_INFO }));
-    const query = first(answer, 'query', NS.DISCO_INFO);
-    const identity = child(query, 'identity');
-    const form = children(query, 'x', NS.DATA).find(
-      (x) => (fieldValues(x).FORM_TYPE || [])[0] === NS.COMPANY,
-    );
-    const v = form ? fieldValues(form) : {};
+    const info = await this.discoInfo(jid);
+    const v = info.forms[NS.COMPANY] || {};
     const one = (key) => (v[key] && v[key].length ? v[key][0] : null);
     const seconds = Number(one('first-response'));
     return {
-      name: identity ? identity.getAttribute('name') || '' : '',
+      name: info.identities.length ? info.identities[0].name : '',
       category: one('category'),
       city: one('city'),
       timezone: one('timezone'),
@@ -435,13 +534,15 @@ export class Session {
 
   // ---------------------------------------------------------------- chat
 
-  /** Send a chat message with the id ``id`` (from ``messageId()``). */
-  send(to, text, id) {
+  /**
+   * Send a chat message with the id ``id`` (from ``messageId()``); ``link``:
+   * the address of a file it carries (XEP-0066), as clients attach files.
+   */
+  send(to, text, id, link = '') {
+    const message = $msg({ to, type: 'chat', id }).c('body').t(text).up();
+    if (link) message.c('x', { xmlns: NS.OOB }).c('url').t(link).up().up();
     this.conn.send(
-      $msg({ to, type: 'chat', id })
-        .c('body')
-        .t(text)
-        .up()
+      message
         .c('request', { xmlns: NS.RECEIPTS })
         .up()
         .c('markable', { xmlns: NS.MARKERS })
@@ -521,8 +622,9 @@ export class Session {
 }
 
 /**
- * A chat message as the page keeps it: {id, from, to, peer, mine, text, time}.
- * ``peer`` is the other side; ``mine`` says whether the user sent it.
+ * A chat message as the page keeps it: {id, from, to, peer, mine, text, link,
+ * markable, time}. ``peer`` is the other side; ``mine`` says whether the user
+ * sent it; ``link`` is the address of a file it carries (XEP-0066), or ''.
  */
 function readMessage(stanza, ownJid, outerDelay = null) {
   const body = child(stanza, 'body');
@@ -540,6 +642,7 @@ function readMessage(stanza, ownJid, outerDelay = null) {
     peer: mine ? to : from,
     mine,
     text: body.textContent,
+    link: textOf(child(stanza, 'x', NS.OOB), 'url'),
     markable: Boolean(child(stanza, 'markable', NS.MARKERS)),
     time: stamp ? new Date(stamp) : new Date(),
   };

@@ -6,7 +6,8 @@ WEB_ROOT); Debian's Chromium, driven by Playwright, opens it with the tests'
 own XMPP host and component domain in the query string. The page talks only
 XMPP over ejabberd's WebSocket: a guest account by in-band registration, the
 search, vCards and disco#info of the tests' component, messages, and the
-history from the guest's own archive. Agents are slixmpp clients. Every
+history from the guest's own archive, photos through ejabberd's upload
+service. Agents are slixmpp clients. Every
 assertion on the browser's side is on what a person sees; the tests' hooks
 (``PAGE_HOOKS``) only put the page in the background and record the
 notifications it shows.
@@ -31,8 +32,10 @@ import pytest_asyncio
 from playwright.async_api import (
     Browser,
     BrowserContext,
+    FilePayload,
     Locator,
     Page,
+    Request,
     ViewportSize,
     WebSocketRoute,
     expect,
@@ -49,6 +52,15 @@ from tests.integration.conftest import (
     api,
     orgchat,
     register,
+)
+from tests.integration.test_upload import (
+    NS_OOB,
+    NS_UPLOAD,
+    PNG,
+    http,
+    iq,
+    slot_request,
+    upload_service,
 )
 
 if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
@@ -121,7 +133,14 @@ def served_problem() -> str | None:
 
 
 def page_url(**query: str) -> str:
-    return SITE + "?" + urllib.parse.urlencode({**OVERRIDES, **query})
+    """The page's address; a parameter given as "" is left out (``service=""``: discovered)."""
+    return (
+        SITE
+        + "?"
+        + urllib.parse.urlencode(
+            {key: value for key, value in {**OVERRIDES, **query}.items() if value}
+        )
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -196,6 +215,29 @@ class WebPage:
         box = self.chat(name).get_by_label("Your message")
         await box.fill(text)
         await self.chat(name).get_by_role("button", name="Send").click()
+
+    async def attach(self, name: str, file: FilePayload) -> None:
+        """Choose ``file`` with the chat's "Attach a photo" button, as a person does."""
+        async with self.page.expect_file_chooser() as chooser:
+            await self.chat(name).get_by_role("button", name="Attach a photo").click()
+        await (await chooser.value).set_files(file)
+
+    async def expect_photo(self, name: str, url: str) -> None:
+        """The chat with ``name`` shows the photo at ``url`` inline, loaded, and a link to it."""
+        photo = self.log(name).get_by_role("img", name="Photo")
+        try:
+            await expect(photo).to_have_attribute("src", url, timeout=TIMEOUT_MS)
+        except AssertionError as exc:
+            raise AssertionError(f"no photo {url} shown:\n{self.log_tail()}") from exc
+        await expect(photo).to_be_visible()
+        assert await photo.evaluate("img => img.referrerPolicy") == "no-referrer"
+        await self.page.wait_for_function(
+            "url => [...document.images].some(i => i.src === url && i.naturalWidth > 0)",
+            arg=url,
+            timeout=TIMEOUT_MS,
+        )
+        link = self.log(name).get_by_role("link", name="Photo")
+        await expect(link).to_have_attribute("href", url)
 
     async def expect_messages(self, name: str, texts: list[str]) -> None:
         """The chat with ``name`` shows exactly these messages, in this order."""
@@ -751,3 +793,141 @@ async def test_screenshots_of_the_directory_and_a_chat(
     mine = page.log(pizza.name).get_by_role("listitem").filter(has_text=question)
     await expect(mine).to_contain_text("Delivered", timeout=TIMEOUT_MS)
     await page.page.screenshot(path=SCREENSHOTS / "chat.png")
+
+
+def has_link(el: ET.Element) -> bool:
+    """A message that carries a file's address, as clients attach files."""
+    return local(el.tag) == "message" and child(el, "x", NS_OOB) is not None
+
+
+def uploads_of(page: WebPage) -> list[Request]:
+    """The page's HTTP requests to the upload service, from now on."""
+    requests: list[Request] = []
+    page.page.on("request", lambda r: requests.append(r) if "/upload/" in r.url else None)
+    return requests
+
+
+async def test_a_photo_reaches_the_agent_and_shows_inline(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    name = f"Koleso {RUN} Photo"
+    company = await make_company(agents=1, name=name, category="tyres")
+    agent = await clients(company.agents[0])
+    page = await web(company=company.slug)
+    await page.guest_name()
+    uploads = uploads_of(page)
+    await page.attach(name, {"name": "my worn tyre.png", "mimeType": "image/png", "buffer": PNG})
+
+    # The agent gets the photo's address as the text and as a link to the file.
+    got = await agent.inbox.expect(has_link)
+    url = got.findtext("{jabber:client}body") or ""
+    link = child(got, "x", NS_OOB)
+    assert link is not None and link.findtext(f"{{{NS_OOB}}}url") == url
+    assert url.startswith("http://127.0.0.1:5280/upload/") and url.endswith(".png"), url
+    assert "worn" not in url  # the person's own file name stays with them
+    with await asyncio.to_thread(http, "GET", url) as response:
+        assert response.read() == PNG
+    puts = [r for r in uploads if r.method == "PUT"]
+    assert len(puts) == 1 and puts[0].headers["content-type"] == "image/png"
+
+    await page.expect_photo(name, url)
+    mine = page.log(name).get_by_role("listitem").filter(has=page.page.get_by_role("img"))
+    await expect(mine).to_contain_text("Delivered", timeout=TIMEOUT_MS)
+    await expect(page.chat(name)).not_to_contain_text("Sending the photo")
+
+    # The archive keeps the text alone: still a photo after a reload.
+    await page.page.reload()
+    await page.guest_name()
+    await page.expect_photo(name, url)
+
+
+async def test_what_is_not_a_photo_or_too_big_is_not_sent(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    name = f"Koleso {RUN} Limits"
+    company = await make_company(agents=1, name=name, category="tyres")
+    agent = await clients(company.agents[0])
+    page = await web(company=company.slug)
+    await page.guest_name()
+    await expect(page.log(name)).to_contain_text("Write your question", timeout=TIMEOUT_MS)
+    uploads = uploads_of(page)
+    status = page.chat(name).get_by_role("status")
+
+    await page.attach(name, {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"})
+    await expect(status).to_contain_text("Only photos can be sent: JPEG, PNG, WebP or GIF.")
+    big = PNG + bytes(11 * 1024 * 1024)
+    await page.attach(name, {"name": "huge.png", "mimeType": "image/png", "buffer": big})
+    await expect(status).to_contain_text(
+        "This photo is too big (11 MB): at most 10 MB can be sent.", timeout=TIMEOUT_MS
+    )
+    await page.page.get_by_role("button", name="Русский").click()
+    russian = page.page.get_by_role("region", name=f"Чат с компанией {name}")
+    await expect(russian.get_by_role("status")).to_contain_text(
+        "Фото слишком большое (11 МБ): можно отправить не больше 10 МБ."
+    )
+    await expect(russian.get_by_role("button", name="Прикрепить фото")).to_be_enabled()
+
+    await agent.inbox.absent(is_message())
+    assert uploads == []
+    await expect(russian.get_by_role("log").get_by_role("listitem")).to_have_text(
+        ["Задайте вопрос: компания ответит здесь."]
+    )
+
+
+async def test_an_agents_photo_shows_inline(
+    make_company: MakeCompany, clients: Any, web: OpenPage
+) -> None:
+    ex = await guest_asks_agent_answers(make_company, clients, web, f"Pizza {RUN} Photo")
+    # The agent sends a photo as Conversations does: uploaded, its address as
+    # the text and as a link.
+    service, _ = await upload_service(ex.agent)
+    answer = await iq(ex.agent, service, slot_request("pizza.png", len(PNG)))
+    slot = child(answer, "slot", NS_UPLOAD)
+    assert slot is not None, ET.tostring(answer)
+    put, get = (child(slot, kind, NS_UPLOAD) for kind in ("put", "get"))
+    assert put is not None and get is not None
+    url = get.get("url") or ""
+    with await asyncio.to_thread(http, "PUT", put.get("url") or "", PNG):
+        pass
+    link = f'<x xmlns="{NS_OOB}"><url>{escape(url)}</url></x>'
+    ex.agent.send_xml(chat(ex.conversation, escape(url), extra=link))
+    await ex.page.expect_photo(ex.company.name, url)
+    theirs = ex.page.log(ex.company.name).get_by_role("listitem").last
+    await expect(theirs).to_contain_text(f"{ex.company.name}:")
+
+    # An image elsewhere, or a text with an address in it, stays text.
+    for text in ("http://example.com/tyre.png", f"See {url}"):
+        ex.agent.send_xml(chat(ex.conversation, escape(text)))
+    await ex.page.expect_messages(
+        ex.company.name,
+        [ex.question, ex.answer, "http://example.com/tyre.png", f"See {url}"],
+    )
+    await expect(ex.page.log(ex.company.name).get_by_role("img")).to_have_count(1)
+
+
+async def test_the_directory_is_found_by_service_discovery(
+    make_company: MakeCompany, web: OpenPage
+) -> None:
+    """No component domain in the address: the page finds it among the items of
+    its host. On the development host (localhost) that is the development
+    stack's biz.localhost, with the demo's companies; but the tests' own
+    component is listed there too while it runs (biz-test.localhost is a
+    subdomain of localhost), and the page takes the first one listed: either
+    directory's cards show."""
+    ours = await make_company(agents=0, name=f"Pizza {RUN} Discovered", category="restaurant")
+    page = await web(xmpp="localhost", service="")
+    await page.guest_name()
+    await page.search("pizza")
+    found = page.cards().filter(
+        has=page.page.get_by_role(
+            "heading", name=re.compile(rf"^(Pizza Napoli|{re.escape(ours.name)})$")
+        )
+    )
+    await expect(found).to_have_count(1, timeout=TIMEOUT_MS)
+
+    # The tests' host lists no directory of its own: the page says the search is not there.
+    lost = await web(service="")
+    await lost.guest_name()
+    await expect(lost.page.get_by_text("The search is not available right now.")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
