@@ -22,6 +22,7 @@ The verbs of each feature live in its package (its ``cli`` module, see
     orgchat [--config FILE] forget JID --yes
     orgchat [--config FILE] guests expire [--dry-run] [--older-than DAYS]
     orgchat config docs | check
+    orgchat --version
 
 Every error is one line on stderr (one per bad row of an import file) and a
 non-zero exit status: 2 for bad input (nothing was changed), 1 when a service
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
@@ -72,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", metavar="FILE", help="TOML configuration file (or ORGCHAT_CONFIG)"
     )
+    parser.add_argument(
+        "--version", action="version", version=f"orgchat {version()}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("run", help="run the component")
@@ -86,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_parser("docs", help="print docs/config.md generated from the declaration")
     cfg.add_parser("check", help="load and validate the configuration")
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version (setup.cfg's, as pip recorded it)."""
+    try:
+        return importlib.metadata.version("orgchat")
+    except importlib.metadata.PackageNotFoundError:  # a checkout on sys.path, never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
