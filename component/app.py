@@ -129,6 +129,10 @@ async def build(cfg: Config) -> Parts:
     contributions = [feature.contribute(messages) for feature in features]
     _register(core, contributions)
     ready_file = Path(cfg.component.ready_file) if cfg.component.ready_file else None
+    if ready_file is not None:
+        # Left by a process that could not shut down (kill -9, OOM, a container
+        # restarted): this one is not ready until it is connected.
+        ready_file.unlink(missing_ok=True)
 
     async def on_session() -> None:
         if ready_file is not None:

@@ -70,8 +70,9 @@ class ComponentSettings:
     )
     ready_file: str = setting(
         "",
-        "If set, a file written once the component is connected and removed on "
-        "shutdown; scripts poll it to know the component is ready.",
+        "If set, a file written once the component is connected and removed when "
+        "the connection is lost, on shutdown and at start (one left by a killed "
+        "process); supervisors and healthchecks test it to know the component is ready.",
     )
     max_stanza_size: int = setting(
         262144,
