@@ -7,6 +7,8 @@
 #   make faults   make up, then the fault suite (bench/faults.py); FAULTS_ARGS=--only kill9
 #   make messages the translators' catalogues (component/locale/) brought up to
 #                 date with the texts of the code (docs/architecture.md, "Languages")
+#   make lock     requirements/lock.txt again, from the newest releases setup.cfg
+#                 and requirements/ allow, in a throwaway virtualenv
 #   make status | logs | lint | down | clean
 
 SHELL := /bin/bash
@@ -19,7 +21,7 @@ STACK  := scripts/stack.sh
 # application (pyproject.toml).
 SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py
 
-.PHONY: help up down test bench faults status logs lint messages clean
+.PHONY: help up down test bench faults status logs lint messages lock clean
 
 help:
 	@echo "make up      start the development stack (installs missing packages)"
@@ -30,6 +32,7 @@ help:
 	@echo "make logs    follow .run/log/*.log"
 	@echo "make lint    ruff + mypy (+ shellcheck when installed)"
 	@echo "make messages  add the code's new texts to the catalogues (component/locale/)"
+	@echo "make lock    regenerate requirements/lock.txt (newest allowed releases)"
 	@echo "make down    stop what the stack started"
 	@echo "make clean   make down, then remove .run/"
 
@@ -65,6 +68,21 @@ messages:
 		--add-location=file --project=orgchat -o $(POT) component extensions
 	$(VENV)/bin/pybabel update -i $(POT) -d component/locale -D orgchat \
 		--ignore-obsolete --no-fuzzy-matching
+
+# The lock's header comment is kept; the packages are what a clean virtualenv
+# gets, installed as scripts/stack.sh installs .venv (without the lock).
+lock:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; set -e; \
+	python3 -m venv "$$tmp/venv"; \
+	pip=(env PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$$tmp/venv/bin/python" -m pip install -q \
+		--disable-pip-version-check); \
+	"$${pip[@]}" -e '.[dev]'; \
+	"$${pip[@]}" -r requirements/aioxmpp.txt; \
+	"$${pip[@]}" --no-deps -r requirements/aioxmpp-nodeps.txt; \
+	{ awk '/^#/ { print; next } { exit }' requirements/lock.txt; \
+	  "$$tmp/venv/bin/python" -m pip freeze --exclude-editable; } >"$$tmp/lock.txt"; \
+	mv "$$tmp/lock.txt" requirements/lock.txt; \
+	echo "requirements/lock.txt: $$(grep -vc '^#' requirements/lock.txt) packages; git diff shows what changed"
 
 # Every check runs even if an earlier one fails, so that one CI run reports
 # them all; pytest goes last so that its summary is the last line printed.

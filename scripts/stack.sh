@@ -163,7 +163,10 @@ ensure_packages() {
 
 # ---------------------------------------------------------------- python
 
-venv_hash() { hash_of setup.cfg pyproject.toml requirements/aioxmpp.txt requirements/aioxmpp-nodeps.txt; }
+venv_hash() {
+  hash_of setup.cfg pyproject.toml requirements/lock.txt requirements/aioxmpp.txt \
+    requirements/aioxmpp-nodeps.txt
+}
 
 ensure_venv() {
   local want
@@ -181,10 +184,11 @@ ensure_venv() {
     say venv ".venv up to date"
     return
   fi
-  say venv "pip install -e '.[dev]' + aioxmpp (log: .run/log/pip.log)"
+  say venv "pip install -e '.[dev]' + aioxmpp, versions of requirements/lock.txt (log: .run/log/pip.log)"
   # Playwright (tests) drives Debian's chromium; it must never fetch a browser of its own.
+  # The lock is a constraints file: every package at its locked version, none more.
   local pip=(env PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c requirements/lock.txt)
   if ! { "${pip[@]}" -e '.[dev]' &&
     "${pip[@]}" -r requirements/aioxmpp.txt &&
     "${pip[@]}" --no-deps -r requirements/aioxmpp-nodeps.txt; } >>"$LOGS/pip.log" 2>&1; then
