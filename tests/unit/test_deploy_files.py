@@ -1,5 +1,5 @@
-"""What the deployment files promise: docker-compose.yml, the Dockerfile and
-the lock file. No container engine runs here: the
+"""What the deployment files promise: docker-compose.yml, the Dockerfile, the
+systemd unit and the lock file. No container engine or systemd runs here: the
 files are read and checked against each other and against setup.cfg."""
 
 from __future__ import annotations
@@ -137,3 +137,22 @@ def test_every_dependency_is_bounded_and_locked_within_its_bounds() -> None:
 def test_dev_extra_has_what_the_unit_tests_import() -> None:
     names = {requirement.name.lower() for requirement in _declared()}
     assert {"lxml", "pyyaml"} <= names
+
+
+def test_systemd_unit_is_a_hardened_template_with_a_ready_file_per_instance() -> None:
+    unit = (ROOT / "deploy" / "orgchat@.service").read_text()
+    settings = dict(
+        line.split("=", 1)
+        for line in unit.splitlines()
+        if "=" in line and not line.startswith("#") and not line.startswith("Environment=")
+    )
+    assert settings["ExecStart"].endswith("--config /etc/orgchat/orgchat.toml run")
+    assert settings["Restart"] == "on-failure"
+    assert settings["User"] == "orgchat"
+    assert settings["NoNewPrivileges"] == "yes"
+    assert settings["ProtectSystem"] == "strict"
+    assert settings["PrivateTmp"] == "yes"
+    # The only file the component writes: in its instance's runtime directory,
+    # which systemd keeps writable under ProtectSystem=strict.
+    assert settings["RuntimeDirectory"] == "orgchat/%i"
+    assert "Environment=ORGCHAT_COMPONENT_READY_FILE=/run/orgchat/%i/ready" in unit.splitlines()
