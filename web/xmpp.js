@@ -4,8 +4,8 @@
 // No XML is written or parsed by hand here: stanzas are built with Strophe's
 // builders and read with the DOM that Strophe hands over.
 //
-// The component's domain and the host's upload service are found by service
-// discovery (XEP-0030) on the user's host, and kept.
+// The component's domain (unless the page is given it) and the host's upload
+// service are found by service discovery (XEP-0030) on the user's host, and kept.
 //
 // What the component answers is specified in docs/protocol.md: the search
 // (XEP-0055, "Search"), vCards (XEP-0054), the company information form in
