@@ -9,7 +9,7 @@ import { LANGUAGES, categoryName, hoursText, lang, plural, setLang, t } from './
 
 // The development stack's host; orgchat's component domain is found by
 // service discovery on it. The query string overrides both (the integration
-// tests use their own host and domain: ?xmpp=test.localhost&service=biz-test.localhost).
+// tests use their own host, ?xmpp=test.localhost, whose component is biz.test.localhost).
 const params = new URLSearchParams(location.search);
 const SERVED = location.protocol === 'http:' || location.protocol === 'https:';
 const CONFIG = {

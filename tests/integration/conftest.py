@@ -5,7 +5,7 @@
 that is not reachable is a test failure, never a skip.
 
 The tests run their own component processes (``orgchat run``) on the
-component domain ``biz-test.localhost`` with the database ``orgchat_test``,
+component domain ``biz.test.localhost`` with the database ``orgchat_test``,
 so they never disturb the demo component of `make up` on ``biz.localhost``.
 Accounts and companies get a per-run suffix, so runs never collide.
 """
@@ -36,7 +36,7 @@ from tests.integration.clients import AioClient, SlixClient
 from tests.integration.mailbox import Mailbox
 
 REPO = Path(__file__).resolve().parents[2]
-DOMAIN = "biz-test.localhost"
+DOMAIN = "biz.test.localhost"
 #: The tests' own ejabberd virtual host (ejabberd-config/dev.yml): its users'
 #: own archives live in the tests' database, which the tests' components write.
 VHOST = "test.localhost"

@@ -39,13 +39,13 @@ from tests.integration.push_endpoint import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-SUBJECT = "mailto:ops@biz-test.localhost"
+SUBJECT = "mailto:ops@biz.test.localhost"
 PAYLOAD = {
     "title": "Pizza Napoli",
     "body": 'Да, доставляем в Академгородок 🍕 "до 23:00"',
     "unseen": 2,
-    "jid": "pizza-napoli@biz-test.localhost",
-    "link": "xmpp:pizza-napoli@biz-test.localhost?message",
+    "jid": "pizza-napoli@biz.test.localhost",
+    "link": "xmpp:pizza-napoli@biz.test.localhost?message",
 }
 
 

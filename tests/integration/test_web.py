@@ -44,7 +44,6 @@ from playwright.async_api import (
 from tests.integration.browser import CHROMIUM, OFF_LOOPBACK, TIMEOUT_MS, chromium
 from tests.integration.clients import Predicate, chat, child, is_message, local, new_id
 from tests.integration.conftest import (
-    DOMAIN,
     REPO,
     RUN,
     VHOST,
@@ -71,7 +70,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 WEB = REPO / "web"
 SITE = "http://127.0.0.1:5280/web/"
 #: The tests' host and domain instead of the development stack's defaults.
-OVERRIDES = {"xmpp": VHOST, "service": DOMAIN}
+OVERRIDES = {"xmpp": VHOST}
 GUEST = re.compile(r"You are a guest: (guest-[0-9a-f]{8})")
 BOSH = "http://127.0.0.1:5280/bosh"
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -133,7 +132,7 @@ def served_problem() -> str | None:
 
 
 def page_url(**query: str) -> str:
-    """The page's address; a parameter given as "" is left out (``service=""``: discovered)."""
+    """The page's address; a parameter given as "" is left out."""
     return (
         SITE
         + "?"
@@ -909,25 +908,35 @@ async def test_the_directory_is_found_by_service_discovery(
     make_company: MakeCompany, web: OpenPage
 ) -> None:
     """No component domain in the address: the page finds it among the items of
-    its host. On the development host (localhost) that is the development
-    stack's biz.localhost, with the demo's companies; but the tests' own
-    component is listed there too while it runs (biz-test.localhost is a
-    subdomain of localhost), and the page takes the first one listed: either
-    directory's cards show."""
+    its host, each host its own (ejabberd lists a component on the host whose
+    name is the longest suffix of its domain)."""
     ours = await make_company(agents=0, name=f"Pizza {RUN} Discovered", category="restaurant")
-    page = await web(xmpp="localhost", service="")
+    mine = re.compile(rf"^{re.escape(ours.name)}$")
+    page = await web()  # test.localhost: the tests' component, biz.test.localhost
     await page.guest_name()
-    await page.search("pizza")
-    found = page.cards().filter(
-        has=page.page.get_by_role(
-            "heading", name=re.compile(rf"^(Pizza Napoli|{re.escape(ours.name)})$")
-        )
-    )
-    await expect(found).to_have_count(1, timeout=TIMEOUT_MS)
+    await page.search(ours.name)
+    await expect(
+        page.cards().filter(has=page.page.get_by_role("heading", name=mine))
+    ).to_have_count(1, timeout=TIMEOUT_MS)
 
-    # The tests' host lists no directory of its own: the page says the search is not there.
-    lost = await web(service="")
+    # The development host finds the development stack's directory (the demo's
+    # Pizza Napoli), not the tests' one.
+    dev = await web(xmpp="localhost")
+    await dev.guest_name()
+    await dev.search("pizza")
+    demo = re.compile(r"^Pizza Napoli$")
+    await expect(dev.cards().filter(has=dev.page.get_by_role("heading", name=demo))).to_have_count(
+        1, timeout=TIMEOUT_MS
+    )
+    await expect(dev.cards().filter(has=dev.page.get_by_role("heading", name=mine))).to_have_count(
+        0
+    )
+
+    # Given in the address, the domain is not looked for: a wrong one finds nothing.
+    lost = await web(service="nowhere.test.localhost")
     await lost.guest_name()
+    await lost.search("pizza")
     await expect(lost.page.get_by_text("The search is not available right now.")).to_be_visible(
         timeout=TIMEOUT_MS
     )
+    await expect(lost.cards()).to_have_count(0)
