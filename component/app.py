@@ -23,6 +23,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from component import metrics
 from component.config import Config
 from component.directory import Directory
 from component.ejabberd_api import EjabberdApi
@@ -160,6 +161,9 @@ async def build(cfg: Config) -> Parts:
     for contribution in contributions:
         tasks.update(contribution.tasks)
     servers = [server for c in contributions for server in c.servers]
+    if cfg.metrics.port:
+        servers.append(metrics.MetricsServer(cfg.metrics.host, cfg.metrics.port))
+        tasks["pending-gauge"] = lambda: metrics.watch_pending(pg.archive)
     return Parts(core, messages, presence, roster, tasks, servers, ready_file)
 
 

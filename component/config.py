@@ -371,6 +371,20 @@ class GuestSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics and the health check of this process (docs/operations.md)."""
+
+    host: str = setting(
+        "127.0.0.1", "Address of the HTTP endpoint of `/metrics` and `/healthz` (keep it private)."
+    )
+    port: int = setting(
+        0,
+        "Port of that endpoint, one per process; 0: none. `/healthz` answers 200 while the "
+        "stream to ejabberd is up, 503 otherwise.",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class LogSettings:
     """Structured logging."""
 
@@ -402,6 +416,7 @@ class Config:
     inbound: InboundSettings = dataclasses.field(default_factory=InboundSettings)
     push: PushSettings = dataclasses.field(default_factory=PushSettings)
     guests: GuestSettings = dataclasses.field(default_factory=GuestSettings)
+    metrics: MetricsSettings = dataclasses.field(default_factory=MetricsSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
 
     def check_secrets(self) -> None:

@@ -29,6 +29,7 @@ from xml.etree.ElementTree import Element
 from slixmpp.componentxmpp import ComponentXMPP
 from slixmpp.xmlstream.xmlstream import NotConnectedError
 
+from component import metrics
 from component.config import ComponentSettings
 from component.errors import NotConnected
 from component.logs import get_logger
@@ -146,6 +147,7 @@ class ComponentStream(ComponentXMPP):
     async def _on_session_start(self, _event: object) -> None:
         self._delay = self.settings.reconnect_min_delay
         self.connected_event.set()
+        metrics.stream_changed(True)
         log.info(
             "component.connected",
             domain=self.settings.domain,
@@ -157,6 +159,7 @@ class ComponentStream(ComponentXMPP):
     def _on_disconnected(self, reason: object) -> None:
         was_up = self.connected_event.is_set()
         self.connected_event.clear()
+        metrics.stream_changed(False, lost=not self._stopping)
         if self._stopping:
             return
         delay = self._delay * (0.8 + 0.4 * random.random())

@@ -495,6 +495,10 @@ component_ready_file() {  # component_ready_file N: instance N's component.ready
   echo "$RUN/component-$1.ready"
 }
 
+component_metrics_port() {  # component_metrics_port N: instance N's metrics.port
+  echo $((9140 + $1))
+}
+
 component_hash() {
   {
     find component extensions storage -type f \( -name '*.py' -o -name '*.sql' \) -print0 |
@@ -516,6 +520,7 @@ start_component() {  # start_component N: launch instance N under its supervisor
   INSTANCE=$n
   rm -f "$(component_ready_file "$n")"
   ORGCHAT_COMPONENT_READY_FILE=$(component_ready_file "$n") \
+    ORGCHAT_METRICS_PORT=$(component_metrics_port "$n") \
     launch "$LOGS/component-$n.log" "$RUN/component-$n.pid" "$ROOT/scripts/supervise.sh" \
     "$RUN/component-$n.child" "$VENV/bin/orgchat" --config "$CONFIG" run
   wait_for "$READY_TIMEOUT" component_ready component_alive || rc=$?
@@ -580,6 +585,7 @@ orgchat development stack is up:
   XMPP c2s     127.0.0.1:5222  vhost localhost, plain TCP allowed (STARTTLS optional)
   component    biz.localhost on 127.0.0.1:5347 (XEP-0114, secret in $CONFIG), $COMPONENTS processes
   web page     http://127.0.0.1:5280/web/  (a company's chat: ?company=SLUG)
+  metrics      http://127.0.0.1:$(component_metrics_port 1)/metrics ... :$(component_metrics_port "$COMPONENTS")/metrics, one per process (health: /healthz)
   WebSocket    ws://127.0.0.1:5280/ws
   BOSH         http://127.0.0.1:5280/bosh
   HTTP API     $API (open to loopback, no credentials)

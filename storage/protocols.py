@@ -225,6 +225,9 @@ class ArchiveStore(Protocol):
         """Atomically take pending IN messages of these companies, oldest first,
         under a new delivery record (None if there were none)."""
 
+    async def count_pending(self) -> int:
+        """How many customer messages wait for an agent, of every company."""
+
     async def claim_unconfirmed(self, older_than_s: float, limit: int) -> list[Delivery]:
         """Take over delivery records nobody confirmed for ``older_than_s`` seconds
         (their process died or lost its stream); they stay leased to the caller."""

@@ -28,6 +28,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from xml.etree.ElementTree import Element
 
+from component import metrics
 from component.addressing import company_jid, conversation_jid, display_name, split_local
 from component.config import ArchiveSettings, LimitsSettings
 from component.directory import Directory
@@ -395,6 +396,7 @@ class MessageRouter:
         out: list[str] = []
         for item in batch:
             self._render(item, out)
+        _count(batch)
         if stored:
             # Independent of each other: their round trips overlap.
             results = await asyncio.gather(
@@ -612,7 +614,8 @@ class MessageRouter:
                 )
             )
         try:
-            archived = await self.archive.append_batch(rows, self._confirmed)
+            with metrics.COMMIT_SECONDS.time():
+                archived = await self.archive.append_batch(rows, self._confirmed)
         except (Unavailable, NotFound):
             raise
         except Exception as exc:
@@ -674,6 +677,7 @@ class MessageRouter:
         msg = item.msg
         if item.error is not None:
             etype, condition, text = item.error
+            metrics.ERRORS.labels(condition).inc()
             out.append(render_error(msg.to, msg.sender, msg.id, etype, condition, text, msg.lang))
             return
         conv = item.conv
@@ -699,6 +703,7 @@ class MessageRouter:
                             )
                         )
                 if msg.receipt_request and msg.id:
+                    metrics.RECEIPTS.inc()
                     out.append(render_receipt(company_address, msg.sender, new_id(), msg.id))
             elif item.forward:
                 for agent in item.online:
@@ -731,12 +736,14 @@ class MessageRouter:
                             render_chat(conversation_address, agent, item.stanza_id, body=text)
                         )
             if msg.receipt_request and msg.id:
+                metrics.RECEIPTS.inc()
                 out.append(render_receipt(conversation_address, msg.sender, new_id(), msg.id))
         elif item.forward:
             out.append(render_chat(company_address, conv.customer_jid, new_id(), source=msg))
 
     def _error_for(self, msg: Inbound, exc: RoutingError) -> str:
         etype, condition, text = condition_for(exc)
+        metrics.ERRORS.labels(condition).inc()
         log.info("message.refused", sender=msg.sender, to=msg.to, condition=condition)
         return render_error(
             msg.to or self.domain, msg.sender, msg.id, etype, condition, text, msg.lang
@@ -751,6 +758,17 @@ class MessageRouter:
             domain=self.domain,
         )
         return render_chat(self.domain, msg.sender, new_id(), body=translate(text, msg.lang))
+
+
+def _count(batch: Sequence[Item]) -> None:
+    """The batch in the metrics: its size, its messages by kind."""
+    metrics.BATCH_SIZE.observe(len(batch))
+    for item in batch:
+        if item.msg.body is None:
+            kind = "signal"
+        else:
+            kind = "customer" if item.author is Party.CUSTOMER else "company"
+        metrics.MESSAGES.labels(kind).inc()
 
 
 def _slug(msg: Inbound) -> str | None:

@@ -60,6 +60,10 @@ class PgArchiveStore:
         async with self._db.acquire() as conn:
             return await messages.claim_pending(conn, company_ids, limit)
 
+    async def count_pending(self) -> int:
+        async with self._db.acquire() as conn:
+            return await messages.count_pending(conn)
+
     async def claim_unconfirmed(self, older_than_s: float, limit: int) -> list[Delivery]:
         async with self._db.acquire() as conn:
             return await deliveries.take_stale(conn, older_than_s, limit)

@@ -145,11 +145,13 @@ class ComponentProcess:
     def __init__(self, tmp: Path, name: str, **env: str) -> None:
         self.ready_file = tmp / f"{name}.ready"
         self.log_path = tmp / f"{name}.log"
-        # Each process its own inbound SMTP port (replies by email).
+        # Each process its own inbound SMTP port (replies by email) and metrics port.
         self.inbound_port = int(env.pop("ORGCHAT_INBOUND_PORT", 0)) or free_port()
+        self.metrics_port = int(env.pop("ORGCHAT_METRICS_PORT", 0)) or free_port()
         self.env = component_env(
             ORGCHAT_COMPONENT_READY_FILE=str(self.ready_file),
             ORGCHAT_INBOUND_PORT=str(self.inbound_port),
+            ORGCHAT_METRICS_PORT=str(self.metrics_port),
             **env,
         )
         self.proc: asyncio.subprocess.Process | None = None

@@ -355,6 +355,10 @@ class FakeArchive:
         ]
         return self._delivery(self._new_delivery([m.stanza_id for _, m in taken]))
 
+    async def count_pending(self) -> int:
+        self.switch.check()
+        return sum(1 for _, m in self.rows if m.pending)
+
     async def claim_unconfirmed(self, older_than_s: float, limit: int) -> list[Delivery]:
         self.switch.check()
         return [self._delivery(delivery_id) for delivery_id in list(self.deliveries)[:limit]]

@@ -38,6 +38,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+from component import metrics
 from component.addressing import company_jid, conversation_jid, display_name
 from component.config import NotifySettings
 from component.directory import Directory
@@ -304,9 +305,11 @@ class Cascade(RoutingHooks):
             return
         except PermanentFailure as exc:
             await self.notify.fail(job.id, str(exc))
+            metrics.NOTIFICATIONS.labels(job.channel.value, "failed").inc()
             log.error("notify.email_failed", job=job.id, to=notification.to, error=str(exc))
             return
         await self.notify.sent(job.id, unseen.messages[-1].id)
+        metrics.NOTIFICATIONS.labels(job.channel.value, "sent").inc()
         log.info(
             "notify.email_sent",
             job=job.id,
@@ -355,6 +358,7 @@ class Cascade(RoutingHooks):
         if sent:
             # Delivered to at least one device: that is the push step done.
             await self.notify.sent(job.id, last.id)
+            metrics.NOTIFICATIONS.labels(job.channel.value, "sent").inc()
             log.info("notify.push_sent", job=job.id, subscriptions=len(subscriptions))
         elif retry:
             await self._retry(job, "push service unavailable", retry_after)
@@ -385,6 +389,7 @@ class Cascade(RoutingHooks):
     async def _retry(self, job: NotifyJob, error: str, at_least: float = 0.0) -> None:
         if job.attempts + 1 >= self.settings.max_attempts:
             await self.notify.fail(job.id, f"gave up after {job.attempts + 1} attempts: {error}")
+            metrics.NOTIFICATIONS.labels(job.channel.value, "gave_up").inc()
             log.error("notify.gave_up", job=job.id, error=error)
             return
         delay = max(self._backoff(job), at_least)

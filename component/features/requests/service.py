@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
 
+from component import metrics
 from component.addressing import company_jid, conversation_jid, parse_address
 from component.config import RequestSettings
 from component.directory import Directory
@@ -199,6 +200,8 @@ class RequestService:
         if created.duplicate:
             log.info("request.duplicate", request=created.request.public_id)
         else:
+            metrics.REQUESTS.inc()
+            metrics.REQUEST_COMPANIES.inc(len(ids))
             log.info("request.created", request=public_id, companies=len(ids))
         if created.delivery is not None:
             await self.router.deliveries.deliver(created.delivery)

@@ -221,6 +221,12 @@ async def first_copies(conn: Conn, messages: Sequence[NewMessage]) -> list[str]:
     return [row["stanza_id"] for row in rows]
 
 
+async def count_pending(conn: Conn) -> int:
+    """Customer messages waiting for an agent (the partial index messages_pending)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM messages WHERE pending")
+    return count
+
+
 async def claim_pending(conn: Conn, company_ids: Sequence[int], limit: int) -> Delivery | None:
     # One statement: the rows are locked (SKIP LOCKED: another claimer's rows
     # are passed over, not waited for), marked and recorded as one delivery.
