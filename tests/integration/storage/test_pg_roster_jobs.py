@@ -267,9 +267,8 @@ async def test_an_agents_roster_holds_the_companys_open_inbox(
         ("add", contact_b, "eve@localhost"),
     ]
     await pg.directory.remove_agent(company, "eve@localhost")
-    assert sorted(await queued()) == [
-        ("remove", contact_a, "eve@localhost"),
-        ("remove", contact_b, "eve@localhost"),
-    ]
+    assert sorted(await queued()) == sorted(
+        [("remove", contact_a, "eve@localhost"), ("remove", contact_b, "eve@localhost")]
+    )
     await pg.customers.forget("al@localhost")
     assert await queued() == [("remove", contact_b, "bob@localhost")]
