@@ -22,13 +22,23 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import (
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    make_wsgi_app,
+)
 
 from component.logs import get_logger
 from storage.errors import Unavailable, raise_if_cancelling
 from storage.protocols import ArchiveStore
 
 log = get_logger(__name__)
+
+# No `_created` series beside each counter: a timestamp per label set that
+# nobody here graphs, and as many series again to scrape.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
 
 MESSAGES = Counter(
     "orgchat_messages",
