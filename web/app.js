@@ -682,7 +682,7 @@ function markSeen(jid, messages) {
 /** A message's text, or its photo (with the text, if that is more than the photo's address). */
 function content(message) {
   const photo = photoOf(message);
-  if (!photo) return h('p', { class: 'text' }, message.text);
+  if (!photo) return [h('p', { class: 'text' }, message.text), opening(message)];
   const img = h('img', { class: 'photo', alt: t('photo') });
   img.referrerPolicy = 'no-referrer';
   img.addEventListener('load', () => {
@@ -693,6 +693,19 @@ function content(message) {
     h('a', { href: photo, target: '_blank', rel: 'noopener noreferrer' }, img),
     message.text.trim() !== photo ? h('p', { class: 'text' }, message.text) : null,
   ];
+}
+
+/** When a closed company opens, in the reader's own time (its away reply says it in the company's). */
+function opening(message) {
+  if (!message.opens) return null;
+  const when = new Intl.DateTimeFormat(lang(), {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
+  return h('p', { class: 'opens' }, t('opensYourTime', { time: when.format(message.opens) }));
 }
 
 /**

@@ -85,6 +85,7 @@ const TEXTS = {
     noUpload: 'Photos cannot be sent through this server.',
     uploadRefused: 'The server did not accept this photo. It was not sent.',
     uploadFailed: 'The photo could not be uploaded. It was not sent; please try again.',
+    opensYourTime: 'In your time, they open {time}.',
   },
   ru: {
     title: 'Справочник города',
@@ -168,6 +169,7 @@ const TEXTS = {
     noUpload: 'Через этот сервер нельзя отправлять фото.',
     uploadRefused: 'Сервер не принял это фото. Оно не отправлено.',
     uploadFailed: 'Не удалось загрузить фото. Оно не отправлено, попробуйте ещё раз.',
+    opensYourTime: 'По вашему времени открываются {time}.',
   },
 };
 

@@ -28,6 +28,7 @@ export const NS = {
   OOB: 'jabber:x:oob', // XEP-0066
   VCARD: 'vcard-temp', // XEP-0054
   COMPANY: 'urn:orgchat:company:0', // orgchat's XEP-0128 form
+  AWAY: 'urn:orgchat:away:0', // orgchat: when a closed company opens, on its away reply
   MAM: 'urn:xmpp:mam:2', // XEP-0313
   FORWARD: 'urn:xmpp:forward:0', // XEP-0297
   DELAY: 'urn:xmpp:delay', // XEP-0203
@@ -621,10 +622,17 @@ export class Session {
   }
 }
 
+/** The moment an element's ``at`` names (an ISO 8601 instant), or null. */
+function instant(el) {
+  const at = el && new Date(el.getAttribute('at') || '');
+  return at && !Number.isNaN(at.getTime()) ? at : null;
+}
+
 /**
  * A chat message as the page keeps it: {id, from, to, peer, mine, text, link,
- * markable, time}. ``peer`` is the other side; ``mine`` says whether the user
- * sent it; ``link`` is the address of a file it carries (XEP-0066), or ''.
+ * opens, markable, time}. ``peer`` is the other side; ``mine`` says whether the
+ * user sent it; ``link`` is the address of a file it carries (XEP-0066), or '';
+ * ``opens``, on a closed company's away reply, when it opens (a Date), or null.
  */
 function readMessage(stanza, ownJid, outerDelay = null) {
   const body = child(stanza, 'body');
@@ -643,6 +651,7 @@ function readMessage(stanza, ownJid, outerDelay = null) {
     mine,
     text: body.textContent,
     link: textOf(child(stanza, 'x', NS.OOB), 'url'),
+    opens: instant(child(stanza, 'opens', NS.AWAY)),
     markable: Boolean(child(stanza, 'markable', NS.MARKERS)),
     time: stamp ? new Date(stamp) : new Date(),
   };

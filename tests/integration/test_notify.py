@@ -326,6 +326,10 @@ async def test_away_reply_once_per_closed_period(make_company: MakeCompany, clie
     )
     body = away.findtext("{jabber:client}body") or ""
     assert "Night Shop" in body and "09:00" in body and "Asia/Novosibirsk" in body
+    # The same moment as an instant, for clients to show in their reader's zone:
+    # 09:00 in Novosibirsk (UTC+7) is 02:00 UTC.
+    opens = away.find("{urn:orgchat:away:0}opens")
+    assert opens is not None and (opens.get("at") or "").endswith("T02:00:00Z"), body
     customer.send_xml(chat(company.jid, "Hello?"))
     await customer.inbox.absent(
         lambda el: "closed now" in (el.findtext("{jabber:client}body") or ""), wait=2

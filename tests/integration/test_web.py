@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -52,6 +53,7 @@ from tests.integration.conftest import (
     orgchat,
     register,
 )
+from tests.integration.test_requests import day_after_tomorrow
 from tests.integration.test_upload import (
     NS_OOB,
     NS_UPLOAD,
@@ -260,7 +262,11 @@ async def web(browser: Browser) -> AsyncIterator[OpenPage]:
     contexts: list[BrowserContext] = []
 
     async def open_page(
-        locale: str = "en-US", phone: bool = False, permissions: tuple[str, ...] = (), **query: str
+        locale: str = "en-US",
+        phone: bool = False,
+        permissions: tuple[str, ...] = (),
+        timezone: str | None = None,
+        **query: str,
     ) -> WebPage:
         viewport: ViewportSize = (
             {"width": 390, "height": 800} if phone else {"width": 1200, "height": 900}
@@ -271,6 +277,7 @@ async def web(browser: Browser) -> AsyncIterator[OpenPage]:
             is_mobile=phone,
             has_touch=phone,
             permissions=list(permissions),
+            timezone_id=timezone,
         )
         contexts.append(context)
         await context.add_init_script(PAGE_HOOKS)
@@ -940,3 +947,27 @@ async def test_the_directory_is_found_by_service_discovery(
         timeout=TIMEOUT_MS
     )
     await expect(lost.cards()).to_have_count(0)
+
+
+async def test_a_closed_companys_reply_says_when_it_opens_in_the_persons_time(
+    make_company: MakeCompany, web: OpenPage
+) -> None:
+    """The away reply says when the company opens in its own zone; the page adds
+    the same moment in the person's (here New York's, for a shop in Novosibirsk)."""
+    day = day_after_tomorrow()
+    shop = await make_company(
+        agents=1, name=f"Night {RUN} Shop", hours=f"{day} 09:00-18:00", timezone="Asia/Novosibirsk"
+    )
+    page = await web(company=shop.slug, timezone="America/New_York")
+    await page.guest_name()
+    await page.send(shop.name, "Are you open?")
+    line = page.log(shop.name).get_by_text(re.compile("^In your time, they open "))
+    await expect(line).to_be_visible(timeout=TIMEOUT_MS)
+    # The next opening, 09:00 in Novosibirsk, is another hour in New York.
+    novosibirsk = ZoneInfo("Asia/Novosibirsk")
+    opens = dt.datetime.now(novosibirsk).replace(hour=9, minute=0, second=0, microsecond=0)
+    while opens.strftime("%a")[:2] != day or opens <= dt.datetime.now(novosibirsk):
+        opens += dt.timedelta(days=1)
+    in_new_york = opens.astimezone(ZoneInfo("America/New_York")).strftime("%I:%M %p")
+    shown = await line.inner_text()
+    assert in_new_york in shown and "09:00 AM" not in shown, (in_new_york, shown)

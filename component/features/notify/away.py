@@ -3,7 +3,8 @@
 A customer who writes while the company is closed (its opening hours, in its
 own time zone) gets one chat message from the company saying when it opens,
 in the company's local time with its zone and UTC offset, in the language of
-the customer's message (its ``xml:lang``), at once, with the batch. (The
+the customer's message (its ``xml:lang``), at once, with the batch; and as an
+instant (:mod:`extensions.away`) that a client shows in its reader's zone. (The
 customer's own zone is not asked of their client with XEP-0202: many clients
 never answer, which held the reply for seconds, and one, go-sendxmpp, crashes
 on the question; a city directory's customers mostly share the company's
@@ -27,6 +28,7 @@ from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from component.routing.outbox import new_id
 from component.routing.wire import render_chat
+from extensions.away import opens_element
 from storage.errors import Unavailable
 from storage.models import Company, Once, Party
 from storage.protocols import LimitStore
@@ -87,7 +89,12 @@ class AwayReplies(RoutingHooks):
                 company_address = company_jid(company.slug, self.domain)
                 out.append(
                     render_chat(
-                        company_address, item.msg.sender, new_id(), body=text, nick=company.name
+                        company_address,
+                        item.msg.sender,
+                        new_id(),
+                        body=text,
+                        nick=company.name,
+                        payload=opens_element(opens) if opens else None,
                     )
                 )
                 log.info("away.sent", company=company.slug)
