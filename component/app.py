@@ -39,6 +39,7 @@ from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
 from component.routing.router import MessageRouter, wait_idle
 from component.search import DirectorySearch
+from component.systemd import Notifier
 from component.xmpp import ComponentStream
 from storage import postgres
 from storage import redis as redis_store
@@ -68,6 +69,7 @@ class Parts:
     tasks: dict[str, Task]
     servers: list[Server]
     ready_file: Path | None
+    systemd: Notifier
 
 
 async def build(cfg: Config) -> Parts:
@@ -135,17 +137,24 @@ async def build(cfg: Config) -> Parts:
         # restarted): this one is not ready until it is connected.
         ready_file.unlink(missing_ok=True)
 
+    systemd = Notifier()
+
     async def on_session() -> None:
         if ready_file is not None:
             ready_file.parent.mkdir(parents=True, exist_ok=True)
             ready_file.write_text("connected\n")
+        systemd.notify("READY=1", f"STATUS=connected to ejabberd as {domain}")
         await core.directory.loaded.wait()
         await presence.refresh()
         await roster.wakeup()
 
+    def on_disconnected(_reason: object) -> None:
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
+        systemd.notify("STATUS=the stream to ejabberd is lost: reconnecting")
+
     stream.route(messages.submit, presence.submit, on_session)
-    if ready_file is not None:
-        stream.add_event_handler("disconnected", lambda _: ready_file.unlink(missing_ok=True))
+    stream.add_event_handler("disconnected", on_disconnected)
     tasks: dict[str, Task] = {
         "messages": messages.run,
         "presence": presence.run,
@@ -164,7 +173,9 @@ async def build(cfg: Config) -> Parts:
     if cfg.metrics.port:
         servers.append(metrics.MetricsServer(cfg.metrics.host, cfg.metrics.port))
         tasks["pending-gauge"] = lambda: metrics.watch_pending(pg.archive)
-    return Parts(core, messages, presence, roster, tasks, servers, ready_file)
+    if systemd.watchdog_interval is not None:
+        tasks["systemd-watchdog"] = systemd.watchdog
+    return Parts(core, messages, presence, roster, tasks, servers, ready_file, systemd)
 
 
 def _register(core: Core, contributions: list[Contribution]) -> None:
@@ -230,6 +241,7 @@ class App:
         delivers it (``archive.redeliver_after``).
         """
         log.info("component.stopping")
+        p.systemd.notify("STOPPING=1")
         for server in p.servers:
             await server.stop()
         if not await wait_idle(p.messages, DRAIN_TIMEOUT_S):

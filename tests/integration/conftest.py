@@ -77,7 +77,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def component_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGCHAT_")}
+    # Nothing of the caller's settings, nor of its supervisor (systemd's socket).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ORGCHAT_", "NOTIFY_SOCKET", "WATCHDOG_"))
+    }
     env.update(
         {
             "ORGCHAT_DEV_MODE": "1",

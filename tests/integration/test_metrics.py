@@ -1,9 +1,11 @@
-"""Each component process's metrics (Prometheus) and health check, over HTTP."""
+"""Each component process's health for its supervisors: metrics (Prometheus) and
+/healthz over HTTP, and systemd's notifications (readiness, watchdog)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -90,3 +92,35 @@ async def test_a_process_without_its_stream_is_not_healthy(tmp_path: Path) -> No
         assert sample(await scrape(lonely), "orgchat_stream_up") == 0
     finally:
         await lonely.stop()
+
+
+async def test_systemd_hears_ready_the_watchdog_and_stopping(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify"))
+    listener.setblocking(False)
+    heard: list[str] = []
+
+    async def until(field: str) -> None:
+        loop = asyncio.get_running_loop()
+        while field not in heard:
+            heard.extend(
+                (await asyncio.wait_for(loop.sock_recv(listener, 4096), 20)).decode().split("\n")
+            )
+
+    supervised = ComponentProcess(
+        tmp_path, "supervised", NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="400000"
+    )
+    try:
+        await supervised.start(wait=False)
+        await until("READY=1")
+        assert supervised.ready_file.exists()  # ready means connected
+        assert any(f.startswith("STATUS=connected to ejabberd") for f in heard), heard
+        heard.clear()
+        await until("WATCHDOG=1")
+        heard.clear()
+        await until("WATCHDOG=1")  # again, from the running event loop
+        assert await supervised.stop() == 0
+        await until("STOPPING=1")
+    finally:
+        await supervised.stop()
+        listener.close()

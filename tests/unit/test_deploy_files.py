@@ -148,6 +148,9 @@ def test_systemd_unit_is_a_hardened_template_with_a_ready_file_per_instance() ->
     )
     assert settings["ExecStart"].endswith("--config /etc/orgchat/orgchat.toml run")
     assert settings["Restart"] == "on-failure"
+    # Readiness and the watchdog come from the component (component/systemd.py).
+    assert (settings["Type"], settings["NotifyAccess"]) == ("notify", "main")
+    assert int(settings["WatchdogSec"]) > 0
     assert settings["User"] == "orgchat"
     assert settings["NoNewPrivileges"] == "yes"
     assert settings["ProtectSystem"] == "strict"
