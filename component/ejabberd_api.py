@@ -4,19 +4,19 @@ Used to put contacts into users' rosters (``add_rosteritem``,
 ``delete_rosteritem``): a company into its agents' and customers' rosters, a
 conversation into its agents'. XEP-0356 roster pushes fail on ejabberd 23.01,
 the HTTP API works. And to expire abandoned guest accounts
-(``registered_users``, ``get_last``, ``unregister``). Calls run in a worker
-thread (urllib), they are rare.
+(``registered_users``, ``get_last``, ``unregister``). Calls go through
+httpx's async client; they are rare.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
-import json
-import urllib.error
-import urllib.request
+import functools
+import ssl
 from typing import Any
+
+import httpx
 
 from component.config import EjabberdSettings
 
@@ -48,6 +48,13 @@ class LastActivity:
         return self.status != STATUS_UNKNOWN
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client: httpx builds one per client otherwise
+    (25 ms each, which a guest sweep of many get_last calls would pay each time)."""
+    return ssl.create_default_context()
+
+
 class ApiError(Exception):
     """ejabberd refused the call or could not be reached."""
 
@@ -63,26 +70,22 @@ class EjabberdApi:
         return cls(settings.api_url, settings.api_token, settings.api_timeout)
 
     async def call(self, command: str, args: dict[str, Any]) -> Any:
-        return await asyncio.to_thread(self._call, command, args)
-
-    def _call(self, command: str, args: dict[str, Any]) -> Any:
-        request = urllib.request.Request(
-            f"{self.base_url}/{command}",
-            data=json.dumps(args).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+        """POST one command; its JSON result. A client per call: calls are rare
+        (roster jobs, guest sweeps, the CLI), and nothing is left open."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:200]
-            raise ApiError(f"{command}: HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise ApiError(f"{command}: {exc}") from None
-        result = json.loads(body) if body else None
+            async with httpx.AsyncClient(timeout=self.timeout, verify=_tls()) as client:
+                response = await client.post(
+                    f"{self.base_url}/{command}", json=args, headers=headers
+                )
+        except httpx.HTTPError as exc:
+            raise ApiError(f"{command}: {exc!r}") from None
+        if response.is_error:
+            raise ApiError(f"{command}: HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            result = response.json() if response.content else None
+        except ValueError:
+            raise ApiError(f"{command}: not JSON: {response.text[:200]}") from None
         # Commands with a "res" result answer 0 on success, 1 on failure.
         if isinstance(result, int) and result != 0:
             raise ApiError(f"{command}: ejabberd answered {result}")
