@@ -266,6 +266,7 @@ async def web(browser: Browser) -> AsyncIterator[OpenPage]:
         phone: bool = False,
         permissions: tuple[str, ...] = (),
         timezone: str | None = None,
+        websocket: Callable[[WebSocketRoute], Any] | None = None,
         **query: str,
     ) -> WebPage:
         viewport: ViewportSize = (
@@ -283,6 +284,8 @@ async def web(browser: Browser) -> AsyncIterator[OpenPage]:
         await context.add_init_script(PAGE_HOOKS)
         # Nothing off this machine: the page needs nothing but ejabberd.
         await context.route(OFF_LOOPBACK, lambda route: route.abort())
+        if websocket is not None:  # stands between the page and ejabberd from the start
+            await context.route_web_socket(re.compile(r"/ws$"), websocket)
         page = WebPage(context, await context.new_page())
         await page.goto(**query)
         return page
@@ -971,3 +974,38 @@ async def test_a_closed_companys_reply_says_when_it_opens_in_the_persons_time(
     in_new_york = opens.astimezone(ZoneInfo("America/New_York")).strftime("%I:%M %p")
     shown = await line.inner_text()
     assert in_new_york in shown and "09:00 AM" not in shown, (in_new_york, shown)
+
+
+async def test_a_flood_of_guests_from_one_address_gets_a_clear_refusal(web: OpenPage) -> None:
+    """ejabberd refuses in-band registrations from an address that registered
+    less than `registration_timeout` ago (production: 600 s; off in development,
+    where every test registers from 127.0.0.1). Its answer is passed to the page
+    here as ejabberd words it, and the person reads a sentence, not an error."""
+    refused: list[str] = []
+
+    def websocket(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if "jabber:iq:register" in text and not refused:
+                iq_id = re.search(r"id=[\"']([^\"']+)", text)
+                assert iq_id is not None, text
+                refused.append(iq_id.group(1))
+                ws.send(
+                    f"<iq xmlns='jabber:client' type='error' id='{iq_id.group(1)}'>"
+                    "<error type='wait'><resource-constraint"
+                    " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text"
+                    " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Users are not allowed to"
+                    " register accounts so quickly</text></error></iq>"
+                )
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    page = await web(websocket=websocket)
+    notice = page.page.get_by_text("Too many new visitors from your network right now.")
+    await expect(notice).to_be_visible(timeout=TIMEOUT_MS)
+    assert refused
+    await expect(page.page.get_by_text(GUEST)).to_have_count(0)
