@@ -142,7 +142,12 @@ class MetricsServer:
         self._server: WSGIServer | None = None
 
     async def start(self) -> None:
-        self._server = make_server(self.host, self.port, _app, handler_class=_QuietHandler)
+        """Listen, or log why not: a port taken must not stop the routing."""
+        try:
+            self._server = make_server(self.host, self.port, _app, handler_class=_QuietHandler)
+        except OSError as exc:
+            log.error("metrics.not_served", address=f"{self.host}:{self.port}", error=str(exc))
+            return
         self.port = self._server.server_port  # the one the system chose, for port 0
         threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         log.info("metrics.serving", address=f"http://{self.host}:{self.port}/metrics")

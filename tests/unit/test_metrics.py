@@ -66,3 +66,15 @@ def test_the_dashboard_shows_only_metrics_that_exist() -> None:
     }
     exported = {metric.name for metric in REGISTRY.collect() if metric.name.startswith("orgchat_")}
     assert names and names <= exported, names - exported
+
+
+@pytest.mark.asyncio
+async def test_a_port_taken_is_logged_and_nothing_else_stops() -> None:
+    first = metrics.MetricsServer("127.0.0.1", 0)
+    await first.start()
+    try:
+        second = metrics.MetricsServer("127.0.0.1", first.port)
+        await second.start()  # no exception: the process goes on routing
+        await second.stop()
+    finally:
+        await first.stop()
