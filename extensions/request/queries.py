@@ -23,7 +23,7 @@ from extensions.request.stanza import (
     q,
     request_id,
 )
-from extensions.xml import PayloadError, bare_jid, integer
+from extensions.xml import PayloadError, bare_jid, boolean, integer
 
 
 @dataclass(frozen=True)
@@ -74,19 +74,24 @@ class ListQuery:
     max: int
     after: str | None
     before: str | None  #: "" asks for the last page
+    full: bool = False  #: each request in full (offers, decline reasons), not a summary
 
 
 def parse_list(el: Element) -> ListQuery:
-    """Parse ``<requests xmlns="urn:orgchat:request:0" state="open"/>`` (IQ get).
+    """Parse ``<requests xmlns="urn:orgchat:request:0" state="open" full="true"/>`` (IQ get).
 
-    An optional XEP-0059 ``<set/>`` gives ``<max/>`` (default 20, capped at
-    100), ``<after/>`` or ``<before/>`` (request ids; ``<before/>`` empty for
-    the last page). ``<index/>`` is not supported.
+    ``full`` (XML Schema boolean, default false) asks for every request as
+    in a get result (body, fields, per company its last change, offer and
+    decline reason) rather than a summary. An optional XEP-0059 ``<set/>``
+    gives ``<max/>`` (default 20, capped at 100), ``<after/>`` or ``<before/>``
+    (request ids; ``<before/>`` empty for the last page). ``<index/>`` is not
+    supported.
     """
     expect(el, NS, "requests")
     state = el.get("state")
     if state is not None and state not in STATES:
         raise PayloadError("the state must be open, closed or expired")
+    full = boolean(el.get("full"), "the full attribute", default=False)
     limit = LIST_DEFAULT
     after: str | None = None
     before: str | None = None
@@ -115,7 +120,7 @@ def parse_list(el: Element) -> ListQuery:
                 raise PayloadError(f"unexpected {describe(child)} in the result set")
         if after is not None and before is not None:
             raise PayloadError("give either after or before in the result set, not both")
-    return ListQuery(state, min(limit, LIST_MAX), after, before)
+    return ListQuery(state, min(limit, LIST_MAX), after, before, full)
 
 
 def list_element(query: ListQuery) -> Element:
@@ -125,10 +130,12 @@ def list_element(query: ListQuery) -> Element:
           <set xmlns="http://jabber.org/protocol/rsm"><max>10</max></set>
         </requests>
 
-    (``state`` when set; ``<after/>``, ``<before/>`` when set, ``<before/>``
-    empty for "").
+    (``state`` when set, ``full="true"`` when asked; ``<after/>``,
+    ``<before/>`` when set, ``<before/>`` empty for "").
     """
     el = Element(q("requests"), {} if query.state is None else {"state": query.state})
+    if query.full:
+        el.set("full", "true")
     rsm = SubElement(el, RSM_SET)
     SubElement(rsm, "{" + NS_RSM + "}max").text = str(query.max)
     if query.after is not None:

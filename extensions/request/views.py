@@ -88,7 +88,9 @@ def request_element(view: RequestView) -> Element:
     return _view_element(view, summary=False)
 
 
-def requests_element(views: Sequence[RequestView], first_index: int, count: int) -> Element:
+def requests_element(
+    views: Sequence[RequestView], first_index: int, count: int, *, full: bool = False
+) -> Element:
     """The result of a list query: one summary per request, then the XEP-0059 set::
 
         <requests xmlns="urn:orgchat:request:0">
@@ -106,11 +108,13 @@ def requests_element(views: Sequence[RequestView], first_index: int, count: int)
         </requests>
 
     Summaries leave out the body, the form, offers, decline reasons and
-    ``duplicate``. An empty page has only ``<count/>`` in its set.
+    ``duplicate``; with ``full`` (a query with ``full="true"``) each request
+    is as request_element writes it. An empty page has only ``<count/>`` in
+    its set.
     """
     el = Element(q("requests"))
     for view in views:
-        el.append(_view_element(view, summary=True))
+        el.append(_view_element(view, summary=not full))
     rsm = SubElement(el, RSM_SET)
     if views:
         SubElement(rsm, "{" + NS_RSM + "}first", {"index": str(first_index)}).text = views[0].id

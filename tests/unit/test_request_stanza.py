@@ -24,6 +24,8 @@ from xml.etree import ElementTree as ET
 import pytest
 from lxml import etree
 
+from component.features.requests.iq import limits_form
+from component.i18n import translate_form
 from extensions import forms
 from extensions.forms import Field, Form, read_form
 from extensions.request.create import Create, Search, create_element, parse_create
@@ -169,6 +171,9 @@ LIST_SUMMARY = dataclasses.replace(
     targets=tuple(dataclasses.replace(t, offer=None, decline_reason=None) for t in LISTED.targets),
 )
 LIST = ListQuery("open", 10, None, None)
+#: A list asked for in full: every request as a get gives it.
+LIST_FULL = ListQuery(None, 10, None, None, full=True)
+LISTED_FULL = GET_VIEW
 STATUS = ((NORTH, "seen"), (SOUTH, "delivered"))
 
 
@@ -194,6 +199,8 @@ BUILT: dict[str, Callable[[], ET.Element | str]] = {
     "list": lambda: list_element(LIST),
     "list-result": lambda: requests_element([LISTED], 0, 1),
     "list-empty-result": lambda: requests_element([], 0, 0),
+    "list-full": lambda: list_element(LIST_FULL),
+    "list-full-result": lambda: requests_element([LISTED_FULL], 0, 1, full=True),
     "close": lambda: close_element(CLOSE),
     "close-result": lambda: request_element(CLOSE_VIEW),
     "closed": lambda: closed_payload(RID, True),
@@ -219,13 +226,15 @@ PARSED: dict[str, tuple[Callable[[ET.Element], Any], Any]] = {
     "list": (parse_list, LIST),
     "list-result": (parse_requests, RequestList((LIST_SUMMARY,), 0, 1)),
     "list-empty-result": (parse_requests, RequestList((), None, 0)),
+    "list-full": (parse_list, LIST_FULL),
+    "list-full-result": (parse_requests, RequestList((LISTED_FULL,), 0, 1)),
     "close": (parse_close, CLOSE),
     "close-result": (parse_request_view, CLOSE_VIEW),
     "closed": (lambda el: (payload_request(el), parse_closed(el)), (RID, True)),
 }
 
 #: Examples without a payload of ours.
-NO_PAYLOAD = {"error-too-many"}
+NO_PAYLOAD = {"error-too-many", "disco-limits"}
 
 
 # -- helpers ----------------------------------------------------------------------
@@ -330,6 +339,18 @@ def test_error_example() -> None:
     el = stanza("error-too-many")
     assert el.get("type") == "error"
     assert not [c for c in el.iter() if c.tag.startswith("{" + NS + "}")]
+
+
+def test_disco_limits_example_is_the_domain_form() -> None:
+    """The limits in the domain's disco#info: the form the requests feature adds."""
+    query = stanza("disco-limits").find("{http://jabber.org/protocol/disco#info}query")
+    assert query is not None
+    expected = query.find(f"{{{NS_DATA}}}x")
+    assert expected is not None
+    built = translate_form(limits_form(10), None).element()
+    assert canonical(built) == canonical(expected)
+    features = [f.get("var") for f in query.iter("{http://jabber.org/protocol/disco#info}feature")]
+    assert features == [NS]
 
 
 def test_message_bodies_are_what_the_code_writes() -> None:
@@ -652,6 +673,7 @@ def list_xml(rsm: str | None = None, attrs: str = "") -> ET.Element:
 
 BAD_LIST = [
     ("bad state", None, ' state="pending"', "open, closed or expired"),
+    ("bad full", None, ' full="yes"', "The full attribute must be true, false, 1 or 0"),
     ("max negative", "<max>-1</max>", "", "non-negative integer"),
     ("max words", "<max>ten</max>", "", "non-negative integer"),
     ("max empty", "<max/>", "", "non-negative integer"),

@@ -43,9 +43,10 @@ class Requests(Feature):
             settings=core.config.requests,
             max_body_chars=core.config.limits.max_body_chars,
         )
+        handlers = RequestIqHandlers(service)
         return Contribution(
-            iq=[RequestIqHandlers(service)],
+            iq=[handlers],
             commands=request_commands(service, router, core.pg.conversations),
-            disco=[],
+            disco=[handlers],
             tasks={"request-expiry": service.expire_forever},
         )

@@ -214,7 +214,8 @@ class RequestService:
     async def list_requests(
         self, customer: str, query: ListQuery
     ) -> tuple[list[RequestView], int, int]:
-        """(views, index of the first, count of all) for XEP-0059."""
+        """(views, index of the first, count of all) for XEP-0059; full views
+        (offers, decline reasons, last changes) when the query asks for them."""
         try:
             page = await self.store.list_for(
                 customer,
@@ -225,7 +226,8 @@ class RequestService:
             )
         except NotFound:
             raise UnknownAddress(_("Unknown result set position")) from None
-        return [await self.view(r) for r in page.requests], page.first_index, page.count
+        views = [await self.view(r, full=query.full) for r in page.requests]
+        return views, page.first_index, page.count
 
     async def close(self, customer: str, close: Close, lang: str | None = None) -> RequestView:
         """Close an open request, optionally accepting one company's offer; the
