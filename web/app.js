@@ -1,4 +1,5 @@
-// The directory page: search, company cards, the chat with a company.
+// The directory page: search, company cards, the chat with a company, and
+// requests to several companies (ask, follow, compare offers, accept).
 // State lives here; what goes over the wire is xmpp.js; texts are i18n.js.
 // Everything received is put on the page with textContent, never as HTML.
 
@@ -73,6 +74,16 @@ const state = {
   details: new Map(), // jid -> {vcard, info, missing, failed, at}
   chats: new Map(), // jid -> {messages: Map(key -> message), loaded, historyFailed, typing}
   open: null, // the company JID whose chat is open
+  limit: null, // how many companies one request may name (the component says)
+  picked: new Set(), // JIDs of the cards ticked for a request
+  asking: false,
+  askError: '',
+  requests: new Map(), // request id -> the request (xmpp.js readRequest), newest first
+  refused: new Map(), // request id -> its companies that were not sent it (kept from its creation)
+  request: null, // the id of the request on screen
+  requestFailed: '',
+  requestError: '',
+  priceOrder: null, // ascending | descending | null: the offers' order
 };
 
 const $ = (id) => document.getElementById(id);
@@ -185,11 +196,15 @@ async function online() {
     }
   }
   if (state.resultsState !== 'done') search();
+  loadLimit();
+  loadRequests();
   const slug = params.get('company');
   // After a reconnection, what was said meanwhile is in the archive.
   for (const chat of state.chats.values()) chat.loaded = false;
   if (state.open) {
     openChat(state.open);
+  } else if (state.request || params.get('request')) {
+    openRequest(state.request || params.get('request'));
   } else if (slug !== null) {
     try {
       openChat(SLUG.test(slug) ? `${slug}@${await session.directory()}` : '');
@@ -248,7 +263,11 @@ function logOut() {
 
 function resetChats() {
   state.chats.clear();
+  state.requests.clear();
+  state.refused.clear();
   renderChat();
+  renderMyRequests();
+  closeRequest();
 }
 
 // ------------------------------------------------------------------ search
@@ -316,6 +335,7 @@ async function loadDetails(jid, { force = false } = {}) {
     renderCard(jid);
     renderUnread();
     if (state.open === jid) renderChat();
+    if (state.request) renderRequest();
     return done;
   })();
   state.details.set(jid, entry);
@@ -362,6 +382,9 @@ function renderTexts() {
 
 function renderAll() {
   renderTexts();
+  renderAsk();
+  renderMyRequests();
+  renderRequest();
   renderStatus();
   renderIdentity();
   renderNotify();
@@ -432,9 +455,24 @@ function card(company) {
     h('p', { class: 'kind' }, [category && categoryName(category), city].filter(Boolean).join(' · ')),
     companyFacts(company, d),
     h(
-      'button',
-      { type: 'button', class: 'message', onclick: () => openChat(company.jid) },
-      t('message'),
+      'div',
+      { class: 'card-actions' },
+      h(
+        'button',
+        { type: 'button', class: 'message', onclick: () => openChat(company.jid) },
+        t('message'),
+      ),
+      h(
+        'label',
+        { class: 'check pick' },
+        h('input', {
+          type: 'checkbox',
+          checked: state.picked.has(company.jid),
+          disabled: !state.picked.has(company.jid) && atLimit(),
+          onchange: (event) => pick(company.jid, event.target.checked),
+        }),
+        h('span', {}, t('pick')),
+      ),
     ),
   );
 }
@@ -555,6 +593,7 @@ function openChat(jid) {
   window.history.replaceState(null, '', url);
   document.body.classList.add('chatting');
   $('chat').hidden = false;
+  renderRequest(); // a request on screen waits behind the chat
   if (jid) {
     loadDetails(jid);
     if (session.online && !chatOf(jid).loaded) loadHistory(jid);
@@ -571,6 +610,7 @@ function closeChat() {
   window.history.replaceState(null, '', url);
   document.body.classList.remove('chatting');
   $('chat').hidden = true;
+  renderRequest(); // back to the request this chat was opened from, if any
 }
 
 async function loadHistory(jid) {
@@ -797,6 +837,7 @@ function setMineStatus(peer, id, status, error = '') {
 }
 
 session.on('message', (message) => {
+  if (message.request) refreshRequest(message.request);
   if (!addMessage(message) || message.mine || seeing(message.peer)) return;
   countUnread(message);
   if (document.visibilityState !== 'visible') notify(message);
@@ -824,6 +865,404 @@ session.on('chatstate', ({ from, state: chatState }) => {
   chat.typing = chatState === 'composing';
   if (state.open === from) renderLog();
 });
+
+session.on('requestStatus', ({ request }) => refreshRequest(request));
+
+// ------------------------------------------------------------------ requests to several companies
+
+// One question to several companies (ticked cards, or what the search
+// finds), each answering in its own chat; the request's screen follows every
+// company's status live, compares the offers and accepts one. The protocol is
+// urn:orgchat:request:0 (docs/protocol.md); the list, in full, is asked for
+// on every (re)connection, so the screen survives a reload.
+const REQUESTS_LISTED = 20;
+
+function atLimit() {
+  return state.limit !== null && state.picked.size >= state.limit;
+}
+
+function pick(jid, on) {
+  if (on) state.picked.add(jid);
+  else state.picked.delete(jid);
+  state.askError = '';
+  // In place, not re-rendered: the checkbox keeps the focus.
+  for (const input of document.querySelectorAll('article.card .pick input')) {
+    const card = input.closest('article');
+    input.disabled = !state.picked.has(card.dataset.jid) && atLimit();
+  }
+  renderAsk();
+}
+
+function askWhom() {
+  return document.querySelector('input[name="ask-whom"]:checked').value;
+}
+
+function renderAsk() {
+  const max = state.limit ?? '—';
+  $('ask-limit').textContent = state.limit === null ? '' : t('askLimit', { max });
+  $('ask-picked-label').textContent = t('askPicked', { n: state.picked.size, max });
+  $('ask-search-label').textContent = t('askSearch');
+  const bySearch = askWhom() === 'search';
+  $('ask-send').textContent = state.asking
+    ? t('askSending')
+    : bySearch
+      ? t('askSendSearch')
+      : plural('askSend', state.picked.size);
+  $('ask-send').disabled = state.asking || !state.online;
+  // "Open now" in the search means open now: closed companies are not asked.
+  const openOnly = $('open-now').checked;
+  $('ask-closed').disabled = openOnly;
+  if (openOnly) $('ask-closed').checked = false;
+  $('ask-error').textContent = state.askError;
+}
+
+async function loadLimit() {
+  try {
+    state.limit = await session.requestLimit();
+  } catch {
+    state.limit = null; // the component says nothing: it refuses too many itself
+  }
+  renderAsk();
+}
+
+async function sendAsk(event) {
+  event.preventDefault();
+  const subject = $('ask-subject').value.trim();
+  const body = $('ask-body').value.trim();
+  const bySearch = askWhom() === 'search';
+  const criteria = searchCriteria();
+  let problem = '';
+  if (!subject || !body) problem = t('askNeedText');
+  else if (!bySearch && !state.picked.size) problem = t('askNonePicked');
+  else if (!bySearch && state.limit !== null && state.picked.size > state.limit) {
+    problem = t('askTooMany', { max: state.limit });
+  }
+  else if (bySearch && !criteria.category && !criteria.city && !criteria.name.trim()) problem = t('askNeedCriteria');
+  state.askError = problem;
+  if (problem) {
+    renderAsk();
+    return;
+  }
+  state.asking = true;
+  renderAsk();
+  try {
+    const request = await session.createRequest({
+      subject,
+      body,
+      companies: bySearch ? [] : [...state.picked],
+      search: bySearch
+        ? { category: criteria.category, city: criteria.city, text: criteria.name.trim(), max: state.limit }
+        : null,
+      includeClosed: $('ask-closed').checked,
+    });
+    state.refused.set(
+      request.id,
+      request.targets.filter((target) => target.status === 'refused'),
+    );
+    state.requests = new Map([[request.id, request], ...[...state.requests].filter(([id]) => id !== request.id)]);
+    state.picked.clear();
+    $('ask-subject').value = '';
+    $('ask-body').value = '';
+    $('ask').open = false;
+    renderResults();
+    renderMyRequests();
+    openRequest(request.id);
+  } catch (error) {
+    state.askError = askRefusal(error);
+  }
+  state.asking = false;
+  renderAsk();
+}
+
+/** Why a request was refused as a whole, as a person says it. */
+function askRefusal(error) {
+  switch (error.condition) {
+    case 'policy-violation':
+      return t('askTooMany', { max: state.limit ?? '—' });
+    case 'resource-constraint':
+      return t('askRateLimited');
+    case 'item-not-found':
+      return t('askNoMatch');
+    case 'recipient-unavailable':
+      // The component's text names every company and why (in its words).
+      return t('askNobody', { detail: error.message });
+    default:
+      return t('askFailed');
+  }
+}
+
+/** The person's newest requests, in full, then the one on screen. */
+async function loadRequests() {
+  try {
+    const listed = await session.requests(REQUESTS_LISTED);
+    state.requests = new Map(listed.map((request) => [request.id, withRefused(request)]));
+    state.requestFailed = '';
+  } catch {
+    // the list is shown again on the next connection
+  }
+  renderMyRequests();
+  renderRequest();
+}
+
+/** A request as the component gives it, with the companies it was not sent to (known since its creation). */
+function withRefused(request) {
+  const refused = (state.refused.get(request.id) || []).filter(
+    (r) => !request.targets.some((target) => target.jid === r.jid),
+  );
+  return { ...request, targets: [...request.targets, ...refused] };
+}
+
+const pending = new Map(); // request id -> a refresh asked for while one is under way
+
+/** Ask again for one request (its statuses and offers moved on). */
+async function refreshRequest(id) {
+  if (!id || !session.online) return;
+  if (pending.has(id)) {
+    pending.set(id, true); // once more when this one is back
+    return;
+  }
+  pending.set(id, false);
+  try {
+    const request = await session.request(id);
+    const known = state.requests.has(id);
+    state.requests.set(id, withRefused(request));
+    if (!known) state.requests = new Map([...state.requests].sort((a, b) => b[1].created - a[1].created));
+  } catch {
+    // the next status or reconnection asks again
+  }
+  const again = pending.get(id);
+  pending.delete(id);
+  renderMyRequests();
+  if (id === state.request) loadTargetDetails(id);
+  renderRequest();
+  if (again) refreshRequest(id);
+}
+
+function stateText(request) {
+  return t({ open: 'stateOpen', closed: 'stateClosed', expired: 'stateExpired' }[request.state] || 'stateOpen');
+}
+
+function renderMyRequests() {
+  const requests = [...state.requests.values()];
+  $('my-requests').hidden = !requests.length;
+  $('my-requests-list').replaceChildren(
+    ...requests.map((request) =>
+      h(
+        'li',
+        {},
+        h(
+          'button',
+          { type: 'button', class: 'link', onclick: () => openRequest(request.id) },
+          request.subject,
+        ),
+        h('span', { class: `request-state ${request.state}` }, stateText(request)),
+      ),
+    ),
+  );
+}
+
+function openRequest(id) {
+  state.request = id;
+  state.requestError = '';
+  if (state.open) closeChat();
+  const url = new URL(location.href);
+  url.searchParams.set('request', id);
+  window.history.replaceState(null, '', url);
+  if (!state.requests.has(id)) refreshRequest(id);
+  loadTargetDetails(id);
+  renderRequest();
+}
+
+/** The cards of a request's companies: their names and how fast they answer. */
+function loadTargetDetails(id) {
+  for (const target of state.requests.get(id)?.targets || []) {
+    if (target.status !== 'refused') loadDetails(target.jid);
+  }
+}
+
+function closeRequest() {
+  state.request = null;
+  params.delete('request');
+  const url = new URL(location.href);
+  url.searchParams.delete('request');
+  window.history.replaceState(null, '', url);
+  renderRequest();
+}
+
+/** What a company's line says: its status, or why it was not sent the request. */
+function targetText(target) {
+  if (target.status === 'refused') {
+    if (target.reason === 'closed') {
+      const when = companyTime(target.opens);
+      return when ? t('notSentClosedUntil', { time: when }) : t('notSentClosed');
+    }
+    return t(
+      { 'opted-out': 'notSentOptedOut', 'over-limit': 'notSentOverLimit' }[target.reason] || 'notSentUnknown',
+    );
+  }
+  const key = `status${target.status.charAt(0).toUpperCase()}${target.status.slice(1)}`;
+  return t(key);
+}
+
+/**
+ * "Monday 09:00": a time the component gives in the company's own time zone
+ * (``2026-11-30T09:00:00+07:00``), as the company's clock shows it; '' if none.
+ */
+function companyTime(stamp) {
+  const parts = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(stamp || '');
+  if (!parts) return '';
+  const day = new Intl.DateTimeFormat(lang(), { weekday: 'long', timeZone: 'UTC' }).format(
+    new Date(`${parts[1]}T00:00:00Z`),
+  );
+  return `${day} ${parts[2]}`;
+}
+
+function targetName(target) {
+  return target.status === 'refused' && !target.name ? target.jid.split('@')[0] : target.name || companyName(target.jid);
+}
+
+function renderRequest() {
+  const id = state.request;
+  const shown = id !== null && !state.open;
+  $('request').hidden = !shown;
+  document.body.classList.toggle('requesting', shown);
+  if (!shown) return;
+  const request = state.requests.get(id);
+  $('request-title').textContent = request ? request.subject : '';
+  if (!request) {
+    $('request-meta').textContent = '';
+    $('request-status').textContent = pending.has(id) || !session.online ? t('loadingRequest') : t('requestNotFound');
+    for (const el of ['request-targets', 'offers-body']) $(el).replaceChildren();
+    $('request-end').hidden = true;
+    return;
+  }
+  const when = new Intl.DateTimeFormat(lang(), { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  $('request-meta').textContent = [
+    stateText(request),
+    request.state === 'open' && request.expires ? t('answersUntil', { time: when.format(request.expires) }) : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  const accepted = request.targets.find((target) => target.jid === request.accepted);
+  $('request-status').textContent =
+    state.requestError ||
+    (request.state === 'closed'
+      ? accepted
+        ? t('requestAccepted', { name: targetName(accepted) })
+        : t('requestClosed')
+      : request.state === 'expired'
+        ? t('requestExpired')
+        : request.duplicate
+          ? t('requestDuplicate')
+          : '');
+  $('request-status').classList.toggle('error', Boolean(state.requestError));
+  $('request-targets').replaceChildren(
+    ...request.targets.map((target) =>
+      h(
+        'li',
+        { class: `target ${target.status}`, 'data-jid': target.jid },
+        h('span', { class: 'target-name' }, targetName(target)),
+        h('span', { class: `target-status ${target.status}` }, targetText(target)),
+        target.declineReason ? h('span', { class: 'target-reason' }, t('declinedBecause', { reason: target.declineReason })) : null,
+        target.status === 'refused'
+          ? null
+          : h(
+              'button',
+              {
+                type: 'button',
+                class: 'link',
+                'aria-label': t('openThreadOf', { name: targetName(target) }),
+                onclick: () => openChat(target.jid), // its "back" comes back here
+              },
+              t('openThread'),
+            ),
+      ),
+    ),
+  );
+  renderOffers(request);
+  $('request-end').hidden = request.state !== 'open';
+}
+
+function availabilityText(value) {
+  return t({ 'in-stock': 'availInStock', 'to-order': 'availToOrder', unavailable: 'availUnavailable' }[value] || value);
+}
+
+function priceText(offer) {
+  try {
+    return new Intl.NumberFormat(lang(), { style: 'currency', currency: offer.currency }).format(offer.price);
+  } catch {
+    return `${offer.amount} ${offer.currency}`;
+  }
+}
+
+/** The offers side by side, in the order asked for (by price, either way). */
+function renderOffers(request) {
+  let offers = request.targets.filter((target) => target.offer);
+  if (state.priceOrder) {
+    const sign = state.priceOrder === 'ascending' ? 1 : -1;
+    // Prices are compared within a currency; currencies apart, by their code.
+    offers = [...offers].sort(
+      (a, b) =>
+        a.offer.currency.localeCompare(b.offer.currency) || sign * (a.offer.price - b.offer.price),
+    );
+  }
+  $('offers-empty').hidden = offers.length > 0;
+  $('offers').hidden = !offers.length;
+  $('price-head').setAttribute('aria-sort', state.priceOrder || 'none');
+  $('sort-price').textContent = `${t('price')} ${{ ascending: '↑', descending: '↓' }[state.priceOrder] || '↕'}`;
+  $('sort-price').setAttribute('aria-label', t('sortByPrice'));
+  const day = new Intl.DateTimeFormat(lang(), { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+  $('offers-body').replaceChildren(
+    ...offers.map((target) => {
+      const info = state.details.get(target.jid)?.info;
+      const seconds = info?.firstResponse;
+      const name = targetName(target);
+      const chosen = request.accepted === target.jid;
+      return h(
+        'tr',
+        { class: chosen ? 'accepted' : null, 'data-jid': target.jid },
+        h('th', { scope: 'row' }, name),
+        h('td', { class: 'price' }, priceText(target.offer)),
+        h('td', {}, availabilityText(target.offer.availability)),
+        h('td', {}, target.offer.validUntil ? day.format(new Date(`${target.offer.validUntil}T00:00:00Z`)) : '—'),
+        h('td', {}, seconds === null || seconds === undefined ? t('notMeasured') : duration(seconds)),
+        h(
+          'td',
+          {},
+          chosen
+            ? h('span', { class: 'accepted-mark' }, t('accepted'))
+            : request.state === 'open'
+              ? h(
+                  'button',
+                  { type: 'button', 'aria-label': t('acceptOffer', { name }), onclick: () => endRequest(target.jid) },
+                  t('accept'),
+                )
+              : null,
+        ),
+      );
+    }),
+  );
+}
+
+function sortByPrice() {
+  state.priceOrder = state.priceOrder === 'ascending' ? 'descending' : 'ascending';
+  renderRequest();
+}
+
+/** Close the request on screen, accepting ``accept``'s offer if given; the component tells the companies. */
+async function endRequest(accept = null) {
+  const id = state.request;
+  if (!id) return;
+  try {
+    state.requests.set(id, withRefused(await session.closeRequest(id, accept)));
+    state.requestError = '';
+  } catch {
+    state.requestError = t('closeFailed');
+    refreshRequest(id); // it may have expired meanwhile
+  }
+  renderMyRequests();
+  renderRequest();
+}
 
 // ------------------------------------------------------------------ photos
 
@@ -1026,6 +1465,7 @@ function start() {
     typingTimer = setTimeout(() => search(), 400);
   });
   for (const id of ['category', 'city', 'open-now']) $(id).addEventListener('change', () => search());
+  $('open-now').addEventListener('change', renderAsk);
   $('more').addEventListener('click', () => search({ more: true }));
   $('chat-close').addEventListener('click', closeChat);
   $('compose').addEventListener('submit', sendMessage);
@@ -1045,6 +1485,11 @@ function start() {
   $('login-form').addEventListener('submit', logIn);
   $('logout').addEventListener('click', logOut);
   $('notify').addEventListener('change', toggleNotify);
+  $('ask-form').addEventListener('submit', sendAsk);
+  for (const input of document.querySelectorAll('input[name="ask-whom"]')) input.addEventListener('change', renderAsk);
+  $('request-close').addEventListener('click', closeRequest);
+  $('request-end').addEventListener('click', () => endRequest());
+  $('sort-price').addEventListener('click', sortByPrice);
   document.addEventListener('visibilitychange', () => state.open && renderLog());
   // Another tab saw an answer, or turned notifications on or off.
   window.addEventListener('storage', () => {

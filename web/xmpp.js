@@ -13,7 +13,9 @@
 // receipts (XEP-0184), chat markers (XEP-0333) and chat states (XEP-0085),
 // and the history in the user's own archive (XEP-0313, served by ejabberd).
 // Photos go to ejabberd's HTTP File Upload (XEP-0363) and are sent as a link
-// (XEP-0066), as standard clients send files.
+// (XEP-0066), as standard clients send files. Requests to several companies
+// are orgchat's urn:orgchat:request:0 ("Requests to several companies"):
+// create, list in full, close, and the status headlines.
 
 import { $iq, $msg, $pres, Strophe } from './node_modules/strophe.js/dist/strophe.esm.js';
 
@@ -29,6 +31,7 @@ export const NS = {
   VCARD: 'vcard-temp', // XEP-0054
   COMPANY: 'urn:orgchat:company:0', // orgchat's XEP-0128 form
   AWAY: 'urn:orgchat:away:0', // orgchat: when a closed company opens, on its away reply
+  REQUEST: 'urn:orgchat:request:0', // orgchat: requests to several companies
   MAM: 'urn:xmpp:mam:2', // XEP-0313
   FORWARD: 'urn:xmpp:forward:0', // XEP-0297
   DELAY: 'urn:xmpp:delay', // XEP-0203
@@ -140,7 +143,8 @@ export function newGuest(host) {
  * One connection to ejabberd. Events (``on(name, fn)``): ``status`` (a
  * Strophe.Status and its condition), ``message`` (a chat message, live or
  * offline), ``receipt``, ``displayed``, ``chatstate``, ``bounce`` (an error
- * for a message we sent).
+ * for a message we sent), ``requestStatus`` (a request's companies moved on:
+ * {request, targets: [{jid, status}]}).
  */
 export class Session {
   /**
@@ -311,6 +315,17 @@ export class Session {
     if (first(stanza, 'result', NS.MAM)) return true; // history: collected by its query
     if (type === 'error') {
       this.emit('bounce', { from, id, error: XmppError.from(stanza) });
+      return true;
+    }
+    const status = child(stanza, 'status', NS.REQUEST);
+    if (status && type === 'headline' && from === Strophe.getDomainFromJid(from)) {
+      this.emit('requestStatus', {
+        request: status.getAttribute('request') || '',
+        targets: children(status, 'target', NS.REQUEST).map((el) => ({
+          jid: el.getAttribute('jid') || '',
+          status: el.getAttribute('status') || '',
+        })),
+      });
       return true;
     }
     const received = child(stanza, 'received', NS.RECEIPTS);
@@ -533,6 +548,67 @@ export class Session {
     };
   }
 
+  // ---------------------------------------------------------------- requests to several companies
+
+  /** How many companies one request may name (the domain's disco#info, XEP-0128), or null. */
+  async requestLimit() {
+    const info = await this.discoInfo(await this.directory());
+    const most = Number((info.forms[NS.REQUEST]?.['max-companies'] || [])[0]);
+    return most > 0 ? most : null;
+  }
+
+  /**
+   * Ask several companies one question: ``companies`` (JIDs) or ``search``
+   * ({category, city, text, max}). Resolves with the new request (see
+   * readRequest), whose refused companies say why; rejects with an XmppError.
+   */
+  async createRequest({ subject, body, companies = [], search = null, includeClosed = false }) {
+    const iq = $iq({ type: 'set', to: await this.directory() })
+      .c('create', { xmlns: NS.REQUEST, 'include-closed': includeClosed ? 'true' : 'false' })
+      .c('subject')
+      .t(subject)
+      .up()
+      .c('body')
+      .t(body)
+      .up();
+    for (const jid of companies) iq.c('company', { jid }).up();
+    if (search) {
+      const attrs = {};
+      for (const key of ['category', 'city', 'text']) if (search[key]) attrs[key] = search[key];
+      if (search.max) attrs.max = String(search.max);
+      iq.c('search', attrs).up();
+    }
+    return readRequest(first(await this.iq(iq), 'request', NS.REQUEST));
+  }
+
+  /** The person's newest requests, each in full (statuses, offers, declines): one round trip. */
+  async requests(max = 20) {
+    const answer = await this.iq(
+      $iq({ type: 'get', to: await this.directory() })
+        .c('requests', { xmlns: NS.REQUEST, full: 'true' })
+        .c('set', { xmlns: NS.RSM })
+        .c('max')
+        .t(String(max)),
+    );
+    return children(first(answer, 'requests', NS.REQUEST), 'request', NS.REQUEST).map(readRequest);
+  }
+
+  /** One request in full. */
+  async request(id) {
+    const answer = await this.iq(
+      $iq({ type: 'get', to: await this.directory() }).c('request', { xmlns: NS.REQUEST, id }),
+    );
+    return readRequest(first(answer, 'request', NS.REQUEST));
+  }
+
+  /** Close a request, accepting ``accept``'s offer (a company JID) if given: the request, closed. */
+  async closeRequest(id, accept = null) {
+    const attrs = { xmlns: NS.REQUEST, request: id };
+    if (accept) attrs.accept = accept;
+    const answer = await this.iq($iq({ type: 'set', to: await this.directory() }).c('close', attrs));
+    return readRequest(first(answer, 'request', NS.REQUEST));
+  }
+
   // ---------------------------------------------------------------- chat
 
   /**
@@ -622,6 +698,61 @@ export class Session {
   }
 }
 
+/** The request a company's answer is part of (its reply, offer or decline payload), or ''. */
+function requestOf(stanza) {
+  const payload = Array.from(stanza.children).find(
+    (c) => c.namespaceURI === NS.REQUEST && ['reply', 'offer', 'decline'].includes(c.localName),
+  );
+  return (payload && payload.getAttribute('request')) || '';
+}
+
+/** A time attribute (XEP-0082) as a Date, or null. */
+function stampOf(el, name) {
+  const at = el.getAttribute(name);
+  return at ? new Date(at) : null;
+}
+
+/**
+ * A ``<request/>`` of urn:orgchat:request:0: {id, state, subject, body,
+ * created, expires, closed, accepted, duplicate, targets}; each target
+ * {jid, name, status, reason, opens, offer, declineReason}, ``offer``
+ * {price (a number), amount (as sent), currency, availability, validUntil} or null.
+ */
+function readRequest(el) {
+  if (!el) throw new XmppError('undefined-condition', 'no request in the answer');
+  return {
+    id: el.getAttribute('id') || '',
+    state: el.getAttribute('state') || '',
+    subject: textOf(el, 'subject'),
+    body: textOf(el, 'body'),
+    created: stampOf(el, 'created'),
+    expires: stampOf(el, 'expires'),
+    closed: stampOf(el, 'closed'),
+    accepted: el.getAttribute('accepted') || '',
+    duplicate: el.getAttribute('duplicate') === 'true',
+    targets: children(el, 'target', NS.REQUEST).map((target) => {
+      const offer = first(child(target, 'offer', NS.REQUEST), 'x', NS.DATA);
+      const v = offer ? fieldValues(offer) : null;
+      const one = (key) => (v[key] || [''])[0];
+      return {
+        jid: target.getAttribute('jid') || '',
+        name: target.getAttribute('name') || '',
+        status: target.getAttribute('status') || '',
+        reason: target.getAttribute('reason') || '',
+        opens: target.getAttribute('opens') || '',
+        offer: v && {
+          price: Number(one('price')),
+          amount: one('price'),
+          currency: one('currency'),
+          availability: one('availability'),
+          validUntil: one('valid-until'),
+        },
+        declineReason: textOf(target, 'reason'),
+      };
+    }),
+  };
+}
+
 /** The moment an element's ``at`` names (an ISO 8601 instant), or null. */
 function instant(el) {
   const at = el && new Date(el.getAttribute('at') || '');
@@ -632,7 +763,8 @@ function instant(el) {
  * A chat message as the page keeps it: {id, from, to, peer, mine, text, link,
  * opens, markable, time}. ``peer`` is the other side; ``mine`` says whether the
  * user sent it; ``link`` is the address of a file it carries (XEP-0066), or '';
- * ``opens``, on a closed company's away reply, when it opens (a Date), or null.
+ * ``opens``, on a closed company's away reply, when it opens (a Date), or null;
+ * ``request``: the id of the request to several companies it answers, or ''.
  */
 function readMessage(stanza, ownJid, outerDelay = null) {
   const body = child(stanza, 'body');
@@ -652,6 +784,7 @@ function readMessage(stanza, ownJid, outerDelay = null) {
     text: body.textContent,
     link: textOf(child(stanza, 'x', NS.OOB), 'url'),
     opens: instant(child(stanza, 'opens', NS.AWAY)),
+    request: requestOf(stanza),
     markable: Boolean(child(stanza, 'markable', NS.MARKERS)),
     time: stamp ? new Date(stamp) : new Date(),
   };
