@@ -1211,7 +1211,7 @@ function renderOffers(request) {
   $('price-head').setAttribute('aria-sort', state.priceOrder || 'none');
   $('sort-price').textContent = `${t('price')} ${{ ascending: '↑', descending: '↓' }[state.priceOrder] || '↕'}`;
   $('sort-price').setAttribute('aria-label', t('sortByPrice'));
-  const day = new Intl.DateTimeFormat(lang(), { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+  const day = new Intl.DateTimeFormat(lang(), { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
   $('offers-body').replaceChildren(
     ...offers.map((target) => {
       const info = state.details.get(target.jid)?.info;

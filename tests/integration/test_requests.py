@@ -439,6 +439,68 @@ async def test_search_list_decline_and_expiry(
     assert condition(await iq(customer, f'<close xmlns="{NS}" request="{rid}"/>')) == "not-allowed"
 
 
+async def test_the_list_in_full_and_the_limit_in_service_discovery(
+    make_company: MakeCompany, clients: Any
+) -> None:
+    """What the web page asks on (re)connection: the limit, then every request with
+    its companies' statuses, offers and declines, in one round trip."""
+    customer = await clients(await register("lister"))
+    disco = await iq(customer, '<query xmlns="http://jabber.org/protocol/disco#info"/>', "get")
+    query = child(disco, "query", "http://jabber.org/protocol/disco#info")
+    assert query is not None
+    assert NS in {f.get("var") for f in query.findall("{*}feature")}
+    limits = [
+        x
+        for x in query.findall("{jabber:x:data}x")
+        if any(v.text == NS for v in x.iterfind("{*}field[@var='FORM_TYPE']/{*}value"))
+    ]
+    assert len(limits) == 1
+    most = limits[0].find("{*}field[@var='max-companies']/{*}value")
+    assert most is not None and most.text == "10"
+
+    north = await make_company(agents=1, name="Full North")
+    south = await make_company(agents=1, name="Full South")
+    agent_n, agent_s = await clients(north.agents[0]), await clients(south.agents[0])
+    rid = request_of(await iq(customer, create(north.jid, south.jid, extra=FIELDS))).get("id")
+    assert rid
+    got_n = await agent_n.inbox.expect(has_thread(rid))
+    got_s = await agent_s.inbox.expect(has_thread(rid))
+    agent_n.send_xml(chat(conversation_of(got_n), "320 EUR.", extra=OFFER))
+    agent_s.send_xml(
+        chat(
+            conversation_of(got_s),
+            None,
+            extra=f'<decline xmlns="{NS}"><reason>Out of stock</reason></decline>',
+        )
+    )
+    await statuses(customer, rid, (north.jid, "answered"), (south.jid, "declined"))
+
+    def listing(full: str) -> str:
+        return f'<requests xmlns="{NS}"{full}><set xmlns="{RSM}"><max>5</max></set></requests>'
+
+    answer = await iq(customer, listing(' full="true"'), "get")
+    listed = child(answer, "requests", NS)
+    assert listed is not None
+    (request,) = listed.findall(f"{{{NS}}}request")
+    assert request.get("id") == rid
+    assert request.findtext(f"{{{NS}}}body") == "Price for four?"
+    assert request.find("{jabber:x:data}x") is not None  # the customer's fields
+    by_jid = {t.get("jid"): t for t in request.findall(f"{{{NS}}}target")}
+    assert by_jid[north.jid].get("status") == "answered" and by_jid[north.jid].get("updated")
+    price = by_jid[north.jid].find(f"{{{NS}}}offer/{{jabber:x:data}}x/*[@var='price']/*")
+    assert price is not None and price.text == "320.00"
+    assert by_jid[south.jid].get("status") == "declined"
+    assert by_jid[south.jid].findtext(f"{{{NS}}}reason") == "Out of stock"
+
+    # Without full="true", the summary it always was: no body, offers or reasons.
+    summary = child(await iq(customer, listing(""), "get"), "requests", NS)
+    assert summary is not None
+    (brief,) = summary.findall(f"{{{NS}}}request")
+    assert brief.find(f"{{{NS}}}body") is None
+    assert not [t for t in brief.findall(f"{{{NS}}}target") if len(t)]
+    assert condition(await iq(customer, listing(' full="yes"'), "get")) == "bad-request"
+
+
 # -- standard clients: the same flow through XEP-0050 ad-hoc commands (aioxmpp) ----------
 
 
