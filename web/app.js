@@ -1071,6 +1071,7 @@ function openRequest(id) {
   if (!state.requests.has(id)) refreshRequest(id);
   loadTargetDetails(id);
   renderRequest();
+  $('request-title').focus(); // a screen reader starts at the request's subject
 }
 
 /** The cards of a request's companies: their names and how fast they answer. */

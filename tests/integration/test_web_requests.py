@@ -201,6 +201,8 @@ async def test_search_results_are_asked_offers_compared_and_one_accepted(
     await expect(koleso_row).to_contain_text("€290.00")
     await expect(koleso_row).to_contain_text("To order")
     await expect(koleso_row).to_contain_text("Dec 20, 2030")
+    # New shops: no response time measured yet, and the page says so.
+    await expect(koleso_row).to_contain_text("not known yet")
 
     # Sortable by price, both ways.
     sort = offers.get_by_role("button", name="Sort by price")
