@@ -959,7 +959,11 @@ async function sendAsk(event) {
       request.id,
       request.targets.filter((target) => target.status === 'refused'),
     );
-    state.requests = new Map([[request.id, request], ...[...state.requests].filter(([id]) => id !== request.id)]);
+    // A status headline may have come first, and the request been asked for
+    // since: that answer is newer than this one.
+    const known = state.requests.get(request.id);
+    const others = [...state.requests].filter(([id]) => id !== request.id);
+    state.requests = new Map([[request.id, known ? withRefused(known) : request], ...others]);
     state.picked.clear();
     $('ask-subject').value = '';
     $('ask-body').value = '';

@@ -47,8 +47,8 @@ CHEAPER = (
 
 
 async def tyre_shops(make_company: MakeCompany, city_name: str) -> tuple[TestCompany, ...]:
-    """The demo's two tyre shops, a third that stays silent, and one closed now, in
-    ``city_name`` (a city of one test alone)."""
+    """The demo's two tyre shops, a third that stays silent, one closed now and one
+    that takes no requests, in ``city_name`` (a city of one test alone)."""
     city = {"category": "tyres", "city": city_name}
     shina = await make_company(agents=1, name="Shina Sibir", hours="24/7", **city)
     koleso = await make_company(agents=1, name="Koleso Plus", hours="24/7", **city)
@@ -56,14 +56,17 @@ async def tyre_shops(make_company: MakeCompany, city_name: str) -> tuple[TestCom
     closed = await make_company(
         agents=0, name="Night Tyres", hours=closed_now_hours(), timezone="UTC", **city
     )
-    return shina, koleso, silent, closed
+    opted_out = await make_company(
+        agents=0, name="Tyres Direct", hours="24/7", no_requests=True, **city
+    )
+    return shina, koleso, silent, closed, opted_out
 
 
 async def find_tyre_shops(page: WebPage, city: str) -> None:
     await page.guest_name()
     await page.page.get_by_label("Category").select_option(label="Tyres")
     await page.page.get_by_label("City").select_option(label=city)
-    await expect(page.cards()).to_have_count(4, timeout=TIMEOUT_MS)
+    await expect(page.cards()).to_have_count(5, timeout=TIMEOUT_MS)
 
 
 async def write_question(page: WebPage, subject: str) -> None:
@@ -99,22 +102,25 @@ async def test_ticked_shops_answer_decline_and_one_stays_silent_until_expiry(
     make_company: MakeCompany, clients: Any, web: OpenPage, db: asyncpg.Connection
 ) -> None:
     city = f"Novosibirsk {RUN} ticked"
-    shina, koleso, silent, closed = await tyre_shops(make_company, city)
+    shina, koleso, silent, closed, opted_out = await tyre_shops(make_company, city)
     agents = [await clients(c.agents[0]) for c in (shina, koleso, silent)]
     page = await web()
     await find_tyre_shops(page, city)
     subject = "Winter tyres 205/55 R16"
     await write_question(page, subject)
-    for company in (shina, koleso, silent, closed):
+    for company in (shina, koleso, silent, closed, opted_out):
         await page.card(company.name).get_by_label("Ask this company").check()
-    await expect(page.page.get_by_text("The companies I ticked (4 of 10)")).to_be_visible()
-    await page.page.get_by_role("button", name="Send to 4 companies").click()
+    await expect(page.page.get_by_text("The companies I ticked (5 of 10)")).to_be_visible()
+    await page.page.get_by_role("button", name="Send to 5 companies").click()
 
     # At once, per company: sent, or why not.
     screen = request_screen(page, subject)
     await expect(screen).to_be_visible(timeout=TIMEOUT_MS)
     await expect(company_line(screen, closed.name)).to_contain_text(
         re.compile(r"Not sent: closed until \w+day 10:00")
+    )
+    await expect(company_line(screen, opted_out.name)).to_contain_text(
+        "Not sent: does not take requests"
     )
     for company in (shina, koleso, silent):
         await expect(company_line(screen, company.name)).to_contain_text(
@@ -174,7 +180,7 @@ async def test_search_results_are_asked_offers_compared_and_one_accepted(
     make_company: MakeCompany, clients: Any, web: OpenPage, db: asyncpg.Connection
 ) -> None:
     city = f"Novosibirsk {RUN} searched"
-    shina, koleso, silent, closed = await tyre_shops(make_company, city)
+    shina, koleso, silent, closed, opted_out = await tyre_shops(make_company, city)
     agents = [await clients(c.agents[0]) for c in (shina, koleso, silent)]
     page = await web()
     await find_tyre_shops(page, city)
@@ -186,6 +192,8 @@ async def test_search_results_are_asked_offers_compared_and_one_accepted(
     screen = request_screen(page, subject)
     await expect(screen).to_be_visible(timeout=TIMEOUT_MS)
     await expect(company_line(screen, closed.name)).to_contain_text("Not sent: closed until")
+    # A search asks only companies that take requests.
+    await expect(company_line(screen, opted_out.name)).to_have_count(0)
     rid = await request_id(page)
     shina_agent, koleso_agent, silent_agent = agents
     conv_shina = await received(shina_agent, rid)
