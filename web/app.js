@@ -81,7 +81,6 @@ const state = {
   requests: new Map(), // request id -> the request (xmpp.js readRequest), newest first
   refused: new Map(), // request id -> its companies that were not sent it (kept from its creation)
   request: null, // the id of the request on screen
-  requestFailed: '',
   requestError: '',
   priceOrder: null, // ascending | descending | null: the offers' order
 };
@@ -1000,7 +999,6 @@ async function loadRequests() {
   try {
     const listed = await session.requests(REQUESTS_LISTED);
     state.requests = new Map(listed.map((request) => [request.id, withRefused(request)]));
-    state.requestFailed = '';
   } catch {
     // the list is shown again on the next connection
   }
