@@ -252,3 +252,34 @@ async def test_search_results_are_asked_offers_compared_and_one_accepted(
         rid,
     )
     assert row is not None and (row["state"], row["slug"]) == ("closed", shina.slug)
+
+
+async def test_a_request_closed_without_accepting(
+    make_company: MakeCompany, clients: Any, web: OpenPage, db: asyncpg.Connection
+) -> None:
+    city = f"Novosibirsk {RUN} closed"
+    shina, koleso, _silent, _closed, _opted_out = await tyre_shops(make_company, city)
+    shina_agent = await clients(shina.agents[0])
+    page = await web()
+    await find_tyre_shops(page, city)
+    subject = "All-season tyres"
+    await write_question(page, subject)
+    for company in (shina, koleso):
+        await page.card(company.name).get_by_label("Ask this company").check()
+    await page.page.get_by_role("button", name="Send to 2 companies").click()
+    screen = request_screen(page, subject)
+    await expect(screen).to_be_visible(timeout=TIMEOUT_MS)
+    rid = await request_id(page)
+    await received(shina_agent, rid)
+
+    await screen.get_by_role("button", name="Close the request without accepting").click()
+    await expect(screen).to_contain_text(
+        "You closed this request; the companies were told.", timeout=TIMEOUT_MS
+    )
+    await expect(screen.get_by_role("button", name=re.compile("Close the request"))).to_be_hidden()
+    await shina_agent.inbox.expect(is_message("/me closed this request."))
+    my_requests = page.page.get_by_role("navigation", name="My requests")
+    await expect(my_requests.get_by_role("listitem").filter(has_text=subject)).to_contain_text(
+        "Closed"
+    )
+    assert await db.fetchval("SELECT state FROM requests WHERE public_id = $1", rid) == "closed"
