@@ -2,8 +2,12 @@
 #
 #   make up       start PostgreSQL, Redis, ejabberd, the SMTP sink and the
 #                 component on 127.0.0.1 (installs what is missing)
-#   make test     make up, then ruff, mypy and pytest; what CI runs (.ci/run)
-#   make bench    make up, then the benchmark (bench/README.md); BENCH_ARGS=--quick
+#   make cluster  make up, then a second ejabberd node joined to the first, with
+#                 a component process of its own (docs/operations.md, "Scale")
+#   make cluster-down  node 2 leaves the cluster and stops (make down does too)
+#   make test     make cluster, then ruff, mypy and pytest; what CI runs (.ci/run)
+#   make bench    make up, then the benchmark (bench/README.md); BENCH_ARGS=--quick;
+#                 BENCH_CLUSTER=1: make cluster, and path C across the two nodes
 #   make faults   make up, then the fault suite (bench/faults.py); FAULTS_ARGS=--only kill9
 #   make messages the translators' catalogues (component/locale/) brought up to
 #                 date with the texts of the code (docs/architecture.md, "Languages")
@@ -21,11 +25,13 @@ STACK  := scripts/stack.sh
 # application (pyproject.toml).
 SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py
 
-.PHONY: help up down test bench faults status logs lint messages lock clean
+.PHONY: help up down cluster cluster-down test bench faults status logs lint messages lock clean
 
 help:
 	@echo "make up      start the development stack (installs missing packages)"
-	@echo "make test    make up, then ruff, mypy and pytest (what CI runs)"
+	@echo "make cluster make up, then ejabberd node 2 joined to node 1, with its own component"
+	@echo "make cluster-down  node 2 leaves the cluster and stops"
+	@echo "make test    make cluster, then ruff, mypy and pytest (what CI runs)"
 	@echo "make bench   make up, then the benchmark (BENCH_ARGS=--quick for a short run)"
 	@echo "make faults  make up, then load with each fault injected in turn (FAULTS_ARGS=--only kill9)"
 	@echo "make status  one line per service"
@@ -38,6 +44,13 @@ help:
 
 up:
 	@$(STACK) up
+
+cluster:
+	@$(STACK) up
+	@$(STACK) cluster-up
+
+cluster-down:
+	@$(STACK) cluster-down
 
 down:
 	@$(STACK) down
@@ -86,8 +99,10 @@ lock:
 
 # Every check runs even if an earlier one fails, so that one CI run reports
 # them all; pytest goes last so that its summary is the last line printed.
+# The cluster's tests (tests/integration/test_cluster.py) need node 2.
 test:
 	@$(STACK) up
+	@$(STACK) cluster-up
 	@failed=(); \
 	echo; echo "==> ruff check"; \
 	$(VENV)/bin/ruff check . || failed+=(ruff); \
@@ -101,7 +116,8 @@ test:
 
 bench:
 	@$(STACK) up
-	@$(PY) -m bench.run $(BENCH_ARGS)
+	@if [[ -n "$(BENCH_CLUSTER)" ]]; then $(STACK) cluster-up && $(PY) -m bench.run --cluster $(BENCH_ARGS); \
+	else $(PY) -m bench.run $(BENCH_ARGS); fi
 
 faults:
 	@$(STACK) up
