@@ -913,8 +913,14 @@ cmd_fault() {
     smtp-start)
       ensure_smtp >/dev/null
       ;;
+    node2-stop)  # node 2 of `make cluster` stops, and stays a member of the cluster
+      if pid=$(node2_pid); then stop_pid "$pid" 30; fi
+      ;;
+    node2-start)
+      ensure_node2 >/dev/null
+      ;;
     *)
-      echo "usage: scripts/stack.sh fault postgres-restart|redis-restart-empty|ejabberd-restart|smtp-stop|smtp-start" >&2
+      echo "usage: scripts/stack.sh fault postgres-restart|redis-restart-empty|ejabberd-restart|smtp-stop|smtp-start|node2-stop|node2-start" >&2
       exit 2
       ;;
   esac

@@ -108,8 +108,9 @@ def error_type(el: ET.Element) -> str | None:
 class SlixClient(slixmpp.ClientXMPP):  # type: ignore[misc]
     """A slixmpp client that records every stanza it receives."""
 
-    def __init__(self, jid: str, password: str) -> None:
+    def __init__(self, jid: str, password: str, port: int = C2S[1]) -> None:
         super().__init__(jid, password)
+        self.c2s = (C2S[0], port)
         self.enable_starttls = False
         self.enable_direct_tls = False
         self.enable_plaintext = True
@@ -135,7 +136,7 @@ class SlixClient(slixmpp.ClientXMPP):  # type: ignore[misc]
 
     async def start(self, announce: bool = True) -> SlixClient:
         self.announce = announce
-        self.connect(C2S)
+        self.connect(*self.c2s)
         await asyncio.wait_for(self._ready.wait(), 15)
         return self
 
@@ -155,7 +156,7 @@ class SlixClient(slixmpp.ClientXMPP):  # type: ignore[misc]
 class AioClient:
     """An aioxmpp client (independent implementation) that records messages."""
 
-    def __init__(self, jid: str, password: str) -> None:
+    def __init__(self, jid: str, password: str, port: int = C2S[1]) -> None:
         import aioxmpp
         import aioxmpp.connector
 
@@ -164,7 +165,7 @@ class AioClient:
         self.client = aioxmpp.Client(
             aioxmpp.JID.fromstr(jid),
             layer,
-            override_peer=[(C2S[0], C2S[1], aioxmpp.connector.STARTTLSConnector())],
+            override_peer=[(C2S[0], port, aioxmpp.connector.STARTTLSConnector())],
         )
         self.inbox = Inbox()
         self._stack: contextlib.AsyncExitStack | None = None

@@ -391,13 +391,18 @@ async def clients() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     started: list[Client] = []
 
     async def login(
-        account: Account, lib: str = "slixmpp", announce: bool = True, resource: str = "test"
+        account: Account,
+        lib: str = "slixmpp",
+        announce: bool = True,
+        resource: str = "test",
+        port: int = 5222,
     ) -> Any:
+        """``port``: the c2s port of the ejabberd node to log in to (node 2: NODE2_C2S)."""
         full = f"{account.jid}/{resource}"
         client: Client = (
-            SlixClient(full, account.password)
+            SlixClient(full, account.password, port)
             if lib == "slixmpp"
-            else AioClient(full, account.password)
+            else AioClient(full, account.password, port)
         )
         await client.start(announce=announce)
         started.append(client)
