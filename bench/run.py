@@ -18,9 +18,13 @@ load generator (bench/loadgen.py), same machine, same run:
 For each path the offered load steps up until messages are lost or the p99
 latency passes the limit; the highest passing step is the path's maximum
 sustained rate. Every measurement is repeated (median and spread reported).
+On C, messages that reach their receiver after a later one of the same sender
+are counted (``reordered``): several component processes may take one
+conversation's messages in parallel.
 
     python -m bench.run [--quick] [--runs N] [--senders N] [--paths ABRC] [--out FILE]
-                        [--no-own-archives]
+                        [--no-own-archives] [--layout node1|cluster|bare-source]
+                        [--components N]
 """
 
 from __future__ import annotations
@@ -55,6 +59,11 @@ VHOST_PLAIN = "localhost"
 VHOST_MAM = "bench-mam.localhost"
 DOMAIN = "biz-bench.localhost"
 COMPONENT_PORT = 5349
+NODE1, NODE2 = "orgchat@localhost", "orgchat2@localhost"
+#: ejabberd-config/cluster.yml: node 2's domain whose stanzas are spread over
+#: BARE_SOURCE_SLOTS processes by the sender's bare JID (domain_balancing).
+ORDERED_DOMAIN = "biz-ordered.localhost"
+BARE_SOURCE_SLOTS = 2
 PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
 BENCH_DB = "orgchat_bench"
 #: ejabberd's SQL database, for mod_mam on bench-mam.localhost (scripts/stack.sh).
@@ -64,6 +73,55 @@ LATENCY_LIMIT_MS = 200.0
 SUSTAIN = 0.9
 #: Distinct per step, so that a late message of an earlier step is never counted.
 RUN_IDS = itertools.count(int(time.time() * 1000) % 10**9)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where path C's users log in and its component processes attach (ports of
+    the development stack and of `make cluster`'s node 2)."""
+
+    senders_port: int
+    receivers_port: int
+    listeners: tuple[int, ...]  #: the processes attach to these in turn
+    processes: int  #: how many, unless --components says
+    domain: str
+    nodes: tuple[str, ...]  #: ejabberd nodes whose CPU is measured
+    description: str
+
+
+LAYOUTS = {
+    "node1": Layout(
+        senders_port=5222,
+        receivers_port=5222,
+        listeners=(COMPONENT_PORT,),
+        processes=1,
+        domain=DOMAIN,
+        nodes=(NODE1,),
+        description="one ejabberd node (make up)",
+    ),
+    "cluster": Layout(
+        senders_port=5222,
+        receivers_port=5322,
+        listeners=(COMPONENT_PORT, 5449),
+        processes=2,
+        domain=DOMAIN,
+        nodes=(NODE1, NODE2),
+        description="senders on node 1, receivers on node 2, processes attached to each node "
+        "in turn",
+    ),
+    "bare-source": Layout(
+        senders_port=5322,
+        receivers_port=5222,
+        listeners=(5450,),
+        processes=BARE_SOURCE_SLOTS,
+        domain=ORDERED_DOMAIN,
+        nodes=(NODE1, NODE2),
+        description=f"senders on node 2, where {ORDERED_DOMAIN} is balanced by the sender's "
+        f"bare JID over {BARE_SOURCE_SLOTS} processes; receivers on node 1",
+    ),
+}
+NODE1_LAYOUT = LAYOUTS["node1"]
+
 PATHS = {
     "A": "ejabberd + mod_mam (PostgreSQL)",
     "B": "ejabberd, no archive",
@@ -102,6 +160,7 @@ class Step:
     p99_ms: float
     commit_p99_ms: float | None
     cpu_ms: dict[str, float]
+    reordered: int  #: received after a later message of the same sender
 
     @property
     def ok(self) -> bool:
@@ -144,16 +203,20 @@ def ensure_account(user: str, host: str) -> None:
     api("change_password", {"user": user, "host": host, "newpass": PASSWORD})
 
 
-def component_env(own_archives: bool = True) -> dict[str, str]:
-    """The environment of path C's component (``own_archives``: write the copies
-    of each message to the users' own archives, as in production)."""
+def component_env(
+    own_archives: bool = True, domain: str = DOMAIN, port: int = COMPONENT_PORT, index: int = 1
+) -> dict[str, str]:
+    """The environment of path C's component process number ``index``
+    (``own_archives``: write the copies of each message to the users' own
+    archives, as in production)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORGCHAT_")}
+    ready = REPO / ".run" / f"bench-component-{index}.ready"
     env.update(
         {
             "ORGCHAT_CONFIG": str(REPO / "config" / "dev.toml"),
-            "ORGCHAT_COMPONENT_DOMAIN": DOMAIN,
-            "ORGCHAT_COMPONENT_PORT": str(COMPONENT_PORT),
-            "ORGCHAT_COMPONENT_READY_FILE": str(REPO / ".run" / "bench-component.ready"),
+            "ORGCHAT_COMPONENT_DOMAIN": domain,
+            "ORGCHAT_COMPONENT_PORT": str(port),
+            "ORGCHAT_COMPONENT_READY_FILE": str(ready),
             "ORGCHAT_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB,
             "ORGCHAT_LIMITS_CUSTOMER_RATE": str(10**9),
             # The cascade runs as in production; only the inbound SMTP port
@@ -221,10 +284,14 @@ class Component:
         self.ready = ready
 
     @classmethod
-    def orgchat(cls, own_archives: bool) -> Component:
-        env = component_env(own_archives)
+    def orgchat(
+        cls, own_archives: bool, layout: Layout = NODE1_LAYOUT, index: int = 1
+    ) -> Component:
+        port = layout.listeners[(index - 1) % len(layout.listeners)]
+        env = component_env(own_archives, layout.domain, port, index)
         ready = Path(env["ORGCHAT_COMPONENT_READY_FILE"])
-        return cls("component", [sys.executable, "-m", "component", "run"], ready, env)
+        command = [sys.executable, "-m", "component", "run"]
+        return cls(f"component-{index}", command, ready, env)
 
     @classmethod
     def relay(cls) -> Component:
@@ -290,14 +357,21 @@ class Topology:
     receipts: bool
 
 
-async def connect(path: str, n: int) -> Topology:
+async def connect(path: str, n: int, layout: Layout = NODE1_LAYOUT) -> Topology:
+    """Sender i writes to receiver i (on R and C through company i)."""
     host = VHOST_MAM if path == "A" else VHOST_PLAIN
-    senders = [RawClient(f"bench-s{i}@{host}", PASSWORD) for i in range(n)]
-    receivers = [RawClient(f"bench-r{i}@{host}", PASSWORD) for i in range(n)]
+    if path != "C":
+        layout = NODE1_LAYOUT
+    senders = [
+        RawClient(f"bench-s{i}@{host}", PASSWORD, port=layout.senders_port) for i in range(n)
+    ]
+    receivers = [
+        RawClient(f"bench-r{i}@{host}", PASSWORD, port=layout.receivers_port) for i in range(n)
+    ]
     for c in senders + receivers:
         await c.login()
     if path in "RC":
-        targets = [f"bench-c{i}@{DOMAIN}" for i in range(n)]
+        targets = [f"bench-c{i}@{layout.domain if path == 'C' else DOMAIN}" for i in range(n)]
     else:
         targets = [r.jid for r in receivers]
     await asyncio.sleep(0.5)  # presence reaches the component (C) or the sessions settle
@@ -305,6 +379,21 @@ async def connect(path: str, n: int) -> Topology:
 
 
 # -- measuring ----------------------------------------------------------------------
+
+
+def reordered(arrivals: list[int], senders: int) -> int:
+    """Messages received after a later one of the same sender. ``arrivals``: the
+    sequence numbers in the order they were received; sender i sends the numbers
+    i, i + senders, ... in increasing order (step()), each to its own receiver."""
+    latest: dict[int, int] = {}
+    late = 0
+    for seq in arrivals:
+        sender = seq % senders
+        if seq < latest.get(sender, -1):
+            late += 1
+        else:
+            latest[sender] = seq
+    return late
 
 
 async def step(topo: Topology, meter: CpuMeter, rate: float, s: Settings, run_id: int) -> Step:
@@ -362,16 +451,22 @@ async def step(topo: Topology, meter: CpuMeter, rate: float, s: Settings, run_id
         p99_ms=round(percentile(latencies, 0.99), 2),
         commit_p99_ms=round(percentile(commit, 0.99), 2) if topo.receipts else None,
         cpu_ms=cpu,
+        # The received dict keeps arrival order (each receiver hears one sender).
+        reordered=reordered(list(counters.received), n),
     )
 
 
-async def search(topo: Topology, meter: CpuMeter, s: Settings, start: float, label: str) -> Step:
-    """Step the offered load up until a step fails, then refine between the last two."""
+async def search(
+    topo: Topology, meter: CpuMeter, s: Settings, start: float, label: str, tried: list[Step]
+) -> Step:
+    """Step the offered load up until a step fails, then refine between the last two.
+    Every step measured is appended to ``tried``."""
     best: Step | None = None
     rate = start
     failed: float | None = None
     for _ in range(s.max_steps):
         result = await step(topo, meter, rate, s, next(RUN_IDS))
+        tried.append(result)
         _report(label, result)
         await asyncio.sleep(0.3)
         if not result.ok:
@@ -383,6 +478,7 @@ async def search(topo: Topology, meter: CpuMeter, s: Settings, start: float, lab
     for _ in range(s.refine if failed else 0):
         mid = (lo + failed) / 2 if failed else lo
         result = await step(topo, meter, mid, s, next(RUN_IDS))
+        tried.append(result)
         _report(label, result)
         await asyncio.sleep(0.3)
         if result.ok:
@@ -405,12 +501,14 @@ def _report(label: str, r: Step) -> None:
     )
     print(
         f"  {label} {verdict} offered {r.offered:8.0f}/s  delivered {r.delivered}/{r.sent}"
-        f"  rate {r.rate:8.1f}/s  p99 {r.p99_ms:8.2f} ms{extra}  errors {r.errors}",
+        f"  rate {r.rate:8.1f}/s  p99 {r.p99_ms:8.2f} ms{extra}  errors {r.errors}"
+        f"  reordered {r.reordered}",
         flush=True,
     )
 
 
-def summarize(steps: list[Step]) -> dict[str, Any]:
+def summarize(steps: list[Step], tried: list[Step]) -> dict[str, Any]:
+    """``steps``: the best step of each run; ``tried``: every step measured."""
     rates = [x.rate for x in steps]
     med = statistics.median(rates)
     middle = min(steps, key=lambda x: abs(x.rate - med))
@@ -420,6 +518,10 @@ def summarize(steps: list[Step]) -> dict[str, Any]:
         "p50_ms": middle.p50_ms,
         "p95_ms": middle.p95_ms,
         "p99_ms": middle.p99_ms,
+        # At the reported rate (the middle run), and over every step, failed ones included.
+        "reordered": middle.reordered,
+        "reordered_all_steps": sum(x.reordered for x in tried),
+        "messages_all_steps": sum(x.delivered for x in tried),
         "cpu_ms_per_msg": {
             p: round(statistics.median(x.cpu_per_msg()[p] for x in steps), 4) for p in procs
         },
@@ -435,6 +537,7 @@ def summarize(steps: list[Step]) -> dict[str, Any]:
                 "p95_ms": x.p95_ms,
                 "p99_ms": x.p99_ms,
                 "commit_p99_ms": x.commit_p99_ms,
+                "reordered": x.reordered,
                 "cpu_ms_per_msg": x.cpu_per_msg(),
             }
             for x in steps
@@ -465,7 +568,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def prepare(paths: list[str], n: int) -> None:
+async def prepare(paths: list[str], n: int, layout: Layout = NODE1_LAYOUT) -> None:
     """Accounts, an empty ejabberd archive (A), the orgchat database and companies (C)."""
     print(f"bench: preparing {n} senders and {n} receivers per path", flush=True)
     for i in range(n):
@@ -497,40 +600,54 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         s = dataclasses.replace(s, senders=args.senders)
     paths = [p for p in args.paths.upper() if p in PATHS]
     n = s.senders
-    await prepare(paths, n)
-    component, relay = Component.orgchat(own_archives=not args.no_own_archives), Component.relay()
+    layout = LAYOUTS[args.layout]
+    await prepare(paths, n, layout)
+    processes = args.components or layout.processes
+    components = [
+        Component.orgchat(not args.no_own_archives, layout, i) for i in range(1, processes + 1)
+    ]
+    relay = Component.relay()
     try:
         results: dict[str, Any] = {"paths": {}}
         half_max_p99: float | None = None
         for path in paths:
+            nodes = layout.nodes if path == "C" else (NODE1,)
             groups = {
-                "ejabberd": ejabberd_pids,
+                "ejabberd": lambda nodes=nodes: [p for node in nodes for p in ejabberd_pids(node)],  # type: ignore[misc]
                 "postgres": postgres_pids,
                 "redis": redis_pids,
                 "loadgen": lambda: [os.getpid()],
             }
             # R and C attach to the same domain, one at a time.
-            under_test = {"R": relay, "C": component}.get(path)
-            if under_test is not None:
-                under_test.start()
-                groups["component"] = lambda p=under_test: [p.pid]  # type: ignore[misc]
+            under_test = {"R": [relay], "C": components}.get(path, [])
+            for process in under_test:
+                process.start()
+            if under_test:
+                groups["component"] = lambda ps=under_test: [p.pid for p in ps]  # type: ignore[misc]
             if path == "C":
                 wait_for_rosters(
                     [f"bench-r{i}@{VHOST_PLAIN}" for i in range(n)],
-                    [f"bench-c{i}@{DOMAIN}" for i in range(n)],
+                    [f"bench-c{i}@{layout.domain}" for i in range(n)],
                 )
             meter = CpuMeter(groups)
-            topo = await connect(path, n)
+            topo = await connect(path, n, layout)
             print(f"bench: path {path}: {PATHS[path]}", flush=True)
             # Warm-up, not measured: connection pools, caches, JIT-less but cold paths.
             await step(topo, meter, s.first_rate / 2, s, next(RUN_IDS))
             steps: list[Step] = []
+            tried: list[Step] = []
             start = s.first_rate
             for run in range(s.runs):
-                best = await search(topo, meter, s, start, f"{path}#{run + 1}")
+                best = await search(topo, meter, s, start, f"{path}#{run + 1}", tried)
                 steps.append(best)
                 start = max(s.first_rate, best.offered * 0.5)
-            results["paths"][path] = summarize(steps) | {"description": PATHS[path]}
+            results["paths"][path] = summarize(steps, tried) | {"description": PATHS[path]}
+            if path == "C":
+                results["paths"][path] |= {
+                    "layout": args.layout,
+                    "layout_description": layout.description,
+                    "processes": processes,
+                }
             if path == "C":
                 half = results["paths"]["C"]["max_rate"] / 2
                 r = await step(topo, meter, half, s, next(RUN_IDS))
@@ -570,21 +687,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         return results
     finally:
         relay.stop()
-        component.stop()
+        for process in components:
+            process.stop()
 
 
 def print_table(results: dict[str, Any]) -> None:
     print()
     print(
         f"{'path':<4} {'max msg/s':>10} {'spread':>8} "
-        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  cpu ms/msg"
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'reordered':>10}  cpu ms/msg"
     )
     for name, p in results["paths"].items():
         cpu = " ".join(f"{k}={v}" for k, v in p["cpu_ms_per_msg"].items())
         spread = p["spread"]["relative"]
         print(
             f"{name:<4} {p['max_rate']:>10.1f} {spread if spread is not None else '-':>8} "
-            f"{p['p50_ms']:>8} {p['p95_ms']:>8} {p['p99_ms']:>8}  {cpu}"
+            f"{p['p50_ms']:>8} {p['p95_ms']:>8} {p['p99_ms']:>8} {p['reordered']:>10}  {cpu}"
         )
     print()
     for key in (
@@ -609,7 +727,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="path C without the copies in users' own archives (to measure their cost)",
     )
+    parser.add_argument(
+        "--layout",
+        choices=sorted(LAYOUTS),
+        default="node1",
+        help="where path C's users and processes are: node1 (default), cluster (make cluster: "
+        "senders on node 1, receivers on node 2), bare-source (make cluster: senders on node 2, "
+        f"{BARE_SOURCE_SLOTS} processes balanced by sender)",
+    )
+    parser.add_argument(
+        "--components",
+        type=int,
+        help="path C's component processes (default: one per listener of the layout)",
+    )
     args = parser.parse_args(argv)
+    if args.layout == "bare-source" and args.components not in (None, BARE_SOURCE_SLOTS):
+        parser.error(
+            f"--layout bare-source needs exactly {BARE_SOURCE_SLOTS} processes: ejabberd drops "
+            "the stanzas of an empty slot"
+        )
+    if args.components is not None and args.components < 1:
+        parser.error("--components must be at least 1")
     if (args.runs is not None and args.runs < 1) or (args.senders is not None and args.senders < 1):
         parser.error("--runs and --senders must be at least 1")
     try:

@@ -594,6 +594,8 @@ readonly EJ2_PORTS=(5322 5447 5448 5449 5380)
 readonly EJ2_FRAGMENTS=("$ROOT/ejabberd-config/cluster.yml" "$ROOT/ejabberd-config/dev.yml"
   "$ROOT/ejabberd-config/ejabberd.yml")
 readonly NODE2_COMPONENT_PORT=5447 NODE2_API=http://127.0.0.1:5380/api NODE2_METRICS_PORT=9150
+# cluster.yml's domain balanced by sender: its slots outlive its components.
+readonly BALANCED_DOMAIN=biz-ordered.localhost
 
 # Every call names its node: a cluster command sent to node 1 by mistake
 # (join_cluster stops the node it runs on) must be impossible.
@@ -651,10 +653,15 @@ wait_node2_ready() {
 }
 
 ensure_node2() {
-  local p
+  local p pid want
   write_node2_config
   ejctl1 status >/dev/null 2>&1 ||
     die "ejabberd node $NODE is not running: the cluster joins node 2 to it (make up first)"
+  want=$(hash_of "$EJ2/ejabberd.yml" "$EJ2/ejabberdctl.cfg" "${EJ2_FRAGMENTS[@]}")
+  if pid=$(node2_pid) && [[ $(cat "$EJ2/started.sha256" 2>/dev/null) != "$want" ]]; then
+    say ejabberd2 "configuration changed: restarting node $NODE2 (pid $pid)"
+    stop_pid "$pid" 30  # still a member: it rejoins when started again
+  fi
   if node2_alive; then
     wait_node2_ready
   else
@@ -666,6 +673,7 @@ ensure_node2() {
       show_tail "$LOGS2/ejabberdctl.log"
       die "ejabberdctl start ($NODE2) failed"
     }
+    echo "$want" >"$EJ2/started.sha256"
     wait_node2_ready
   fi
   if node2_joined; then
@@ -718,6 +726,9 @@ cluster_down() {
   if [[ -e $RUN/component-node2.pid ]]; then stop_component node2; fi
   if pid=$(node2_pid); then
     if node2_joined; then
+      # The balanced domain's empty slots would stay in node 1's route table.
+      erl -noshell -sname "stack-$$" -eval "rpc:call('$NODE2', mnesia, dirty_delete,
+        [route, <<\"$BALANCED_DOMAIN\">>]), init:stop()." >>"$LOGS2/ejabberdctl.log" 2>&1 9>&- || true
       # leave_cluster run on the leaving node stops it once node 1 has dropped it.
       ejctl2 leave_cluster "$NODE2" >>"$LOGS2/ejabberdctl.log" 2>&1 9>&- ||
         say ejabberd2 "leave_cluster failed (.run/log/node2/ejabberdctl.log); stopping it"
