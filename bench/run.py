@@ -37,6 +37,8 @@ import itertools
 import json
 import os
 import platform
+import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -68,6 +70,8 @@ PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
 BENCH_DB = "orgchat_bench"
 #: ejabberd's SQL database, for mod_mam on bench-mam.localhost (scripts/stack.sh).
 EJABBERD_DB = "ejabberd_bench"
+#: PostgreSQL advisory lock held by a benchmark for its whole run.
+BENCH_LOCK = 0x6F72676368617404  # the test suites hold ...02 and ...03
 LATENCY_LIMIT_MS = 200.0
 #: A step is sustained when the delivered rate keeps up with the offered one.
 SUSTAIN = 0.9
@@ -282,6 +286,7 @@ class Component:
         self.env = env or component_env()
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready = ready
+        self.metrics_port = int(self.env.get("ORGCHAT_METRICS_PORT", "0"))
 
     @classmethod
     def orgchat(
@@ -289,6 +294,7 @@ class Component:
     ) -> Component:
         port = layout.listeners[(index - 1) % len(layout.listeners)]
         env = component_env(own_archives, layout.domain, port, index)
+        env["ORGCHAT_METRICS_PORT"] = str(free_port())
         ready = Path(env["ORGCHAT_COMPONENT_READY_FILE"])
         command = [sys.executable, "-m", "component", "run"]
         return cls(f"component-{index}", command, ready, env)
@@ -335,6 +341,20 @@ class Component:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    def customer_messages(self) -> int:
+        """Customers' messages this process has routed since it started (its metrics)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        found = re.search(r'^orgchat_messages_total\{kind="customer"\} (\S+)$', text, re.M)
+        return int(float(found.group(1))) if found else 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for_rosters(agents: list[str], companies: list[str]) -> None:
@@ -593,6 +613,19 @@ async def prepare(paths: list[str], n: int, layout: Layout = NODE1_LAYOUT) -> No
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    """One benchmark at a time on a machine: benchmarks of several checkouts share
+    the bench accounts (and their sessions), domains and database."""
+    lock = await asyncpg.connect(PG_ADMIN)
+    try:
+        if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", BENCH_LOCK):
+            print("bench: waiting for the other benchmark on this machine", flush=True)
+            await lock.execute("SELECT pg_advisory_lock($1)", BENCH_LOCK)
+        return await measure(args)
+    finally:
+        await lock.close()  # releases the lock
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
     s = QUICK if args.quick else DEFAULT
     if args.runs:
         s = dataclasses.replace(s, runs=args.runs)
@@ -647,6 +680,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "layout": args.layout,
                     "layout_description": layout.description,
                     "processes": processes,
+                    # How the customers' messages were shared (warm-up included).
+                    "messages_per_process": [p.customer_messages() for p in components],
                 }
             if path == "C":
                 half = results["paths"]["C"]["max_rate"] / 2
@@ -713,6 +748,15 @@ def print_table(results: dict[str, Any]) -> None:
         "component_cpu_ms_per_msg",
     ):
         print(f"{key}: {results.get(key)}")
+    if "C" in results["paths"]:
+        c = results["paths"]["C"]
+        print(f"C layout: {c['layout']} ({c['layout_description']})")
+        print(
+            f"C processes: {c['processes']}, customers' messages each: {c['messages_per_process']}"
+        )
+        print(
+            f"C reordered over every step: {c['reordered_all_steps']} of {c['messages_all_steps']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
