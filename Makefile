@@ -116,7 +116,7 @@ test:
 
 bench:
 	@$(STACK) up
-	@if [[ -n "$(BENCH_CLUSTER)" ]]; then $(STACK) cluster-up && $(PY) -m bench.run --cluster $(BENCH_ARGS); \
+	@if [[ -n "$(BENCH_CLUSTER)" ]]; then $(STACK) cluster-up && $(PY) -m bench.run --layout cluster $(BENCH_ARGS); \
 	else $(PY) -m bench.run $(BENCH_ARGS); fi
 
 faults:
