@@ -893,6 +893,7 @@ cmd_status() {
       say component "$n not running"
     fi
   done
+  if [[ -d $EJ2 ]]; then cmd_cluster_status; fi
 }
 
 # ---------------------------------------------------------------- faults
