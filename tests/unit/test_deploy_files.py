@@ -5,6 +5,8 @@ files are read and checked against each other and against setup.cfg."""
 from __future__ import annotations
 
 import configparser
+import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,24 @@ def compose() -> dict[str, Any]:
     yaml = pytest.importorskip("yaml", reason="PyYAML comes with the [dev] extra")
     loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     return loaded
+
+
+#: The Compose Specification's JSON schema, what `docker compose` checks a file
+#: against first: compose-spec/compose-spec, schema/compose-spec.json as of
+#: commit a08f8d5 (2025-10-28; Apache License 2.0), vendored unchanged.
+COMPOSE_SCHEMA = Path(__file__).parent / "compose-spec.json"
+
+
+def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    jsonschema.validate(compose, schema)  # raises, naming the first offending path
+    # The schema is strict where a typo would be silently ignored by hand-checks.
+    broken = copy.deepcopy(compose)
+    broken["services"]["orgchat"]["helthcheck"] = broken["services"]["orgchat"]["healthcheck"]
+    with pytest.raises(jsonschema.ValidationError, match="helthcheck"):
+        jsonschema.validate(broken, schema)
 
 
 def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
