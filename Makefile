@@ -23,7 +23,7 @@ PY     := $(VENV)/bin/python
 STACK  := scripts/stack.sh
 # Standalone scripts are type-checked too; mypy's configured packages are the
 # application (pyproject.toml).
-SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py
+SCRIPTS_PY := scripts/smtp_sink.py scripts/demo_accounts.py scripts/dev_cert.py
 
 .PHONY: help up down cluster cluster-down test bench faults status logs lint messages lock clean
 

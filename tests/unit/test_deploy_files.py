@@ -81,7 +81,7 @@ def test_component_restarts_and_is_healthy_only_while_its_ready_file_exists(
 
 
 def test_long_running_services_restart_and_one_shots_do_not(compose: dict[str, Any]) -> None:
-    one_shots = {"demo-accounts", "orgchat-setup"}
+    one_shots = {"certs", "demo-accounts", "orgchat-setup"}
     for name, service in _services(compose).items():
         assert service["restart"] == ("no" if name in one_shots else "unless-stopped"), name
 
@@ -110,6 +110,23 @@ def test_ejabberd_keeps_its_configuration_and_the_web_page(compose: dict[str, An
     assert "./ejabberd-config:/opt/orgchat/ejabberd-config:ro" in volumes
     assert "./web:/opt/orgchat/web:ro" in volumes
     assert "./ejabberd-config/docker.yml:/home/ejabberd/conf/ejabberd.yml:ro" in volumes
+
+
+def test_ejabberd_offers_tls_with_the_certificate_the_certs_service_makes(
+    compose: dict[str, Any],
+) -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with the [dev] extra")
+    services = _services(compose)
+    certs, ejabberd = services["certs"], services["ejabberd"]
+    out = _command(certs).split("--out ", 1)[1].split()[0]  # /certs/ejabberd.pem
+    [written] = [v for v in certs["volumes"] if v.endswith(":/certs")]
+    volume = written.split(":")[0]
+    [mounted] = [v for v in ejabberd["volumes"] if v.startswith(volume + ":")]
+    in_ejabberd = mounted.split(":")[1] + out.removeprefix("/certs")
+    config = yaml.safe_load((ROOT / "ejabberd-config" / "docker.yml").read_text())
+    assert config["certfiles"] == [in_ejabberd]
+    assert ejabberd["depends_on"]["certs"] == {"condition": "service_completed_successfully"}
+    assert "scripts/dev_cert.py" in _command(certs)
 
 
 def test_dockerfile_installs_the_locked_package_and_runs_unprivileged() -> None:
