@@ -6,13 +6,16 @@ attached to node 2 (listener 5448), both serving the test domain. ejabberd
 hands a stanza to a component on the sender's own node, so a customer's
 messages are routed by the process on node 1 and an agent's by the one on
 node 2, each delivering to users of the other node: the metrics of both
-processes show it. `make test` starts node 2 first (`make cluster`); without
-it these tests fail, never skip.
+processes show it. Node 2 is stopped and started again, and made to leave the
+cluster and join it again (node 1's Mnesia schema checked each time); each
+test leaves node 2 in the cluster, as it found it. `make test` starts node 2
+first (`make cluster`); without it these tests fail, never skip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
@@ -211,3 +214,44 @@ async def test_with_node_2_stopped_node_1_serves_its_users(
     agent = await clients(shop.agents[1], port=NODE2_C2S, resource="again")
     say(customer, shop, "After")
     await agent.inbox.expect(is_message("After", frm=conv))
+
+
+def mnesia_nodes() -> list[str]:
+    """The nodes of node 1's Mnesia schema: its cluster, running or not."""
+    probe = f"probe-{secrets.token_hex(3)}"
+    done = subprocess.run(
+        [
+            "erl",
+            "-noshell",
+            "-sname",
+            probe,
+            "-eval",
+            'io:format("~s", [string:join([atom_to_list(N) || N <- rpc:call('
+            "'orgchat@localhost', mnesia, system_info, [db_nodes])], \" \")]), halt().",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return sorted(done.stdout.split())
+
+
+async def test_node_2_leaves_the_cluster_cleanly_and_joins_again(
+    node2: ComponentProcess, make_company: MakeCompany, clients: Any
+) -> None:
+    assert mnesia_nodes() == ["orgchat2@localhost", "orgchat@localhost"]
+    stack("cluster-down")
+    try:
+        assert mnesia_nodes() == ["orgchat@localhost"]
+        assert not port_open(NODE2_C2S)
+        # Made while node 2 is out: the join copies the account and its roster.
+        shop = await make_company(agents=1, name="Rejoined Shop")
+    finally:
+        stack("cluster-up")
+    assert mnesia_nodes() == ["orgchat2@localhost", "orgchat@localhost"]
+    await node2.wait_ready()
+
+    agent = await clients(shop.agents[0], port=NODE2_C2S)
+    customer = await clients(await register("customer"))
+    await first_message(customer, agent, shop, "Welcome back")
