@@ -351,6 +351,14 @@ class Component:
         return int(float(found.group(1))) if found else 0
 
 
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -790,6 +798,9 @@ def main(argv: list[str] | None = None) -> int:
             f"--layout bare-source needs exactly {BARE_SOURCE_SLOTS} processes: ejabberd drops "
             "the stanzas of an empty slot"
         )
+    layout = LAYOUTS[args.layout]
+    if "C" in args.paths.upper() and NODE2 in layout.nodes and not port_open(layout.listeners[-1]):
+        parser.error(f"--layout {args.layout} needs ejabberd node 2: run make cluster")
     if args.components is not None and args.components < 1:
         parser.error("--components must be at least 1")
     if (args.runs is not None and args.runs < 1) or (args.senders is not None and args.senders < 1):
