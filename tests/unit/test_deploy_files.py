@@ -129,6 +129,31 @@ def test_ejabberd_offers_tls_with_the_certificate_the_certs_service_makes(
     assert "scripts/dev_cert.py" in _command(certs)
 
 
+def test_two_ejabberd_nodes_form_a_cluster_with_a_component_process_on_each(
+    compose: dict[str, Any],
+) -> None:
+    services = _services(compose)
+    node1, node2 = services["ejabberd"], services["ejabberd2"]
+    env1, env2 = node1["environment"], node2["environment"]
+    assert env1["ERLANG_COOKIE"] == env2["ERLANG_COOKIE"]
+    # Node names whose host is the service's name on the compose network.
+    assert env1["ERLANG_NODE_ARG"] == "ejabberd@ejabberd"
+    assert env2["ERLANG_NODE_ARG"] == "ejabberd@ejabberd2"
+    assert env2["CTL_ON_CREATE"] == f"join_cluster {env1['ERLANG_NODE_ARG']}"
+    assert node2["depends_on"]["ejabberd"] == {"condition": "service_healthy"}
+    assert node1["volumes"] == node2["volumes"]  # one configuration, one certificate
+    hosts = {}
+    for name in ("orgchat", "orgchat2"):
+        env = services[name]["environment"]
+        hosts[name] = env["ORGCHAT_COMPONENT_HOST"]
+        assert env["ORGCHAT_EJABBERD_API_URL"] == f"http://{hosts[name]}:5280/api", name
+        assert services[name]["depends_on"][hosts[name]] == {"condition": "service_healthy"}
+        assert services[name]["command"] == ["orgchat", "run"], name
+    assert hosts == {"orgchat": "ejabberd", "orgchat2": "ejabberd2"}
+    domains = {services[n]["environment"]["ORGCHAT_COMPONENT_DOMAIN"] for n in hosts}
+    assert domains == {"biz.localhost"}
+
+
 def test_dockerfile_installs_the_locked_package_and_runs_unprivileged() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
