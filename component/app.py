@@ -128,6 +128,7 @@ async def build(cfg: Config) -> Parts:
         conversations=pg.conversations,
         on_added=presence.contact_added,
         on_removed=presence.agent_removed,
+        connected=stream.connected_event.is_set,
     )
     contributions = [feature.contribute(messages) for feature in features]
     _register(core, contributions)

@@ -9,7 +9,10 @@ way (migration 0016), named after the customer (:func:`display_name`, read
 when the job runs), in a group named after the company, with subscription
 ``to``: the agent gets the customer's presence from the conversation's
 address. Jobs are leased, so several component processes can run the
-worker; a failed call is retried with backoff. The API only reaches users of
+worker; a failed call is retried with backoff. A process takes jobs only
+while its stream to ejabberd is up: in a cluster, a process whose node is
+down would otherwise take jobs and fail them against that node's API,
+delaying them, while the processes of the other nodes could do them. The API only reaches users of
 the service's own ejabberd host (``ejabberd.vhost``): jobs for users of other
 servers are dropped (their presence stays unknown, which the notification
 cascade treats as offline).
@@ -46,6 +49,7 @@ class RosterSync:
         conversations: ConversationStore,
         on_added: Callable[[str, str], Awaitable[None]],
         on_removed: Callable[[str], Awaitable[None]],
+        connected: Callable[[], bool],
     ) -> None:
         self.domain = domain
         self.local_host = local_host
@@ -56,13 +60,15 @@ class RosterSync:
         #: (the contact's local part, user JID), once the roster holds it
         self.on_added = on_added
         self.on_removed = on_removed  #: (user JID), once a company left the roster
+        self.connected = connected  #: the stream to ejabberd is up
         self._wakeup = asyncio.Event()
 
     async def wakeup(self) -> None:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Process jobs whenever woken (NOTIFY) and at least every 30 s (retries)."""
+        """Process jobs whenever woken (NOTIFY, a new session) and at least every
+        30 s (retries), while connected."""
         while True:
             raise_if_cancelling()
             try:
@@ -70,6 +76,8 @@ class RosterSync:
             except TimeoutError as exc:
                 raise_if_cancelling(exc)
             self._wakeup.clear()
+            if not self.connected():
+                continue  # the next session wakes this up
             try:
                 await self.process_due()
             except Unavailable as exc:
