@@ -162,8 +162,86 @@ async def test_the_count_is_left_out_when_it_would_cost_more_than_the_page(
     monkeypatch.setattr(message_pages, "COUNT_LIMIT", 4)
     capped = await pg.archive.page(query)
     assert (bodies(capped), capped.complete, capped.count) == (["word 0", "word 1"], False, None)
-    # A full-text query has every match in hand: its count is always exact.
+    # A full-text query the planner expects few matches for collects them all:
+    # its count is exact, whatever the limit.
     assert (await pg.archive.page(dataclasses.replace(query, text="word"))).count == 5
+
+
+async def test_a_frequent_word_is_paged_like_a_rare_one_but_without_its_count(
+    pg: postgres.PostgresStores, slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    company, (conv, other) = await company_with(pg, slug, 2)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    ids = await archive(
+        pg,
+        *(
+            message(
+                conv if n % 4 else other,
+                f"price {n}" if n % 3 else f"stock {n}",
+                ts=t0 + dt.timedelta(minutes=n),
+            )
+            for n in range(40)
+        ),
+    )
+    ours = [i for n, i in enumerate(ids) if n % 4]
+    in_conv = ArchiveQuery(company_id=company.id, conversation_id=conv.id, text="PRIC", limit=4)
+    in_company = dataclasses.replace(in_conv, conversation_id=None)
+    queries = [
+        in_conv,
+        dataclasses.replace(in_conv, before=""),
+        dataclasses.replace(in_conv, after=ours[9]),
+        dataclasses.replace(in_conv, before=ours[20]),
+        dataclasses.replace(in_conv, after_id=ours[3], before_id=ours[25], limit=50),
+        dataclasses.replace(in_conv, start=t0 + dt.timedelta(minutes=10), before=""),
+        dataclasses.replace(in_conv, text="price 1"),
+        in_company,
+        dataclasses.replace(in_company, before=ids[30]),
+        dataclasses.replace(in_company, text="?!"),
+    ]
+    collected = [await pg.archive.page(q) for q in queries]
+    # Every word now looks frequent: the pages walk the scope's index.
+    monkeypatch.setattr(message_pages, "COUNT_LIMIT", 0)
+    walked = [await pg.archive.page(q) for q in queries]
+
+    assert [(bodies(p), p.complete) for p in walked] == [(bodies(p), p.complete) for p in collected]
+    assert [p.count for p in collected] == [20, 20, 20, 20, 13, 16, 7, 26, 26, 0]
+    assert [p.count for p in walked] == [None] * 9 + [0]  # no words: nothing to count
+    assert bodies(collected[0]) == ["price 1", "price 2", "price 5", "price 7"]
+    assert bodies(collected[1]) == ["price 34", "price 35", "price 37", "price 38"]
+    assert bodies(collected[6]) == ["price 1", "price 10", "price 11", "price 13"]
+
+
+async def test_a_period_is_paged_in_archive_order_whatever_the_clocks_said(
+    pg: postgres.PostgresStores, sql: Sql, slug: str
+) -> None:
+    # Two component processes archive in the order of their commits, with
+    # timestamps from their own clocks: the archive's order is the ids'.
+    company, (conv,) = await company_with(pg, slug, 1)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    minutes = [5, 1, 4, 2, 3, 9, 0]
+    await archive(pg, *(message(conv, f"m{n}", ts=t0 + dt.timedelta(minutes=n)) for n in minutes))
+    period = ArchiveQuery(
+        company_id=company.id,
+        conversation_id=conv.id,
+        start=t0 + dt.timedelta(minutes=1),
+        end=t0 + dt.timedelta(minutes=5),
+        limit=3,
+    )
+    for query in (period, dataclasses.replace(period, conversation_id=None)):
+        first = await pg.archive.page(query)
+        assert (bodies(first), first.complete, first.count) == (["m5", "m1", "m4"], False, 5)
+        last = await pg.archive.page(dataclasses.replace(query, before=""))
+        assert (bodies(last), last.complete) == (["m4", "m2", "m3"], False)
+    # Each scope has an index by time, and the page's own settings stay its own.
+    indexes = await sql.fetch(
+        "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'messages_%_ts'"
+    )
+    assert sorted(row["indexdef"].split(" USING ")[1] for row in indexes) == [
+        "btree (company_id, ts)",
+        "btree (conversation_id, ts)",
+    ]
+    await message_pages.page(sql, period)  # type: ignore[arg-type]
+    assert await sql.fetchval("SHOW plan_cache_mode") == "auto"
 
 
 async def test_full_text_matches_every_word_as_a_prefix_in_any_language(
