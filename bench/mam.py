@@ -174,6 +174,15 @@ def _body(rng: random.Random) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Scopes:
+    """What the queries read: the shop, its big conversation and a typical one."""
+
+    shop: int
+    big: int
+    typical: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Archive:
     """Who writes in the bench's archive, and each conversation's share of it."""
 
@@ -193,6 +202,17 @@ def _shares(rng: random.Random, n: int, total: float) -> list[float]:
     return [w * scale for w in weights]
 
 
+def _shop_shares(rng: random.Random, n: int) -> tuple[list[float], int]:
+    """The shares of the shop's ``n`` other conversations, and which is the median one."""
+    small = _shares(rng, n, SHOP_SHARE)
+    return small, sorted(range(n), key=small.__getitem__)[n // 2]
+
+
+def _shop_size(messages: int) -> int:
+    """How many conversations the shop has besides the big one."""
+    return max(20, round(messages * SHOP_SHARE / CONVERSATION_SIZE))
+
+
 async def _archive(pg: postgres.PostgresStores, messages: int, companies: int) -> Archive:
     """The companies and their conversations (the first company is the shop)."""
     rng = random.Random(0)
@@ -206,20 +226,36 @@ async def _archive(pg: postgres.PostgresStores, messages: int, companies: int) -
     for index, (slug, share) in enumerate(plan):
         company = await pg.directory.add_company(CompanyDraft(slug=slug, name=slug))
         agents[company.id] = [f"agent{n}@{slug}.localhost" for n in range(AGENTS)]
-        n = max(20, round(messages * share / CONVERSATION_SIZE))
+        n = (
+            _shop_size(messages)
+            if index == 0
+            else max(20, round(messages * share / CONVERSATION_SIZE))
+        )
         pairs = [(company.id, f"customer{k}@localhost", None) for k in range(n + (index == 0))]
         for first in range(0, len(pairs), 5000):
             convs += await pg.conversations.open_many(pairs[first : first + 5000])
         if index == 0:
             shop, big = company, convs[0]
             shares.append(BIG_SHARE)
-            small = _shares(rng, n, share)
-            median = sorted(range(n), key=small.__getitem__)[n // 2]
+            small, median = _shop_shares(rng, n)
             typical = convs[1 + median]
             shares += small
         else:
             shares += _shares(rng, n, share)
     return Archive(shop, big, typical, convs, list(itertools.accumulate(shares)), agents)
+
+
+async def _kept_scopes(conn: asyncpg.Connection[asyncpg.Record], messages: int) -> Scopes:
+    """The scopes of an archive kept by an earlier run for ``messages`` (see _archive)."""
+    convs = await conn.fetch(
+        "SELECT v.id FROM conversations v JOIN companies c ON c.id = v.company_id"
+        " WHERE c.slug = 'bench-shop' ORDER BY v.id"
+    )
+    if not convs:
+        raise SystemExit(f"--reuse: no archive kept in {BENCH_DB}")
+    _, median = _shop_shares(random.Random(0), _shop_size(messages))
+    shop = await conn.fetchval("SELECT id FROM companies WHERE slug = 'bench-shop'")
+    return Scopes(shop, convs[0]["id"], convs[1 + median]["id"])
 
 
 def _messages(archive: Archive, count: int) -> Iterator[NewMessage]:
@@ -350,19 +386,24 @@ async def _fill(pg: postgres.PostgresStores, archive: Archive, messages: int, wr
         await conn.execute("VACUUM ANALYZE messages")
         await conn.execute("ANALYZE conversations")
         print(f"  VACUUM ANALYZE: {time.perf_counter() - began:.0f} s", flush=True)
-        sizes = await conn.fetch(
-            """
-            SELECT c.relname, pg_relation_size(c.oid) AS bytes
-              FROM pg_class c
-             WHERE c.oid = 'messages'::regclass
-                OR c.oid IN (SELECT indexrelid FROM pg_index
-                              WHERE indrelid = 'messages'::regclass)
-             ORDER BY c.relkind DESC, c.relname
-            """
-        )
-        print("  " + ", ".join(f"{r['relname']} {r['bytes'] / 2**20:,.0f} MB" for r in sizes))
+        await _print_sizes(conn)
     finally:
         await conn.close()
+
+
+async def _print_sizes(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """The sizes of ``messages`` and of each of its indexes."""
+    sizes = await conn.fetch(
+        """
+        SELECT c.relname, pg_relation_size(c.oid) AS bytes
+          FROM pg_class c
+         WHERE c.oid = 'messages'::regclass
+            OR c.oid IN (SELECT indexrelid FROM pg_index
+                          WHERE indrelid = 'messages'::regclass)
+         ORDER BY c.relkind DESC, c.relname
+        """
+    )
+    print("  " + ", ".join(f"{r['relname']} {r['bytes'] / 2**20:,.0f} MB" for r in sizes))
 
 
 async def _prepare() -> None:
@@ -435,14 +476,14 @@ async def _middle(column: str, value: int, n: int) -> list[str]:
         await conn.close()
 
 
-async def _measure(pg: postgres.PostgresStores, archive: Archive, runs: int) -> list[Timing]:
+async def _measure(pg: postgres.PostgresStores, scopes: Scopes, runs: int) -> list[Timing]:
     """Time every query kind, one after the other."""
     rng = random.Random(2)
-    big = ArchiveQuery(company_id=archive.shop.id, conversation_id=archive.big.id, limit=PAGE)
-    typical = _replace(big, conversation_id=archive.typical.id)
-    company = ArchiveQuery(company_id=archive.shop.id, limit=PAGE)
-    in_big = await _middle("conversation_id", archive.big.id, runs + 1)
-    in_company = await _middle("company_id", archive.shop.id, runs + 1)
+    big = ArchiveQuery(company_id=scopes.shop, conversation_id=scopes.big, limit=PAGE)
+    typical = _replace(big, conversation_id=scopes.typical)
+    company = ArchiveQuery(company_id=scopes.shop, limit=PAGE)
+    in_big = await _middle("conversation_id", scopes.big, runs + 1)
+    in_company = await _middle("company_id", scopes.shop, runs + 1)
     now = dt.datetime.now(dt.UTC)
     # A day or an hour starting at a random minute of the archive's middle month.
     middle = now - dt.timedelta(days=DAYS / 2)
@@ -489,37 +530,71 @@ def _replace(query: ArchiveQuery, **changes: Any) -> ArchiveQuery:
     return dataclasses.replace(query, **changes)
 
 
-async def main(messages: int, companies: int, written: int, runs: int, keep: bool) -> None:
-    print(f"filling {BENCH_DB}: {messages:,} messages, {companies} companies ...", flush=True)
+async def _describe(scopes: Scopes, runs: int) -> str:
+    """The sizes of the scopes measured."""
+    conn = await asyncpg.connect(DSN)
+    try:
+        sizes = {
+            row["conversation_id"]: row["n"]
+            for row in await conn.fetch(
+                "SELECT conversation_id, count(*) AS n FROM messages"
+                " WHERE conversation_id = ANY($1::bigint[]) GROUP BY conversation_id",
+                [scopes.big, scopes.typical],
+            )
+        }
+        shop = await conn.fetchval(
+            "SELECT count(*) FROM messages WHERE company_id = $1", scopes.shop
+        )
+    finally:
+        await conn.close()
+    return (
+        f"the shop's archive {shop:,} messages, its big conversation"
+        f" {sizes.get(scopes.big, 0):,}, a typical one {sizes.get(scopes.typical, 0):,};"
+        f" {runs} runs per query\n"
+    )
+
+
+async def _reuse(messages: int) -> Scopes:
+    """The kept archive, brought to the newest migrations (their time is printed)."""
     began = time.perf_counter()
-    await _prepare()
+    applied = await postgres.migrate(DSN)
+    print(
+        f"reusing {BENCH_DB}: migrations {', '.join(applied) or 'none'} applied"
+        f" in {time.perf_counter() - began:.0f} s",
+        flush=True,
+    )
+    conn = await asyncpg.connect(DSN)
+    try:
+        if applied:
+            await conn.execute("ANALYZE messages")
+        await _print_sizes(conn)
+        return await _kept_scopes(conn, messages)
+    finally:
+        await conn.close()
+
+
+async def main(
+    messages: int, companies: int, written: int, runs: int, keep: bool, reuse: bool
+) -> None:
+    began = time.perf_counter()
+    if not reuse:
+        print(f"filling {BENCH_DB}: {messages:,} messages, {companies} companies ...", flush=True)
+        await _prepare()
     pg = await postgres.connect(DSN, min_size=1, max_size=4, command_timeout=600.0)
     try:
-        archive = await _archive(pg, messages, companies)
-        await _fill(pg, archive, messages, written)
-        conn = await asyncpg.connect(DSN)
-        try:
-            sizes = {
-                row["conversation_id"]: row["n"]
-                for row in await conn.fetch(
-                    "SELECT conversation_id, count(*) AS n FROM messages"
-                    " WHERE conversation_id = ANY($1::bigint[]) GROUP BY conversation_id",
-                    [archive.big.id, archive.typical.id],
-                )
-            }
-            shop = await conn.fetchval(
-                "SELECT count(*) FROM messages WHERE company_id = $1", archive.shop.id
+        if reuse:
+            scopes = await _reuse(messages)
+        else:
+            archive = await _archive(pg, messages, companies)
+            await _fill(pg, archive, messages, written)
+            scopes = Scopes(archive.shop.id, archive.big.id, archive.typical.id)
+            print(
+                f"filled in {time.perf_counter() - began:.0f} s:"
+                f" {len(archive.conversations):,} conversations",
+                flush=True,
             )
-        finally:
-            await conn.close()
-        print(
-            f"filled in {time.perf_counter() - began:.0f} s: {len(archive.conversations):,}"
-            f" conversations; the shop's archive {shop:,} messages, its big conversation"
-            f" {sizes.get(archive.big.id, 0):,}, a typical one"
-            f" {sizes.get(archive.typical.id, 0):,}; {runs} runs per query\n",
-            flush=True,
-        )
-        timings = await _measure(pg, archive, runs)
+        print(await _describe(scopes, runs), flush=True)
+        timings = await _measure(pg, scopes, runs)
     finally:
         await pg.close()
         if not keep:
@@ -551,10 +626,16 @@ def cli() -> None:
     )
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DB} afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help=f"measure the {BENCH_DB} that a run with --keep and the same --messages left,"
+        " after applying any newer migration, instead of filling it again",
+    )
     args = parser.parse_args()
     if args.companies < 2:
         parser.error("--companies: at least 2 (the shop and a neighbour)")
-    asyncio.run(main(args.messages, args.companies, args.written, args.runs, args.keep))
+    asyncio.run(main(args.messages, args.companies, args.written, args.runs, args.keep, args.reuse))
 
 
 if __name__ == "__main__":

@@ -35,21 +35,25 @@ from storage.postgres.tables.messages import COLUMNS, M_COLUMNS, from_row
 # way. With the array, only the scope's own index, messages_conversation or
 # messages_company, gives that order: a page reads its 51 index entries.
 #
-# A full-text query is answered one of two ways, chosen by the planner's
-# estimate of its matches (EXPLAIN of its result set, not run):
-# - up to COUNT_LIMIT, the matches are collected first (MATERIALIZED: the
-#   GIN index finds them, whatever their number), then counted exactly and
-#   paged. Walking the scope's index for a rare word would read the whole
-#   scope computing to_tsvector row by row.
-# - above it, the page walks the scope's index and stops at its last match
-#   (for a word in one message of six, about 300 rows), and the count is
-#   left out, as for plain pages: counting the 160,000 matches of such a
-#   word in a conversation of 1,000,000 messages takes the GIN bitmap of
-#   every message of the archive holding it, over a second.
-# The estimate is that of the words matched whole, which the planner takes
-# from the index's statistics. Prefix matches are at least as many; the
-# planner estimates a prefix from the statistics only when they hold 100
-# distinct words or more, and guesses 2 % otherwise.
+# A full-text query is answered one of three ways, by what they cost:
+# - a scope of up to SCAN_LIMIT messages (most conversations) is read whole
+#   and its matches kept: counted exactly, then paged;
+# - else, if the planner expects up to MATCHES_LIMIT messages of the whole
+#   archive to hold the words, the GIN index collects them, those of the
+#   scope are kept, counted and paged. Both are MATERIALIZED steps: left to
+#   itself the planner ANDs the GIN bitmap with a bitmap of the scope's
+#   index, every entry of a company's archive, or walks the scope's index
+#   computing to_tsvector row by row hoping for an early 51st match, which
+#   for a rare word reads the whole scope;
+# - else (a frequent word in a large scope), the page walks the scope's
+#   index and stops at its last match (for a word in one message of six,
+#   about 300 rows), and the count is left out, as for plain pages:
+#   counting the matches would take the GIN bitmap of every message of the
+#   archive holding the word, or to_tsvector of every message of the scope.
+# The estimate is that of the words matched whole, from the index's
+# statistics; prefix matches are at least as many. (The planner estimates a
+# prefix from the statistics only when they hold 100 distinct words or
+# more, and guesses 2 % otherwise.)
 #
 # A period (start, end) is read from messages_conversation_ts or
 # messages_company_ts (migration 0021): the period's rows, then sorted by
@@ -86,6 +90,13 @@ _MATCHES = "to_tsvector('simple', body) @@ {}::tsquery"
 #: out above: XEP-0313 makes it optional, and counting 100,000 index entries
 #: costs more than the page itself.
 COUNT_LIMIT = 10_000
+#: A full-text query reads a scope of up to this many messages whole
+#: (to_tsvector costs some 5-8 microseconds per message)...
+SCAN_LIMIT = 2_000
+#: ... or else collects up to this many matches from the GIN index, in the
+#: whole archive (the planner's estimate), and is counted; beyond both, the
+#: page walks the scope's index and its count is left out.
+MATCHES_LIMIT = 20_000
 
 
 class _Sql:
@@ -224,18 +235,53 @@ async def _text_page(
     assert text is not None
     if text["prefixes"] is None:
         return [], 0
-    estimated = _Sql()
-    _scope(estimated, query)
-    _filters(estimated, query, ids, text["words"])
-    plan = await conn.fetchval(
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM messages WHERE {estimated.sql}", *estimated.args
+    scoped = _Sql()
+    _scope(scoped, query)
+    _filters(scoped, query, ids, None)
+    cap = scoped.param(SCAN_LIMIT + 1)
+    size = await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM messages WHERE {scoped.sql} LIMIT {cap}) capped",
+        *scoped.args,
     )
-    if json.loads(plan)[0]["Plan"]["Plan Rows"] > COUNT_LIMIT:
-        return await _walk(conn, query, ids, direction, text["prefixes"]), None
+    if size <= SCAN_LIMIT:
+        return await _collect(conn, query, ids, direction, text["prefixes"], scope_first=True)
+    anywhere = _Sql()
+    _filters(anywhere, query, ids, text["words"])
+    plan = await conn.fetchval(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM messages WHERE {anywhere.sql}", *anywhere.args
+    )
+    if json.loads(plan)[0]["Plan"]["Plan Rows"] <= MATCHES_LIMIT:
+        return await _collect(conn, query, ids, direction, text["prefixes"], scope_first=False)
+    return await _walk(conn, query, ids, direction, text["prefixes"]), None
+
+
+async def _collect(
+    conn: Conn,
+    query: ArchiveQuery,
+    ids: dict[str, int],
+    direction: str,
+    prefixes: str,
+    *,
+    scope_first: bool,
+) -> tuple[list[asyncpg.Record], int]:
+    """Every match in hand, then counted and paged (see above)."""
     sql = _Sql()
-    _scope(sql, query)
-    _filters(sql, query, ids, text["prefixes"])
-    matches = sql.sql
+    column = _scope(sql, query)
+    scope = sql.conditions.pop()  # placed apart; its parameter stays $1
+    _filters(sql, query, ids, None)
+    filters = sql.sql
+    words = sql.param(prefixes)
+    if scope_first:
+        found = f"""
+            found AS MATERIALIZED (SELECT id, body FROM messages WHERE {scope} AND {filters}),
+            hits AS MATERIALIZED (SELECT id FROM found
+                                   WHERE to_tsvector('simple', body) @@ {words}::tsquery)"""
+    else:
+        found = f"""
+            found AS MATERIALIZED (
+                SELECT id, {column} FROM messages
+                 WHERE {filters} AND to_tsvector('simple', body) @@ {words}::tsquery),
+            hits AS MATERIALIZED (SELECT id FROM found WHERE {scope})"""
     in_page = _Sql()
     in_page.args = sql.args
     _bounds(in_page, query, ids)
@@ -243,7 +289,7 @@ async def _text_page(
     # One row even for an empty page, to carry the count.
     rows = await conn.fetch(
         f"""
-        WITH hits AS MATERIALIZED (SELECT id FROM messages WHERE {matches}),
+        WITH {found},
              chosen AS (SELECT id FROM hits WHERE {in_page.sql}
                          ORDER BY id {direction} LIMIT {limit})
         SELECT (SELECT count(*) FROM hits) AS total, {M_COLUMNS}

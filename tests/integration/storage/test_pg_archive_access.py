@@ -162,12 +162,12 @@ async def test_the_count_is_left_out_when_it_would_cost_more_than_the_page(
     monkeypatch.setattr(message_pages, "COUNT_LIMIT", 4)
     capped = await pg.archive.page(query)
     assert (bodies(capped), capped.complete, capped.count) == (["word 0", "word 1"], False, None)
-    # A full-text query the planner expects few matches for collects them all:
-    # its count is exact, whatever the limit.
+    # A full-text query with every match in hand counts them exactly,
+    # whatever the limit.
     assert (await pg.archive.page(dataclasses.replace(query, text="word"))).count == 5
 
 
-async def test_a_frequent_word_is_paged_like_a_rare_one_but_without_its_count(
+async def test_full_text_pages_are_the_same_whichever_way_they_are_read(
     pg: postgres.PostgresStores, slug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     company, (conv, other) = await company_with(pg, slug, 2)
@@ -198,13 +198,22 @@ async def test_a_frequent_word_is_paged_like_a_rare_one_but_without_its_count(
         dataclasses.replace(in_company, before=ids[30]),
         dataclasses.replace(in_company, text="?!"),
     ]
-    collected = [await pg.archive.page(q) for q in queries]
-    # Every word now looks frequent: the pages walk the scope's index.
-    monkeypatch.setattr(message_pages, "COUNT_LIMIT", 0)
-    walked = [await pg.archive.page(q) for q in queries]
 
+    async def pages(scan_limit: int, matches_limit: int) -> list[ArchivePage]:
+        monkeypatch.setattr(message_pages, "SCAN_LIMIT", scan_limit)
+        monkeypatch.setattr(message_pages, "MATCHES_LIMIT", matches_limit)
+        return [await pg.archive.page(q) for q in queries]
+
+    # The scope read whole; the index's matches in the whole archive; the
+    # scope's index walked, as for a frequent word in a large scope.
+    collected = await pages(1000, 0)
+    found = await pages(0, 10**9)
+    walked = await pages(0, 0)
+
+    assert [(bodies(p), p.complete) for p in found] == [(bodies(p), p.complete) for p in collected]
     assert [(bodies(p), p.complete) for p in walked] == [(bodies(p), p.complete) for p in collected]
-    assert [p.count for p in collected] == [20, 20, 20, 20, 13, 16, 7, 26, 26, 0]
+    counts = [20, 20, 20, 20, 13, 16, 7, 26, 26, 0]
+    assert [p.count for p in collected] == [p.count for p in found] == counts
     assert [p.count for p in walked] == [None] * 9 + [0]  # no words: nothing to count
     assert bodies(collected[0]) == ["price 1", "price 2", "price 5", "price 7"]
     assert bodies(collected[1]) == ["price 34", "price 35", "price 37", "price 38"]
