@@ -4,6 +4,7 @@ Run on demand (never by the test suite); PostgreSQL must be up (`make up`):
 
     .venv/bin/python -m bench.mam [--messages 1000000] [--companies 10]
                                   [--written 100000] [--runs 200] [--keep]
+                                  [--reuse]
 
 It recreates the database ``orgchat_bench_mam``, applies the migrations and
 fills it with ``--messages`` messages spread over a year and interleaved as
@@ -24,7 +25,9 @@ dropped meanwhile and built again from their own definitions; the newest go
 through ArchiveStore.append_batch in batches of 1,000, the confirmations
 folded into the next batch as the component does, and their rate (the write
 path on an archive of that size) is printed. Then VACUUM ANALYZE (what
-autovacuum does in production).
+autovacuum does in production). ``--reuse`` skips all of this and measures
+the archive a run with ``--keep`` and the same ``--messages`` left, after
+applying the migrations newer than it (a new index, tried in minutes).
 
 Each query kind is then timed ``--runs`` times (or for BUDGET_S seconds)
 through ArchiveStore.page, which is all the SQL a XEP-0313 query runs (the

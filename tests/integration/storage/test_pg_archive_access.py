@@ -221,7 +221,7 @@ async def test_full_text_pages_are_the_same_whichever_way_they_are_read(
 
 
 async def test_a_period_is_paged_in_archive_order_whatever_the_clocks_said(
-    pg: postgres.PostgresStores, sql: Sql, slug: str
+    pg: postgres.PostgresStores, sql: Sql, slug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two component processes archive in the order of their commits, with
     # timestamps from their own clocks: the archive's order is the ids'.
@@ -236,18 +236,25 @@ async def test_a_period_is_paged_in_archive_order_whatever_the_clocks_said(
         end=t0 + dt.timedelta(minutes=5),
         limit=3,
     )
-    for query in (period, dataclasses.replace(period, conversation_id=None)):
-        first = await pg.archive.page(query)
-        assert (bodies(first), first.complete, first.count) == (["m5", "m1", "m4"], False, 5)
-        last = await pg.archive.page(dataclasses.replace(query, before=""))
-        assert (bodies(last), last.complete) == (["m4", "m2", "m3"], False)
+    # Read from the period's index (up to PERIOD_LIMIT), or walking the scope's.
+    for period_limit in (1000, 0):
+        monkeypatch.setattr(message_pages, "PERIOD_LIMIT", period_limit)
+        for query in (period, dataclasses.replace(period, conversation_id=None)):
+            first = await pg.archive.page(query)
+            assert (bodies(first), first.complete, first.count) == (["m5", "m1", "m4"], False, 5)
+            last = await pg.archive.page(dataclasses.replace(query, before=""))
+            assert (bodies(last), last.complete) == (["m4", "m2", "m3"], False)
+            middle = await pg.archive.page(
+                dataclasses.replace(query, after=first.messages[0].stanza_id)
+            )
+            assert bodies(middle) == ["m1", "m4", "m2"]
     # Each scope has an index by time, and the page's own settings stay its own.
     indexes = await sql.fetch(
         "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'messages_%_ts'"
     )
     assert sorted(row["indexdef"].split(" USING ")[1] for row in indexes) == [
-        "btree (company_id, ts)",
-        "btree (conversation_id, ts)",
+        "btree (company_id, ts) INCLUDE (id)",
+        "btree (conversation_id, ts) INCLUDE (id)",
     ]
     await message_pages.page(sql, period)  # type: ignore[arg-type]
     assert await sql.fetchval("SHOW plan_cache_mode") == "auto"
