@@ -236,7 +236,7 @@ async def _plain_page(
     counted = _Sql()
     _scope(counted, query)
     _filters(counted, query, ids, None)
-    cap = counted.param((PERIOD_LIMIT if period else COUNT_LIMIT) + 1)
+    cap = counted.param(max(COUNT_LIMIT, PERIOD_LIMIT if period else 0) + 1)
     count: int = await conn.fetchval(
         f"SELECT count(*) FROM (SELECT 1 FROM messages WHERE {counted.sql} LIMIT {cap}) capped",
         *counted.args,
