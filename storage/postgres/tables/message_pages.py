@@ -67,14 +67,15 @@ from storage.postgres.tables.messages import COLUMNS, M_COLUMNS, from_row
 # index, as before.
 #
 # Every statement of a page is planned for its own values: the page runs in
-# a transaction with plan_cache_mode = force_custom_plan (and without JIT
-# compilation nor parallel workers, which cost a page more than they save:
-# JIT added 100-600 ms to a rare word's search, whose estimate was high). A prepared
+# a transaction with plan_cache_mode = force_custom_plan. A prepared
 # statement otherwise switches after five runs to a generic plan, which
 # knows neither the period nor the words: with its default guess of a third
 # of the scope for "ts >= $n" it walked a whole conversation from its oldest
-# message to find the last day. Planning costs a fraction of a millisecond;
-# the archive's writes keep their cached plans.
+# message to find the last day. Nor JIT compilation or parallel workers,
+# which cost a page more than they save: JIT added 100-600 ms to a rare
+# word's search once its (high) estimate crossed jit_above_cost. Planning
+# and the transaction cost a page about half a millisecond; the archive's
+# writes keep their cached plans.
 
 # XEP-0431: the words of the text (as the 'simple' configuration splits them,
 # like the index), each matched as a word prefix, all of them required
@@ -310,17 +311,15 @@ async def _collect(
     scope = sql.conditions.pop()  # placed apart; its parameter stays $1
     _filters(sql, query, ids, None)
     filters = sql.sql
-    words = sql.param(prefixes)
+    matches = _MATCHES.format(sql.param(prefixes))
     if scope_first:
         found = f"""
             found AS MATERIALIZED (SELECT id, body FROM messages WHERE {scope} AND {filters}),
-            hits AS MATERIALIZED (SELECT id FROM found
-                                   WHERE to_tsvector('simple', body) @@ {words}::tsquery)"""
+            hits AS MATERIALIZED (SELECT id FROM found WHERE {matches})"""
     else:
         found = f"""
             found AS MATERIALIZED (
-                SELECT id, {column} FROM messages
-                 WHERE {filters} AND to_tsvector('simple', body) @@ {words}::tsquery),
+                SELECT id, {column} FROM messages WHERE {filters} AND {matches}),
             hits AS MATERIALIZED (SELECT id FROM found WHERE {scope})"""
     in_page = _Sql()
     in_page.args = sql.args
