@@ -226,6 +226,65 @@ class ArchivedBatch:
     #: The delivery record of the newly archived messages that are not pending
     #: (None if there are none): confirm it once their stanzas are written.
     delivery_id: int | None
+    #: What the batch's :class:`BatchExtras` asked of the conversations' routing.
+    routing: DeskRouting = dataclasses.field(default_factory=lambda: DeskRouting({}, []))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadMark:
+    """A party of a conversation has read everything archived in it so far."""
+
+    conversation_id: int
+    party: Party
+    #: Recorded only if the message with this stanza-id is archived by the same
+    #: batch (writing is reading; a retransmitted duplicate reads nothing new).
+    #: None: recorded whatever the batch archives (a displayed marker).
+    written: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepDue:
+    """A step of the notification cascade to schedule (see NotifyStore.schedule)."""
+
+    conversation_id: int
+    party: Party
+    channel: Channel
+    due_at: dt.datetime
+    quiet_s: float  #: never due before this long after the last sending
+    written: str | None = None  #: as ReadMark.written
+
+
+@dataclasses.dataclass(slots=True)
+class BatchExtras:
+    """What the features record and read with a batch's archive statement.
+
+    Written in the batch's transaction, so that a batch costs one round trip
+    to PostgreSQL (ArchiveStore.append_batch): the cascade's read marks and
+    steps, and the desk's routing (the assignees of ``routed`` conversations,
+    the resolved ones among ``reopen`` opened again, see DeskStore.route).
+    """
+
+    seen: list[ReadMark] = dataclasses.field(default_factory=list)
+    steps: list[StepDue] = dataclasses.field(default_factory=list)
+    routed: list[int] = dataclasses.field(default_factory=list)
+    reopen: list[int] = dataclasses.field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.seen or self.steps or self.routed or self.reopen)
+
+    def settled(self, archived: set[str]) -> BatchExtras:
+        """These extras once the batch is archived: what depends on a message
+        archived (its stanza-id in ``archived``) kept unconditionally, the rest dropped."""
+
+        def keep(written: str | None) -> bool:
+            return written is None or written in archived
+
+        return BatchExtras(
+            seen=[dataclasses.replace(m, written=None) for m in self.seen if keep(m.written)],
+            steps=[dataclasses.replace(s, written=None) for s in self.steps if keep(s.written)],
+            routed=list(self.routed),
+            reopen=list(self.reopen),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from storage.models import (
     ArchivedMessage,
     ArchivePage,
     ArchiveQuery,
+    BatchExtras,
     CannedReply,
     Channel,
     Company,
@@ -210,7 +211,10 @@ class ArchiveStore(Protocol):
     """The message archive (PostgreSQL)."""
 
     async def append_batch(
-        self, messages: Sequence[NewMessage], confirmed: Sequence[int] = ()
+        self,
+        messages: Sequence[NewMessage],
+        confirmed: Sequence[int] = (),
+        extras: BatchExtras | None = None,
     ) -> ArchivedBatch:
         """Archive all messages in one transaction; results in the same order.
 
@@ -219,6 +223,10 @@ class ArchiveStore(Protocol):
         the first stanza_id and duplicate=True. The new messages that are not
         pending get one delivery record, created in the same transaction,
         which also confirms the ``confirmed`` delivery records (see confirm).
+        The ``extras`` are recorded in the same transaction, as
+        NotifyStore.mark_seen and NotifyStore.schedule would (a mark or step
+        whose ``written`` message is a duplicate is skipped), and the routing
+        they ask for is read as DeskStore.route would: one round trip in all.
         """
 
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:

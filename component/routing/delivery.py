@@ -98,7 +98,7 @@ class Deliveries:
                 agents[conv.id] = [a for a in self.directory.agents(conv.company_id) if a in online]
         if agents:
             for hooks in self.hooks:
-                await hooks.recipients(agents, ())
+                await hooks.recipients(agents, (), None)
         out: list[str] = []
         waiting: list[str] = []
         reached: list[ArchivedMessage] = []  #: customer messages written to an agent

@@ -11,16 +11,19 @@ feature list, at these points of a batch:
    the namespaces listed in :attr:`~RoutingHooks.namespaces` reach it in
    ``item.msg.payloads``; any other unknown child makes the message
    unsupported.
-2. :meth:`~RoutingHooks.recipients`, once the company's online agents are
-   known: it may narrow them per conversation (the desk sends a claimed
-   conversation to its agent alone).
-3. :meth:`~RoutingHooks.before_store`, before the archive statement: it may
+2. :meth:`~RoutingHooks.before_store`, before the archive statement: it may
    set ``item.thread`` and ``item.payload`` (archived and delivered with the
    message).
-4. :meth:`~RoutingHooks.after_store`, once the batch is committed (every
-   feature's side by side): what it records, and stanzas to send with the
-   batch.
-5. :meth:`~RoutingHooks.after_delivery`, once archived messages (pending,
+3. :meth:`~RoutingHooks.alongside`, just before the archive statement
+   (synchronously): what the feature records and reads in the batch's
+   transaction (:class:`storage.models.BatchExtras`), so that a batch costs
+   one round trip to PostgreSQL whatever the features.
+4. :meth:`~RoutingHooks.recipients`, once the batch is archived: it may
+   narrow the online agents per conversation (the desk sends a claimed
+   conversation to its agent alone), from what the archive statement read.
+5. :meth:`~RoutingHooks.after_store`, once the batch is committed (every
+   feature's side by side): stanzas to send with the batch.
+6. :meth:`~RoutingHooks.after_delivery`, once archived messages (pending,
    fan-out, redelivered) reached agents: stanzas to send.
 
 A hook that raises ``storage.errors.Unavailable`` in ``after_store`` or
@@ -33,7 +36,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING
 
-from storage.models import ArchivedMessage
+from storage.models import ArchivedMessage, BatchExtras, DeskRouting
 
 if TYPE_CHECKING:
     from component.routing.items import Item
@@ -48,24 +51,42 @@ class RoutingHooks:
     def check(self, item: Item) -> None:
         """Refuse (raise a RoutingError) or complete a message as it is classified."""
 
+    async def before_store(self, batch: Sequence[Item]) -> None:
+        """Before archiving: may set ``thread`` and ``payload`` of items."""
+
+    def alongside(
+        self,
+        batch: Sequence[Item],
+        routed: Sequence[int],
+        written: Sequence[int],
+        extras: BatchExtras,
+    ) -> None:
+        """Add to ``extras`` what to record and read with the batch's archive statement.
+
+        ``routed``: the conversations whose messages go to online agents now.
+        ``written``: those whose customer wrote a message now (not a marker or
+        chat state). Items to be archived carry their ``stanza_id`` already.
+        """
+
     async def recipients(
-        self, agents: MutableMapping[int, list[str]], written: Sequence[int]
+        self,
+        agents: MutableMapping[int, list[str]],
+        written: Sequence[int],
+        routing: DeskRouting | None,
     ) -> None:
         """Narrow, in place, the online agents a conversation's customer messages go to.
 
         Never to nobody while someone is online: a message is archived as
-        pending (no agent online) at the same time as this runs. A rule
-        that raises Unavailable is skipped for the batch (every online
-        agent gets the message).
+        pending only when no agent is online, whoever the rules pick among
+        the online ones.
 
         ``agents``: conversation id -> the company's online agents.
         ``written``: the conversations whose customer wrote a message now
         (not a marker or chat state); empty for archived messages delivered
-        later.
+        later. ``routing``: what the batch's archive statement read for
+        :meth:`alongside`; None for archived messages delivered later (the
+        rule reads what it needs itself).
         """
-
-    async def before_store(self, batch: Sequence[Item]) -> None:
-        """Before archiving: may set ``thread`` and ``payload`` of items."""
 
     async def after_store(self, batch: Sequence[Item]) -> list[str]:
         """Once the batch is archived; returns stanzas to send with it."""

@@ -7,7 +7,9 @@ handled in batches by one loop, in arrival order:
 
 1. resolve conversations (cache, then PostgreSQL for the misses);
 2. one Redis round trip for the rate limits, one for agent presence;
-3. one PostgreSQL transaction archiving every message of the batch;
+3. one PostgreSQL statement archiving every message of the batch, with what
+   the features record and read about it (read marks, notification steps,
+   the desk's assignees: one round trip in all, see hooks.py);
 4. render every outgoing stanza and write them to ejabberd in one go.
 
 The batch grows by itself under load (what arrives while a batch is being
@@ -66,6 +68,8 @@ from component.routing.wire import (
 )
 from storage.errors import NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
+    BatchExtras,
+    DeskRouting,
     Limit,
     NewMessage,
     Once,
@@ -428,28 +432,31 @@ class MessageRouter:
         recipients = await self._admit(batch)
         for hooks in self.hooks:
             await hooks.before_store(batch)
-        # Whom a message goes to (the features' rules, the desk's claims) and
-        # its archiving do not depend on each other: a customer's message is
-        # pending when no agent is online, whoever the rules pick among the
-        # online ones. Their round trips overlap.
-        stored, _ = await asyncio.gather(self._store(batch), self._narrow(recipients))
+        items = [
+            i for i in batch if i.error is None and i.conv is not None and i.msg.body is not None
+        ]
+        for item in items:
+            item.stanza_id = new_id()  # the original's, once archived, for a duplicate
+        # What the features record and read with the batch rides on its archive
+        # statement: one round trip to PostgreSQL per batch. A customer's
+        # message is pending when no agent is online, whoever the features'
+        # rules then pick among the online ones.
+        extras = BatchExtras()
+        routed, written = (sorted(recipients[0]), recipients[1]) if recipients else ([], [])
+        for hooks in self.hooks:
+            hooks.alongside(batch, routed, written, extras)
+        stored, routing = await self._store(items, extras)
+        await self._narrow(recipients, routing)
         return stored
 
-    async def _narrow(self, recipients: Recipients | None) -> None:
-        """Apply the features' ``recipients`` rules to the online agents of each item.
-
-        A rule that cannot be applied now (storage unavailable) leaves the
-        message to every online agent: delivered, if not to the one the rule
-        would pick.
-        """
+    async def _narrow(self, recipients: Recipients | None, routing: DeskRouting) -> None:
+        """Apply the features' ``recipients`` rules to the online agents of each item,
+        from what the archive statement read for them."""
         if recipients is None:
             return
         agents, written, items = recipients
         for hooks in self.hooks:
-            try:
-                await hooks.recipients(agents, written)
-            except Unavailable as exc:
-                log.warning("routing.rule_skipped", hook=type(hooks).__name__, error=str(exc))
+            await hooks.recipients(agents, written, routing)
         for item in items:
             assert item.conv is not None
             item.online = agents[item.conv.id]
@@ -577,26 +584,20 @@ class MessageRouter:
                 item.forward = first
         return recipients
 
-    async def _store(self, batch: list[Item]) -> list[int]:
-        """Archive every accepted body in one transaction; returns its delivery records.
+    async def _store(self, items: list[Item], extras: BatchExtras) -> tuple[list[int], DeskRouting]:
+        """Archive ``items`` and record ``extras`` in one transaction; returns its
+        delivery records and the routing the extras asked for.
 
         If the statement fails for another reason than an outage (a value
         PostgreSQL refuses), each message is archived alone, so that only the
         bad one is refused and its neighbours go through.
         """
         ts = self.now()
-        items = [
-            i for i in batch if i.error is None and i.conv is not None and i.msg.body is not None
-        ]
-        if not items:
-            return []
         rows = []
         for item in items:
-            conv, body = item.conv, item.msg.body
-            assert conv is not None and body is not None
+            conv, body, stanza_id = item.conv, item.msg.body, item.stanza_id
+            assert conv is not None and body is not None and stanza_id is not None
             customer = item.author is Party.CUSTOMER
-            stanza_id = new_id()
-            copies = self._copies(item, stanza_id)
             rows.append(
                 NewMessage(
                     conversation_id=conv.id,
@@ -610,27 +611,30 @@ class MessageRouter:
                     ts=ts,
                     thread=item.thread,
                     payload=item.payload,
-                    copies=copies,
+                    copies=self._copies(item, stanza_id),
                 )
             )
+        if not rows and not extras:
+            return [], DeskRouting({}, [])
         try:
             with metrics.COMMIT_SECONDS.time():
-                archived = await self.archive.append_batch(rows, self._confirmed)
+                archived = await self.archive.append_batch(rows, self._confirmed, extras)
         except (Unavailable, NotFound):
             raise
         except Exception as exc:
             raise_if_cancelling(exc)
-            if len(rows) == 1:
+            if len(rows) <= 1:
                 raise
             log.warning("routing.batch_split", size=len(rows), error=repr(exc))
-            return await self._store_alone(items, rows)
+            return await self._store_alone(items, rows, extras)
         self._confirmed = []
         for item, result in zip(items, archived.results, strict=True):
             item.stanza_id = result.stanza_id
             item.duplicate = result.duplicate
         pending = sum(1 for r in rows if r.pending)
         log.debug("archive.batch", size=len(rows), pending=pending)
-        return [] if archived.delivery_id is None else [archived.delivery_id]
+        delivery_ids = [] if archived.delivery_id is None else [archived.delivery_id]
+        return delivery_ids, archived.routing
 
     def _copies(self, item: Item, stanza_id: str) -> tuple[OwnCopy, ...]:
         """The message's rows in users' own archives (see views.py)."""
@@ -651,9 +655,17 @@ class MessageRouter:
             host=self.own_archives,
         )
 
-    async def _store_alone(self, items: list[Item], rows: list[NewMessage]) -> list[int]:
-        """Archive each message in its own statement; a refused one gets an error."""
+    async def _store_alone(
+        self, items: list[Item], rows: list[NewMessage], extras: BatchExtras
+    ) -> tuple[list[int], DeskRouting]:
+        """Archive each message in its own statement; a refused one gets an error.
+
+        The extras follow in a statement of their own, without what depends on
+        a message that was refused or a duplicate; if even that fails, what
+        they record lags (logged) and the messages still go out.
+        """
         delivery_ids = []
+        fresh: set[str] = set()
         for item, row in zip(items, rows, strict=True):
             try:
                 archived = await self.archive.append_batch([row], self._confirmed)
@@ -667,9 +679,19 @@ class MessageRouter:
             self._confirmed = []
             [result] = archived.results
             item.stanza_id, item.duplicate = result.stanza_id, result.duplicate
+            if not result.duplicate:
+                fresh.add(row.stanza_id)
             if archived.delivery_id is not None:
                 delivery_ids.append(archived.delivery_id)
-        return delivery_ids
+        try:
+            archived = await self.archive.append_batch([], (), extras.settled(fresh))
+        except (Unavailable, NotFound):
+            raise
+        except Exception as exc:
+            raise_if_cancelling(exc)
+            log.error("routing.extras_refused", error=repr(exc))
+            return delivery_ids, DeskRouting({}, [])
+        return delivery_ids, archived.routing
 
     # -- rendering ----------------------------------------------------------
 

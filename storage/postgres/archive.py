@@ -1,7 +1,8 @@
 """ArchiveStore on PostgreSQL, composed from its table modules.
 
-:mod:`.tables.messages` (the archive) and :mod:`.tables.message_pages` (its
-XEP-0313 pages), :mod:`.tables.deliveries` (what is being delivered), and
+:mod:`.batch` (a routed batch in one statement), :mod:`.tables.messages`
+(the archive) and :mod:`.tables.message_pages` (its XEP-0313 pages),
+:mod:`.tables.deliveries` (what is being delivered), and
 :mod:`.tables.companies` for the retention periods.
 """
 
@@ -16,10 +17,12 @@ from storage.models import (
     ArchivePage,
     ArchiveQuery,
     ArchiveResult,
+    BatchExtras,
     Delivery,
     NewMessage,
     Pruned,
 )
+from storage.postgres import batch as statement
 from storage.postgres.pool import Database
 from storage.postgres.tables import companies, deliveries, message_pages, messages
 
@@ -29,14 +32,18 @@ class PgArchiveStore:
         self._db = db
 
     async def append_batch(
-        self, batch: Sequence[NewMessage], confirmed: Sequence[int] = ()
+        self,
+        batch: Sequence[NewMessage],
+        confirmed: Sequence[int] = (),
+        extras: BatchExtras | None = None,
     ) -> ArchivedBatch:
         """Archive a batch; see ArchiveStore. Raises NotFound for an unknown conversation."""
-        if not batch:
+        extras = extras or BatchExtras()
+        if not batch and not extras:
             await self.confirm(confirmed)
             return ArchivedBatch([], None)
         async with self._db.acquire() as conn:
-            inserted, delivery_id = await messages.insert_batch(conn, batch, confirmed)
+            inserted, delivery_id, routing = await statement.archive(conn, batch, confirmed, extras)
             results: list[ArchiveResult | None] = []
             skipped: list[int] = []
             for index, message in enumerate(batch):
@@ -52,7 +59,7 @@ class PgArchiveStore:
                 originals = await messages.first_copies(conn, [batch[i] for i in skipped])
                 for index, stanza_id in zip(skipped, originals, strict=True):
                     results[index] = ArchiveResult(stanza_id=stanza_id, duplicate=True)
-        return ArchivedBatch([r for r in results if r is not None], delivery_id)
+        return ArchivedBatch([r for r in results if r is not None], delivery_id, routing)
 
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:
         if not company_ids:

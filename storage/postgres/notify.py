@@ -24,7 +24,10 @@ migration 0004; in short:
 
 Jobs and marks of a deleted conversation go with it (ON DELETE CASCADE).
 :meth:`~PgNotifyStore.schedule` and :meth:`~PgNotifyStore.mark_seen` skip
-conversations that do not exist (deleted while the batch was routed).
+conversations that do not exist (deleted while the batch was routed). A
+routed batch records its marks and steps in its own archive statement
+(:class:`storage.models.BatchExtras`, :mod:`.tables.messages`), with the
+same SQL; these two record them alone.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from storage.errors import NotFound
-from storage.models import Channel, NotifyJob, Party, Unseen
+from storage.models import Channel, NotifyJob, Party, ReadMark, StepDue, Unseen
 from storage.postgres.pool import Database
 from storage.postgres.tables import conversations, notify_jobs, notify_seen, notify_sent
 
@@ -70,7 +73,8 @@ class PgNotifyStore:
         if not jobs:
             return
         async with self._db.acquire() as conn:
-            await _skipping_deleted(lambda: notify_jobs.schedule(conn, jobs, quiet_s))
+            steps = [StepDue(c, party, channel, due, quiet_s) for c, party, channel, due in jobs]
+            await _skipping_deleted(lambda: notify_jobs.schedule(conn, steps))
 
     async def claim(self, now: dt.datetime, limit: int, lease_s: float) -> list[NotifyJob]:
         """Oldest due first; the lease ends ``lease_s`` seconds after ``now``."""
@@ -126,4 +130,5 @@ class PgNotifyStore:
         if not marks:
             return
         async with self._db.acquire() as conn:
-            await _skipping_deleted(lambda: notify_seen.mark_seen(conn, marks))
+            read = [ReadMark(c, party) for c, party in marks]
+            await _skipping_deleted(lambda: notify_seen.mark_seen(conn, read))

@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from component.config import ArchiveSettings, LimitsSettings
 from component.directory import Directory
@@ -28,10 +28,12 @@ from storage.models import (
     ArchivedBatch,
     ArchivedMessage,
     ArchiveResult,
+    BatchExtras,
     Company,
     CompanySearch,
     Conversation,
     Delivery,
+    DeskRouting,
     DirectorySnapshot,
     KnownValues,
     Limit,
@@ -275,10 +277,18 @@ class FakeArchive:
     fake has no clock): unit tests sweep at once.
     """
 
-    def __init__(self, conversations: FakeConversations) -> None:
+    def __init__(
+        self,
+        conversations: FakeConversations,
+        route: Callable[[Sequence[int], Sequence[int]], Awaitable[DeskRouting]] | None = None,
+    ) -> None:
         self.conversations = conversations
+        #: What reads the desk's routing for a batch's extras (a desk store's route).
+        self.route = route
         self.rows: list[tuple[int, NewMessage]] = []
         self.batches: list[int] = []
+        #: Each batch's extras, as recorded: what depended on a duplicate left out.
+        self.extras: list[BatchExtras] = []
         self.deliveries: dict[int, list[str]] = {}  #: unconfirmed: id -> stanza ids
         self.switch = Switch()
         self._delivery_ids = itertools.count(1)
@@ -310,7 +320,10 @@ class FakeArchive:
         return Delivery(delivery_id, messages)
 
     async def append_batch(
-        self, messages: Sequence[NewMessage], confirmed: Sequence[int] = ()
+        self,
+        messages: Sequence[NewMessage],
+        confirmed: Sequence[int] = (),
+        extras: BatchExtras | None = None,
     ) -> ArchivedBatch:
         self.switch.check()
         for m in messages:
@@ -329,7 +342,14 @@ class FakeArchive:
                 results.append(ArchiveResult(m.stanza_id, False))
                 if not m.pending:
                     new.append(m.stanza_id)
-        return ArchivedBatch(results, self._new_delivery(new) if new else None)
+        extras = extras or BatchExtras()
+        fresh = {r.stanza_id for r in results if not r.duplicate}
+        if extras:
+            self.extras.append(extras.settled(fresh))
+        routing = DeskRouting({}, [])
+        if self.route is not None and (extras.routed or extras.reopen):
+            routing = await self.route(extras.routed, extras.reopen)
+        return ArchivedBatch(results, self._new_delivery(new) if new else None, routing)
 
     def insert_delivered(self, messages: Sequence[NewMessage]) -> Delivery:
         """Archive new messages under one delivery, as the request store does."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, MutableMapping, Sequence
+from typing import TYPE_CHECKING
 
 from component.errors import NotAllowed, RoutingError, UnknownAddress
 from component.i18n import Text, _
@@ -42,12 +43,17 @@ from component.logs import get_logger
 from component.routing.hooks import RoutingHooks
 from storage.models import (
     ActorKind,
+    BatchExtras,
     ConversationStatus,
     DeskChange,
     DeskEventKind,
+    DeskRouting,
     DeskState,
 )
 from storage.protocols import DeskDecision, DeskStore
+
+if TYPE_CHECKING:
+    from component.routing.items import Item
 
 log = get_logger(__name__)
 
@@ -210,17 +216,36 @@ def describe(before: DeskState, after: DeskState) -> Text:
 
 
 class DeskHooks(RoutingHooks):
-    """The assignment rule, and a customer's message reopening a resolved conversation."""
+    """The assignment rule, and a customer's message reopening a resolved conversation.
+
+    A routed batch reads the assignees and reopens conversations in its
+    archive statement (:meth:`alongside`); archived messages delivered later
+    read the assignees here.
+    """
 
     def __init__(self, store: DeskStore) -> None:
         self.store = store
 
+    def alongside(
+        self,
+        batch: Sequence[Item],
+        routed: Sequence[int],
+        written: Sequence[int],
+        extras: BatchExtras,
+    ) -> None:
+        extras.routed.extend(routed)
+        extras.reopen.extend(written)
+
     async def recipients(
-        self, agents: MutableMapping[int, list[str]], written: Sequence[int]
+        self,
+        agents: MutableMapping[int, list[str]],
+        written: Sequence[int],
+        routing: DeskRouting | None,
     ) -> None:
         if not agents:
             return
-        routing = await self.store.route(sorted(agents), written)
+        if routing is None:
+            routing = await self.store.route(sorted(agents), written)
         if routing.reopened:
             log.info("desk.reopened_by_customer", conversations=routing.reopened)
         for conversation_id, claimer in routing.assignees.items():

@@ -15,7 +15,9 @@ works, and without spam:
 
 Never spam, never miss:
 
-* each step is a durable job in PostgreSQL (``NotifyStore``), taken with
+* each step is a durable job in PostgreSQL (``NotifyStore``), scheduled with
+  the read marks in the archive statement of the batch that made it due
+  (:meth:`Cascade.alongside`), taken with
   ``FOR UPDATE SKIP LOCKED``, so steps survive restarts and several processes
   share them without doing anything twice;
 * at most one pending job per conversation, recipient and channel: whatever
@@ -59,12 +61,15 @@ from component.routing.hooks import RoutingHooks
 from component.routing.items import Item
 from storage.errors import NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
+    BatchExtras,
     Channel,
     Company,
     Contact,
     Conversation,
     NotifyJob,
     Party,
+    ReadMark,
+    StepDue,
     Unseen,
 )
 from storage.protocols import ContactStore, NotifyStore, PresenceStore
@@ -109,21 +114,29 @@ class Cascade(RoutingHooks):
 
     # -- routing hooks: what happened in a batch -------------------------------
 
-    async def after_store(self, batch: Sequence[Item]) -> list[str]:
-        """Read marks and the next steps for every message archived in the batch."""
+    def alongside(
+        self,
+        batch: Sequence[Item],
+        routed: Sequence[int],
+        written: Sequence[int],
+        extras: BatchExtras,
+    ) -> None:
+        """Read marks and the next steps for the batch, recorded with its archive
+        statement (a message's only if it is archived now, not as a duplicate)."""
         now = self.now()
         cfg = self.settings
-        jobs: list[tuple[int, Party, Channel, dt.datetime]] = []
-        seen: list[tuple[int, Party]] = []
+        quiet = cfg.quiet_period
         for item in batch:
             conv = item.conv
             if item.error is not None or conv is None:
                 continue
             msg = item.msg
             customer = item.author is Party.CUSTOMER
-            if msg.body is not None and item.stanza_id and not item.duplicate:
+            party = Party.CUSTOMER if customer else Party.COMPANY
+            if msg.body is not None and item.stanza_id:
                 # Writing is reading what came before: the writer's side is seen.
-                seen.append((conv.id, Party.CUSTOMER if customer else Party.COMPANY))
+                extras.seen.append(ReadMark(conv.id, party, written=item.stanza_id))
+                steps: list[tuple[Party, Channel, float]] = []
                 if customer:
                     if item.company.email:
                         wait = (
@@ -131,33 +144,17 @@ class Cascade(RoutingHooks):
                             if item.online
                             else cfg.company_offline_after
                         )
-                        jobs.append((conv.id, Party.COMPANY, Channel.EMAIL, _after(now, wait)))
+                        steps.append((Party.COMPANY, Channel.EMAIL, wait))
                 else:
                     if self.push.enabled:
-                        jobs.append(
-                            (
-                                conv.id,
-                                Party.CUSTOMER,
-                                Channel.PUSH,
-                                _after(now, cfg.customer_push_after),
-                            )
-                        )
-                    jobs.append(
-                        (
-                            conv.id,
-                            Party.CUSTOMER,
-                            Channel.EMAIL,
-                            _after(now, cfg.customer_email_after),
-                        )
-                    )
+                        steps.append((Party.CUSTOMER, Channel.PUSH, cfg.customer_push_after))
+                    steps.append((Party.CUSTOMER, Channel.EMAIL, cfg.customer_email_after))
+                extras.steps.extend(
+                    StepDue(conv.id, whom, channel, _after(now, wait), quiet, item.stanza_id)
+                    for whom, channel, wait in steps
+                )
             elif msg.body is None and msg.marker == "displayed":
-                seen.append((conv.id, Party.CUSTOMER if customer else Party.COMPANY))
-        # Two connections, overlapping round trips: this runs for every batch.
-        await asyncio.gather(
-            self.notify.mark_seen(seen) if seen else _nothing(),
-            self.notify.schedule(jobs, cfg.quiet_period) if jobs else _nothing(),
-        )
-        return []
+                extras.seen.append(ReadMark(conv.id, party))
 
     # -- the job loop ------------------------------------------------------------
 
@@ -416,10 +413,6 @@ class Cascade(RoutingHooks):
         return self.settings.chat_link.format(jid=jid)
 
     # -- replies by email (component.features.notify.inbound) ------------------------------
-
-
-async def _nothing() -> None:
-    return None
 
 
 def _after(now: dt.datetime, seconds: float) -> dt.datetime:

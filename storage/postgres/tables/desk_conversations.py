@@ -8,7 +8,7 @@ it makes in ``desk_events``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
@@ -33,36 +33,55 @@ def from_row(conversation_id: int, row: asyncpg.Record | None) -> DeskState:
     return DeskState(conversation_id, ConversationStatus(row["status"]), row["assignee"])
 
 
+#: Parameters of :func:`route_ctes`: the conversations whose assignees are
+#: wanted, and those to reopen.
+ROUTE_PARAMETERS = 2
+
+
+def route_ctes(first: int) -> str:
+    """``reopened AS (UPDATE ...), logged AS (INSERT ...), assigned AS (SELECT ...)``.
+
+    Reopens the resolved conversations among ``$first + 1`` (a customer wrote;
+    logged as the customer's REOPEN) and selects the assignees of the claimed
+    ones among ``$first``. Data-modifying CTEs run whether or not the outer
+    query reads them; ``assigned`` sees the rows as before the UPDATE, which
+    only changes the status, so the assignees read are the current ones.
+    """
+    routed, reopen = (f"${first + i}" for i in range(ROUTE_PARAMETERS))
+    return f"""reopened AS (
+        UPDATE desk_conversations SET status = 'open', updated_at = now()
+         WHERE conversation_id = ANY({reopen}::bigint[]) AND status = 'resolved'
+        RETURNING conversation_id, assignee
+    ), logged AS (
+        INSERT INTO desk_events (conversation_id, kind, actor_kind, from_agent, to_agent)
+        SELECT conversation_id, 'reopen', 'customer', assignee, assignee FROM reopened
+    ), assigned AS (
+        SELECT conversation_id, assignee FROM desk_conversations
+         WHERE conversation_id = ANY({routed}::bigint[]) AND assignee IS NOT NULL
+    )"""
+
+
+def routing(assigned: Iterable[tuple[int, str]], reopened: Iterable[int]) -> DeskRouting:
+    """The routing read by :func:`route_ctes`' ``assigned`` and ``reopened``."""
+    return DeskRouting(assignees=dict(assigned), reopened=sorted(reopened))
+
+
+_ROUTE = f"""
+    WITH {route_ctes(1)}
+    SELECT conversation_id, assignee, false AS reopened FROM assigned
+    UNION ALL
+    SELECT conversation_id, NULL, true FROM reopened
+"""
+
+
 async def route(conn: Conn, conversation_ids: Sequence[int], reopen: Sequence[int]) -> DeskRouting:
     """Reopen the resolved ones among ``reopen`` (logged as the customer's
-    REOPEN); the assignees of the claimed ones among ``conversation_ids``."""
-    # Data-modifying CTEs run whether or not the outer query reads them; the
-    # outer SELECT sees the rows as before the UPDATE, which only changes
-    # the status, so the assignees read are the current ones.
-    rows = await conn.fetch(
-        """
-        WITH reopened AS (
-            UPDATE desk_conversations SET status = 'open', updated_at = now()
-             WHERE conversation_id = ANY($2::bigint[]) AND status = 'resolved'
-            RETURNING conversation_id, assignee
-        ), logged AS (
-            INSERT INTO desk_events
-                   (conversation_id, kind, actor_kind, from_agent, to_agent)
-            SELECT conversation_id, 'reopen', 'customer', assignee, assignee
-              FROM reopened
-        )
-        SELECT conversation_id, assignee, false AS reopened
-          FROM desk_conversations
-         WHERE conversation_id = ANY($1::bigint[]) AND assignee IS NOT NULL
-        UNION ALL
-        SELECT conversation_id, NULL, true FROM reopened
-        """,
-        list(conversation_ids),
-        list(reopen),
-    )
-    return DeskRouting(
-        assignees={r["conversation_id"]: r["assignee"] for r in rows if not r["reopened"]},
-        reopened=sorted(r["conversation_id"] for r in rows if r["reopened"]),
+    REOPEN); the assignees of the claimed ones among ``conversation_ids``.
+    A routed batch does the same in its archive statement (see :mod:`..batch`)."""
+    rows = await conn.fetch(_ROUTE, list(conversation_ids), list(reopen))
+    return routing(
+        ((r["conversation_id"], r["assignee"]) for r in rows if not r["reopened"]),
+        (r["conversation_id"] for r in rows if r["reopened"]),
     )
 
 

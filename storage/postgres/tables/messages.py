@@ -1,11 +1,12 @@
 """The ``messages`` table: the archive, the retransmission dedup and the pending queue.
 
 This is the hot path. A whole batch is archived by one INSERT ... SELECT FROM
-unnest(...) statement (atomic by itself, so no BEGIN/COMMIT round trips);
-only when some rows were skipped as duplicates does a second, read-only
-query fetch the stanza-id of their first copies. Column arrays are sent as
-parameters, so no SQL is built per batch and asyncpg reuses one prepared
-statement.
+unnest(...) (:data:`INSERT_ROWS`), inside the batch statement of
+:mod:`storage.postgres.batch` (atomic by itself, so no BEGIN/COMMIT round
+trips); only when some rows were skipped as duplicates does a second,
+read-only query (:func:`first_copies`) fetch the stanza-id of their first
+copies. Column arrays are sent as parameters, so no SQL is built per batch
+and asyncpg reuses one prepared statement.
 
 Pending messages (customer messages that arrived while no agent was online)
 are claimed with FOR UPDATE SKIP LOCKED, so two component processes never
@@ -75,11 +76,13 @@ def from_row(row: asyncpg.Record) -> ArchivedMessage:
     )
 
 
-# The messages of one batch, from one array per column (see _arrays), $1 to $11.
+# The messages of one batch, from one array per column (see row_arrays), $1 to $11.
+# Archiving a routed batch (storage.postgres.batch) and :func:`insert_delivered`
+# insert through it.
 # company_id is copied from the conversation (one primary-key lookup per row,
 # the one the foreign key check makes anyway): NULL for a conversation that
 # does not exist, which fails as a NOT NULL violation (see _missing_conversation).
-_INSERT_ROWS = """
+INSERT_ROWS = """
         INSERT INTO messages (conversation_id, company_id, direction, sender_jid, body,
                               stanza_id, client_id, client_key, pending, ts, thread, payload)
         SELECT conversation_id,
@@ -92,31 +95,6 @@ _INSERT_ROWS = """
                WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
                                     client_id, client_key, pending, ts, thread, payload, ord)
          ORDER BY ord"""
-
-# ORDER BY ord: rows are inserted (and numbered) in batch order, so when two
-# copies of a message are in one batch the first one is kept.
-# ON CONFLICT without a target covers both unique indexes: the client-key one
-# (a retransmission) and stanza_id (the same batch retried after its commit
-# was lost in transit: those rows are already archived).
-# The new rows that are not pending are recorded as one delivery in the same
-# statement (see deliveries.py); every returned row carries its id. The new
-# rows' copies in users' own archives are written by the same statement
-# (user_archives.py), a duplicate's are not. Earlier
-# deliveries that were confirmed meanwhile are deleted by the same statement,
-# so a busy component commits once per batch, not twice.
-_INSERT = f"""
-    WITH ins AS ({_INSERT_ROWS}
-        ON CONFLICT DO NOTHING
-        RETURNING id, stanza_id, pending
-    ), delivery AS (
-        INSERT INTO deliveries (message_ids)
-        SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT pending HAVING count(*) > 0
-        RETURNING id
-    ), confirmed AS (
-        DELETE FROM deliveries WHERE id = ANY($12::bigint[])
-    ), {user_archives.insert_cte(13, "ins")}
-    SELECT ins.stanza_id, (SELECT id FROM delivery) AS delivery_id FROM ins
-"""
 
 # The archived copy of each skipped message, in the order given. The last
 # fallback (its own stanza-id) only serves if the copy vanished since the
@@ -136,28 +114,11 @@ _FIRST_COPIES = """
 
 #: An unknown conversation: its company_id is NULL (checked first), or the
 #: conversation was deleted between that lookup and the foreign key check.
-_MISSING_CONVERSATION = (asyncpg.NotNullViolationError, asyncpg.ForeignKeyViolationError)
+MISSING_CONVERSATION = (asyncpg.NotNullViolationError, asyncpg.ForeignKeyViolationError)
 
 
-async def insert_batch(
-    conn: Conn, messages: Sequence[NewMessage], confirmed: Sequence[int]
-) -> tuple[set[str], int | None]:
-    """Insert what is not a duplicate and forget the ``confirmed`` deliveries.
-
-    Returns the stanza-ids inserted and the new delivery's id (or None).
-    """
-    try:
-        rows = await conn.fetch(
-            _INSERT, *_arrays(messages), list(confirmed), *user_archives.arrays(messages)
-        )
-    except _MISSING_CONVERSATION as exc:
-        raise NotFound(f"conversation does not exist: {exc.detail}") from exc
-    delivery_id = rows[0]["delivery_id"] if rows else None
-    return {row["stanza_id"] for row in rows}, delivery_id
-
-
-def _arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
-    """The messages as one list per column, in the order of _INSERT_ROWS' unnest()."""
+def row_arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
+    """The messages as one list per column, in the order of INSERT_ROWS' unnest()."""
     return (
         [m.conversation_id for m in messages],
         [direction(m.author) for m in messages],
@@ -177,7 +138,7 @@ def _arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
 # every row is new (fresh stanza-ids, no client key), none is pending, and
 # all are handed over for delivery under one record, as by _INSERT.
 _INSERT_DELIVERED = f"""
-    WITH ins AS ({_INSERT_ROWS}
+    WITH ins AS ({INSERT_ROWS}
         RETURNING {COLUMNS}
     ), delivery AS (
         INSERT INTO deliveries (message_ids)
@@ -191,17 +152,18 @@ _INSERT_DELIVERED = f"""
 async def insert_delivered(conn: Conn, messages: Sequence[NewMessage]) -> Delivery:
     """Archive new, not pending messages under one new delivery record.
 
-    Unlike :func:`insert_batch` nothing is deduplicated: a stanza-id that is
-    already archived raises Conflict. The delivery lists the messages in the
-    order given. Raises NotFound for an unknown conversation.
+    Unlike a routed batch (:mod:`storage.postgres.batch`) nothing is
+    deduplicated: a stanza-id that is already archived raises Conflict. The
+    delivery lists the messages in the order given. Raises NotFound for an
+    unknown conversation.
     """
     if not messages or any(m.pending for m in messages):
         raise ValueError("insert_delivered takes one or more messages, none pending")
     try:
         rows = await conn.fetch(
-            _INSERT_DELIVERED, *_arrays(messages), *user_archives.arrays(messages)
+            _INSERT_DELIVERED, *row_arrays(messages), *user_archives.arrays(messages)
         )
-    except _MISSING_CONVERSATION as exc:
+    except MISSING_CONVERSATION as exc:
         raise NotFound(f"conversation does not exist: {exc.detail}") from exc
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"message already archived: {exc.detail}") from exc

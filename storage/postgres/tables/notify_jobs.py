@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from storage.models import Channel, NotifyJob, Party
+from storage.models import Channel, NotifyJob, Party, StepDue
 from storage.postgres.pool import Conn
 
 JOB_COLUMNS = "id, conversation_id, party, channel, due_at, attempts"
@@ -27,30 +27,66 @@ _PENDING = "'pending'"
 # notify_jobs_pending (its WHERE clause must be repeated for the inference).
 _ON_PENDING_CONFLICT = f"ON CONFLICT (conversation_id, party, channel) WHERE state = {_PENDING}"
 
-# $1..$4: one array per column of the jobs; $5: the quiet period (seconds).
-# GROUP BY: a triple given twice gets one job, due at the earliest time
-# (ON CONFLICT DO UPDATE cannot touch one row twice in a statement); ORDER BY
-# takes the rows' locks in one order for every process. The JOIN skips
-# conversations deleted meanwhile. On conflict with a pending job nothing
-# changes unless a process holds it (leased_until set): then the job keeps
-# its due time and lease too, and records the follow-up (see _FINISH).
+#: Parameters of :func:`schedule_cte`: one array per field of storage.models.StepDue.
+SCHEDULE_PARAMETERS = 6
+
+
+def schedule_cte(first: int, inserted: str) -> str:
+    """``steps AS (INSERT ...)``: the steps to schedule, parameters ``$first`` on.
+
+    ``inserted`` names a CTE of the same statement returning the
+    ``stanza_id`` of the messages it archived: a step whose ``written``
+    message is not among them (a duplicate) is skipped. GROUP BY: a triple
+    given twice gets one job, due at the earliest time (ON CONFLICT DO UPDATE
+    cannot touch one row twice in a statement); ORDER BY takes the rows' locks
+    in one order for every process. The JOIN skips conversations deleted
+    meanwhile. On conflict with a pending job nothing changes unless a
+    process holds it (leased_until set): then the job keeps its due time and
+    lease too, and records the follow-up (see _FINISH).
+    """
+    conversation_ids, parties, channels, due, quiet, written = (
+        f"${first + i}" for i in range(SCHEDULE_PARAMETERS)
+    )
+    return f"""steps AS (
+        INSERT INTO notify_jobs AS j (conversation_id, party, channel, due_at, quiet_s)
+        SELECT n.conversation_id, n.party, n.channel,
+               greatest(n.due_at, s.sent_at + make_interval(secs => n.quiet_s)), n.quiet_s
+          FROM (SELECT u.conversation_id, u.party, u.channel, min(u.due_at) AS due_at,
+                       max(u.quiet_s) AS quiet_s
+                  FROM unnest({conversation_ids}::bigint[], {parties}::text[],
+                              {channels}::text[], {due}::timestamptz[], {quiet}::float8[],
+                              {written}::text[])
+                       AS u(conversation_id, party, channel, due_at, quiet_s, written)
+                 WHERE u.written IS NULL OR u.written IN (SELECT stanza_id FROM {inserted})
+                 GROUP BY u.conversation_id, u.party, u.channel) n
+          JOIN conversations c ON c.id = n.conversation_id
+          LEFT JOIN notify_sent s
+                 ON s.conversation_id = n.conversation_id AND s.party = n.party
+                AND s.channel = n.channel
+         ORDER BY n.conversation_id, n.party, n.channel
+        {_ON_PENDING_CONFLICT}
+        DO UPDATE SET rerun_due_at = least(j.rerun_due_at, EXCLUDED.due_at),
+                      quiet_s = EXCLUDED.quiet_s
+                WHERE j.leased_until IS NOT NULL
+    )"""
+
+
+def schedule_arrays(steps: Sequence[StepDue]) -> tuple[list[object], ...]:
+    """The steps as one list per parameter of :func:`schedule_cte`."""
+    return (
+        [s.conversation_id for s in steps],
+        [s.party.value for s in steps],
+        [s.channel.value for s in steps],
+        [s.due_at for s in steps],
+        [float(s.quiet_s) for s in steps],
+        [s.written for s in steps],
+    )
+
+
 _SCHEDULE = f"""
-    INSERT INTO notify_jobs AS j (conversation_id, party, channel, due_at, quiet_s)
-    SELECT n.conversation_id, n.party, n.channel,
-           greatest(n.due_at, s.sent_at + make_interval(secs => $5::float8)), $5::float8
-      FROM (SELECT u.conversation_id, u.party, u.channel, min(u.due_at) AS due_at
-              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
-                   AS u(conversation_id, party, channel, due_at)
-             GROUP BY u.conversation_id, u.party, u.channel) n
-      JOIN conversations c ON c.id = n.conversation_id
-      LEFT JOIN notify_sent s
-             ON s.conversation_id = n.conversation_id AND s.party = n.party
-            AND s.channel = n.channel
-     ORDER BY n.conversation_id, n.party, n.channel
-    {_ON_PENDING_CONFLICT}
-    DO UPDATE SET rerun_due_at = least(j.rerun_due_at, EXCLUDED.due_at),
-                  quiet_s = EXCLUDED.quiet_s
-            WHERE j.leased_until IS NOT NULL
+    WITH nothing AS (SELECT NULL::text AS stanza_id WHERE false),
+    {schedule_cte(1, "nothing")}
+    SELECT 1
 """
 
 # SKIP LOCKED: concurrent claimers take disjoint jobs without waiting; a row
@@ -123,22 +159,14 @@ def job_from_row(row: asyncpg.Record) -> NotifyJob:
     )
 
 
-async def schedule(
-    conn: Conn, jobs: Sequence[tuple[int, Party, Channel, dt.datetime]], quiet_s: float
-) -> None:
-    """One statement for the whole batch; conversations that do not exist are skipped.
+async def schedule(conn: Conn, steps: Sequence[StepDue]) -> None:
+    """The steps alone (a batch's archive statement schedules its own, see
+    :mod:`.messages`); conversations that do not exist are skipped.
 
     Raises asyncpg.ForeignKeyViolationError for a conversation deleted while
     the statement ran (running it again skips it).
     """
-    await conn.execute(
-        _SCHEDULE,
-        [conversation_id for conversation_id, _, _, _ in jobs],
-        [party.value for _, party, _, _ in jobs],
-        [channel.value for _, _, channel, _ in jobs],
-        [due_at for _, _, _, due_at in jobs],
-        float(quiet_s),
-    )
+    await conn.execute(_SCHEDULE, *schedule_arrays(steps))
 
 
 async def claim(conn: Conn, now: dt.datetime, limit: int, lease_s: float) -> list[NotifyJob]:

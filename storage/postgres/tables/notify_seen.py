@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.models import ArchivedMessage, Channel, Party
+from storage.models import ArchivedMessage, Channel, Party, ReadMark
 from storage.postgres.pool import Conn
 from storage.postgres.tables import messages
 
@@ -27,23 +27,61 @@ _UNSEEN = f"""
      LIMIT $5
 """
 
-# max(id) per conversation walks the messages (conversation_id, id) index
-# backwards; a conversation without messages (or deleted) has nothing to mark.
-# DISTINCT: ON CONFLICT DO UPDATE cannot touch one row twice; ORDER BY: one
-# lock order. The last WHERE spares a write when the mark would not move.
-_MARK_SEEN = """
-    INSERT INTO notify_seen (conversation_id, party, seen_message_id)
-    SELECT k.conversation_id, k.party, last.id
-      FROM (SELECT DISTINCT conversation_id, party
-              FROM unnest($1::bigint[], $2::text[]) AS u(conversation_id, party)) k
-      CROSS JOIN LATERAL (
-          SELECT max(m.id) AS id FROM messages m WHERE m.conversation_id = k.conversation_id
-      ) last
-     WHERE last.id IS NOT NULL
-     ORDER BY k.conversation_id, k.party
-    ON CONFLICT (conversation_id, party) DO UPDATE
-       SET seen_message_id = EXCLUDED.seen_message_id, updated_at = now()
-     WHERE notify_seen.seen_message_id < EXCLUDED.seen_message_id
+#: Parameters of :func:`mark_cte`: conversation ids, parties, and the stanza-id
+#: a mark depends on (see storage.models.ReadMark), one array each.
+MARK_PARAMETERS = 3
+
+
+def mark_cte(first: int, inserted: str) -> str:
+    """``seen AS (INSERT ...)``: the read marks, parameters ``$first`` on.
+
+    ``inserted`` names a CTE of the same statement returning the ``id``,
+    ``stanza_id`` and ``conversation_id`` of the messages it archived: a mark
+    whose ``written`` message is not among them (a duplicate) is skipped, and
+    they count as read (the statement's snapshot does not see them in
+    ``messages``). max(id) per conversation walks the messages
+    (conversation_id, id) index backwards; a conversation without messages
+    (or deleted) has nothing to mark. DISTINCT: ON CONFLICT DO UPDATE cannot
+    touch one row twice; ORDER BY: one lock order. The last WHERE spares a
+    write when the mark would not move.
+    """
+    conversation_ids, parties, written = (f"${first + i}" for i in range(MARK_PARAMETERS))
+    return f"""seen AS (
+        INSERT INTO notify_seen (conversation_id, party, seen_message_id)
+        SELECT k.conversation_id, k.party, greatest(old.id, new.id)
+          FROM (SELECT DISTINCT u.conversation_id, u.party
+                  FROM unnest({conversation_ids}::bigint[], {parties}::text[],
+                              {written}::text[]) AS u(conversation_id, party, written)
+                 WHERE u.written IS NULL
+                    OR u.written IN (SELECT stanza_id FROM {inserted})) k
+          CROSS JOIN LATERAL (
+              SELECT max(m.id) AS id FROM messages m WHERE m.conversation_id = k.conversation_id
+          ) old
+          CROSS JOIN LATERAL (
+              SELECT max(i.id) AS id FROM {inserted} i WHERE i.conversation_id = k.conversation_id
+          ) new
+         WHERE coalesce(old.id, new.id) IS NOT NULL
+         ORDER BY k.conversation_id, k.party
+        ON CONFLICT (conversation_id, party) DO UPDATE
+           SET seen_message_id = EXCLUDED.seen_message_id, updated_at = now()
+         WHERE notify_seen.seen_message_id < EXCLUDED.seen_message_id
+    )"""
+
+
+def mark_arrays(marks: Sequence[ReadMark]) -> tuple[list[object], ...]:
+    """The marks as one list per parameter of :func:`mark_cte`."""
+    return (
+        [m.conversation_id for m in marks],
+        [m.party.value for m in marks],
+        [m.written for m in marks],
+    )
+
+
+_MARK_SEEN = f"""
+    WITH nothing AS (SELECT NULL::bigint AS id, NULL::text AS stanza_id,
+                            NULL::bigint AS conversation_id WHERE false),
+    {mark_cte(1, "nothing")}
+    SELECT 1
 """
 
 
@@ -63,14 +101,11 @@ async def unseen(
     return [messages.from_row(row) for row in reversed(rows)]
 
 
-async def mark_seen(conn: Conn, marks: Sequence[tuple[int, Party]]) -> None:
-    """One statement; conversations without messages are skipped.
+async def mark_seen(conn: Conn, marks: Sequence[ReadMark]) -> None:
+    """The marks alone (a batch's archive statement records its own, see
+    :mod:`.messages`); conversations without messages are skipped.
 
     Raises asyncpg.ForeignKeyViolationError for a conversation deleted while
     the statement ran (running it again skips it).
     """
-    await conn.execute(
-        _MARK_SEEN,
-        [conversation_id for conversation_id, _ in marks],
-        [party.value for _, party in marks],
-    )
+    await conn.execute(_MARK_SEEN, *mark_arrays(marks))

@@ -15,14 +15,18 @@ import pytest_asyncio
 from storage import postgres
 from storage.errors import NotFound
 from storage.models import (
+    BatchExtras,
     Channel,
     CompanyDraft,
     Contact,
     Conversation,
+    DeskRouting,
     NewMessage,
     NotifyJob,
     Party,
     PushSubscription,
+    ReadMark,
+    StepDue,
 )
 from storage.postgres import notify
 
@@ -712,3 +716,83 @@ async def test_quiet_hours_are_stored_and_cleared(pg: postgres.PostgresStores) -
     assert (contact.quiet_hours, contact.quiet_timezone) == ("22:00-07:00", "Europe/Berlin")
     await pg.contacts.set_quiet_hours(address, None, None)
     assert (await pg.contacts.get(address)).quiet_hours is None
+
+
+async def test_a_batch_records_marks_steps_and_routing_in_its_archive_statement(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    """The features' extras ride on the batch's one statement: what depends on a
+    message is recorded only if that message is archived now, not as a duplicate."""
+
+    def message(body: str, key: str, author: Party = Party.CUSTOMER) -> NewMessage:
+        return NewMessage(
+            conversation_id=conv.id,
+            author=author,
+            sender_jid=CUSTOMER if author is Party.CUSTOMER else AGENT,
+            body=body,
+            stanza_id=str(uuid.uuid4()),
+            client_id=key,
+            client_key=key,
+            pending=False,
+            ts=now(),
+        )
+
+    first = message("first", "k1")
+    await pg.archive.append_batch([first])
+    await sql.execute(
+        "INSERT INTO desk_conversations (conversation_id, status, assignee)"
+        " VALUES ($1, 'resolved', $2)",
+        conv.id,
+        AGENT,
+    )
+    fresh, again, answer = message("fresh", "k2"), message("first", "k1"), message("hi", "a1")
+    t = now()
+    extras = BatchExtras(
+        seen=[
+            ReadMark(conv.id, CUSTOMER_PARTY, written=fresh.stanza_id),
+            ReadMark(conv.id, COMPANY, written=again.stanza_id),  # a duplicate: nothing
+        ],
+        steps=[
+            StepDue(conv.id, COMPANY, EMAIL, t, QUIET, written=fresh.stanza_id),
+            StepDue(conv.id, CUSTOMER_PARTY, EMAIL, t, QUIET, written=again.stanza_id),
+            StepDue(-1, COMPANY, PUSH, t, QUIET),  # no such conversation: skipped
+        ],
+        routed=[conv.id],
+        reopen=[conv.id],
+    )
+
+    archived = await pg.archive.append_batch([fresh, again], extras=extras)
+
+    assert [r.duplicate for r in archived.results] == [False, True]
+    assert archived.routing == DeskRouting(assignees={conv.id: AGENT}, reopened=[conv.id])
+    assert (
+        await sql.fetchval(
+            "SELECT status FROM desk_conversations WHERE conversation_id = $1", conv.id
+        )
+        == "open"
+    )
+    fresh_id = await sql.fetchval("SELECT id FROM messages WHERE stanza_id = $1", fresh.stanza_id)
+    # The batch's own message counts as read by its writer.
+    marks = await sql.fetch(
+        "SELECT party, seen_message_id FROM notify_seen WHERE conversation_id = $1", conv.id
+    )
+    assert {(r["party"], r["seen_message_id"]) for r in marks} == {("customer", fresh_id)}
+    jobs = await sql.fetch(
+        "SELECT party, channel, due_at FROM notify_jobs WHERE conversation_id = $1", conv.id
+    )
+    assert [(r["party"], r["channel"]) for r in jobs] == [("company", "email")]
+    assert near(jobs[0]["due_at"], t)
+
+    # A batch of markers alone (nothing archived): the marks read what is archived.
+    await pg.archive.append_batch([answer])
+    answer_id = await sql.fetchval("SELECT id FROM messages WHERE stanza_id = $1", answer.stanza_id)
+    markers = BatchExtras(seen=[ReadMark(conv.id, CUSTOMER_PARTY)])
+    archived = await pg.archive.append_batch([], extras=markers)
+    assert archived.results == [] and archived.routing == DeskRouting({}, [])
+    assert (
+        await sql.fetchval(
+            "SELECT seen_message_id FROM notify_seen WHERE conversation_id = $1 AND party = 'customer'",
+            conv.id,
+        )
+        == answer_id
+    )
