@@ -791,7 +791,8 @@ async def test_a_batch_records_marks_steps_and_routing_in_its_archive_statement(
     assert archived.results == [] and archived.routing == DeskRouting({}, [])
     assert (
         await sql.fetchval(
-            "SELECT seen_message_id FROM notify_seen WHERE conversation_id = $1 AND party = 'customer'",
+            "SELECT seen_message_id FROM notify_seen"
+            " WHERE conversation_id = $1 AND party = 'customer'",
             conv.id,
         )
         == answer_id
