@@ -274,6 +274,18 @@ class NotifySettings:
         "Link back to the chat in emails; `{jid}` is the address the recipient chats with "
         "(an RFC 5122 URI by default; a web client's URL in production).",
     )
+    page_url: str = setting(
+        "http://127.0.0.1:5280/web/",
+        "Public address of the web page (`web/`, as its visitors reach it, with any query "
+        "parameters it needs, e.g. `?xmpp=HOST`). A customer's emails and web pushes link "
+        "to their chat there (`?company=SLUG` added); a guest's email link also logs the "
+        "browser in (a login token, `login_link_ttl`). Empty: customers get `chat_link`.",
+    )
+    login_link_ttl: int = setting(
+        7 * 86400,
+        "Seconds the login in a guest's email link works (an ejabberd OAuth token, "
+        "docs/protocol.md); after it ejabberd refuses that login.",
+    )
     poll_interval: float = setting(1.0, "Seconds between two looks for due cascade jobs.")
     job_lease: float = setting(
         60.0,

@@ -135,3 +135,16 @@ class EjabberdApi:
         offline messages, sessions); an account that does not exist is no error."""
         user, host = jid.split("@", 1)
         await self.call("unregister", {"user": user, "host": host})
+
+    async def issue_login_token(self, jid: str, ttl_s: int) -> str:
+        """A token that logs ``jid`` in without its password (SASL ``X-OAUTH2``)
+        for ``ttl_s`` seconds: ejabberd's OAuth token with the ``sasl_auth``
+        scope (``oauth_issue_token``; ejabberd keeps it, with its expiry, and
+        removes it once expired). Needs ejabberd's OAuth library (Debian
+        ``erlang-p1-oauth2``); without it ejabberd answers an internal error."""
+        result = await self.call(
+            "oauth_issue_token", {"jid": jid, "ttl": ttl_s, "scopes": "sasl_auth"}
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("token"), str):
+            raise ApiError(f"oauth_issue_token: unexpected answer {result!r:.200}")
+        return str(result["token"])

@@ -22,7 +22,7 @@ readonly LOGS=$RUN/log
 readonly VENV=$ROOT/.venv
 readonly CONFIG=config/dev.toml
 
-readonly DEBS=(ejabberd erlang-p1-pgsql postgresql redis-server python3-venv curl iproute2 procps
+readonly DEBS=(ejabberd erlang-p1-pgsql erlang-p1-oauth2 postgresql redis-server python3-venv curl iproute2 procps
   chromium fonts-liberation profanity tmux)
 
 readonly PG_PORT=5432 PG_USER=orgchat PG_PASSWORD=orgchat-dev PG_DB=orgchat

@@ -26,11 +26,12 @@ code sent to it; an empty ``<quiet-hours/>`` clears them)::
       <quiet-hours tz="Europe/Berlin">22:00-07:00</quiet-hours>
     </settings>
 
-Confirm an email address, register a push subscription (IQ set)::
+Confirm an email address, register a push subscription, remove one (IQ set)::
 
     <confirm xmlns="urn:orgchat:notify:0" code="482913"/>
     <subscribe xmlns="urn:orgchat:notify:0" endpoint="https://push.example/abc"
                p256dh="BN...65 bytes, base64url" auth="16 bytes, base64url"/>
+    <unsubscribe xmlns="urn:orgchat:notify:0" endpoint="https://push.example/abc"/>
 """
 
 from __future__ import annotations
@@ -146,3 +147,12 @@ def parse_subscribe(el: Element) -> Subscription:
             raise PayloadError(f"{name} is required")
         values[name] = value
     return Subscription(values["endpoint"], values["p256dh"], values["auth"])
+
+
+def parse_unsubscribe(el: Element) -> str:
+    """The endpoint of the subscription to remove."""
+    _expect(el, "unsubscribe")
+    endpoint = (el.get("endpoint") or "").strip()
+    if not endpoint or len(endpoint) > MAX_ATTR:
+        raise PayloadError("endpoint is required")
+    return endpoint

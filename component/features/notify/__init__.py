@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from component.ejabberd_api import EjabberdApi
 from component.feature import Contribution, Core, Feature, Server
 from component.features.notify.away import AwayReplies
 from component.features.notify.cascade import Cascade
@@ -21,6 +22,7 @@ from component.features.notify.commands import notify_commands
 from component.features.notify.email import SmtpSender
 from component.features.notify.inbound import InboundServer
 from component.features.notify.iq import NotifyIqHandlers
+from component.features.notify.links import PageLinks
 from component.features.notify.preferences import Preferences
 from component.features.notify.push import PushSender
 from component.features.notify.replies import EmailReplies
@@ -50,6 +52,14 @@ class Notify(Feature):
             push=self.push,
             tokens=self.tokens,
             reply_domain=cfg.inbound.reply_domain,
+            links=PageLinks(
+                page_url=cfg.notify.page_url,
+                api=EjabberdApi.from_settings(cfg.ejabberd),
+                vhost=cfg.ejabberd.vhost,
+                login_ttl=cfg.notify.login_link_ttl,
+            )
+            if cfg.notify.page_url
+            else None,
         )
         self.away = AwayReplies(
             domain=core.domain,

@@ -12,6 +12,8 @@ works, and without spam:
   it after ``notify.customer_push_after`` seconds, a web push to each of their
   subscriptions; still unseen after ``notify.customer_email_after``, one email
   to their confirmed address. A customer who is online has the live message.
+  Both link to the chat on the web page (:mod:`.links`; a guest's email link
+  also logs the browser in).
 
 Never spam, never miss:
 
@@ -52,6 +54,7 @@ from component.features.notify.email import (
     TemporaryFailure,
     render,
 )
+from component.features.notify.links import ChatLink, PageLinks
 from component.features.notify.push import PushOutcome, PushSender
 from component.features.notify.tokens import Purpose, Tokens
 from component.hours import quiet_until
@@ -97,6 +100,7 @@ class Cascade(RoutingHooks):
         push: PushSender,
         tokens: Tokens,
         reply_domain: str,
+        links: PageLinks | None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.domain = domain
@@ -110,6 +114,8 @@ class Cascade(RoutingHooks):
         self.push = push
         self.tokens = tokens
         self.reply_domain = reply_domain
+        #: None: no web page (``notify.page_url`` empty): customers get ``chat_link``.
+        self.links = links
         self.now = now
 
     # -- routing hooks: what happened in a batch -------------------------------
@@ -275,6 +281,11 @@ class Cascade(RoutingHooks):
                 job.id, "no email address" if not contact.email else "opted out"
             )
             return
+        link = (
+            ChatLink(self._link(company_jid(company.slug, self.domain)))
+            if self.links is None
+            else await self.links.for_email(company.slug, conv.customer_jid)
+        )
         await self._email(
             job,
             unseen,
@@ -285,7 +296,8 @@ class Cascade(RoutingHooks):
                 company_name=company.name,
                 conversation_label=company.name,
                 excerpts=[Excerpt(company.name, m.ts, m.body) for m in unseen.messages],
-                chat_link=self._link(company_jid(company.slug, self.domain)),
+                chat_link=link.url,
+                link_expires=link.login_expires,
                 reply_to=self._address(conv, Party.CUSTOMER, Purpose.REPLY),
                 unsubscribe=self._address(conv, Party.CUSTOMER, Purpose.UNSUBSCRIBE),
                 thread_key=f"conv-{conv.token}-customer",
@@ -336,7 +348,9 @@ class Cascade(RoutingHooks):
             "body": last.body[:PUSH_EXCERPT],
             "unseen": len(unseen.messages),
             "jid": company_address,
-            "link": self._link(company_address),
+            "link": self._link(company_address)
+            if self.links is None
+            else self.links.chat(company.slug),
         }
         sent = retry = False
         retry_after = 0.0

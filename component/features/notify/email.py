@@ -90,6 +90,9 @@ class Notification:
     #: Stable per conversation and recipient, e.g. ``conv-<token>-company``;
     #: the local part of the thread's message id (letters, digits, ``._+=-``).
     thread_key: str
+    #: When the login ``chat_link`` carries stops working (a guest's link,
+    #: :mod:`component.features.notify.links`); None: it carries none.
+    link_expires: dt.datetime | None = None
     note: str | None = None  #: e.g. "No agent of Pizza Napoli is online."
     #: The recipient's language (an ``xml:lang`` tag); None: English.
     lang: str | None = None
@@ -170,6 +173,14 @@ def _why(n: Notification) -> Text:
     )
 
 
+def _login_note(expires: dt.datetime) -> Text:
+    return _(
+        "This link opens your chat in any browser without a password until {date}: "
+        "do not forward this email.",
+        date=_when(expires),
+    )
+
+
 _REPLY_LINE = _("Reply to this email to answer in the chat.")
 _REPLY_HINT = _("Only the text above the quoted message is posted; attachments are not.")
 _NO_TEXT = _("(no text)")
@@ -197,6 +208,8 @@ def _plain(n: Notification) -> str:
     out.append(n.tr(_REPLY_LINE))
     out.append(n.tr(_REPLY_HINT))
     out.append(n.tr(_("Open the chat: {link}", link=n.chat_link)))
+    if n.link_expires is not None:
+        out.append(n.tr(_login_note(n.link_expires)))
     out.append("")
     out.append("-- ")
     out.append(n.tr(_why(n)))
@@ -245,7 +258,10 @@ def _html(n: Notification, title: str) -> str:
             f"<div>{shown}</div></div>"
         )
     parts.append(f"<p><strong>{_e(n.tr(_REPLY_LINE))}</strong><br>{_e(n.tr(_REPLY_HINT))}</p>")
-    parts.append(f'<p><a href="{_e(n.chat_link)}">{_e(n.tr(_("Open the chat")))}</a></p>')
+    link = f'<a href="{_e(n.chat_link)}">{_e(n.tr(_("Open the chat")))}</a>'
+    if n.link_expires is not None:
+        link += f"<br><small>{_e(n.tr(_login_note(n.link_expires)))}</small>"
+    parts.append(f"<p>{link}</p>")
     footer = _e(n.tr(_why(n)))
     if n.unsubscribe:
         unsubscribe = n.tr(_("Unsubscribe"))

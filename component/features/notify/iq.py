@@ -2,7 +2,8 @@
 
 * IQ get ``<settings/>``: the settings; IQ set ``<settings/>``: change them (a
   new email address gets a confirmation code); ``<confirm/>``: confirm it;
-  ``<subscribe/>``: register a Web Push subscription (RFC 8030). See
+  ``<subscribe/>``: register a Web Push subscription (RFC 8030),
+  ``<unsubscribe/>``: remove one (notifications turned off on a device). See
   :mod:`extensions.notify`. Standard clients do the same through the ad-hoc
   commands of :mod:`.commands`.
 
@@ -37,6 +38,7 @@ class NotifyIqHandlers:
                 ("settings", None): self.settings,
                 ("confirm", "set"): self.confirm,
                 ("subscribe", "set"): self.subscribe,
+                ("unsubscribe", "set"): self.unsubscribe,
             },
         )
 
@@ -76,4 +78,8 @@ class NotifyIqHandlers:
             raise NotImplementedPayload(_("Web push is not enabled on this service"))
         sub = nt.parse_subscribe(payload)
         await self.preferences.add_push(iq["from"].bare, sub.endpoint, sub.p256dh, sub.auth)
+        return None
+
+    async def unsubscribe(self, iq: Iq, payload: Element) -> Element | None:
+        await self.preferences.remove_push(iq["from"].bare, nt.parse_unsubscribe(payload))
         return None

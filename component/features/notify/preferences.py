@@ -188,6 +188,13 @@ class Preferences:
             )
         return await self.contacts.add_push(address, endpoint, p256dh, auth)
 
+    async def remove_push(self, address: str, endpoint: str) -> None:
+        """Forget this customer's subscription with that endpoint; one they do not
+        have is no error (a device turned off twice, or already gone)."""
+        for sub in await self.contacts.push_subscriptions(address):
+            if sub.endpoint == endpoint:
+                await self.contacts.remove_push(sub.id)
+
 
 def _internal_host(host: str) -> bool:
     """Loopback, private, link-local or reserved addresses, and local names: no push
