@@ -281,6 +281,9 @@ CASCADE_TIMERS = {
 }
 #: The session's VAPID key (web push), generated per run.
 VAPID_KEY = generate_vapid_key()
+#: The web page as the tests open it (their own XMPP host): links in pushes and
+#: emails lead there (``notify.page_url``).
+PAGE_URL = f"http://127.0.0.1:5280/web/?xmpp={VHOST}"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -295,6 +298,7 @@ async def component(
         "main",
         ORGCHAT_SMTP_PORT=str(mailbox.port),
         ORGCHAT_PUSH_VAPID_PRIVATE_KEY=VAPID_KEY,
+        ORGCHAT_NOTIFY_PAGE_URL=PAGE_URL,
         **CASCADE_TIMERS,
     ).start()
     yield proc

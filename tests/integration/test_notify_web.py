@@ -1,0 +1,489 @@
+"""Notifications that lead back to the web page (issue 15): web push and email links.
+
+Push: a browser page (Debian's Chromium) registers the service worker
+(``web/sw.js``) and, with ``web/push.js`` over a real XMPP session, a push
+subscription with the VAPID key the component advertises; the customer
+leaves, an agent answers, the component pushes to the tests' push service
+(:class:`PushEndpoint`: real HTTP, VAPID checked, payload decrypted with the
+subscription's private key); the decrypted payload is delivered to the
+service worker through the Chrome DevTools Protocol
+(``ServiceWorker.deliverPushMessage``), which shows the notification; a
+``notificationclick`` takes the page's tab to the conversation.
+
+Headless Chromium has no push service: ``pushManager.subscribe`` cannot work
+there (in a Playwright context it is refused, "no Push API in incognito";
+in a persistent profile it waits for Google's servers forever). The page's
+``PushManager`` is therefore replaced by the tests' hooks (``FAKE_PUSH``),
+which hand ``push.js`` the subscription of the tests' push service, with
+its keys; everything else is the browser's and the component's own. A
+system notification cannot be clicked headless either: the test dispatches
+the ``notificationclick`` event in the worker itself (a script-made
+``NotificationEvent``, which may navigate a tab of the page but not open a
+new window: that needs the click of a person).
+
+Email: a guest confirmed an address, leaves, an agent answers; one email
+arrives with a link to the conversation on the page carrying a login token
+(never the password). A fresh client logs in with it (SASL X-OAUTH2) and
+reads the conversation from the guest's archive; a changed token, another
+account's name, and an expired token are refused; the page's Strophe.js
+logs in with it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page
+
+from component.config import PushSettings
+from component.ejabberd_api import EjabberdApi
+from component.features.notify.links import PageLinks
+from component.features.notify.push import PushSender, b64url_encode
+from tests.integration.browser import CHROMIUM, chromium
+from tests.integration.clients import SlixClient, chat, is_message
+from tests.integration.conftest import (
+    API,
+    DOMAIN,
+    PAGE_URL,
+    REPO,
+    VAPID_KEY,
+    VHOST,
+    Account,
+    MakeCompany,
+    api,
+)
+from tests.integration.mailbox import Mailbox, text_of
+from tests.integration.push_endpoint import PushEndpoint, verify_vapid
+from tests.integration.test_mam import fin, form, forwarded, mam
+from tests.integration.test_notify import (
+    confirm_email,
+    customer_online,
+    iq,
+    log_out,
+    mail_address,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+ORIGIN = "http://127.0.0.1:5280"
+SITE = f"{ORIGIN}/web/"
+WS = "ws://127.0.0.1:5280/ws"
+#: The files of this issue the tests load from ejabberd (WEB_ROOT).
+SERVED = ("sw.js", "push.js")
+
+#: The page's PushManager, replaced: ``subscribe`` and ``getSubscription`` give
+#: the subscription in ``window.testSubscription`` (set by the test), and record
+#: the options ``push.js`` passed and whether it unsubscribed.
+FAKE_PUSH = """
+(() => {
+  let current = null;
+  const make = (json, options) => ({
+    endpoint: json.endpoint,
+    options,
+    toJSON: () => json,
+    unsubscribe: async () => { current = null; window.testUnsubscribed = true; return true; },
+  });
+  PushManager.prototype.subscribe = async function (options) {
+    window.testSubscribeOptions = {
+      userVisibleOnly: options.userVisibleOnly,
+      key: Array.from(new Uint8Array(options.applicationServerKey)),
+    };
+    current = make(window.testSubscription, options);
+    return current;
+  };
+  PushManager.prototype.getSubscription = async function () {
+    if (!current && window.testSubscription) current = make(window.testSubscription, {});
+    return current;
+  };
+})();
+"""
+
+#: In the page: import xmpp.js and push.js, log in, keep the session in ``window``.
+CONNECT = """
+async ({ ws, jid, password }) => {
+  const xmpp = await import('/web/xmpp.js');
+  window.push = await import('/web/push.js');
+  window.session = new xmpp.Session({ endpoints: [ws], service: null });
+  await window.session.connect({ jid, password });
+  return window.session.jid;
+}
+"""
+
+
+def served_problem() -> str | None:
+    """Why the browser test cannot run here, or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing: run scripts/stack.sh up (Debian package chromium)"
+    for name in SERVED:
+        try:
+            with urllib.request.urlopen(SITE + name, timeout=10) as resp:
+                served = resp.read()
+        except OSError as exc:
+            return f"ejabberd does not serve {SITE}{name}: {exc}"
+        if served != (REPO / "web" / name).read_bytes():
+            return f"ejabberd serves another {name} at {SITE} than this checkout's web/{name}"
+    return None
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser(services: None) -> AsyncIterator[Browser]:
+    problem = served_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    async with chromium() as browser:
+        yield browser
+
+
+async def new_context(browser: Browser) -> BrowserContext:
+    context = await browser.new_context()
+    await context.grant_permissions(["notifications"], origin=ORIGIN)
+    return context
+
+
+async def guest() -> Account:
+    """An account named as the page names its guests, on the tests' host."""
+    account = Account(f"guest-{secrets.token_hex(4)}@{VHOST}", secrets.token_hex(8))
+    await api("register", {"user": account.user, "host": VHOST, "password": account.password})
+    return account
+
+
+async def registration_id(
+    context: BrowserContext, page: Page, scope: str
+) -> tuple[CDPSession, str]:
+    """A DevTools Protocol session with its ServiceWorker domain on, and the
+    service worker registration of ``scope`` as that domain names it."""
+    cdp = await context.new_cdp_session(page)
+    found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def updated(event: dict[str, Any]) -> None:
+        for reg in event["registrations"]:
+            if reg["scopeURL"] == scope and not reg["isDeleted"] and not found.done():
+                found.set_result(reg["registrationId"])
+
+    cdp.on("ServiceWorker.workerRegistrationUpdated", updated)
+    await cdp.send("ServiceWorker.enable")
+    return cdp, await asyncio.wait_for(found, 10)
+
+
+async def notifications(page: Page) -> list[dict[str, Any]]:
+    shown: list[dict[str, Any]] = await page.evaluate(
+        """async () => (await (await navigator.serviceWorker.ready).getNotifications())
+             .map(n => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))"""
+    )
+    return shown
+
+
+async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
+    browser: Browser,
+    make_company: MakeCompany,
+    clients: Any,
+    db: asyncpg.Connection,
+    rds: aioredis.Redis,
+) -> None:
+    company = await make_company(agents=1, name="Шиномонтаж «Колесо»")
+    agent = await clients(company.agents[0])
+    account = await guest()
+    context = await new_context(browser)
+    try:
+        await context.add_init_script(FAKE_PUSH)
+        page = await context.new_page()
+        console: list[str] = []
+        page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+        # An in-scope document that runs nothing by itself: the test drives push.js.
+        await page.goto(SITE + "push.js")
+        async with PushEndpoint() as service:
+            device = service.subscribe()
+            # Notifications on: push.js with the key the component advertises.
+            await page.evaluate(
+                CONNECT, {"ws": WS, "jid": account.jid, "password": account.password}
+            )
+            await page.evaluate(
+                "sub => { window.testSubscription = sub; }",
+                {
+                    "endpoint": device.endpoint,
+                    "keys": {"p256dh": device.p256dh, "auth": device.auth},
+                },
+            )
+            settings = await page.evaluate(f"push.notifySettings(session, '{DOMAIN}')")
+            assert settings["push"]["key"] == PushSender(PushSettings(VAPID_KEY)).public_key()
+            await page.evaluate(
+                f"push.turnOnPush(session, '{DOMAIN}', '{settings['push']['key']}')"
+            )
+            used = await page.evaluate("window.testSubscribeOptions")
+            assert used["userVisibleOnly"] is True
+            assert b64url_encode(bytes(used["key"])) == settings["push"]["key"]
+            stored = await db.fetch(
+                "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE address = $1",
+                account.jid,
+            )
+            assert [tuple(r) for r in stored] == [(device.endpoint, device.p256dh, device.auth)]
+            scope = await page.evaluate(
+                "(async () => (await navigator.serviceWorker.ready).scope)()"
+            )
+            assert scope == SITE
+            cdp, worker_id = await registration_id(context, page, scope)
+
+            # The customer writes, leaves; the agent answers; the component pushes.
+            customer = await clients(account)
+            customer.send_xml(chat(company.jid, "Есть зимние шины 205/55 R16?"))
+            got = await agent.inbox.expect(is_message("Есть зимние шины 205/55 R16?"))
+            await customer_online(rds, account.jid)
+            await page.evaluate("session.close()")
+            await log_out(customer, rds, account.jid)
+            answer = "Да, 4 штуки, 5 200 ₽ за колесо"
+            agent.send_xml(chat(got.get("from", "").split("/")[0], answer))
+            for _ in range(150):
+                if service.requests:
+                    break
+                await asyncio.sleep(0.1)
+            [request] = service.requests
+            verify_vapid(
+                request.headers["authorization"], device.endpoint, "mailto:ops@biz.localhost"
+            )
+            plain = device.decrypt(request.body)
+            payload = json.loads(plain)
+            link = f"{PAGE_URL}&company={urllib.parse.quote(company.slug)}"
+            assert payload == {
+                "title": company.name,
+                "body": answer,
+                "unseen": 1,
+                "jid": company.jid,
+                "link": link,
+            }
+
+            # The browser gets what the push service delivers: the worker shows it.
+            await cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {"origin": ORIGIN, "registrationId": worker_id, "data": plain.decode()},
+            )
+            for _ in range(50):
+                shown = await notifications(page)
+                if shown:
+                    break
+                await asyncio.sleep(0.1)
+            assert shown == [
+                {
+                    "title": company.name,
+                    "body": answer,
+                    "tag": f"orgchat:{company.jid}",
+                    "data": {"url": link, "jid": company.jid},
+                }
+            ], "\n".join(console)
+
+            # Notifications off: the component forgets the subscription, the browser too.
+            await page.evaluate(
+                CONNECT, {"ws": WS, "jid": account.jid, "password": account.password}
+            )
+            await page.evaluate(f"push.turnOffPush(session, '{DOMAIN}')")
+            assert await page.evaluate("window.testUnsubscribed") is True
+            left = await db.fetchval(
+                "SELECT count(*) FROM push_subscriptions WHERE address = $1", account.jid
+            )
+            assert left == 0
+            await page.evaluate("session.close()")
+
+        # The click: the worker's own handler takes this tab of the page to the chat.
+        [worker] = [w for w in context.service_workers if w.url == SITE + "sw.js"]
+        await worker.evaluate(
+            """async () => {
+                 const [notification] = await self.registration.getNotifications();
+                 self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
+               }"""
+        )
+        await page.wait_for_url(link, timeout=15_000)
+        assert await notifications(page) == []  # the click closed it
+    finally:
+        await context.close()
+
+
+async def test_unsubscribe_removes_only_that_device(
+    make_company: MakeCompany, clients: Any, db: asyncpg.Connection
+) -> None:
+    """``<unsubscribe/>`` over plain XMPP: that endpoint goes, the others stay; twice is fine."""
+    account = await guest()
+    customer = await clients(account)
+    async with PushEndpoint() as service:
+        phone, laptop = service.subscribe(), service.subscribe()
+        for device in (phone, laptop):
+            answer = await iq(
+                customer,
+                f'<subscribe xmlns="urn:orgchat:notify:0" endpoint="{device.endpoint}" '
+                f'p256dh="{device.p256dh}" auth="{device.auth}"/>',
+            )
+            assert answer.get("type") == "result"
+        for _ in range(2):
+            answer = await iq(
+                customer, f'<unsubscribe xmlns="urn:orgchat:notify:0" endpoint="{phone.endpoint}"/>'
+            )
+            assert answer.get("type") == "result"
+        left = await db.fetch(
+            "SELECT endpoint FROM push_subscriptions WHERE address = $1", account.jid
+        )
+        assert [r["endpoint"] for r in left] == [laptop.endpoint]
+        answer = await iq(customer, '<unsubscribe xmlns="urn:orgchat:notify:0"/>')
+        assert answer.get("type") == "error"
+
+
+# -- email links ---------------------------------------------------------------------------
+
+
+class TokenClient(SlixClient):
+    """A fresh device that logs in with an email link's token (SASL X-OAUTH2 only)."""
+
+    def __init__(self, jid: str, token: str) -> None:
+        super().__init__(jid + "/link", "")
+        self.plugin["feature_mechanisms"].use_mech = "X-OAUTH2"
+        # slixmpp passes every credential but the name through bytes(): a str fails.
+        self.credentials["access_token"] = token.encode()  # type: ignore[assignment]
+        self.refused = asyncio.Event()
+        self.add_event_handler("failed_all_auth", lambda _: self.refused.set())
+
+
+async def token_login(jid: str, token: str) -> TokenClient | None:
+    """The client, online; None when ejabberd refused the token."""
+    client = TokenClient(jid, token)
+    client.connect("127.0.0.1", 5222)
+    ready = asyncio.ensure_future(client._ready.wait())
+    refused = asyncio.ensure_future(client.refused.wait())
+    done, pending = await asyncio.wait({ready, refused}, timeout=15, return_when="FIRST_COMPLETED")
+    for task in pending:
+        task.cancel()
+    if ready in done:
+        return client
+    await client.stop()
+    assert refused in done, "neither logged in nor refused within 15 s"
+    return None
+
+
+def link_in(text: str) -> str:
+    links: list[str] = re.findall(r"(http://127\.0\.0\.1:5280/web/\S+)", text)
+    [link] = links
+    return link
+
+
+@pytest.mark.parametrize(
+    ("lang", "open_line", "note"),
+    [
+        ("en", "Open the chat: ", "without a password until"),
+        ("ru", "Открыть чат: ", "без пароля до"),
+    ],
+)
+async def test_a_guests_email_link_logs_a_fresh_client_in_to_the_conversation(
+    make_company: MakeCompany,
+    clients: Any,
+    mailbox: Mailbox,
+    rds: aioredis.Redis,
+    lang: str,
+    open_line: str,
+    note: str,
+) -> None:
+    company = await make_company(agents=1, name="Tyre Shop Link")
+    agent = await clients(company.agents[0])
+    account = await guest()
+    customer = await clients(account)
+    address = mail_address("guest-link")
+    await confirm_email(customer, mailbox, address, lang=lang)
+    customer.send_xml(chat(company.jid, "Do you fit winter tyres today?"))
+    got = await agent.inbox.expect(is_message("Do you fit winter tyres today?"))
+    await log_out(customer, rds, account.jid)
+    agent.send_xml(chat(got.get("from", "").split("/")[0], "Yes, come at 15:00"))
+
+    [mail] = await mailbox.expect(address, wait=15)
+    text = text_of(mail)
+    assert "Yes, come at 15:00" in text
+    link = link_in(text)
+    assert f"{open_line}{link}" in text and note in text
+    url = urllib.parse.urlsplit(link)
+    assert urllib.parse.parse_qs(url.query) == {"xmpp": [VHOST], "company": [company.slug]}
+    fragment = urllib.parse.parse_qs(url.fragment)
+    assert fragment["jid"] == [account.jid]
+    [token] = fragment["token"]
+    # The password is nowhere in the email, neither part nor header.
+    assert account.password not in mail.as_string()
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None and f'href="{link.replace("&", "&amp;")}"' in str(html.get_content())
+
+    # A fresh device logs in with what the link carries and reads the conversation.
+    device = await token_login(account.jid, token)
+    assert device is not None, "the link's token was refused"
+    try:
+        results, answer = await mam(device, account.jid, form=form(**{"with": company.jid}))
+        assert fin(answer).get("complete") == "true"
+        assert [forwarded(r)[1:] for r in results] == [
+            (account.jid, company.jid, "Do you fit winter tyres today?"),
+            (company.jid, account.jid, "Yes, come at 15:00"),
+        ]
+    finally:
+        await device.stop()
+
+    # A changed token, or the token with another account, is refused.
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert await token_login(account.jid, tampered) is None
+    other = await guest()
+    assert await token_login(other.jid, token) is None
+
+
+async def test_an_expired_login_link_is_refused_and_accounts_with_a_password_get_none(
+    services: None,
+) -> None:
+    """PageLinks against the real ejabberd, with a one-second login."""
+    links = PageLinks(page_url=PAGE_URL, api=EjabberdApi(API), vhost=VHOST, login_ttl=1)
+    account = await guest()
+    link = await links.for_email("some-shop", account.jid)
+    assert link.login_expires is not None
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(link.url).fragment)["token"][0]
+    await asyncio.sleep(2.5)
+    assert await token_login(account.jid, token) is None
+    # Not a guest: the plain link, no login in it.
+    member = Account(f"anna-{secrets.token_hex(3)}@{VHOST}", secrets.token_hex(8))
+    await api("register", {"user": member.user, "host": VHOST, "password": member.password})
+    plain = await links.for_email("some-shop", member.jid)
+    assert plain.url == f"{PAGE_URL}&company=some-shop" and plain.login_expires is None
+
+
+async def test_the_page_logs_in_with_the_link_token(browser: Browser) -> None:
+    """Strophe.js (the page's XMPP library) with push.js's TOKEN_LOGIN: X-OAUTH2 works."""
+    links = PageLinks(page_url=PAGE_URL, api=EjabberdApi(API), vhost=VHOST, login_ttl=60)
+    account = await guest()
+    link = await links.for_email("some-shop", account.jid)
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(SITE + "push.js")
+        found = await page.evaluate(
+            """async ({ href, ws, STROPHE }) => {
+                 const push = await import('/web/push.js');
+                 const { Strophe } = await import(STROPHE);
+                 const link = push.readEmailLink(new URL(href));
+                 const status = await new Promise((resolve) => {
+                   const conn = new Strophe.Connection(ws, push.TOKEN_LOGIN);
+                   conn.connect(link.jid, link.token, (s) => {
+                     if (s === Strophe.Status.AUTHFAIL) resolve('refused');
+                     if (s !== Strophe.Status.CONNECTED) return;
+                     conn.disconnect();
+                     resolve('connected');
+                   });
+                 });
+                 return { company: link.company, jid: link.jid, status };
+               }""",
+            {
+                "href": link.url,
+                "ws": WS,
+                "STROPHE": "/web/node_modules/strophe.js/dist/strophe.esm.js",
+            },
+        )
+        assert found == {"company": "some-shop", "jid": account.jid, "status": "connected"}
+    finally:
+        await context.close()

@@ -1,0 +1,46 @@
+// The texts of notifications off the page (push.js, issue 15), English and
+// Russian, to be merged into i18n.js's TEXTS (same keys, same {name} style).
+// Plain strings: the page inserts them with textContent.
+
+export const PUSH_TEXTS = {
+  en: {
+    pushOn: 'Notify me of answers when this page is closed',
+    pushUnsupported: 'This browser cannot show notifications when the page is closed.',
+    pushDenied: 'Notifications are blocked in this browser',
+    pushNoKey: 'This service does not send notifications to browsers.',
+    pushSubscribeFailed: 'The browser could not turn notifications on. Please try again later.',
+    pushOff: 'Notifications are off on this device.',
+    emailTitle: 'Answers by email',
+    emailHint: 'Answers you have not seen in time arrive by email, with a link back to the chat.',
+    emailAddress: 'Email address',
+    emailSend: 'Send me a code',
+    emailCodeSent: 'We sent a code to {email}. Enter it here.',
+    emailCode: 'Code from the email',
+    emailConfirm: 'Confirm',
+    emailConfirmed: 'Answers you miss are emailed to {email}.',
+    emailWrongCode: 'This code is not right. Check the last email and try again.',
+    emailTooMany: 'Too many attempts. Please try again in an hour.',
+    emailInvalid: 'This does not look like an email address.',
+    linkExpired: 'This link has expired. Open the chat from the page where you started it.',
+  },
+  ru: {
+    pushOn: 'Сообщать об ответах, когда страница закрыта',
+    pushUnsupported: 'Этот браузер не умеет показывать уведомления при закрытой странице.',
+    pushDenied: 'Уведомления запрещены в этом браузере',
+    pushNoKey: 'Этот сервис не отправляет уведомления в браузер.',
+    pushSubscribeFailed: 'Браузеру не удалось включить уведомления. Попробуйте позже.',
+    pushOff: 'Уведомления на этом устройстве выключены.',
+    emailTitle: 'Ответы по почте',
+    emailHint: 'Ответы, которые вы не увидели вовремя, придут на почту со ссылкой на чат.',
+    emailAddress: 'Адрес почты',
+    emailSend: 'Прислать код',
+    emailCodeSent: 'Мы отправили код на {email}. Введите его здесь.',
+    emailCode: 'Код из письма',
+    emailConfirm: 'Подтвердить',
+    emailConfirmed: 'Пропущенные ответы придут на {email}.',
+    emailWrongCode: 'Код неверный. Проверьте последнее письмо и попробуйте ещё раз.',
+    emailTooMany: 'Слишком много попыток. Попробуйте через час.',
+    emailInvalid: 'Это не похоже на адрес почты.',
+    linkExpired: 'Срок действия ссылки истёк. Откройте чат на странице, где вы его начали.',
+  },
+};
