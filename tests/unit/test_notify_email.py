@@ -246,3 +246,23 @@ def test_date_defaults_to_now() -> None:
     msg = parse(wire(customer_mail()))
     sent = parsedate_to_datetime(msg["Date"])
     assert abs((dt.datetime.now(dt.UTC) - sent).total_seconds()) < 5
+
+
+@pytest.mark.parametrize(
+    ("lang", "note"),
+    [
+        ("en", "without a password until 2026-12-04 21:15 UTC: do not forward this email."),
+        ("ru", "без пароля до 2026-12-04 21:15 UTC: не пересылайте это письмо."),
+    ],
+)
+def test_a_link_with_a_login_says_until_when(lang: str, note: str) -> None:
+    link = (
+        "https://example.org/web/?company=pizza-napoli#jid=guest-0a1b2c3d%40example.org&token=t0k"
+    )
+    mail = customer_mail(chat_link=link, link_expires=TS + dt.timedelta(days=7), lang=lang)
+    plain, rich = bodies(parse(wire(mail)))
+    assert link in plain and note in " ".join(plain.split())
+    assert f'href="{link.replace("&", "&amp;")}"' in rich and note in " ".join(rich.split())
+    # No login in the link: no such sentence.
+    plain, rich = bodies(parse(wire(customer_mail(chat_link=link, lang=lang))))
+    assert note not in " ".join(plain.split()) and note not in " ".join(rich.split())

@@ -28,7 +28,7 @@ def doc_payloads() -> list[ET.Element]:
 def test_every_docs_example_parses() -> None:
     payloads = doc_payloads()
     tags = [el.tag.split("}")[1] for el in payloads]
-    assert tags == ["settings", "settings", "settings", "confirm", "subscribe"]
+    assert tags == ["settings", "settings", "settings", "confirm", "subscribe", "unsubscribe"]
     request = nt.parse_settings(payloads[2])
     assert request == nt.SettingsChange(
         "anna@example.org", {"push": False}, ("22:00-07:00", "Europe/Berlin")
@@ -36,6 +36,7 @@ def test_every_docs_example_parses() -> None:
     assert nt.parse_confirm(payloads[3]) == "482913"
     sub = nt.parse_subscribe(payloads[4])
     assert sub.endpoint.startswith("https://push.example.net/") and sub.auth
+    assert nt.parse_unsubscribe(payloads[5]) == "https://push.example.net/wpush/v2/gAAAA..."
 
 
 def test_settings_round_trip() -> None:
@@ -57,6 +58,8 @@ def test_settings_round_trip() -> None:
         '<confirm xmlns="urn:orgchat:notify:0" code="abcdef"/>',
         '<subscribe xmlns="urn:orgchat:notify:0" endpoint="https://x" p256dh="k"/>',
         '<confirm xmlns="urn:other" code="123456"/>',
+        '<unsubscribe xmlns="urn:orgchat:notify:0"/>',
+        '<unsubscribe xmlns="urn:orgchat:notify:0" endpoint=" "/>',
     ],
 )
 def test_bad_payloads_are_refused(xml: str) -> None:
@@ -65,6 +68,7 @@ def test_bad_payloads_are_refused(xml: str) -> None:
         "settings": nt.parse_settings,
         "confirm": nt.parse_confirm,
         "subscribe": nt.parse_subscribe,
+        "unsubscribe": nt.parse_unsubscribe,
     }[el.tag.split("}")[1]]
     with pytest.raises(nt.PayloadError):
         parse(el)
