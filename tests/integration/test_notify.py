@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from tests.integration.clients import chat, child, is_message, local, new_id
 from tests.integration.conftest import (
     DOMAIN,
+    PAGE_URL,
     RUN,
     ComponentProcess,
     MakeCompany,
@@ -396,6 +397,7 @@ async def test_push_then_email_to_an_offline_customer(
         payload = json.loads(device.decrypt(request.body))
         assert payload["title"] == "Push Shop" and payload["body"] == "It just arrived!"
         assert payload["jid"] == company.jid
+        assert payload["link"] == f"{PAGE_URL}&company={company.slug}"  # the chat on the page
 
         # T2: still unseen, one email too; the push is not repeated.
         [mail] = await mailbox.expect(address, wait=15)

@@ -458,6 +458,7 @@ async def test_the_page_logs_in_with_the_link_token(browser: Browser) -> None:
     links = PageLinks(page_url=PAGE_URL, api=EjabberdApi(API), vhost=VHOST, login_ttl=60)
     account = await guest()
     link = await links.for_email("some-shop", account.jid)
+    assert link.login_expires is not None, "ejabberd issued no token: notify.login_link_failed"
     context = await browser.new_context()
     try:
         page = await context.new_page()
