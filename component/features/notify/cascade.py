@@ -282,7 +282,7 @@ class Cascade(RoutingHooks):
             )
             return
         link = (
-            ChatLink(self._link(company_jid(company.slug, self.domain)))
+            ChatLink(self._chat_link(company))
             if self.links is None
             else await self.links.for_email(company.slug, conv.customer_jid)
         )
@@ -348,9 +348,7 @@ class Cascade(RoutingHooks):
             "body": last.body[:PUSH_EXCERPT],
             "unseen": len(unseen.messages),
             "jid": company_address,
-            "link": self._link(company_address)
-            if self.links is None
-            else self.links.chat(company.slug),
+            "link": self._chat_link(company),
         }
         sent = retry = False
         retry_after = 0.0
@@ -425,6 +423,12 @@ class Cascade(RoutingHooks):
 
     def _link(self, jid: str) -> str:
         return self.settings.chat_link.format(jid=jid)
+
+    def _chat_link(self, company: Company) -> str:
+        """A customer's way back to the chat: on the web page, else ``chat_link``."""
+        if self.links is None:
+            return self._link(company_jid(company.slug, self.domain))
+        return self.links.chat(company.slug)
 
     # -- replies by email (component.features.notify.inbound) ------------------------------
 
