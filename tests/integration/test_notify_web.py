@@ -404,6 +404,7 @@ async def test_a_guests_email_link_logs_a_fresh_client_in_to_the_conversation(
     text = text_of(mail)
     assert "Yes, come at 15:00" in text
     link = link_in(text)
+    assert "#" in link, f"no login in {link}: ejabberd issued no token (notify.login_link_failed)"
     assert f"{open_line}{link}" in text and note in text
     url = urllib.parse.urlsplit(link)
     assert urllib.parse.parse_qs(url.query) == {"xmpp": [VHOST], "company": [company.slug]}
