@@ -188,6 +188,7 @@ async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
     browser: Browser,
     make_company: MakeCompany,
     clients: Any,
+    mailbox: Mailbox,
     db: asyncpg.Connection,
     rds: aioredis.Redis,
 ) -> None:
@@ -217,6 +218,17 @@ async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
                 },
             )
             settings = await page.evaluate(f"push.notifySettings(session, '{DOMAIN}')")
+            assert (settings["email"], settings["push"]["devices"]) == ("", 0)
+            # The email address, with push.js too: a code in Russian, then confirmed.
+            address = mail_address("web-push")
+            asked = await page.evaluate(f"push.setEmail(session, '{DOMAIN}', '{address}', 'ru')")
+            assert (asked["email"], asked["emailConfirmed"]) == (address, False)
+            [code_mail] = await mailbox.expect(address)
+            subject = str(code_mail["Subject"])
+            assert subject.startswith("Ваш код подтверждения"), subject  # the page's language
+            code = subject.rsplit(" ", 1)[1]
+            confirmed = await page.evaluate(f"push.confirmEmail(session, '{DOMAIN}', '{code}')")
+            assert (confirmed["email"], confirmed["emailConfirmed"]) == (address, True)
             assert settings["push"]["key"] == PushSender(PushSettings(VAPID_KEY)).public_key()
             await page.evaluate(
                 f"push.turnOnPush(session, '{DOMAIN}', '{settings['push']['key']}')"
