@@ -53,3 +53,9 @@ async def test_no_login_for_an_account_with_its_own_password() -> None:
             "https://example.org/web/?company=pizza-napoli",
             None,
         )
+
+
+@pytest.mark.parametrize("page_url", ["/web/", "xmpp:pizza@biz.localhost", "https:///web/"])
+def test_the_page_url_must_be_an_http_address(page_url: str) -> None:
+    with pytest.raises(ValueError, match=r"notify\.page_url"):
+        links(page_url)

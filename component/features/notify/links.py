@@ -56,6 +56,9 @@ class PageLinks:
         login_ttl: int,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        parts = urlsplit(page_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"notify.page_url: not an http(s) address: {page_url!r}")
         self.page_url = page_url
         self.api = api
         self.vhost = vhost
