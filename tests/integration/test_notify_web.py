@@ -50,7 +50,7 @@ from component.config import PushSettings
 from component.ejabberd_api import EjabberdApi
 from component.features.notify.links import PageLinks
 from component.features.notify.push import PushSender, b64url_encode
-from tests.integration.browser import CHROMIUM, chromium
+from tests.integration.browser import CHROMIUM, TIMEOUT_MS, chromium
 from tests.integration.clients import SlixClient, chat, is_message
 from tests.integration.conftest import (
     API,
@@ -176,12 +176,18 @@ async def registration_id(
     return cdp, await asyncio.wait_for(found, 10)
 
 
-async def notifications(page: Page) -> list[dict[str, Any]]:
-    shown: list[dict[str, Any]] = await page.evaluate(
-        """async () => (await (await navigator.serviceWorker.ready).getNotifications())
-             .map(n => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))"""
-    )
-    return shown
+async def notifications(page: Page, count: int = 0) -> list[dict[str, Any]]:
+    """The notifications the service worker shows, once there are ``count`` (or
+    after TIMEOUT_MS: a push event may wait for a busy machine)."""
+    deadline = asyncio.get_running_loop().time() + TIMEOUT_MS / 1000
+    while True:
+        shown: list[dict[str, Any]] = await page.evaluate(
+            """async () => (await (await navigator.serviceWorker.ready).getNotifications())
+                 .map(n => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))"""
+        )
+        if len(shown) >= count or asyncio.get_running_loop().time() > deadline:
+            return shown
+        await asyncio.sleep(0.1)
 
 
 async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
@@ -284,11 +290,7 @@ async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
                 "ServiceWorker.deliverPushMessage",
                 {"origin": ORIGIN, "registrationId": worker_id, "data": plain.decode()},
             )
-            for _ in range(50):
-                shown = await notifications(page)
-                if shown:
-                    break
-                await asyncio.sleep(0.1)
+            shown = await notifications(page, count=1)
             assert shown == [
                 {
                     "title": company.name,
@@ -303,11 +305,7 @@ async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
                 "ServiceWorker.deliverPushMessage",
                 {"origin": ORIGIN, "registrationId": worker_id, "data": json.dumps(hostile)},
             )
-            for _ in range(50):
-                shown = await notifications(page)
-                if len(shown) == 2:
-                    break
-                await asyncio.sleep(0.1)
+            shown = await notifications(page, count=2)
             assert {
                 "title": "New answer",
                 "body": "x",
