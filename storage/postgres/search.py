@@ -4,7 +4,10 @@ The SQL is :mod:`.tables.company_search`'s. Each search runs in a read-only
 transaction with ``plan_cache_mode = force_custom_plan``: asyncpg prepares
 every statement, and a generic plan (made without the searched text) could
 not tell a rare part of a name, which the trigram index finds at once, from
-a common one, best read in name order until a page is full.
+a common one, best read in name order until a page is full. Nor does it
+start parallel workers: launching them costs more than a page (tens of
+milliseconds), and on a small machine they would take the CPU of the
+message path.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ class PgDirectorySearchStore:
     @contextlib.asynccontextmanager
     async def _searching(self) -> AsyncIterator[Conn]:
         async with self._db.acquire() as conn, conn.transaction(readonly=True):
-            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            await conn.execute(
+                "SET LOCAL plan_cache_mode = force_custom_plan;"
+                " SET LOCAL max_parallel_workers_per_gather = 0"
+            )
             yield conn
 
     async def page(

@@ -34,6 +34,14 @@ MAX_KNOWN_VALUES = 1000
 #: A part of a name shorter than this (one or two letters) has no trigram to
 #: look up: it finds names with a word that starts with it, through the index.
 SHORTEST_PART = 3
+#: company_words keeps a word (a suffix) to this many characters (0020).
+WORD_CUT = 100
+#: A part of a name with more distinct words starting with it is read in name
+#: order through the names' index, not word by word.
+MAX_WORDS = 200
+#: The results' order, on companies and on company_words (the same values).
+_ORDER_BY = ("name_folded", "slug")
+_ORDER_BY_WORD = ("cw.sort_name", "cw.sort_slug")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -59,6 +67,11 @@ class _Where:
             ranked_by = part = self._part(name)
             if _short(name):
                 conditions.append(_word_start("name_folded", part))
+            elif _long_tail(name):
+                # Led by the words' index; "|| ''" keeps the planner from the
+                # trigram index, whose cost it underestimates for long parts.
+                conditions.append(f"name_folded || '' LIKE '%' || {part} || '%'")
+                conditions.append(self._after_a_space(name))
             else:
                 conditions.append(f"name_folded LIKE '%' || {part} || '%'")
         if text is not None:
@@ -80,6 +93,8 @@ class _Where:
         self.sql = " AND ".join(conditions) or "true"
         # Rank 0: the name starts with what is looked for, or one of its words does.
         self.rank0 = None if ranked_by is None else _word_start("name_folded", ranked_by)
+        #: What rank 0 is ranked by, as given (None: no rank 0 to read word by word).
+        self.word_start = None if ranked_by is None else (name if name is not None else text)
 
     def arg(self, value: object) -> str:
         self.args.append(value)
@@ -89,11 +104,36 @@ class _Where:
         """A folded LIKE pattern fragment matching ``value`` literally."""
         return f"orgchat_fold({self.arg(value.translate(_LIKE_ESCAPES))})"
 
+    def _after_a_space(self, value: str) -> str:
+        """What a name holding ``value`` (which has a space, folded) also holds:
+        a word starting with what follows the first space, through the words'
+        index. A condition that follows from the LIKE, so that the trigram
+        index's common trigrams are never decoded for a long part."""
+        folded = f"orgchat_fold({self.arg(value)})"
+        # The OR is inside the subquery (a constant of the custom plan there),
+        # so that the IN is still planned as a join the words' index can lead.
+        return (
+            f"id IN (SELECT company_id FROM company_words WHERE strpos({folded}, ' ') = 0"
+            f" OR suffix ^@ left(substr({folded}, strpos({folded}, ' ') + 1), {WORD_CUT}))"
+        )
+
     def ranks(self) -> list[tuple[int, str]]:
         """(rank, condition) of each rank, in order."""
         if self.rank0 is None:
             return [(0, self.sql)]
         return [(0, f"{self.sql} AND {self.rank0}"), (1, f"{self.sql} AND NOT {self.rank0}")]
+
+
+def _spaced(value: str) -> bool:
+    """Whether ``value`` has words, folded (the SQL checks again)."""
+    return " " in " ".join(value.split())
+
+
+def _long_tail(value: str) -> bool:
+    """Whether what follows the first space of ``value``, folded, is long
+    enough to be looked up among the names' word starts (a few companies
+    have it), rather than through the trigram index."""
+    return len(" ".join(value.split()[1:])) >= SHORTEST_PART
 
 
 def _given(value: str | None) -> str | None:
@@ -131,17 +171,25 @@ async def page(
         of_rank = dict(where.ranks()).get(wanted_rank)
         if of_rank is None:
             continue
+        words = None
+        if wanted_rank == 0 and where.word_start is not None and not _spaced(where.word_start):
+            words = await _words(conn, where.word_start)
+        order_by = _ORDER_BY if words is None else _ORDER_BY_WORD
         condition = of_rank
         if key is not None:
-            beyond = _beyond(where, key, wanted_rank, backwards)
+            beyond = _beyond(where, key, wanted_rank, backwards, order_by)
             if beyond is None:
                 continue
             condition = f"{of_rank} AND {beyond}"
+        wanted = where.arg(offset + limit - len(found))
+        if words is None:
+            sql = f"SELECT {COLUMNS} FROM companies WHERE {condition}"
+        elif words:
+            sql = _by_word(where, words, condition)
+        else:
+            continue  # no name has a word starting so
         rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM companies WHERE {condition}"
-            f" ORDER BY name_folded {direction}, slug {direction}"
-            f" LIMIT {where.arg(offset + limit - len(found))}",
-            *where.args,
+            f"{sql} ORDER BY {_ordered(order_by, direction)} LIMIT {wanted}", *where.args
         )
         found.extend(from_row(row) for row in rows)
         if len(found) >= offset + limit:
@@ -162,14 +210,62 @@ async def _key(conn: Conn, criteria: CompanySearch, slug: str) -> _Key | None:
     return None if row is None else _Key(row["rank"], row["name_folded"], row["slug"])
 
 
-def _beyond(where: _Where, key: _Key, rank: int, backwards: bool) -> str | None:
+def _beyond(
+    where: _Where, key: _Key, rank: int, backwards: bool, order_by: tuple[str, str] = _ORDER_BY
+) -> str | None:
     """The condition on rank ``rank``'s rows to come after (before) ``key``;
     None when none of them can."""
     if rank != key.rank:
         before_key = rank < key.rank
         return "true" if before_key == backwards else None
     operator = "<" if backwards else ">"
-    return f"(name_folded, slug) {operator} ({where.arg(key.name)}, {where.arg(key.slug)})"
+    name, slug = order_by
+    return f"({name}, {slug}) {operator} ({where.arg(key.name)}, {where.arg(key.slug)})"
+
+
+def _ordered(order_by: tuple[str, str], direction: str) -> str:
+    return ", ".join(f"{column} {direction}" for column in order_by)
+
+
+def _by_word(where: _Where, words: list[str], condition: str) -> str:
+    """Rank 0 word by word: for each word starting with what is looked for,
+    its companies in the results' order (index company_words_by_word),
+    merged, each company once. The statement goes on with
+    " ORDER BY cw.sort_name, cw.sort_slug LIMIT n".
+
+    One branch per word, the word a constant of the (custom) plan: the
+    planner knows how many companies each has, and reads a frequent word in
+    order until a page is found (a merge of the branches) instead of
+    sorting all its companies."""
+    branches = " UNION ALL ".join(
+        f"SELECT {COLUMNS}, cw.sort_name, cw.sort_slug"
+        f" FROM company_words cw JOIN companies ON companies.id = cw.company_id"
+        f" WHERE cw.word = {where.arg(word)} AND {condition}"
+        for word in words
+    )
+    return f"SELECT DISTINCT ON (cw.sort_name, cw.sort_slug) {COLUMNS} FROM ({branches}) AS cw"
+
+
+#: The distinct words (cut as company_words cuts them) that start with the
+#: first word of what is looked for, an index probe each; MAX_WORDS + 1 at most.
+_WORDS = """
+    WITH RECURSIVE found(word) AS (
+        (SELECT word FROM company_words WHERE word ^@ {prefix} ORDER BY word LIMIT 1)
+        UNION ALL
+        SELECT (SELECT w.word FROM company_words w WHERE w.word ^@ {prefix}
+                   AND w.word > found.word ORDER BY w.word LIMIT 1)
+          FROM found WHERE found.word IS NOT NULL
+    )
+    SELECT word FROM found WHERE word IS NOT NULL LIMIT $2
+"""
+
+
+async def _words(conn: Conn, value: str) -> list[str] | None:
+    """The words of names that start with ``value``'s first word; None when
+    there are more than MAX_WORDS (then they are not read word by word)."""
+    prefix = f"left(split_part(orgchat_fold($1), ' ', 1), {WORD_CUT})"
+    rows = await conn.fetch(_WORDS.format(prefix=prefix), value, MAX_WORDS + 1)
+    return None if len(rows) > MAX_WORDS else [row["word"] for row in rows]
 
 
 async def count(conn: Conn, criteria: CompanySearch, cap: int) -> int:
