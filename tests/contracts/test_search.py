@@ -14,7 +14,7 @@ from typing import Protocol
 import pytest
 
 from storage import postgres
-from storage.models import Company, CompanyDraft, CompanySearch, SearchCursor
+from storage.models import Company, CompanyDraft, CompanySearch, ImportedCompany, SearchCursor
 from storage.protocols import DirectorySearchStore
 from tests.contracts.conftest import RealPostgres, unique
 from tests.unit.fakes import FakeDirectorySearchStore
@@ -27,6 +27,10 @@ class Directory(Protocol):
 
     async def add(self, slug: str, name: str, **fields: object) -> None: ...
 
+    async def rename(self, slug: str, name: str, category: str) -> None: ...
+
+    async def remove(self, slug: str) -> None: ...
+
 
 class PgDirectory:
     def __init__(self, pg: postgres.PostgresStores) -> None:
@@ -37,6 +41,14 @@ class PgDirectory:
         draft = CompanyDraft(slug=slug, name=name, **fields)  # type: ignore[arg-type]
         await self.pg.directory.add_company(draft)
 
+    async def rename(self, slug: str, name: str, category: str) -> None:
+        """Through a bulk import, as an operator renames companies."""
+        draft = CompanyDraft(slug=slug, name=name, category=category)
+        await self.pg.directory.import_companies([ImportedCompany(draft)])
+
+    async def remove(self, slug: str) -> None:
+        await self.pg.directory.remove_company(slug)
+
 
 class FakeDirectory:
     def __init__(self) -> None:
@@ -46,6 +58,13 @@ class FakeDirectory:
     async def add(self, slug: str, name: str, **fields: object) -> None:
         base = Company(next(self._ids), slug, name, None, "UTC", None, None, None)
         self.fake.companies[slug] = dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+    async def rename(self, slug: str, name: str, category: str) -> None:
+        company = self.fake.companies[slug]
+        self.fake.companies[slug] = dataclasses.replace(company, name=name, category=category)
+
+    async def remove(self, slug: str) -> None:
+        del self.fake.companies[slug]
 
 
 @pytest.fixture
@@ -174,3 +193,111 @@ async def test_known_values_are_distinct_and_spelled(pg: Directory, slug: str) -
     assert [c.casefold() for c in mine] == [f"zz apples {slug}", f"zz tyres {slug}"]
     assert [c for c in known.cities if c.endswith(slug)] == [f"Zz Omsk {slug}"]
     assert known.categories == tuple(sorted(known.categories, key=str.lower))
+
+
+async def walk(pg: Directory, query: CompanySearch, limit: int) -> list[str]:
+    """Every result, a keyset page of ``limit`` at a time."""
+    walked: list[str] = []
+    while True:
+        after = walked[-1] if walked else None
+        page = await slugs(pg, query, SearchCursor(after=after), limit=limit)
+        assert page is not None
+        if not page:
+            return walked
+        walked += page
+
+
+async def test_word_starts_of_several_words(pg: Directory, slug: str) -> None:
+    category = f"words-{slug}"
+    names = {
+        "0": "Mango Bar",
+        "1": "Best Market",
+        "2": "Magic Mall",  # two words starting with "ma"
+        "3": "Max Max",  # one word twice
+        "4": "Amazing",  # "ma" inside a word only
+        "5": "Smallville",  # "mall" inside a word
+        "6": "Zoo",
+    }
+    for n, name in names.items():
+        await add(pg, f"{slug}-{n}", name, category=category)
+    query = CompanySearch(name="MA", category=category)
+    expected = [f"{slug}-{n}" for n in "1203"]  # by name, each once
+    assert await slugs(pg, query) == expected
+    for limit in (1, 2, 3):
+        assert await walk(pg, query, limit) == expected
+    assert await slugs(pg, query, SearchCursor(last=True), limit=3) == expected[1:]
+    assert await slugs(pg, query, SearchCursor(before=expected[2]), limit=1) == [expected[1]]
+    assert await slugs(pg, query, SearchCursor(index=3)) == expected[3:]
+    assert await pg.search.count(query, cap=100) == 4
+    assert await pg.search.position(query, expected[3], cap=100) == 3
+    # Three letters or more: word starts first, then the rest of the parts.
+    mall = CompanySearch(name="mall", category=category)
+    assert await slugs(pg, mall) == [f"{slug}-2", f"{slug}-5"]
+    assert await walk(pg, mall, 1) == [f"{slug}-2", f"{slug}-5"]
+    assert await slugs(pg, CompanySearch(name="mq", category=category)) == []
+    # Other criteria still apply to the word starts.
+    assert await slugs(pg, CompanySearch(name="ma", category=f"{category}-none")) == []
+
+
+async def test_a_part_with_spaces(pg: Directory, slug: str) -> None:
+    category = f"spaced-{slug}"
+    names = {
+        "0": "Tyre Service North",
+        "1": "Big Tyre  Service",
+        "2": "Retyre Service",  # inside a word, then a word start
+        "3": "Tyre Services",
+        "4": "Tyre Serv",
+        "5": "Tyreservice",
+    }
+    for n, name in names.items():
+        await add(pg, f"{slug}-{n}", name, category=category)
+    query = CompanySearch(name=" tyre   SERVICE", category=category)
+    expected = [f"{slug}-{n}" for n in "1032"]
+    assert await slugs(pg, query) == expected
+    assert await walk(pg, query, 1) == expected
+    assert await slugs(pg, query, SearchCursor(last=True), limit=2) == expected[2:]
+    assert await pg.search.count(query, cap=100) == 4
+    assert await pg.search.position(query, f"{slug}-2", cap=100) == 3
+    # A short word after the space: the same answers, another index.
+    short = CompanySearch(name="tyre se", category=category)
+    assert await slugs(pg, short) == [
+        f"{slug}-1",
+        f"{slug}-4",
+        f"{slug}-0",
+        f"{slug}-3",
+        f"{slug}-2",
+    ]
+
+
+async def test_long_words_are_found_whole(pg: Directory, slug: str) -> None:
+    category = f"long-{slug}"
+    long_a, long_b = "a" * 130, "b" * 130
+    await add(pg, f"{slug}-1", f"{long_a} {long_b}", category=category)
+    await add(pg, f"{slug}-2", f"{long_a}c", category=category)
+    found = await slugs(pg, CompanySearch(name=long_a[:120], category=category))
+    assert found == [f"{slug}-1", f"{slug}-2"]
+    assert await slugs(pg, CompanySearch(name=f"{long_a}c", category=category)) == [f"{slug}-2"]
+    spaced = CompanySearch(name=f"aaaa {long_b[:120]}", category=category)
+    assert await slugs(pg, spaced) == [f"{slug}-1"]
+    assert await slugs(pg, CompanySearch(name=f"aaaa {long_b}b", category=category)) == []
+
+
+async def test_renamed_and_removed_companies(pg: Directory, slug: str) -> None:
+    category = f"renamed-{slug}"
+    await add(pg, f"{slug}-1", "Tyres Novosibirsk", category=category)
+    await add(pg, f"{slug}-2", "Pizza Omsk", category=category)
+
+    def named(name: str) -> CompanySearch:
+        return CompanySearch(name=name, category=category)
+
+    await pg.rename(f"{slug}-1", "Wheels of Tomsk", category)
+    assert await slugs(pg, named("ty")) == []
+    assert await slugs(pg, named("tyres novosibirsk")) == []
+    assert await slugs(pg, named("to")) == [f"{slug}-1"]
+    assert await slugs(pg, named("of tomsk")) == [f"{slug}-1"]
+    # A change of something else leaves the name's words as they are.
+    await pg.rename(f"{slug}-1", "Wheels of Tomsk", f"{category}-x")
+    assert await slugs(pg, CompanySearch(name="wh", category=f"{category}-x")) == [f"{slug}-1"]
+    await pg.remove(f"{slug}-2")
+    assert await slugs(pg, named("pi")) == []
+    assert await slugs(pg, named("pizza omsk")) == []
