@@ -47,7 +47,13 @@ class SearchQuery:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Hit:
     company: Company
-    open_now: bool
+    at: dt.datetime  #: when it was found
+
+    @property
+    def open_now(self) -> bool:
+        """Whether the company was open then: judged only when asked for (a
+        disco#items page of 200 companies does not show it)."""
+        return hours.open_now(self.company.hours, self.company.timezone, self.at)[0]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,9 +119,9 @@ class DirectorySearch:
             if chunk is None:
                 return None
             for company in reversed(chunk) if backwards else chunk:
-                is_open, _ = hours.open_now(company.hours, company.timezone, now)
-                if is_open or not open_now:
-                    hits.append(Hit(company, is_open))
+                hit = Hit(company, now)
+                if not open_now or hit.open_now:
+                    hits.append(hit)
             more = len(chunk) == want or len(hits) > limit
             hits = hits[:limit]
         if backwards:
