@@ -80,6 +80,7 @@ async def build(cfg: Config) -> Parts:
         min_size=cfg.database.pool_min,
         max_size=cfg.database.pool_max,
         command_timeout=cfg.database.command_timeout,
+        search_connections=cfg.database.search_connections,
         company_domain=domain,
     )
     rd = await redis_store.connect(

@@ -82,10 +82,12 @@ _CONNECT_TIMEOUT = 10.0
 class PostgresStores:
     """The PostgreSQL stores, sharing one pool."""
 
-    def __init__(self, db: Database, *, company_domain: str | None = None) -> None:
+    def __init__(
+        self, db: Database, *, search_connections: int, company_domain: str | None = None
+    ) -> None:
         self._db = db
         self.directory: DirectoryStore = PgDirectoryStore(db)
-        self.search: DirectorySearchStore = PgDirectorySearchStore(db)
+        self.search: DirectorySearchStore = PgDirectorySearchStore(db, search_connections)
         self.roster_jobs: RosterJobStore = PgRosterJobStore(db)
         self.conversations: ConversationStore = PgConversationStore(db)
         self.archive: ArchiveStore = PgArchiveStore(db)
@@ -108,16 +110,20 @@ async def connect(
     min_size: int,
     max_size: int,
     command_timeout: float,
+    search_connections: int | None = None,
     company_domain: str | None = None,
 ) -> PostgresStores:
     """Open the stores. Does not fail if PostgreSQL is down: calls raise
     Unavailable until it is back. Configuration errors (bad password, unknown
-    database) are raised here. ``company_domain``: the component's domain
-    (see the module's docstring); the component passes it.
+    database) are raised here. ``search_connections``: how many of the pool's
+    connections directory searches may hold at once (by default half).
+    ``company_domain``: the component's domain (see the module's docstring);
+    the component passes it.
     """
     db = Database(dsn, min_size=min_size, max_size=max_size, command_timeout=command_timeout)
     await db.open()
-    return PostgresStores(db, company_domain=company_domain)
+    budget = max(1, max_size // 2) if search_connections is None else search_connections
+    return PostgresStores(db, search_connections=budget, company_domain=company_domain)
 
 
 async def migrate(dsn: str) -> list[str]:

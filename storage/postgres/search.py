@@ -12,6 +12,7 @@ message path.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -21,12 +22,21 @@ from storage.postgres.tables import company_search
 
 
 class PgDirectorySearchStore:
-    def __init__(self, db: Database) -> None:
+    """``connections``: how many of the pool's connections searches hold at
+    once, at most; a search beyond them waits for one of them, not for the
+    pool, so that a burst of searches never takes the message path's."""
+
+    def __init__(self, db: Database, connections: int) -> None:
         self._db = db
+        self._budget = asyncio.Semaphore(connections)
 
     @contextlib.asynccontextmanager
     async def _searching(self) -> AsyncIterator[Conn]:
-        async with self._db.acquire() as conn, conn.transaction(readonly=True):
+        async with (
+            self._budget,
+            self._db.acquire() as conn,
+            conn.transaction(readonly=True),
+        ):
             await conn.execute(
                 "SET LOCAL plan_cache_mode = force_custom_plan;"
                 " SET LOCAL max_parallel_workers_per_gather = 0"
