@@ -42,7 +42,9 @@ async def test_searches_hold_at_most_their_connections(
         await locking.start()
         await locker.execute("LOCK TABLE companies IN ACCESS EXCLUSIVE MODE")
         searches = [
-            asyncio.create_task(stores.search.page(CompanySearch(name="x"), SearchCursor(), 5))
+            asyncio.create_task(
+                stores.search.page(CompanySearch(name="no such name"), SearchCursor(), 5)
+            )
             for _ in range(5)
         ]
         for _ in range(1000):  # until two of them wait
