@@ -175,17 +175,16 @@ async def page(
         if wanted_rank == 0 and where.word_start is not None and not _spaced(where.word_start):
             words = await _words(conn, where.word_start)
         order_by = _ORDER_BY if words is None else _ORDER_BY_WORD
-        condition = of_rank
+        beyond: str | None = "true"
         if key is not None:
             beyond = _beyond(where, key, wanted_rank, backwards, order_by)
-            if beyond is None:
-                continue
-            condition = f"{of_rank} AND {beyond}"
+        if beyond is None:
+            continue
         wanted = where.arg(offset + limit - len(found))
         if words is None:
-            sql = f"SELECT {COLUMNS} FROM companies WHERE {condition}"
+            sql = f"SELECT {COLUMNS} FROM companies WHERE {of_rank} AND {beyond}"
         elif words:
-            sql = _by_word(where, words, condition)
+            sql = _by_word(where, words, of_rank, beyond, _ordered(order_by, direction), wanted)
         else:
             continue  # no name has a word starting so
         rows = await conn.fetch(
@@ -227,23 +226,31 @@ def _ordered(order_by: tuple[str, str], direction: str) -> str:
     return ", ".join(f"{column} {direction}" for column in order_by)
 
 
-def _by_word(where: _Where, words: list[str], condition: str) -> str:
+def _by_word(
+    where: _Where, words: list[str], condition: str, beyond: str, order: str, limit: str
+) -> str:
     """Rank 0 word by word: for each word starting with what is looked for,
-    its companies in the results' order (index company_words_by_word),
-    merged, each company once. The statement goes on with
-    " ORDER BY cw.sort_name, cw.sort_slug LIMIT n".
+    its companies in the results' order (index company_words_by_word, from
+    the keyset condition ``beyond`` on), merged, each company once; the
+    statement goes on with " ORDER BY ``order`` LIMIT ``limit``".
 
-    One branch per word, the word a constant of the (custom) plan: the
-    planner knows how many companies each has, and reads a frequent word in
-    order until a page is found (a merge of the branches) instead of
-    sorting all its companies."""
+    One branch per word, the word a constant of the (custom) plan. Whether a
+    company passes ``condition`` is a subquery per word row (never joined):
+    so the plan is always an ordered walk of the words' index that stops at
+    a page, whatever the statistics say; a join let the planner read every
+    company of a frequent word and sort them (0.3 s for 50,000)."""
     branches = " UNION ALL ".join(
-        f"SELECT {COLUMNS}, cw.sort_name, cw.sort_slug"
-        f" FROM company_words cw JOIN companies ON companies.id = cw.company_id"
-        f" WHERE cw.word = {where.arg(word)} AND {condition}"
+        f"SELECT cw.company_id, cw.sort_name, cw.sort_slug FROM company_words cw"
+        f" WHERE cw.word = {where.arg(word)} AND {beyond}"
+        f" AND (SELECT {condition} FROM companies WHERE companies.id = cw.company_id)"
         for word in words
     )
-    return f"SELECT DISTINCT ON (cw.sort_name, cw.sort_slug) {COLUMNS} FROM ({branches}) AS cw"
+    return (
+        f"SELECT {COLUMNS} FROM ("
+        f"SELECT DISTINCT ON (cw.sort_name, cw.sort_slug) cw.* FROM ({branches}) AS cw"
+        f" ORDER BY {order} LIMIT {limit}"
+        f") AS cw JOIN companies ON companies.id = cw.company_id"
+    )
 
 
 #: The distinct words (cut as company_words cuts them) that start with the
