@@ -1,4 +1,4 @@
-"""Searching the ``companies`` table through its indexes (migration 0012).
+"""Searching the ``companies`` table through its indexes (migrations 0012, 0020).
 
 Every criterion compares folded forms (``orgchat_fold``: lower case, runs of
 white space made one space): the query is folded by the same SQL function
@@ -16,6 +16,12 @@ costs a page rather than a sort of every match. One or two letters (no
 trigram to look up) find the names with a word starting with them. Pages are
 keyset pages: a page starts after (or ends before) a company of the results,
 wherever it ranks.
+
+The names' words (``company_words``, migration 0020) answer the word starts:
+rank 0 of a part without a space is read word by word, each word's
+companies in the results' order (:func:`_by_word`), and a part with a space
+finds its companies by what follows the space, which starts a word of every
+name that holds it (:meth:`_Where._after_a_space`).
 """
 
 from __future__ import annotations
