@@ -1,10 +1,22 @@
-// The directory page: search, company cards, the chat with a company, and
-// requests to several companies (ask, follow, compare offers, accept).
+// The directory page: search, company cards, the chat with a company,
+// requests to several companies (ask, follow, compare offers, accept), and
+// notifications off the page (web push, an email address, email links).
 // State lives here; what goes over the wire is xmpp.js; texts are i18n.js.
 // Everything received is put on the page with textContent, never as HTML.
 
 import { Session, Status, XmppError, bare, messageId, newGuest } from './xmpp.js';
 import { LANGUAGES, categoryName, hoursText, lang, plural, setLang, t } from './i18n.js';
+import {
+  PushError,
+  confirmEmail,
+  forgetEmailLink,
+  notifySettings,
+  pushSupported,
+  readEmailLink,
+  setEmail,
+  turnOffPush,
+  turnOnPush,
+} from './push.js';
 
 // ------------------------------------------------------------------ configuration
 
@@ -33,16 +45,21 @@ const DETAILS_TTL_MS = 60_000;
 // A guest's account is kept in localStorage (the same identity after a reload
 // or a restart of the browser); a person's own account in localStorage only
 // when they ask to stay logged in, otherwise for this tab (sessionStorage).
+// The login of an email's link (a guest's address and a token, never a
+// password) is kept for this tab only, and comes first while it works.
 const KEYS = {
   guest: `orgchat:${CONFIG.xmppHost}:guest`,
   account: `orgchat:${CONFIG.xmppHost}:account`,
+  link: `orgchat:${CONFIG.xmppHost}:link`,
   notify: 'orgchat:notify',
+  push: `orgchat:${CONFIG.xmppHost}:push`, // the account this browser's pushes are for
 };
 
-function readStored(storage, key) {
+/** A stored login ({jid, password} or, with ``secret`` "token", {jid, token}), or null. */
+function readStored(storage, key, secret = 'password') {
   try {
     const value = JSON.parse(storage.getItem(key) || 'null');
-    return value && value.jid && value.password ? value : null;
+    return value && value.jid && value[secret] ? value : null;
   } catch {
     return null;
   }
@@ -57,11 +74,28 @@ function forgetAccount() {
   localStorage.removeItem(KEYS.account);
 }
 
+/**
+ * An email's link to a guest's chat (``#jid=…&token=…``, docs/protocol.md): its
+ * login is kept for this tab, unless this browser is that guest already (its
+ * password is then at hand), and leaves the address bar and the history at once.
+ * The chat itself is the link's ``company=``, opened once online.
+ */
+function takeEmailLink() {
+  const link = readEmailLink();
+  if (!link || !link.token) return;
+  const guest = readStored(localStorage, KEYS.guest);
+  if (!guest || bare(guest.jid) !== bare(link.jid)) {
+    sessionStorage.setItem(KEYS.link, JSON.stringify({ jid: link.jid, token: link.token }));
+  }
+  forgetEmailLink();
+}
+
 // ------------------------------------------------------------------ state
 
 const session = new Session({ endpoints: [CONFIG.websocket, CONFIG.bosh], service: CONFIG.service });
 const state = {
-  identity: null, // {jid, password, guest}
+  identity: null, // {jid, password, guest} or, from an email's link, {jid, token, guest}
+  notice: '', // a text key said under the status until the next login: the email link's
   online: false,
   everOnline: false,
   statusKey: 'connecting',
@@ -83,6 +117,12 @@ const state = {
   request: null, // the id of the request on screen
   requestError: '',
   priceOrder: null, // ascending | descending | null: the offers' order
+  settings: null, // the component's notification settings (push.js parseSettings)
+  settingsError: '', // a text key: the settings could not be read
+  pushBusy: false,
+  pushNote: '', // a text key: what became of the last change of the push box
+  emailError: '', // a text key
+  emailChanging: false, // the address form shown again under a confirmed address
 };
 
 const $ = (id) => document.getElementById(id);
@@ -114,17 +154,28 @@ function setStatus(key, params = {}) {
   renderStatus();
 }
 
+function setNotice(key) {
+  state.notice = key;
+  renderStatus();
+}
+
 function scheduleRetry() {
   clearTimeout(retryTimer);
   retryTimer = setTimeout(connect, retryDelay);
   retryDelay = Math.min(retryDelay * 2, 30_000);
 }
 
-/** Log in with the stored account, or as the stored guest, or as a new guest. */
+/** Log in with an email link's login, or the stored account, or as the stored guest,
+ * or as a new guest. */
 async function connect() {
   clearTimeout(retryTimer);
+  const linked = readStored(sessionStorage, KEYS.link, 'token');
   const account = storedAccount();
-  let identity = account ? { ...account, guest: false } : readStored(localStorage, KEYS.guest);
+  let identity = linked
+    ? { ...linked, guest: true }
+    : account
+      ? { ...account, guest: false }
+      : readStored(localStorage, KEYS.guest);
   let register = false;
   if (!identity) {
     identity = newGuest(CONFIG.xmppHost);
@@ -139,7 +190,8 @@ async function connect() {
     await connectFailed(identity, register, error);
     return;
   }
-  if (identity.guest) localStorage.setItem(KEYS.guest, JSON.stringify(identity));
+  if (identity.guest && identity.password) localStorage.setItem(KEYS.guest, JSON.stringify(identity));
+  if (identity.token) setNotice('linkSession');
   state.identity = identity;
   retryDelay = 1000;
   await online();
@@ -147,7 +199,12 @@ async function connect() {
 
 async function connectFailed(identity, registering, error) {
   const condition = error instanceof XmppError ? error.condition : 'connection-failed';
-  if (condition === 'not-authorized' && !identity.guest) {
+  if (condition === 'not-authorized' && identity.token) {
+    // The email link's login has expired (or was revoked): this browser's own guest.
+    sessionStorage.removeItem(KEYS.link);
+    setNotice('linkExpired');
+    connect();
+  } else if (condition === 'not-authorized' && !identity.guest) {
     // A remembered account whose password changed: back to the guest.
     forgetAccount();
     setStatus('wrongPassword');
@@ -175,6 +232,7 @@ session.on('status', (status) => {
     state.online = false;
     setStatus('reconnecting');
     renderChat();
+    renderSettings();
     scheduleRetry();
   }
 });
@@ -184,6 +242,7 @@ async function online() {
   state.everOnline = true;
   setStatus('');
   renderIdentity();
+  renderSettings();
   renderUnread();
   sendQueued();
   if (!state.choices) {
@@ -242,6 +301,8 @@ async function logIn(event) {
     return;
   }
   forgetAccount();
+  sessionStorage.removeItem(KEYS.link);
+  setNotice('');
   (remember ? localStorage : sessionStorage).setItem(
     KEYS.account,
     JSON.stringify({ jid: bare(jid), password }),
@@ -261,6 +322,7 @@ function logOut() {
 }
 
 function resetChats() {
+  state.settings = null;
   state.chats.clear();
   state.requests.clear();
   state.refused.clear();
@@ -347,6 +409,8 @@ function renderStatus() {
   const key = state.statusKey;
   $('status').textContent = key ? t(key, state.statusParams || {}) : '';
   $('status').hidden = !key;
+  $('notice').textContent = state.notice ? t(state.notice) : '';
+  $('notice').hidden = !state.notice;
 }
 
 function renderIdentity() {
@@ -359,6 +423,7 @@ function renderIdentity() {
       : t('loggedInAs', { jid: who.jid });
   $('login-open').hidden = !who || !guest;
   $('logout').hidden = !who || guest;
+  $('settings-open').hidden = !who;
 }
 
 function renderTexts() {
@@ -387,6 +452,7 @@ function renderAll() {
   renderStatus();
   renderIdentity();
   renderNotify();
+  renderSettings();
   renderUnread();
   renderChoices();
   renderResults();
@@ -1454,6 +1520,130 @@ async function notify(message) {
   };
 }
 
+// ------------------------------------------------------------------ notifications off the page
+
+// "Notifications and email" (a dialog): web push to this browser while the
+// page is closed, and an email address for answers not seen in time, with
+// orgchat's urn:orgchat:notify:0 through push.js. Which account this
+// browser's push subscription was registered for is kept in localStorage,
+// so the box stays ticked after a reload, for that account only.
+
+const PUSH_NOTES = {
+  unsupported: 'pushUnsupported',
+  denied: 'notifyBlocked',
+  'no-key': 'pushNoKey',
+  'subscribe-failed': 'pushSubscribeFailed',
+};
+const ADDRESS_ERRORS = {
+  'bad-request': 'emailInvalid',
+  'resource-constraint': 'emailTooMany',
+  'recipient-unavailable': 'emailUnavailable',
+};
+const CODE_ERRORS = {
+  'bad-request': 'emailWrongCode',
+  'not-allowed': 'emailWrongCode',
+  'resource-constraint': 'emailTooMany',
+};
+
+function pushOn() {
+  return (
+    pushSupported() &&
+    Notification.permission === 'granted' &&
+    Boolean(state.identity) &&
+    localStorage.getItem(KEYS.push) === state.identity.jid
+  );
+}
+
+async function openSettings() {
+  state.pushNote = '';
+  state.emailError = '';
+  state.emailChanging = false;
+  $('settings-dialog').showModal();
+  renderSettings();
+  try {
+    state.settings = await notifySettings(session, await session.directory());
+    state.settingsError = '';
+  } catch {
+    state.settingsError = 'settingsFailed';
+  }
+  renderSettings();
+}
+
+async function togglePush(event) {
+  const on = event.target.checked;
+  state.pushBusy = true;
+  state.pushNote = '';
+  renderSettings();
+  try {
+    const service = await session.directory();
+    if (on) {
+      // The key as the component advertises it now (it may have changed).
+      const { push } = await notifySettings(session, service);
+      await turnOnPush(session, service, push.key);
+      localStorage.setItem(KEYS.push, state.identity.jid);
+    } else {
+      await turnOffPush(session, service);
+      localStorage.removeItem(KEYS.push);
+      state.pushNote = 'pushOff';
+    }
+  } catch (error) {
+    state.pushNote = (error instanceof PushError && PUSH_NOTES[error.reason]) || 'settingsFailed';
+  }
+  state.pushBusy = false;
+  renderSettings();
+}
+
+/** Send one change of the email address (``ask(service)`` resolves to the new settings). */
+async function changeEmail(ask, errors) {
+  state.emailError = '';
+  try {
+    state.settings = await ask(await session.directory());
+    state.emailChanging = false;
+  } catch (error) {
+    state.emailError = (error instanceof XmppError && errors[error.condition]) || 'settingsFailed';
+  }
+  renderSettings();
+}
+
+async function sendEmail(event) {
+  event.preventDefault();
+  const address = $('email-address').value.trim();
+  await changeEmail((service) => setEmail(session, service, address, lang()), ADDRESS_ERRORS);
+  if (!state.emailError) $('email-code').focus();
+}
+
+async function sendCode(event) {
+  event.preventDefault();
+  const code = $('email-code').value.trim();
+  await changeEmail((service) => confirmEmail(session, service, code), CODE_ERRORS);
+  if (!state.emailError) $('email-code').value = '';
+}
+
+function renderSettings() {
+  const supported = pushSupported();
+  const blocked = supported && Notification.permission === 'denied';
+  $('push').checked = pushOn();
+  $('push').disabled = !supported || blocked || state.pushBusy || !state.online;
+  const note = !supported ? 'pushUnsupported' : blocked ? 'notifyBlocked' : state.pushNote;
+  $('push-status').textContent = note ? t(note) : '';
+
+  const settings = state.settings;
+  const email = (settings && settings.email) || '';
+  const confirmed = Boolean(email && settings.emailConfirmed);
+  const pending = Boolean(email && !settings.emailConfirmed);
+  $('email-current').textContent = state.settingsError
+    ? t(state.settingsError)
+    : confirmed
+      ? t('emailConfirmed', { email })
+      : pending
+        ? t('emailCodeSent', { email })
+        : '';
+  $('email-form').hidden = !settings || ((confirmed || pending) && !state.emailChanging);
+  $('email-code-form').hidden = !pending;
+  $('email-change').hidden = !(confirmed || pending) || state.emailChanging;
+  $('email-error').textContent = state.emailError ? t(state.emailError) : '';
+}
+
 // ------------------------------------------------------------------ wiring
 
 function start() {
@@ -1488,6 +1678,16 @@ function start() {
   $('login-form').addEventListener('submit', logIn);
   $('logout').addEventListener('click', logOut);
   $('notify').addEventListener('change', toggleNotify);
+  $('settings-open').addEventListener('click', openSettings);
+  $('settings-close').addEventListener('click', () => $('settings-dialog').close());
+  $('push').addEventListener('change', togglePush);
+  $('email-form').addEventListener('submit', sendEmail);
+  $('email-code-form').addEventListener('submit', sendCode);
+  $('email-change').addEventListener('click', () => {
+    state.emailChanging = true;
+    renderSettings();
+    $('email-address').focus();
+  });
   $('ask-form').addEventListener('submit', sendAsk);
   for (const input of document.querySelectorAll('input[name="ask-whom"]')) input.addEventListener('change', renderAsk);
   $('request-close').addEventListener('click', closeRequest);
@@ -1498,7 +1698,9 @@ function start() {
   window.addEventListener('storage', () => {
     renderUnread();
     renderNotify();
+    renderSettings();
   });
+  takeEmailLink();
   connect();
 }
 

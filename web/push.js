@@ -5,7 +5,7 @@
 // `urn:orgchat:notify:0` IQs (docs/protocol.md, "Notifications off XMPP")
 // through an xmpp.js `Session` (its `iq()`), and owns the service worker
 // (`sw.js`, which shows the pushes). Nothing here touches the DOM; errors are
-// `PushError`s (`reason`: see push-texts.js for what to say) or xmpp.js `XmppError`s.
+// `PushError`s (`reason`: what app.js says, i18n.js `push*` texts) or xmpp.js `XmppError`s.
 //
 //   const { push } = await notifySettings(session, service); // push.key: the VAPID key
 //   await turnOnPush(session, service, push.key);  // asks the permission, subscribes, registers

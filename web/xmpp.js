@@ -18,6 +18,7 @@
 // create, list in full, close, and the status headlines.
 
 import { $iq, $msg, $pres, Strophe } from './node_modules/strophe.js/dist/strophe.esm.js';
+import { TOKEN_LOGIN } from './push.js';
 
 export const NS = {
   REGISTER: 'jabber:iq:register', // XEP-0077 in-band registration
@@ -171,7 +172,9 @@ export class Session {
 
   /**
    * Log in (first registering the account in-band, XEP-0077, when
-   * ``register`` is true). Resolves once online; rejects with an XmppError
+   * ``register`` is true). ``credentials``: {jid, password}, or {jid, token}
+   * for the login of an email's link (SASL X-OAUTH2, push.js TOKEN_LOGIN).
+   * Resolves once online; rejects with an XmppError
    * whose condition is "not-authorized" (wrong password), "conflict" (the
    * name is taken), "resource-constraint" (registrations too frequent),
    * "connection-failed" or the registration's error condition.
@@ -193,9 +196,9 @@ export class Session {
     throw failure;
   }
 
-  _connect(endpoint, { jid, password }, { register = false }) {
+  _connect(endpoint, { jid, password, token }, { register = false }) {
     this.close();
-    const conn = new Strophe.Connection(endpoint);
+    const conn = new Strophe.Connection(endpoint, token ? TOKEN_LOGIN : {});
     this.conn = conn;
     let registration = null;
     if (register) {
@@ -246,7 +249,7 @@ export class Session {
         settle(reject, new XmppError('connection-failed', 'timeout'));
         this.close();
       }, CONNECT_TIMEOUT_MS);
-      conn.connect(jid, password, (status, condition) => {
+      conn.connect(jid, token || password, (status, condition) => {
         if (conn !== this.conn) return; // a connection we have since replaced
         if (status === Strophe.Status.CONNECTED) {
           this.jid = conn.jid;
