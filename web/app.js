@@ -1622,7 +1622,7 @@ async function sendCode(event) {
 function renderSettings() {
   const supported = pushSupported();
   const blocked = supported && Notification.permission === 'denied';
-  $('push').checked = pushOn();
+  if (!state.pushBusy) $('push').checked = pushOn(); // meanwhile, as the person ticked it
   $('push').disabled = !supported || blocked || state.pushBusy || !state.online;
   const note = !supported ? 'pushUnsupported' : blocked ? 'notifyBlocked' : state.pushNote;
   $('push-status').textContent = note ? t(note) : '';

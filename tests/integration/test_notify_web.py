@@ -27,6 +27,11 @@ arrives with a link to the conversation on the page carrying a login token
 reads the conversation from the guest's archive; a changed token, another
 account's name, and an expired token are refused; the page's Strophe.js
 logs in with it too.
+
+The page itself (``web/app.js``): its "Notifications and email" dialog turns
+push on and off (the same test push service and ``PushManager`` stand-in),
+and sets and confirms the email address; the email's link, opened in a fresh
+browser context, logs that guest in with the token and shows the conversation.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from playwright.async_api import Browser, BrowserContext, CDPSession, Page
+from playwright.async_api import Browser, BrowserContext, CDPSession, Locator, Page, expect
 
 from component.config import PushSettings
 from component.ejabberd_api import EjabberdApi
@@ -68,6 +73,7 @@ from tests.integration.push_endpoint import PushEndpoint, verify_vapid
 from tests.integration.test_mam import fin, form, forwarded, mam
 from tests.integration.test_notify import (
     confirm_email,
+    customer_offline,
     customer_online,
     iq,
     log_out,
@@ -79,8 +85,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 ORIGIN = "http://127.0.0.1:5280"
 SITE = f"{ORIGIN}/web/"
 WS = "ws://127.0.0.1:5280/ws"
-#: The files of this issue the tests load from ejabberd (WEB_ROOT).
-SERVED = ("sw.js", "push.js")
+#: The files the tests load from ejabberd (WEB_ROOT): the page and this issue's.
+SERVED = ("sw.js", "push.js", "index.html", "app.js", "xmpp.js", "i18n.js", "style.css")
+GUEST = re.compile(r"You are a guest: (guest-[0-9a-f]{8})")
 
 #: The page's PushManager, replaced: ``subscribe`` and ``getSubscription`` give
 #: the subscription in ``window.testSubscription`` (set by the test), and record
@@ -108,6 +115,13 @@ FAKE_PUSH = """
   };
 })();
 """
+
+#: In the service worker: a click on the notification tagged ``tag`` (a person's
+#: click cannot happen headless; a script-made event can navigate a tab, not open one).
+CLICK = """async (tag) => {
+  const [notification] = await self.registration.getNotifications({ tag });
+  self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
+}"""
 
 #: In the page: import xmpp.js and push.js, log in, keep the session in ``window``.
 CONNECT = """
@@ -326,13 +340,7 @@ async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
             await page.evaluate("session.close()")
 
         # The click: the worker's own handler takes this tab of the page to the chat.
-        await worker.evaluate(
-            """async (tag) => {
-                 const [notification] = await self.registration.getNotifications({ tag });
-                 self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
-               }""",
-            f"orgchat:{company.jid}",
-        )
+        await worker.evaluate(CLICK, f"orgchat:{company.jid}")
         await page.wait_for_url(link, timeout=15_000)
         # The click closed it; the other one stays.
         assert [n["tag"] for n in await notifications(page)] == ["orgchat:evil@example.org"]
@@ -521,3 +529,258 @@ async def test_the_page_logs_in_with_the_link_token(browser: Browser) -> None:
         assert found == {"company": "some-shop", "jid": account.jid, "status": "connected"}
     finally:
         await context.close()
+
+
+# -- the page's own controls ---------------------------------------------------------------
+
+
+async def page_guest(page: Page) -> str:
+    """The guest's address the page shows once it is online."""
+    identity = page.get_by_text(GUEST)
+    await expect(identity).to_be_visible(timeout=TIMEOUT_MS)
+    match = GUEST.search(await identity.inner_text())
+    assert match, await identity.inner_text()
+    return f"{match.group(1)}@{VHOST}"
+
+
+async def open_settings(page: Page) -> Locator:
+    await page.get_by_role("button", name="Notifications and email").click()
+    dialog = page.get_by_role("dialog", name="Notifications and email")
+    await expect(dialog).to_be_visible()
+    return dialog
+
+
+def chat_with(page: Page, name: str) -> Locator:
+    return page.get_by_role("region", name=f"Chat with {name}")
+
+
+async def write(page: Page, name: str, text: str) -> None:
+    await chat_with(page, name).get_by_label("Your message").fill(text)
+    await chat_with(page, name).get_by_role("button", name="Send").click()
+
+
+async def expect_chat(page: Page, name: str, texts: list[str]) -> None:
+    shown = chat_with(page, name).get_by_role("log").get_by_role("listitem").locator(".text")
+    await expect(shown).to_have_text(texts, timeout=TIMEOUT_MS)
+
+
+async def push_subscriptions(db: asyncpg.Connection, jid: str) -> list[tuple[str, str, str]]:
+    rows = await db.fetch(
+        "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE address = $1", jid
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_the_pages_notifications_box_turns_push_on_and_its_click_opens_the_chat(
+    browser: Browser,
+    make_company: MakeCompany,
+    clients: Any,
+    db: asyncpg.Connection,
+    rds: aioredis.Redis,
+) -> None:
+    name = f"Push Page {secrets.token_hex(3)}"
+    company = await make_company(agents=1, name=name)
+    agent = await clients(company.agents[0])
+    link = f"{PAGE_URL}&company={urllib.parse.quote(company.slug)}"
+    async with PushEndpoint() as service:
+        device = service.subscribe()
+        subscription = {
+            "endpoint": device.endpoint,
+            "keys": {"p256dh": device.p256dh, "auth": device.auth},
+        }
+        context = await browser.new_context(locale="en-US")
+        try:
+            await context.grant_permissions(["notifications"], origin=ORIGIN)
+            await context.add_init_script(FAKE_PUSH)
+            await context.add_init_script(f"window.testSubscription = {json.dumps(subscription)};")
+            page = await context.new_page()
+            await page.goto(link)
+            jid = await page_guest(page)
+
+            # The box in "Notifications and email": ticked, the subscription reaches the component.
+            dialog = await open_settings(page)
+            box = dialog.get_by_role(
+                "checkbox", name="Notify me of answers when this page is closed"
+            )
+            await expect(box).not_to_be_checked()
+            await box.check()
+            await expect(box).to_be_checked()
+            await expect(box).to_be_enabled(timeout=TIMEOUT_MS)  # done, and nothing to say:
+            await expect(dialog.locator("#push-status")).to_have_text("")
+            assert await push_subscriptions(db, jid) == [
+                (device.endpoint, device.p256dh, device.auth)
+            ]
+            used = await page.evaluate("window.testSubscribeOptions")
+            assert used["userVisibleOnly"] is True
+            assert (
+                b64url_encode(bytes(used["key"]))
+                == PushSender(PushSettings(VAPID_KEY)).public_key()
+            )
+            cdp, worker_id = await registration_id(context, page, SITE)
+
+            # It stays on after a reload.
+            await page.reload()
+            await page_guest(page)
+            dialog = await open_settings(page)
+            await expect(box).to_be_checked()
+            await dialog.get_by_role("button", name="Close").click()
+
+            # The person writes, leaves (the tab goes to a page that runs nothing);
+            # the agent answers; the component pushes.
+            question = "Are winter tyres 205/55 R16 in stock?"
+            await write(page, name, question)
+            got = await agent.inbox.expect(is_message(question))
+            await customer_online(rds, jid)
+            await page.goto(SITE + "push.js")
+            await customer_offline(rds, jid)
+            answer = "Yes, four of them, 5 200 ₽ each"
+            agent.send_xml(chat(got.get("from", "").split("/")[0], answer))
+            for _ in range(150):
+                if service.requests:
+                    break
+                await asyncio.sleep(0.1)
+            [request] = service.requests
+            plain = device.decrypt(request.body)
+            assert json.loads(plain)["link"] == link
+
+            # Delivered to the page's worker: the notification; its click opens the chat.
+            [worker] = [w for w in context.service_workers if w.url == SITE + "sw.js"]
+            await cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {"origin": ORIGIN, "registrationId": worker_id, "data": plain.decode()},
+            )
+            shown = await notifications(page, count=1)
+            assert [(n["title"], n["body"]) for n in shown] == [(name, answer)]
+            await worker.evaluate(CLICK, f"orgchat:{company.jid}")
+            await page.wait_for_url(link, timeout=TIMEOUT_MS)
+            await expect_chat(page, name, [question, answer])
+            assert await page_guest(page) == jid
+
+            # Off: the component forgets the subscription, the browser too.
+            dialog = await open_settings(page)
+            await expect(box).to_be_checked()
+            await box.uncheck()
+            await expect(dialog.get_by_text("Notifications are off on this device.")).to_be_visible(
+                timeout=TIMEOUT_MS
+            )
+            await expect(box).not_to_be_checked()
+            assert await page.evaluate("window.testUnsubscribed") is True
+            assert await push_subscriptions(db, jid) == []
+        finally:
+            await context.close()
+
+
+async def test_a_browser_without_push_says_so(browser: Browser) -> None:
+    context = await browser.new_context(locale="en-US")
+    try:
+        await context.add_init_script("delete window.PushManager;")
+        page = await context.new_page()
+        await page.goto(PAGE_URL)
+        await page_guest(page)
+        dialog = await open_settings(page)
+        await expect(dialog.get_by_role("checkbox")).to_be_disabled()
+        await expect(
+            dialog.get_by_text("This browser cannot show notifications when the page is closed.")
+        ).to_be_visible()
+    finally:
+        await context.close()
+
+
+async def test_an_email_address_from_the_page_and_the_emails_link_in_a_fresh_browser(
+    browser: Browser,
+    make_company: MakeCompany,
+    clients: Any,
+    mailbox: Mailbox,
+    rds: aioredis.Redis,
+) -> None:
+    name = f"Email Page {secrets.token_hex(3)}"
+    company = await make_company(agents=1, name=name)
+    agent = await clients(company.agents[0])
+    address = mail_address("web-page")
+    context = await browser.new_context(locale="en-US")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{PAGE_URL}&company={urllib.parse.quote(company.slug)}")
+        jid = await page_guest(page)
+        stored = json.loads(
+            await page.evaluate(f"localStorage.getItem('orgchat:{VHOST}:guest')") or "{}"
+        )
+        password = stored["password"]
+
+        # The address, once; then the code the component emailed.
+        dialog = await open_settings(page)
+        await dialog.get_by_label("Email address").fill(address)
+        await dialog.get_by_role("button", name="Send me a code").click()
+        await expect(
+            dialog.get_by_text(f"We sent a code to {address}. Enter it here.")
+        ).to_be_visible(timeout=TIMEOUT_MS)
+        [code_mail] = await mailbox.expect(address)
+        code = str(code_mail["Subject"]).rsplit(" ", 1)[1]
+        assert re.fullmatch(r"[0-9]{6}", code), code_mail["Subject"]
+        await dialog.get_by_label("Code from the email").fill(
+            "000000" if code != "000000" else "111111"
+        )
+        await dialog.get_by_role("button", name="Confirm").click()
+        await expect(dialog.get_by_role("alert")).to_have_text(
+            "This code is not right. Check the last email and try again.", timeout=TIMEOUT_MS
+        )
+        await dialog.get_by_label("Code from the email").fill(code)
+        await dialog.get_by_role("button", name="Confirm").click()
+        await expect(
+            dialog.get_by_text(f"Answers you miss are emailed to {address}.")
+        ).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(dialog.get_by_role("button", name="Change the address")).to_be_visible()
+        await expect(dialog.get_by_label("Email address")).to_be_hidden()
+        mailbox.messages.clear()
+        await dialog.get_by_role("button", name="Close").click()
+
+        # The person writes and leaves; the agent answers; one email, with a link.
+        question = "Can you fit them on Saturday?"
+        await write(page, name, question)
+        got = await agent.inbox.expect(is_message(question))
+        await customer_online(rds, jid)
+    finally:
+        await context.close()
+    await customer_offline(rds, jid)
+    answer = "Saturday 11:00 is free"
+    agent.send_xml(chat(got.get("from", "").split("/")[0], answer))
+    [mail] = await mailbox.expect(address, wait=30)
+    link = link_in(text_of(mail))
+    assert "#" in link, f"no login in {link}: ejabberd issued no token (notify.login_link_failed)"
+    assert password not in mail.as_string() and password not in link
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(link).fragment)["token"][0]
+
+    # A fresh browser: the link logs that guest in and shows the conversation.
+    fresh = await browser.new_context(locale="en-US")
+    try:
+        page = await fresh.new_page()
+        await page.goto(link)
+        await expect_chat(page, name, [question, answer])
+        assert await page_guest(page) == jid
+        # The login left the address bar; the page keeps it for this tab, no password anywhere.
+        assert "#" not in page.url and token not in page.url
+        await expect(page.get_by_text("You came from an email")).to_be_visible()
+        kept = await page.evaluate(
+            """() => ({ local: { ...localStorage }, session: { ...sessionStorage } })"""
+        )
+        assert f"orgchat:{VHOST}:guest" not in kept["local"]
+        assert json.loads(kept["session"][f"orgchat:{VHOST}:link"]) == {"jid": jid, "token": token}
+        assert password not in json.dumps(kept)
+        # A reload in that tab stays that guest.
+        await page.reload()
+        await expect_chat(page, name, [question, answer])
+        assert await page_guest(page) == jid
+    finally:
+        await fresh.close()
+
+    # A link whose token does not work: said, and the browser's own (new) guest.
+    tampered = link[:-1] + ("A" if link[-1] != "A" else "B")
+    other = await browser.new_context(locale="en-US")
+    try:
+        page = await other.new_page()
+        await page.goto(tampered)
+        await expect(page.get_by_text("This link has expired.")).to_be_visible(timeout=TIMEOUT_MS)
+        assert await page_guest(page) != jid
+        assert "#" not in page.url
+    finally:
+        await other.close()
