@@ -123,6 +123,7 @@ const state = {
   pushNote: '', // a text key: what became of the last change of the push box
   emailError: '', // a text key
   emailChanging: false, // the address form shown again under a confirmed address
+  emailPending: '', // the address a code was sent to (the settings show the confirmed one)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -323,6 +324,7 @@ function logOut() {
 
 function resetChats() {
   state.settings = null;
+  state.emailPending = '';
   state.chats.clear();
   state.requests.clear();
   state.refused.clear();
@@ -1593,12 +1595,14 @@ async function togglePush(event) {
   renderSettings();
 }
 
-/** Send one change of the email address (``ask(service)`` resolves to the new settings). */
-async function changeEmail(ask, errors) {
+/** Send one change of the email address (``ask(service)`` resolves to the new
+ * settings); ``pending``: the address waiting for its code afterwards. */
+async function changeEmail(ask, errors, pending) {
   state.emailError = '';
   try {
     state.settings = await ask(await session.directory());
     state.emailChanging = false;
+    state.emailPending = pending;
   } catch (error) {
     state.emailError = (error instanceof XmppError && errors[error.condition]) || 'settingsFailed';
   }
@@ -1608,14 +1612,15 @@ async function changeEmail(ask, errors) {
 async function sendEmail(event) {
   event.preventDefault();
   const address = $('email-address').value.trim();
-  await changeEmail((service) => setEmail(session, service, address, lang()), ADDRESS_ERRORS);
+  const ask = (service) => setEmail(session, service, address, lang());
+  await changeEmail(ask, ADDRESS_ERRORS, address);
   if (!state.emailError) $('email-code').focus();
 }
 
 async function sendCode(event) {
   event.preventDefault();
   const code = $('email-code').value.trim();
-  await changeEmail((service) => confirmEmail(session, service, code), CODE_ERRORS);
+  await changeEmail((service) => confirmEmail(session, service, code), CODE_ERRORS, '');
   if (!state.emailError) $('email-code').value = '';
 }
 
@@ -1630,14 +1635,14 @@ function renderSettings() {
   const settings = state.settings;
   const email = (settings && settings.email) || '';
   const confirmed = Boolean(email && settings.emailConfirmed);
-  const pending = Boolean(email && !settings.emailConfirmed);
+  // A code waits: for the address asked on this page, or (after a reload) the only one.
+  const pending = state.emailPending || (email && !confirmed ? email : '');
   $('email-current').textContent = state.settingsError
     ? t(state.settingsError)
     : confirmed
       ? t('emailConfirmed', { email })
-      : pending
-        ? t('emailCodeSent', { email })
-        : '';
+      : '';
+  $('email-pending').textContent = pending ? t('emailCodeSent', { email: pending }) : '';
   $('email-form').hidden = !settings || ((confirmed || pending) && !state.emailChanging);
   $('email-code-form').hidden = !pending;
   $('email-change').hidden = !(confirmed || pending) || state.emailChanging;
