@@ -1566,7 +1566,7 @@ async function openSettings() {
     state.settings = await notifySettings(session, await session.directory());
     state.settingsError = '';
   } catch {
-    state.settingsError = 'settingsFailed';
+    state.settingsError = 'settingsUnavailable';
   }
   renderSettings();
 }
