@@ -1538,7 +1538,7 @@ const PUSH_NOTES = {
 };
 const ADDRESS_ERRORS = {
   'bad-request': 'emailInvalid',
-  'resource-constraint': 'emailTooMany',
+  'resource-constraint': 'emailTooManyCodes', // three codes a day
   'recipient-unavailable': 'emailUnavailable',
 };
 const CODE_ERRORS = {
