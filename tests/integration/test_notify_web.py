@@ -721,9 +721,15 @@ async def test_an_email_address_from_the_page_and_the_emails_link_in_a_fresh_bro
     company = await make_company(agents=1, name=name)
     agent = await clients(company.agents[0])
     address = mail_address("web-page")
-    context = await browser.new_context(locale="en-US")
+    contexts: list[BrowserContext] = []
+
+    async def fresh_page() -> Page:
+        """A page in a browser context of its own: nothing stored."""
+        contexts.append(await browser.new_context(locale="en-US"))
+        return await contexts[-1].new_page()
+
     try:
-        page = await context.new_page()
+        own = page = await fresh_page()
         await page.goto(f"{PAGE_URL}&company={urllib.parse.quote(company.slug)}")
         jid = await page_guest(page)
         stored = json.loads(
@@ -758,22 +764,21 @@ async def test_an_email_address_from_the_page_and_the_emails_link_in_a_fresh_bro
         await write(page, name, question)
         got = await agent.inbox.expect(is_message(question))
         await customer_online(rds, jid)
-    finally:
-        await context.close()
-    await customer_offline(rds, jid)
-    answer = "Saturday 11:00 is free"
-    agent.send_xml(chat(got.get("from", "").split("/")[0], answer))
-    [mail] = await mailbox.expect(address, wait=30)
-    assert mailbox.to(first) == []
-    link = link_in(text_of(mail))
-    assert "#" in link, f"no login in {link}: ejabberd issued no token (notify.login_link_failed)"
-    assert password not in mail.as_string() and password not in link
-    token = urllib.parse.parse_qs(urllib.parse.urlsplit(link).fragment)["token"][0]
+        await page.goto(SITE + "push.js")  # in the page's scope, runs nothing
+        await customer_offline(rds, jid)
+        answer = "Saturday 11:00 is free"
+        agent.send_xml(chat(got.get("from", "").split("/")[0], answer))
+        [mail] = await mailbox.expect(address, wait=30)
+        assert mailbox.to(first) == []
+        link = link_in(text_of(mail))
+        assert "#" in link, (
+            f"no login in {link}: ejabberd issued no token (notify.login_link_failed)"
+        )
+        assert password not in mail.as_string() and password not in link
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(link).fragment)["token"][0]
 
-    # A fresh browser: the link logs that guest in and shows the conversation.
-    fresh = await browser.new_context(locale="en-US")
-    try:
-        page = await fresh.new_page()
+        # A fresh browser: the link logs that guest in and shows the conversation.
+        page = await fresh_page()
         await page.goto(link)
         await expect_chat(page, name, [question, answer])
         assert await page_guest(page) == jid
@@ -790,17 +795,22 @@ async def test_an_email_address_from_the_page_and_the_emails_link_in_a_fresh_bro
         await page.reload()
         await expect_chat(page, name, [question, answer])
         assert await page_guest(page) == jid
-    finally:
-        await fresh.close()
 
-    # A link whose token does not work: said, and the browser's own (new) guest.
-    tampered = link[:-1] + ("A" if link[-1] != "A" else "B")
-    other = await browser.new_context(locale="en-US")
-    try:
-        page = await other.new_page()
+        # The browser that is that guest already: its own login, the token not kept.
+        await own.goto(link)
+        await expect_chat(own, name, [question, answer])
+        assert await page_guest(own) == jid
+        assert "#" not in own.url
+        assert await own.evaluate(f"sessionStorage.getItem('orgchat:{VHOST}:link')") is None
+        await expect(own.get_by_text("You came from an email")).to_be_hidden()
+
+        # A link whose token does not work: said, and the browser's own (new) guest.
+        tampered = link[:-1] + ("A" if link[-1] != "A" else "B")
+        page = await fresh_page()
         await page.goto(tampered)
         await expect(page.get_by_text("This link has expired.")).to_be_visible(timeout=TIMEOUT_MS)
         assert await page_guest(page) != jid
         assert "#" not in page.url
     finally:
-        await other.close()
+        for context in contexts:
+            await context.close()
