@@ -1,7 +1,7 @@
 """Notifications that lead back to the web page (issue 15): web push and email links.
 
-Push: a browser page (Debian's Chromium) registers the service worker
-(``web/sw.js``) and, with ``web/push.js`` over a real XMPP session, a push
+Push: the page in a browser (Debian's Chromium), through its notifications
+box (``web/push.js``), registers the service worker (``web/sw.js``) and a push
 subscription with the VAPID key the component advertises; the customer
 leaves, an agent answers, the component pushes to the tests' push service
 (:class:`PushEndpoint`: real HTTP, VAPID checked, payload decrypted with the
@@ -59,7 +59,6 @@ from tests.integration.browser import CHROMIUM, TIMEOUT_MS, chromium
 from tests.integration.clients import SlixClient, chat, is_message
 from tests.integration.conftest import (
     API,
-    DOMAIN,
     PAGE_URL,
     REPO,
     VAPID_KEY,
@@ -122,17 +121,6 @@ CLICK = """async (tag) => {
   const [notification] = await self.registration.getNotifications({ tag });
   self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
 }"""
-
-#: In the page: import xmpp.js and push.js, log in, keep the session in ``window``.
-CONNECT = """
-async ({ ws, jid, password }) => {
-  const xmpp = await import('/web/xmpp.js');
-  window.push = await import('/web/push.js');
-  window.session = new xmpp.Session({ endpoints: [ws], service: null });
-  await window.session.connect({ jid, password });
-  return window.session.jid;
-}
-"""
 
 
 def served_problem() -> str | None:
@@ -202,150 +190,6 @@ async def notifications(page: Page, count: int = 0) -> list[dict[str, Any]]:
         if len(shown) >= count or asyncio.get_running_loop().time() > deadline:
             return shown
         await asyncio.sleep(0.1)
-
-
-async def test_push_reaches_the_service_worker_and_its_click_opens_the_chat(
-    browser: Browser,
-    make_company: MakeCompany,
-    clients: Any,
-    mailbox: Mailbox,
-    db: asyncpg.Connection,
-    rds: aioredis.Redis,
-) -> None:
-    company = await make_company(agents=1, name="Шиномонтаж «Колесо»")
-    agent = await clients(company.agents[0])
-    account = await guest()
-    context = await new_context(browser)
-    try:
-        await context.add_init_script(FAKE_PUSH)
-        page = await context.new_page()
-        console: list[str] = []
-        page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-        page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
-        # An in-scope document that runs nothing by itself: the test drives push.js.
-        await page.goto(SITE + "push.js")
-        async with PushEndpoint() as service:
-            device = service.subscribe()
-            # Notifications on: push.js with the key the component advertises.
-            await page.evaluate(
-                CONNECT, {"ws": WS, "jid": account.jid, "password": account.password}
-            )
-            await page.evaluate(
-                "sub => { window.testSubscription = sub; }",
-                {
-                    "endpoint": device.endpoint,
-                    "keys": {"p256dh": device.p256dh, "auth": device.auth},
-                },
-            )
-            settings = await page.evaluate(f"push.notifySettings(session, '{DOMAIN}')")
-            assert (settings["email"], settings["push"]["devices"]) == ("", 0)
-            # The email address, with push.js too: a code in Russian, then confirmed.
-            address = mail_address("web-push")
-            asked = await page.evaluate(f"push.setEmail(session, '{DOMAIN}', '{address}', 'ru')")
-            assert (asked["email"], asked["emailConfirmed"]) == (address, False)
-            [code_mail] = await mailbox.expect(address)
-            subject = str(code_mail["Subject"])
-            assert subject.startswith("Ваш код подтверждения"), subject  # the page's language
-            code = subject.rsplit(" ", 1)[1]
-            confirmed = await page.evaluate(f"push.confirmEmail(session, '{DOMAIN}', '{code}')")
-            assert (confirmed["email"], confirmed["emailConfirmed"]) == (address, True)
-            assert settings["push"]["key"] == PushSender(PushSettings(VAPID_KEY)).public_key()
-            await page.evaluate(
-                f"push.turnOnPush(session, '{DOMAIN}', '{settings['push']['key']}')"
-            )
-            used = await page.evaluate("window.testSubscribeOptions")
-            assert used["userVisibleOnly"] is True
-            assert b64url_encode(bytes(used["key"])) == settings["push"]["key"]
-            stored = await db.fetch(
-                "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE address = $1",
-                account.jid,
-            )
-            assert [tuple(r) for r in stored] == [(device.endpoint, device.p256dh, device.auth)]
-            scope = await page.evaluate(
-                "(async () => (await navigator.serviceWorker.ready).scope)()"
-            )
-            assert scope == SITE
-            cdp, worker_id = await registration_id(context, page, scope)
-
-            # The customer writes, leaves; the agent answers; the component pushes.
-            customer = await clients(account)
-            customer.send_xml(chat(company.jid, "Есть зимние шины 205/55 R16?"))
-            got = await agent.inbox.expect(is_message("Есть зимние шины 205/55 R16?"))
-            await customer_online(rds, account.jid)
-            await page.evaluate("session.close()")
-            await log_out(customer, rds, account.jid)
-            answer = "Да, 4 штуки, 5 200 ₽ за колесо"
-            agent.send_xml(chat(got.get("from", "").split("/")[0], answer))
-            for _ in range(150):
-                if service.requests:
-                    break
-                await asyncio.sleep(0.1)
-            [request] = service.requests
-            verify_vapid(
-                request.headers["authorization"], device.endpoint, "mailto:ops@biz.localhost"
-            )
-            plain = device.decrypt(request.body)
-            payload = json.loads(plain)
-            link = f"{PAGE_URL}&company={urllib.parse.quote(company.slug)}"
-            assert payload == {
-                "title": company.name,
-                "body": answer,
-                "unseen": 1,
-                "jid": company.jid,
-                "link": link,
-            }
-
-            # The browser gets what the push service delivers: the worker shows it.
-            # (Playwright attaches to the worker first: an idle worker that the
-            # delivery starts again showed nothing, now and then, in this Chromium.)
-            [worker] = [w for w in context.service_workers if w.url == SITE + "sw.js"]
-            assert await worker.evaluate("() => self.registration.active.state") == "activated"
-            await cdp.send(
-                "ServiceWorker.deliverPushMessage",
-                {"origin": ORIGIN, "registrationId": worker_id, "data": plain.decode()},
-            )
-            shown = await notifications(page, count=1)
-            assert shown == [
-                {
-                    "title": company.name,
-                    "body": answer,
-                    "tag": f"orgchat:{company.jid}",
-                    "data": {"url": link, "jid": company.jid},
-                }
-            ], "\n".join(console)
-            # A push whose link leads off the page opens the page itself; no title: a word.
-            hostile = {"body": "x", "jid": "evil@example.org", "link": "https://evil.example/"}
-            await cdp.send(
-                "ServiceWorker.deliverPushMessage",
-                {"origin": ORIGIN, "registrationId": worker_id, "data": json.dumps(hostile)},
-            )
-            shown = await notifications(page, count=2)
-            assert {
-                "title": "New answer",
-                "body": "x",
-                "tag": "orgchat:evil@example.org",
-                "data": {"url": SITE, "jid": "evil@example.org"},
-            } in shown
-
-            # Notifications off: the component forgets the subscription, the browser too.
-            await page.evaluate(
-                CONNECT, {"ws": WS, "jid": account.jid, "password": account.password}
-            )
-            await page.evaluate(f"push.turnOffPush(session, '{DOMAIN}')")
-            assert await page.evaluate("window.testUnsubscribed") is True
-            left = await db.fetchval(
-                "SELECT count(*) FROM push_subscriptions WHERE address = $1", account.jid
-            )
-            assert left == 0
-            await page.evaluate("session.close()")
-
-        # The click: the worker's own handler takes this tab of the page to the chat.
-        await worker.evaluate(CLICK, f"orgchat:{company.jid}")
-        await page.wait_for_url(link, timeout=15_000)
-        # The click closed it; the other one stays.
-        assert [n["tag"] for n in await notifications(page)] == ["orgchat:evil@example.org"]
-    finally:
-        await context.close()
 
 
 async def test_unsubscribe_removes_only_that_device(
@@ -664,8 +508,17 @@ async def test_the_pages_notifications_box_turns_push_on_and_its_click_opens_the
                     break
                 await asyncio.sleep(0.1)
             [request] = service.requests
+            verify_vapid(
+                request.headers["authorization"], device.endpoint, "mailto:ops@biz.localhost"
+            )
             plain = device.decrypt(request.body)
-            assert json.loads(plain)["link"] == link
+            assert json.loads(plain) == {
+                "title": name,
+                "body": answer,
+                "unseen": 1,
+                "jid": company.jid,
+                "link": link,
+            }
 
             # Delivered to the page's worker: the notification; its click opens the chat.
             [worker] = [w for w in context.service_workers if w.url == SITE + "sw.js"]
@@ -679,6 +532,21 @@ async def test_the_pages_notifications_box_turns_push_on_and_its_click_opens_the
             await page.wait_for_url(link, timeout=TIMEOUT_MS)
             await expect_chat(page, name, [question, answer])
             assert await page_guest(page) == jid
+            # A push whose link leads off the page opens the page itself; no title: a word.
+            hostile = {"body": "x", "jid": "evil@example.org", "link": "https://evil.example/"}
+            await cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {"origin": ORIGIN, "registrationId": worker_id, "data": json.dumps(hostile)},
+            )
+            shown = await notifications(page, count=1)
+            assert shown == [
+                {
+                    "title": "New answer",
+                    "body": "x",
+                    "tag": "orgchat:evil@example.org",
+                    "data": {"url": SITE, "jid": "evil@example.org"},
+                }
+            ]
 
             # Off: the component forgets the subscription, the browser too.
             dialog = await open_settings(page)
