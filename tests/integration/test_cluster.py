@@ -192,7 +192,7 @@ async def test_a_claim_on_node_2_takes_the_customer_from_node_1(
 
 
 async def test_with_node_2_stopped_node_1_serves_its_users(
-    node2: ComponentProcess, make_company: MakeCompany, clients: Any
+    node2: ComponentProcess, make_company: MakeCompany, clients: Any, rds: aioredis.Redis
 ) -> None:
     shop = await make_company(agents=2, name="Sturdy Shop")
     on_node1 = await clients(shop.agents[0])
@@ -212,6 +212,14 @@ async def test_with_node_2_stopped_node_1_serves_its_users(
     await node2.wait_ready()
 
     agent = await clients(shop.agents[1], port=NODE2_C2S, resource="again")
+    # The components know the agent is back before the customer writes: a
+    # message routed before that goes to the agents known online (node 1's).
+    for _ in range(200):
+        if "again" in await presence_shows(rds, shop.agents[1].jid):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the agent's presence from node 2 never reached the components")
     say(customer, shop, "After")
     await agent.inbox.expect(is_message("After", frm=conv))
 
