@@ -239,6 +239,20 @@ async def test_word_starts_of_several_words(pg: Directory, slug: str) -> None:
     assert await slugs(pg, CompanySearch(name="ma", category=f"{category}-none")) == []
 
 
+async def test_a_count_of_word_starts_alone(pg: Directory, slug: str) -> None:
+    """One or two letters and nothing else (the broad search) are counted
+    through the names' words: each company once, to the cap."""
+    part = "ѯѱ"  # letters no other test's names have
+    query = CompanySearch(name=part.upper())
+    before = await pg.search.count(query, cap=1000)
+    names = ["Ѯѱ Bar", "Best ѯѱx", "Ѯѱa ѯѱb", "ѮѰ Ѯѱ", "Aѯѱ", "Zoo"]  # 4 match, one twice
+    for n, name in enumerate(names):
+        await add(pg, f"{slug}-{n}", name)
+    assert await pg.search.count(query, cap=1000) == before + 4
+    assert await pg.search.count(query, cap=before + 3) == before + 3
+    assert await pg.search.count(CompanySearch(name="ѯꙮ"), cap=1000) == 0
+
+
 async def test_a_part_with_spaces(pg: Directory, slug: str) -> None:
     category = f"spaced-{slug}"
     names = {
