@@ -18,8 +18,10 @@ and database (``biz-bench.localhost``, ``orgchat_bench``; see bench/run.py):
 2. starts a component process and times it until it is ready (``startup_s``),
    then reads its resident memory (``rss_mb``);
 3. times XEP-0055 searches of three kinds, one at a time (``search``: p50 and
-   p99 in ms): a unique part of a name, a category and a city, a part of a
-   name that thousands of companies share; and pages of disco#items;
+   p99 in ms, the slowest, and the CPU one search costs the component,
+   PostgreSQL and ejabberd): a unique part of a name, a category and a
+   city, a part of a name that thousands of companies share; and pages of
+   disco#items;
 4. sends ``--rate`` messages per second for ``--seconds`` (customer ->
    company -> agent, receipts on) and reports their p99, first alone, then
    with 10 broad searches per second running (``messages``).
@@ -188,10 +190,18 @@ class Asker:
         while chunk := await self.client.reader.read(262144):
             now = time.monotonic()
             data += chunk
-            for match in re.finditer(rb"<iq\b[^>]*?\bid=['\"](q\d+)['\"]", data):
-                iq_id = match.group(1).decode()
+            for match in re.finditer(rb"<iq\b[^>]*>", data):
+                tag = match.group(0)
+                found = re.search(rb"\bid=['\"](q\d+)['\"]", tag)
+                iq_id = found.group(1).decode() if found else ""
                 future = self.waiting.pop(iq_id, None)
-                if future is not None and not future.done():
+                if future is None or future.done():
+                    continue
+                if re.search(rb"\btype=['\"]error['\"]", tag):
+                    # A failed search is not a fast one: the run stops.
+                    error = data[match.start() : match.start() + 600].decode(errors="replace")
+                    future.set_exception(RuntimeError(f"search {iq_id} failed: {error}"))
+                else:
                     future.set_result((now - self.sent_at.pop(iq_id)) * 1000)
             data = data[data.rfind(b"<") :] if b"<" in data else b""
 
@@ -234,7 +244,11 @@ def figures(latencies: list[float]) -> dict[str, Any]:
     }
 
 
-async def searches(asker: Asker, companies: int, repeat: int) -> dict[str, dict[str, Any]]:
+async def searches(
+    asker: Asker, companies: int, repeat: int, component_pid: int
+) -> dict[str, dict[str, Any]]:
+    """Each kind ``repeat`` times, one at a time: latencies, and the CPU one
+    search costs each process (``cpu_ms``: component, PostgreSQL, ejabberd)."""
     kinds: dict[str, Callable[[int], str]] = {
         "unique_substring": lambda n: search_form(name=_name(1 + (n * 7919) % companies)),
         "category_and_city": lambda n: search_form(
@@ -244,11 +258,18 @@ async def searches(asker: Asker, companies: int, repeat: int) -> dict[str, dict[
         "broad_open_now": lambda n: search_form(name=BROAD, **{"open-now": "true"}),
         "disco_items_page": lambda n: f"<query xmlns='{NS_DISCO_ITEMS}'/>",
     }
+    meter = CpuMeter(
+        {"component": lambda: [component_pid], "postgres": postgres_pids, "ejabberd": ejabberd_pids}
+    )
     out = {}
     for kind, payload in kinds.items():
         iq_type = "get" if kind == "disco_items_page" else "set"
+        meter.start()
         latencies = [await asker.ask(payload(n), iq_type) for n in range(repeat)]
-        out[kind] = figures(latencies)
+        used = meter.stop()
+        out[kind] = figures(latencies) | {
+            "cpu_ms": {name: round(ms / repeat, 2) for name, ms in used.items()}
+        }
     return out
 
 
@@ -319,7 +340,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "fill_s": fill_s,
             "startup_s": startup_s,
             "rss_mb_at_start": rss_mb(component.pid),
-            "search": await searches(asker, args.companies, args.repeat),
+            "search": await searches(asker, args.companies, args.repeat, component.pid),
         }
         print("directory: messages, alone then with broad searches", flush=True)
         topo = await connect("C", n)

@@ -249,6 +249,9 @@ async def test_a_count_of_word_starts_alone(pg: Directory, slug: str) -> None:
     for n, name in enumerate(names):
         await add(pg, f"{slug}-{n}", name)
     assert await pg.search.count(query, cap=1000) == before + 4
+    found = await slugs(pg, query, limit=1000)
+    assert found is not None
+    assert sorted(s for s in found if s.startswith(slug)) == [f"{slug}-{n}" for n in range(4)]
     assert await pg.search.count(query, cap=before + 3) == before + 3
     assert await pg.search.count(CompanySearch(name="ѯꙮ"), cap=1000) == 0
 

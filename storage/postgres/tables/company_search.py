@@ -200,8 +200,7 @@ async def page(
         if words is None:
             sql = f"SELECT {COLUMNS} FROM companies WHERE {of_rank} AND {beyond}"
         elif words:
-            passes = None if where.words_only else of_rank  # a word row is a match
-            sql = _by_word(where, words, passes, beyond, _ordered(order_by, direction), wanted)
+            sql = _by_word(where, words, of_rank, beyond, _ordered(order_by, direction), wanted)
         else:
             continue  # no name has a word starting so
         rows = await conn.fetch(
@@ -244,7 +243,7 @@ def _ordered(order_by: tuple[str, str], direction: str) -> str:
 
 
 def _by_word(
-    where: _Where, words: list[str], condition: str | None, beyond: str, order: str, limit: str
+    where: _Where, words: list[str], condition: str, beyond: str, order: str, limit: str
 ) -> str:
     """Rank 0 word by word: the companies of :func:`_word_matches`, whole; the
     statement goes on with " ORDER BY ``order`` LIMIT ``limit``"."""
