@@ -20,6 +20,7 @@ serialiser, and the checks a payload parser needs.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Protocol
 from xml.etree.ElementTree import Element
@@ -89,26 +90,19 @@ def escape_attr(text: str) -> str:
     return escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
 
 
-def to_xml(el: Element) -> str:
-    """Serialise an element on one line, with default-namespace declarations only."""
+def to_xml(el: Element, within: str = "") -> str:
+    """Serialise an element on one line, with default-namespace declarations
+    only; ``within``: the default namespace around it (a stream's), not declared again."""
     out: list[str] = []
-    _write(el, "", out)
+    _write(el, within, out)
     return "".join(out)
 
 
 def _write(el: Element, parent_ns: str, out: list[str]) -> None:
     ns, name = split_tag(el.tag)
-    out.append("<" + name)
-    if ns != parent_ns:
-        out.append(f' xmlns="{escape_attr(ns)}"')
+    out.append("<" + name if ns == parent_ns else f'<{name} xmlns="{escape_attr(ns)}"')
     for key, value in el.attrib.items():
-        name_ = key
-        if key.startswith("{"):
-            kns, kname = split_tag(key)
-            if kns != NS_XML:
-                raise ValueError(f"namespaced attribute {key!r} is not supported")
-            name_ = "xml:" + kname
-        out.append(f' {name_}="{escape_attr(value)}"')
+        out.append(f' {_attr_name(key)}="{escape_attr(value)}"')
     if el.text is None and len(el) == 0:
         out.append("/>")
         return
@@ -122,6 +116,16 @@ def _write(el: Element, parent_ns: str, out: list[str]) -> None:
     out.append(f"</{name}>")
 
 
+def _attr_name(key: str) -> str:
+    if key[0] != "{":
+        return key
+    ns, name = split_tag(key)
+    if ns != NS_XML:
+        raise ValueError(f"namespaced attribute {key!r} is not supported")
+    return "xml:" + name
+
+
+@functools.lru_cache(maxsize=4096)
 def split_tag(tag: str) -> tuple[str, str]:
     """``"{ns}name"`` -> ``("ns", "name")``; no namespace -> ``("", tag)``."""
     if tag.startswith("{"):
