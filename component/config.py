@@ -128,8 +128,8 @@ class DatabaseSettings:
     pool_max: int = setting(10, "Maximum connections in the pool.")
     search_connections: int = setting(
         3,
-        "Connections of the pool that directory searches may hold at once (at most "
-        "`pool_max - 1`): the others stay free for messages; more searches wait their turn.",
+        "Connections of their own that directory searches hold at most, beside the pool "
+        "of `pool_max`: messages never wait for a search; more searches wait their turn.",
     )
     command_timeout: float = setting(
         10.0, "Seconds after which a query is abandoned and the sender gets a `wait` error."
@@ -569,8 +569,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("limits.customer_rate and customer_rate_window must be at least 1")
     if config.database.pool_min < 1 or config.database.pool_max < config.database.pool_min:
         raise ConfigError("database.pool_min must be >= 1 and <= database.pool_max")
-    if not 1 <= config.database.search_connections < config.database.pool_max:
-        raise ConfigError("database.search_connections must be >= 1 and < database.pool_max")
+    if config.database.search_connections < 1:
+        raise ConfigError("database.search_connections must be at least 1")
     if config.commands.session_ttl <= 0:
         raise ConfigError("commands.session_ttl must be positive")
     if config.guests.expire_after_days < 1:

@@ -42,6 +42,8 @@ directory's; see :mod:`.contacts`.
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 from storage.postgres import migrations
@@ -57,6 +59,7 @@ from storage.postgres.pool import Database, unavailable_on_driver_errors
 from storage.postgres.requests import PgRequestStore
 from storage.postgres.response_times import PgResponseTimeStore
 from storage.postgres.roster_jobs import PgRosterJobStore
+from storage.postgres.search import SETTINGS as SEARCH_SETTINGS
 from storage.postgres.search import PgDirectorySearchStore
 from storage.protocols import (
     ArchiveStore,
@@ -83,11 +86,12 @@ class PostgresStores:
     """The PostgreSQL stores, sharing one pool."""
 
     def __init__(
-        self, db: Database, *, search_connections: int, company_domain: str | None = None
+        self, db: Database, *, searches: Database, company_domain: str | None = None
     ) -> None:
         self._db = db
+        self._searches = searches
         self.directory: DirectoryStore = PgDirectoryStore(db)
-        self.search: DirectorySearchStore = PgDirectorySearchStore(db, search_connections)
+        self.search: DirectorySearchStore = PgDirectorySearchStore(searches)
         self.roster_jobs: RosterJobStore = PgRosterJobStore(db)
         self.conversations: ConversationStore = PgConversationStore(db)
         self.archive: ArchiveStore = PgArchiveStore(db)
@@ -100,8 +104,8 @@ class PostgresStores:
         self.leases: LeaseStore = PgLeaseStore(db)
 
     async def close(self) -> None:
-        """Close the pool; the caller cancels its running ``watch`` tasks."""
-        await self._db.close()
+        """Close the pools; the caller cancels its running ``watch`` tasks."""
+        await asyncio.gather(self._db.close(), self._searches.close())
 
 
 async def connect(
@@ -115,15 +119,20 @@ async def connect(
 ) -> PostgresStores:
     """Open the stores. Does not fail if PostgreSQL is down: calls raise
     Unavailable until it is back. Configuration errors (bad password, unknown
-    database) are raised here. ``search_connections``: how many of the pool's
-    connections directory searches may hold at once (by default half).
+    database) are raised here. ``search_connections``: how many connections
+    of their own directory searches hold at most (by default half of
+    ``max_size``), beside the pool of ``max_size``.
     ``company_domain``: the component's domain (see the module's docstring);
     the component passes it.
     """
     db = Database(dsn, min_size=min_size, max_size=max_size, command_timeout=command_timeout)
     await db.open()
     budget = max(1, max_size // 2) if search_connections is None else search_connections
-    return PostgresStores(db, search_connections=budget, company_domain=company_domain)
+    searches = Database(
+        dsn, min_size=1, max_size=budget, command_timeout=command_timeout, settings=SEARCH_SETTINGS
+    )
+    await searches.open()
+    return PostgresStores(db, searches=searches, company_domain=company_domain)
 
 
 async def migrate(dsn: str) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TypeAlias
 
 import asyncpg
@@ -92,8 +92,18 @@ async def _reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
 class Database:
     """A lazily opened pool plus the settings the LISTEN connections reuse."""
 
-    def __init__(self, dsn: str, *, min_size: int, max_size: int, command_timeout: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int,
+        max_size: int,
+        command_timeout: float,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.dsn = dsn
+        #: Server settings of every connection (beside its application name).
+        self.settings = {"application_name": "orgchat", **(settings or {})}
         #: Bound for establishing one connection and for one query.
         self.timeout = command_timeout
         self._min_size = min_size
@@ -133,7 +143,7 @@ class Database:
             max_size=self._max_size,
             command_timeout=self.timeout,
             timeout=self.timeout,
-            server_settings={"application_name": "orgchat"},
+            server_settings=self.settings,
             reset=_reset,
         )
 

@@ -1,5 +1,5 @@
 """The directory search's own connections: a burst of searches holds at most
-``search_connections`` of the pool, and the others stay free for messages."""
+``search_connections`` of them, and the message path's pool stays free."""
 
 from __future__ import annotations
 
