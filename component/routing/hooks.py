@@ -14,8 +14,9 @@ feature list, at these points of a batch:
 2. :meth:`~RoutingHooks.alongside`, just before the archive statement
    (synchronously): what the feature records, reads and moves in the
    batch's transaction (:class:`storage.models.BatchExtras`), so that a
-   batch costs one round trip to PostgreSQL whatever the features and
-   whatever the batch holds. That includes the XEP-0201 thread and the
+   batch costs one round trip to PostgreSQL whatever the features (and a
+   second, read-only one only for retransmissions archived before, see
+   ``ArchiveStore.append_batch``). That includes the XEP-0201 thread and the
    payload a message is archived and delivered with, when the statement
    finds them (an agent's answer to a request: the feature gives the
    payload around the request's id, the statement finds the request); the
