@@ -219,6 +219,17 @@ class ArchiveResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BatchRead:
+    """What a batch's archive statement read and moved for the features
+    (what their :class:`BatchExtras` asked), handed to their routing hooks."""
+
+    #: The desk's: the assignees of ``routed``, the reopened among ``reopen``.
+    routing: DeskRouting = dataclasses.field(default_factory=lambda: DeskRouting({}, []))
+    #: The requests' targets that ``updates`` moved forward, in their order.
+    changes: list[StatusChange] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ArchivedBatch:
     """Outcome of archiving a batch."""
 
@@ -226,8 +237,11 @@ class ArchivedBatch:
     #: The delivery record of the newly archived messages that are not pending
     #: (None if there are none): confirm it once their stanzas are written.
     delivery_id: int | None
-    #: What the batch's :class:`BatchExtras` asked of the conversations' routing.
-    routing: DeskRouting = dataclasses.field(default_factory=lambda: DeskRouting({}, []))
+    #: The XEP-0201 thread and the payload the statement gave newly archived
+    #: messages (BatchExtras.replies that joined a request), by stanza-id.
+    threads: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    #: What the statement read and moved for the batch's :class:`BatchExtras`.
+    read: BatchRead = dataclasses.field(default_factory=BatchRead)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -260,21 +274,29 @@ class BatchExtras:
 
     Written in the batch's transaction, so that a batch costs one round trip
     to PostgreSQL (ArchiveStore.append_batch): the cascade's read marks and
-    steps, and the desk's routing (the assignees of ``routed`` conversations,
-    the resolved ones among ``reopen`` opened again, see DeskStore.route).
+    steps; the desk's routing (the assignees of ``routed`` conversations,
+    the resolved ones among ``reopen`` opened again, see DeskStore.route);
+    the agents' messages that join a request (``replies``, their thread and
+    payload found by the statement) and the request statuses they and
+    XEP-0333 displayed markers move (``updates``, see RequestStore.advance).
     """
 
     seen: list[ReadMark] = dataclasses.field(default_factory=list)
     steps: list[StepDue] = dataclasses.field(default_factory=list)
     routed: list[int] = dataclasses.field(default_factory=list)
     reopen: list[int] = dataclasses.field(default_factory=list)
+    replies: list[RequestReply] = dataclasses.field(default_factory=list)
+    updates: list[TargetUpdate] = dataclasses.field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.seen or self.steps or self.routed or self.reopen)
+        return bool(
+            self.seen or self.steps or self.routed or self.reopen or self.replies or self.updates
+        )
 
     def settled(self, archived: set[str]) -> BatchExtras:
         """These extras once the batch is archived: what depends on a message
-        archived (its stanza-id in ``archived``) kept unconditionally, the rest dropped."""
+        archived (its stanza-id in ``archived``) kept unconditionally, the rest
+        dropped. The replies went with their messages (see :meth:`of_message`)."""
 
         def keep(written: str | None) -> bool:
             return written is None or written in archived
@@ -284,7 +306,13 @@ class BatchExtras:
             steps=[dataclasses.replace(s, written=None) for s in self.steps if keep(s.written)],
             routed=list(self.routed),
             reopen=list(self.reopen),
+            updates=[dataclasses.replace(u, written=None) for u in self.updates if keep(u.written)],
         )
+
+    def of_message(self, stanza_id: str) -> BatchExtras:
+        """What of these extras goes with that message when it is archived alone:
+        its reply (the rest follows in :meth:`settled`)."""
+        return BatchExtras(replies=[r for r in self.replies if r.stanza_id == stanza_id])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -517,6 +545,27 @@ class TargetUpdate:
     status: TargetStatus
     offer: str | None = None  #: with ANSWERED: a serialised XEP-0004 offer form
     reason: str | None = None  #: with DECLINED
+    #: With a batch (BatchExtras.updates): applied only if the message with
+    #: this stanza-id is archived by the same batch (an answer; a retransmitted
+    #: duplicate moves nothing). None: applied whatever the batch archives
+    #: (a displayed marker); always None for RequestStore.advance.
+    written: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestReply:
+    """An agent's message that becomes part of its conversation's newest open
+    request, if there is one (BatchExtras.replies).
+
+    The batch statement finds the request: the message is archived (and
+    delivered) with XEP-0201 thread = the request's public id and the payload
+    ``head + public id + tail``. Without an open request it is archived as is.
+    """
+
+    stanza_id: str  #: the message's, archived by the same batch
+    conversation_id: int
+    head: str  #: the payload up to the request's public id
+    tail: str  #: the payload after it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -660,7 +709,8 @@ class DeskEvent:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeskRouting:
-    """What routing learns about a batch's conversations in one statement."""
+    """What routing learns about a batch's conversations in one statement
+    (the batch's own, BatchRead.routing, or DeskStore.route)."""
 
     assignees: dict[int, str]  #: conversation id -> claiming agent (claimed ones only)
     reopened: list[int]  #: resolved conversations the batch's customers reopened

@@ -224,9 +224,14 @@ class ArchiveStore(Protocol):
         pending get one delivery record, created in the same transaction,
         which also confirms the ``confirmed`` delivery records (see confirm).
         The ``extras`` are recorded in the same transaction, as
-        NotifyStore.mark_seen and NotifyStore.schedule would (a mark or step
-        whose ``written`` message is a duplicate is skipped), and the routing
-        they ask for is read as DeskStore.route would: one round trip in all.
+        NotifyStore.mark_seen, NotifyStore.schedule and RequestStore.advance
+        would (a mark, step or update whose ``written`` message is a duplicate
+        is skipped), and the routing they ask for is read as DeskStore.route
+        would (``read``). A new message among the ``replies`` of a
+        conversation with an open request (as RequestStore.open_in finds it)
+        is archived with that request's thread and payload (``threads``). One
+        round trip in all, and a second, read-only one only when messages
+        were skipped as duplicates.
         """
 
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:
@@ -393,6 +398,8 @@ class RequestStore(Protocol):
         conversation. A status only moves to a higher rank (DECLINED and
         EXPIRED are final); an ANSWERED update with an offer on an already
         ANSWERED target replaces the offer without a change being reported.
+        The updates of a routed batch are applied by its archive statement
+        instead (BatchExtras.updates, ArchiveStore.append_batch).
         """
 
     async def close(

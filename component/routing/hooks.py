@@ -11,19 +11,24 @@ feature list, at these points of a batch:
    the namespaces listed in :attr:`~RoutingHooks.namespaces` reach it in
    ``item.msg.payloads``; any other unknown child makes the message
    unsupported.
-2. :meth:`~RoutingHooks.before_store`, before the archive statement: it may
-   set ``item.thread`` and ``item.payload`` (archived and delivered with the
-   message).
-3. :meth:`~RoutingHooks.alongside`, just before the archive statement
-   (synchronously): what the feature records and reads in the batch's
-   transaction (:class:`storage.models.BatchExtras`), so that a batch costs
-   one round trip to PostgreSQL whatever the features.
-4. :meth:`~RoutingHooks.recipients`, once the batch is archived: it may
+2. :meth:`~RoutingHooks.alongside`, just before the archive statement
+   (synchronously): what the feature records, reads and moves in the
+   batch's transaction (:class:`storage.models.BatchExtras`), so that a
+   batch costs one round trip to PostgreSQL whatever the features (and a
+   second, read-only one only for retransmissions archived before, see
+   ``ArchiveStore.append_batch``). That includes the XEP-0201 thread and the
+   payload a message is archived and delivered with, when the statement
+   finds them (an agent's answer to a request: the feature gives the
+   payload around the request's id, the statement finds the request); the
+   router sets ``item.thread`` and ``item.payload`` from what it returns.
+3. :meth:`~RoutingHooks.recipients`, once the batch is archived: it may
    narrow the online agents per conversation (the desk sends a claimed
-   conversation to its agent alone), from what the archive statement read.
-5. :meth:`~RoutingHooks.after_store`, once the batch is committed (every
-   feature's side by side): stanzas to send with the batch.
-6. :meth:`~RoutingHooks.after_delivery`, once archived messages (pending,
+   conversation to its agent alone), from what the archive statement read
+   (:class:`storage.models.BatchRead`).
+4. :meth:`~RoutingHooks.after_store`, once the batch is committed (every
+   feature's side by side), with what the statement read and moved: stanzas
+   to send with the batch.
+5. :meth:`~RoutingHooks.after_delivery`, once archived messages (pending,
    fan-out, redelivered) reached agents: stanzas to send.
 
 A hook that raises ``storage.errors.Unavailable`` in ``after_store`` or
@@ -36,7 +41,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING
 
-from storage.models import ArchivedMessage, BatchExtras, DeskRouting
+from storage.models import ArchivedMessage, BatchExtras, BatchRead
 
 if TYPE_CHECKING:
     from component.routing.items import Item
@@ -51,9 +56,6 @@ class RoutingHooks:
     def check(self, item: Item) -> None:
         """Refuse (raise a RoutingError) or complete a message as it is classified."""
 
-    async def before_store(self, batch: Sequence[Item]) -> None:
-        """Before archiving: may set ``thread`` and ``payload`` of items."""
-
     def alongside(
         self,
         batch: Sequence[Item],
@@ -61,7 +63,7 @@ class RoutingHooks:
         written: Sequence[int],
         extras: BatchExtras,
     ) -> None:
-        """Add to ``extras`` what to record and read with the batch's archive statement.
+        """Add to ``extras`` what to record, read and move with the batch's archive statement.
 
         ``routed``: the conversations whose messages go to online agents now.
         ``written``: those whose customer wrote a message now (not a marker or
@@ -72,7 +74,7 @@ class RoutingHooks:
         self,
         agents: MutableMapping[int, list[str]],
         written: Sequence[int],
-        routing: DeskRouting | None,
+        read: BatchRead | None,
     ) -> None:
         """Narrow, in place, the online agents a conversation's customer messages go to.
 
@@ -83,13 +85,17 @@ class RoutingHooks:
         ``agents``: conversation id -> the company's online agents.
         ``written``: the conversations whose customer wrote a message now
         (not a marker or chat state); empty for archived messages delivered
-        later. ``routing``: what the batch's archive statement read for
+        later. ``read``: what the batch's archive statement read for
         :meth:`alongside`; None for archived messages delivered later (the
         rule reads what it needs itself).
         """
 
-    async def after_store(self, batch: Sequence[Item]) -> list[str]:
-        """Once the batch is archived; returns stanzas to send with it."""
+    async def after_store(self, batch: Sequence[Item], read: BatchRead) -> list[str]:
+        """Once the batch is archived; returns stanzas to send with it.
+
+        ``read``: what the batch's archive statement read and moved for
+        :meth:`alongside` (nothing, when the statement recorded no extras).
+        """
         return []
 
     async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:

@@ -26,8 +26,9 @@ class Item:
     stanza_id: str | None = None
     duplicate: bool = False
     forward: bool = True  #: receipts/markers: False when already forwarded once
-    #: XEP-0201 thread and payload (trusted XML of our own namespaces) added by
-    #: a feature's routing hooks; archived and delivered with the message.
+    #: XEP-0201 thread and payload (trusted XML of our own namespaces) the
+    #: archive statement gave the message, as a feature's routing hooks asked
+    #: (BatchExtras.replies); archived and delivered with it.
     thread: str | None = None
     payload: str | None = None
     #: Resolved once the item has been handled (see MessageRouter.post_as).

@@ -8,8 +8,9 @@ handled in batches by one loop, in arrival order:
 1. resolve conversations (cache, then PostgreSQL for the misses);
 2. one Redis round trip for the rate limits, one for agent presence;
 3. one PostgreSQL statement archiving every message of the batch, with what
-   the features record and read about it (read marks, notification steps,
-   the desk's assignees: one round trip in all, see hooks.py);
+   the features record, read and move about it (read marks, notification
+   steps, the desk's assignees, the threads and statuses of requests: one
+   round trip in all, see hooks.py);
 4. render every outgoing stanza and write them to ejabberd in one go.
 
 The batch grows by itself under load (what arrives while a batch is being
@@ -68,8 +69,10 @@ from component.routing.wire import (
 )
 from storage.errors import NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
+    ArchivedBatch,
+    ArchiveResult,
     BatchExtras,
-    DeskRouting,
+    BatchRead,
     Limit,
     NewMessage,
     Once,
@@ -377,10 +380,11 @@ class MessageRouter:
 
     async def _process(self, batch: list[Item]) -> None:
         delivery_ids: list[int] = []
+        read = BatchRead()
         stored = False
         try:
             try:
-                delivery_ids = await self._archive(batch)
+                delivery_ids, read = await self._archive(batch)
             except NotFound as exc:
                 # A conversation was deleted between its lookup and the INSERT
                 # (company removed, customer forgotten): look them up afresh,
@@ -390,7 +394,7 @@ class MessageRouter:
                     if item.conv is not None:
                         await self.cache.evict(item.conv.customer_jid)
                         item.conv = None
-                delivery_ids = await self._archive(batch)
+                delivery_ids, read = await self._archive(batch)
             stored = True
         except Unavailable as exc:
             log.warning("routing.storage_unavailable", error=str(exc), size=len(batch))
@@ -404,7 +408,8 @@ class MessageRouter:
         if stored:
             # Independent of each other: their round trips overlap.
             results = await asyncio.gather(
-                *(hooks.after_store(batch) for hooks in self.hooks), return_exceptions=True
+                *(hooks.after_store(batch, read) for hooks in self.hooks),
+                return_exceptions=True,
             )
             for hooks, result in zip(self.hooks, results, strict=True):
                 # A failing hook never fails the batch: the messages are
@@ -427,36 +432,35 @@ class MessageRouter:
         # Confirmed by the next batch's statement, or when the queue is idle.
         self._confirmed.extend(delivery_ids)
 
-    async def _archive(self, batch: list[Item]) -> list[int]:
+    async def _archive(self, batch: list[Item]) -> tuple[list[int], BatchRead]:
+        """Archive the batch; returns its delivery records and what its statement read."""
         await self._resolve(batch)
         recipients = await self._admit(batch)
-        for hooks in self.hooks:
-            await hooks.before_store(batch)
         items = [
             i for i in batch if i.error is None and i.conv is not None and i.msg.body is not None
         ]
         for item in items:
             item.stanza_id = new_id()  # the original's, once archived, for a duplicate
-        # What the features record and read with the batch rides on its archive
-        # statement: one round trip to PostgreSQL per batch. A customer's
+        # What the features record, read and move with the batch rides on its
+        # archive statement: one round trip to PostgreSQL per batch. A customer's
         # message is pending when no agent is online, whoever the features'
         # rules then pick among the online ones.
         extras = BatchExtras()
         routed, written = (sorted(recipients[0]), recipients[1]) if recipients else ([], [])
         for hooks in self.hooks:
             hooks.alongside(batch, routed, written, extras)
-        stored, routing = await self._store(items, extras)
-        await self._narrow(recipients, routing)
-        return stored
+        stored, read = await self._store(items, extras)
+        await self._narrow(recipients, read)
+        return stored, read
 
-    async def _narrow(self, recipients: Recipients | None, routing: DeskRouting) -> None:
+    async def _narrow(self, recipients: Recipients | None, read: BatchRead) -> None:
         """Apply the features' ``recipients`` rules to the online agents of each item,
         from what the archive statement read for them."""
         if recipients is None:
             return
         agents, written, items = recipients
         for hooks in self.hooks:
-            await hooks.recipients(agents, written, routing)
+            await hooks.recipients(agents, written, read)
         for item in items:
             assert item.conv is not None
             item.online = agents[item.conv.id]
@@ -584,9 +588,9 @@ class MessageRouter:
                 item.forward = first
         return recipients
 
-    async def _store(self, items: list[Item], extras: BatchExtras) -> tuple[list[int], DeskRouting]:
+    async def _store(self, items: list[Item], extras: BatchExtras) -> tuple[list[int], BatchRead]:
         """Archive ``items`` and record ``extras`` in one transaction; returns its
-        delivery records and the routing the extras asked for.
+        delivery records and what the extras read and moved.
 
         If the statement fails for another reason than an outage (a value
         PostgreSQL refuses), each message is archived alone, so that only the
@@ -609,13 +613,11 @@ class MessageRouter:
                     client_key=item.msg.client_key,
                     pending=customer and not item.online,
                     ts=ts,
-                    thread=item.thread,
-                    payload=item.payload,
                     copies=self._copies(item, stanza_id),
                 )
             )
         if not rows and not extras:
-            return [], DeskRouting({}, [])
+            return [], BatchRead()
         try:
             with metrics.COMMIT_SECONDS.time():
                 archived = await self.archive.append_batch(rows, self._confirmed, extras)
@@ -629,12 +631,11 @@ class MessageRouter:
             return await self._store_alone(items, rows, extras)
         self._confirmed = []
         for item, result in zip(items, archived.results, strict=True):
-            item.stanza_id = result.stanza_id
-            item.duplicate = result.duplicate
+            _archived_as(item, result, archived)
         pending = sum(1 for r in rows if r.pending)
         log.debug("archive.batch", size=len(rows), pending=pending)
         delivery_ids = [] if archived.delivery_id is None else [archived.delivery_id]
-        return delivery_ids, archived.routing
+        return delivery_ids, archived.read
 
     def _copies(self, item: Item, stanza_id: str) -> tuple[OwnCopy, ...]:
         """The message's rows in users' own archives (see views.py)."""
@@ -657,18 +658,21 @@ class MessageRouter:
 
     async def _store_alone(
         self, items: list[Item], rows: list[NewMessage], extras: BatchExtras
-    ) -> tuple[list[int], DeskRouting]:
+    ) -> tuple[list[int], BatchRead]:
         """Archive each message in its own statement; a refused one gets an error.
 
-        The extras follow in a statement of their own, without what depends on
-        a message that was refused or a duplicate; if even that fails, what
+        What of the extras goes with a message (its thread) goes with it; the
+        rest follows in a statement of its own, without what depends on a
+        message that was refused or a duplicate; if even that fails, what
         they record lags (logged) and the messages still go out.
         """
         delivery_ids = []
         fresh: set[str] = set()
         for item, row in zip(items, rows, strict=True):
             try:
-                archived = await self.archive.append_batch([row], self._confirmed)
+                archived = await self.archive.append_batch(
+                    [row], self._confirmed, extras.of_message(row.stanza_id)
+                )
             except (Unavailable, NotFound):
                 raise
             except Exception as exc:
@@ -678,8 +682,8 @@ class MessageRouter:
                 continue
             self._confirmed = []
             [result] = archived.results
-            item.stanza_id, item.duplicate = result.stanza_id, result.duplicate
-            if not result.duplicate:
+            _archived_as(item, result, archived)
+            if not item.duplicate:
                 fresh.add(row.stanza_id)
             if archived.delivery_id is not None:
                 delivery_ids.append(archived.delivery_id)
@@ -690,8 +694,8 @@ class MessageRouter:
         except Exception as exc:
             raise_if_cancelling(exc)
             log.error("routing.extras_refused", error=repr(exc))
-            return delivery_ids, DeskRouting({}, [])
-        return delivery_ids, archived.routing
+            return delivery_ids, BatchRead()
+        return delivery_ids, archived.read
 
     # -- rendering ----------------------------------------------------------
 
@@ -780,6 +784,15 @@ class MessageRouter:
             domain=self.domain,
         )
         return render_chat(self.domain, msg.sender, new_id(), body=translate(text, msg.lang))
+
+
+def _archived_as(item: Item, result: ArchiveResult, archived: ArchivedBatch) -> None:
+    """What the archive statement made of ``item``'s message (``result``, one of
+    ``archived``'s): its stanza-id (the original's, for a duplicate), and the
+    thread and payload it was archived with, if a feature asked for them."""
+    item.stanza_id, item.duplicate = result.stanza_id, result.duplicate
+    if not result.duplicate and result.stanza_id in archived.threads:
+        item.thread, item.payload = archived.threads[result.stanza_id]
 
 
 def _count(batch: Sequence[Item]) -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -43,7 +44,8 @@ class PgArchiveStore:
             await self.confirm(confirmed)
             return ArchivedBatch([], None)
         async with self._db.acquire() as conn:
-            inserted, delivery_id, routing = await statement.archive(conn, batch, confirmed, extras)
+            archived = await statement.archive(conn, batch, confirmed, extras)
+            inserted = {result.stanza_id for result in archived.results}
             results: list[ArchiveResult | None] = []
             skipped: list[int] = []
             for index, message in enumerate(batch):
@@ -59,7 +61,7 @@ class PgArchiveStore:
                 originals = await messages.first_copies(conn, [batch[i] for i in skipped])
                 for index, stanza_id in zip(skipped, originals, strict=True):
                     results[index] = ArchiveResult(stanza_id=stanza_id, duplicate=True)
-        return ArchivedBatch([r for r in results if r is not None], delivery_id, routing)
+        return dataclasses.replace(archived, results=[r for r in results if r is not None])
 
     async def claim_pending(self, company_ids: Sequence[int], limit: int) -> Delivery | None:
         if not company_ids:

@@ -4,7 +4,11 @@ One statement (atomic by itself: no BEGIN/COMMIT round trips), built once
 from the table modules' common table expressions and prepared once by
 asyncpg, with one array parameter per column:
 
-* ``ins``: the batch's messages (:data:`.tables.messages.INSERT_ROWS`), ON
+* ``replies``: the agents' messages that join a request
+  (:func:`.tables.request_targets.reply_cte`): the thread and payload of the
+  newest open request in their conversation, which ``ins`` archives them
+  with;
+* ``ins``: the batch's messages (:func:`.tables.messages.insert_rows`), ON
   CONFLICT DO NOTHING: without a target it covers both unique indexes, the
   client-key one (a retransmission) and stanza_id (the same batch retried
   after its commit was lost in transit: those rows are already archived).
@@ -16,13 +20,17 @@ asyncpg, with one array parameter per column:
 * ``own``: the new rows' copies in users' own archives (:mod:`.tables.user_archives`);
 * what the features record and read with the batch
   (:class:`storage.models.BatchExtras`): the cascade's read marks
-  (:mod:`.tables.notify_seen`) and steps (:mod:`.tables.notify_jobs`), and
-  the desk's routing (:mod:`.tables.desk_conversations`). A mark or step
-  that depends on a message (writing is reading) is recorded only if that
-  message is archived now, not as a duplicate.
+  (:mod:`.tables.notify_seen`) and steps (:mod:`.tables.notify_jobs`), the
+  desk's routing (:mod:`.tables.desk_conversations`), and the request
+  statuses that answers and displayed markers move
+  (:func:`.tables.request_targets.advance_ctes`). A mark, step or status
+  move that depends on a message (writing is reading, an answer is an
+  answer) is recorded only if that message is archived now, not as a
+  duplicate.
 
-The outer SELECT returns one row per archived message, then the assignees
-and the reopened conversations, told apart by ``kind``.
+The outer SELECT returns one row per archived message (with the thread and
+payload ``replies`` gave it), then the assignees, the reopened conversations
+and the moved request statuses, told apart by ``kind``.
 """
 
 from __future__ import annotations
@@ -30,24 +38,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from storage.errors import NotFound
-from storage.models import BatchExtras, DeskRouting, NewMessage
+from storage.models import ArchivedBatch, ArchiveResult, BatchExtras, BatchRead, NewMessage
 from storage.postgres.pool import Conn
 from storage.postgres.tables import (
     desk_conversations,
     messages,
     notify_jobs,
     notify_seen,
+    request_targets,
     user_archives,
 )
 
-_ROWS = 11  # the parameters of messages.INSERT_ROWS
+_ROWS = 11  # the parameters of messages.insert_rows
 _OWN = _ROWS + 2  # after the confirmed deliveries
 _SEEN = _OWN + user_archives.PARAMETERS
 _STEPS = _SEEN + notify_seen.MARK_PARAMETERS
 _ROUTE = _STEPS + notify_jobs.SCHEDULE_PARAMETERS
+_REPLIES = _ROUTE + desk_conversations.ROUTE_PARAMETERS
+_ADVANCE = _REPLIES + request_targets.REPLY_PARAMETERS
 
 _STATEMENT = f"""
-    WITH ins AS ({messages.INSERT_ROWS}
+    WITH {request_targets.reply_cte(_REPLIES)},
+    ins AS ({messages.insert_rows("replies")}
         ON CONFLICT DO NOTHING
         RETURNING id, stanza_id, pending, conversation_id
     ), delivery AS (
@@ -59,25 +71,39 @@ _STATEMENT = f"""
     ), {user_archives.insert_cte(_OWN, "ins")},
     {notify_seen.mark_cte(_SEEN, "ins")},
     {notify_jobs.schedule_cte(_STEPS, "ins")},
-    {desk_conversations.route_ctes(_ROUTE)}
-    SELECT 'archived' AS kind, stanza_id, (SELECT id FROM delivery) AS delivery_id,
-           NULL::bigint AS conversation_id, NULL::text AS assignee
-      FROM ins
+    {desk_conversations.route_ctes(_ROUTE)},
+    {request_targets.advance_ctes(_ADVANCE, "ins")}
+    SELECT 'archived' AS kind, ins.stanza_id, replies.thread, replies.payload,
+           (SELECT id FROM delivery) AS delivery_id,
+           NULL::bigint AS conversation_id, NULL::text AS assignee,
+           NULL::bigint AS ord, NULL::text AS public_id, NULL::text AS customer_jid,
+           NULL::bigint AS company_id, NULL::text AS status
+      FROM ins LEFT JOIN replies USING (stanza_id)
     UNION ALL
-    SELECT 'assigned', NULL, NULL, conversation_id, assignee FROM assigned
+    SELECT 'assigned', NULL, NULL, NULL, NULL, conversation_id, assignee,
+           NULL, NULL, NULL, NULL, NULL
+      FROM assigned
     UNION ALL
-    SELECT 'reopened', NULL, NULL, conversation_id, NULL FROM reopened
+    SELECT 'reopened', NULL, NULL, NULL, NULL, conversation_id, NULL,
+           NULL, NULL, NULL, NULL, NULL
+      FROM reopened
+    UNION ALL
+    SELECT 'moved', NULL, NULL, NULL, NULL, NULL, NULL,
+           ord, public_id, customer_jid, company_id, status
+      FROM moved
 """
 
 
 async def archive(
     conn: Conn, batch: Sequence[NewMessage], confirmed: Sequence[int], extras: BatchExtras
-) -> tuple[set[str], int | None, DeskRouting]:
+) -> ArchivedBatch:
     """Archive what is not a duplicate, forget the ``confirmed`` deliveries and
     record the ``extras``.
 
-    Returns the stanza-ids inserted, the new delivery's id (or None) and the
-    routing the extras asked for. Raises NotFound for an unknown conversation.
+    Returns the results of the messages inserted (in the order inserted; the
+    duplicates are left out), the new delivery's id (or None), the threads
+    the replies were given and what the extras read and moved. Raises
+    NotFound for an unknown conversation.
     """
     try:
         rows = await conn.fetch(
@@ -89,13 +115,22 @@ async def archive(
             *notify_jobs.schedule_arrays(extras.steps),
             list(extras.routed),
             list(extras.reopen),
+            *request_targets.reply_arrays(extras.replies),
+            *request_targets.advance_arrays(extras.updates),
         )
     except messages.MISSING_CONVERSATION as exc:
         raise NotFound(f"conversation does not exist: {exc.detail}") from exc
     archived = [r for r in rows if r["kind"] == "archived"]
-    delivery_id = archived[0]["delivery_id"] if archived else None
     routing = desk_conversations.routing(
         ((r["conversation_id"], r["assignee"]) for r in rows if r["kind"] == "assigned"),
         (r["conversation_id"] for r in rows if r["kind"] == "reopened"),
     )
-    return {r["stanza_id"] for r in archived}, delivery_id, routing
+    return ArchivedBatch(
+        results=[ArchiveResult(r["stanza_id"], duplicate=False) for r in archived],
+        delivery_id=archived[0]["delivery_id"] if archived else None,
+        threads={r["stanza_id"]: (r["thread"], r["payload"]) for r in archived if r["thread"]},
+        read=BatchRead(
+            routing=routing,
+            changes=request_targets.changes(r for r in rows if r["kind"] == "moved"),
+        ),
+    )

@@ -29,35 +29,10 @@ from storage.models import (
     RequestPage,
     RequestState,
     StatusChange,
-    TargetStatus,
     TargetUpdate,
 )
 from storage.postgres.pool import Conn, Database
 from storage.postgres.tables import conversations, messages, request_targets, requests
-
-
-def fold(updates: Sequence[TargetUpdate]) -> list[TargetUpdate]:
-    """One update per conversation, deterministic whatever the batch holds.
-
-    The first update of the highest rank wins (DECLINED and EXPIRED are
-    equally final, so the first of them stays); an ANSWERED update with an
-    offer that follows the winning ANSWERED one replaces its offer. The
-    status is thus the one applying the updates in order would give; only
-    an offer overtaken in the same call by a DECLINED is not stored. The
-    result keeps the order in which conversations first appear.
-    """
-    folded: dict[int, TargetUpdate] = {}
-    for update in updates:
-        best = folded.get(update.conversation_id)
-        if best is None or update.status.rank > best.status.rank:
-            folded[update.conversation_id] = update
-        elif (
-            update.status is TargetStatus.ANSWERED
-            and best.status is TargetStatus.ANSWERED
-            and update.offer is not None
-        ):
-            folded[update.conversation_id] = dataclasses.replace(best, offer=update.offer)
-    return list(folded.values())
 
 
 def request_message(
@@ -226,15 +201,17 @@ class PgRequestStore:
         """See RequestStore.advance.
 
         Several updates for one conversation in one call are folded first
-        (:func:`fold`): the highest rank wins, the first given among equal
-        ranks, and the last offer of the winning ANSWERED updates is kept; at
-        most one change per target is reported (its final status). Changes
-        come back in the order their conversations first appear.
+        (:func:`.tables.request_targets.advance_ctes`): the highest rank wins,
+        the first given among equal ranks, and the last offer of the winning
+        ANSWERED updates is kept; at most one change per target is reported
+        (its final status). Changes come back in the order their
+        conversations first appear. A routed batch moves statuses in its own
+        statement (ArchiveStore.append_batch), in the same way.
         """
         if not updates:
             return []
         async with self._db.acquire() as conn:
-            return await request_targets.advance(conn, fold(updates))
+            return await request_targets.advance(conn, updates)
 
     async def close(
         self,

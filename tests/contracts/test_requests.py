@@ -1,7 +1,10 @@
 """RequestStore: PgRequestStore against FakeRequestStore.
 
 Covered: ``create`` (with its conversations, fan-out delivery and duplicate
-window), ``get``, ``open_in``, ``advance`` and ``expire_due``. Left out:
+window), ``get``, ``open_in``, ``advance`` and ``expire_due``, and what a
+routed batch's archive statement does with requests (ArchiveStore.append_batch
+with BatchExtras' ``replies`` and ``updates``: FakeArchive with the fake's
+requests). Left out:
 ``list_for`` and ``close`` (the fake raises NotImplementedError: no unit test
 pages or closes requests) and ``create``'s refusals (ValueError, NotFound for
 an unknown company); tests/integration/storage/test_pg_requests.py has them.
@@ -16,16 +19,19 @@ import pytest
 import pytest_asyncio
 
 from storage.models import (
+    BatchExtras,
     CreatedRequest,
+    NewMessage,
     NewRequest,
     Party,
     Request,
+    RequestReply,
     RequestState,
     StatusChange,
     TargetStatus,
     TargetUpdate,
 )
-from storage.protocols import RequestStore
+from storage.protocols import ArchiveStore, RequestStore
 from tests.contracts.conftest import RealPostgres, companies, unique
 from tests.unit.fakes import FakeArchive, FakeConversations
 from tests.unit.fakes_services import FakeRequestStore
@@ -51,6 +57,7 @@ SENT, SEEN, ANSWERED, DECLINED = (
 class Requests:
     store: RequestStore
     companies: tuple[int, int, int]
+    archive: ArchiveStore  #: whose batches read and move ``store``'s requests
 
     def new(
         self,
@@ -82,9 +89,10 @@ class Requests:
 async def requests(pg_or_fake: RealPostgres | None) -> Requests:
     if pg_or_fake is None:
         conversations = FakeConversations()
-        return Requests(FakeRequestStore(conversations, FakeArchive(conversations)), (1, 2, 3))
+        archive = FakeArchive(conversations)
+        return Requests(FakeRequestStore(conversations, archive), (1, 2, 3), archive)
     a, b, c = await companies(pg_or_fake.stores, 3)
-    return Requests(pg_or_fake.stores.requests, (a, b, c))
+    return Requests(pg_or_fake.stores.requests, (a, b, c), pg_or_fake.stores.archive)
 
 
 def customer() -> str:
@@ -229,3 +237,63 @@ async def test_expire_due_expires_open_requests_and_their_unanswered_targets(
     still_open = await requests.store.get(later.request.public_id)
     assert still_open is not None and still_open.state is RequestState.OPEN
     assert await requests.store.open_in([conv_a]) == {}
+
+
+def agent_message(conversation_id: int, body: str, key: str | None = None) -> NewMessage:
+    return NewMessage(
+        conversation_id=conversation_id,
+        author=Party.COMPANY,
+        sender_jid="mario@localhost",
+        body=body,
+        stanza_id=unique("s-"),
+        client_id=key,
+        client_key=key,
+        pending=False,
+        ts=CREATED,
+    )
+
+
+async def test_a_batch_threads_answers_and_moves_statuses(requests: Requests) -> None:
+    anna, (a, b, _) = customer(), requests.companies
+    request = (await requests.store.create(requests.new(anna, (a, b)), 0)).request
+    conv_a, conv_b = (t.conversation_id for t in request.targets)
+    pid = request.public_id
+    replied, declined = agent_message(conv_a, "320 EUR", "k1"), agent_message(conv_b, "No")
+
+    def joins(*messages: NewMessage) -> list[RequestReply]:
+        return [RequestReply(m.stanza_id, m.conversation_id, "<r id='", "'/>") for m in messages]
+
+    archived = await requests.archive.append_batch(
+        [replied, declined],
+        extras=BatchExtras(
+            replies=joins(replied, declined),
+            updates=[
+                TargetUpdate(conv_b, SEEN),
+                TargetUpdate(conv_a, ANSWERED, offer="<x>1</x>", written=replied.stanza_id),
+                TargetUpdate(conv_b, DECLINED, reason="no", written=declined.stanza_id),
+            ],
+        ),
+    )
+    threaded = (pid, f"<r id='{pid}'/>")
+    assert archived.threads == {replied.stanza_id: threaded, declined.stanza_id: threaded}
+    assert archived.read.changes == [
+        StatusChange(pid, anna, b, DECLINED),
+        StatusChange(pid, anna, a, ANSWERED),
+    ]
+    # A retransmission is archived as a duplicate: no thread, no move.
+    again = agent_message(conv_a, "320 EUR", "k1")
+    archived = await requests.archive.append_batch(
+        [again],
+        extras=BatchExtras(
+            replies=joins(again),
+            updates=[TargetUpdate(conv_a, DECLINED, written=again.stanza_id)],
+        ),
+    )
+    assert [r.duplicate for r in archived.results] == [True]
+    assert archived.threads == {} and archived.read.changes == []
+    stored = await requests.store.get(pid)
+    assert stored is not None
+    assert [(t.status, t.offer, t.reason) for t in stored.targets] == [
+        (ANSWERED, "<x>1</x>", None),
+        (DECLINED, None, "no"),
+    ]

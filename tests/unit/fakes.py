@@ -15,6 +15,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from component.config import ArchiveSettings, LimitsSettings
 from component.directory import Directory
@@ -29,6 +30,7 @@ from storage.models import (
     ArchivedMessage,
     ArchiveResult,
     BatchExtras,
+    BatchRead,
     Company,
     CompanySearch,
     Conversation,
@@ -41,9 +43,13 @@ from storage.models import (
     Once,
     Party,
     PresenceChange,
+    RequestReply,
     Role,
     SearchCursor,
 )
+
+if TYPE_CHECKING:
+    from tests.unit.fakes_services import FakeRequestStore
 
 
 def _token(n: int) -> str:
@@ -274,7 +280,10 @@ class FakeArchive:
     """The archive of the conversations of ``conversations`` (others raise NotFound).
 
     Every unconfirmed delivery counts as stale whatever ``older_than_s`` (the
-    fake has no clock): unit tests sweep at once.
+    fake has no clock): unit tests sweep at once. A batch's extras read the
+    desk's routing through ``route`` and the requests of ``requests`` (a
+    FakeRequestStore sets itself there), as PostgreSQL's batch statement reads
+    their tables.
     """
 
     def __init__(
@@ -285,6 +294,8 @@ class FakeArchive:
         self.conversations = conversations
         #: What reads the desk's routing for a batch's extras (a desk store's route).
         self.route = route
+        #: The requests a batch's replies join and its updates move.
+        self.requests: FakeRequestStore | None = None
         self.rows: list[tuple[int, NewMessage]] = []
         self.batches: list[int] = []
         #: Each batch's extras, as recorded: what depended on a duplicate left out.
@@ -331,6 +342,8 @@ class FakeArchive:
                 raise NotFound(f"conversation does not exist: {m.conversation_id}")
         await self.confirm(confirmed)
         self.batches.append(len(messages))
+        extras = extras or BatchExtras()
+        threads = self._threads(extras.replies)
         results = []
         new: list[str] = []
         for m in messages:
@@ -338,18 +351,38 @@ class FakeArchive:
             if first is not None:
                 results.append(ArchiveResult(first.stanza_id, True))
             else:
-                self.rows.append((len(self.rows) + 1, m))
+                thread, payload = threads.get(m.stanza_id, (m.thread, m.payload))
+                archived = dataclasses.replace(m, thread=thread, payload=payload)
+                self.rows.append((len(self.rows) + 1, archived))
                 results.append(ArchiveResult(m.stanza_id, False))
                 if not m.pending:
                     new.append(m.stanza_id)
-        extras = extras or BatchExtras()
         fresh = {r.stanza_id for r in results if not r.duplicate}
+        settled = extras.settled(fresh)
         if extras:
-            self.extras.append(extras.settled(fresh))
+            self.extras.append(settled)
         routing = DeskRouting({}, [])
         if self.route is not None and (extras.routed or extras.reopen):
             routing = await self.route(extras.routed, extras.reopen)
-        return ArchivedBatch(results, self._new_delivery(new) if new else None, routing)
+        changes = []
+        if self.requests is not None and settled.updates:
+            changes = self.requests.move(settled.updates)
+        return ArchivedBatch(
+            results,
+            self._new_delivery(new) if new else None,
+            {s: given for s, given in threads.items() if s in fresh},
+            BatchRead(routing, changes),
+        )
+
+    def _threads(self, replies: Sequence[RequestReply]) -> dict[str, tuple[str, str]]:
+        """The thread and payload of each reply in a conversation with an open request."""
+        found = {}
+        for reply in replies:
+            request = self.requests.newest_open(reply.conversation_id) if self.requests else None
+            if request is not None:
+                pid = request.public_id
+                found[reply.stanza_id] = (pid, reply.head + pid + reply.tail)
+        return found
 
     def insert_delivered(self, messages: Sequence[NewMessage]) -> Delivery:
         """Archive new messages under one delivery, as the request store does."""

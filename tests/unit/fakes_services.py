@@ -27,16 +27,36 @@ from storage.models import (
     TargetStatus,
     TargetUpdate,
 )
-from storage.postgres.requests import fan_out, fold
+from storage.postgres.requests import fan_out
 from storage.protocols import DeskDecision
 from tests.unit.fakes import FakeArchive, FakeConversations
 
 OPEN, RESOLVED = ConversationStatus.OPEN, ConversationStatus.RESOLVED
 
 
+def _fold(updates: Sequence[TargetUpdate]) -> list[TargetUpdate]:
+    """One update per conversation, as PostgreSQL folds them (see
+    storage.postgres.tables.request_targets.advance_ctes), in the order in
+    which conversations first appear."""
+    folded: dict[int, TargetUpdate] = {}
+    for update in updates:
+        best = folded.get(update.conversation_id)
+        if best is None or update.status.rank > best.status.rank:
+            folded[update.conversation_id] = update
+        elif (
+            update.status is TargetStatus.ANSWERED
+            and best.status is TargetStatus.ANSWERED
+            and update.offer is not None
+        ):
+            folded[update.conversation_id] = dataclasses.replace(best, offer=update.offer)
+    return list(folded.values())
+
+
 class FakeRequestStore:
     """Requests in memory, opening conversations in ``conversations`` and archiving
-    their messages in ``archive`` as the PostgreSQL store does.
+    their messages in ``archive`` as the PostgreSQL store does; the archive's
+    batches read and move its requests (:meth:`newest_open`, :meth:`move`), as
+    PostgreSQL's batch statement does.
 
     ``list_for`` and ``close`` are not modelled (no unit test needs them).
     """
@@ -44,9 +64,11 @@ class FakeRequestStore:
     def __init__(self, conversations: FakeConversations, archive: FakeArchive) -> None:
         self.conversations = conversations
         self.archive = archive
+        archive.requests = self
         self.requests: dict[str, Request] = {}
         self.created: list[NewRequest] = []  #: every call of create
-        self.updates: list[TargetUpdate] = []  #: every update given to advance
+        #: every update applied (by advance, or by an archived batch)
+        self.updates: list[TargetUpdate] = []
         self._dedup_keys: dict[str, str] = {}  #: public id -> dedup key
         self._ids = itertools.count(1)
 
@@ -102,7 +124,7 @@ class FakeRequestStore:
     async def list_for(self, customer_jid: str, **_: object) -> RequestPage:
         raise NotImplementedError
 
-    def _newest_open(self, conversation_id: int) -> Request | None:
+    def newest_open(self, conversation_id: int) -> Request | None:
         return max(
             (
                 r
@@ -115,14 +137,18 @@ class FakeRequestStore:
         )
 
     async def open_in(self, conversation_ids: Sequence[int]) -> dict[int, str]:
-        found = {c: self._newest_open(c) for c in conversation_ids}
+        found = {c: self.newest_open(c) for c in conversation_ids}
         return {c: r.public_id for c, r in found.items() if r is not None}
 
     async def advance(self, updates: Sequence[TargetUpdate]) -> list[StatusChange]:
+        return self.move([u for u in updates if u.written is None])  # nothing archived here
+
+    def move(self, updates: Sequence[TargetUpdate]) -> list[StatusChange]:
+        """Apply updates whose ``written`` condition is met (advance, or an archived batch)."""
         self.updates.extend(updates)
         changes = []
-        for update in fold(updates):
-            request = self._newest_open(update.conversation_id)
+        for update in _fold(updates):
+            request = self.newest_open(update.conversation_id)
             if request is None:
                 continue
             targets = list(request.targets)

@@ -24,7 +24,7 @@ from component.routing.outbox import Outbox
 from component.routing.presence import PresenceRouter
 from component.routing.wire import MAX_NICK, clean_nick
 from component.xmpp import ComponentStream, stanza_size, too_deep
-from storage.models import ArchivedBatch, NewMessage, PushSubscription
+from storage.models import ArchivedBatch, BatchExtras, BatchRead, NewMessage, PushSubscription
 from storage.protocols import ContactStore
 from tests.unit.fakes import FakeDirectoryStore, FakeLimits, FakePresence, message_router
 from tests.unit.test_routing import (
@@ -58,10 +58,14 @@ async def test_a_message_the_database_refuses_fails_alone(
     await env.online("mario@localhost")
     append = env.archive.append_batch
 
-    async def refusing(batch: Sequence[NewMessage], confirmed: Sequence[int] = ()) -> ArchivedBatch:
+    async def refusing(
+        batch: Sequence[NewMessage],
+        confirmed: Sequence[int] = (),
+        extras: BatchExtras | None = None,
+    ) -> ArchivedBatch:
         if any("poison" in m.body for m in batch):
             raise ValueError("invalid byte sequence for encoding UTF8: 0x00")  # a DataError
-        return await append(batch, confirmed)
+        return await append(batch, confirmed, extras)
 
     monkeypatch.setattr(env.archive, "append_batch", refusing)
     for sender, text in ((ANNA, "hello"), (BORIS, "poison"), (CARLA, "hi there")):
@@ -82,11 +86,17 @@ class _Crashing(RoutingHooks):
     def __init__(self, where: str) -> None:
         self.where = where
 
-    async def before_store(self, batch: Sequence[Item]) -> None:
+    def alongside(
+        self,
+        batch: Sequence[Item],
+        routed: Sequence[int],
+        written: Sequence[int],
+        extras: BatchExtras,
+    ) -> None:
         if self.where == "before":
             raise RuntimeError("a bug in a feature")
 
-    async def after_store(self, batch: Sequence[Item]) -> list[str]:
+    async def after_store(self, batch: Sequence[Item], read: BatchRead) -> list[str]:
         if self.where == "after":
             raise RuntimeError("a bug in a feature")
         return []

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
+from typing import NoReturn
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -24,13 +25,12 @@ from component.features.requests.hooks import RequestHooks
 from component.features.requests.service import RequestService
 from component.routing.outbox import Outbox
 from component.search import DirectorySearch
+from extensions.request import payloads
 from extensions.request.create import Create, Search
 from extensions.request.offers import offer_text, parse_offer
 from extensions.request.stanza import FORM_OFFER
 from extensions.request.stanza import NS as REQ_NS
-from storage.models import (
-    Company,
-)
+from storage.models import Company, TargetStatus
 from tests.unit.fakes import (
     FakeArchive,
     FakeConversations,
@@ -295,3 +295,113 @@ async def test_the_request_is_in_the_customers_own_archive(env: Env) -> None:
         assert [(c.owner, c.peer, c.outgoing, c.message_id) for c in message.copies] == [
             (CUSTOMER, jid(slug), True, message.stanza_id)
         ]
+
+
+# -- an agent's batch: one round trip ---------------------------------------------------
+
+OFFER = (
+    f'<offer xmlns="{REQ_NS}"><x xmlns="jabber:x:data" type="submit">'
+    f'<field var="FORM_TYPE" type="hidden"><value>{FORM_OFFER}</value></field>'
+    '<field var="price"><value>300</value></field>'
+    '<field var="currency"><value>EUR</value></field>'
+    '<field var="availability"><value>to-order</value></field></x></offer>'
+)
+
+
+def no_round_trip(*args: object) -> NoReturn:
+    raise AssertionError("RequestStore called on the message path")
+
+
+async def send_together(env: Env, *xmls: str) -> list[ET.Element]:
+    """Submit messages at once, so that they form one batch; what was written."""
+    for xml in xmls:
+        env.service.router.submit(
+            ET.fromstring(xml.replace("<message ", f'<message xmlns="{NS}" ', 1))
+        )
+    await asyncio.sleep(0)
+    await env.service.router.drain()
+    root = ET.fromstring(f'<root xmlns="{NS}">{"".join(env.written)}</root>')
+    env.written.clear()
+    return list(root)
+
+
+async def test_an_agents_batch_is_threaded_and_moves_statuses_in_its_archive_statement(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads, payloads (byte for byte those of extensions.request.payloads) and
+    status moves of a batch of answers and markers all come with the batch's one
+    archive statement: the request store is never called on the message path."""
+    await env.send(chat("alice@localhost/phone", jid("north"), "hello"))
+    await env.send(chat("bob@localhost/phone", jid("north"), "hi"))
+    await env.send(chat("carol@localhost/phone", jid("north"), "hey"))
+    alice, bob, carol = env.conversations.rows.values()
+    north = alice.company_id
+    first, second = "rabcdefghijklmnopqrst", "rbbbbbbbbbbbbbbbbbbbb"
+    env.store.open_request(first, north, alice.id, customer_jid=CUSTOMER, now=NOW)
+    env.store.open_request(second, north, bob.id, customer_jid="bob@localhost", now=NOW)
+    monkeypatch.setattr(env.store, "open_in", no_round_trip)
+    monkeypatch.setattr(env.store, "advance", no_round_trip)
+    agent = "agent@north.example/desk"
+    to_alice, to_bob, to_carol = (f"north+{c.token}@{DOMAIN}" for c in (alice, bob, carol))
+    # A reason that looks like what stands for the request's id in the payload.
+    decline = f'<decline xmlns="{REQ_NS}"><reason>{{public-id}} out</reason></decline>'
+    marker = '<displayed xmlns="urn:xmpp:chat-markers:0" id="m1"/>'
+    batches = len(env.archive.batches)
+
+    out = await send_together(
+        env,
+        chat(agent, to_alice, "Let me check", "a1"),
+        chat(agent, to_alice, None, "a2", OFFER),
+        chat(agent, to_bob, None, "b1", marker),
+        chat(agent, to_bob, None, "b2", decline),
+        chat(agent, to_carol, "No request here", "c1"),
+    )
+
+    assert len(env.archive.batches) == batches + 1  # one batch, one statement
+    archived = {m.client_id: m for _, m in env.archive.rows[-4:]}
+    offer = parse_offer(ET.fromstring(OFFER))
+    assert [(m.thread, m.payload) for m in archived.values()] == [
+        (first, payloads.reply_payload(first)),
+        (first, payloads.offer_payload(first, offer)),
+        (second, payloads.decline_payload(second, "{public-id} out")),
+        (None, None),
+    ]
+    chats = [s for s in out if s.get("type") == "chat" and body(s) is not None]
+    threads = [(s.get("to"), s.findtext(f"{{{NS}}}thread")) for s in chats]
+    assert threads == [
+        (CUSTOMER, first),
+        (CUSTOMER, first),
+        ("bob@localhost", second),
+        ("carol@localhost", None),
+    ]
+    headlines = [s for s in out if s.get("type") == "headline"]
+    statuses = [
+        (s.get("to"), t.get("status"))
+        for s in headlines
+        for t in s.iterfind(f"{{{REQ_NS}}}status/{{{REQ_NS}}}target")
+    ]
+    # One per request: bob's seen and declined in one batch report the last.
+    assert statuses == [(CUSTOMER, "answered"), ("bob@localhost", "declined")]
+    targets = {r.public_id: r.targets[0] for r in env.store.requests.values()}
+    assert targets[first].offer is not None and targets[second].reason == "{public-id} out"
+
+    # The offer again (a retransmission, the same id): a duplicate, nothing moves
+    # and nothing goes to the customer.
+    updates = len(env.store.updates)
+    assert await send_together(env, chat(agent, to_alice, None, "a2", OFFER)) == []
+    assert len(env.store.updates) == updates
+
+
+async def test_an_outage_fails_an_agents_batch_as_a_whole(env: Env) -> None:
+    """PostgreSQL down: the answer gets a wait error, no status moves, nothing is sent."""
+    await env.send(chat("alice@localhost/phone", jid("north"), "hello"))
+    [alice] = env.conversations.rows.values()
+    pid = "rabcdefghijklmnopqrst"
+    env.store.open_request(pid, alice.company_id, alice.id, customer_jid=CUSTOMER, now=NOW)
+    env.archive.switch.down = True
+    [error] = await env.send(
+        chat("agent@north.example/desk", f"north+{alice.token}@{DOMAIN}", "320 EUR", "a1")
+    )
+    assert error_condition(error)[0] == "wait"
+    assert env.store.updates == []
+    assert env.store.requests[pid].targets[0].status is TargetStatus.SENT

@@ -44,10 +44,10 @@ from component.routing.hooks import RoutingHooks
 from storage.models import (
     ActorKind,
     BatchExtras,
+    BatchRead,
     ConversationStatus,
     DeskChange,
     DeskEventKind,
-    DeskRouting,
     DeskState,
 )
 from storage.protocols import DeskDecision, DeskStore
@@ -240,12 +240,13 @@ class DeskHooks(RoutingHooks):
         self,
         agents: MutableMapping[int, list[str]],
         written: Sequence[int],
-        routing: DeskRouting | None,
+        read: BatchRead | None,
     ) -> None:
         if not agents:
             return
-        if routing is None:
-            routing = await self.store.route(sorted(agents), written)
+        routing = (
+            read.routing if read is not None else await self.store.route(sorted(agents), written)
+        )
         if routing.reopened:
             log.info("desk.reopened_by_customer", conversations=routing.reopened)
         for conversation_id, claimer in routing.assignees.items():

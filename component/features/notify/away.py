@@ -30,7 +30,7 @@ from component.routing.outbox import new_id
 from component.routing.wire import render_chat
 from extensions.away import opens_element
 from storage.errors import Unavailable
-from storage.models import Company, Once, Party
+from storage.models import BatchRead, Company, Once, Party
 from storage.protocols import LimitStore
 
 log = get_logger(__name__)
@@ -54,7 +54,7 @@ class AwayReplies(RoutingHooks):
         self.limits = limits
         self.now = now
 
-    async def after_store(self, batch: Sequence[Item]) -> list[str]:
+    async def after_store(self, batch: Sequence[Item], read: BatchRead) -> list[str]:
         now = self.now()
         due: list[tuple[Item, tuple[int, str], dt.datetime | None]] = []
         for item in batch:

@@ -4,13 +4,17 @@
   checked as the message is classified (a malformed one is ``bad-request``
   and goes nowhere); one without a body gets the text a standard client
   shows.
-* Before archiving, every agent message in a conversation with an open
-  request becomes part of it: XEP-0201 thread = the request's id, and a
-  ``<reply/>``, ``<offer/>`` or ``<decline/>`` payload, archived with it.
-* After archiving, answers and XEP-0333 ``displayed`` markers move the
-  company's status (answered, declined, seen); a request's message written
-  to an agent moves it to delivered. Every forward move becomes one
-  body-less status headline per request per batch to the customer.
+* Every agent message in a conversation with an open request becomes part
+  of it: XEP-0201 thread = the request's id, and a ``<reply/>``,
+  ``<offer/>`` or ``<decline/>`` payload, archived and delivered with it.
+  The batch's archive statement finds the request: this feature gives the
+  payload around the request's id (:meth:`RequestHooks.alongside`).
+* Answers archived now (not duplicates) and XEP-0333 ``displayed`` markers
+  move the company's status (answered, declined, seen), in the same
+  statement; a request's message written to an agent moves it to delivered
+  (a statement of its own, :meth:`RequestHooks.after_delivery`). Every
+  forward move becomes one body-less status headline per request per batch
+  to the customer.
 """
 
 from __future__ import annotations
@@ -29,11 +33,25 @@ from extensions import forms
 from extensions.request import offers, payloads
 from extensions.request.stanza import NS, q
 from extensions.xml import PayloadError
-from storage.models import ArchivedMessage, Party, StatusChange, TargetStatus, TargetUpdate
+from storage.models import (
+    ArchivedMessage,
+    BatchExtras,
+    BatchRead,
+    Party,
+    RequestReply,
+    StatusChange,
+    TargetStatus,
+    TargetUpdate,
+)
 from storage.protocols import RequestStore
 
 _OFFER = q("offer")
 _DECLINE = q("decline")
+#: Stands for the request's id in a payload built before the request is
+#: found: the payload is given to the archive statement as what comes before
+#: and after its first occurrence, which is the ``request`` attribute (an
+#: element's attributes are written before its children).
+_PUBLIC_ID = "{public-id}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,6 +94,15 @@ async def status_messages(
     ]
 
 
+def _payload(answer: Answer | None, public_id: str) -> str:
+    """The payload of an agent's message in the request ``public_id``."""
+    if answer is None:
+        return payloads.reply_payload(public_id)
+    if answer.offer is not None:
+        return payloads.offer_payload(public_id, answer.offer)
+    return payloads.decline_payload(public_id, answer.reason)
+
+
 class RequestHooks(RoutingHooks):
     namespaces = frozenset({NS})
 
@@ -100,56 +127,43 @@ class RequestHooks(RoutingHooks):
         elif item.msg.body is None:
             item.msg.body = offers.decline_text(answer.reason, writer(item.msg.lang))
 
-    async def before_store(self, batch: Sequence[Item]) -> None:
-        """Mark every agent message of a conversation with an open request as part of it."""
-        items = [
-            i
-            for i in batch
-            if i.error is None
-            and i.author is Party.COMPANY
-            and i.conv is not None
-            and i.msg.body is not None
-        ]
-        if not items:
-            return
-        open_requests = await self.store.open_in(sorted({i.conv.id for i in items if i.conv}))
-        for item in items:
-            assert item.conv is not None
-            public_id = open_requests.get(item.conv.id)
-            if public_id is None:
-                continue  # no open request: an offer or decline is just its text
-            item.thread = public_id
-            answer = answer_of(item)
-            if answer is None:
-                item.payload = payloads.reply_payload(public_id)
-            elif answer.offer is not None:
-                item.payload = payloads.offer_payload(public_id, answer.offer)
-            else:
-                item.payload = payloads.decline_payload(public_id, answer.reason)
-
-    async def after_store(self, batch: Sequence[Item]) -> list[str]:
-        """Answers (archived now) and displayed markers move the statuses."""
-        updates = []
+    def alongside(
+        self,
+        batch: Sequence[Item],
+        routed: Sequence[int],
+        written: Sequence[int],
+        extras: BatchExtras,
+    ) -> None:
+        """Every agent message joins its conversation's newest open request, if
+        any, and moves its status if archived now; a displayed marker moves it
+        to seen. The archive statement finds the request (none: an offer or
+        decline is just its text) and applies the moves."""
         for item in batch:
-            if item.error is not None or item.conv is None or item.author is not Party.COMPANY:
+            conv, msg = item.conv, item.msg
+            if item.error is not None or conv is None or item.author is not Party.COMPANY:
                 continue
-            msg = item.msg
-            if msg.body is not None and item.thread and not item.duplicate:
+            if msg.body is not None and item.stanza_id:
                 answer = answer_of(item)
+                head, _id, tail = _payload(answer, _PUBLIC_ID).partition(_PUBLIC_ID)
+                extras.replies.append(RequestReply(item.stanza_id, conv.id, head, tail))
                 offer = answer.offer if answer else None
-                updates.append(
+                extras.updates.append(
                     TargetUpdate(
-                        item.conv.id,
+                        conv.id,
                         answer.status if answer else TargetStatus.ANSWERED,
                         offer=forms.to_xml(offers.offer_form(offer)) if offer else None,
                         reason=answer.reason if answer else None,
+                        written=item.stanza_id,
                     )
                 )
             elif msg.body is None and msg.marker == "displayed" and item.forward:
-                updates.append(TargetUpdate(item.conv.id, TargetStatus.SEEN))
-        if not updates:
+                extras.updates.append(TargetUpdate(conv.id, TargetStatus.SEEN))
+
+    async def after_store(self, batch: Sequence[Item], read: BatchRead) -> list[str]:
+        """The statuses the batch's statement moved, told to the customers."""
+        if not read.changes:
             return []
-        return await status_messages(self.directory, self.domain, await self.store.advance(updates))
+        return await status_messages(self.directory, self.domain, read.changes)
 
     async def after_delivery(self, messages: Sequence[ArchivedMessage]) -> list[str]:
         """A request's message written to an agent: that company has it."""

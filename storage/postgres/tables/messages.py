@@ -1,7 +1,7 @@
 """The ``messages`` table: the archive, the retransmission dedup and the pending queue.
 
 This is the hot path. A whole batch is archived by one INSERT ... SELECT FROM
-unnest(...) (:data:`INSERT_ROWS`), inside the batch statement of
+unnest(...) (:func:`insert_rows`), inside the batch statement of
 :mod:`storage.postgres.batch` (atomic by itself, so no BEGIN/COMMIT round
 trips); only when some rows were skipped as duplicates does a second,
 read-only query (:func:`first_copies`) fetch the stanza-id of their first
@@ -76,25 +76,39 @@ def from_row(row: asyncpg.Record) -> ArchivedMessage:
     )
 
 
-# The messages of one batch, from one array per column (see row_arrays), $1 to $11.
-# Archiving a routed batch (storage.postgres.batch) and :func:`insert_delivered`
-# insert through it.
-# company_id is copied from the conversation (one primary-key lookup per row,
-# the one the foreign key check makes anyway): NULL for a conversation that
-# does not exist, which fails as a NOT NULL violation (see _missing_conversation).
-INSERT_ROWS = """
+def insert_rows(threads: str | None = None) -> str:
+    """The INSERT of one batch's messages, from one array per column (see
+    :func:`row_arrays`), ``$1`` to ``$11``.
+
+    Archiving a routed batch (:mod:`storage.postgres.batch`) and
+    :func:`insert_delivered` insert through it. ``threads`` names a CTE of the
+    same statement returning ``stanza_id``, ``thread`` and ``payload``: a
+    message found there is archived with that thread and payload rather than
+    its own (a routed batch's agents' replies to a request, found by the
+    statement itself). company_id is copied from the conversation (one
+    primary-key lookup per row, the one the foreign key check makes anyway):
+    NULL for a conversation that does not exist, which fails as a NOT NULL
+    violation (see MISSING_CONVERSATION).
+    """
+    thread, payload, join = "m.thread", "m.payload", ""
+    if threads is not None:
+        thread, payload = "coalesce(j.thread, m.thread)", "coalesce(j.payload, m.payload)"
+        join = f"LEFT JOIN {threads} j ON j.stanza_id = m.stanza_id"
+    return f"""
         INSERT INTO messages (conversation_id, company_id, direction, sender_jid, body,
                               stanza_id, client_id, client_key, pending, ts, thread, payload)
-        SELECT conversation_id,
+        SELECT m.conversation_id,
                (SELECT c.company_id FROM conversations c WHERE c.id = m.conversation_id),
-               direction, sender_jid, body, stanza_id,
-               client_id, client_key, pending, ts, thread, payload
+               m.direction, m.sender_jid, m.body, m.stanza_id,
+               m.client_id, m.client_key, m.pending, m.ts, {thread}, {payload}
           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
                       $6::text[], $7::text[], $8::boolean[], $9::timestamptz[],
                       $10::text[], $11::text[])
                WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
                                     client_id, client_key, pending, ts, thread, payload, ord)
-         ORDER BY ord"""
+               {join}
+         ORDER BY m.ord"""
+
 
 # The archived copy of each skipped message, in the order given. The last
 # fallback (its own stanza-id) only serves if the copy vanished since the
@@ -118,7 +132,7 @@ MISSING_CONVERSATION = (asyncpg.NotNullViolationError, asyncpg.ForeignKeyViolati
 
 
 def row_arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
-    """The messages as one list per column, in the order of INSERT_ROWS' unnest()."""
+    """The messages as one list per column, in the order of insert_rows' unnest()."""
     return (
         [m.conversation_id for m in messages],
         [direction(m.author) for m in messages],
@@ -138,7 +152,7 @@ def row_arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
 # every row is new (fresh stanza-ids, no client key), none is pending, and
 # all are handed over for delivery under one record, as by _INSERT.
 _INSERT_DELIVERED = f"""
-    WITH ins AS ({INSERT_ROWS}
+    WITH ins AS ({insert_rows()}
         RETURNING {COLUMNS}
     ), delivery AS (
         INSERT INTO deliveries (message_ids)

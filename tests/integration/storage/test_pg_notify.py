@@ -764,7 +764,7 @@ async def test_a_batch_records_marks_steps_and_routing_in_its_archive_statement(
     archived = await pg.archive.append_batch([fresh, again], extras=extras)
 
     assert [r.duplicate for r in archived.results] == [False, True]
-    assert archived.routing == DeskRouting(assignees={conv.id: AGENT}, reopened=[conv.id])
+    assert archived.read.routing == DeskRouting(assignees={conv.id: AGENT}, reopened=[conv.id])
     assert (
         await sql.fetchval(
             "SELECT status FROM desk_conversations WHERE conversation_id = $1", conv.id
@@ -788,7 +788,7 @@ async def test_a_batch_records_marks_steps_and_routing_in_its_archive_statement(
     answer_id = await sql.fetchval("SELECT id FROM messages WHERE stanza_id = $1", answer.stanza_id)
     markers = BatchExtras(seen=[ReadMark(conv.id, CUSTOMER_PARTY)])
     archived = await pg.archive.append_batch([], extras=markers)
-    assert archived.results == [] and archived.routing == DeskRouting({}, [])
+    assert archived.results == [] and archived.read.routing == DeskRouting({}, [])
     assert (
         await sql.fetchval(
             "SELECT seen_message_id FROM notify_seen"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -16,18 +18,23 @@ import pytest_asyncio
 from storage import postgres
 from storage.errors import Conflict, NotFound
 from storage.models import (
+    BatchExtras,
     CompanyDraft,
     CreatedRequest,
+    NewMessage,
     NewRequest,
     Notice,
     OwnCopy,
     Party,
     Request,
+    RequestReply,
     RequestState,
     StatusChange,
     TargetStatus,
     TargetUpdate,
 )
+from storage.postgres.archive import PgArchiveStore
+from storage.postgres.pool import Database
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -571,6 +578,143 @@ async def test_concurrent_advances_report_each_move_once(
         for store in stores:
             await store.close()
     assert sorted(moves) == sorted((c, TargetStatus.SEEN) for c in companies * rounds)
+
+
+# -- a routed batch ---------------------------------------------------------------
+
+
+class _Counting:
+    """A connection that notes every statement sent through it."""
+
+    def __init__(self, conn: Any, statements: list[str]) -> None:
+        self._conn = conn
+        self._statements = statements
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        self._statements.append(query)
+        return await self._conn.fetch(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        self._statements.append(query)
+        return await self._conn.execute(query, *args)
+
+
+class Counted(Database):
+    """A pool whose connections note every statement sent (round trips)."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(dsn, min_size=1, max_size=1, command_timeout=10.0)
+        self.statements: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with super().acquire() as conn:
+            yield _Counting(conn, self.statements)
+
+
+def answer(conversation_id: int, body: str, key: str | None = None) -> NewMessage:
+    return NewMessage(
+        conversation_id=conversation_id,
+        author=Party.COMPANY,
+        sender_jid="bob@localhost",
+        body=body,
+        stanza_id=str(uuid.uuid4()),
+        client_id=key,
+        client_key=key,
+        pending=False,
+        ts=now(),
+    )
+
+
+REPLY_HEAD, REPLY_TAIL = '<reply xmlns="urn:orgchat:request:0" request="', '"/>'
+
+
+def joining(message: NewMessage) -> RequestReply:
+    return RequestReply(message.stanza_id, message.conversation_id, REPLY_HEAD, REPLY_TAIL)
+
+
+async def test_a_batch_threads_answers_and_moves_statuses_in_its_archive_statement(
+    pg: postgres.PostgresStores, pg_dsn: str, sql: Sql, customer: str, companies: list[int]
+) -> None:
+    """An agent's batch is one statement: its answers get the thread and payload
+    of their conversation's newest open request, and the statuses they and
+    markers move are moved and returned; an answer archived as a duplicate
+    moves nothing."""
+    request = await create(pg, customer, companies[:2])
+    pid, (a, b) = request.public_id, request.targets
+    conv_a, conv_b = a.conversation_id, b.conversation_id
+    [plain] = await pg.conversations.open_many([(companies[2], customer, None)])  # no request
+    offered, declined, other = (
+        answer(conv_a, "320 EUR"),
+        answer(conv_b, "Sorry, none left"),
+        answer(plain.id, "Hello"),
+    )
+    extras = BatchExtras(
+        replies=[joining(m) for m in (offered, declined, other)],
+        updates=[
+            TargetUpdate(conv_b, TargetStatus.SEEN),  # a displayed marker
+            TargetUpdate(conv_a, TargetStatus.ANSWERED, offer="<x/>", written=offered.stanza_id),
+            TargetUpdate(conv_b, TargetStatus.DECLINED, reason="none", written=declined.stanza_id),
+            TargetUpdate(plain.id, TargetStatus.ANSWERED, written=other.stanza_id),
+        ],
+    )
+    db = Counted(pg_dsn)
+    archive = PgArchiveStore(db)
+    try:
+        archived = await archive.append_batch([offered, declined, other], extras=extras)
+        assert len(db.statements) == 1
+        delivered = [archived.delivery_id]
+
+        threaded = (pid, f"{REPLY_HEAD}{pid}{REPLY_TAIL}")
+        assert archived.threads == {offered.stanza_id: threaded, declined.stanza_id: threaded}
+        rows = await sql.fetch(
+            "SELECT stanza_id, thread, payload FROM messages WHERE stanza_id = ANY($1::text[])",
+            [offered.stanza_id, declined.stanza_id, other.stanza_id],
+        )
+        assert {r["stanza_id"]: (r["thread"], r["payload"]) for r in rows} == {
+            offered.stanza_id: threaded,
+            declined.stanza_id: threaded,
+            other.stanza_id: (None, None),
+        }
+        # One change per target, in the order the conversations first appear.
+        assert archived.read.changes == [
+            StatusChange(pid, customer, b.company_id, TargetStatus.DECLINED),
+            StatusChange(pid, customer, a.company_id, TargetStatus.ANSWERED),
+        ]
+        got = await pg.requests.get(pid)
+        assert got is not None
+        assert [(t.status, t.offer, t.reason) for t in got.targets] == [
+            (TargetStatus.ANSWERED, "<x/>", None),
+            (TargetStatus.DECLINED, None, "none"),
+        ]
+
+        # A retransmitted answer is a duplicate: its decline moves nothing (it
+        # would win over the fresh answer's new offer), and gets no thread.
+        earlier = await archive.append_batch([answer(conv_a, "earlier", key="k1")])
+        delivered.append(earlier.delivery_id)
+        again, fresh = answer(conv_a, "earlier", key="k1"), answer(conv_a, "Or 300 EUR")
+        archived = await archive.append_batch(
+            [again, fresh],
+            extras=BatchExtras(
+                replies=[joining(again), joining(fresh)],
+                updates=[
+                    TargetUpdate(conv_a, TargetStatus.DECLINED, written=again.stanza_id),
+                    TargetUpdate(
+                        conv_a, TargetStatus.ANSWERED, offer="<x>2</x>", written=fresh.stanza_id
+                    ),
+                ],
+            ),
+        )
+        assert [r.duplicate for r in archived.results] == [True, False]
+        assert archived.threads == {fresh.stanza_id: threaded}
+        assert archived.read.changes == []  # answered already: only the offer is new
+        got = await pg.requests.get(pid)
+        assert got is not None
+        assert (got.targets[0].status, got.targets[0].offer) == (TargetStatus.ANSWERED, "<x>2</x>")
+        delivered.append(archived.delivery_id)
+        await archive.confirm([d for d in delivered if d is not None])
+    finally:
+        await db.close()
 
 
 # -- close --------------------------------------------------------------------------
