@@ -71,3 +71,32 @@ async def test_quick_bench_loses_nothing_and_writes_a_complete_report(
     assert report["machine"]["cores"] >= 1
     # The table is printed too.
     assert "ratio_c_over_a" in text and "max msg/s" in text
+
+
+async def test_the_directory_search_bench_runs_and_reports_every_kind(
+    services: None, tmp_path: Path
+) -> None:
+    """`python -m bench.directory search` on a small directory: every kind of
+    search answered (a failed one stops the run), the messages all delivered."""
+    out = tmp_path / "search.json"
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bench.directory", "search", "--companies", "3000"),
+        *("--repeat", "5", "--rate", "200", "--seconds", "1", "--out", str(out)),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
+    report = json.loads(out.read_text())
+    kinds = {"unique_substring", "category_and_city", "broad_substring", "broad_open_now"}
+    assert set(report["search"]) == kinds | {"disco_items_page"}
+    for kind, figures in report["search"].items():
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"], kind
+        assert len(figures["slowest"]) == 5, kind
+        assert figures["cpu_ms"].keys() == {"component", "postgres", "ejabberd"}, kind
+    messages = report["messages"]
+    for step in (messages["alone"], messages["with_searches"]):
+        assert step["delivered"] == step["sent"] > 0, step
+    assert messages["with_searches"]["search"]["p50_ms"] > 0
+    assert report["fill_s"] is not None and report["rss_mb_at_start"] > 0
