@@ -99,13 +99,21 @@ def open_now(spec: str | None, timezone: str, now: dt.datetime) -> tuple[bool, d
     """
     if not spec:
         return True, None
+    return _open_at(spec, timezone, now.replace(second=0, microsecond=0))
+
+
+# The syntax counts in minutes: within one minute the answer cannot change.
+# Companies share a few specifications and time zones, so a page of search
+# results (or a burst of messages to one company) judges each pair once a minute.
+@functools.lru_cache(maxsize=4096)
+def _open_at(spec: str, timezone: str, minute: dt.datetime) -> tuple[bool, dt.datetime | None]:
     try:
         hours = parse(spec)
         zone = zoneinfo.ZoneInfo(timezone)
     except (HoursError, zoneinfo.ZoneInfoNotFoundError, ValueError):
         return True, None
     # The library reads naive times as local wall-clock times.
-    local = now.astimezone(zone).replace(tzinfo=None)
+    local = minute.astimezone(zone).replace(tzinfo=None)
     intervals = hours.intervals(local, local + _HORIZON)
     for start, _, state, _ in itertools.islice(intervals, _MAX_INTERVALS):
         if state != opening_hours.State.CLOSED:
