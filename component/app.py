@@ -106,7 +106,7 @@ async def build(cfg: Config) -> Parts:
         conversations=pg.conversations,
         archive=pg.archive,
         presence=rd.presence,
-        limits=rd.limits,
+        admission=rd.admission,
         limit_settings=cfg.limits,
         archive_settings=cfg.archive,
         outbox=core.outbox,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Sequence
 
 
 class Role(enum.StrEnum):
@@ -33,6 +34,54 @@ class Once(enum.StrEnum):
 
     MARKER_FORWARDED = "marker"  #: an agent's receipt or marker: (conversation, kind, id)
     AWAY_REPLY = "away"  #: the away reply of a closed period: (conversation, opening time)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hits:
+    """Events of one ``kind`` counted against a limit, one per subject, in order."""
+
+    kind: Limit
+    subjects: Sequence[str | int]
+    limit: int
+    window_s: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Marks:
+    """Keys (tuples of parts) of one ``kind`` done only once within ``ttl_s`` seconds."""
+
+    kind: Once
+    keys: Sequence[Sequence[str | int]]
+    ttl_s: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Admission:
+    """What a routed batch asks Redis before it is archived (AdmissionStore.admit):
+    its events counted against their limits, which agents are online, and
+    which marks it makes for the first time."""
+
+    hits: Sequence[Hits] = ()
+    agents: Sequence[str] = ()
+    marks: Marks | None = None
+
+    def __bool__(self) -> bool:
+        return (
+            any(h.subjects for h in self.hits)
+            or bool(self.agents)
+            or bool(self.marks and self.marks.keys)
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Admitted:
+    """The answers to an :class:`Admission`: for each of its ``hits`` whether each
+    event is within its limit; the online ones among its ``agents``; for each
+    of its ``marks``' keys whether it is the first time."""
+
+    allowed: tuple[list[bool], ...] = ()
+    online: frozenset[str] = frozenset()
+    first: list[bool] = dataclasses.field(default_factory=list)
 
 
 class Party(enum.StrEnum):

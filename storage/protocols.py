@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from storage.models import (
+    Admission,
+    Admitted,
     Agent,
     ArchivedBatch,
     ArchivedMessage,
@@ -333,6 +335,17 @@ class PresenceStore(Protocol):
     async def generation(self) -> str:
         """Names the presence data the store holds: the same value until the store
         loses its data (a Redis restart without persistence), a new one after."""
+
+
+class AdmissionStore(Protocol):
+    """A routed batch's questions to Redis, asked in one round trip (the
+    counterpart of its one archive statement in PostgreSQL)."""
+
+    async def admit(self, admission: Admission) -> Admitted:
+        """Count ``admission.hits`` as :meth:`LimitStore.hit` does, tell the online
+        ones among ``admission.agents`` as :meth:`PresenceStore.online_among`
+        does, and mark ``admission.marks`` as :meth:`LimitStore.first_seen`
+        does, in that order."""
 
 
 class LimitStore(Protocol):

@@ -69,17 +69,20 @@ from component.routing.wire import (
 )
 from storage.errors import NotFound, Unavailable, raise_if_cancelling
 from storage.models import (
+    Admission,
     ArchivedBatch,
     ArchiveResult,
     BatchExtras,
     BatchRead,
+    Hits,
     Limit,
+    Marks,
     NewMessage,
     Once,
     OwnCopy,
     Party,
 )
-from storage.protocols import ArchiveStore, ConversationStore, LimitStore, PresenceStore
+from storage.protocols import AdmissionStore, ArchiveStore, ConversationStore, PresenceStore
 
 log = get_logger(__name__)
 
@@ -109,7 +112,7 @@ class MessageRouter:
         conversations: ConversationStore,
         archive: ArchiveStore,
         presence: PresenceStore,
-        limits: LimitStore,
+        admission: AdmissionStore,
         limit_settings: LimitsSettings,
         archive_settings: ArchiveSettings,
         outbox: Outbox,
@@ -124,7 +127,7 @@ class MessageRouter:
         self.conversations = conversations
         self.archive = archive
         self.presence = presence
-        self.limits = limits
+        self.admission = admission
         self.limit_settings = limit_settings
         self.linger = archive_settings.flush_interval_ms / 1000.0
         self.batch_max = archive_settings.batch_max
@@ -515,78 +518,78 @@ class MessageRouter:
                 item.conv = self.cache.by_pair(item.company.id, item.msg.sender_bare)
 
     async def _admit(self, batch: list[Item]) -> Recipients | None:
-        """Rate limits, agent presence and marker dedup: at most three Redis round
-        trips. Returns the online agents of the customers' conversations, for
-        the features' rules to narrow (:meth:`_narrow`)."""
+        """Rate limits, agent presence and marker dedup: one Redis round trip.
+        Returns the online agents of the customers' conversations, for the
+        features' rules to narrow (:meth:`_narrow`)."""
         live = [i for i in batch if i.error is None and i.conv is not None]
         customers = [i for i in live if i.author is Party.CUSTOMER]
         limited = [i for i in customers if i.msg.body is not None]
         signals = [i for i in customers if i.msg.body is None]
-        window = self.limit_settings.customer_rate_window
-        allowed, signalled = await asyncio.gather(
-            self.limits.hit(
-                Limit.CUSTOMER_MESSAGES,
-                [i.msg.sender_bare for i in limited],
-                self.limit_settings.customer_rate,
-                window,
-            ),
-            self.limits.hit(
-                Limit.CUSTOMER_SIGNALS,
-                [i.msg.sender_bare for i in signals],
-                self.limit_settings.customer_signal_rate,
-                window,
-            ),
+        # A customer's message goes to the online agents; an agent's answer
+        # to those of his colleagues (views.py), whom the same rules pick.
+        # Asked before the limits are known, in the same round trip: the
+        # agents of a message refused for its rate are asked about too.
+        needs_presence = [i for i in live if i.author is Party.CUSTOMER or i.msg.body is not None]
+        markers = [
+            i
+            for i in live
+            if i.author is Party.COMPANY
+            and i.msg.body is None
+            and (i.msg.receipt_for or i.msg.marker)
+        ]
+        settings = self.limit_settings
+        window = settings.customer_rate_window
+        company_ids = {i.company.id for i in needs_presence}
+        admitted = await self.admission.admit(
+            Admission(
+                hits=(
+                    Hits(
+                        Limit.CUSTOMER_MESSAGES,
+                        [i.msg.sender_bare for i in limited],
+                        settings.customer_rate,
+                        window,
+                    ),
+                    Hits(
+                        Limit.CUSTOMER_SIGNALS,
+                        [i.msg.sender_bare for i in signals],
+                        settings.customer_signal_rate,
+                        window,
+                    ),
+                ),
+                agents=sorted({a for cid in company_ids for a in self.directory.agents(cid)}),
+                marks=Marks(
+                    Once.MARKER_FORWARDED, [_marker_key(i) for i in markers], MARKER_DEDUP_TTL_S
+                ),
+            )
         )
+        allowed, signalled = admitted.allowed
         for item, ok in zip(limited, allowed, strict=True):
             if not ok:
                 item.error = condition_for(RateLimited(_("Too many messages, slow down")))
         for item, ok in zip(signals, signalled, strict=True):
             item.forward = ok  # a chat state or marker over the limit is dropped
-        # A customer's message goes to the online agents; an agent's answer
-        # to those of his colleagues (views.py), whom the same rules pick.
-        needs_presence = [
-            i
-            for i in live
-            if i.error is None and (i.author is Party.CUSTOMER or i.msg.body is not None)
-        ]
-        recipients: Recipients | None = None
-        if needs_presence:
-            company_ids = {i.company.id for i in needs_presence}
-            candidates = sorted({a for cid in company_ids for a in self.directory.agents(cid)})
-            online = await self.presence.online_among(candidates) if candidates else set()
-            agents: dict[int, list[str]] = {}
-            for item in needs_presence:
-                assert item.conv is not None
-                agents[item.conv.id] = [
-                    a for a in self.directory.agents(item.company.id) if a in online
-                ]
-            written = sorted(
-                {
-                    i.conv.id
-                    for i in needs_presence
-                    if i.conv and i.msg.body and i.author is Party.CUSTOMER
-                }
-            )
-            for item in needs_presence:
-                assert item.conv is not None
-                item.online = list(agents[item.conv.id])
-            recipients = (agents, written, needs_presence)
-        markers = [
-            i
-            for i in live
-            if i.error is None
-            and i.author is Party.COMPANY
-            and i.msg.body is None
-            and (i.msg.receipt_for or i.msg.marker)
-        ]
-        if markers:
-            assert all(i.conv for i in markers)
-            firsts = await self.limits.first_seen(
-                Once.MARKER_FORWARDED, [_marker_key(i) for i in markers], MARKER_DEDUP_TTL_S
-            )
-            for item, first in zip(markers, firsts, strict=True):
-                item.forward = first
-        return recipients
+        for item, first in zip(markers, admitted.first, strict=True):
+            item.forward = first
+        needs_presence = [i for i in needs_presence if i.error is None]
+        if not needs_presence:
+            return None
+        agents: dict[int, list[str]] = {}
+        for item in needs_presence:
+            assert item.conv is not None
+            agents[item.conv.id] = [
+                a for a in self.directory.agents(item.company.id) if a in admitted.online
+            ]
+        written = sorted(
+            {
+                i.conv.id
+                for i in needs_presence
+                if i.conv and i.msg.body and i.author is Party.CUSTOMER
+            }
+        )
+        for item in needs_presence:
+            assert item.conv is not None
+            item.online = list(agents[item.conv.id])
+        return agents, written, needs_presence
 
     async def _store(self, items: list[Item], extras: BatchExtras) -> tuple[list[int], BatchRead]:
         """Archive ``items`` and record ``extras`` in one transaction; returns its
@@ -798,12 +801,16 @@ def _archived_as(item: Item, result: ArchiveResult, archived: ArchivedBatch) -> 
 def _count(batch: Sequence[Item]) -> None:
     """The batch in the metrics: its size, its messages by kind."""
     metrics.BATCH_SIZE.observe(len(batch))
-    for item in batch:
-        if item.msg.body is None:
-            kind = "signal"
-        else:
-            kind = "customer" if item.author is Party.CUSTOMER else "company"
-        metrics.MESSAGES.labels(kind).inc()
+    kinds = collections.Counter(
+        "signal"
+        if item.msg.body is None
+        else "customer"
+        if item.author is Party.CUSTOMER
+        else "company"
+        for item in batch
+    )
+    for kind, n in kinds.items():
+        metrics.MESSAGES.labels(kind).inc(n)
 
 
 def _slug(msg: Inbound) -> str | None:

@@ -1,15 +1,17 @@
-"""Redis storage: agent presence and shared rate limits.
+"""Redis storage: agent presence and shared rate limits, and a routed batch's
+questions about both in one round trip (:mod:`.admission`).
 
     stores = await connect("redis://127.0.0.1:6379/0", prefix="orgchat:biz.example.org",
                            timeout=2.0)
 
-Every key starts with ``prefix + ":"``; only :mod:`.presence` and
-:mod:`.limits` know the rest of the key names.
+Every key starts with ``prefix + ":"``; only :mod:`.keys` knows the rest of
+the key names.
 """
 
 from __future__ import annotations
 
-from storage.protocols import LimitStore, PresenceStore
+from storage.protocols import AdmissionStore, LimitStore, PresenceStore
+from storage.redis.admission import RedisAdmission
 from storage.redis.connection import Client, create_client
 from storage.redis.limits import RedisLimitStore
 from storage.redis.presence import RedisPresenceStore
@@ -22,8 +24,10 @@ class RedisStores:
 
     def __init__(self, client: Client, prefix: str) -> None:
         self._client = client
-        self.presence: PresenceStore = RedisPresenceStore(client, prefix)
-        self.limits: LimitStore = RedisLimitStore(client, prefix)
+        admission = RedisAdmission(client, prefix)
+        self.admission: AdmissionStore = admission
+        self.presence: PresenceStore = RedisPresenceStore(client, prefix, admission)
+        self.limits: LimitStore = RedisLimitStore(client, prefix, admission)
 
     async def close(self) -> None:
         await self._client.aclose()

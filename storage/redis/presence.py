@@ -1,4 +1,4 @@
-"""Agent presence in Redis: key ``{prefix}:presence:{agent_jid}``, one hash per agent.
+"""Agent presence in Redis: one hash per agent (:mod:`.keys` names it).
 
 Hash field: the resource; value: ``"<show> <ms>"``, its show ("available",
 "away", "chat", "dnd", "xa") and the Redis server time of the last presence
@@ -7,7 +7,7 @@ emptied hash, so "online" is simply "the key exists". The time lets a
 re-probe drop the resources that did not answer (``prune``) without ever
 forgetting the ones that did.
 
-``{prefix}:presence-generation`` names the data Redis holds: set once, never
+A generation key names the data Redis holds: set once, never
 expiring, so a new value means Redis lost everything (restarted without
 persistence, flushed) and presence must be learnt again (``generation``).
 """
@@ -17,7 +17,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from storage.models import PresenceChange
+from storage.models import Admission, PresenceChange
+from storage.redis import keys
+from storage.redis.admission import RedisAdmission
 from storage.redis.connection import Client, unavailable_on_redis_errors
 
 # Atomic read-modify-read, so that concurrent updates of two resources of one
@@ -54,16 +56,17 @@ return emptied
 
 
 class RedisPresenceStore:
-    def __init__(self, client: Client, prefix: str) -> None:
+    def __init__(self, client: Client, prefix: str, admission: RedisAdmission) -> None:
         self._client = client
         self._prefix = prefix
+        self._admission = admission
         # EVALSHA, loading the script again if Redis answers NOSCRIPT
         # (restarted, or SCRIPT FLUSH).
         self._update = client.register_script(_UPDATE)
         self._prune = client.register_script(_PRUNE)
 
     def _key(self, agent_jid: str) -> str:
-        return f"{self._prefix}:presence:{agent_jid}"
+        return keys.presence(self._prefix, agent_jid)
 
     async def update(self, agent_jid: str, resource: str, show: str | None) -> PresenceChange:
         args = [resource] if show is None else [resource, show]
@@ -72,14 +75,7 @@ class RedisPresenceStore:
         return PresenceChange(was_online=bool(was), is_online=bool(now))
 
     async def online_among(self, agent_jids: Sequence[str]) -> set[str]:
-        if not agent_jids:
-            return set()
-        with unavailable_on_redis_errors():
-            async with self._client.pipeline(transaction=False) as pipe:
-                for jid in agent_jids:
-                    pipe.exists(self._key(jid))
-                found = await pipe.execute()
-        return {jid for jid, exists in zip(agent_jids, found, strict=True) if exists}
+        return set((await self._admission.admit(Admission(agents=agent_jids))).online)
 
     async def clock_ms(self) -> int:
         with unavailable_on_redis_errors():
@@ -89,16 +85,16 @@ class RedisPresenceStore:
     async def prune(self, agent_jids: Sequence[str], before_ms: int) -> list[str]:
         if not agent_jids:
             return []
-        keys = {self._key(jid): jid for jid in agent_jids}
+        hashes = {self._key(jid): jid for jid in agent_jids}
         with unavailable_on_redis_errors():
-            emptied = await self._prune(keys=list(keys), args=[before_ms])
-        return [keys[key] for key in emptied]
+            emptied = await self._prune(keys=list(hashes), args=[before_ms])
+        return [hashes[key] for key in emptied]
 
     async def generation(self) -> str:
         with unavailable_on_redis_errors():
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.set(f"{self._prefix}:presence-generation", uuid.uuid4().hex, nx=True)
-                pipe.get(f"{self._prefix}:presence-generation")
+                pipe.set(keys.presence_generation(self._prefix), uuid.uuid4().hex, nx=True)
+                pipe.get(keys.presence_generation(self._prefix))
                 _, current = await pipe.execute()
         return str(current.decode() if isinstance(current, bytes) else current)
 

@@ -25,6 +25,8 @@ from component.routing.outbox import Outbox
 from component.routing.router import MessageRouter
 from storage.errors import NotFound, Unavailable
 from storage.models import (
+    Admission,
+    Admitted,
     Agent,
     ArchivedBatch,
     ArchivedMessage,
@@ -530,6 +532,28 @@ class FakeLimits:
         return out
 
 
+class FakeAdmission:
+    """A batch's questions, answered by the fakes of the two stores they concern."""
+
+    def __init__(self, limits: FakeLimits, presence: FakePresence) -> None:
+        self.limits = limits
+        self.presence = presence
+        self.calls = 0  #: admissions asked (one round trip each, in Redis)
+
+    async def admit(self, admission: Admission) -> Admitted:
+        if not admission:
+            return Admitted(allowed=tuple([] for _ in admission.hits))
+        self.calls += 1
+        allowed = []
+        for h in admission.hits:
+            allowed.append(await self.limits.hit(h.kind, h.subjects, h.limit, h.window_s))
+        agents = admission.agents
+        online = await self.presence.online_among(agents) if agents else set()
+        marks = admission.marks
+        first = await self.limits.first_seen(marks.kind, marks.keys, marks.ttl_s) if marks else []
+        return Admitted(allowed=tuple(allowed), online=frozenset(online), first=first)
+
+
 def message_router(
     directory: Directory,
     outbox: Outbox,
@@ -545,6 +569,7 @@ def message_router(
 ) -> MessageRouter:
     """A MessageRouter on in-memory stores, handling each message at once (no linger)."""
     conversations = conversations or FakeConversations()
+    presence = presence or FakePresence()
     return MessageRouter(
         domain=domain,
         own_archives=own_archives,
@@ -552,8 +577,8 @@ def message_router(
         cache=ConversationCache(),
         conversations=conversations,
         archive=archive or FakeArchive(conversations),
-        presence=presence or FakePresence(),
-        limits=limits or FakeLimits(),
+        presence=presence,
+        admission=FakeAdmission(limits or FakeLimits(), presence),
         limit_settings=limit_settings or LimitsSettings(),
         archive_settings=ArchiveSettings(flush_interval_ms=0),
         outbox=outbox,

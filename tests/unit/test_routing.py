@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -21,6 +21,7 @@ from component.routing.router import MessageRouter
 from storage.errors import NotFound
 from storage.models import Party
 from tests.unit.fakes import (
+    FakeAdmission,
     FakeArchive,
     FakeConversations,
     FakeDirectoryStore,
@@ -381,6 +382,29 @@ async def test_a_burst_is_archived_in_few_transactions_and_delivered_in_order(en
     assert sum(env.archive.batches) == 50
     assert len(env.archive.batches) <= 2
 
+
+
+async def test_a_batch_asks_redis_once(env: Env) -> None:
+    """Rate limits, presence and marker dedup of a whole batch: one admission."""
+    await env.online("mario@localhost")
+    [to_agent] = await env.send(chat("alice@localhost/p", "pizza@biz.localhost", "hi", "m-1"))
+    conv_jid = to_agent.get("from") or ""
+    admission = cast(FakeAdmission, env.router.admission)
+    before = admission.calls
+    displayed = '<displayed xmlns="urn:xmpp:chat-markers:0" id="m-1"/>'
+    composing = '<composing xmlns="http://jabber.org/protocol/chatstates"/>'
+    env.submit(chat("alice@localhost/p", "pizza@biz.localhost", "two", "m-2"))
+    env.submit(chat("bruno@localhost/p", "pizza@biz.localhost", None, "c-1", composing))
+    env.submit(chat("mario@localhost/desk", conv_jid, None, "d-1", displayed))
+    env.submit(chat("mario@localhost/desk", conv_jid, None, "d-2", displayed))
+    env.submit(chat("bruno@localhost/p", "bikes@biz.localhost", "three", "m-3"))
+    out = await env.output()
+    assert admission.calls == before + 1
+    assert len(env.archive.batches) == 2  # "hi", then the whole burst
+    # Each answered as if asked alone: the marker forwarded once, the
+    # message to Bikes (nobody online) pending.
+    assert [s.get("to") for s in out] == ["mario@localhost", "alice@localhost"]
+    assert env.archive.rows[-1][1].pending and not env.archive.rows[-2][1].pending
 
 async def test_messages_before_the_directory_is_read_wait_for_it(env: Env) -> None:
     """At start the stream is up a moment before the directory is read: what
