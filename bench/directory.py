@@ -50,6 +50,7 @@ import asyncpg
 
 from bench import directory_load
 from bench.procstat import CpuMeter, postgres_pids
+from bench.run import exit_on_signals
 from component.features.directory.input import FIELDS, BadRows, read_import
 from storage import postgres
 
@@ -279,12 +280,17 @@ def orgchat_import(name: str, path: Path, rows: int) -> Phase:
             stderr=subprocess.STDOUT,
         )
         # wait4, not wait: the child's own resource usage (CPU, peak RSS).
-        while True:
-            meter.sample()  # its PostgreSQL backend exits with it
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            time.sleep(SAMPLE_S)
+        try:
+            while True:
+                meter.sample()  # its PostgreSQL backend exits with it
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(SAMPLE_S)
+        except BaseException:  # the benchmark is stopping (exit_on_signals): the import too
+            proc.kill()
+            proc.wait()
+            raise
         proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - began
         pg_ms = meter.stop()["postgres"]
@@ -364,6 +370,7 @@ def cli() -> None:
         sub.add_parser("search", help="search, start-up, memory and messages with the component")
     )
     args = parser.parse_args()
+    exit_on_signals()
     asyncio.run(COMMANDS[args.command](args))
 
 

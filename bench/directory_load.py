@@ -4,10 +4,13 @@ and what broad searches do to everybody's messages.
 
     .venv/bin/python -m bench.directory search [--companies 100000] [--rate 1000]
                                                [--seconds 6] [--repeat 100] [--reuse]
-                                               [--out FILE]
+                                               [--database NAME] [--out FILE]
 
 Against the development stack (``make up``), on the benchmark's own domain
-and database (``biz-bench.localhost``, ``orgchat_bench``; see bench/run.py):
+and database (``biz-bench.localhost``, ``orgchat_bench``; see bench/run.py),
+or the database ``--database`` names (created and migrated if need be, as
+bench/run.py prepares its own; the test suite's smoke run uses
+``orgchat_bench_smoke``, so that it never replaces a kept fill):
 
 1. fills the directory with ``--companies`` synthetic companies straight in
    SQL (names of a few words, Russian and English, 40 categories, 60 cities,
@@ -48,6 +51,7 @@ import asyncpg
 from bench.loadgen import RawClient
 from bench.procstat import CpuMeter, ejabberd_pids, postgres_pids
 from bench.run import (
+    BENCH_DB,
     DOMAIN,
     PASSWORD,
     RESULTS,
@@ -55,9 +59,10 @@ from bench.run import (
     VHOST_PLAIN,
     Component,
     Settings,
-    component_env,
     connect,
+    database_url,
     ensure_account,
+    one_benchmark_at_a_time,
     percentile,
     prepare,
     step,
@@ -115,9 +120,9 @@ CATEGORIES = [f"category {n}" for n in range(40)]
 BROAD = "ма"
 
 
-async def fill(companies: int) -> None:
+async def fill(companies: int, database: str) -> None:
     """``companies`` synthetic companies, straight in SQL (indexes built as it goes), vacuumed."""
-    db = await asyncpg.connect(component_env()["ORGCHAT_DATABASE_URL"])
+    db = await asyncpg.connect(database_url(database))
     try:
         await db.execute("DELETE FROM companies WHERE slug LIKE 'dir-%'")
         await db.execute(
@@ -156,9 +161,9 @@ async def fill(companies: int) -> None:
         print(f"directory: no CHECKPOINT ({stderr.decode().strip()})", flush=True)
 
 
-async def filled(companies: int) -> bool:
-    """Whether the benchmark database holds the ``companies`` of a ``fill`` already."""
-    db = await asyncpg.connect(component_env()["ORGCHAT_DATABASE_URL"])
+async def filled(companies: int, database: str) -> bool:
+    """Whether ``database`` holds the ``companies`` of a ``fill`` already."""
+    db = await asyncpg.connect(database_url(database))
     try:
         held = await db.fetchval("SELECT count(*) FROM companies WHERE slug LIKE 'dir-%'")
     finally:
@@ -314,22 +319,27 @@ async def messages_with_searches(
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    async with one_benchmark_at_a_time():
+        return await measure(args)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
     n = args.senders
-    await prepare(["C"], n)
+    await prepare(["C"], n, database=args.database)
     ensure_account("bench-q0", VHOST_PLAIN)
     fill_s = None
-    if args.reuse and await filled(args.companies):
+    if args.reuse and await filled(args.companies, args.database):
         print(f"directory: reusing the {args.companies} companies of a previous run", flush=True)
     else:
-        print(f"directory: filling {args.companies} companies", flush=True)
+        print(f"directory: filling {args.companies} companies in {args.database}", flush=True)
         started = time.monotonic()
-        await fill(args.companies)
+        await fill(args.companies, args.database)
         fill_s = round(time.monotonic() - started, 1)
-    component = Component.orgchat(own_archives=True)
-    started = time.monotonic()
-    component.start()
-    startup_s = round(time.monotonic() - started, 2)
+    component = Component.orgchat(own_archives=True, database=args.database)
     try:
+        started = time.monotonic()
+        component.start()
+        startup_s = round(time.monotonic() - started, 2)
         wait_for_rosters(
             [f"bench-r{i}@{VHOST_PLAIN}" for i in range(n)],
             [f"bench-c{i}@{DOMAIN}" for i in range(n)],
@@ -340,6 +350,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         asker.start()
         print("directory: searching", flush=True)
         result: dict[str, Any] = {
+            "database": args.database,
             "companies": args.companies,
             "fill_s": fill_s,
             "startup_s": startup_s,
@@ -359,6 +370,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         component.stop()
 
 
+def database_name(value: str) -> str:
+    """A plain PostgreSQL identifier: it is written into CREATE DATABASE."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
+        raise argparse.ArgumentTypeError(f"not a plain database name: {value!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--companies", type=int, default=100_000, metavar="N")
     parser.add_argument("--senders", type=int, default=4)
@@ -368,6 +386,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=100, help="searches of each kind")
     parser.add_argument(
         "--reuse", action="store_true", help="keep the companies a previous run filled, if as many"
+    )
+    parser.add_argument(
+        "--database",
+        type=database_name,
+        default=BENCH_DB,
+        help=f"the database to fill and run the component on (default {BENCH_DB}; "
+        "created and migrated if need be)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "directory-search.json")
 

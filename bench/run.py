@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import itertools
@@ -38,6 +39,7 @@ import json
 import os
 import platform
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -45,6 +47,7 @@ import sys
 import time
 import tomllib
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,7 @@ from bench.loadgen import Counters, LoginError, RawClient, render
 from bench.procstat import CpuMeter, cpu_ms, ejabberd_pids, postgres_pids, redis_pids
 
 REPO = Path(__file__).resolve().parents[1]
+RUN = REPO / ".run"
 RESULTS = REPO / "bench" / "results"
 API = "http://127.0.0.1:5280/api"
 PASSWORD = "bench-password"
@@ -72,6 +76,9 @@ BENCH_DB = "orgchat_bench"
 EJABBERD_DB = "ejabberd_bench"
 #: PostgreSQL advisory lock held by a benchmark for its whole run.
 BENCH_LOCK = 0x6F72676368617404  # the test suites hold ...02 and ...03
+#: In the environment of every process a benchmark starts (Component.start),
+#: with the benchmark's pid: how a later one finds those that outlived theirs.
+STARTED_BY = "BENCH_STARTED_BY"
 LATENCY_LIMIT_MS = 200.0
 #: A step is sustained when the delivered rate keeps up with the offered one.
 SUSTAIN = 0.9
@@ -207,21 +214,30 @@ def ensure_account(user: str, host: str) -> None:
     api("change_password", {"user": user, "host": host, "newpass": PASSWORD})
 
 
+def database_url(name: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
 def component_env(
-    own_archives: bool = True, domain: str = DOMAIN, port: int = COMPONENT_PORT, index: int = 1
+    own_archives: bool = True,
+    domain: str = DOMAIN,
+    port: int = COMPONENT_PORT,
+    index: int = 1,
+    database: str = BENCH_DB,
 ) -> dict[str, str]:
     """The environment of path C's component process number ``index``
     (``own_archives``: write the copies of each message to the users' own
-    archives, as in production)."""
+    archives, as in production), and of the ``orgchat`` commands that prepare
+    its ``database``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORGCHAT_")}
-    ready = REPO / ".run" / f"bench-component-{index}.ready"
+    ready = RUN / f"bench-component-{index}.ready"
     env.update(
         {
             "ORGCHAT_CONFIG": str(REPO / "config" / "dev.toml"),
             "ORGCHAT_COMPONENT_DOMAIN": domain,
             "ORGCHAT_COMPONENT_PORT": str(port),
             "ORGCHAT_COMPONENT_READY_FILE": str(ready),
-            "ORGCHAT_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB,
+            "ORGCHAT_DATABASE_URL": database_url(database),
             "ORGCHAT_LIMITS_CUSTOMER_RATE": str(10**9),
             # The cascade runs as in production; only the inbound SMTP port
             # (replies by email) is the demo component's.
@@ -235,22 +251,22 @@ def component_env(
 
 async def empty_ejabberd_archive() -> None:
     """Path A starts from an empty mod_mam archive too, so that runs compare."""
-    db = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + "/" + EJABBERD_DB)
+    db = await asyncpg.connect(database_url(EJABBERD_DB))
     try:
         await db.execute("TRUNCATE archive")
     finally:
         await db.close()
 
 
-async def prepare_database() -> None:
+async def prepare_database(database: str = BENCH_DB) -> None:
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            await admin.execute(f"CREATE DATABASE {BENCH_DB}")
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await admin.execute(f"CREATE DATABASE {database}")
     finally:
         await admin.close()
-    orgchat("migrate")
-    db = await asyncpg.connect(component_env()["ORGCHAT_DATABASE_URL"])
+    orgchat("migrate", database=database)
+    db = await asyncpg.connect(database_url(database))
     try:
         # Every bench starts from an empty archive (and delivery records,
         # which churn: one row per batch; requests point at messages), so runs
@@ -260,10 +276,10 @@ async def prepare_database() -> None:
         await db.close()
 
 
-def orgchat(*args: str) -> str:
+def orgchat(*args: str, database: str = BENCH_DB) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "component", *args],
-        env=component_env(),
+        env=component_env(database=database),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -276,7 +292,9 @@ def orgchat(*args: str) -> str:
 
 class Component:
     """A component process under test on the bench domain: orgchat (path C), or
-    the raw relay (path R)."""
+    the raw relay (path R). Whoever starts one stops it in a ``finally``
+    (stop_all()): a process that outlives its benchmark stays attached to the
+    domain and takes half of the next run's stanzas."""
 
     def __init__(
         self, name: str, command: list[str], ready: Path, env: dict[str, str] | None = None
@@ -290,10 +308,14 @@ class Component:
 
     @classmethod
     def orgchat(
-        cls, own_archives: bool, layout: Layout = NODE1_LAYOUT, index: int = 1
+        cls,
+        own_archives: bool,
+        layout: Layout = NODE1_LAYOUT,
+        index: int = 1,
+        database: str = BENCH_DB,
     ) -> Component:
         port = layout.listeners[(index - 1) % len(layout.listeners)]
-        env = component_env(own_archives, layout.domain, port, index)
+        env = component_env(own_archives, layout.domain, port, index, database)
         env["ORGCHAT_METRICS_PORT"] = str(free_port())
         ready = Path(env["ORGCHAT_COMPONENT_READY_FILE"])
         command = [sys.executable, "-m", "component", "run"]
@@ -301,18 +323,28 @@ class Component:
 
     @classmethod
     def relay(cls) -> Component:
-        ready = REPO / ".run" / "bench-relay.ready"
+        ready = RUN / "bench-relay.ready"
         secret = tomllib.loads((REPO / "config" / "dev.toml").read_text())["component"]["secret"]
         command = [sys.executable, "-m", "bench.relay", "--domain", DOMAIN]
         command += ["--port", str(COMPONENT_PORT), "--secret", secret, "--vhost", VHOST_PLAIN]
         return cls("relay", [*command, "--ready", str(ready)], ready)
 
     def start(self) -> None:
+        """Start the process and wait until it is attached. It runs in a session
+        of its own, out of reach of the signals meant for the benchmark (Ctrl-C
+        in its terminal): the benchmark's ``finally`` stops it, however the
+        benchmark ends."""
         self.ready.unlink(missing_ok=True)
-        log_path = REPO / ".run" / "log" / f"bench-{self.name}.log"
+        log_path = RUN / "log" / f"bench-{self.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.command, env=self.env, cwd=REPO, stdout=log, stderr=log
+                self.command,
+                env=self.env | {STARTED_BY: str(os.getpid())},
+                cwd=REPO,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 30
         while not self.ready.exists():
@@ -320,10 +352,17 @@ class Component:
                 raise SystemExit(f"bench: the {self.name} did not start; see {log_path}")
             time.sleep(0.05)
 
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM), if it runs; stop() waits for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """terminate(), then wait until it has stopped (after 20 s, a stack
+        dump and SIGKILL)."""
+        self.terminate()
+        if self.proc is None:
             return
-        self.proc.terminate()
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
@@ -349,6 +388,73 @@ class Component:
             text = resp.read().decode()
         found = re.search(r'^orgchat_messages_total\{kind="customer"\} (\S+)$', text, re.M)
         return int(float(found.group(1))) if found else 0
+
+
+def stop_all(processes: list[Component]) -> None:
+    """Every process asked first, then waited for: a second signal that cuts the
+    waiting short (an impatient Ctrl-C) leaves none of them attached."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.stop()
+
+
+def leftovers() -> dict[int, str]:
+    """Processes that a benchmark started and that outlived it (pid -> command
+    line), found by the STARTED_BY in their environment. A benchmark's own
+    processes carry it too: only meaningful holding BENCH_LOCK, before starting
+    any (every benchmark that starts processes holds it)."""
+    mark = f"{STARTED_BY}=".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        if any(variable.startswith(mark) for variable in environ):
+            found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+    return found
+
+
+@contextlib.asynccontextmanager
+async def one_benchmark_at_a_time() -> AsyncIterator[None]:
+    """Hold BENCH_LOCK for a whole benchmark: those of several checkouts on one
+    machine share the bench accounts (one session replaces the other's),
+    domains and database, so a second one waits. Then refuse to run beside a
+    process that an earlier benchmark left (killed with SIGKILL, say): it would
+    take half of this run's stanzas."""
+    lock = await asyncpg.connect(PG_ADMIN)
+    try:
+        if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", BENCH_LOCK):
+            print("bench: waiting for the other benchmark on this machine", flush=True)
+            await lock.execute("SELECT pg_advisory_lock($1)", BENCH_LOCK)
+        if found := leftovers():
+            listed = "".join(f"\n  pid {pid}: {command}" for pid, command in found.items())
+            raise SystemExit(
+                f"bench: processes an earlier benchmark started are still running:{listed}\n"
+                "attached to the bench domain, they would take half of this run's stanzas; "
+                f"stop them (kill {' '.join(map(str, found))}) and run again"
+            )
+        yield
+    finally:
+        await lock.close()  # releases the lock
+
+
+def exit_on_signals() -> None:
+    """SIGTERM and SIGHUP raise SystemExit, as Ctrl-C raises KeyboardInterrupt
+    (asyncio.run cancels the main task): either way the ``finally`` blocks stop
+    the processes the benchmark started. Left at their defaults, either would
+    end the benchmark at once and leave its processes running (in sessions of
+    their own, Component.start, they get no hangup of their own either)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
 
 
 def port_open(port: int) -> bool:
@@ -596,7 +702,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def prepare(paths: list[str], n: int, layout: Layout = NODE1_LAYOUT) -> None:
+async def prepare(
+    paths: list[str], n: int, layout: Layout = NODE1_LAYOUT, database: str = BENCH_DB
+) -> None:
     """Accounts, an empty ejabberd archive (A), the orgchat database and companies (C)."""
     print(f"bench: preparing {n} senders and {n} receivers per path", flush=True)
     for i in range(n):
@@ -606,7 +714,7 @@ async def prepare(paths: list[str], n: int, layout: Layout = NODE1_LAYOUT) -> No
     if "A" in paths:
         await empty_ejabberd_archive()
     if "C" in paths:
-        await prepare_database()
+        await prepare_database(database)
         companies = [
             {
                 "slug": f"bench-c{i}",
@@ -615,22 +723,15 @@ async def prepare(paths: list[str], n: int, layout: Layout = NODE1_LAYOUT) -> No
             }
             for i in range(n)
         ]
-        spec = REPO / ".run" / "bench-companies.json"
+        spec = RUN / "bench-companies.json"
+        spec.parent.mkdir(parents=True, exist_ok=True)
         spec.write_text(json.dumps(companies))
-        orgchat("import", str(spec))
+        orgchat("import", str(spec), database=database)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    """One benchmark at a time on a machine: benchmarks of several checkouts share
-    the bench accounts (and their sessions), domains and database."""
-    lock = await asyncpg.connect(PG_ADMIN)
-    try:
-        if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", BENCH_LOCK):
-            print("bench: waiting for the other benchmark on this machine", flush=True)
-            await lock.execute("SELECT pg_advisory_lock($1)", BENCH_LOCK)
+    async with one_benchmark_at_a_time():
         return await measure(args)
-    finally:
-        await lock.close()  # releases the lock
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -729,9 +830,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         return results
     finally:
-        relay.stop()
-        for process in components:
-            process.stop()
+        stop_all([relay, *components])
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -805,6 +904,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--components must be at least 1")
     if (args.runs is not None and args.runs < 1) or (args.senders is not None and args.senders < 1):
         parser.error("--runs and --senders must be at least 1")
+    exit_on_signals()
     try:
         results = asyncio.run(main_async(args))
     except LoginError as exc:

@@ -7,13 +7,17 @@ bench/README.md explains how to read the figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from tests.integration.conftest import REPO
+from tests.integration.conftest import PG_ADMIN_URL, REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -73,15 +77,22 @@ async def test_quick_bench_loses_nothing_and_writes_a_complete_report(
     assert "ratio_c_over_a" in text and "max msg/s" in text
 
 
+#: The smoke's own database: the bench's (orgchat_bench) may hold a kept fill
+#: of a million companies that a developer measures again with --reuse.
+SMOKE_DB = "orgchat_bench_smoke"
+
+
 async def test_the_directory_search_bench_runs_and_reports_every_kind(
     services: None, tmp_path: Path
 ) -> None:
-    """`python -m bench.directory search` on a small directory: every kind of
-    search answered (a failed one stops the run), the messages all delivered."""
+    """`python -m bench.directory search` on a small directory, in a database
+    of its own: every kind of search answered (a failed one stops the run), the
+    messages all delivered."""
     out = tmp_path / "search.json"
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "bench.directory", "search", "--companies", "3000"),
-        *("--repeat", "5", "--rate", "200", "--seconds", "1", "--out", str(out)),
+        *("--repeat", "5", "--rate", "200", "--seconds", "1", "--database", SMOKE_DB),
+        *("--out", str(out)),
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -100,3 +111,66 @@ async def test_the_directory_search_bench_runs_and_reports_every_kind(
         assert step["delivered"] == step["sent"] > 0, step
     assert messages["with_searches"]["search"]["p50_ms"] > 0
     assert report["fill_s"] is not None and report["rss_mb_at_start"] > 0
+    assert report["database"] == SMOKE_DB
+    db = await asyncpg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + SMOKE_DB)
+    try:
+        assert await db.fetchval("SELECT count(*) FROM companies WHERE slug LIKE 'dir-%'") == 3000
+    finally:
+        await db.close()
+
+
+def _components_of(pid: int) -> set[int]:
+    """The `component run` processes that process ``pid`` started and still runs."""
+    found = set()
+    with contextlib.suppress(OSError):  # it has exited
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            for child in children.read_text().split():
+                with contextlib.suppress(OSError):
+                    if b"-m\0component\0run\0" in Path(f"/proc/{child}/cmdline").read_bytes():
+                        found.add(int(child))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+async def test_a_terminated_bench_stops_the_component_it_started(
+    services: None, tmp_path: Path
+) -> None:
+    """SIGTERM to a running bench: it exits, and the component it started stops
+    with it (left running, it would stay attached to the bench domain and take
+    half of the next run's stanzas)."""
+    ready = REPO / ".run" / "bench-component-1.ready"
+    with (tmp_path / "bench.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bench.run", "--quick", "--paths", "C"),
+            cwd=REPO,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    components: set[int] = set()
+    try:
+        # Until its component is attached (the bench deletes the ready file
+        # before starting it). It may first wait for another benchmark's lock.
+        async with asyncio.timeout(600):
+            while not (components and ready.exists()):
+                assert proc.returncode is None, (tmp_path / "bench.log").read_text()
+                components = _components_of(proc.pid)
+                await asyncio.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            await proc.wait()
+        assert not [pid for pid in components if _running(pid)], "left running"
+        assert proc.returncode == 128 + signal.SIGTERM, (tmp_path / "bench.log").read_text()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for pid in components:  # never left attached, even when the test fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
