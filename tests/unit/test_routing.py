@@ -383,7 +383,6 @@ async def test_a_burst_is_archived_in_few_transactions_and_delivered_in_order(en
     assert len(env.archive.batches) <= 2
 
 
-
 async def test_a_batch_asks_redis_once(env: Env) -> None:
     """Rate limits, presence and marker dedup of a whole batch: one admission."""
     await env.online("mario@localhost")
@@ -405,6 +404,7 @@ async def test_a_batch_asks_redis_once(env: Env) -> None:
     # message to Bikes (nobody online) pending.
     assert [s.get("to") for s in out] == ["mario@localhost", "alice@localhost"]
     assert env.archive.rows[-1][1].pending and not env.archive.rows[-2][1].pending
+
 
 async def test_messages_before_the_directory_is_read_wait_for_it(env: Env) -> None:
     """At start the stream is up a moment before the directory is read: what
