@@ -50,14 +50,13 @@ import asyncpg
 
 from bench import directory_load
 from bench.procstat import CpuMeter, postgres_pids
-from bench.run import exit_on_signals
+from bench.run import PG_ADMIN, database_url, exit_on_signals
 from component.features.directory.input import FIELDS, BadRows, read_import
 from storage import postgres
 
 REPO = Path(__file__).resolve().parents[1]
-PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
 BENCH_DB = "orgchat_bench_directory"
-DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB
+DSN = database_url(BENCH_DB)
 #: ejabberd.vhost of the default configuration: the agents' accounts live there.
 AGENTS_HOST = "localhost"
 #: How often PostgreSQL's CPU is read during an import.

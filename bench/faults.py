@@ -65,6 +65,8 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.run import exit_on_signals
+
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / ".run"
 RESULTS = REPO / "bench" / "results"
@@ -393,8 +395,10 @@ async def ejabberd(ctx: Scenario) -> None:
 async def smtp(ctx: Scenario) -> None:
     """The SMTP relay down for a while: the message path does not depend on it."""
     await asyncio.to_thread(stack_fault, "smtp-stop")
-    await asyncio.sleep(8)
-    await asyncio.to_thread(stack_fault, "smtp-start")
+    try:
+        await asyncio.sleep(8)
+    finally:  # even when the run is interrupted: never leave the stack without it
+        await asyncio.to_thread(stack_fault, "smtp-start")
 
 
 async def hostile(ctx: Scenario) -> None:
@@ -693,4 +697,5 @@ async def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    exit_on_signals()
     sys.exit(asyncio.run(main()))

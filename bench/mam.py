@@ -58,13 +58,13 @@ from typing import Any
 
 import asyncpg
 
+from bench.run import PG_ADMIN, database_url
 from storage import postgres
 from storage.models import ArchiveQuery, Company, CompanyDraft, Conversation, NewMessage, Party
 from storage.postgres.tables import messages as messages_table
 
-PG_ADMIN = "postgresql://orgchat:orgchat-dev@127.0.0.1:5432/postgres"
 BENCH_DB = "orgchat_bench_mam"
-DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + BENCH_DB
+DSN = database_url(BENCH_DB)
 PAGE = 50
 BATCH = 1000
 #: Rows per COPY statement of the bulk fill (one progress line each).

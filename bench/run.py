@@ -734,6 +734,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         return await measure(args)
 
 
+async def _runs(
+    topo: Topology, meter: CpuMeter, s: Settings, path: str, rate: float | None, tried: list[Step]
+) -> list[Step]:
+    """The ``s.runs`` runs of a path: each run's best step (every step measured
+    goes to ``tried``). With a ``rate``, each run is one step at that load:
+    CPU per message compared at equal batching, between versions or settings."""
+    steps: list[Step] = []
+    start = s.first_rate
+    for run in range(s.runs):
+        if rate:
+            best = await step(topo, meter, rate, s, next(RUN_IDS))
+            _report(f"{path}#{run + 1}", best)
+            tried.append(best)
+        else:
+            best = await search(topo, meter, s, start, f"{path}#{run + 1}", tried)
+        steps.append(best)
+        start = max(s.first_rate, best.offered * 0.5)
+    return steps
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     s = QUICK if args.quick else DEFAULT
     if args.runs:
@@ -776,13 +796,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             print(f"bench: path {path}: {PATHS[path]}", flush=True)
             # Warm-up, not measured: connection pools, caches, JIT-less but cold paths.
             await step(topo, meter, s.first_rate / 2, s, next(RUN_IDS))
-            steps: list[Step] = []
             tried: list[Step] = []
-            start = s.first_rate
-            for run in range(s.runs):
-                best = await search(topo, meter, s, start, f"{path}#{run + 1}", tried)
-                steps.append(best)
-                start = max(s.first_rate, best.offered * 0.5)
+            steps = await _runs(topo, meter, s, path, args.rate, tried)
             results["paths"][path] = summarize(steps, tried) | {"description": PATHS[path]}
             if path == "C":
                 results["paths"][path] |= {
@@ -792,7 +807,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     # How the customers' messages were shared (warm-up included).
                     "messages_per_process": [p.customer_messages() for p in components],
                 }
-            if path == "C":
+            if path == "C" and not args.rate:
                 half = results["paths"]["C"]["max_rate"] / 2
                 r = await step(topo, meter, half, s, next(RUN_IDS))
                 _report("C@half", r)
@@ -824,6 +839,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     "latency_limit_ms": LATENCY_LIMIT_MS,
                     "quick": args.quick,
                     "own_archives": not args.no_own_archives,
+                    "fixed_rate": args.rate,
                 },
                 "loadgen_cpu_ms": cpu_ms(os.getpid()),
             }
@@ -835,8 +851,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_table(results: dict[str, Any]) -> None:
     print()
+    rate = "msg/s" if results["settings"]["fixed_rate"] else "max msg/s"
     print(
-        f"{'path':<4} {'max msg/s':>10} {'spread':>8} "
+        f"{'path':<4} {rate:>10} {'spread':>8} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'reordered':>10}  cpu ms/msg"
     )
     for name, p in results["paths"].items():
@@ -874,6 +891,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", default="ABRC", help="which paths to measure (default ABRC)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument(
+        "--rate",
+        type=float,
+        help="instead of searching for each path's maximum, measure one step per run at this "
+        "offered rate (msg/s): CPU per message at equal load, to compare versions or settings",
+    )
+    parser.add_argument(
         "--no-own-archives",
         action="store_true",
         help="path C without the copies in users' own archives (to measure their cost)",
@@ -902,6 +925,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--layout {args.layout} needs ejabberd node 2: run make cluster")
     if args.components is not None and args.components < 1:
         parser.error("--components must be at least 1")
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be positive")
     if (args.runs is not None and args.runs < 1) or (args.senders is not None and args.senders < 1):
         parser.error("--runs and --senders must be at least 1")
     exit_on_signals()
@@ -911,12 +936,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
     print_table(results)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2)
-    (RESULTS / "latest.json").write_text(text)
+    if not args.rate:  # latest.json holds the maxima
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "latest.json").write_text(text)
+        print(f"\nresults: {RESULTS / 'latest.json'}")
     if args.out:
         args.out.write_text(text)
-    print(f"\nresults: {RESULTS / 'latest.json'}")
+        print(f"\nresults: {args.out}")
     return 0
 
 

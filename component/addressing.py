@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 from slixmpp.jid import JID, InvalidJID
@@ -25,6 +26,7 @@ def is_slug(value: str) -> bool:
     return bool(SLUG_RE.match(value))
 
 
+@functools.lru_cache(maxsize=4096)  # twice per message; the same few addresses recur
 def split_local(local: str) -> tuple[str, str | None] | None:
     """``"pizza+abc"`` -> ("pizza", "abc"); ``"pizza"`` -> ("pizza", None); else None."""
     slug, sep, token = local.partition(SEPARATOR)

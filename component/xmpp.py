@@ -207,13 +207,12 @@ def _domain(jid: str) -> str:
 
 def too_deep(xml: Element, limit: int) -> bool:
     """Whether any element lies more than ``limit`` levels below ``xml`` (no recursion)."""
-    stack = [(xml, 0)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in element)
-    return False
+    level = [xml]
+    for _ in range(limit + 1):  # level by level: a message's are done after two
+        level = [child for element in level for child in element]
+        if not level:
+            return False
+    return True
 
 
 def stanza_size(data: str | bytes) -> int:

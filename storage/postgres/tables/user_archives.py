@@ -20,6 +20,7 @@ per batch and history keeps the batch's order.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
@@ -69,7 +70,21 @@ def stanza(copy: OwnCopy) -> str:
     """The message as the owner's client saw it, as ejabberd stores one."""
     sender, recipient = (copy.owner, copy.peer) if copy.outgoing else (copy.peer, copy.owner)
     return (
-        f'<message xmlns="jabber:client" type="chat" id={quoteattr(copy.message_id)}'
-        f" from={quoteattr(sender)} to={quoteattr(recipient)}>"
-        f"<body>{escape(copy.body)}</body></message>"
+        f'<message xmlns="jabber:client" type="chat" id={_attr(copy.message_id)}'
+        f" from={_attr(sender)} to={_attr(recipient)}>"
+        f"<body>{_text(copy.body)}</body></message>"
     )
+
+
+# What saxutils escapes (white space too, in attributes): JIDs, ids and most
+# bodies have none of it, and are written as they are (one scan, per message).
+_TEXT_SPECIAL = re.compile(r"[&<>]")
+_ATTR_SPECIAL = re.compile(r'[&<>"\n\r\t]')
+
+
+def _attr(value: str) -> str:
+    return quoteattr(value) if _ATTR_SPECIAL.search(value) else f'"{value}"'
+
+
+def _text(value: str) -> str:
+    return escape(value) if _TEXT_SPECIAL.search(value) else value
