@@ -313,9 +313,14 @@ class Component:
         layout: Layout = NODE1_LAYOUT,
         index: int = 1,
         database: str = BENCH_DB,
+        settings: dict[str, str] | None = None,
     ) -> Component:
+        """``settings``: configuration settings (``archive.flush_interval_ms``) and
+        their values, over the development configuration's."""
         port = layout.listeners[(index - 1) % len(layout.listeners)]
         env = component_env(own_archives, layout.domain, port, index, database)
+        for name, value in (settings or {}).items():
+            env["ORGCHAT_" + name.replace(".", "_").upper()] = value
         env["ORGCHAT_METRICS_PORT"] = str(free_port())
         ready = Path(env["ORGCHAT_COMPONENT_READY_FILE"])
         command = [sys.executable, "-m", "component", "run"]
@@ -766,7 +771,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     await prepare(paths, n, layout)
     processes = args.components or layout.processes
     components = [
-        Component.orgchat(not args.no_own_archives, layout, i) for i in range(1, processes + 1)
+        Component.orgchat(not args.no_own_archives, layout, i, settings=dict(args.set))
+        for i in range(1, processes + 1)
     ]
     relay = Component.relay()
     try:
@@ -840,6 +846,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     "quick": args.quick,
                     "own_archives": not args.no_own_archives,
                     "fixed_rate": args.rate,
+                    "component_settings": dict(args.set),
                 },
                 "loadgen_cpu_ms": cpu_ms(os.getpid()),
             }
@@ -883,6 +890,13 @@ def print_table(results: dict[str, Any]) -> None:
         )
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or "." not in name:
+        raise argparse.ArgumentTypeError(f"not section.key=value: {text!r}")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short run per path (< 30 s)")
@@ -890,6 +904,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, help="senders (= receivers) per path")
     parser.add_argument("--paths", default="ABRC", help="which paths to measure (default ABRC)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="NAME=VALUE",
+        help="a configuration setting of path C's processes (archive.flush_interval_ms=5); "
+        "repeatable",
+    )
     parser.add_argument(
         "--rate",
         type=float,
