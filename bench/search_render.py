@@ -38,6 +38,7 @@ from component.config import ComponentSettings
 from component.directory import Directory
 from component.features.directory.iq import DirectoryIqHandlers
 from component.features.directory.response_times import ResponseTimes
+from component.routing.outbox import Outbox
 from component.search import DirectorySearch
 from component.xmpp import ComponentStream
 from storage.models import Company, CompanySearch, KnownValues, SearchCursor
@@ -126,7 +127,7 @@ def stream() -> ComponentStream:
     return out
 
 
-def handlers() -> DirectoryIqHandlers:
+def handlers(out: ComponentStream) -> DirectoryIqHandlers:
     # A search of the domain reads no company: the directory, the
     # conversations and the response times stay untouched.
     return DirectoryIqHandlers(
@@ -135,6 +136,7 @@ def handlers() -> DirectoryIqHandlers:
         search=DirectorySearch(PageStore(companies()), Directory(cast(DirectoryStore, None))),
         conversations=cast(ConversationStore, None),
         response_times=ResponseTimes(cast(ResponseTimeStore, None)),
+        outbox=Outbox(out.write, out.settings.max_stanza_size),
         now=lambda: NOON,
     )
 
@@ -164,7 +166,8 @@ async def answer(search: DirectoryIqHandlers, out: ComponentStream, iqs: list[Iq
 
 
 async def run(answers: int, repeat: int, profile: bool) -> None:
-    search, out = handlers(), stream()
+    out = stream()
+    search = handlers(out)
     transport = cast(Transport, out.transport)
     for lang in ("ru", "en"):
         per_answer: list[float] = []
