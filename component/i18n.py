@@ -36,7 +36,7 @@ import datetime as dt
 import functools
 import gettext
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
@@ -46,7 +46,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from component.logs import get_logger
-from extensions.forms import Field, Form, Option, ResultForm, Table
+from extensions.forms import Column, Field, Form, Option, ResultForm, Table
 from extensions.xml import Write
 
 log = get_logger(__name__)
@@ -190,6 +190,8 @@ def stanza_lang(xml: Element, *children: str) -> str | None:
 # -- translating ----------------------------------------------------------------------
 
 F = TypeVar("F", Form, ResultForm)
+#: A table's cell: one value or several.
+Cell = str | Sequence[str]
 
 
 def translate(value: object, lang: str | None) -> str:
@@ -215,8 +217,8 @@ def translate_form(form: F, lang: str | None) -> F:
     table = form.table
     if table is not None:
         table = Table(
-            [dataclasses.replace(c, label=tr(c.label)) for c in table.columns],
-            [{k: _cell(v, tr) for k, v in row.items()} for row in table.rows],
+            [Column(c.var, tr(c.label), c.type) for c in table.columns],
+            [_row(row, tr) for row in table.rows],
         )
     return dataclasses.replace(
         form,
@@ -256,5 +258,16 @@ def _field(field: Field, tr: Callable[[str], str]) -> Field:
     )
 
 
-def _cell(value: str | Sequence[str], tr: Callable[[str], str]) -> str | list[str]:
+def _row(row: Mapping[str, Cell], tr: Callable[[str], str]) -> Mapping[str, Cell]:
+    """A table's row, its :class:`Text` cells translated; the row itself when it
+    has none (names, addresses: a search's 50 rows are looked at, not copied)."""
+    for value in row.values():
+        if isinstance(value, Text) or (
+            not isinstance(value, str) and value and any(isinstance(v, Text) for v in value)
+        ):
+            return {k: _cell(v, tr) for k, v in row.items()}
+    return row
+
+
+def _cell(value: Cell, tr: Callable[[str], str]) -> Cell:
     return tr(value) if isinstance(value, str) else [tr(v) for v in value]

@@ -91,8 +91,12 @@ class DirectorySearch:
             raise unknown_position()
         if rsm is None and not found.more:
             return found, None
-        jids = [company_jid(hit.company.slug, domain) for hit in found.hits]
-        first, last = (jids[0], jids[-1]) if jids else (None, None)
+        hits = found.hits
+        first, last = (
+            (company_jid(hits[0].company.slug, domain), company_jid(hits[-1].company.slug, domain))
+            if hits
+            else (None, None)
+        )
         return found, rsm_result(first, last, found.index, found.count)
 
     async def find(

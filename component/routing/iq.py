@@ -13,6 +13,9 @@
   company information, the archive's XEP-0313 features, the request
   namespace); :class:`Advertised` is the one for features only.
 * XEP-0199 ping and XEP-0092 software version.
+* :func:`render_result`: an IQ result as a string, for the answers written
+  through the Outbox rather than as slixmpp reply objects (the directory
+  search's pages of results, :mod:`component.features.directory.iq`).
 
 Any other IQ get/set is answered ``feature-not-implemented`` by slixmpp.
 """
@@ -33,7 +36,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from component.addressing import company_jid, display_name
 from component.directory import Directory
 from component.errors import NotAnAgent, UnknownAddress, xmpp_errors
-from component.i18n import _, stanza_lang, translate
+from component.i18n import XML_LANG, _, stanza_lang, translate
 from component.routing.commands import (
     NS_COMMANDS,
     CommandRegistry,
@@ -53,6 +56,7 @@ from component.routing.wire import (
 )
 from component.search import DirectorySearch, SearchQuery
 from extensions.forms import NS_DATA
+from extensions.xml import escape_attr
 from storage.models import Company, Conversation
 from storage.protocols import ConversationStore
 
@@ -278,6 +282,22 @@ class IqHandlers:
         reply = iq.reply(clear=True)
         reply.append(out)
         reply.send()
+
+
+def render_result(iq: Element, payload: str) -> str:
+    """The ``<iq type="result"/>`` answering ``iq`` (a get or a set, as parsed)
+    with ``payload`` (XML text) as its child, for the
+    :class:`~component.routing.outbox.Outbox`: what slixmpp's ``iq.reply()``
+    writes, without its copy of the request and a serialiser's walk over the
+    answer (the id and ``xml:lang`` kept, the addresses swapped)."""
+    head = '<iq type="result"'
+    for name, value in (("id", iq.get("id")), ("xml:lang", iq.get(XML_LANG))):
+        if value is not None:
+            head += f' {name}="{escape_attr(value)}"'
+    for name, value in (("from", iq.get("to")), ("to", iq.get("from"))):
+        if value:
+            head += f' {name}="{escape_attr(value)}"'
+    return f"{head}>{payload}</iq>"
 
 
 def only_get(handler: Callable[[Iq], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:

@@ -41,6 +41,8 @@ class Outbox:
             return
         if any(len(stanza) > self._max_chars for stanza in data):
             data = [stanza for stanza in data if self._fits(stanza)]
+            if not data:
+                return
         self._write("".join(data))
 
     def _fits(self, stanza: str) -> bool:

@@ -26,7 +26,16 @@ from extensions.request.stanza import (
     required_attr,
     stamp,
 )
-from extensions.xml import N_, PayloadError, Write, boolean, english, escape_attr, to_xml
+from extensions.xml import (
+    N_,
+    PayloadError,
+    Write,
+    boolean,
+    english,
+    escape_attr,
+    escape_text,
+    to_xml,
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,11 @@ def fanout_payload(request_id: str, subject: str, expires: dt.datetime, form: Fo
           </x>
         </request>
     """
-    el = Element(q("request"), {"id": request_id, "expires": stamp(expires)})
-    SubElement(el, q("subject")).text = subject
-    if form is not None:
-        el.append(form.element("result"))
-    return to_xml(el)
+    form_xml = form.xml("result") if form is not None else ""
+    return (
+        f'<request xmlns="{NS}" id="{escape_attr(request_id)}" expires="{stamp(expires)}">'
+        f"<subject>{escape_text(subject)}</subject>{form_xml}</request>"
+    )
 
 
 def parse_fanout(el: Element) -> Fanout:
@@ -152,9 +161,10 @@ def offer_payload(request_id: str, offer: Offer) -> str:
           </x>
         </offer>
     """
-    el = Element(q("offer"), {"request": request_id})
-    el.append(offer_form(offer).element("result"))
-    return to_xml(el)
+    return (
+        f'<offer xmlns="{NS}" request="{escape_attr(request_id)}">'
+        f"{offer_form(offer).xml('result')}</offer>"
+    )
 
 
 def decline_payload(request_id: str, reason: str | None) -> str:

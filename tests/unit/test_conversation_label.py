@@ -12,6 +12,7 @@ from component.directory import Directory
 from component.features.directory.iq import DirectoryIqHandlers
 from component.features.directory.response_times import ResponseTimes
 from component.routing.iq import IqHandlers
+from component.routing.outbox import Outbox
 from component.search import DirectorySearch
 from tests.unit.fakes import FakeConversations, FakeDirectorySearchStore, FakeDirectoryStore
 from tests.unit.test_directory_iq import FakeResponseTimes
@@ -59,6 +60,7 @@ async def test_vcard_and_disco_name_match_the_messages_label(
         search=search,
         conversations=conversations,
         response_times=ResponseTimes(FakeResponseTimes()),
+        outbox=Outbox(lambda data: None),
     )
     to = f"pizza+{conv.token}@{DOMAIN}"
     label = display_name(conv)

@@ -18,20 +18,27 @@ from xml.etree import ElementTree as ET
 import pytest
 from slixmpp.exceptions import XMPPError
 from slixmpp.stanza import Iq
+from slixmpp.xmlstream.tostring import tostring
 
+from component.config import ComponentSettings
 from component.directory import Directory
 from component.errors import condition_for
 from component.features.directory import cards
 from component.features.directory import iq as d
 from component.features.directory.response_times import ResponseTimes
+from component.i18n import translate
 from component.routing.commands import Target
 from component.routing.iq import IqHandlers
+from component.routing.outbox import Outbox
 from component.routing.rsm import NS_RSM
-from component.search import MAX_EXAMINED, DirectorySearch, SearchQuery
-from extensions.xml import PayloadError
+from component.search import MAX_EXAMINED, DirectorySearch, Hit, SearchQuery
+from component.xmpp import ComponentStream
+from extensions.forms import Column, ResultForm, Table
+from extensions.xml import PayloadError, to_xml
 from storage.errors import Unavailable
 from storage.models import Company, CompanySearch, SearchCursor
 from tests.unit.fakes import FakeConversations, FakeDirectorySearchStore, FakeDirectoryStore
+from tests.unit.test_forms import form_tree
 from tests.unit.test_inputs import load_import
 
 NS = "jabber:component:accept"
@@ -354,12 +361,130 @@ async def test_everything_in_one_page_needs_no_set() -> None:
 async def test_more_than_a_page_says_so_without_a_request() -> None:
     many = [company(n, f"c{n:03d}", f"Company {n:03d}") for n in range(60)]
     found, rsm = await searching(*many).paged(SearchQuery(), None, d.MAX_SEARCH_PAGE, DOMAIN)
-    out = d.search_results(found.hits, rsm, DOMAIN)
+    out = ET.fromstring(d.search_results(found.hits, rsm, DOMAIN))
     assert len(out.findall(f"{{{DATA}}}x/{{{DATA}}}item")) == d.MAX_SEARCH_PAGE
     assert (
         out.findtext("{http://jabber.org/protocol/rsm}set/{http://jabber.org/protocol/rsm}count")
         == "60"
     )
+
+
+# -- the answer on the wire ----------------------------------------------------------------
+
+#: Names, categories and cities escaping must keep, in both alphabets.
+ODD = [
+    company(1, "a-b", 'A & B <"shop">', category="tyres & more", city="Омск"),
+    company(
+        2,
+        "shina",
+        "Шина\nКолесо\t1 «Ёж»",  # noqa: RUF001
+        category="шиномонтаж",
+        city="Новосибирск",
+        timezone="Asia/Novosibirsk",
+        hours="Mo-Fr 09:00-18:00",  # 19:00 there at NOON: closed
+    ),
+    company(3, "plain", "Plain"),  # no category, no city
+    company(4, "quote", 'It\'s "the" <best> >', category='"q"', city="Berlin & Co"),
+]
+ALL = (
+    '<x xmlns="jabber:x:data" type="submit">'
+    '<field var="FORM_TYPE" type="hidden"><value>jabber:iq:search</value></field></x>'
+)
+
+
+def _reference(request: ET.Element, found: list[Hit], rsm: ET.Element | None, lang: str) -> Iq:
+    """The answer as it was built before it was written as a string: slixmpp's
+    reply to the request, the result form as an element tree (XEP-0004 §3.4)."""
+    stream = ComponentStream(ComponentSettings(domain=DOMAIN))
+    reply = Iq(stream, request).reply(clear=True)
+    columns = [Column(c.var, translate(c.label, lang), c.type) for c in d.RESULT_COLUMNS]
+    rows = [
+        {
+            "jid": f"{hit.company.slug}@{DOMAIN}",
+            "name": hit.company.name,
+            "category": (hit.company.category,) if hit.company.category else (),
+            "city": (hit.company.city,) if hit.company.city else (),
+            "open-now": "true" if hit.open_now else "false",
+        }
+        for hit in found
+    ]
+    query = ET.SubElement(reply.xml, f"{{{d.NS_SEARCH}}}query")
+    query.append(form_tree(ResultForm(table=Table(columns, rows))))
+    if rsm is not None:
+        query.append(rsm)
+    return reply
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+@pytest.mark.parametrize("page", ["", "<max>3</max>"])
+@pytest.mark.asyncio
+async def test_a_search_answer_is_the_reply_slixmpp_wrote(lang: str, page: str) -> None:
+    """Written as a string through the Outbox, the answer is what slixmpp's reply
+    object with the result form as an element tree was written as: byte for byte
+    as ComponentStream.send wrote it, and as slixmpp's own serialiser would."""
+    written: list[str] = []
+    search = searching(*ODD)
+    handlers = d.DirectoryIqHandlers(
+        domain=DOMAIN,
+        directory=Directory(FakeDirectoryStore()),
+        search=search,
+        conversations=FakeConversations(),
+        response_times=ResponseTimes(FakeResponseTimes()),
+        outbox=Outbox(written.append),
+        now=lambda: NOON,
+    )
+    rsm = f'<set xmlns="{NS_RSM}">{page}</set>' if page else ""
+    request = ET.fromstring(
+        f'<iq xmlns="{NS}" type="set" id="q&amp;1" xml:lang="{lang}" '
+        f'from="anna@localhost/phone" to="{DOMAIN}">'
+        f'<query xmlns="{d.NS_SEARCH}">{ALL}{rsm}</query></iq>'
+    )
+    await handlers.search(Iq(_Stream(), request))
+    [answer] = written
+
+    found, out = await search.paged(SearchQuery(), request.find(f".//{{{NS_RSM}}}set"), 50, DOMAIN)
+    assert len(found.hits) == (3 if page else 4) and (out is not None) == bool(page)
+    reference = _reference(request, found.hits, out, lang)
+    # What ComponentStream.send wrote for the reply object (extensions.xml.to_xml),
+    # and what slixmpp's own serialiser writes (the same but for carriage
+    # returns, which it leaves raw: none here).
+    before = to_xml(reference.xml, within=NS)
+    slixmpp = tostring(reference.xml, xmlns=NS, stream=reference.stream, top_level=True)
+
+    def canonical_stanza(stanza: str) -> str:
+        return ET.canonicalize(f'<w xmlns="{NS}">{stanza}</w>')
+
+    assert answer == before
+    assert canonical_stanza(answer) == canonical_stanza(before) == canonical_stanza(slixmpp)
+    form = ET.fromstring(answer).find(f"{{{d.NS_SEARCH}}}query/{{{DATA}}}x")
+    assert form is not None
+    names = [
+        f.findtext(f"{{{DATA}}}value") for f in form.iterfind(f"*/{{{DATA}}}field[@var='name']")
+    ]
+    assert names[1:] == [h.company.name for h in found.hits] and 'A & B <"shop">' in names
+    assert form.find(f"{{{DATA}}}reported/{{{DATA}}}field[@var='open-now']").get("label") == (
+        "Открыто сейчас" if lang == "ru" else "Open now"
+    )
+
+
+@pytest.mark.asyncio
+async def test_an_answer_too_large_for_ejabberd_is_not_written() -> None:
+    written: list[str] = []
+    handlers = d.DirectoryIqHandlers(
+        domain=DOMAIN,
+        directory=Directory(FakeDirectoryStore()),
+        search=searching(*ODD),
+        conversations=FakeConversations(),
+        response_times=ResponseTimes(FakeResponseTimes()),
+        outbox=Outbox(written.append, max_stanza_size=1000),
+        now=lambda: NOON,
+    )
+    request = ET.fromstring(
+        f'<iq xmlns="{NS}" type="set" id="q1" from="anna@localhost/phone" to="{DOMAIN}">'
+        f'<query xmlns="{d.NS_SEARCH}">{ALL}</query></iq>'
+    )
+    await handlers.search(Iq(_Stream(), request))  # logged and dropped, never raised
+    assert written == []
 
 
 # -- XEP-0292 and XEP-0128 ----------------------------------------------------------------
@@ -479,6 +604,8 @@ async def _handlers(
 ) -> tuple[d.DirectoryIqHandlers, IqHandlers, list[ET.Element]]:
     sent: list[ET.Element] = []
     monkeypatch.setattr(Iq, "send", lambda self, *a, **k: sent.append(self.xml))
+    # What the handlers write as strings (search answers), read back as elements.
+    outbox = Outbox(lambda data: sent.append(ET.fromstring(data)))
     directory_store = FakeDirectoryStore()
     for c in (PIZZA, VELO, APTEKA):
         directory_store.companies[c.slug] = c
@@ -494,6 +621,7 @@ async def _handlers(
         search=search,
         conversations=FakeConversations(),
         response_times=ResponseTimes(store, wait_s=0.2),
+        outbox=outbox,
         now=lambda: NOON,
     )
     iq_handlers = IqHandlers(

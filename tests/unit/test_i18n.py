@@ -154,11 +154,17 @@ def test_forms_are_translated_labels_and_all() -> None:
     assert "UTC" in texts  # values are not translated
     assert translate_form(form, "en") == form
 
+    plain = {"s": "other", "t": ("a", "b")}
     result = ResultForm(
         title="Pizza Napoli",
-        table=Table([Column("s", _("Status"))], [{"s": _("closed")}, {"s": "other"}]),
+        table=Table(
+            [Column("s", _("Status")), Column("t", "T")],
+            [{"s": _("closed")}, plain, {"s": "x", "t": ("a", _("closed"))}],
+        ),
     )
-    assert translate_form(result, "ru").summary() == "Статус: закрыт\nСтатус: other"
+    translated = translate_form(result, "ru")
+    assert translated.summary() == "Статус: закрыт\nСтатус: other; T: a, b\nСтатус: x; T: a, закрыт"
+    assert translated.table is not None and translated.table.rows[1] is plain  # not copied
 
 
 def test_form_errors_name_the_field_in_the_language() -> None:

@@ -51,7 +51,7 @@ def test_a_search_result_is_written_as_slixmpp_would_write_it() -> None:
         for n, name in enumerate(names)
     ]
     iq = _result(stream)
-    iq.append(search_results(hits, None, DOMAIN, "ru"))
+    iq.append(ET.fromstring(search_results(hits, None, DOMAIN, "ru")))
     expected = tostring(iq.xml, xmlns=stream.default_ns, stream=stream, top_level=True)
     stream.send(iq)
     [written] = _written(stream)

@@ -34,5 +34,6 @@ class DirectoryFeature(Feature):
             search=core.search,
             conversations=core.pg.conversations,
             response_times=ResponseTimes(core.pg.response_times),
+            outbox=core.outbox,
         )
         return Contribution(iq=[handlers], disco=[handlers])
