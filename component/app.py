@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import io
 import signal
 from collections.abc import Coroutine
@@ -55,6 +56,8 @@ TASK_STOP_TIMEOUT_S = 5.0
 #: (doubled while it keeps crashing; back to the minimum after a minute of work).
 RESTART_MIN_DELAY_S = 1.0
 RESTART_MAX_DELAY_S = 60.0
+#: Allocations between two collections of the young generation (CPython's default: 700).
+YOUNG_GENERATION_THRESHOLD = 10_000
 
 
 @dataclasses.dataclass
@@ -214,6 +217,7 @@ class App:
     async def run(self) -> None:
         cfg = self.config
         p = await build(cfg)
+        settle_heap()
         for name, task in p.tasks.items():
             self._spawn(self._supervised(name, task), name)
         for server in p.servers:
@@ -291,3 +295,25 @@ class App:
                 delay = RESTART_MIN_DELAY_S
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_MAX_DELAY_S)
+
+
+def settle_heap() -> None:
+    """Keep the cyclic garbage collector off what start-up built, and run it
+    less often on what the traffic allocates.
+
+    The collector walks every container object of the generations it
+    collects, inside the event loop. A full collection walked the 76,000
+    objects start-up leaves (modules, configuration, caches) for 40-50 ms,
+    a pause every message in flight waited through, and the young
+    generation was collected every 700 allocations while each batch holds
+    a few thousand objects alive (12 % of the component's busy time at
+    4,000 messages a second, docs/performance.md). ``gc.freeze()`` moves
+    what exists now to a generation the collector never walks (objects
+    freed later are still freed by reference counting), and a higher young
+    threshold makes each walk of the batch in flight count for more
+    allocations.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)

@@ -467,3 +467,47 @@ async def test_copies_in_users_own_archives_are_written_with_their_message(
     micros = (now - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
     assert [r["timestamp"] for r in rows] == [micros, micros + 1]
     assert {r["kind"] for r in rows} == {"chat"}
+
+
+async def test_every_value_reaches_the_archive_as_sent(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    """Text with control characters, quotes, backslashes and characters
+    outside the Basic Multilingual Plane, NULLs, booleans and the exact
+    microsecond arrive as they were sent, in the messages and in the own
+    copies."""
+    bodies = [
+        'back\\slash "quoted" /slash/',
+        "line\nbreak\ttab\r\x01\x1f",
+        "Привет, 你好, 🙂, \u2028\u2029, \ufeff",
+        "null",
+        "",
+    ]
+    stamp = dt.datetime(2026, 12, 6, 23, 59, 59, 999_999, tzinfo=dt.UTC)
+    owner = f"u{uuid.uuid4().hex[:10]}@localhost"
+    batch = [
+        dataclasses.replace(
+            message(conv, body, key=f"k{n}" if n % 2 else None),
+            ts=stamp,
+            pending=bool(n % 2),
+            thread="t-1" if n == 2 else None,
+            payload='{"x": "\\u00e9"}' if n == 2 else None,
+            copies=(OwnCopy(owner, "shop@biz.localhost", False, f"m{n}", body),),
+        )
+        for n, body in enumerate(bodies)
+    ]
+
+    await pg.archive.append_batch(batch)
+
+    rows = await sql.fetch(
+        "SELECT body, client_id, client_key, pending, ts, thread, payload FROM messages"
+        " WHERE conversation_id = $1 ORDER BY id",
+        conv.id,
+    )
+    assert [tuple(r) for r in rows] == [
+        (m.body, m.client_id, m.client_key, m.pending, stamp, m.thread, m.payload) for m in batch
+    ]
+    copies = await sql.fetch(
+        "SELECT txt FROM archive WHERE username = $1 ORDER BY timestamp", owner.partition("@")[0]
+    )
+    assert [r["txt"] for r in copies] == bodies
