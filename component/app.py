@@ -308,8 +308,9 @@ def settle_heap() -> None:
     generation was collected every 700 allocations while each batch holds
     a few thousand objects alive (12 % of the component's busy time at
     4,000 messages a second, docs/performance.md). ``gc.freeze()`` moves
-    what exists now to a generation the collector never walks (objects
-    freed later are still freed by reference counting), and a higher young
+    what exists now to a generation the collector never walks: those
+    objects are still freed by reference counting, only a cycle of them
+    would stay, and they live as long as the process anyway. A higher young
     threshold makes each walk of the batch in flight count for more
     allocations.
     """

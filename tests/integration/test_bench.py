@@ -87,11 +87,12 @@ async def test_the_directory_search_bench_runs_and_reports_every_kind(
 ) -> None:
     """`python -m bench.directory search` on a small directory, in a database
     of its own: every kind of search answered (a failed one stops the run), the
-    messages all delivered."""
+    messages all delivered, alone and with searches, in each pair of steps."""
     out = tmp_path / "search.json"
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "bench.directory", "search", "--companies", "3000"),
-        *("--repeat", "5", "--rate", "200", "--seconds", "1", "--database", SMOKE_DB),
+        *("--repeat", "5", "--rate", "200", "--seconds", "1", "--pairs", "2"),
+        *("--database", SMOKE_DB),
         *("--out", str(out)),
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
@@ -109,6 +110,7 @@ async def test_the_directory_search_bench_runs_and_reports_every_kind(
     messages = report["messages"]
     for step in (messages["alone"], messages["with_searches"]):
         assert step["delivered"] == step["sent"] > 0, step
+        assert len(step["p99s_ms"]) == 2 and step["p99_ms"] > 0, step
     assert messages["with_searches"]["search"]["p50_ms"] > 0
     assert report["fill_s"] is not None and report["rss_mb_at_start"] > 0
     assert report["database"] == SMOKE_DB
