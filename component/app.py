@@ -303,7 +303,7 @@ def settle_heap() -> None:
 
     The collector walks every container object of the generations it
     collects, inside the event loop. A full collection walked the 76,000
-    objects start-up leaves (modules, configuration, caches) for 40-50 ms,
+    objects start-up leaves (modules, configuration, caches) for 27-54 ms,
     a pause every message in flight waited through, and the young
     generation was collected every 700 allocations while each batch holds
     a few thousand objects alive (12 % of the component's busy time at

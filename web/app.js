@@ -1705,6 +1705,19 @@ function start() {
     renderNotify();
     renderSettings();
   });
+  // Leaving the page ends its session at once, so that agents' answers reach
+  // the person by push or email. Also when the browser keeps the page in its
+  // back-forward cache: its scripts are frozen there, and an open WebSocket
+  // would keep the person "online" for answers nobody sees. Back from that
+  // cache, the page connects again.
+  window.addEventListener('pagehide', () => {
+    clearTimeout(retryTimer);
+    state.online = false;
+    session.close();
+  });
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) connect();
+  });
   takeEmailLink();
   connect();
 }

@@ -562,6 +562,37 @@ async def test_the_pages_notifications_box_turns_push_on_and_its_click_opens_the
             await context.close()
 
 
+async def test_leaving_the_page_goes_offline_at_once_and_coming_back_online_again(
+    browser: Browser, make_company: MakeCompany, clients: Any, rds: aioredis.Redis
+) -> None:
+    """The person follows a link elsewhere: the page's session ends at once
+    (answers then go by push or email); back on it, the page is online again,
+    and what is written reaches the company. (Headless Chromium here loads the
+    page anew on "back" rather than restoring it from its back-forward cache:
+    the page's reconnection on a restore, ``pageshow`` with ``persisted``, is
+    not exercised.)"""
+    name = f"Leave Page {secrets.token_hex(3)}"
+    company = await make_company(agents=1, name=name)
+    agent = await clients(company.agents[0])
+    context = await browser.new_context(locale="en-US")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{PAGE_URL}&company={urllib.parse.quote(company.slug)}")
+        jid = await page_guest(page)
+        await write(page, name, "Are you open on Sunday?")
+        await agent.inbox.expect(is_message("Are you open on Sunday?"))
+        await customer_online(rds, jid)
+        for visit in range(2):
+            await page.goto(SITE + "push.js")
+            await customer_offline(rds, jid)
+            await page.go_back()
+            await customer_online(rds, jid)
+            await write(page, name, f"Back again ({visit + 1})")
+            await agent.inbox.expect(is_message(f"Back again ({visit + 1})"))
+    finally:
+        await context.close()
+
+
 async def test_a_browser_without_push_says_so(browser: Browser) -> None:
     context = await browser.new_context(locale="en-US")
     try:

@@ -307,7 +307,7 @@ async def test_push_subscriptions_are_capped_and_public(monkeypatch: pytest.Monk
 
 def test_what_start_up_built_is_kept_out_of_the_collectors_walks() -> None:
     """settle_heap: the objects alive at start-up leave the collected
-    generations (no 40-50 ms walk of them under load), the young generation
+    generations (no 27-54 ms walk of them under load), the young generation
     is collected less often, and garbage made later is still collected."""
     threshold = gc.get_threshold()
     built_at_start_up = {"config": ["a container the collector tracks"]}

@@ -22,6 +22,8 @@ from component.routing.wire import clean_nick, parse_message, render_chat
 from extensions.notify import stanza as notify
 from extensions.request import create, offers, queries
 from extensions.xml import PayloadError, escape_attr, escape_text
+from storage.models import OwnCopy
+from storage.postgres.tables import user_archives
 
 NS = "jabber:component:accept"
 
@@ -71,6 +73,22 @@ def test_escaped_text_and_attributes_read_back_the_same(text: str) -> None:
     parsed = ET.fromstring(f'<a x="{escape_attr(text)}">{escape_text(text)}</a>')
     assert parsed.get("x") == text
     assert (parsed.text or "") == text
+
+
+#: Text rich in what XML escapes.
+special_text = st.text(st.sampled_from("&<>\"'\r\n\t x") | xml_chars, max_size=60)
+
+
+@given(special_text, special_text, special_text, st.booleans())
+def test_own_copies_read_back_as_their_owner_saw_them(
+    body: str, message_id: str, peer: str, outgoing: bool
+) -> None:
+    """The stanza written to a user's own archive (escaped only where needed)."""
+    owner = "carol@localhost"
+    parsed = ET.fromstring(user_archives.stanza(OwnCopy(owner, peer, outgoing, message_id, body)))
+    assert parsed.get("id") == message_id
+    assert (parsed.get("from"), parsed.get("to")) == ((owner, peer) if outgoing else (peer, owner))
+    assert (parsed.findtext("{jabber:client}body") or "") == body
 
 
 @given(st.lists(elements(), max_size=5), xml_text)

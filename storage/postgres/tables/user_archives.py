@@ -20,7 +20,6 @@ per batch and history keeps the batch's order.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
@@ -77,14 +76,29 @@ def stanza(copy: OwnCopy) -> str:
 
 
 # What saxutils escapes (white space too, in attributes): JIDs, ids and most
-# bodies have none of it, and are written as they are (one scan, per message).
-_TEXT_SPECIAL = re.compile(r"[&<>]")
-_ATTR_SPECIAL = re.compile(r'[&<>"\n\r\t]')
+# bodies have none of it, and are written as they are, after a substring
+# test per character (each a fast scan in C, together quicker than one
+# regular expression's; extensions/xml.py does the same).
 
 
 def _attr(value: str) -> str:
-    return quoteattr(value) if _ATTR_SPECIAL.search(value) else f'"{value}"'
+    if (
+        "&" in value
+        or "<" in value
+        or ">" in value
+        or '"' in value
+        or "\n" in value
+        or "\r" in value
+        or "\t" in value
+    ):
+        return quoteattr(value)
+    return f'"{value}"'
 
 
 def _text(value: str) -> str:
-    return escape(value) if _TEXT_SPECIAL.search(value) else value
+    if "&" in value or "<" in value or ">" in value or "\r" in value:
+        return escape(value, _CARRIAGE_RETURN)  # a parser reads a bare CR as a line feed
+    return value
+
+
+_CARRIAGE_RETURN = {"\r": "&#13;"}
