@@ -108,9 +108,9 @@ async def archive(
     try:
         rows = await conn.fetch(
             _STATEMENT,
-            *messages.row_arrays(batch),
+            *messages.row_columns(batch),
             list(confirmed),
-            *user_archives.arrays(batch),
+            *user_archives.columns(batch),
             *notify_seen.mark_arrays(extras.seen),
             *notify_jobs.schedule_arrays(extras.steps),
             list(extras.routed),

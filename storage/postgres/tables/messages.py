@@ -5,8 +5,9 @@ unnest(...) (:func:`insert_rows`), inside the batch statement of
 :mod:`storage.postgres.batch` (atomic by itself, so no BEGIN/COMMIT round
 trips); only when some rows were skipped as duplicates does a second,
 read-only query (:func:`first_copies`) fetch the stanza-id of their first
-copies. Column arrays are sent as parameters, so no SQL is built per batch
-and asyncpg reuses one prepared statement.
+copies. The columns are sent as parameters, each packed as one string
+(:mod:`storage.postgres.packed`), so no SQL is built per batch and asyncpg
+reuses one prepared statement.
 
 Pending messages (customer messages that arrived while no agent was online)
 are claimed with FOR UPDATE SKIP LOCKED, so two component processes never
@@ -30,12 +31,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
 from storage.errors import Conflict, NotFound
 from storage.models import ArchivedMessage, Delivery, NewMessage, Party
+from storage.postgres import packed
 from storage.postgres.pool import Conn
 from storage.postgres.tables import user_archives
 
@@ -57,6 +58,27 @@ def author(direction: str) -> Party:
     return _AUTHORS[direction]
 
 
+#: insert_rows' parameters, ``$1`` to ``$11``: one packed column each (see row_columns).
+_UNNESTED = ", ".join(
+    packed.column(f"${n}", pgtype)
+    for n, pgtype in enumerate(
+        (
+            "bigint",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "boolean",
+            "bigint",
+            "text",
+            "text",
+        ),
+        start=1,
+    )
+)
+
 #: The same columns, qualified with the alias ``m`` (for joins and RETURNING).
 M_COLUMNS = ", ".join(f"m.{column}" for column in COLUMNS.split(", "))
 
@@ -77,8 +99,8 @@ def from_row(row: asyncpg.Record) -> ArchivedMessage:
 
 
 def insert_rows(threads: str | None = None) -> str:
-    """The INSERT of one batch's messages, from one array per column (see
-    :func:`row_arrays`), ``$1`` to ``$11``.
+    """The INSERT of one batch's messages, from one packed column each (see
+    :func:`row_columns`), ``$1`` to ``$11``.
 
     Archiving a routed batch (:mod:`storage.postgres.batch`) and
     :func:`insert_delivered` insert through it. ``threads`` names a CTE of the
@@ -100,10 +122,8 @@ def insert_rows(threads: str | None = None) -> str:
         SELECT m.conversation_id,
                (SELECT c.company_id FROM conversations c WHERE c.id = m.conversation_id),
                m.direction, m.sender_jid, m.body, m.stanza_id,
-               m.client_id, m.client_key, m.pending, m.ts, {thread}, {payload}
-          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                      $6::text[], $7::text[], $8::boolean[], $9::timestamptz[],
-                      $10::text[], $11::text[])
+               m.client_id, m.client_key, m.pending, {packed.moment("m.ts")}, {thread}, {payload}
+          FROM unnest({_UNNESTED})
                WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
                                     client_id, client_key, pending, ts, thread, payload, ord)
                {join}
@@ -131,20 +151,21 @@ _FIRST_COPIES = """
 MISSING_CONVERSATION = (asyncpg.NotNullViolationError, asyncpg.ForeignKeyViolationError)
 
 
-def row_arrays(messages: Sequence[NewMessage]) -> tuple[list[Any], ...]:
-    """The messages as one list per column, in the order of insert_rows' unnest()."""
+def row_columns(messages: Sequence[NewMessage]) -> tuple[str, ...]:
+    """The messages as one packed column each (:mod:`storage.postgres.packed`),
+    in the order of insert_rows' unnest()."""
     return (
-        [m.conversation_id for m in messages],
-        [direction(m.author) for m in messages],
-        [m.sender_jid for m in messages],
-        [m.body for m in messages],
-        [m.stanza_id for m in messages],
-        [m.client_id for m in messages],
-        [m.client_key for m in messages],
-        [m.pending for m in messages],
-        [m.ts for m in messages],
-        [m.thread for m in messages],
-        [m.payload for m in messages],
+        packed.numbers([m.conversation_id for m in messages]),
+        packed.texts([direction(m.author) for m in messages]),
+        packed.texts([m.sender_jid for m in messages]),
+        packed.texts([m.body for m in messages]),
+        packed.texts([m.stanza_id for m in messages]),
+        packed.texts([m.client_id for m in messages]),
+        packed.texts([m.client_key for m in messages]),
+        packed.flags([m.pending for m in messages]),
+        packed.numbers([packed.micros(m.ts) for m in messages]),
+        packed.texts([m.thread for m in messages]),
+        packed.texts([m.payload for m in messages]),
     )
 
 
@@ -175,7 +196,7 @@ async def insert_delivered(conn: Conn, messages: Sequence[NewMessage]) -> Delive
         raise ValueError("insert_delivered takes one or more messages, none pending")
     try:
         rows = await conn.fetch(
-            _INSERT_DELIVERED, *row_arrays(messages), *user_archives.arrays(messages)
+            _INSERT_DELIVERED, *row_columns(messages), *user_archives.columns(messages)
         )
     except MISSING_CONVERSATION as exc:
         raise NotFound(f"conversation does not exist: {exc.detail}") from exc

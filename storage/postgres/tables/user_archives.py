@@ -19,40 +19,45 @@ per batch and history keeps the batch's order.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from storage.models import NewMessage, OwnCopy
+from storage.postgres import packed
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
-
-#: Parameters the CTE of :func:`insert_cte` takes, in the order of :func:`arrays`.
-PARAMETERS = 7
+#: The types of :func:`insert_cte`'s parameters, in the order of :func:`columns`.
+_TYPES = ("text", "text", "text", "bigint", "text", "text", "text")
+#: How many parameters the CTE of :func:`insert_cte` takes.
+PARAMETERS = len(_TYPES)
 
 
 def insert_cte(first: int, inserted: str) -> str:
     """``own AS (INSERT ...)``: the copies of the messages the CTE ``inserted``
-    (which returns ``stanza_id``) inserted; parameters ``$first`` on."""
-    p = [f"${first + i}" for i in range(PARAMETERS)]
+    (which returns ``stanza_id``) inserted; parameters ``$first`` on, one
+    packed column each (:mod:`storage.postgres.packed`)."""
+    unnested = ", ".join(packed.column(f"${first + i}", pgtype) for i, pgtype in enumerate(_TYPES))
     return f"""own AS (
         INSERT INTO archive (username, server_host, timestamp, peer, bare_peer, xml, txt,
                              kind, nick)
         SELECT c.username, c.server_host, c.timestamp, c.peer, c.peer, c.xml, c.txt, 'chat', ''
-          FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::bigint[],
-                      {p[4]}::text[], {p[5]}::text[], {p[6]}::text[])
+          FROM unnest({unnested})
                AS c(stanza_id, username, server_host, timestamp, peer, xml, txt)
          WHERE c.stanza_id IN (SELECT stanza_id FROM {inserted})
     )"""
 
 
-def arrays(messages: Sequence[NewMessage]) -> tuple[list[object], ...]:
-    """The copies of ``messages`` as one list per column of :func:`insert_cte`."""
-    columns: tuple[list[object], ...] = tuple([] for _ in range(PARAMETERS))
-    stanza_ids, usernames, hosts, stamps, peers, xmls, texts = columns
+def columns(messages: Sequence[NewMessage]) -> tuple[str, ...]:
+    """The copies of ``messages``, one packed column each, in the order of
+    :func:`insert_cte`."""
+    stanza_ids: list[str] = []
+    usernames: list[str] = []
+    hosts: list[str] = []
+    stamps: list[int] = []
+    peers: list[str] = []
+    xmls: list[str] = []
+    texts: list[str] = []
     for position, message in enumerate(messages):
-        stamp = (message.ts - _EPOCH) // _MICROSECOND + position
+        stamp = packed.micros(message.ts) + position
         for copy in message.copies:
             username, _, host = copy.owner.partition("@")
             stanza_ids.append(message.stanza_id)
@@ -62,7 +67,15 @@ def arrays(messages: Sequence[NewMessage]) -> tuple[list[object], ...]:
             peers.append(copy.peer)
             xmls.append(stanza(copy))
             texts.append(copy.body)
-    return columns
+    return (
+        packed.texts(stanza_ids),
+        packed.texts(usernames),
+        packed.texts(hosts),
+        packed.numbers(stamps),
+        packed.texts(peers),
+        packed.texts(xmls),
+        packed.texts(texts),
+    )
 
 
 def stanza(copy: OwnCopy) -> str:

@@ -472,13 +472,14 @@ async def test_copies_in_users_own_archives_are_written_with_their_message(
 async def test_every_value_reaches_the_archive_as_sent(
     pg: postgres.PostgresStores, sql: Sql, conv: Conversation
 ) -> None:
-    """Text with control characters, quotes, backslashes and characters
+    """Text with control characters (but the two that pack columns: see
+    test_pg_packed.py), quotes, backslashes and characters
     outside the Basic Multilingual Plane, NULLs, booleans and the exact
     microsecond arrive as they were sent, in the messages and in the own
     copies."""
     bodies = [
         'back\\slash "quoted" /slash/',
-        "line\nbreak\ttab\r\x01\x1f",
+        "line\nbreak\ttab\r\x01",
         "Привет, 你好, 🙂, \u2028\u2029, \ufeff",
         "null",
         "",
@@ -511,3 +512,17 @@ async def test_every_value_reaches_the_archive_as_sent(
         "SELECT txt FROM archive WHERE username = $1 ORDER BY timestamp", owner.partition("@")[0]
     )
     assert [r["txt"] for r in copies] == bodies
+
+
+async def test_a_value_with_a_column_separator_is_refused_not_split(
+    pg: postgres.PostgresStores, sql: Sql, conv: Conversation
+) -> None:
+    """A body holding U+001F (which XML cannot carry) would split its column
+    in two: the batch is refused whole instead, before anything is written
+    (the router then archives its messages one by one)."""
+    batch = [message(conv, "fine"), message(conv, "split\x1fhere")]
+    with pytest.raises(ValueError, match="control character"):
+        await pg.archive.append_batch(batch)
+    assert (
+        await sql.fetchval("SELECT count(*) FROM messages WHERE conversation_id = $1", conv.id) == 0
+    )
