@@ -195,6 +195,13 @@ def test_depth_is_measured_without_recursion() -> None:
     assert too_deep(root, 32)
     shallow = ET.fromstring("<iq><query><x><field><value/></field></x></query></iq>")
     assert not too_deep(shallow, 32)
+    # At the limit, either side of the shortcut for children without children.
+    message = ET.fromstring("<message><body>hi</body><request/></message>")
+    assert not too_deep(message, 1)
+    assert too_deep(message, 0)
+    assert not too_deep(ET.Element("message"), 0)
+    assert too_deep(ET.fromstring("<message><x><y/></x><body/></message>"), 1)
+    assert not too_deep(ET.fromstring("<message><x><y/></x><body/></message>"), 2)
 
 
 def test_a_deep_iq_is_answered_from_its_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
