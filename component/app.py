@@ -229,6 +229,7 @@ class App:
             "component.starting",
             domain=cfg.component.domain,
             server=f"{cfg.component.host}:{cfg.component.port}",
+            event_loop=type(loop).__module__.partition(".")[0],  # uvloop, or asyncio
         )
         p.core.stream.start()
         try:

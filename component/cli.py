@@ -123,10 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except config_mod.ConfigError as exc:
             return _fail(f"configuration: {exc}", EXIT_USAGE)
         logs.setup(config.log.level, config.log.format)
+        import uvloop
+
         from component.app import App
 
         try:
-            asyncio.run(App(config).run())
+            run = uvloop.run if config.component.event_loop == "uvloop" else asyncio.run
+            run(App(config).run())
         except _DATABASE_CONFIG_ERRORS as exc:
             return _fail(f"configuration: database.url: {exc}", EXIT_USAGE)
         return 0

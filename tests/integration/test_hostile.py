@@ -276,3 +276,9 @@ async def test_every_iq_namespace_takes_hostile_payloads(
     assert disconnections(component) == before
     new_log = component.log_path.read_text()[len(log_before) :]
     assert not [line for line in new_log.splitlines() if any(c in line for c in CRASHES)]
+
+
+async def test_the_component_runs_on_libuvs_event_loop(component: ComponentProcess) -> None:
+    """`orgchat run` takes component.event_loop's default, uvloop (docs/config.md)."""
+    assert "event=component.starting" in component.log_path.read_text()
+    assert "event_loop=uvloop" in component.log_path.read_text()

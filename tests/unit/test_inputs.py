@@ -318,6 +318,7 @@ def test_config_file_and_environment(tmp_path: Path) -> None:
         ("[componnet]\n", {}, "unknown setting"),
         ("", {"ORGCHAT_DEV_MODE": "maybe"}, "expected a boolean"),
         ('[log]\nformat = "xml"\n', {}, "log.format"),
+        ('[component]\nevent_loop = "trio"\n', {}, "component.event_loop"),
         ("[component\n", {}, "orgchat.toml"),
     ],
 )
