@@ -2,7 +2,9 @@
 
 One statement (atomic by itself: no BEGIN/COMMIT round trips), built once
 from the table modules' common table expressions and prepared once by
-asyncpg, with one array parameter per column:
+asyncpg, with one parameter per column (the messages', their own copies'
+and the cascade's, a few rows per message, packed as text:
+:mod:`storage.postgres.packed`; the rest arrays):
 
 * ``replies``: the agents' messages that join a request
   (:func:`.tables.request_targets.reply_cte`): the thread and payload of the
@@ -111,8 +113,8 @@ async def archive(
             *messages.row_columns(batch),
             list(confirmed),
             *user_archives.columns(batch),
-            *notify_seen.mark_arrays(extras.seen),
-            *notify_jobs.schedule_arrays(extras.steps),
+            *notify_seen.mark_columns(extras.seen),
+            *notify_jobs.schedule_columns(extras.steps),
             list(extras.routed),
             list(extras.reopen),
             *request_targets.reply_arrays(extras.replies),

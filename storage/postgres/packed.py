@@ -1,11 +1,12 @@
 """A column of many rows as one text parameter: how a batch's rows travel.
 
-The batch statement (:mod:`storage.postgres.batch`) inserts its messages
-and their copies in users' own archives from one parameter per column. As
-arrays, asyncpg encoded each element on its own and first asked
-``collections.abc`` whether it was a nested array: for the 18 columns of a
-routed batch that was 12 µs of the component's CPU per message, more than
-a tenth of its whole share (docs/performance.md, "Columns packed as text").
+The batch statement (:mod:`storage.postgres.batch`) inserts its messages,
+their copies in users' own archives and the cascade's marks and steps (a
+few rows per message) from one parameter per column. As arrays, asyncpg
+encoded each element on its own and first asked ``collections.abc``
+whether it was a nested array: for the 18 columns of messages and copies
+that was 12 µs of the component's CPU per message, more than a tenth of
+its whole share (docs/performance.md, "Columns packed as text").
 Packed, a column is one string, its values each preceded by the unit
 separator (U+001F), NULL written as U+0002: one ``str.join`` in the
 component, and PostgreSQL splits it again with ``string_to_array`` (SQL of
@@ -59,8 +60,8 @@ def texts(values: Sequence[str | None]) -> str:
     return packed
 
 
-def numbers(values: Sequence[int]) -> str:
-    """Integers (bigint, integer)."""
+def numbers(values: Sequence[float]) -> str:
+    """Integers and floats (bigint, float8: ``str`` of a float reads back exactly)."""
     return SEPARATOR + SEPARATOR.join(map(str, values)) if values else ""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from storage.models import Channel, NotifyJob, Party, StepDue
+from storage.postgres import packed
 from storage.postgres.pool import Conn
 
 JOB_COLUMNS = "id, conversation_id, party, channel, due_at, attempts"
@@ -27,7 +28,8 @@ _PENDING = "'pending'"
 # notify_jobs_pending (its WHERE clause must be repeated for the inference).
 _ON_PENDING_CONFLICT = f"ON CONFLICT (conversation_id, party, channel) WHERE state = {_PENDING}"
 
-#: Parameters of :func:`schedule_cte`: one array per field of storage.models.StepDue.
+#: Parameters of :func:`schedule_cte`: one packed column (:mod:`storage.postgres.packed`)
+#: per field of storage.models.StepDue.
 SCHEDULE_PARAMETERS = 6
 
 
@@ -51,11 +53,14 @@ def schedule_cte(first: int, inserted: str) -> str:
         INSERT INTO notify_jobs AS j (conversation_id, party, channel, due_at, quiet_s)
         SELECT n.conversation_id, n.party, n.channel,
                greatest(n.due_at, s.sent_at + make_interval(secs => n.quiet_s)), n.quiet_s
-          FROM (SELECT u.conversation_id, u.party, u.channel, min(u.due_at) AS due_at,
-                       max(u.quiet_s) AS quiet_s
-                  FROM unnest({conversation_ids}::bigint[], {parties}::text[],
-                              {channels}::text[], {due}::timestamptz[], {quiet}::float8[],
-                              {written}::text[])
+          FROM (SELECT u.conversation_id, u.party, u.channel,
+                       min({packed.moment("u.due_at")}) AS due_at, max(u.quiet_s) AS quiet_s
+                  FROM unnest({packed.column(conversation_ids, "bigint")},
+                              {packed.column(parties, "text")},
+                              {packed.column(channels, "text")},
+                              {packed.column(due, "bigint")},
+                              {packed.column(quiet, "float8")},
+                              {packed.column(written, "text")})
                        AS u(conversation_id, party, channel, due_at, quiet_s, written)
                  WHERE u.written IS NULL OR u.written IN (SELECT stanza_id FROM {inserted})
                  GROUP BY u.conversation_id, u.party, u.channel) n
@@ -71,15 +76,15 @@ def schedule_cte(first: int, inserted: str) -> str:
     )"""
 
 
-def schedule_arrays(steps: Sequence[StepDue]) -> tuple[list[object], ...]:
-    """The steps as one list per parameter of :func:`schedule_cte`."""
+def schedule_columns(steps: Sequence[StepDue]) -> tuple[str, ...]:
+    """The steps, one packed column per parameter of :func:`schedule_cte`."""
     return (
-        [s.conversation_id for s in steps],
-        [s.party.value for s in steps],
-        [s.channel.value for s in steps],
-        [s.due_at for s in steps],
-        [float(s.quiet_s) for s in steps],
-        [s.written for s in steps],
+        packed.numbers([s.conversation_id for s in steps]),
+        packed.texts([s.party.value for s in steps]),
+        packed.texts([s.channel.value for s in steps]),
+        packed.numbers([packed.micros(s.due_at) for s in steps]),
+        packed.numbers([float(s.quiet_s) for s in steps]),
+        packed.texts([s.written for s in steps]),
     )
 
 
@@ -166,7 +171,7 @@ async def schedule(conn: Conn, steps: Sequence[StepDue]) -> None:
     Raises asyncpg.ForeignKeyViolationError for a conversation deleted while
     the statement ran (running it again skips it).
     """
-    await conn.execute(_SCHEDULE, *schedule_arrays(steps))
+    await conn.execute(_SCHEDULE, *schedule_columns(steps))
 
 
 async def claim(conn: Conn, now: dt.datetime, limit: int, lease_s: float) -> list[NotifyJob]:

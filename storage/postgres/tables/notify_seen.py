@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from storage.models import ArchivedMessage, Channel, Party, ReadMark
+from storage.postgres import packed
 from storage.postgres.pool import Conn
 from storage.postgres.tables import messages
 
@@ -28,7 +29,8 @@ _UNSEEN = f"""
 """
 
 #: Parameters of :func:`mark_cte`: conversation ids, parties, and the stanza-id
-#: a mark depends on (see storage.models.ReadMark), one array each.
+#: a mark depends on (see storage.models.ReadMark), one packed column each
+#: (:mod:`storage.postgres.packed`).
 MARK_PARAMETERS = 3
 
 
@@ -50,8 +52,10 @@ def mark_cte(first: int, inserted: str) -> str:
         INSERT INTO notify_seen (conversation_id, party, seen_message_id)
         SELECT k.conversation_id, k.party, greatest(old.id, new.id)
           FROM (SELECT DISTINCT u.conversation_id, u.party
-                  FROM unnest({conversation_ids}::bigint[], {parties}::text[],
-                              {written}::text[]) AS u(conversation_id, party, written)
+                  FROM unnest({packed.column(conversation_ids, "bigint")},
+                              {packed.column(parties, "text")},
+                              {packed.column(written, "text")})
+                       AS u(conversation_id, party, written)
                  WHERE u.written IS NULL
                     OR u.written IN (SELECT stanza_id FROM {inserted})) k
           CROSS JOIN LATERAL (
@@ -68,12 +72,12 @@ def mark_cte(first: int, inserted: str) -> str:
     )"""
 
 
-def mark_arrays(marks: Sequence[ReadMark]) -> tuple[list[object], ...]:
-    """The marks as one list per parameter of :func:`mark_cte`."""
+def mark_columns(marks: Sequence[ReadMark]) -> tuple[str, ...]:
+    """The marks, one packed column per parameter of :func:`mark_cte`."""
     return (
-        [m.conversation_id for m in marks],
-        [m.party.value for m in marks],
-        [m.written for m in marks],
+        packed.numbers([m.conversation_id for m in marks]),
+        packed.texts([m.party.value for m in marks]),
+        packed.texts([m.written for m in marks]),
     )
 
 
@@ -108,4 +112,4 @@ async def mark_seen(conn: Conn, marks: Sequence[ReadMark]) -> None:
     Raises asyncpg.ForeignKeyViolationError for a conversation deleted while
     the statement ran (running it again skips it).
     """
-    await conn.execute(_MARK_SEEN, *mark_arrays(marks))
+    await conn.execute(_MARK_SEEN, *mark_columns(marks))
