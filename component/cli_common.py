@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 
 from component.addressing import agent_jid, is_slug, normalize_bare_jid, parse_conversation
 from component.config import Config
+from extensions.xml import fits_xml
 from storage import postgres
 from storage import redis as redis_store
 from storage.errors import NotFound
@@ -61,6 +62,16 @@ def check_slug(slug: str) -> str:
             "not starting or ending with '-'",
         )
     return slug
+
+
+def check_text(field: str, text: str | None) -> str | None:
+    """A free-text field as typed, trimmed; blank: none. Refused if it holds a
+    character XML cannot carry (a control character): the component writes
+    such fields into stanzas, where one would make ejabberd close its stream."""
+    text = (text or "").strip()
+    if not fits_xml(text):
+        raise FieldError(field, "holds a control character")
+    return text or None
 
 
 def bare_jid(value: str) -> str:

@@ -7,6 +7,8 @@ serialiser, and the checks a payload parser needs.
   keep their carriage returns, line feeds and tabs (XML attribute-value
   normalisation would turn them into spaces otherwise); character data keeps
   its carriage returns.
+* :func:`xml_safe` and :func:`fits_xml` deal with the characters XML cannot
+  carry at all, in text that did not arrive as XML (email, import files).
 * :func:`to_xml` serialises an ElementTree element on one line with
   default-namespace declarations only (``<offer xmlns="urn:orgchat:request:0">``,
   never ``ns0:`` prefixes), for payloads stored or written as strings.
@@ -70,6 +72,21 @@ class PayloadError(ValueError):
 
 
 # -- writing ----------------------------------------------------------------------
+
+
+#: The characters XML 1.0 cannot carry, escaped or not: controls but TAB, LF
+#: and CR; lone surrogates; U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """The text without the characters XML cannot carry."""
+    return _NOT_XML.sub("", text)
+
+
+def fits_xml(text: str) -> bool:
+    """Whether XML can carry the text (no character :func:`xml_safe` removes)."""
+    return _NOT_XML.search(text) is None
 
 
 def escape_text(text: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from component.cli import build_parser
+from component.cli import EXIT_USAGE, build_parser, main
 from component.cli_common import InputError
 from component.features.directory.input import company_draft
 from tests.unit.test_inputs import load_import
@@ -48,11 +48,25 @@ def test_card_fields_are_kept_as_written() -> None:
         ("url", "https://pizza.example/a b", "invalid web site"),
         ("url", "https://[::1", "invalid web site"),
         ("address", "x" * 201, "longer than 200"),
+        # Characters XML cannot carry: the component writes these fields into stanzas.
+        ("address", "Lenina\x08 1", "holds a control character"),
+        ("category", "tyres\x1b", "holds a control character"),
+        ("city", "Novosibirsk\x00", "holds a control character"),
+        ("email", "shop\x01@pizza.example", "invalid email address"),
     ],
 )
 def test_bad_card_fields(field: str, value: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         company_draft("pizza", "Pizza", **{field: value})  # type: ignore[arg-type]
+
+
+def test_a_name_xml_cannot_carry_is_refused_on_its_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="holds a control character"):
+        company_draft("pizza", "Piz\x1fza")  # a trailing one is white space, trimmed
+    path = tmp_path / "c.csv"
+    path.write_text("slug,name\npizza,Pizza\nbikes,Bikes\x02\n")
+    with pytest.raises(InputError, match=r"c.csv:3: name: holds a control character"):
+        load_import(path, "localhost")
 
 
 def test_import_files_carry_the_card(tmp_path: Path) -> None:
@@ -117,3 +131,29 @@ def test_cli_options() -> None:
         "https://pizza.example/",
         "Krasny prospekt 25",
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["canned", "add", "pizza", "Hi\x07", "Hello"],
+        ["canned", "add", "pizza", "Hi", "Hello\x01 there"],
+        [
+            "desk",
+            "note",
+            "pizza+abcdefgh23@biz.localhost",
+            "see\x00 above",
+            "--agent",
+            "mario@localhost",
+        ],
+    ],
+    ids=["canned-title", "canned-text", "desk-note"],
+)
+def test_operator_texts_xml_cannot_carry_are_refused(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before any database is asked (none is reachable at this address).
+    config = ["--config", "/dev/null"]
+    assert main([*config, *argv]) == EXIT_USAGE
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("orgchat: error: ") and "holds a control character" in line

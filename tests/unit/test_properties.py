@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from component import hours
-from component.features.notify.inbound import extract_text, xml_safe
+from component.features.notify.inbound import extract_text
 from component.features.notify.quotes import html_to_text, strip_reply
 from component.routing.wire import clean_nick, parse_message, render_chat
 from extensions.notify import stanza as notify
 from extensions.request import create, offers, queries
-from extensions.xml import PayloadError, escape_attr, escape_text
+from extensions.xml import PayloadError, escape_attr, escape_text, fits_xml, xml_safe
 from storage.models import OwnCopy
 from storage.postgres.tables import user_archives
 
@@ -141,6 +141,14 @@ def test_any_email_bytes_give_text_xml_can_carry_or_a_refusal(raw: bytes) -> Non
         return  # the inbound server answers 550 for what cannot be read
     assert xml_safe(text) == text
     ET.fromstring(f"<body>{escape_text(text)}</body>")
+
+
+@given(st.text())
+def test_what_fits_xml_parses_and_what_xml_safe_leaves_fits(text: str) -> None:
+    safe = xml_safe(text)
+    assert fits_xml(safe)
+    assert fits_xml(text) == (safe == text)
+    ET.fromstring(f'<body a="{escape_attr(safe)}">{escape_text(safe)}</body>')
 
 
 @given(

@@ -31,6 +31,7 @@ from component.cli_common import (
     Subparsers,
     bare_jid,
     check_slug,
+    check_text,
     conversation_argument,
     known_company,
 )
@@ -184,7 +185,7 @@ def desk_state(args: argparse.Namespace, config: Config) -> Run:
 def desk_note(args: argparse.Namespace, config: Config) -> Run:
     domain = config.component.domain
     address, jid = conversation_argument(args.conversation, domain), bare_jid(args.agent)
-    text = args.text.strip()
+    text = check_text("note", args.text)
     if not text:
         raise InputError("the note must not be empty")
     if len(text) > desk.MAX_NOTE:
@@ -221,7 +222,8 @@ def desk_log(args: argparse.Namespace, config: Config) -> Run:
 
 
 def canned_add(args: argparse.Namespace, config: Config) -> Run:
-    slug, title, body = check_slug(args.slug), args.title.strip(), args.body.strip()
+    slug = check_slug(args.slug)
+    title, body = check_text("title", args.title), check_text("text", args.body)
     if not title or not body:
         raise InputError("a canned reply needs a title and a text")
     if len(title) > desk.MAX_TITLE:

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from component import hours
 from component.addressing import agent_jid
-from component.cli_common import FieldError, InputError, check_slug
+from component.cli_common import FieldError, InputError, check_slug, check_text
+from extensions.xml import fits_xml
 from storage.models import CompanyDraft, ImportedCompany, Role
 
 if TYPE_CHECKING:
@@ -78,8 +79,8 @@ def company_draft(
         email=check_email(email),
         timezone=check_timezone(timezone or "UTC"),
         hours=check_hours(hours_spec),
-        category=(category or "").strip() or None,
-        city=(city or "").strip() or None,
+        category=check_text("category", category),
+        city=check_text("city", city),
         accepts_requests=accepts_requests,
         phone=check_phone(phone),
         url=check_url(url),
@@ -89,15 +90,15 @@ def company_draft(
 
 def check_name(name: str | None) -> str:
     """The company's name, trimmed; never blank."""
-    name = (name or "").strip()
-    if not name:
+    checked = check_text("name", name)
+    if checked is None:
         raise FieldError("name", "the company name must not be empty")
-    return name
+    return checked
 
 
 def check_email(email: str | None) -> str | None:
     """The company's email address (for the notification cascade); blank: none."""
-    if email and not _EMAIL.match(email):
+    if email and (not _EMAIL.match(email) or not fits_xml(email)):
         raise FieldError("email", f"invalid email address {email!r}")
     return email or None
 
@@ -160,6 +161,8 @@ def check_url(url: str | None) -> str | None:
 def check_address(address: str | None) -> str | None:
     """A street address on one line (the city is a field of its own); blank: none."""
     address = " ".join((address or "").split())
+    if not fits_xml(address):
+        raise FieldError("address", "holds a control character")
     if len(address) > MAX_ADDRESS_CHARS:
         raise FieldError(
             "address", f"the street address is longer than {MAX_ADDRESS_CHARS} characters"

@@ -74,6 +74,7 @@ from component.config import InboundSettings
 from component.features.notify.quotes import html_to_text, strip_reply, unflow
 from component.features.notify.tokens import Purpose, TokenClaims, TokenError, Tokens
 from component.logs import get_logger
+from extensions.xml import xml_safe
 from storage.models import Party
 
 __all__ = ["InboundReply", "InboundServer", "extract_text", "same_address"]
@@ -101,7 +102,6 @@ MAX_PARTS = 100
 #: new text comes first; a quote beyond this is left out, not searched.
 MAX_TEXT_SCANNED = 100_000
 _PART_HEADER = re.compile(rb"^content-type:", re.IGNORECASE | re.MULTILINE)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -177,12 +177,6 @@ def extract_text(message: Message) -> str:
     else:
         return ""
     return xml_safe(strip_reply(text[:MAX_TEXT_SCANNED]))
-
-
-def xml_safe(text: str) -> str:
-    """The text without the characters XML cannot carry (NUL and other controls
-    but TAB, LF and CR; lone surrogates; U+FFFE, U+FFFF)."""
-    return _NOT_XML.sub("", text)
 
 
 def _reply_text(raw: bytes) -> str:
