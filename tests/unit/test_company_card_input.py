@@ -53,6 +53,8 @@ def test_card_fields_are_kept_as_written() -> None:
         ("category", "tyres\x1b", "holds a control character"),
         ("city", "Novosibirsk\x00", "holds a control character"),
         ("email", "shop\x01@pizza.example", "invalid email address"),
+        ("url", "https://pizza.example/\x01", "invalid web site"),
+        ("hours_spec", 'Mo-Fr 10:00-18:00 "ring\x07"', "holds a control character"),
     ],
 )
 def test_bad_card_fields(field: str, value: str, message: str) -> None:

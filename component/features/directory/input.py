@@ -117,6 +117,8 @@ def check_hours(spec: str | None) -> str | None:
     """Opening hours (:func:`component.hours.parse`); blank: none."""
     if not spec:
         return None
+    if not fits_xml(spec):  # a comment in quotes may hold anything
+        raise FieldError("hours", "holds a control character")
     try:
         hours.parse(spec)
     except hours.HoursError as exc:
@@ -153,6 +155,7 @@ def check_url(url: str | None) -> str | None:
         or not parts.hostname
         or len(url) > MAX_URL_CHARS
         or _SPACE.search(url)
+        or not fits_xml(url)
     ):
         raise FieldError("url", f"invalid web site {url!r} (an http:// or https:// URL)")
     return url

@@ -37,3 +37,43 @@ async def test_concurrent_runners_apply_each_migration_once(scratch_dsn: str) ->
     assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in SHIPPED]
     assert SHIPPED[0].name == "0001_initial"
     assert rows[0]["applied_at"] is not None
+
+
+async def test_stored_text_xml_cannot_carry_is_cleaned(scratch_dsn: str) -> None:
+    """0022 takes out of company cards, canned replies and desk notes the
+    characters XML cannot carry, which input refuses since (run again here on
+    rows written behind input's back: it is idempotent)."""
+    await postgres.migrate(scratch_dsn)
+    [cleanup] = [m for m in SHIPPED if m.name == "0022_text_xml_can_carry"]
+    conn = await asyncpg.connect(scratch_dsn)
+    try:
+        company_id = await conn.fetchval(
+            "INSERT INTO companies (slug, name, city, address, away_message)"
+            " VALUES ('pizza', E'Piz\\x01za', E'\\x1b', E'Lenina\\x08 1', 'Back soon') RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO companies (slug, name) VALUES ('bikes', E'\\x02'), ('cafe', 'Cafe')"
+        )
+        await conn.execute(
+            "INSERT INTO canned_replies (company_id, title, body)"
+            " VALUES ($1, E'Hi\\x07', E'Hello\\x0b there'), ($1, 'Hi', 'Hello')",
+            company_id,
+        )
+        await conn.execute(cleanup.sql)
+        await conn.execute(cleanup.sql)  # again: nothing left to change
+        companies = await conn.fetch(
+            "SELECT slug, name, city, address, away_message FROM companies ORDER BY slug"
+        )
+        assert [tuple(r) for r in companies] == [
+            ("bikes", "bikes", None, None, None),
+            ("cafe", "Cafe", None, None, None),
+            ("pizza", "Pizza", None, "Lenina 1", "Back soon"),
+        ]
+        replies = await conn.fetch("SELECT id, title, body FROM canned_replies ORDER BY id")
+        first = replies[0]["id"]
+        assert [(r["title"], r["body"]) for r in replies] == [
+            (f"Hi ({first})", "Hello there"),
+            ("Hi", "Hello"),
+        ]
+    finally:
+        await conn.close()
