@@ -39,6 +39,12 @@ def column(parameter: str, pgtype: str) -> str:
     return rf"(string_to_array({parameter}, E'\x1f', E'\x02'))[2:]::{pgtype}[]"
 
 
+def columns(first: int, pgtypes: Sequence[str]) -> str:
+    """SQL: :func:`column` for parameters ``$first`` on, one per type, comma-separated
+    (the arguments of an ``unnest``)."""
+    return ", ".join(column(f"${first + i}", pgtype) for i, pgtype in enumerate(pgtypes))
+
+
 def moment(micros: str) -> str:
     """SQL: the timestamptz ``micros`` microseconds after the epoch (exact)."""
     return f"(timestamptz 'epoch' + {micros} * interval '1 microsecond')"

@@ -58,25 +58,20 @@ def author(direction: str) -> Party:
     return _AUTHORS[direction]
 
 
-#: insert_rows' parameters, ``$1`` to ``$11``: one packed column each (see row_columns).
-_UNNESTED = ", ".join(
-    packed.column(f"${n}", pgtype)
-    for n, pgtype in enumerate(
-        (
-            "bigint",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "boolean",
-            "bigint",
-            "text",
-            "text",
-        ),
-        start=1,
-    )
+#: The types of insert_rows' parameters, ``$1`` to ``$11``, one packed column each
+#: (see row_columns); ``ts`` travels as microseconds since the epoch.
+_TYPES = (
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "boolean",
+    "bigint",
+    "text",
+    "text",
 )
 
 #: The same columns, qualified with the alias ``m`` (for joins and RETURNING).
@@ -123,7 +118,7 @@ def insert_rows(threads: str | None = None) -> str:
                (SELECT c.company_id FROM conversations c WHERE c.id = m.conversation_id),
                m.direction, m.sender_jid, m.body, m.stanza_id,
                m.client_id, m.client_key, m.pending, {packed.moment("m.ts")}, {thread}, {payload}
-          FROM unnest({_UNNESTED})
+          FROM unnest({packed.columns(1, _TYPES)})
                WITH ORDINALITY AS m(conversation_id, direction, sender_jid, body, stanza_id,
                                     client_id, client_key, pending, ts, thread, payload, ord)
                {join}

@@ -30,7 +30,8 @@ _ON_PENDING_CONFLICT = f"ON CONFLICT (conversation_id, party, channel) WHERE sta
 
 #: Parameters of :func:`schedule_cte`: one packed column (:mod:`storage.postgres.packed`)
 #: per field of storage.models.StepDue.
-SCHEDULE_PARAMETERS = 6
+_SCHEDULE_TYPES = ("bigint", "text", "text", "bigint", "float8", "text")
+SCHEDULE_PARAMETERS = len(_SCHEDULE_TYPES)
 
 
 def schedule_cte(first: int, inserted: str) -> str:
@@ -46,21 +47,13 @@ def schedule_cte(first: int, inserted: str) -> str:
     process holds it (leased_until set): then the job keeps its due time and
     lease too, and records the follow-up (see _FINISH).
     """
-    conversation_ids, parties, channels, due, quiet, written = (
-        f"${first + i}" for i in range(SCHEDULE_PARAMETERS)
-    )
     return f"""steps AS (
         INSERT INTO notify_jobs AS j (conversation_id, party, channel, due_at, quiet_s)
         SELECT n.conversation_id, n.party, n.channel,
                greatest(n.due_at, s.sent_at + make_interval(secs => n.quiet_s)), n.quiet_s
           FROM (SELECT u.conversation_id, u.party, u.channel,
                        min({packed.moment("u.due_at")}) AS due_at, max(u.quiet_s) AS quiet_s
-                  FROM unnest({packed.column(conversation_ids, "bigint")},
-                              {packed.column(parties, "text")},
-                              {packed.column(channels, "text")},
-                              {packed.column(due, "bigint")},
-                              {packed.column(quiet, "float8")},
-                              {packed.column(written, "text")})
+                  FROM unnest({packed.columns(first, _SCHEDULE_TYPES)})
                        AS u(conversation_id, party, channel, due_at, quiet_s, written)
                  WHERE u.written IS NULL OR u.written IN (SELECT stanza_id FROM {inserted})
                  GROUP BY u.conversation_id, u.party, u.channel) n

@@ -31,7 +31,8 @@ _UNSEEN = f"""
 #: Parameters of :func:`mark_cte`: conversation ids, parties, and the stanza-id
 #: a mark depends on (see storage.models.ReadMark), one packed column each
 #: (:mod:`storage.postgres.packed`).
-MARK_PARAMETERS = 3
+_MARK_TYPES = ("bigint", "text", "text")
+MARK_PARAMETERS = len(_MARK_TYPES)
 
 
 def mark_cte(first: int, inserted: str) -> str:
@@ -47,14 +48,11 @@ def mark_cte(first: int, inserted: str) -> str:
     touch one row twice; ORDER BY: one lock order. The last WHERE spares a
     write when the mark would not move.
     """
-    conversation_ids, parties, written = (f"${first + i}" for i in range(MARK_PARAMETERS))
     return f"""seen AS (
         INSERT INTO notify_seen (conversation_id, party, seen_message_id)
         SELECT k.conversation_id, k.party, greatest(old.id, new.id)
           FROM (SELECT DISTINCT u.conversation_id, u.party
-                  FROM unnest({packed.column(conversation_ids, "bigint")},
-                              {packed.column(parties, "text")},
-                              {packed.column(written, "text")})
+                  FROM unnest({packed.columns(first, _MARK_TYPES)})
                        AS u(conversation_id, party, written)
                  WHERE u.written IS NULL
                     OR u.written IN (SELECT stanza_id FROM {inserted})) k

@@ -35,12 +35,11 @@ def insert_cte(first: int, inserted: str) -> str:
     """``own AS (INSERT ...)``: the copies of the messages the CTE ``inserted``
     (which returns ``stanza_id``) inserted; parameters ``$first`` on, one
     packed column each (:mod:`storage.postgres.packed`)."""
-    unnested = ", ".join(packed.column(f"${first + i}", pgtype) for i, pgtype in enumerate(_TYPES))
     return f"""own AS (
         INSERT INTO archive (username, server_host, timestamp, peer, bare_peer, xml, txt,
                              kind, nick)
         SELECT c.username, c.server_host, c.timestamp, c.peer, c.peer, c.xml, c.txt, 'chat', ''
-          FROM unnest({unnested})
+          FROM unnest({packed.columns(first, _TYPES)})
                AS c(stanza_id, username, server_host, timestamp, peer, xml, txt)
          WHERE c.stanza_id IN (SELECT stanza_id FROM {inserted})
     )"""
