@@ -268,10 +268,11 @@ async def prepare_database(database: str = BENCH_DB) -> None:
     orgchat("migrate", database=database)
     db = await asyncpg.connect(database_url(database))
     try:
-        # Every bench starts from an empty archive (and delivery records,
-        # which churn: one row per batch; requests point at messages), so runs
-        # compare even where autovacuum is off, as on the development machines.
-        await db.execute("TRUNCATE messages, deliveries, requests, request_targets")
+        # Every bench starts from an empty archive, users' own archives (two
+        # rows per message) and delivery records (which churn: one row per
+        # batch; requests point at messages), so runs compare even where
+        # autovacuum is off, as on the development machines.
+        await db.execute("TRUNCATE messages, archive, deliveries, requests, request_targets")
     finally:
         await db.close()
 

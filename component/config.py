@@ -131,7 +131,11 @@ class DatabaseSettings:
         secret=True,
     )
     pool_min: int = setting(2, "Minimum connections in the pool.")
-    pool_max: int = setting(10, "Maximum connections in the pool.")
+    pool_max: int = setting(
+        10,
+        "Maximum connections in the pool (at least 2: the batch loop keeps one "
+        "borrowed between its batches).",
+    )
     search_connections: int = setting(
         3,
         "Connections of their own that directory searches hold at most, beside the pool "
@@ -575,6 +579,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("limits.customer_rate and customer_rate_window must be at least 1")
     if config.database.pool_min < 1 or config.database.pool_max < config.database.pool_min:
         raise ConfigError("database.pool_min must be >= 1 and <= database.pool_max")
+    if config.database.pool_max < 2:
+        raise ConfigError("database.pool_max must be >= 2 (the batch loop keeps one connection)")
     if config.database.search_connections < 1:
         raise ConfigError("database.search_connections must be at least 1")
     if config.commands.session_ttl <= 0:

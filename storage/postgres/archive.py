@@ -31,6 +31,8 @@ from storage.postgres.tables import companies, deliveries, message_pages, messag
 class PgArchiveStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: The batch loop's connection: it archives one batch after another.
+        self._batches = db.held()
 
     async def append_batch(
         self,
@@ -43,7 +45,7 @@ class PgArchiveStore:
         if not batch and not extras:
             await self.confirm(confirmed)
             return ArchivedBatch([], None)
-        async with self._db.acquire() as conn:
+        async with self._batches.acquire() as conn:
             archived = await statement.archive(conn, batch, confirmed, extras)
             inserted = {result.stanza_id for result in archived.results}
             results: list[ArchiveResult | None] = []
@@ -80,7 +82,7 @@ class PgArchiveStore:
     async def confirm(self, delivery_ids: Sequence[int]) -> None:
         if not delivery_ids:
             return
-        async with self._db.acquire() as conn:
+        async with self._batches.acquire() as conn:
             await deliveries.delete(conn, delivery_ids)
 
     async def requeue(self, stanza_ids: Sequence[str]) -> None:

@@ -319,6 +319,7 @@ def test_config_file_and_environment(tmp_path: Path) -> None:
         ("", {"ORGCHAT_DEV_MODE": "maybe"}, "expected a boolean"),
         ('[log]\nformat = "xml"\n', {}, "log.format"),
         ('[component]\nevent_loop = "trio"\n', {}, "component.event_loop"),
+        ("[database]\npool_min = 1\npool_max = 1\n", {}, "keeps one connection"),
         ("[component\n", {}, "orgchat.toml"),
     ],
 )

@@ -77,3 +77,13 @@ async def test_stored_text_xml_cannot_carry_is_cleaned(scratch_dsn: str) -> None
         ]
     finally:
         await conn.close()
+
+
+async def test_the_archive_search_index_takes_words_at_once(
+    sql: asyncpg.Connection[asyncpg.Record],
+) -> None:
+    """0023: no archiving statement ever pays for merging GIN's pending list."""
+    options = await sql.fetchval(
+        "SELECT reloptions FROM pg_class WHERE relname = 'messages_body_search'"
+    )
+    assert options == ["fastupdate=off"]

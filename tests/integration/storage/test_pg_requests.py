@@ -611,6 +611,9 @@ class Counted(Database):
         async with super().acquire() as conn:
             yield _Counting(conn, self.statements)
 
+    def held(self) -> Any:
+        return self  # the batch's connection too, counted through acquire()
+
 
 def answer(conversation_id: int, body: str, key: str | None = None) -> NewMessage:
     return NewMessage(

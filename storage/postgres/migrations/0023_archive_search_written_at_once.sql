@@ -1,0 +1,21 @@
+-- 0023_archive_search_written_at_once: the full-text index of the archive
+-- (messages_body_search, 0006) takes each message's words as it is archived,
+-- instead of through GIN's pending list.
+--
+-- With the pending list (GIN's default, fastupdate), new entries are
+-- appended to a list that the index merges once it holds 4 MB
+-- (gin_pending_list_limit), or when autovacuum reaches the table. The
+-- archiving statement that crosses the limit does the whole merge: measured
+-- on the development VM (`make bench`, path C, PostgreSQL's
+-- log_min_duration_statement), a batch's statement then took 100-290 ms
+-- instead of a few, every few seconds under load, and those stalls were what
+-- set path C's p99 (170-190 ms at half of its maximum). Written at once,
+-- each statement pays for its own words: no such statement in the same runs,
+-- p99 at half of the maximum 20-41 ms, and PostgreSQL's CPU per message no
+-- higher (docs/performance.md, "A held connection, and the archive's
+-- search index written at once").
+--
+-- Only a setting of the index: nothing is rebuilt, and the entries already
+-- pending stay searchable until the next vacuum merges them.
+
+ALTER INDEX messages_body_search SET (fastupdate = off);
