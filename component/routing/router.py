@@ -140,6 +140,11 @@ class MessageRouter:
         self.outbox = outbox
         self.now = now
         self.hooks = hooks
+        #: The features that do something after the commit (the others would
+        #: only cost a task per batch).
+        self._after_store = [
+            h for h in hooks if type(h).after_store is not RoutingHooks.after_store
+        ]
         #: Payload namespaces some feature understands (see RoutingHooks.namespaces).
         self.namespaces = frozenset().union(*(h.namespaces for h in hooks))
         self._queue: list[Item] = []
@@ -418,13 +423,13 @@ class MessageRouter:
         for item in batch:
             self._render(item, out)
         _count(batch)
-        if stored:
+        if stored and self._after_store:
             # Independent of each other: their round trips overlap.
             results = await asyncio.gather(
-                *(hooks.after_store(batch, read) for hooks in self.hooks),
+                *(hooks.after_store(batch, read) for hooks in self._after_store),
                 return_exceptions=True,
             )
-            for hooks, result in zip(self.hooks, results, strict=True):
+            for hooks, result in zip(self._after_store, results, strict=True):
                 # A failing hook never fails the batch: the messages are
                 # archived and go out; only what the hook records (request
                 # statuses, cascade steps) lags.
