@@ -117,3 +117,19 @@ async def test_closing_the_database_takes_the_connection_back(pg_dsn: str, sql: 
     with pytest.raises(Unavailable):
         async with held.acquire():
             pass
+
+
+async def test_closing_while_in_use_takes_the_connection_back_when_the_use_ends(
+    pg_dsn: str, sql: Sql
+) -> None:
+    db = database(pg_dsn, command_timeout=60.0)
+    held = db.held()
+    async with asyncio.timeout(10):
+        async with held.acquire() as conn:
+            pid = await conn.fetchval(PID)
+            closing = asyncio.create_task(db.close())
+            await asyncio.sleep(0)  # close() lets go of the pool and waits for its connections
+            assert not closing.done()
+            assert await conn.fetchval("SELECT 3") == 3  # the use goes on meanwhile
+        await closing
+    assert await sql.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid) == 0
