@@ -99,12 +99,6 @@ ARRIVALS_MAX = 10_000
 #: (the stream is up a moment before the directory, at start), before they
 #: are answered "retry later".
 STARTUP_WAIT_S = 2.0
-#: How long the batch loop, once idle, waits for a next batch to carry the
-#: confirmations of what it wrote before it sends them in a statement of
-#: their own: at a few messages a second, one round trip per batch instead
-#: of two. Far below ``archive.redeliver_after``, so the sweep never takes
-#: a delivery that is only waiting for this.
-CONFIRM_IDLE_S = 0.2
 
 
 class MessageRouter:
@@ -378,12 +372,9 @@ class MessageRouter:
                 for item in batch:
                     if item.done is not None and not item.done.done():
                         item.done.set_result(None)
-            if not self._queue and self._confirmed:
-                # Idle: a next batch that comes within a moment confirms what
-                # this one wrote; else the confirmations go on their own.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), CONFIRM_IDLE_S)
             if not self._queue:
+                # Idle: confirm now what no next batch will carry (later, a
+                # process killed meanwhile would have it delivered twice).
                 try:
                     await self._flush_confirmed()
                 except Exception as exc:

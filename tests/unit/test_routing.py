@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any, cast
 from xml.etree import ElementTree as ET
 
@@ -435,49 +435,6 @@ async def test_delivery_is_confirmed_once_written(env: Env) -> None:
     # Pending messages are not in flight: nothing to confirm.
     await env.send(chat("bruno@localhost/p", "bikes@biz.localhost", "anyone?"))
     assert env.archive.deliveries == {} and len(env.archive.pending()) == 1
-
-
-async def test_the_next_batch_confirms_what_the_last_one_wrote(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Idle, the router waits a moment for a next batch to carry its
-    confirmations (at a few messages a second: one statement per batch), and
-    confirms them alone when none comes."""
-    await env.online("mario@localhost")
-    carried: list[list[int]] = []
-    alone: list[list[int]] = []
-    append_batch, confirm = env.archive.append_batch, env.router.deliveries.confirm
-
-    async def recording_append(
-        messages: Any, confirmed: Sequence[int] = (), extras: Any = None
-    ) -> Any:
-        carried.append(list(confirmed))
-        return await append_batch(messages, confirmed, extras)
-
-    async def recording_confirm(delivery_ids: list[int]) -> None:
-        alone.append(list(delivery_ids))
-        await confirm(delivery_ids)
-
-    written = asyncio.Event()
-    write = env.router.outbox._write
-
-    def noting_write(data: str) -> None:
-        write(data)
-        written.set()
-
-    monkeypatch.setattr(env.archive, "append_batch", recording_append)
-    monkeypatch.setattr(env.router.deliveries, "confirm", recording_confirm)
-    monkeypatch.setattr(env.router.outbox, "_write", noting_write)
-    env.submit(chat("alice@localhost/p", "pizza@biz.localhost", "first", "m1"))
-    await written.wait()  # written, not yet confirmed
-    for _ in range(20):  # the router reaches its idle wait (a confirmation at once would be now)
-        await asyncio.sleep(0)
-    [first] = list(env.archive.deliveries)
-    env.submit(chat("alice@localhost/p", "pizza@biz.localhost", "second", "m2"))
-    await env.output()
-    assert carried == [[], [first]]  # the second batch's statement confirmed the first
-    [second] = [d for [d] in alone]  # the second alone, once nothing followed
-    assert second != first and env.archive.deliveries == {}
 
 
 async def test_messages_archived_but_not_written_are_swept_to_their_recipients(env: Env) -> None:
